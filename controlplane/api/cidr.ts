@@ -1,0 +1,53 @@
+// CIDR parsing, normalisation and overlap for IPv4 and IPv6. Syntax is checked strictly first
+// (node's own address parser): the math library alone would read 10.256.0.0/24 as 11.0.0.0/24.
+import { isIP, isIPv4 } from 'node:net';
+import { containsCidr, normalizeCidr, overlapCidr, parseCidr } from 'cidr-tools';
+
+export type CidrCheck = { readonly ok: true; readonly cidr: string; readonly family: 4 | 6 } | { readonly ok: false; readonly message: string };
+
+const PREFIX = /^(0|[1-9][0-9]{0,2})$/;
+
+/** Parses `10.0.0.0/16` or `fd00::/64` and returns it normalised, or says what to write instead. */
+export function checkCidr(input: string): CidrCheck {
+  const slash = input.indexOf('/');
+  if (slash < 0) {
+    const family = isIP(input);
+    if (family === 0) return { ok: false, message: 'expected a CIDR such as "10.0.0.0/16" or "fd00::/64"' };
+    const bits = family === 4 ? 32 : 128;
+    return { ok: false, message: `CIDR mask is missing: did you mean "${input}/${bits}"?` };
+  }
+  const address = input.slice(0, slash);
+  const prefix = input.slice(slash + 1);
+  const family = isIP(address);
+  if (family === 0) {
+    return { ok: false, message: `"${address}" is not an IPv4 or IPv6 address; expected a CIDR such as "10.0.0.0/16"` };
+  }
+  const max = family === 4 ? 32 : 128;
+  if (!PREFIX.test(prefix) || Number(prefix) > max) {
+    return { ok: false, message: `prefix length must be a whole number from 0 to ${max} for IPv${family}` };
+  }
+  const normalised = normalizeCidr(`${address}/${prefix}`);
+  const base = normalizeCidr(address);
+  if (parseCidr(normalised).start !== parseCidr(base).start) {
+    return { ok: false, message: `host bits are set: did you mean "${normalised}"?` };
+  }
+  return { ok: true, cidr: normalised, family: family === 4 ? 4 : 6 };
+}
+
+export function isIpAddress(value: string): boolean {
+  return isIP(value) !== 0;
+}
+
+export function ipFamily(value: string): 4 | 6 {
+  return isIPv4(value.split('/')[0] ?? '') ? 4 : 6;
+}
+
+/** True when two (already valid) CIDRs share at least one address. */
+export function cidrsOverlap(a: string, b: string): boolean {
+  return ipFamily(a) === ipFamily(b) && overlapCidr(a, b);
+}
+
+/** True when `outer` contains every address of `inner`. */
+export function cidrContains(outer: string, inner: string): boolean {
+  return ipFamily(outer) === ipFamily(inner) && containsCidr(outer, inner);
+}

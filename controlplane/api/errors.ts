@@ -1,0 +1,110 @@
+// The small named error set every part of Causeway throws and catches. Each maps to one HTTP
+// status and one CLI exit code at the edge (hub/http-errors.ts, cli/exit-codes.ts); nothing in
+// between invents its own.
+
+/** One thing wrong with an input, located precisely enough to fix it. */
+export interface Problem {
+  /** File the document came from, when it came from a file. */
+  readonly file?: string;
+  /** 1-based index of the document within its file or request. */
+  readonly document?: number;
+  readonly kind?: string;
+  readonly name?: string;
+  /** Dotted field path, e.g. `spec.podCIDRs[0]`; empty for the document as a whole. */
+  readonly field: string;
+  /** What the field held, when showing it helps. */
+  readonly value?: unknown;
+  /** What is wrong and what was expected. */
+  readonly message: string;
+}
+
+export const ErrorReason = {
+  Invalid: 'Invalid',
+  NotFound: 'NotFound',
+  Conflict: 'Conflict',
+  AlreadyExists: 'AlreadyExists',
+  Unauthorized: 'Unauthorized',
+  Forbidden: 'Forbidden',
+  Gone: 'Expired',
+  Unavailable: 'ServiceUnavailable',
+} as const;
+export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
+
+export abstract class CausewayError extends Error {
+  abstract readonly reason: ErrorReason;
+  abstract readonly httpStatus: number;
+}
+
+export class InvalidInputError extends CausewayError {
+  readonly reason = ErrorReason.Invalid;
+  readonly httpStatus = 422;
+  readonly problems: readonly Problem[];
+  constructor(problems: readonly Problem[], options?: ErrorOptions) {
+    super(problems.map(formatProblem).join('\n'), options);
+    this.name = 'InvalidInputError';
+    this.problems = problems;
+  }
+}
+
+export class NotFoundError extends CausewayError {
+  readonly reason = ErrorReason.NotFound;
+  readonly httpStatus = 404;
+  override readonly name = 'NotFoundError';
+}
+
+export class ConflictError extends CausewayError {
+  readonly reason: ErrorReason = ErrorReason.Conflict;
+  readonly httpStatus = 409;
+  override readonly name: string = 'ConflictError';
+}
+
+export class AlreadyExistsError extends ConflictError {
+  override readonly reason = ErrorReason.AlreadyExists;
+  override readonly name = 'AlreadyExistsError';
+}
+
+export class UnauthorizedError extends CausewayError {
+  readonly reason = ErrorReason.Unauthorized;
+  readonly httpStatus = 401;
+  override readonly name = 'UnauthorizedError';
+}
+
+export class ForbiddenError extends CausewayError {
+  readonly reason = ErrorReason.Forbidden;
+  readonly httpStatus = 403;
+  override readonly name = 'ForbiddenError';
+}
+
+/** A watch asked for history that etcd has compacted away: relist, then watch again. */
+export class GoneError extends CausewayError {
+  readonly reason = ErrorReason.Gone;
+  readonly httpStatus = 410;
+  override readonly name = 'GoneError';
+}
+
+export class UnavailableError extends CausewayError {
+  readonly reason = ErrorReason.Unavailable;
+  readonly httpStatus = 503;
+  override readonly name = 'UnavailableError';
+}
+
+/** `file: document 2 (Cluster aws-train): spec.podCIDRs[0]: got "x", expected ...` */
+export function formatProblem(p: Problem): string {
+  const where: string[] = [];
+  if (p.file !== undefined) where.push(p.file);
+  if (p.document !== undefined) {
+    const what = p.kind !== undefined ? ` (${p.kind}${p.name !== undefined ? ` ${p.name}` : ''})` : '';
+    where.push(`document ${p.document}${what}`);
+  } else if (p.kind !== undefined) {
+    where.push(`${p.kind}${p.name !== undefined ? ` ${p.name}` : ''}`);
+  }
+  if (p.field !== '') where.push(p.field);
+  const got = p.value === undefined ? '' : ` (got ${showValue(p.value)})`;
+  return `${where.join(': ')}${where.length > 0 ? ': ' : ''}${p.message}${got}`;
+}
+
+function showValue(v: unknown): string {
+  const s = JSON.stringify(v) as string | undefined;
+  if (s === undefined) return String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}

@@ -1,0 +1,55 @@
+// WARNING - STABLE API: the etcd key layout. Hubs of different versions share one etcd, and
+// upgrades read what older hubs wrote: changing a key here breaks both. Add keys; never move them.
+import { KINDS, ALL_KINDS, type Kind } from './kinds.ts';
+
+/** Everything Causeway writes lives under this prefix (a test may nest it in an etcd namespace). */
+export const ROOT = '/causeway/v1/';
+
+/** Declared resources: `objects/<plural>/<name>` or `objects/<plural>/<namespace>/<name>`. */
+export const OBJECTS_PREFIX = `${ROOT}objects/`;
+
+/**
+ * The write head: every registry write is one transaction that compares this key's mod revision
+ * and bumps its sequence, so writes are serialised and checks across the whole set stay true.
+ */
+export const HEAD_KEY = `${ROOT}head`;
+
+/** The audit history, one key per write, keyed by the head's sequence number (zero-padded). */
+export const HISTORY_PREFIX = `${ROOT}history/`;
+
+export interface ObjectRef {
+  readonly kind: Kind;
+  readonly namespace?: string | undefined;
+  readonly name: string;
+}
+
+export function kindPrefix(kind: Kind): string {
+  return `${OBJECTS_PREFIX}${KINDS[kind].plural}/`;
+}
+
+export function objectKey(ref: ObjectRef): string {
+  return `${kindPrefix(ref.kind)}${ref.namespace !== undefined ? `${ref.namespace}/` : ''}${ref.name}`;
+}
+
+export function parseObjectKey(key: string): ObjectRef | undefined {
+  if (!key.startsWith(OBJECTS_PREFIX)) return undefined;
+  const [plural, ...rest] = key.slice(OBJECTS_PREFIX.length).split('/');
+  const kind = ALL_KINDS.find((k) => KINDS[k].plural === plural);
+  if (kind === undefined) return undefined;
+  if (KINDS[kind].namespaced && rest.length === 2) return { kind, namespace: rest[0], name: rest[1] ?? '' };
+  if (!KINDS[kind].namespaced && rest.length === 1) return { kind, name: rest[0] ?? '' };
+  return undefined;
+}
+
+export function historyKey(seq: number): string {
+  return `${HISTORY_PREFIX}${String(seq).padStart(16, '0')}`;
+}
+
+/** `Cluster/aws-train`, `ExternalService/inference/llm-db`: how objects are named in messages. */
+export function refString(ref: ObjectRef): string {
+  return `${ref.kind}/${ref.namespace !== undefined ? `${ref.namespace}/` : ''}${ref.name}`;
+}
+
+export function refOf(resource: { kind: Kind; metadata: { name: string; namespace?: string | undefined } }): ObjectRef {
+  return { kind: resource.kind, namespace: resource.metadata.namespace, name: resource.metadata.name };
+}

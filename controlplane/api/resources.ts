@@ -1,0 +1,308 @@
+// The resource model of causeway.dev/v1alpha1: one zod schema per kind, and the TypeScript types
+// derived from them. Field-level validation lives here; checks across the whole set of resources
+// (references, overlapping CIDRs) live in semantic.ts.
+import { z } from 'zod';
+import { checkCidr, isIpAddress } from './cidr.ts';
+import type { Condition } from './conditions.ts';
+import { API_VERSION, type Kind } from './kinds.ts';
+import { checkLabelKey, checkLabelValue, checkName } from './labels.ts';
+
+export const Provider = { aws: 'aws', gcp: 'gcp', onprem: 'onprem' } as const;
+export type Provider = (typeof Provider)[keyof typeof Provider];
+const providers = ['aws', 'gcp', 'onprem'] as const;
+
+// ---- field types ---------------------------------------------------------------------------
+
+export const nameSchema = z.string().superRefine((v, ctx) => {
+  const m = checkName(v);
+  if (m !== undefined) ctx.addIssue({ code: 'custom', message: m, input: v });
+});
+
+export const cidrSchema = z.string().transform((v, ctx) => {
+  const c = checkCidr(v);
+  if (!c.ok) {
+    ctx.addIssue({ code: 'custom', message: c.message, input: v });
+    return z.NEVER;
+  }
+  return c.cidr;
+});
+
+const ipSchema = z.string().superRefine((v, ctx) => {
+  if (!isIpAddress(v)) ctx.addIssue({ code: 'custom', message: 'expected an IPv4 or IPv6 address such as "10.0.0.7"', input: v });
+});
+
+const labelsSchema = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
+  for (const [k, v] of Object.entries(labels)) {
+    const km = checkLabelKey(k);
+    if (km !== undefined) ctx.addIssue({ code: 'custom', message: km, path: [k], input: k });
+    const vm = checkLabelValue(v);
+    if (vm !== undefined) ctx.addIssue({ code: 'custom', message: vm, path: [k], input: v });
+  }
+});
+
+const annotationsSchema = z.record(z.string(), z.string()).superRefine((a, ctx) => {
+  for (const k of Object.keys(a)) {
+    const km = checkLabelKey(k);
+    if (km !== undefined) ctx.addIssue({ code: 'custom', message: km.replace('label key', 'annotation key'), path: [k], input: k });
+  }
+  if (JSON.stringify(a).length > 256 * 1024) ctx.addIssue({ code: 'custom', message: 'annotations must total at most 256 KiB' });
+});
+
+const asnSchema = z.int().min(1).max(4_294_967_295);
+const portSchema = z.int().min(1).max(65_535);
+const protocolSchema = z.enum(['TCP', 'UDP', 'SCTP']);
+
+export const labelSelectorSchema = z
+  .strictObject({
+    matchLabels: labelsSchema.optional(),
+    matchExpressions: z
+      .array(
+        z
+          .strictObject({
+            key: z.string().min(1),
+            operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+            values: z.array(z.string()).optional(),
+          })
+          .superRefine((e, ctx) => {
+            const needsValues = e.operator === 'In' || e.operator === 'NotIn';
+            if (needsValues && (e.values ?? []).length === 0) {
+              ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${e.operator} needs at least one value` });
+            }
+            if (!needsValues && e.values !== undefined && e.values.length > 0) {
+              ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${e.operator} takes no values` });
+            }
+          }),
+      )
+      .optional(),
+  });
+
+// ---- metadata and status -------------------------------------------------------------------
+
+export const metadataSchema = z.strictObject({
+  name: nameSchema,
+  namespace: nameSchema.optional(),
+  labels: labelsSchema.optional(),
+  annotations: annotationsSchema.optional(),
+  // Written by the system. Accepted so that `get -o yaml` round-trips through `apply`;
+  // resourceVersion, when given, is a precondition (optimistic concurrency).
+  resourceVersion: z.string().regex(/^[0-9]+$/, 'expected the decimal resourceVersion the hub returned').optional(),
+  uid: z.string().optional(),
+  generation: z.int().optional(),
+  creationTimestamp: z.string().optional(),
+});
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  resourceVersion?: string;
+  uid?: string;
+  generation?: number;
+  creationTimestamp?: string;
+}
+
+export interface Status {
+  conditions?: Condition[];
+  [field: string]: unknown;
+}
+
+// ---- specs ---------------------------------------------------------------------------------
+
+function perFamily(cidrs: readonly string[] | undefined, ctx: z.RefinementCtx, field: string): void {
+  const families = (cidrs ?? []).map((c) => (c.includes(':') ? 6 : 4));
+  if (new Set(families).size !== families.length) {
+    ctx.addIssue({ code: 'custom', path: [field], message: 'at most one IPv4 and one IPv6 CIDR (dual-stack)', input: cidrs });
+  }
+}
+
+export const clusterSpecSchema = z
+  .strictObject({
+    provider: z.enum(providers),
+    region: z.string().min(1, 'expected the cloud region or on-prem site, e.g. "us-east-1"'),
+    network: nameSchema,
+    clusterSet: nameSchema.optional(),
+    podCIDRs: z.array(cidrSchema).min(1).max(2).optional(),
+    serviceCIDRs: z.array(cidrSchema).min(1).max(2).optional(),
+    ipam: z
+      .strictObject({
+        pool: nameSchema,
+        podPrefixLength: z.int().min(8).max(120).optional(),
+        servicePrefixLength: z.int().min(8).max(124).optional(),
+      })
+      .optional(),
+    heartbeatTTLSeconds: z.int().min(5).max(3600).optional(),
+  })
+  .superRefine((s, ctx) => {
+    perFamily(s.podCIDRs, ctx, 'podCIDRs');
+    perFamily(s.serviceCIDRs, ctx, 'serviceCIDRs');
+    for (const field of ['podCIDRs', 'serviceCIDRs'] as const) {
+      if (s[field] === undefined && s.ipam === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `required: list the cluster's ${field === 'podCIDRs' ? 'pod' : 'service'} CIDRs, or set spec.ipam.pool to have the hub allocate them`,
+        });
+      }
+    }
+  });
+
+const linkSchema = z.strictObject({
+  to: nameSchema,
+  type: z.enum(['vpc-peering', 'transit-gateway', 'vpn', 'interconnect', 'bgp']),
+  bgp: z.strictObject({ localASN: asnSchema, peerASN: asnSchema, peerAddress: ipSchema.optional() }).optional(),
+});
+
+export const networkSpecSchema = z
+  .strictObject({
+    provider: z.enum(providers),
+    region: z.string().min(1).optional(),
+    aws: z
+      .strictObject({
+        vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'expected a VPC id such as "vpc-0a1b2c3d4e5f67890"'),
+        accountId: z.string().regex(/^[0-9]{12}$/, 'expected a 12-digit AWS account id').optional(),
+        transitGatewayId: z.string().regex(/^tgw-[0-9a-f]{8,17}$/, 'expected a transit gateway id such as "tgw-0a1b2c3d"').optional(),
+      })
+      .optional(),
+    gcp: z
+      .strictObject({
+        project: z.string().regex(/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, 'expected a GCP project id such as "ml-platform-prod"'),
+        network: nameSchema,
+      })
+      .optional(),
+    onprem: z.strictObject({ site: z.string().min(1), asn: asnSchema }).optional(),
+    prefixes: z.array(cidrSchema).optional(),
+    links: z.array(linkSchema).optional(),
+  })
+  .superRefine((s, ctx) => {
+    for (const p of providers) {
+      if (p === s.provider && s[p] === undefined) {
+        ctx.addIssue({ code: 'custom', path: [p], message: `required for provider ${p}` });
+      }
+      if (p !== s.provider && s[p] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [p], message: `only allowed when provider is ${p} (provider is ${s.provider})` });
+      }
+    }
+    if (s.provider !== 'onprem' && s.region === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['region'], message: `required for provider ${s.provider}` });
+    }
+    for (const [i, l] of (s.links ?? []).entries()) {
+      if (l.type === 'bgp' && l.bgp === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['links', i, 'bgp'], message: 'a bgp link needs localASN and peerASN' });
+      }
+    }
+  });
+
+export const IPPoolUse = { ClusterCIDRs: 'ClusterCIDRs', ClusterSetIPs: 'ClusterSetIPs', LoadBalancer: 'LoadBalancer' } as const;
+export type IPPoolUse = (typeof IPPoolUse)[keyof typeof IPPoolUse];
+
+export const ipPoolSpecSchema = z.strictObject({
+  use: z.enum(['ClusterCIDRs', 'ClusterSetIPs', 'LoadBalancer']),
+  cidrs: z.array(cidrSchema).min(1),
+  /** For LoadBalancer pools: the on-prem network that announces them. */
+  network: nameSchema.optional(),
+});
+
+const servicePortSchema = z.strictObject({
+  name: nameSchema.optional(),
+  port: portSchema,
+  protocol: protocolSchema.optional(),
+  appProtocol: z.string().min(1).optional(),
+});
+
+export const externalServiceSpecSchema = z
+  .strictObject({
+    network: nameSchema,
+    ports: z.array(servicePortSchema).min(1),
+    endpoints: z.array(
+      z.strictObject({
+        address: ipSchema,
+        hostname: nameSchema.optional(),
+        zone: z.string().min(1).optional(),
+        ready: z.boolean().optional(),
+        labels: labelsSchema.optional(),
+      }),
+    ),
+    exportTo: z.strictObject({ clusterSelector: labelSelectorSchema }).optional(),
+  })
+  .superRefine((s, ctx) => {
+    const seen = new Map<string, number>();
+    for (const [i, p] of s.ports.entries()) {
+      const key = `${p.port}/${p.protocol ?? 'TCP'}`;
+      const first = seen.get(key);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['ports', i], message: `duplicates ports[${first}] (${key})` });
+      seen.set(key, i);
+    }
+  });
+
+const peerSchema = z
+  .strictObject({
+    clusters: labelSelectorSchema.optional(),
+    namespaces: z.array(nameSchema).min(1).optional(),
+    pods: labelSelectorSchema.optional(),
+    service: z.strictObject({ namespace: nameSchema, name: nameSchema }).optional(),
+    cidrs: z.array(cidrSchema).min(1).optional(),
+  })
+  .superRefine((p, ctx) => {
+    const set = Object.entries(p).filter(([, v]) => v !== undefined).map(([k]) => k);
+    if (set.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'name at least one of clusters, namespaces, pods, service or cidrs' });
+    }
+    if (p.cidrs !== undefined && set.length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['cidrs'], message: 'cidrs select addresses outside the clusterset and cannot be combined with other fields' });
+    }
+    if (p.service !== undefined && p.pods !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['pods'], message: 'a service peer already selects its pods; drop pods' });
+    }
+  });
+
+export const PolicyTier = { platform: 'platform', tenant: 'tenant', baseline: 'baseline' } as const;
+export type PolicyTier = (typeof PolicyTier)[keyof typeof PolicyTier];
+
+export const globalPolicySpecSchema = z.strictObject({
+  tier: z.enum(['platform', 'tenant', 'baseline']),
+  priority: z.int().min(0).max(1000).optional(),
+  action: z.enum(['Allow', 'Deny', 'Pass']),
+  from: z.array(peerSchema).min(1),
+  to: z.array(peerSchema).min(1),
+  ports: z
+    .array(
+      z
+        .strictObject({ protocol: protocolSchema.optional(), port: portSchema, endPort: portSchema.optional() })
+        .superRefine((p, ctx) => {
+          if (p.endPort !== undefined && p.endPort < p.port) {
+            ctx.addIssue({ code: 'custom', path: ['endPort'], message: `must be at least port (${p.port})` });
+          }
+        }),
+    )
+    .optional(),
+});
+
+export type ClusterSpec = z.output<typeof clusterSpecSchema>;
+export type NetworkSpec = z.output<typeof networkSpecSchema>;
+export type IPPoolSpec = z.output<typeof ipPoolSpecSchema>;
+export type ExternalServiceSpec = z.output<typeof externalServiceSpecSchema>;
+export type GlobalPolicySpec = z.output<typeof globalPolicySpecSchema>;
+
+export const SPEC_SCHEMAS = {
+  Cluster: clusterSpecSchema,
+  Network: networkSpecSchema,
+  IPPool: ipPoolSpecSchema,
+  ExternalService: externalServiceSpecSchema,
+  GlobalPolicy: globalPolicySpecSchema,
+} as const satisfies Record<Kind, z.ZodType>;
+
+interface ResourceOf<K extends Kind, S> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+  status?: Status;
+}
+
+export type ClusterResource = ResourceOf<'Cluster', ClusterSpec>;
+export type NetworkResource = ResourceOf<'Network', NetworkSpec>;
+export type IPPoolResource = ResourceOf<'IPPool', IPPoolSpec>;
+export type ExternalServiceResource = ResourceOf<'ExternalService', ExternalServiceSpec>;
+export type GlobalPolicyResource = ResourceOf<'GlobalPolicy', GlobalPolicySpec>;
+export type Resource = ClusterResource | NetworkResource | IPPoolResource | ExternalServiceResource | GlobalPolicyResource;

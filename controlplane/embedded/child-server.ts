@@ -1,0 +1,176 @@
+// Owns the life of one server process we start (etcd, nats-server, gobgpd, bird): spawned in a
+// process group of its own so that stopping it stops everything it forked, with a pid file so
+// that a hub killed with SIGKILL can clean up after itself on the next start.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UnavailableError } from '../api/errors.ts';
+
+export interface ChildServerOptions {
+  readonly name: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  /** stdout and stderr of the server go here. */
+  readonly logFile: string;
+  /** Written with the child's pid while it runs; a stale one is cleaned up by `killStale`. */
+  readonly pidFile?: string;
+  readonly cwd?: string;
+}
+
+export class ChildServer {
+  readonly name: string;
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<number | null>;
+  private readonly pidFile: string | undefined;
+  private exitCode: number | null | undefined;
+
+  private constructor(options: ChildServerOptions, child: ChildProcess) {
+    this.name = options.name;
+    this.child = child;
+    this.pidFile = options.pidFile;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitCode = code ?? (signal === null ? null : -1);
+        if (this.pidFile !== undefined) rmSync(this.pidFile, { force: true });
+        resolve(code);
+      });
+    });
+  }
+
+  static start(options: ChildServerOptions): ChildServer {
+    if (options.pidFile !== undefined) killStale(options.pidFile, options.command);
+    const log = createWriteStream(options.logFile, { flags: 'a' });
+    const child = spawn(options.command, [...options.args], {
+      cwd: options.cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    child.on('error', () => undefined);
+    if (child.pid !== undefined && options.pidFile !== undefined) {
+      writeFileSync(options.pidFile, `${child.pid}\n`);
+    }
+    return new ChildServer(options, child);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined && this.child.pid !== undefined;
+  }
+
+  /** Sends a signal to the whole process group (SIGSTOP/SIGCONT for fault tests). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.running && this.child.pid !== undefined) {
+      try {
+        process.kill(-this.child.pid, sig);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (!this.running) return;
+    this.signal('SIGCONT');
+    this.signal('SIGTERM');
+    const timedOut = await Promise.race([this.exited.then(() => false), sleep(graceMs).then(() => true)]);
+    if (timedOut) {
+      this.signal('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  /** SIGKILL at once (fault injection: a crash, not a shutdown). */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.signal('SIGKILL');
+    await this.exited;
+  }
+
+  /** Polls `ready` until it answers true; fails early with the log's tail if the process exits. */
+  async waitReady(ready: () => Promise<boolean>, logFile: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+      if (!this.running) {
+        throw new UnavailableError(`${this.name} exited during start-up (code ${String(this.exitCode)}): ${await tail(logFile)}`);
+      }
+      if (await ready().catch(() => false)) return;
+      if (Date.now() > deadline) {
+        throw new UnavailableError(`${this.name} was not ready within ${timeoutMs} ms: ${await tail(logFile)}`);
+      }
+      await sleep(delay);
+    }
+  }
+}
+
+async function tail(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').slice(-8).join('\n');
+}
+
+/** Kills a server left running by a previous process that died without stopping it. */
+function killStale(pidFile: string, command: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    rmSync(pidFile, { force: true });
+    return;
+  }
+  // Only ever kill the program we started: pids are reused.
+  if (cmdline.split('\0')[0]?.endsWith(command.split('/').pop() ?? command) === true) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+  rmSync(pidFile, { force: true });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+/** True once something accepts TCP connections on host:port. */
+export async function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      resolve(false);
+    });
+  });
+}
