@@ -1,0 +1,137 @@
+// EtcdStore: the Store port on etcd v3 through the etcd3 client. The only file that imports
+// etcd3. Revisions are numbers (etcd's int64 stays below 2^53 for any realistic lifetime).
+import { Etcd3, type IKeyValue, type Namespace } from 'etcd3';
+import { GoneError, UnavailableError } from '../api/errors.ts';
+import { EventQueue, type Compare, type KeyValue, type Op, type Store, type StoreEvent, type TxnResult } from './store.ts';
+
+export interface EtcdStoreOptions {
+  /** Comma-separated or list of client URLs. */
+  readonly endpoints: readonly string[];
+  /** Nests every key under this prefix (tests isolate themselves this way). */
+  readonly namespace?: string;
+  readonly dialTimeoutMs?: number;
+}
+
+export class EtcdStore implements Store {
+  private readonly client: Etcd3;
+  private readonly ns: Namespace;
+
+  constructor(options: EtcdStoreOptions) {
+    this.client = new Etcd3({
+      hosts: [...options.endpoints],
+      dialTimeout: options.dialTimeoutMs ?? 3000,
+    });
+    this.ns = options.namespace !== undefined ? this.client.namespace(options.namespace) : this.client;
+  }
+
+  async get(key: string, signal?: AbortSignal): Promise<KeyValue | undefined> {
+    const res = await guard(this.ns.get(key).exec(), signal);
+    const kv = res.kvs[0];
+    return kv === undefined ? undefined : toKeyValue(kv);
+  }
+
+  async range(prefix: string, signal?: AbortSignal): Promise<{ kvs: KeyValue[]; revision: number }> {
+    const res = await guard(this.ns.getAll().prefix(prefix).exec(), signal);
+    return { kvs: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
+  }
+
+  async txn(compares: readonly Compare[], ops: readonly Op[], signal?: AbortSignal): Promise<TxnResult> {
+    const [first, ...rest] = compares;
+    if (first === undefined) throw new Error('EtcdStore.txn needs at least one compare');
+    let builder = this.ns.if(first.key, 'Mod', '==', first.modRevision);
+    for (const c of rest) builder = builder.and(c.key, 'Mod', '==', c.modRevision);
+    const res = await guard(
+      builder.then(...ops.map((op) => (op.type === 'put' ? this.ns.put(op.key).value(op.value) : this.ns.delete().key(op.key)))).commit(),
+      signal,
+    );
+    return { succeeded: res.succeeded, revision: Number(res.header.revision) };
+  }
+
+  watch(prefix: string, afterRevision: number, signal: AbortSignal): AsyncIterable<readonly StoreEvent[]> {
+    const queue = new EventQueue<readonly StoreEvent[]>(signal);
+    const start = async (): Promise<void> => {
+      const watcher = await this.ns.watch().prefix(prefix).startRevision(String(afterRevision + 1)).withPreviousKV().create();
+      const stop = (): void => { void watcher.cancel().catch(() => undefined); };
+      if (signal.aborted) stop();
+      signal.addEventListener('abort', stop, { once: true });
+      let delivered = afterRevision;
+      watcher.on('data', (res) => {
+        const events: StoreEvent[] = [];
+        for (const ev of res.events) {
+          if (ev.type === 'Put') events.push({ type: 'put', ...toKeyValue(ev.kv) });
+          else {
+            const prev = ev.prev_kv;
+            events.push({
+              type: 'delete',
+              key: ev.kv.key.toString(),
+              value: prev?.value.toString() ?? '',
+              createRevision: Number(prev?.create_revision ?? 0),
+              modRevision: Number(ev.kv.mod_revision),
+            });
+          }
+        }
+        if (events.length > 0) {
+          delivered = events[events.length - 1]?.modRevision ?? delivered;
+          queue.push(events);
+        }
+      });
+      watcher.on('error', (err) => {
+        stop();
+        // etcd cancels a watch whose start revision was compacted away, but the client drops the
+        // compact revision from the error; reading at the revision we wanted tells us for sure.
+        const wanted = delivered + 1;
+        this.ns.get(prefix).revision(wanted).exec().then(
+          () => { queue.fail(new UnavailableError(`etcd watch ended: ${err.message}`, { cause: err })); },
+          (probe: unknown) => {
+            queue.fail(
+              /compacted/i.test(String(probe))
+                ? new GoneError(`revision ${wanted} has been compacted; relist`, { cause: err })
+                : new UnavailableError(`etcd watch ended: ${err.message}`, { cause: err }),
+            );
+          },
+        );
+      });
+    };
+    start().catch((err: unknown) => { queue.fail(new UnavailableError(`etcd watch failed: ${String(err)}`, { cause: err })); });
+    return queue;
+  }
+
+  async compact(revision: number): Promise<void> {
+    await this.client.kv.compact({ revision: String(revision), physical: true });
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    await guard(this.client.get('/causeway/ping').exec(), signal);
+  }
+
+  close(): Promise<void> {
+    this.client.close();
+    return Promise.resolve();
+  }
+}
+
+function toKeyValue(kv: IKeyValue): KeyValue {
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+  };
+}
+
+/** Maps etcd client failures to UnavailableError and honours the caller's AbortSignal. */
+async function guard<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  try {
+    if (signal === undefined) return await p;
+    signal.throwIfAborted();
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        signal.addEventListener('abort', () => { reject(signal.reason as Error); }, { once: true });
+      }),
+    ]);
+  } catch (err) {
+    if (signal?.aborted === true) throw err;
+    throw new UnavailableError(`etcd: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,105 @@
+// The port the registry needs from a key-value store: the subset of etcd's API that Causeway
+// leverages. EtcdStore is the product's adapter; MemoryStore is the unit tests' fake. Both pass
+// the same contract suite (test/integration/store-contract.test.ts).
+
+export interface KeyValue {
+  readonly key: string;
+  readonly value: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+}
+
+/** Holds when the key's mod revision equals `modRevision`; 0 means "the key does not exist". */
+export interface Compare {
+  readonly key: string;
+  readonly modRevision: number;
+}
+
+export type Op = { readonly type: 'put'; readonly key: string; readonly value: string } | { readonly type: 'delete'; readonly key: string };
+
+export interface TxnResult {
+  readonly succeeded: boolean;
+  /** The store's revision after the transaction (its own revision when it wrote). */
+  readonly revision: number;
+}
+
+export interface StoreEvent {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  /** For a delete: the value before it. */
+  readonly value: string;
+  readonly modRevision: number;
+  readonly createRevision: number;
+}
+
+export interface Store {
+  get(key: string, signal?: AbortSignal): Promise<KeyValue | undefined>;
+  /** Every key under `prefix`, read at one revision. */
+  range(prefix: string, signal?: AbortSignal): Promise<{ readonly kvs: readonly KeyValue[]; readonly revision: number }>;
+  /** If every compare holds, applies every op atomically at one new revision. */
+  txn(compares: readonly Compare[], ops: readonly Op[], signal?: AbortSignal): Promise<TxnResult>;
+  /**
+   * Changes under `prefix` after `afterRevision`, in order, in batches that never split one
+   * revision. Throws GoneError when that revision was compacted: the caller must relist.
+   * Ends when `signal` aborts.
+   */
+  watch(prefix: string, afterRevision: number, signal: AbortSignal): AsyncIterable<readonly StoreEvent[]>;
+  /** Discards history up to `revision` (etcd compaction). */
+  compact(revision: number): Promise<void>;
+  /** Cheap liveness probe for /readyz. */
+  ping(signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * An unbounded async queue feeding a `for await` loop: the bridge from event-emitter callbacks to
+ * an AsyncIterable, ending on abort and failing with the error pushed by `fail`.
+ */
+export class EventQueue<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private waiter: (() => void) | undefined;
+  private error: unknown;
+  private done = false;
+
+  constructor(signal: AbortSignal) {
+    if (signal.aborted) this.done = true;
+    signal.addEventListener('abort', () => { this.end(); }, { once: true });
+  }
+
+  push(item: T): void {
+    if (this.done) return;
+    this.items.push(item);
+    this.wake();
+  }
+
+  fail(error: unknown): void {
+    if (this.done) return;
+    this.error = error;
+    this.done = true;
+    this.wake();
+  }
+
+  end(): void {
+    this.done = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      const item = this.items.shift();
+      if (item !== undefined) {
+        yield item;
+        continue;
+      }
+      if (this.error !== undefined) throw this.error;
+      if (this.done) return;
+      await new Promise<void>((resolve) => { this.waiter = resolve; });
+    }
+  }
+}
