@@ -15,7 +15,7 @@ const adapterOnly = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.causeway/**', '.tools/**', 'bench-results/**'] },
+  { ignores: ['node_modules/**', '.causeway/**', '.tools/**', 'bench-results/**', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -31,6 +31,8 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       'no-restricted-imports': ['error', { paths: adapterOnly }],
+      // `_name` marks what is destructured only to be left out.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
   },
   {
@@ -47,11 +49,8 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': 'off' },
   },
   {
-    files: ['eslint.config.js'],
-    rules: { 'import-x/no-default-export': 'off' },
-  },
-  {
     files: ['bin/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false, project: null }, globals: { process: 'readonly' } },
   },
 );

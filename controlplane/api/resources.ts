@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { checkCidr, isIpAddress } from './cidr.ts';
 import type { Condition } from './conditions.ts';
-import { API_VERSION, type Kind } from './kinds.ts';
+import type { API_VERSION, Kind } from './kinds.ts';
 import { checkLabelKey, checkLabelValue, checkName } from './labels.ts';
 
 export const Provider = { aws: 'aws', gcp: 'gcp', onprem: 'onprem' } as const;

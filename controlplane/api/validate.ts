@@ -1,7 +1,7 @@
 // Turns untrusted input (YAML or JSON text, or parsed objects) into validated resources, or into
 // problems that name the file, the document, the field, the value received and what was expected.
 import { LineCounter, parseAllDocuments } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Problem } from './errors.ts';
 import { API_VERSION, isKind, KINDS, ALL_KINDS } from './kinds.ts';
 import { metadataSchema, SPEC_SCHEMAS, type Resource } from './resources.ts';
@@ -164,7 +164,13 @@ function describeIssue(issue: z.core.$ZodIssue): string {
           : `expected a number >= ${issue.minimum}`;
     case 'too_big':
       return issue.origin === 'array' ? `expected at most ${issue.maximum} items` : `expected a number <= ${issue.maximum}`;
-    default:
+    case 'custom':
+    case 'invalid_element':
+    case 'invalid_format':
+    case 'invalid_key':
+    case 'invalid_union':
+    case 'not_multiple_of':
+    case 'unrecognized_keys':
       return issue.message;
   }
 }

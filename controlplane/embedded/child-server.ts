@@ -30,8 +30,12 @@ export class ChildServer {
     this.name = options.name;
     this.child = child;
     this.pidFile = options.pidFile;
+    // If we exit without stopping it (a second Ctrl-C, a crash), the server must not outlive us.
+    const killOnExit = (): void => { this.signal('SIGKILL'); };
+    process.once('exit', killOnExit);
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        process.removeListener('exit', killOnExit);
         this.exitCode = code ?? (signal === null ? null : -1);
         if (this.pidFile !== undefined) rmSync(this.pidFile, { force: true });
         resolve(code);
@@ -47,8 +51,8 @@ export class ChildServer {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
     child.on('error', () => undefined);
     if (child.pid !== undefined && options.pidFile !== undefined) {
       writeFileSync(options.pidFile, `${child.pid}\n`);
@@ -124,7 +128,7 @@ function killStale(pidFile: string, command: string): void {
     return;
   }
   if (!Number.isInteger(pid) || pid <= 1) return;
-  let cmdline = '';
+  let cmdline: string;
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {

@@ -64,8 +64,9 @@ export class EtcdStore implements Store {
             events.push({
               type: 'delete',
               key: ev.kv.key.toString(),
-              value: prev?.value.toString() ?? '',
-              createRevision: Number(prev?.create_revision ?? 0),
+              // Typed as present, but etcd omits prev_kv when the old revision is compacted.
+              value: (prev as IKeyValue | undefined)?.value.toString() ?? '',
+              createRevision: Number((prev as IKeyValue | undefined)?.create_revision ?? 0),
               modRevision: Number(ev.kv.mod_revision),
             });
           }

@@ -68,6 +68,12 @@ export interface WatchEvent {
   readonly object: Resource;
 }
 
+export interface WriteOptions {
+  readonly dryRun?: boolean;
+  /** Called for every change that would be written, before writing; throws to refuse all. */
+  readonly authorize?: (change: ChangeResult) => void;
+}
+
 export interface RegistryOptions {
   readonly now?: () => Date;
   readonly newUid?: () => string;
@@ -143,26 +149,26 @@ export class Registry {
   // ---- writes --------------------------------------------------------------------------------
 
   /** Creates or updates every declared resource, atomically. */
-  apply(declared: readonly Declared[], actor: Actor, options: { dryRun?: boolean; mode?: WriteMode } = {}): Promise<WriteResult> {
+  apply(declared: readonly Declared[], actor: Actor, options: WriteOptions & { mode?: WriteMode } = {}): Promise<WriteResult> {
     const mode = options.mode ?? WriteMode.apply;
     const mutations: Mutation[] = declared.map((d) => ({ type: 'upsert', mode, declared: d }));
-    return this.write(mutations, actor, mode, options.dryRun ?? false);
+    return this.write(mutations, actor, mode, options);
   }
 
-  delete(ref: ObjectRef, actor: Actor, options: { dryRun?: boolean; resourceVersion?: string } = {}): Promise<WriteResult> {
-    return this.write([{ type: 'delete', ref, resourceVersion: options.resourceVersion }], actor, 'delete', options.dryRun ?? false);
+  delete(ref: ObjectRef, actor: Actor, options: WriteOptions & { resourceVersion?: string } = {}): Promise<WriteResult> {
+    return this.write([{ type: 'delete', ref, resourceVersion: options.resourceVersion }], actor, 'delete', options);
   }
 
   /** What `apply` would change, without writing. */
-  async diff(declared: readonly Declared[]): Promise<ChangeResult[]> {
-    return [...(await this.apply(declared, { name: 'diff', role: 'system' }, { dryRun: true })).changes];
+  async diff(declared: readonly Declared[], options: Pick<WriteOptions, 'authorize'> = {}): Promise<ChangeResult[]> {
+    return [...(await this.apply(declared, { name: 'diff', role: 'system' }, { ...options, dryRun: true })).changes];
   }
 
   /**
    * Restores every resource to what it was at `revision` by writing a new revision, reconstructed
    * from the history (which survives etcd compaction, unlike etcd's own old revisions).
    */
-  async rollback(revision: number, actor: Actor, options: { dryRun?: boolean } = {}): Promise<WriteResult> {
+  async rollback(revision: number, actor: Actor, options: WriteOptions = {}): Promise<WriteResult> {
     for (let attempt = 1; ; attempt++) {
       const snapshot = await this.snapshot();
       if (revision > snapshot.revision) {
@@ -178,7 +184,7 @@ export class Registry {
       for (const [key, then] of past) {
         if (then !== undefined) {
           const { resourceVersion: _rv, ...metadata } = then.metadata;
-          mutations.push({ type: 'upsert', mode: 'apply', declared: { resource: { ...then, metadata } as Resource } });
+          mutations.push({ type: 'upsert', mode: 'apply', declared: { resource: { ...then, metadata } } });
         } else if (snapshot.objects.has(key)) {
           const ref = refOf(snapshot.objects.get(key) as Resource);
           mutations.push({ type: 'delete', ref });
@@ -188,16 +194,16 @@ export class Registry {
       for (const [key, obj] of snapshot.objects) {
         if (!past.has(key)) mutations.push({ type: 'delete', ref: refOf(obj) });
       }
-      const result = await this.tryWrite(snapshot, mutations, actor, 'rollback', options.dryRun ?? false, revision);
+      const result = await this.tryWrite(snapshot, mutations, actor, 'rollback', options, revision);
       if (result !== undefined) return result;
       if (attempt >= this.maxAttempts) throw new ConflictError('the registry kept changing during rollback; try again');
     }
   }
 
-  private async write(mutations: readonly Mutation[], actor: Actor, operation: HistoryEntry['operation'], dryRun: boolean): Promise<WriteResult> {
+  private async write(mutations: readonly Mutation[], actor: Actor, operation: HistoryEntry['operation'], options: WriteOptions): Promise<WriteResult> {
     for (let attempt = 1; ; attempt++) {
       const snapshot = await this.snapshot();
-      const result = await this.tryWrite(snapshot, mutations, actor, operation, dryRun);
+      const result = await this.tryWrite(snapshot, mutations, actor, operation, options);
       if (result !== undefined) return result;
       if (attempt >= this.maxAttempts) throw new ConflictError('the registry kept changing under this write; try again');
     }
@@ -209,11 +215,14 @@ export class Registry {
     mutations: readonly Mutation[],
     actor: Actor,
     operation: HistoryEntry['operation'],
-    dryRun: boolean,
+    options: WriteOptions,
     rollbackTo?: number,
   ): Promise<WriteResult | undefined> {
+    const dryRun = options.dryRun ?? false;
     const changes = this.plan(snapshot, mutations);
     const written = changes.filter((c) => c.action !== Action.unchanged);
+    // Authorised against the same snapshot the write builds on: no window to change scope.
+    for (const c of written) options.authorize?.(c);
     if (dryRun || written.length === 0) return { revision: snapshot.revision, dryRun, changes };
 
     const seq = snapshot.seq + 1;
@@ -241,7 +250,7 @@ export class Registry {
     const res = await this.store.txn([{ key: HEAD_KEY, modRevision: snapshot.headRevision }], ops);
     if (!res.succeeded) return undefined;
     const withVersion = (r: Resource | undefined): Resource | undefined =>
-      r === undefined ? undefined : ({ ...r, metadata: { ...r.metadata, resourceVersion: String(res.revision) } } as Resource);
+      r === undefined ? undefined : ({ ...r, metadata: { ...r.metadata, resourceVersion: String(res.revision) } });
     return {
       revision: res.revision,
       dryRun,
@@ -317,7 +326,7 @@ export class Registry {
   private created(resource: Resource, now: string): Resource {
     const { resourceVersion: _rv, ...metadata } = resource.metadata;
     const status = resource.kind === 'Cluster' ? { conditions: initialClusterConditions(now) } : {};
-    return { ...resource, metadata: { ...metadata, uid: this.newUid(), generation: 1, creationTimestamp: now }, status } as Resource;
+    return { ...resource, metadata: { ...metadata, uid: this.newUid(), generation: 1, creationTimestamp: now }, status };
   }
 
   private async snapshot(): Promise<Snapshot> {
@@ -343,7 +352,7 @@ export class Registry {
         ...record,
         revision,
         changes: record.changes.map((c) =>
-          c.after !== undefined ? { ...c, after: { ...c.after, metadata: { ...c.after.metadata, resourceVersion: String(revision) } } as Resource } : c,
+          c.after !== undefined ? { ...c, after: { ...c.after, metadata: { ...c.after.metadata, resourceVersion: String(revision) } } } : c,
         ),
       };
     }).sort((a, b) => a.seq - b.seq);
@@ -399,7 +408,7 @@ function initialClusterConditions(now: string): Condition[] {
 
 function stripVersion(r: Resource): Resource {
   const { resourceVersion: _rv, ...metadata } = r.metadata;
-  return { ...r, metadata } as Resource;
+  return { ...r, metadata };
 }
 
 function encodeObject(r: Resource): string {
@@ -408,7 +417,7 @@ function encodeObject(r: Resource): string {
 
 function decodeObject(value: string, modRevision: number): Resource {
   const r = JSON.parse(value) as Resource;
-  return { ...r, metadata: { ...r.metadata, resourceVersion: String(modRevision) } } as Resource;
+  return { ...r, metadata: { ...r.metadata, resourceVersion: String(modRevision) } };
 }
 
 export type { ClusterResource };

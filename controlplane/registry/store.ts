@@ -97,7 +97,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
         yield item;
         continue;
       }
-      if (this.error !== undefined) throw this.error;
+      if (this.error !== undefined) throw this.error instanceof Error ? this.error : new Error('watch failed', { cause: this.error });
       if (this.done) return;
       await new Promise<void>((resolve) => { this.waiter = resolve; });
     }

@@ -14,9 +14,8 @@ function problemsOf(object: unknown): string[] {
 describe('resource validation', () => {
   it('accepts a valid cluster and normalises its CIDRs', () => {
     const v = validateDocument({ source: {}, object: cluster('a', '10.1.0.0/16', 'FD00:0:0:0::/108') });
-    assert.ok(v.ok);
-    assert.equal(v.value.kind, 'Cluster');
-    assert.deepEqual(v.ok && v.value.kind === 'Cluster' ? v.value.spec.serviceCIDRs : [], ['fd00::/108']);
+    assert.ok(v.ok && v.value.kind === 'Cluster');
+    assert.deepEqual(v.value.spec.serviceCIDRs, ['fd00::/108']);
   });
 
   const cases: { name: string; object: unknown; expect: RegExp }[] = [

@@ -1,0 +1,114 @@
+// Who may do what. Bearer tokens are looked up by their SHA-256 (the config stores only hashes);
+// `admin` may do everything, `team` only what its namespaces and cluster label selector cover.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ForbiddenError, UnauthorizedError } from '../api/errors.ts';
+import { refOf, refString } from '../api/keys.ts';
+import { formatSelector, matchesSelector, type LabelSelector } from '../api/labels.ts';
+import type { Resource } from '../api/resources.ts';
+import type { ChangeResult } from '../registry/registry.ts';
+
+export const Role = { admin: 'admin', team: 'team' } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export interface Principal {
+  readonly name: string;
+  readonly role: Role;
+  /** team: namespaces whose ExternalServices and GlobalPolicies it owns. */
+  readonly namespaces: readonly string[];
+  /** team: the clusters it may register and read. */
+  readonly clusterSelector?: LabelSelector | undefined;
+}
+
+export interface TokenEntry extends Principal {
+  /** Hex SHA-256 of the token. */
+  readonly sha256: string;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** 32 random bytes, URL-safe: what `causeway token create` and the first hub start hand out. */
+export function newToken(prefix = 'cw'): string {
+  return `${prefix}_${randomBytes(32).toString('base64url')}`;
+}
+
+export class TokenAuthenticator {
+  private readonly entries: readonly { digest: Buffer; principal: Principal }[];
+
+  constructor(tokens: readonly TokenEntry[]) {
+    this.entries = tokens.map(({ sha256, ...principal }) => ({ digest: Buffer.from(sha256, 'hex'), principal }));
+  }
+
+  /** The principal of an `Authorization: Bearer ...` header; UnauthorizedError otherwise. */
+  authenticate(header: string | undefined): Principal {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    if (match?.[1] === undefined) throw new UnauthorizedError('missing bearer token: pass --token or set CAUSEWAY_TOKEN');
+    const digest = createHash('sha256').update(match[1], 'utf8').digest();
+    // Compare against every entry so that timing says nothing about which one matched.
+    let found: Principal | undefined;
+    for (const e of this.entries) {
+      if (e.digest.length === digest.length && timingSafeEqual(e.digest, digest)) found ??= e.principal;
+    }
+    if (found === undefined) throw new UnauthorizedError('invalid token');
+    return found;
+  }
+}
+
+export function canRead(p: Principal, r: Resource): boolean {
+  if (p.role === 'admin') return true;
+  switch (r.kind) {
+    case 'Cluster':
+      return p.clusterSelector !== undefined && matchesSelector(p.clusterSelector, r.metadata.labels);
+    case 'Network':
+    case 'IPPool':
+      // The shape of the network is what teams build against; it holds no secrets.
+      return true;
+    case 'ExternalService':
+    case 'GlobalPolicy':
+      return p.namespaces.includes(r.metadata.namespace ?? '');
+  }
+}
+
+/** Throws ForbiddenError unless `p` may make this change. */
+export function authorizeChange(p: Principal, change: ChangeResult): void {
+  if (p.role === 'admin') return;
+  const what = refString(change.ref);
+  const deny = (why: string): never => {
+    throw new ForbiddenError(`token "${p.name}" (role team) may not ${verb(change)} ${what}: ${why}`);
+  };
+  for (const r of [change.before, change.after]) {
+    if (r === undefined) continue;
+    switch (r.kind) {
+      case 'Network':
+      case 'IPPool':
+        deny('only admins declare networks and IP pools');
+        break;
+      case 'Cluster':
+        if (p.clusterSelector === undefined) deny('the team has no cluster selector');
+        else if (!matchesSelector(p.clusterSelector, r.metadata.labels)) {
+          deny(`${r === change.before ? 'its current' : 'its'} labels do not match the team's cluster selector ${formatSelector(p.clusterSelector)}`);
+        }
+        break;
+      case 'ExternalService':
+        if (!p.namespaces.includes(r.metadata.namespace ?? '')) deny(`namespace "${r.metadata.namespace ?? ''}" is not one of the team's (${p.namespaces.join(', ') || 'none'})`);
+        break;
+      case 'GlobalPolicy':
+        if (!p.namespaces.includes(r.metadata.namespace ?? '')) deny(`namespace "${r.metadata.namespace ?? ''}" is not one of the team's (${p.namespaces.join(', ') || 'none'})`);
+        if (r.spec.tier !== 'tenant') deny(`teams write only tier "tenant" policies (this one is "${r.spec.tier}")`);
+        break;
+    }
+  }
+}
+
+export function requireAdmin(p: Principal, what: string): void {
+  if (p.role !== 'admin') throw new ForbiddenError(`token "${p.name}" (role team) may not ${what}: admins only`);
+}
+
+function verb(c: ChangeResult): string {
+  return c.action === 'created' ? 'create' : c.action === 'deleted' ? 'delete' : 'update';
+}
+
+export function describeRef(r: Resource): string {
+  return refString(refOf(r));
+}

@@ -1,0 +1,67 @@
+// The hub's configuration: command-line options plus an optional YAML config file holding API
+// tokens (hashed) and their scopes. Validated once at start; the result is immutable.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { InvalidInputError } from '../api/errors.ts';
+import { labelSelectorSchema, nameSchema } from '../api/resources.ts';
+import { formatPath, parseYamlDocuments } from '../api/validate.ts';
+import { hashToken, newToken, type TokenEntry } from './auth.ts';
+
+const tokenSchema = z
+  .strictObject({
+    name: nameSchema,
+    role: z.enum(['admin', 'team']),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the hex SHA-256 of the token (see `causeway token create`)'),
+    namespaces: z.array(nameSchema).optional(),
+    clusterSelector: labelSelectorSchema.optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.role === 'admin' && (t.namespaces !== undefined || t.clusterSelector !== undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'admin tokens are not scoped; drop namespaces and clusterSelector' });
+    }
+  });
+
+const configSchema = z.strictObject({
+  tokens: z.array(tokenSchema).optional(),
+});
+
+export interface HubConfig {
+  readonly tokens: readonly TokenEntry[];
+}
+
+export function loadHubConfig(file: string | undefined): HubConfig {
+  if (file === undefined) return { tokens: [] };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidInputError([{ file, field: '', message: `cannot read the hub config: ${(err as Error).message}` }]);
+  }
+  const docs = parseYamlDocuments(text, file);
+  if (!docs.ok) throw new InvalidInputError(docs.problems);
+  const parsed = configSchema.safeParse(docs.value[0]?.object ?? {});
+  if (!parsed.success) {
+    throw new InvalidInputError(parsed.error.issues.map((i) => ({ file, field: formatPath(i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))), message: i.message })));
+  }
+  const tokens = (parsed.data.tokens ?? []).map((t) => ({ name: t.name, role: t.role, sha256: t.sha256, namespaces: t.namespaces ?? [], clusterSelector: t.clusterSelector }));
+  const names = new Set<string>();
+  for (const [i, t] of tokens.entries()) {
+    if (names.has(t.name)) throw new InvalidInputError([{ file, field: `tokens[${i}].name`, message: `token name "${t.name}" is used twice` }]);
+    names.add(t.name);
+  }
+  return { tokens };
+}
+
+export const ADMIN_TOKEN_FILE = 'admin.token';
+
+/**
+ * The admin token in `<dataDir>/admin.token` (0600), created on first start as k3s writes its
+ * kubeconfig; the hub keeps only its hash in memory.
+ */
+export function ensureAdminToken(dataDir: string): { file: string; entry: TokenEntry } {
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  if (!existsSync(file)) writeFileSync(file, `${newToken()}\n`, { mode: 0o600, flag: 'wx' });
+  const token = readFileSync(file, 'utf8').trim();
+  return { file, entry: { name: 'admin', role: 'admin', namespaces: [], sha256: hashToken(token) } };
+}

@@ -1,0 +1,102 @@
+// The hub's composition root: reads its options once, starts or connects to etcd and NATS,
+// wires the store, registry, auth and HTTP API, and stops everything in reverse order.
+import { mkdirSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { ALL_KINDS } from '../api/kinds.ts';
+import { startEtcd, type EmbeddedEtcd } from '../embedded/etcd.ts';
+import { startNats, type EmbeddedNats } from '../embedded/nats.ts';
+import { EtcdStore } from '../registry/etcd-store.ts';
+import { Registry } from '../registry/registry.ts';
+import { TokenAuthenticator } from './auth.ts';
+import { ensureAdminToken, loadHubConfig } from './config.ts';
+import { createHubMetrics } from './metrics.ts';
+import { buildHubServer } from './server.ts';
+
+export interface HubOptions {
+  /** HOST:PORT; default 127.0.0.1:7080. Port 0 picks a free one. */
+  readonly listen: string;
+  readonly dataDir: string;
+  /** External etcd client URLs; none means start an embedded etcd under dataDir. */
+  readonly etcd?: readonly string[] | undefined;
+  /** External NATS URL; none means start an embedded nats-server under dataDir. */
+  readonly nats?: string | undefined;
+  readonly configFile?: string | undefined;
+  readonly logger?: Logger;
+}
+
+export interface RunningHub {
+  /** http://HOST:PORT */
+  readonly url: string;
+  readonly adminTokenFile: string;
+  readonly etcdUrls: readonly string[];
+  readonly natsUrl: string;
+  readonly registry: Registry;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:7080';
+export const DEFAULT_DATA_DIR = '.causeway';
+
+export async function startHub(options: HubOptions): Promise<RunningHub> {
+  const logger = options.logger ?? pino({ name: 'causeway-hub' });
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const config = loadHubConfig(options.configFile);
+  const { host, port } = parseListen(options.listen);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => { logger.error({ err }, 'stop failed'); });
+  };
+  try {
+    let etcdUrls = options.etcd ?? [];
+    if (etcdUrls.length === 0) {
+      const etcd: EmbeddedEtcd = await startEtcd({ dataDir: join(dataDir, 'etcd') });
+      stops.push(() => etcd.stop());
+      etcdUrls = [etcd.url];
+      logger.info({ etcd: etcd.url, dataDir: join(dataDir, 'etcd') }, 'started embedded etcd');
+    }
+    let natsUrl = options.nats;
+    if (natsUrl === undefined) {
+      const nats: EmbeddedNats = await startNats({ dataDir: join(dataDir, 'nats') });
+      stops.push(() => nats.stop());
+      natsUrl = nats.url;
+      logger.info({ nats: nats.url }, 'started embedded nats-server');
+    }
+    const store = new EtcdStore({ endpoints: etcdUrls });
+    stops.push(() => store.close());
+    const registry = new Registry(store);
+    const admin = ensureAdminToken(dataDir);
+    const auth = new TokenAuthenticator([admin.entry, ...config.tokens]);
+    const metrics = createHubMetrics(
+      async () => {
+        const { items } = await registry.list();
+        const counts = Object.fromEntries(ALL_KINDS.map((k) => [k, 0]));
+        for (const r of items) counts[r.kind] = (counts[r.kind] ?? 0) + 1;
+        return counts;
+      },
+      async () => store.ping(AbortSignal.timeout(1000)).then(() => true, () => false),
+    );
+    const app = buildHubServer({ registry, store, auth, metrics, logger });
+    await app.listen({ host, port });
+    stops.push(() => app.close());
+    const address = app.server.address();
+    const bound = typeof address === 'object' && address !== null ? address.port : port;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    logger.info(
+      { url, dataDir, etcd: etcdUrls, nats: natsUrl, tokens: config.tokens.map((t) => `${t.name} (${t.role})`), adminTokenFile: admin.file },
+      'hub serving',
+    );
+    return { url, adminTokenFile: admin.file, etcdUrls, natsUrl, registry, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(listen);
+  const port = Number(m?.[2]);
+  if (m?.[1] === undefined || port > 65535) throw new Error(`--listen: expected HOST:PORT such as ${DEFAULT_LISTEN} (got "${listen}")`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}

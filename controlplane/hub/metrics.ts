@@ -1,0 +1,59 @@
+// Prometheus metrics of the hub: HTTP requests, registry writes and objects, etcd reachability,
+// plus Node's process metrics. One registry per hub instance (no global default), so tests can
+// run several hubs in one process.
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+
+export interface HubMetrics {
+  readonly registry: PromRegistry;
+  readonly httpRequests: Counter<'method' | 'route' | 'code'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly registryWrites: Counter<'operation' | 'result'>;
+  readonly registryObjects: Gauge<'kind'>;
+  readonly etcdUp: Gauge;
+  readonly watchers: Gauge;
+}
+
+export function createHubMetrics(collectObjects: () => Promise<Record<string, number>>, pingStore: () => Promise<boolean>): HubMetrics {
+  const registry = new PromRegistry();
+  collectDefaultMetrics({ register: registry, prefix: 'causeway_hub_' });
+  const registryObjects = new Gauge({
+    name: 'causeway_registry_objects',
+    help: 'Declared resources in the registry, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    async collect() {
+      const counts = await collectObjects().catch(() => undefined);
+      if (counts === undefined) return;
+      this.reset();
+      for (const [kind, n] of Object.entries(counts)) this.set({ kind }, n);
+    },
+  });
+  const etcdUp = new Gauge({
+    name: 'causeway_etcd_up',
+    help: '1 when the hub reached etcd at the last scrape.',
+    registers: [registry],
+    async collect() {
+      this.set((await pingStore()) ? 1 : 0);
+    },
+  });
+  return {
+    registry,
+    registryObjects,
+    etcdUp,
+    httpRequests: new Counter({ name: 'causeway_http_requests_total', help: 'HTTP requests served.', labelNames: ['method', 'route', 'code'] as const, registers: [registry] }),
+    httpDuration: new Histogram({
+      name: 'causeway_http_request_duration_seconds',
+      help: 'HTTP request latency.',
+      labelNames: ['method', 'route'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    registryWrites: new Counter({
+      name: 'causeway_registry_writes_total',
+      help: 'Registry write requests by operation and result (ok, noop, dry_run, invalid, conflict, forbidden, not_found, error).',
+      labelNames: ['operation', 'result'] as const,
+      registers: [registry],
+    }),
+    watchers: new Gauge({ name: 'causeway_watch_streams', help: 'Open watch streams.', registers: [registry] }),
+  };
+}
