@@ -53,3 +53,40 @@ export function refString(ref: ObjectRef): string {
 export function refOf(resource: { kind: Kind; metadata: { name: string; namespace?: string | undefined } }): ObjectRef {
   return { kind: resource.kind, namespace: resource.metadata.namespace, name: resource.metadata.name };
 }
+
+// ---- written by the hub on behalf of agents (not declared, not in the audit history) ----------
+
+/** What each cluster exports: `exports/<cluster>/<namespace>/<name>` → ExportState (messages.ts). */
+export const EXPORTS_PREFIX = `${ROOT}exports/`;
+
+export function exportKey(cluster: string, namespace: string, name: string): string {
+  return `${EXPORTS_PREFIX}${cluster}/${namespace}/${name}`;
+}
+
+export function clusterExportsPrefix(cluster: string): string {
+  return `${EXPORTS_PREFIX}${cluster}/`;
+}
+
+/** Clusterset VIP assignments: `vips/<namespace>/<name>` → { ip, pool, allocatedAt }. */
+export const VIPS_PREFIX = `${ROOT}vips/`;
+
+export function vipKey(namespace: string, name: string): string {
+  return `${VIPS_PREFIX}${namespace}/${name}`;
+}
+
+/** One claim per VIP address: `vip-claims/<ip>` → { service, releasedAt? } (quarantine). */
+export const VIP_CLAIMS_PREFIX = `${ROOT}vip-claims/`;
+
+export function vipClaimKey(ip: string): string {
+  return `${VIP_CLAIMS_PREFIX}${ip}`;
+}
+
+/** The NATS operator, accounts and revocations (controlplane/identity IdentityState). */
+export const IDENTITY_KEY = `${ROOT}identity/nats`;
+
+/** Each cluster's current agent credential: `credentials/<cluster>` → { publicKey, seed, jwt, issuedAt }. */
+export const CREDENTIALS_PREFIX = `${ROOT}credentials/`;
+
+export function credentialsKey(cluster: string): string {
+  return `${CREDENTIALS_PREFIX}${cluster}`;
+}

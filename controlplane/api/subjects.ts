@@ -13,12 +13,14 @@ export const SUBJECT_ROOT = 'causeway.v1';
 export const AgentSubjectKind = {
   Report: 'report',
   Heartbeat: 'heartbeat',
+  Sync: 'sync',
 } as const;
 export type AgentSubjectKind = (typeof AgentSubjectKind)[keyof typeof AgentSubjectKind];
 
 /** What the hub sends to one cluster's agent, on `causeway.v1.cluster.<cluster>.<kind>`. */
 export const ClusterSubjectKind = {
-  Desired: 'desired',
+  /** Import batches (messages.ts ImportBatch): what the cluster must import, per revision. */
+  Imports: 'imports',
 } as const;
 export type ClusterSubjectKind = (typeof ClusterSubjectKind)[keyof typeof ClusterSubjectKind];
 

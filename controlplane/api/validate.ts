@@ -22,6 +22,9 @@ export interface RawDocument {
 
 export type Validated<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: Problem[] };
 
+/** The source-cluster name given to ExternalService endpoints; no Cluster may take it. */
+export const RESERVED_CLUSTER_NAME = 'external';
+
 /** Max documents in one request or directory; etcd's transaction limit is set above this. */
 export const MAX_DOCUMENTS = 5000;
 
@@ -101,6 +104,9 @@ export function validateDocument(doc: RawDocument): Validated<Resource> {
     const info = KINDS[kind];
     if (info.namespaced && meta.data.namespace === undefined) {
       problems.push(at('metadata.namespace', `required: ${kind} belongs to a namespace`, undefined, who));
+    }
+    if (kind === 'Cluster' && meta.data.name === RESERVED_CLUSTER_NAME) {
+      problems.push(at('metadata.name', `"${RESERVED_CLUSTER_NAME}" is reserved: it names the endpoints of ExternalServices`, meta.data.name, who));
     }
     if (!info.namespaced && meta.data.namespace !== undefined) {
       problems.push(at('metadata.namespace', `${kind} is not namespaced; remove metadata.namespace`, meta.data.namespace, who));

@@ -164,18 +164,18 @@ describe('NATS identity: per-cluster credentials enforced by nats-server', funct
     await Promise.all([hub.nc.flush(), agentA.nc.flush()]);
 
     agentA.nc.publish(agentSubject('a', AgentSubjectKind.Report), 'report-from-a');
-    hub.nc.publish(clusterSubject('a', ClusterSubjectKind.Desired), 'desired-for-a');
+    hub.nc.publish(clusterSubject('a', ClusterSubjectKind.Imports), 'desired-for-a');
 
     const report = await waitFor('the hub to receive a report', () => atHub.find((m) => m.string() === 'report-from-a'));
     assert.equal(report.subject, 'causeway.v1.agent.a.report');
     const desired = await waitFor('agent a to receive its desired state', () => atA.find((m) => m.string() === 'desired-for-a'));
-    assert.equal(desired.subject, 'causeway.v1.cluster.a.desired');
+    assert.equal(desired.subject, 'causeway.v1.cluster.a.imports');
     assert.deepEqual(permissionErrors(agentA, 'publish'), []);
   });
 
   it('lets an agent answer the hub (resp) and get answers on its own inbox', async () => {
     const heartbeat = agentSubject('a', AgentSubjectKind.Heartbeat);
-    const ask = clusterSubject('a', ClusterSubjectKind.Desired);
+    const ask = clusterSubject('a', ClusterSubjectKind.Imports);
     const hubSub = hub.nc.subscribe(heartbeat, {
       callback: (_e, m) => {
         m.respond(`ack:${m.string()}`);
@@ -201,7 +201,7 @@ describe('NATS identity: per-cluster credentials enforced by nats-server', funct
 
   const forbiddenSubscriptions = [
     clusterSubjects('b'),
-    clusterSubject('b', ClusterSubjectKind.Desired),
+    clusterSubject('b', ClusterSubjectKind.Imports),
     'causeway.v1.cluster.*.>',
     agentSubjects('b'),
     '_INBOX_b.>',
@@ -265,7 +265,7 @@ describe('NATS identity: per-cluster credentials enforced by nats-server', funct
 
     const createConsumer = JSON.stringify({
       stream_name: stream,
-      config: { deliver_subject: clusterSubject('b', ClusterSubjectKind.Desired), ack_policy: 'none', deliver_policy: 'all' },
+      config: { deliver_subject: clusterSubject('b', ClusterSubjectKind.Imports), ack_policy: 'none', deliver_policy: 'all' },
     });
     await assert.rejects(
       agentA.nc.request(`$JS.API.CONSUMER.CREATE.${stream}`, createConsumer, { timeout: 5000 }),
@@ -287,7 +287,7 @@ describe('NATS identity: per-cluster credentials enforced by nats-server', funct
       config?: { deliver_subject?: string };
     }>();
     assert.equal(control.error, undefined);
-    assert.equal(control.config?.deliver_subject, 'causeway.v1.cluster.b.desired');
+    assert.equal(control.config?.deliver_subject, 'causeway.v1.cluster.b.imports');
     assert.equal(await info(), 1);
     const deleted = (await hub.nc.request(`$JS.API.STREAM.DELETE.${stream}`, '', { timeout: 5000 })).json<{ success?: boolean }>();
     assert.equal(deleted.success, true);

@@ -22,7 +22,7 @@ describe('NATS subjects (stable API)', () => {
     assert.equal(agentSubject('aws-eu-1', AgentSubjectKind.Report), 'causeway.v1.agent.aws-eu-1.report');
     assert.equal(agentSubject('aws-eu-1', AgentSubjectKind.Heartbeat), 'causeway.v1.agent.aws-eu-1.heartbeat');
     assert.equal(agentSubjects('aws-eu-1'), 'causeway.v1.agent.aws-eu-1.>');
-    assert.equal(clusterSubject('gcp-1', ClusterSubjectKind.Desired), 'causeway.v1.cluster.gcp-1.desired');
+    assert.equal(clusterSubject('gcp-1', ClusterSubjectKind.Imports), 'causeway.v1.cluster.gcp-1.imports');
     assert.equal(clusterSubjects('gcp-1'), 'causeway.v1.cluster.gcp-1.>');
     assert.equal(agentInboxPrefix('onprem'), '_INBOX_onprem');
     assert.equal(ALL_AGENT_SUBJECTS, 'causeway.v1.agent.*.>');
@@ -57,7 +57,7 @@ describe('NATS subjects (stable API)', () => {
         assertClusterName,
         (c) => agentSubject(c, AgentSubjectKind.Report),
         agentSubjects,
-        (c) => clusterSubject(c, ClusterSubjectKind.Desired),
+        (c) => clusterSubject(c, ClusterSubjectKind.Imports),
         clusterSubjects,
         agentInboxPrefix,
         agentPermissions,
@@ -85,17 +85,17 @@ describe('NATS subjects (stable API)', () => {
     ['pub', 'causeway.v1.agent.a.heartbeat', true],
     ['pub', 'causeway.v1.agent.b.report', false],
     ['pub', 'causeway.v1.agent.ab.report', false],
-    ['pub', 'causeway.v1.cluster.a.desired', false],
+    ['pub', 'causeway.v1.cluster.a.imports', false],
     ['pub', '$JS.API.INFO', false],
     ['pub', '$JS.API.CONSUMER.CREATE.EVENTS', false],
     ['pub', '$KV.causeway.x', false],
     ['pub', '$SYS.REQ.CLAIMS.UPDATE', false],
-    ['sub', 'causeway.v1.cluster.a.desired', true],
+    ['sub', 'causeway.v1.cluster.a.imports', true],
     ['sub', '_INBOX_a.abc123', true],
     ['sub', '_INBOX_b.abc123', false],
     ['sub', '_INBOX.abc123', false],
     ['sub', '_INBOX_a-b.abc123', false],
-    ['sub', 'causeway.v1.cluster.b.desired', false],
+    ['sub', 'causeway.v1.cluster.b.imports', false],
     ['sub', 'causeway.v1.agent.b.report', false],
   ];
   for (const [op, subject, allowed] of cases) {
@@ -137,7 +137,7 @@ describe('NATS subjects (stable API)', () => {
   const parsed: readonly (readonly [string, { cluster: string; kind: string } | undefined])[] = [
     ['causeway.v1.agent.aws-1.report', { cluster: 'aws-1', kind: 'report' }],
     ['causeway.v1.agent.aws-1.heartbeat', { cluster: 'aws-1', kind: 'heartbeat' }],
-    ['causeway.v1.cluster.aws-1.desired', undefined],
+    ['causeway.v1.cluster.aws-1.imports', undefined],
     ['causeway.v2.agent.aws-1.report', undefined],
     ['causeway.v1.agent.AWS.report', undefined],
     ['causeway.v1.agent.aws-1.report.extra', undefined],

@@ -1,0 +1,223 @@
+// WARNING - STABLE API: the messages agents and hubs exchange over NATS (subjects in
+// subjects.ts). Agents and hubs of neighbouring versions must understand each other: add optional
+// fields; never rename or retype one; bump PROTOCOL_VERSION only with a migration.
+//
+// Agent → hub:  report (request/reply)  exports of its cluster, full or incremental
+//               heartbeat (publish)      liveness, applied revision, agent conditions
+//               sync (request/reply)     "send me what changed after revision R" (0: snapshot)
+// Hub → agent:  imports (publish)        deltas of what the cluster must import, per revision
+//
+// Every message is validated like API input on receipt: malformed, oversized or claiming another
+// cluster is rejected, logged, counted, and changes nothing.
+import { z } from 'zod';
+import { isIpAddress } from './cidr.ts';
+import type { Condition } from './conditions.ts';
+import { labelSelectorSchema, nameSchema } from './resources.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Below nats-server's default max_payload (1 MiB), with room for headers. */
+export const MAX_MESSAGE_BYTES = 900 * 1024;
+
+/** EndpointSlices carry at most this many endpoints (Kubernetes' own default). */
+export const MAX_ENDPOINTS_PER_SLICE = 100;
+
+export interface ServiceKey {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export function serviceKeyString(k: ServiceKey): string {
+  return `${k.namespace}/${k.name}`;
+}
+
+// ---- shared pieces -------------------------------------------------------------------------------
+
+const ipSchema = z.string().max(64).refine(isIpAddress, 'expected an IPv4 or IPv6 address');
+const shortString = z.string().min(1).max(253);
+const labelMapSchema = z.record(z.string().max(317), z.string().max(63)).refine((m) => Object.keys(m).length <= 64, 'at most 64 labels');
+
+export const servicePortSchema = z.strictObject({
+  name: z.string().max(63).optional(),
+  port: z.int().min(1).max(65_535),
+  protocol: z.enum(['TCP', 'UDP', 'SCTP']),
+  appProtocol: z.string().max(253).optional(),
+});
+export type ServicePort = z.output<typeof servicePortSchema>;
+
+export const ServiceType = { ClusterSetIP: 'ClusterSetIP', Headless: 'Headless' } as const;
+export type ServiceType = (typeof ServiceType)[keyof typeof ServiceType];
+
+/** One endpoint as EndpointSlices describe it (discovery.k8s.io/v1 conditions). */
+export const endpointSchema = z.strictObject({
+  addresses: z.array(ipSchema).min(1).max(16),
+  ready: z.boolean(),
+  serving: z.boolean(),
+  terminating: z.boolean(),
+  hostname: z.string().max(63).optional(),
+  nodeName: shortString.optional(),
+  zone: shortString.optional(),
+  /** Node labels worth routing on, e.g. the GPU class; agents pick which to report. */
+  labels: labelMapSchema.optional(),
+});
+export type Endpoint = z.output<typeof endpointSchema>;
+
+// ---- agent → hub -----------------------------------------------------------------------------
+
+/** One ServiceExport of the reporting cluster, with the Service's shape and its endpoints. */
+export const exportStateSchema = z.strictObject({
+  namespace: nameSchema,
+  name: nameSchema,
+  /** The ServiceExport's creationTimestamp: the oldest export wins a conflict (KEP-1645). */
+  exportedAt: z.iso.datetime({ offset: true }),
+  type: z.enum(['ClusterSetIP', 'Headless']),
+  ports: z.array(servicePortSchema).max(100),
+  sessionAffinity: z.enum(['None', 'ClientIP']),
+  /** Only clusters matching may import it (annotation causeway.dev/export-to on the ServiceExport). */
+  exportTo: labelSelectorSchema.optional(),
+  endpoints: z.array(endpointSchema).max(5000),
+});
+export type ExportState = z.output<typeof exportStateSchema>;
+
+export const reportSchema = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  cluster: nameSchema,
+  /** Random per agent process; with seq it lets the hub drop replays and stale retries. */
+  session: z.string().min(8).max(64),
+  seq: z.int().min(1),
+  /** True: `upserts` is the cluster's complete export set; every other export of it is removed. */
+  full: z.boolean(),
+  upserts: z.array(exportStateSchema).max(10_000),
+  removals: z.array(z.strictObject({ namespace: nameSchema, name: nameSchema })).max(10_000),
+});
+export type Report = z.output<typeof reportSchema>;
+
+export type ReportReply =
+  | { readonly ok: true; readonly seq: number; readonly revision: number }
+  | { readonly ok: false; readonly reason: string; readonly message: string };
+
+export const agentConditionSchema = z.strictObject({
+  type: z.string().min(1).max(63),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string().min(1).max(63),
+  message: z.string().max(1024),
+});
+
+export const heartbeatSchema = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  cluster: nameSchema,
+  session: z.string().min(8).max(64),
+  agentVersion: z.string().min(1).max(64),
+  /** The import revision the agent has applied to its cluster. */
+  appliedRevision: z.int().min(0),
+  time: z.iso.datetime({ offset: true }),
+  conditions: z.array(agentConditionSchema).max(16).optional(),
+});
+export type Heartbeat = z.output<typeof heartbeatSchema>;
+
+export const syncRequestSchema = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  cluster: nameSchema,
+  session: z.string().min(8).max(64),
+  /** The revision the agent has applied; 0 asks for a snapshot. */
+  afterRevision: z.int().min(0),
+});
+export type SyncRequest = z.output<typeof syncRequestSchema>;
+
+// ---- hub → agent -----------------------------------------------------------------------------
+
+/** What a consuming cluster must import for one global service. */
+export const importStateSchema = z.strictObject({
+  namespace: nameSchema,
+  name: nameSchema,
+  type: z.enum(['ClusterSetIP', 'Headless']),
+  ports: z.array(servicePortSchema),
+  /** The clusterset VIP for ClusterSetIP services; empty for Headless. */
+  ips: z.array(ipSchema),
+  sessionAffinity: z.enum(['None', 'ClientIP']),
+  /** Clusters whose endpoints are included (available, allowed, reachable), nearest first. */
+  clusters: z.array(nameSchema),
+  endpoints: z.array(
+    z.strictObject({
+      cluster: nameSchema,
+      addresses: z.array(ipSchema).min(1),
+      ready: z.boolean(),
+      serving: z.boolean(),
+      terminating: z.boolean(),
+      hostname: z.string().max(63).optional(),
+      nodeName: shortString.optional(),
+      zone: shortString.optional(),
+    }),
+  ),
+});
+export type ImportState = z.output<typeof importStateSchema>;
+
+const conditionSchema = z.strictObject({
+  type: z.string().min(1),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string().min(1),
+  message: z.string(),
+  lastTransitionTime: z.string(),
+  observedGeneration: z.int().optional(),
+});
+
+/** Conditions for one of the receiving cluster's own ServiceExports (Valid, Ready, Conflict). */
+export const exportStatusSchema = z.strictObject({
+  namespace: nameSchema,
+  name: nameSchema,
+  conditions: z.array(conditionSchema),
+});
+export type ExportStatus = z.output<typeof exportStatusSchema> & { conditions: Condition[] };
+
+export const importBatchSchema = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  cluster: nameSchema,
+  /** snapshot: the complete desired state; delta: changes on top of `fromRevision`. */
+  kind: z.enum(['snapshot', 'delta']),
+  /** For a delta: the revision it applies on top of. An agent at another revision asks to sync. */
+  fromRevision: z.int().min(0),
+  /** The revision the cluster is at once this batch (all its chunks) is applied. */
+  revision: z.int().min(0),
+  upserts: z.array(importStateSchema),
+  removals: z.array(z.strictObject({ namespace: nameSchema, name: nameSchema })),
+  /** Status of the receiving cluster's exports; complete in a snapshot. */
+  exportStatus: z.array(exportStatusSchema),
+  exportStatusRemovals: z.array(z.strictObject({ namespace: nameSchema, name: nameSchema })).optional(),
+  /** Large snapshots are split; apply only once every chunk of a revision has arrived. */
+  chunk: z.strictObject({ index: z.int().min(0), count: z.int().min(1) }).optional(),
+});
+export type ImportBatch = z.output<typeof importBatchSchema>;
+
+// ---- decoding --------------------------------------------------------------------------------
+
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: 'oversized' | 'malformed' | 'invalid' | 'wrong-cluster'; readonly message: string };
+
+/**
+ * Decodes and validates a message. `expectedCluster` is the cluster the subject (and so the
+ * NATS server's permissions) says it came from; a body claiming another cluster is refused.
+ */
+export function decodeMessage<T>(schema: z.ZodType<T>, data: Uint8Array, expectedCluster?: string): Decoded<T> {
+  if (data.byteLength > MAX_MESSAGE_BYTES) {
+    return { ok: false, reason: 'oversized', message: `message of ${data.byteLength} bytes exceeds ${MAX_MESSAGE_BYTES}` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(data));
+  } catch (err) {
+    return { ok: false, reason: 'malformed', message: `not JSON: ${(err as Error).message}` };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    return { ok: false, reason: 'invalid', message: first };
+  }
+  const claimed = (parsed.data as { cluster?: unknown }).cluster;
+  if (expectedCluster !== undefined && claimed !== expectedCluster) {
+    return { ok: false, reason: 'wrong-cluster', message: `message claims cluster "${String(claimed)}" but came from "${expectedCluster}"` };
+  }
+  return { ok: true, value: parsed.data };
+}
+
+export function encodeMessage(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
