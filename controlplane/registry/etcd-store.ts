@@ -12,6 +12,8 @@ export interface EtcdStoreOptions {
   readonly dialTimeoutMs?: number;
 }
 
+const ALWAYS_KEY = '/causeway/always';
+
 export class EtcdStore implements Store {
   private readonly client: Etcd3;
   private readonly ns: Namespace;
@@ -37,8 +39,8 @@ export class EtcdStore implements Store {
 
   async txn(compares: readonly Compare[], ops: readonly Op[], signal?: AbortSignal): Promise<TxnResult> {
     const [first, ...rest] = compares;
-    if (first === undefined) throw new Error('EtcdStore.txn needs at least one compare');
-    let builder = this.ns.if(first.key, 'Mod', '==', first.modRevision);
+    // etcd3's builder starts from a compare; with none, use one that always holds.
+    let builder = first === undefined ? this.ns.if(ALWAYS_KEY, 'Version', '>', -1) : this.ns.if(first.key, 'Mod', '==', first.modRevision);
     for (const c of rest) builder = builder.and(c.key, 'Mod', '==', c.modRevision);
     const res = await guard(
       builder.then(...ops.map((op) => (op.type === 'put' ? this.ns.put(op.key).value(op.value) : this.ns.delete().key(op.key)))).commit(),

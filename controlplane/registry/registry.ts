@@ -219,10 +219,9 @@ export class Registry {
     rollbackTo?: number,
   ): Promise<WriteResult | undefined> {
     const dryRun = options.dryRun ?? false;
-    const changes = this.plan(snapshot, mutations);
+    // Authorised (inside plan) against the same snapshot the write builds on: no window to change scope.
+    const changes = this.plan(snapshot, mutations, options.authorize);
     const written = changes.filter((c) => c.action !== Action.unchanged);
-    // Authorised against the same snapshot the write builds on: no window to change scope.
-    for (const c of written) options.authorize?.(c);
     if (dryRun || written.length === 0) return { revision: snapshot.revision, dryRun, changes };
 
     const seq = snapshot.seq + 1;
@@ -247,7 +246,13 @@ export class Registry {
     };
     ops.push({ type: 'put', key: historyKey(seq), value: JSON.stringify(record) });
     ops.push({ type: 'put', key: HEAD_KEY, value: JSON.stringify({ seq }) });
-    const res = await this.store.txn([{ key: HEAD_KEY, modRevision: snapshot.headRevision }], ops);
+    // Objects are compared too: status writes (updateStatus) do not move the head, and an apply
+    // built on an older copy must not put back the status it read.
+    const compares = [
+      { key: HEAD_KEY, modRevision: snapshot.headRevision },
+      ...written.map((c) => ({ key: objectKey(c.ref), modRevision: Number(c.before?.metadata.resourceVersion ?? 0) })),
+    ];
+    const res = await this.store.txn(compares, ops);
     if (!res.succeeded) return undefined;
     const withVersion = (r: Resource | undefined): Resource | undefined =>
       r === undefined ? undefined : ({ ...r, metadata: { ...r.metadata, resourceVersion: String(res.revision) } });
@@ -259,7 +264,7 @@ export class Registry {
   }
 
   /** Applies mutations to the snapshot in memory, checks the result, and says what changes. */
-  private plan(snapshot: Snapshot, mutations: readonly Mutation[]): ChangeResult[] {
+  private plan(snapshot: Snapshot, mutations: readonly Mutation[], authorize?: (change: ChangeResult) => void): ChangeResult[] {
     const problems: Problem[] = [];
     const next = new Map(snapshot.objects);
     const sources = new Map<string, Source>();
@@ -317,10 +322,32 @@ export class Registry {
     }
     if (problems.length > 0) throw new InvalidInputError(problems);
 
+    // Authorise before the checks across the set: a change the actor may not make is refused as
+    // such, and its refusal does not describe objects outside the actor's scope.
+    for (const r of results.values()) if (r.action !== Action.unchanged) authorize?.(r);
     const changed = new Set([...results.values()].filter((r) => r.action !== Action.unchanged).map((r) => refString(r.ref)));
     const setProblems = checkSet([...next.values()], sources).filter((p) => p.involves.some((ref) => changed.has(ref)));
     if (setProblems.length > 0) throw new InvalidInputError(setProblems.map(({ involves: _i, ...p }) => p));
     return [...results.values()];
+  }
+
+  /**
+   * Writes the system-owned status of one object, compare-and-swap on its revision, retrying on
+   * a concurrent change. Not a declaration: no history record, no generation bump. `mutate` gets
+   * the current object and returns the new status, or undefined to leave it as is.
+   */
+  async updateStatus(ref: ObjectRef, mutate: (current: Resource) => Resource['status'] | undefined): Promise<Resource | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const kv = await this.store.get(objectKey(ref));
+      if (kv === undefined) return undefined;
+      const current = decodeObject(kv.value, kv.modRevision);
+      const status = mutate(current);
+      if (status === undefined || isDeepStrictEqual(status, current.status)) return current;
+      const next = { ...current, status } as Resource;
+      const res = await this.store.txn([{ key: objectKey(ref), modRevision: kv.modRevision }], [{ type: 'put', key: objectKey(ref), value: encodeObject(next) }]);
+      if (res.succeeded) return { ...next, metadata: { ...next.metadata, resourceVersion: String(res.revision) } } as Resource;
+      if (attempt >= this.maxAttempts) throw new ConflictError(`${refString(ref)} kept changing while writing its status`);
+    }
   }
 
   private created(resource: Resource, now: string): Resource {

@@ -203,3 +203,35 @@ describe('Registry (on the in-memory store fake)', () => {
     assert.deepEqual(seen, ['ADDED ExternalService/pg', 'MODIFIED Network/aws-vpc', 'DELETED ExternalService/pg']);
   });
 });
+
+describe('Registry status writes (on the in-memory store fake)', () => {
+  it('writes status without a history record', async () => {
+    const registry = new Registry(new MemoryStore());
+    await registry.apply(declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16')), admin);
+    const historyBefore = (await registry.history()).length;
+    await registry.updateStatus({ kind: 'Cluster', name: 'a' }, (c) => ({ ...c.status, agentVersion: 'v1' }));
+    assert.equal((await registry.history()).length, historyBefore);
+    assert.equal((await registry.get({ kind: 'Cluster', name: 'a' })).status?.agentVersion, 'v1');
+  });
+
+  it('an apply planned before a status write retries instead of putting the old status back', async () => {
+    const store = new MemoryStore();
+    const registry = new Registry(store);
+    await registry.apply(declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16')), admin);
+    // The status write lands between the apply's read and its transaction.
+    let raced = false;
+    const racing: typeof store = Object.create(store) as typeof store;
+    racing.txn = async (compares, ops) => {
+      if (!raced) {
+        raced = true;
+        await registry.updateStatus({ kind: 'Cluster', name: 'a' }, (c) => ({ ...c.status, agentVersion: 'v2' }));
+      }
+      return store.txn(compares, ops);
+    };
+    await new Registry(racing).apply(declared(cluster('a', '10.1.0.0/16', '10.2.0.0/16', { labels: { gpu: 'true' } })), admin);
+    const a = await registry.get({ kind: 'Cluster', name: 'a' });
+    assert.ok(raced);
+    assert.equal(a.status?.agentVersion, 'v2');
+    assert.deepEqual(a.metadata.labels, { gpu: 'true' });
+  });
+});
