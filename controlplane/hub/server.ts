@@ -256,6 +256,8 @@ export function buildHubServer(deps: HubServerDeps) {
     reply.hijack();
     const out = reply.raw;
     out.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'transfer-encoding': 'chunked' });
+    // Send the headers now: a watch with nothing to report yet must still answer at once.
+    out.flushHeaders();
     const send = (type: string, object: unknown): void => { out.write(`${JSON.stringify({ type, object })}\n`); };
     for (const r of initial) send('ADDED', r);
     // A newline now and then keeps proxies and clients from timing the stream out.

@@ -345,7 +345,7 @@ export class Registry {
       if (status === undefined || isDeepStrictEqual(status, current.status)) return current;
       const next = { ...current, status } as Resource;
       const res = await this.store.txn([{ key: objectKey(ref), modRevision: kv.modRevision }], [{ type: 'put', key: objectKey(ref), value: encodeObject(next) }]);
-      if (res.succeeded) return { ...next, metadata: { ...next.metadata, resourceVersion: String(res.revision) } } as Resource;
+      if (res.succeeded) return { ...next, metadata: { ...next.metadata, resourceVersion: String(res.revision) } };
       if (attempt >= this.maxAttempts) throw new ConflictError(`${refString(ref)} kept changing while writing its status`);
     }
   }
