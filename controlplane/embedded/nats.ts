@@ -1,39 +1,46 @@
-// Starts nats-server with JetStream on loopback: the hub's embedded default and the harness's
-// real NATS. Until agents join (their per-cluster JWT credentials come with the agent), the only
-// client is the hub, which authenticates with a token kept 0600 in the data dir.
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Starts nats-server on loopback in operator mode with the full resolver: the hub's embedded
+// default. The server trusts the hub's operator (identity kept in etcd), so every agent's user
+// JWT — and its per-cluster permissions — is enforced by the server itself.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { appAccountJwt, identityPublicKeys, operatorJwt, systemAccountJwt, type IdentityState } from '../identity/nats-identity.ts';
+import { renderNatsServerConfig } from '../identity/nats-server-config.ts';
 import { ChildServer, freePort, portOpen } from './child-server.ts';
 
 export interface EmbeddedNats {
   readonly url: string;
-  readonly token: string;
   readonly server: ChildServer;
   stop(): Promise<void>;
 }
 
 export interface NatsOptions {
   readonly dataDir: string;
+  /** Rendered into the config at every start, so the preload carries the current revocations. */
+  readonly identity: IdentityState;
   readonly port?: number;
 }
 
 export async function startNats(options: NatsOptions): Promise<EmbeddedNats> {
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  mkdirSync(join(options.dataDir, 'jwt'), { recursive: true, mode: 0o700 });
   const port = options.port ?? (await freePort());
-  const tokenFile = join(options.dataDir, 'hub.token');
-  if (!existsSync(tokenFile)) writeFileSync(tokenFile, randomBytes(24).toString('hex'), { mode: 0o600 });
-  const token = readFileSync(tokenFile, 'utf8').trim();
+  const keys = identityPublicKeys(options.identity);
   const config = join(options.dataDir, 'nats.conf');
   writeFileSync(
     config,
-    [
-      `listen: "127.0.0.1:${port}"`,
-      `server_name: causeway_embedded`,
-      `jetstream { store_dir: ${JSON.stringify(join(options.dataDir, 'jetstream'))} }`,
-      `authorization { token: ${JSON.stringify(token)} }`,
-      '',
-    ].join('\n'),
+    renderNatsServerConfig({
+      serverName: 'causeway_embedded',
+      port,
+      operatorJwt: await operatorJwt(options.identity),
+      systemAccount: keys.systemAccount,
+      preload: {
+        [keys.systemAccount]: await systemAccountJwt(options.identity),
+        [keys.appAccount]: await appAccountJwt(options.identity),
+      },
+      resolverDir: join(options.dataDir, 'jwt'),
+      jetStreamDir: join(options.dataDir, 'jetstream'),
+      jetStreamMaxMemory: 256 * 1024 * 1024,
+      jetStreamMaxFile: 1024 * 1024 * 1024,
+    }),
     { mode: 0o600 },
   );
   const logFile = join(options.dataDir, '..', 'nats.log');
@@ -45,5 +52,5 @@ export async function startNats(options: NatsOptions): Promise<EmbeddedNats> {
     pidFile: join(options.dataDir, 'nats.pid'),
   });
   await server.waitReady(() => portOpen(port), logFile);
-  return { url: `nats://127.0.0.1:${port}`, token, server, stop: () => server.stop() };
+  return { url: `nats://127.0.0.1:${port}`, server, stop: () => server.stop() };
 }

@@ -8,7 +8,12 @@ import { startEtcd, type EmbeddedEtcd } from '../embedded/etcd.ts';
 import { startNats, type EmbeddedNats } from '../embedded/nats.ts';
 import { EtcdStore } from '../registry/etcd-store.ts';
 import { Registry } from '../registry/registry.ts';
+import { NatsBus } from '../bus/nats-bus.ts';
+import { NatsAccountPusher } from '../identity/nats-account-push.ts';
+import { issueHubUser, issueSystemUser } from '../identity/nats-identity.ts';
+import { startAgentGateway } from './agent-gateway.ts';
 import { TokenAuthenticator } from './auth.ts';
+import { CredentialStore } from './credentials.ts';
 import { ensureAdminToken, loadHubConfig } from './config.ts';
 import { createHubMetrics } from './metrics.ts';
 import { buildHubServer } from './server.ts';
@@ -56,18 +61,26 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       etcdUrls = [etcd.url];
       logger.info({ etcd: etcd.url, dataDir: join(dataDir, 'etcd') }, 'started embedded etcd');
     }
-    let natsUrl = options.nats;
-    if (natsUrl === undefined) {
-      const nats: EmbeddedNats = await startNats({ dataDir: join(dataDir, 'nats') });
-      stops.push(() => nats.stop());
-      natsUrl = nats.url;
-      logger.info({ nats: nats.url }, 'started embedded nats-server');
-    }
     const store = new EtcdStore({ endpoints: etcdUrls });
     stops.push(() => store.close());
     const registry = new Registry(store);
-    const admin = ensureAdminToken(dataDir);
-    const auth = new TokenAuthenticator([admin.entry, ...config.tokens]);
+    const credentials = new CredentialStore(store);
+    const identity = await credentials.identity();
+
+    let natsUrl = options.nats;
+    if (natsUrl === undefined) {
+      const nats: EmbeddedNats = await startNats({ dataDir: join(dataDir, 'nats'), identity });
+      stops.push(() => nats.stop());
+      natsUrl = nats.url;
+      logger.info({ nats: nats.url }, 'started embedded nats-server (operator mode)');
+    }
+    const hubUser = await issueHubUser(identity);
+    const bus = await NatsBus.connect({ servers: natsUrl, creds: hubUser.creds, name: 'causeway-hub' });
+    stops.push(() => bus.close());
+    const pusher = await NatsAccountPusher.connect({ servers: natsUrl, systemUserCreds: (await issueSystemUser(identity)).creds });
+    stops.push(() => pusher.close());
+    credentials.setPush(async (jwt) => { await pusher.push(jwt); });
+
     const metrics = createHubMetrics(
       async () => {
         const { items } = await registry.list();
@@ -77,7 +90,13 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       },
       async () => store.ping(AbortSignal.timeout(1000)).then(() => true, () => false),
     );
-    const app = buildHubServer({ registry, store, auth, metrics, logger });
+
+    const agents = await startAgentGateway({ store, registry, bus, credentials, metrics, logger });
+    stops.push(() => agents.stop());
+
+    const admin = ensureAdminToken(dataDir);
+    const auth = new TokenAuthenticator([admin.entry, ...config.tokens]);
+    const app = buildHubServer({ registry, store, auth, metrics, logger, credentials, services: agents.services });
     await app.listen({ host, port });
     stops.push(() => app.close());
     const address = app.server.address();

@@ -11,6 +11,8 @@ export interface HubMetrics {
   readonly registryObjects: Gauge<'kind'>;
   readonly etcdUp: Gauge;
   readonly watchers: Gauge;
+  readonly agentMessages: Counter<'kind' | 'result'>;
+  readonly importBatches: Counter<'kind'>;
 }
 
 export function createHubMetrics(collectObjects: () => Promise<Record<string, number>>, pingStore: () => Promise<boolean>): HubMetrics {
@@ -55,5 +57,12 @@ export function createHubMetrics(collectObjects: () => Promise<Record<string, nu
       registers: [registry],
     }),
     watchers: new Gauge({ name: 'causeway_watch_streams', help: 'Open watch streams.', registers: [registry] }),
+    agentMessages: new Counter({
+      name: 'causeway_agent_messages_total',
+      help: 'Messages from agents by kind (report, heartbeat, sync) and result (ok, duplicate, rejected_<reason>, error).',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    }),
+    importBatches: new Counter({ name: 'causeway_import_batches_total', help: 'Import batches sent to agents, by kind (snapshot, delta).', labelNames: ['kind'] as const, registers: [registry] }),
   };
 }

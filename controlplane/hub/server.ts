@@ -12,12 +12,33 @@ import type { Resource } from '../api/resources.ts';
 import type { ChangeResult, Registry, WriteResult } from '../registry/registry.ts';
 import type { Store } from '../registry/store.ts';
 import { authorizeChange, canRead, requireAdmin, type Principal, type TokenAuthenticator } from './auth.ts';
+import type { CredentialStore } from './credentials.ts';
 import type { HubMetrics } from './metrics.ts';
+import type { Condition } from '../api/conditions.ts';
 
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
 export const BODY_LIMIT = 1024 * 1024;
 
+/** Global services as the hub has merged them, for `causeway get services`. */
+export interface ServicesView {
+  list(): readonly GlobalServiceView[];
+}
+
+export interface GlobalServiceView {
+  readonly namespace: string;
+  readonly name: string;
+  readonly type: string;
+  readonly ports: readonly { port: number; protocol: string; name?: string | undefined }[];
+  readonly ips: readonly string[];
+  readonly exporters: readonly { cluster: string; endpoints: number; conflict?: string | undefined }[];
+  readonly importers: readonly string[];
+  readonly endpoints: number;
+  readonly conditions: readonly Condition[];
+}
+
 export interface HubServerDeps {
+  readonly credentials?: CredentialStore;
+  readonly services?: ServicesView;
   readonly registry: Registry;
   readonly store: Store;
   readonly auth: TokenAuthenticator;
@@ -141,6 +162,27 @@ export function buildHubServer(deps: HubServerDeps) {
     return resultView(await audited('rollback', principal, dryRun, () => registry.rollback(body.data.toRevision, principal, { dryRun })));
   });
 
+  // ---- agents: credentials and the services they exchange -----------------------------------
+
+  app.post(`${API_PREFIX}/clusters/:name/credentials`, async (request) => {
+    const principal = principalOf(request);
+    const { name } = request.params as { name: string };
+    const cluster = await registry.get({ kind: 'Cluster', name });
+    if (!canRead(principal, cluster)) throw new NotFoundError(`Cluster/${name} not found`);
+    authorizeChange(principal, { ref: { kind: 'Cluster', name }, action: 'updated', before: cluster, after: cluster });
+    if (deps.credentials === undefined) throw new NotFoundError('this hub issues no agent credentials');
+    const rotate = flag(request, 'rotate');
+    const credential = await deps.credentials.issue(name, { rotate });
+    logger.info({ audit: true, actor: principal.name, role: principal.role, operation: rotate ? 'rotate-credentials' : 'get-credentials', objects: [`Cluster/${name}`], publicKey: credential.publicKey }, 'agent credential');
+    return { apiVersion: API_VERSION, kind: 'AgentCredential', ...credential };
+  });
+
+  app.get(`${API_PREFIX}/services`, (request) => {
+    const principal = principalOf(request);
+    const items = (deps.services?.list() ?? []).filter((s) => principal.role === 'admin' || principal.namespaces.includes(s.namespace));
+    return { apiVersion: API_VERSION, kind: 'List', metadata: { resourceVersion: '' }, items: items.map((s) => ({ kind: 'GlobalService', ...s })) };
+  });
+
   // ---- CRUD per kind -----------------------------------------------------------------------
 
   const list = async (request: FastifyRequest, reply: FastifyReply, namespace: string | undefined): Promise<unknown> => {
@@ -150,7 +192,7 @@ export function buildHubServer(deps: HubServerDeps) {
     const q = request.query as Record<string, string | undefined>;
     const visible = (r: Resource): boolean => canRead(principal, r) && (namespace === undefined || r.metadata.namespace === namespace);
     if (q.watch === 'true' || q.watch === '1') {
-      await watchStream(request, reply, info, visible, q.resourceVersion);
+      await watchStream(reply, info, visible, q.resourceVersion);
       return reply;
     }
     const { items, revision } = await registry.list(info.kind);
@@ -238,14 +280,14 @@ export function buildHubServer(deps: HubServerDeps) {
   }
 
   async function watchStream(
-    request: FastifyRequest,
     reply: FastifyReply,
     info: KindInfo,
     visible: (r: Resource) => boolean,
     fromVersion: string | undefined,
   ): Promise<void> {
     const ac = new AbortController();
-    request.raw.on('close', () => { ac.abort(); });
+    // The response closes when the client goes away (the request's own close fires once it is read).
+    reply.raw.on('close', () => { ac.abort(); });
     let after = fromVersion !== undefined && fromVersion !== '' && fromVersion !== '0' ? positiveInt(fromVersion, 'resourceVersion') : undefined;
     const initial: Resource[] = [];
     if (after === undefined) {

@@ -29,7 +29,8 @@ export class EtcdStore implements Store {
   async get(key: string, signal?: AbortSignal): Promise<KeyValue | undefined> {
     const res = await guard(this.ns.get(key).exec(), signal);
     const kv = res.kvs[0];
-    return kv === undefined ? undefined : toKeyValue(kv);
+    // The single-key read leaves the namespace prefix on the key; answer with the key asked for.
+    return kv === undefined ? undefined : { ...toKeyValue(kv), key };
   }
 
   async range(prefix: string, signal?: AbortSignal): Promise<{ kvs: KeyValue[]; revision: number }> {

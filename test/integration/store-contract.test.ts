@@ -50,7 +50,7 @@ function contract(name: string, make: () => Promise<Store>): void {
       const a = await store.txn([{ key: 'k', modRevision: 0 }], [{ type: 'put', key: 'k', value: '1' }]);
       const b = await store.txn([{ key: 'k', modRevision: a.revision }], [{ type: 'put', key: 'k', value: '2' }]);
       const kv = await store.get('k');
-      assert.deepEqual([kv?.value, kv?.createRevision, kv?.modRevision], ['2', a.revision, b.revision]);
+      assert.deepEqual([kv?.key, kv?.value, kv?.createRevision, kv?.modRevision], ['k', '2', a.revision, b.revision]);
       await store.txn([{ key: 'k', modRevision: b.revision }], [{ type: 'delete', key: 'k' }]);
       assert.equal(await store.get('k'), undefined);
     });

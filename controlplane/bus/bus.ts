@@ -1,0 +1,24 @@
+// The port the hub needs from a message bus: publish, subscribe (optionally in a queue group, so
+// that one of several hub replicas handles each message), and reply. NatsBus is the product's
+// adapter; MemoryBus is the unit tests' fake.
+
+export interface BusMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Where to answer a request; undefined for plain publishes. */
+  readonly reply?: string | undefined;
+}
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+export interface Bus {
+  subscribe(subject: string, options: { readonly queue?: string }, handler: (msg: BusMessage) => void): Subscription;
+  publish(subject: string, data: Uint8Array): void;
+  /** Resolves once everything published so far has reached the server. */
+  flush(): Promise<void>;
+  /** Fires with true when connected, false when the connection is lost (reconnecting). */
+  onConnection(listener: (connected: boolean) => void): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,73 @@
+// MemoryBus: an in-process Bus for unit tests, with NATS semantics where they matter (wildcards,
+// one member of a queue group per message, asynchronous delivery) and failure injection
+// (disconnect). Never used by the product.
+import { subjectMatches } from '../api/subjects.ts';
+import type { Bus, BusMessage, Subscription } from './bus.ts';
+
+interface Sub {
+  readonly pattern: string;
+  readonly queue: string | undefined;
+  readonly handler: (msg: BusMessage) => void;
+}
+
+export class MemoryBus implements Bus {
+  private readonly subs = new Set<Sub>();
+  private readonly listeners: ((connected: boolean) => void)[] = [];
+  private connected = true;
+  /** Every message published, for assertions. */
+  readonly published: BusMessage[] = [];
+
+  subscribe(subject: string, options: { queue?: string }, handler: (msg: BusMessage) => void): Subscription {
+    const sub: Sub = { pattern: subject, queue: options.queue, handler };
+    this.subs.add(sub);
+    return { unsubscribe: () => { this.subs.delete(sub); } };
+  }
+
+  publish(subject: string, data: Uint8Array, reply?: string): void {
+    if (!this.connected) return;
+    const msg: BusMessage = { subject, data, reply };
+    this.published.push(msg);
+    const queues = new Set<string>();
+    for (const sub of this.subs) {
+      if (!subjectMatches(sub.pattern, subject)) continue;
+      if (sub.queue !== undefined) {
+        if (queues.has(sub.queue)) continue;
+        queues.add(sub.queue);
+      }
+      queueMicrotask(() => { sub.handler(msg); });
+    }
+  }
+
+  /** A request as an agent would make it: resolves with the first reply. */
+  request(subject: string, data: Uint8Array, timeoutMs = 1000): Promise<Uint8Array> {
+    const inbox = `_INBOX.${Math.random().toString(36).slice(2)}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { sub.unsubscribe(); reject(new Error(`request on ${subject} timed out`)); }, timeoutMs);
+      const sub = this.subscribe(inbox, {}, (msg) => {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(msg.data);
+      });
+      this.publish(subject, data, inbox);
+    });
+  }
+
+  flush(): Promise<void> {
+    return new Promise((resolve) => { setImmediate(resolve); });
+  }
+
+  onConnection(listener: (connected: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Failure injection: drop the connection (messages are lost) or restore it. */
+  setConnected(connected: boolean): void {
+    this.connected = connected;
+    for (const l of this.listeners) l(connected);
+  }
+
+  close(): Promise<void> {
+    this.subs.clear();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,74 @@
+// NatsBus: the Bus port on NATS (nats.js v3), connected with a user credential (.creds). The only
+// hub file that imports the NATS client. Reconnects forever; subscriptions survive reconnects.
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { UnavailableError } from '../api/errors.ts';
+import type { Bus, BusMessage, Subscription } from './bus.ts';
+
+export interface NatsBusOptions {
+  readonly servers: string | readonly string[];
+  readonly creds?: string;
+  readonly token?: string;
+  readonly name: string;
+  readonly inboxPrefix?: string;
+}
+
+export class NatsBus implements Bus {
+  private readonly nc: NatsConnection;
+  private readonly listeners: ((connected: boolean) => void)[] = [];
+
+  private constructor(nc: NatsConnection) {
+    this.nc = nc;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') for (const l of this.listeners) l(false);
+        if (s.type === 'reconnect') for (const l of this.listeners) l(true);
+      }
+    })().catch(() => undefined);
+  }
+
+  static async connect(options: NatsBusOptions): Promise<NatsBus> {
+    try {
+      const nc = await connect({
+        servers: typeof options.servers === 'string' ? options.servers : [...options.servers],
+        name: options.name,
+        ...(options.creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(options.creds)) } : {}),
+        ...(options.token !== undefined ? { token: options.token } : {}),
+        ...(options.inboxPrefix !== undefined ? { inboxPrefix: options.inboxPrefix } : {}),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        // NATS may be restarting while the hub starts; keep trying instead of failing start-up.
+        waitOnFirstConnect: true,
+      });
+      return new NatsBus(nc);
+    } catch (err) {
+      throw new UnavailableError(`cannot connect to NATS at ${String(options.servers)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  subscribe(subject: string, options: { queue?: string }, handler: (msg: BusMessage) => void): Subscription {
+    const sub = this.nc.subscribe(subject, {
+      ...(options.queue !== undefined ? { queue: options.queue } : {}),
+      callback: (err, msg) => {
+        if (err !== null) return;
+        handler({ subject: msg.subject, data: msg.data, reply: msg.reply });
+      },
+    });
+    return { unsubscribe: () => { sub.unsubscribe(); } };
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    this.nc.publish(subject, data);
+  }
+
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  onConnection(listener: (connected: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+  }
+}

@@ -1,0 +1,79 @@
+// What every cluster exports, as the hub knows it: a watch-fed index of the exports prefix
+// (cluster → "namespace/name" → ExportState), shared by report ingestion and the service model.
+import { EXPORTS_PREFIX } from '../api/keys.ts';
+import type { ExportState } from '../api/messages.ts';
+import type { PrefixChange, WatchedPrefix } from './watched.ts';
+
+export interface ExportChange {
+  readonly cluster: string;
+  /** "namespace/name" */
+  readonly service: string;
+  readonly state: ExportState | undefined;
+}
+
+export class ExportIndex {
+  private readonly byCluster = new Map<string, Map<string, { json: string; state: ExportState }>>();
+  private readonly listeners: ((changes: readonly ExportChange[], revision: number) => void)[] = [];
+
+  constructor(watched: WatchedPrefix) {
+    watched.onChange((changes, revision) => { this.apply(changes, revision); });
+  }
+
+  onChange(listener: (changes: readonly ExportChange[], revision: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The raw JSON stored for one export, to skip writes that would change nothing. */
+  json(cluster: string, service: string): string | undefined {
+    return this.byCluster.get(cluster)?.get(service)?.json;
+  }
+
+  servicesOf(cluster: string): string[] {
+    return [...(this.byCluster.get(cluster)?.keys() ?? [])];
+  }
+
+  /** cluster → service → state, for building the model from scratch. */
+  all(): ReadonlyMap<string, ReadonlyMap<string, ExportState>> {
+    const out = new Map<string, Map<string, ExportState>>();
+    for (const [cluster, services] of this.byCluster) {
+      out.set(cluster, new Map([...services].map(([k, v]) => [k, v.state])));
+    }
+    return out;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const s of this.byCluster.values()) n += s.size;
+    return n;
+  }
+
+  private apply(changes: readonly PrefixChange[], revision: number): void {
+    const out: ExportChange[] = [];
+    for (const c of changes) {
+      const [cluster, namespace, name] = c.key.slice(EXPORTS_PREFIX.length).split('/');
+      if (cluster === undefined || namespace === undefined || name === undefined) continue;
+      const service = `${namespace}/${name}`;
+      let services = this.byCluster.get(cluster);
+      if (c.value === undefined) {
+        services?.delete(service);
+        if (services?.size === 0) this.byCluster.delete(cluster);
+        out.push({ cluster, service, state: undefined });
+        continue;
+      }
+      // Written by the hub after validation; a value that does not parse is skipped, not fatal.
+      let state: ExportState;
+      try {
+        state = JSON.parse(c.value) as ExportState;
+      } catch {
+        continue;
+      }
+      if (services === undefined) {
+        services = new Map();
+        this.byCluster.set(cluster, services);
+      }
+      services.set(service, { json: c.value, state });
+      out.push({ cluster, service, state });
+    }
+    if (out.length > 0) for (const l of this.listeners) l(out, revision);
+  }
+}
