@@ -8,6 +8,7 @@ import { KINDS, type KindInfo } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
 import type { Source } from '../api/validate.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
+import type { GlobalServiceView } from '../hub/server.ts';
 
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
 
@@ -71,6 +72,14 @@ export class HubClient {
     if (filter.limit !== undefined) q.set('limit', String(filter.limit));
     const qs = q.toString();
     return this.request('GET', `${API_PREFIX}/history${qs === '' ? '' : `?${qs}`}`);
+  }
+
+  services(): Promise<{ items: GlobalServiceView[] }> {
+    return this.request('GET', `${API_PREFIX}/services`);
+  }
+
+  credentials(cluster: string, rotate: boolean): Promise<{ cluster: string; publicKey: string; issuedAt: string; creds: string }> {
+    return this.request('POST', `${API_PREFIX}/clusters/${encodeURIComponent(cluster)}/credentials${rotate ? '?rotate=true' : ''}`);
   }
 
   rollback(toRevision: number, dryRun: boolean): Promise<ApplyResultView> {

@@ -1,48 +1,182 @@
 // `causeway demo`: a hub on its embedded default (its own etcd and nats-server on loopback), the
-// example clusterset applied through the real API, the result shown, then serving until Ctrl-C.
-import { mkdirSync } from 'node:fs';
+// example clusterset applied through the real API, and three simulated clusters — each a
+// Kubernetes API test double with a real agent process — exchanging the on-prem inference service
+// (journey 2). Shows the result, then serves until Ctrl-C.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { KINDS } from '../api/kinds.ts';
+import { ChildServer } from '../embedded/child-server.ts';
 import { startHub, type RunningHub } from '../hub/hub.ts';
+// The simulated clusters are the Kubernetes API test double: demo and test infrastructure, never
+// the product (no kube-apiserver can run on these machines).
+import { startKubeApiDouble, type KubeApiDouble, type KubeObject } from '../../test/harness/kube-api-double.ts';
 import { HubClient } from './client.ts';
 import { readManifests } from './files.ts';
-import { changeLine, printResources } from './print.ts';
+import { changeLine, printResources, printServices, table } from './print.ts';
 
 export const EXAMPLES_DIR = resolve(import.meta.dirname, '../../examples');
+const CAUSEWAY_BIN = resolve(import.meta.dirname, '../../bin/causeway.js');
 
-export async function runDemo(options: { listen: string; dataDir: string }, out: (line: string) => void): Promise<RunningHub> {
+/** The clusters of examples/ that get a simulated Kubernetes and an agent. */
+const SIMULATED = ['aws-train', 'gcp-train', 'onprem-inference'] as const;
+const EXPORTER = 'onprem-inference';
+
+export interface RunningDemo {
+  readonly hub: RunningHub;
+  stop(): Promise<void>;
+}
+
+export async function runDemo(options: { listen: string; dataDir: string }, out: (line: string) => void): Promise<RunningDemo> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const logFile = join(dataDir, 'hub.log');
+  const rel = (p: string): string => relative(process.cwd(), p) || '.';
   // The terminal is for the demo's story; the hub's JSON logs go to a file.
   const logger = pino({ name: 'causeway-hub' }, pino.destination({ dest: logFile, mkdir: true, sync: false }));
-  out(`Starting the hub with its embedded etcd and nats-server (data in ${relative(process.cwd(), dataDir) || '.'}) ...`);
+  out(`Starting the hub with its embedded etcd and nats-server (data in ${rel(dataDir)}) ...`);
   const hub = await startHub({ listen: options.listen, dataDir, logger });
-  const token = (await import('node:fs')).readFileSync(hub.adminTokenFile, 'utf8').trim();
-  const client = new HubClient(hub.url, token);
+  const stops: (() => Promise<void>)[] = [() => hub.stop()];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  try {
+    const token = readFileSync(hub.adminTokenFile, 'utf8').trim();
+    const client = new HubClient(hub.url, token);
 
-  out(`\nApplying ${relative(process.cwd(), EXAMPLES_DIR)}/ ...`);
-  const docs = readManifests([EXAMPLES_DIR], false);
-  const result = await client.apply(docs.map((d) => ({ source: { ...d.source, ...(d.source.file !== undefined ? { file: relative(process.cwd(), d.source.file) } : {}) }, object: d.object })), false);
-  for (const c of result.changes) out(`  ${changeLine(c, false)}`);
-  out(`  (registry revision ${result.revision})`);
+    out(`\nApplying ${rel(EXAMPLES_DIR)}/ ...`);
+    const docs = readManifests([EXAMPLES_DIR], false);
+    const result = await client.apply(docs.map((d) => ({ source: { ...d.source, ...(d.source.file !== undefined ? { file: rel(d.source.file) } : {}) }, object: d.object })), false);
+    for (const c of result.changes) out(`  ${changeLine(c, false)}`);
 
-  for (const info of [KINDS.Network, KINDS.IPPool, KINDS.Cluster]) {
-    const list = await client.list(info);
-    out(`\n$ causeway get ${info.plural}`);
-    out(printResources(info, list.items, 'table'));
+    out('\nStarting three simulated clusters (Kubernetes API test doubles), each with a real agent process ...');
+    const doubles = new Map<string, KubeApiDouble>();
+    const agents: ChildServer[] = [];
+    // Agents first, all at once; then their clusters; the hub last.
+    stops.push(async () => { await Promise.all(agents.map((a) => a.stop())); });
+    for (const cluster of SIMULATED) {
+      const dir = join(dataDir, 'clusters', cluster);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const double = await startKubeApiDouble({ clusterName: cluster, namespaces: ['default', 'kube-system', 'inference', 'ml-training'] });
+      stops.splice(1, 0, () => double.stop());
+      doubles.set(cluster, double);
+      const kubeconfig = join(dir, 'kubeconfig');
+      await double.writeKubeconfig(kubeconfig);
+      const credential = await client.credentials(cluster, false);
+      const credsFile = join(dir, 'agent.creds');
+      writeFileSync(credsFile, credential.creds, { mode: 0o600 });
+      const agent = ChildServer.start({
+        name: `agent ${cluster}`,
+        command: process.execPath,
+        args: [CAUSEWAY_BIN, 'agent', '--cluster', cluster, '--nats', hub.natsUrl, '--creds', credsFile, '--kubeconfig', kubeconfig],
+        logFile: join(dir, 'agent.log'),
+        pidFile: join(dir, 'agent.pid'),
+      });
+      agents.push(agent);
+      out(`  ${cluster.padEnd(17)} Kubernetes API ${double.url}, agent pid ${agent.pid ?? '?'} (log ${rel(join(dir, 'agent.log'))})`);
+    }
+
+    out(`\nExporting inference/llm-serving (TCP 8000) from ${EXPORTER} with a ServiceExport ...`);
+    const onprem = doubles.get(EXPORTER);
+    if (onprem !== undefined) for (const o of llmServing()) onprem.seed(o);
+
+    const consumers = SIMULATED.filter((c) => c !== EXPORTER);
+    const started = Date.now();
+    const imported = await until(30_000, () => consumers.every((c) => endpointsOf(doubles.get(c), 'inference', 'llm-serving') === 3));
+    out(imported
+      ? `  imported into ${consumers.join(' and ')} in ${Date.now() - started} ms`
+      : '  not imported within 30 s: see the agent logs above');
+
+    // Agents heartbeat every few seconds; show the clusters once each has been heard from.
+    await until(15_000, () => false, async () => {
+      const { items } = await client.list(KINDS.Cluster);
+      return items.every((c) => c.status?.conditions?.some((x) => x.type === 'Available' && x.status === 'True') === true);
+    });
+    out('\n$ causeway get clusters');
+    out(printResources(KINDS.Cluster, (await client.list(KINDS.Cluster)).items, 'table'));
+    out('\n$ causeway get services');
+    out(printServices((await client.services()).items, 'table'));
+    for (const c of consumers) {
+      const double = doubles.get(c);
+      const si = double?.get('serviceimports.multicluster.x-k8s.io', 'inference', 'llm-serving');
+      const slices = double?.list('endpointslices.discovery.k8s.io', 'inference').filter((s) => s.metadata.labels?.['multicluster.kubernetes.io/service-name'] === 'llm-serving') ?? [];
+      out(`\nIn ${c} (its Kubernetes API):`);
+      const spec = (si?.spec ?? {}) as { ips?: string[]; ports?: { port: number; protocol: string }[] };
+      out(table([
+        ['KIND', 'NAME', 'DETAIL'],
+        ['ServiceImport', 'inference/llm-serving', si === undefined ? '<missing>' : `ips ${(spec.ips ?? []).join(',') || '<none>'}, ports ${(spec.ports ?? []).map((p) => `${p.port}/${p.protocol}`).join(',')}`],
+        ...slices.map((s) => ['EndpointSlice', `inference/${s.metadata.name}`, `from ${s.metadata.labels?.['multicluster.kubernetes.io/source-cluster'] ?? '?'}: ${addressesOf(s).join(', ')}`]),
+      ]));
+    }
+    out('');
+    out(`Hub:        ${hub.url}   (etcd ${hub.etcdUrls.join(',')}, nats ${hub.natsUrl})`);
+    out(`Token file: ${rel(hub.adminTokenFile)}   (the CLI reads it by default)`);
+    out(`Hub logs:   ${rel(logFile)}`);
+    out('');
+    out('Try, in another terminal:');
+    out('  npx causeway get services');
+    out('  npx causeway get clusters -o yaml');
+    out('  npx causeway describe cluster onprem-inference');
+    out('  npx causeway history');
+    out('');
+    out('Serving until Ctrl-C.');
+    return { hub, stop };
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  out('');
-  out(`Hub:        ${hub.url}   (etcd ${hub.etcdUrls.join(',')}, nats ${hub.natsUrl})`);
-  out(`Token file: ${relative(process.cwd(), hub.adminTokenFile)}   (the CLI reads it by default)`);
-  out(`Hub logs:   ${relative(process.cwd(), logFile)}`);
-  out('');
-  out('Try, in another terminal:');
-  out('  npx causeway get clusters -o yaml');
-  out('  npx causeway describe cluster onprem-inference');
-  out('  npx causeway history');
-  out('');
-  out('Serving until Ctrl-C.');
-  return hub;
+}
+
+async function until(timeoutMs: number, check: () => boolean, checkAsync?: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const ok = async (): Promise<boolean> => check() || (checkAsync !== undefined && (await checkAsync().catch(() => false)));
+  while (Date.now() < deadline) {
+    if (await ok()) return true;
+    await sleep(100);
+  }
+  return ok();
+}
+
+function endpointsOf(double: KubeApiDouble | undefined, namespace: string, service: string): number {
+  if (double === undefined) return 0;
+  return double
+    .list('endpointslices.discovery.k8s.io', namespace)
+    .filter((s) => s.metadata.labels?.['multicluster.kubernetes.io/service-name'] === service)
+    .reduce((n, s) => n + addressesOf(s).length, 0);
+}
+
+function addressesOf(slice: KubeObject): string[] {
+  const endpoints = (slice.endpoints ?? []) as { addresses?: string[] }[];
+  return endpoints.flatMap((e) => e.addresses ?? []);
+}
+
+/** The on-prem inference service as its cluster has it: Service, ServiceExport, EndpointSlice. */
+function llmServing(): KubeObject[] {
+  const labels = { 'kubernetes.io/service-name': 'llm-serving', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' };
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'llm-serving', namespace: 'inference', labels: { app: 'llm-serving' } },
+      spec: { selector: { app: 'llm-serving' }, ports: [{ name: 'http', port: 8000, protocol: 'TCP', targetPort: 8000 }] },
+    },
+    {
+      apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+      kind: 'ServiceExport',
+      metadata: { name: 'llm-serving', namespace: 'inference' },
+    },
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'llm-serving-7f9c2', namespace: 'inference', labels },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
+      endpoints: [
+        { addresses: ['10.32.1.10'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-1', zone: 'fra1-a' },
+        { addresses: ['10.32.1.11'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-2', zone: 'fra1-a' },
+        { addresses: ['10.32.2.12'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-3', zone: 'fra1-b' },
+      ],
+    },
+  ];
 }

@@ -9,6 +9,7 @@ import { effectiveCidrs } from '../api/semantic.ts';
 import { formatSelector } from '../api/labels.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
 import type { ChangeView } from './client.ts';
+import type { GlobalServiceView } from '../hub/server.ts';
 
 export const OutputFormat = { table: 'table', yaml: 'yaml', json: 'json', wide: 'wide' } as const;
 export type OutputFormat = (typeof OutputFormat)[keyof typeof OutputFormat];
@@ -174,4 +175,28 @@ function declarable(r: Resource): Record<string, unknown> {
   const { resourceVersion: _rv, uid: _u, generation: _g, creationTimestamp: _c, ...metadata } = r.metadata;
   const { conditions: _cond, ...status } = r.status ?? {};
   return { apiVersion: r.apiVersion, kind: r.kind, metadata, spec: r.spec, ...(Object.keys(status).length > 0 ? { status } : {}) };
+}
+
+export function printServices(items: readonly GlobalServiceView[], format: OutputFormat): string {
+  const list = { apiVersion: 'causeway.dev/v1alpha1', kind: 'List', metadata: { resourceVersion: '' }, items };
+  switch (format) {
+    case 'json':
+      return JSON.stringify(list, null, 2);
+    case 'yaml':
+      return stringify(list).trimEnd();
+    case 'table':
+    case 'wide':
+      if (items.length === 0) return 'No services found.';
+      return table([
+        ['NAMESPACE', 'NAME', 'TYPE', 'IP', 'PORTS', 'EXPORTED BY', 'ENDPOINTS', 'IMPORTED BY', 'CONFLICT'],
+        ...items.map((s) => [
+          s.namespace, s.name, s.type, s.ips.join(',') || '<none>',
+          s.ports.map((p) => `${p.port}/${p.protocol}`).join(','),
+          s.exporters.map((e) => `${e.cluster}(${e.endpoints})`).join(','),
+          String(s.endpoints),
+          s.importers.join(',') || '<none>',
+          s.conditions.find((c) => c.type === 'Conflict' && c.status === 'True')?.reason ?? '',
+        ]),
+      ]);
+  }
 }

@@ -1,18 +1,18 @@
 // The `causeway` command line: kubectl-like verbs against the hub, plus `hub` and `demo` to run
 // one. Exit codes: 0 success, 1 rejected input, 2 usage error, 3 hub unreachable or not
 // authorised.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { CausewayError, formatProblem, InvalidInputError } from '../api/errors.ts';
+import { CausewayError, formatProblem, InvalidInputError, NotFoundError } from '../api/errors.ts';
 import { resolveKind, KINDS, type KindInfo } from '../api/kinds.ts';
 import { ADMIN_TOKEN_FILE } from '../hub/config.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, startHub, type RunningHub } from '../hub/hub.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, startHub } from '../hub/hub.ts';
 import { hashToken, newToken } from '../hub/auth.ts';
 import { HubClient } from './client.ts';
-import { runDemo } from './demo.ts';
+import { runDemo, type RunningDemo } from './demo.ts';
 import { readManifests } from './files.ts';
-import { changeLine, describe, historyTable, printResource, printResources, unifiedDiff, type OutputFormat } from './print.ts';
+import { changeLine, describe, historyTable, printResource, printResources, printServices, unifiedDiff, type OutputFormat } from './print.ts';
 import { stringify } from 'yaml';
 
 export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3 } as const;
@@ -43,6 +43,9 @@ function kindArg(word: string): KindInfo {
   }
   return info;
 }
+
+/** `get services`: the global services the hub derived from every cluster's exports. */
+const SERVICE_WORDS = new Set(['services', 'service', 'svc', 'globalservices', 'globalservice']);
 
 const outputOption = (): Option => new Option('-o, --output <format>', 'output format').choices(['table', 'wide', 'yaml', 'json']).default('table');
 const fileOption = (): Option => new Option('-f, --filename <path...>', 'file, directory or - (stdin) with YAML/JSON manifests').makeOptionMandatory();
@@ -100,9 +103,9 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'where the demo hub keeps its data', DEFAULT_DATA_DIR)
     .action(async (o: { listen: string; dataDir: string }) => {
       // Listen for Ctrl-C before starting, so that one during start-up still stops what started.
-      const started: { hub?: RunningHub } = {};
-      const stopped = waitForSignal(async () => { await started.hub?.stop(); });
-      started.hub = await runDemo(o, out);
+      const started: { demo?: RunningDemo } = {};
+      const stopped = waitForSignal(async () => { await started.demo?.stop(); });
+      started.demo = await runDemo(o, out);
       await stopped;
     });
 
@@ -135,11 +138,18 @@ export function buildProgram(): Command {
   program
     .command('get')
     .description('list resources of a kind, or show one')
-    .argument('<kind>', 'clusters, networks, ippools, externalservices, globalpolicies (singular and short names work)')
+    .argument('<kind>', 'clusters, networks, ippools, externalservices, globalpolicies, or services (the derived global services); singular and short names work')
     .argument('[name]', 'one object')
     .addOption(outputOption())
     .option('-n, --namespace <ns>', 'namespace (namespaced kinds)')
     .action(async (kind: string, name: string | undefined, o: { output: OutputFormat; namespace?: string }, cmd: Command) => {
+      if (SERVICE_WORDS.has(kind.toLowerCase())) {
+        const list = await client(cmd).services();
+        const items = list.items.filter((s) => (name === undefined || s.name === name) && (o.namespace === undefined || s.namespace === o.namespace));
+        if (name !== undefined && items.length === 0) throw new NotFoundError(`global service ${name} not found`);
+        out(printServices(items, o.output));
+        return;
+      }
       const info = kindArg(kind);
       const c = client(cmd);
       if (name !== undefined) out(printResource(info, await c.get(info, name, o.namespace), o.output));
@@ -209,6 +219,35 @@ export function buildProgram(): Command {
       for (const c of changed) out(changeLine(c, o.dryRun));
       if (changed.length === 0) out(`nothing to roll back: the registry already matches revision ${o.to}`);
       else if (!o.dryRun) err(`rolled back to revision ${o.to} as revision ${result.revision}`);
+    });
+
+  const cluster = program.command('cluster').description('cluster operations');
+  cluster
+    .command('credentials')
+    .description("print the cluster agent's NATS credential (.creds); --rotate issues a new one and revokes the old")
+    .argument('<name>', 'cluster name')
+    .option('--rotate', 'issue a new credential and revoke the current one', false)
+    .option('--output-file <file>', 'write the .creds file here (mode 0600) instead of stdout')
+    .action(async (name: string, o: { rotate: boolean; outputFile?: string }, cmd: Command) => {
+      const credential = await client(cmd).credentials(name, o.rotate);
+      if (o.outputFile !== undefined) {
+        writeFileSync(o.outputFile, credential.creds, { mode: 0o600 });
+        err(`wrote ${o.outputFile} (user ${credential.publicKey}, issued ${credential.issuedAt})`);
+      } else out(credential.creds.trimEnd());
+    });
+
+  program
+    .command('agent')
+    .description("run a cluster's agent: report its ServiceExports to the hub, apply the imports the hub sends")
+    .requiredOption('--cluster <name>', 'the cluster this agent serves (as registered)')
+    .requiredOption('--nats <url>', 'NATS URL(s), comma-separated')
+    .requiredOption('--creds <file>', 'the .creds file from `causeway cluster credentials NAME`')
+    .option('--kubeconfig <path>', 'kubeconfig of the cluster (default: in-cluster config)')
+    .action(async (o: { cluster: string; nats: string; creds: string; kubeconfig?: string }) => {
+      const { runAgent } = await import('../../cluster-agent/main.ts');
+      const agent = await runAgent({ cluster: o.cluster, natsUrl: o.nats, credsFile: o.creds, ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}) });
+      err(`agent for cluster ${o.cluster} running`);
+      await waitForSignal(() => agent.stop());
     });
 
   const token = program.command('token').description('API tokens for the hub config file');

@@ -5,7 +5,7 @@
 //
 // It serves HTTPS (a self-signed certificate made with the `openssl` CLI at start; plain http
 // with `insecure-skip-tls-verify` when `tls: false`) on 127.0.0.1 and follows the real API's
-// conventions for core/v1 namespaces and services, discovery.k8s.io/v1 endpointslices and CRDs
+// conventions for core/v1 namespaces, nodes and services, discovery.k8s.io/v1 endpointslices and CRDs
 // (by default the upstream MCS `serviceexports`/`serviceimports`, multicluster.x-k8s.io/v1alpha1):
 // discovery, list (label/field selectors, limit/continue), watch (ADDED/MODIFIED/DELETED, keep-alive
 // newlines, 410 Gone after compaction), get, create, update, JSON merge patch, JSON patch,
@@ -145,6 +145,8 @@ const dns1035Label = /^(?=.{1,63}$)[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 const builtinTypes: readonly ResourceType[] = [
   { group: '', version: 'v1', plural: 'namespaces', singular: 'namespace', kind: 'Namespace', listKind: 'NamespaceList', namespaced: false, statusSubresource: true, shortNames: ['ns'], custom: false, deleteReturnsStatus: false, nameRule: dns1123Label },
+  // Cluster-scoped; the agent reads node labels (zone, GPU class) for the endpoints it exports.
+  { group: '', version: 'v1', plural: 'nodes', singular: 'node', kind: 'Node', listKind: 'NodeList', namespaced: false, statusSubresource: true, shortNames: ['no'], custom: false, deleteReturnsStatus: false, nameRule: dns1123Subdomain },
   { group: '', version: 'v1', plural: 'services', singular: 'service', kind: 'Service', listKind: 'ServiceList', namespaced: true, statusSubresource: true, shortNames: ['svc'], custom: false, deleteReturnsStatus: false, nameRule: dns1035Label },
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', singular: 'endpointslice', kind: 'EndpointSlice', listKind: 'EndpointSliceList', namespaced: true, statusSubresource: false, shortNames: [], custom: false, deleteReturnsStatus: true, nameRule: dns1123Subdomain },
 ];

@@ -1,0 +1,193 @@
+// Import side, pure: what one global service (ImportState from the hub) must look like in this
+// cluster — a ServiceImport and EndpointSlices per source cluster and address family, with
+// deterministic names so that every run (and every restarted agent) computes the same objects —
+// and the conditions the agent writes back on its own ServiceExports.
+import { createHash } from 'node:crypto';
+import type { Condition } from '../controlplane/api/conditions.ts';
+import { MAX_ENDPOINTS_PER_SLICE, type ImportState, type ServicePort } from '../controlplane/api/messages.ts';
+import type { LocalExportProblem } from './exports.ts';
+import {
+  DISCOVERY_API_VERSION,
+  Labels,
+  MANAGED_BY_AGENT,
+  MCS_API_VERSION,
+  OWNED_BY_LABEL,
+  OWNED_BY_VALUE,
+  type K8sCondition,
+  type KubeObject,
+} from './objects.ts';
+
+export interface DesiredImport {
+  /** Applied to the main resource: labels and spec. */
+  readonly serviceImport: KubeObject;
+  /** Applied to the status subresource: which clusters back it. */
+  readonly serviceImportStatus: KubeObject;
+  readonly endpointSlices: readonly KubeObject[];
+}
+
+/** Names stay DNS-1123 labels, short enough to show in kubectl and to use as label values. */
+export const MAX_OBJECT_NAME = 63;
+
+export type AddressFamily = 'IPv4' | 'IPv6';
+
+export function ownedLabels(service: string): Record<string, string> {
+  return { [OWNED_BY_LABEL]: OWNED_BY_VALUE, [Labels.McsServiceName]: service };
+}
+
+export function desiredImport(state: ImportState): DesiredImport {
+  const ports = state.ports.map(portOf);
+  const serviceImport: KubeObject = {
+    apiVersion: MCS_API_VERSION,
+    kind: 'ServiceImport',
+    metadata: { name: state.name, namespace: state.namespace, labels: ownedLabels(state.name) },
+    spec: { type: state.type, ports, ips: [...state.ips], sessionAffinity: state.sessionAffinity },
+  };
+  const serviceImportStatus: KubeObject = {
+    apiVersion: MCS_API_VERSION,
+    kind: 'ServiceImport',
+    metadata: { name: state.name, namespace: state.namespace },
+    status: { clusters: state.clusters.map((cluster) => ({ cluster })) },
+  };
+  return { serviceImport, serviceImportStatus, endpointSlices: desiredEndpointSlices(state, ports) };
+}
+
+interface SliceEndpoint {
+  addresses: string[];
+  conditions: { ready: boolean; serving: boolean; terminating: boolean };
+  hostname?: string;
+  zone?: string;
+  hints?: { forZones: { name: string }[] };
+}
+
+function desiredEndpointSlices(state: ImportState, ports: readonly ReturnType<typeof portOf>[]): KubeObject[] {
+  // Insertion order of the map is the order of first appearance: the hub's nearest-first order.
+  const groups = new Map<string, { cluster: string; family: AddressFamily; endpoints: SliceEndpoint[] }>();
+  for (const ep of state.endpoints) {
+    for (const family of ['IPv4', 'IPv6'] as const) {
+      const addresses = ep.addresses.filter((a) => familyOf(a) === family);
+      if (addresses.length === 0) continue;
+      const id = `${ep.cluster}/${family}`;
+      let group = groups.get(id);
+      if (group === undefined) groups.set(id, (group = { cluster: ep.cluster, family, endpoints: [] }));
+      group.endpoints.push({
+        addresses,
+        conditions: { ready: ep.ready, serving: ep.serving, terminating: ep.terminating },
+        ...(ep.hostname !== undefined ? { hostname: ep.hostname } : {}),
+        // nodeName is left out on purpose: it names a node of another cluster, and kube-proxy
+        // would treat an endpoint as node-local if a local node happened to share the name.
+        ...(ep.zone !== undefined ? { zone: ep.zone, hints: { forZones: [{ name: ep.zone }] } } : {}),
+      });
+    }
+  }
+  const slices: KubeObject[] = [];
+  for (const group of groups.values()) {
+    for (let i = 0; i * MAX_ENDPOINTS_PER_SLICE < group.endpoints.length; i++) {
+      slices.push({
+        apiVersion: DISCOVERY_API_VERSION,
+        kind: 'EndpointSlice',
+        metadata: {
+          name: endpointSliceName(state.name, group.cluster, group.family, i),
+          namespace: state.namespace,
+          labels: {
+            ...ownedLabels(state.name),
+            [Labels.McsSourceCluster]: group.cluster,
+            [Labels.ManagedBy]: MANAGED_BY_AGENT,
+          },
+        },
+        addressType: group.family,
+        ports: ports.map((p) => ({ ...p })),
+        endpoints: group.endpoints.slice(i * MAX_ENDPOINTS_PER_SLICE, (i + 1) * MAX_ENDPOINTS_PER_SLICE),
+      });
+    }
+  }
+  return slices;
+}
+
+/**
+ * `<service>-<cluster>-<ipv4|ipv6>-<index>`, or, when that exceeds 63 characters, its first part
+ * and a hash of the whole: the same inputs always give the same name, and different ones
+ * practically never collide.
+ */
+export function endpointSliceName(service: string, cluster: string, family: AddressFamily, index: number): string {
+  const full = `${service}-${cluster}-${family.toLowerCase()}-${index}`;
+  if (full.length <= MAX_OBJECT_NAME) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 10);
+  const head = full.slice(0, MAX_OBJECT_NAME - hash.length - 1).replace(/-+$/, '');
+  return `${head}-${hash}`;
+}
+
+function familyOf(address: string): AddressFamily {
+  return address.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+function portOf(p: ServicePort): { name?: string; port: number; protocol: string; appProtocol?: string } {
+  return {
+    ...(p.name !== undefined ? { name: p.name } : {}),
+    port: p.port,
+    protocol: p.protocol,
+    ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
+  };
+}
+
+// ---- ServiceExport status ------------------------------------------------------------------------
+
+export const ExportConditionType = { Valid: 'Valid', Ready: 'Ready', Conflict: 'Conflict' } as const;
+
+/**
+ * The conditions of one of our ServiceExports: a local problem (no Service, a bad annotation)
+ * wins, because such an export was never reported and the hub's word on it is stale; otherwise
+ * the hub's. A local condition keeps its lastTransitionTime while its status holds.
+ */
+export function exportConditions(
+  hub: readonly Condition[] | undefined,
+  local: LocalExportProblem | undefined,
+  previous: readonly K8sCondition[] | undefined,
+  now: string,
+): K8sCondition[] {
+  if (local !== undefined) {
+    const prev = previous?.find((c) => c.type === ExportConditionType.Valid);
+    return [{
+      type: ExportConditionType.Valid,
+      status: 'False',
+      reason: local.reason,
+      message: local.message,
+      lastTransitionTime: prev?.status === 'False' ? prev.lastTransitionTime : now,
+    }];
+  }
+  return [...(hub ?? [])]
+    .map((c) => ({ ...c }))
+    .sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+}
+
+export function serviceExportStatusObject(namespace: string, name: string, conditions: readonly K8sCondition[]): KubeObject {
+  return { apiVersion: MCS_API_VERSION, kind: 'ServiceExport', metadata: { name, namespace }, status: { conditions: [...conditions] } };
+}
+
+// ---- comparing -----------------------------------------------------------------------------------
+
+/** JSON with sorted keys: equal objects give equal strings whatever their key order. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return v === undefined ? 'null' : JSON.stringify(v);
+}
+
+/**
+ * Whether everything `desired` sets is already so in `actual` (which may hold more: server
+ * defaults, other managers' fields). Lists must match element by element. Used to adopt objects
+ * a previous agent wrote without rewriting them.
+ */
+export function isSubset(desired: unknown, actual: unknown): boolean {
+  if (Array.isArray(desired)) {
+    return Array.isArray(actual) && actual.length === desired.length && desired.every((d, i) => isSubset(d, actual[i]));
+  }
+  if (typeof desired === 'object' && desired !== null) {
+    if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return false;
+    const a = actual as Record<string, unknown>;
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => v === undefined || isSubset(v, a[k]));
+  }
+  return desired === actual;
+}

@@ -1,0 +1,99 @@
+// The agent's composition root: validates its options once, builds the Kubernetes adapter, the
+// NATS transport and the agent logic, starts them, and stops them in reverse order.
+import { readFile } from 'node:fs/promises';
+import { pino } from 'pino';
+import { InvalidInputError } from '../controlplane/api/errors.ts';
+import { assertClusterName } from '../controlplane/api/subjects.ts';
+import { Agent, type AgentLogger, type AgentMetrics } from './agent.ts';
+import { KubeCluster } from './kube-cluster.ts';
+import { NatsHubTransport } from './nats-transport.ts';
+
+export interface RunAgentOptions {
+  readonly cluster: string;
+  /** One URL or several, comma-separated. */
+  readonly natsUrl: string;
+  /** Path of the `.creds` file from `causeway cluster credentials NAME`. */
+  readonly credsFile: string;
+  /** Path of a kubeconfig; the in-cluster configuration when absent. */
+  readonly kubeconfig?: string;
+  /** Default 5 s. */
+  readonly heartbeatIntervalMs?: number;
+  /** Default 2 s: the random delay before the snapshot sync after start and each reconnect. */
+  readonly resyncJitterMs?: number;
+  /** Default 250 ms (doubling to 30 s): retry of reports, syncs, writes; also informer restarts. */
+  readonly retryBaseMs?: number;
+  readonly retryMaxMs?: number;
+  /** Default 10 s: how long a report or sync waits for the hub's reply. */
+  readonly requestTimeoutMs?: number;
+  readonly logger?: AgentLogger;
+}
+
+export interface RunningAgent {
+  readonly agent: Agent;
+  readonly metrics: AgentMetrics;
+  stop(): Promise<void>;
+}
+
+export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> {
+  assertClusterName(options.cluster);
+  const servers = options.natsUrl.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (servers.length === 0) throw new InvalidInputError([{ field: '--nats', value: options.natsUrl, message: 'give at least one NATS URL, e.g. nats://hub.example:4222' }]);
+  let creds: string;
+  try {
+    creds = await readFile(options.credsFile, 'utf8');
+  } catch (err) {
+    throw new InvalidInputError([{ field: '--creds', value: options.credsFile, message: `cannot read the .creds file (${(err as Error).message}); get one with \`causeway cluster credentials ${options.cluster} --output-file FILE\`` }], { cause: err });
+  }
+  if (!creds.includes('BEGIN NATS USER JWT')) {
+    throw new InvalidInputError([{ field: '--creds', value: options.credsFile, message: 'not a NATS .creds file (no "BEGIN NATS USER JWT" block)' }]);
+  }
+  const log = options.logger ?? pino({ name: 'causeway-agent' });
+  const retryBaseMs = options.retryBaseMs ?? 250;
+
+  const cluster = new KubeCluster({
+    kubeconfig: options.kubeconfig,
+    restartBaseMs: Math.max(retryBaseMs, 100),
+    restartMaxMs: options.retryMaxMs ?? 30_000,
+    onInformerError: (informer, err) => {
+      log.warn({ informer, err }, 'informer failed; restarting with backoff');
+    },
+  });
+  const transport = new NatsHubTransport({
+    cluster: options.cluster,
+    servers,
+    creds,
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs, syncFirstReplyMs: options.requestTimeoutMs } : {}),
+    onRejected: (subject, reason, message) => {
+      log.warn({ subject, reason, message }, 'refused a message from NATS');
+    },
+    onError: (what, err) => {
+      log.warn({ what, err }, 'NATS');
+    },
+  });
+  const agent = new Agent(cluster, transport, {
+    cluster: options.cluster,
+    logger: log,
+    retryBaseMs,
+    retryMaxMs: options.retryMaxMs ?? 30_000,
+    ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+    ...(options.resyncJitterMs !== undefined ? { resyncJitterMs: options.resyncJitterMs } : {}),
+  });
+  log.info({ cluster: options.cluster, nats: servers, kubernetes: cluster.server(), heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000 }, 'starting agent');
+  await agent.start();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    agent,
+    metrics: agent.metrics,
+    stop: () => {
+      // Reverse order of construction: the loops, then NATS, then the watches.
+      stopping ??= (async () => {
+        await agent.stop();
+        await transport.close();
+        await cluster.stop();
+        log.info({ cluster: options.cluster }, 'agent stopped');
+      })();
+      return stopping;
+    },
+  };
+}

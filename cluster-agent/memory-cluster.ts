@@ -1,0 +1,235 @@
+// MemoryCluster: the Kubernetes side of the agent (ClusterPort) in memory, for unit tests and
+// benchmarks that run the real agent logic without an API server. Held to the same contract as
+// KubeCluster by test/integration/agent-cluster-contract.test.ts, with failure injection.
+//
+// Simplifications: server-side apply replaces the fields the agent sends (it is the only manager
+// of the objects it owns) and merges labels; no resourceVersion conflicts; watches are immediate.
+import { randomUUID } from 'node:crypto';
+import { ConflictError, NotFoundError, UnavailableError } from '../controlplane/api/errors.ts';
+import { serviceKeyString, type ServiceKey } from '../controlplane/api/messages.ts';
+import { DEFAULT_NODE_LABEL_ALLOW_LIST } from './exports.ts';
+import { canonicalJson } from './imports.ts';
+import {
+  Labels,
+  MANAGED_BY_AGENT,
+  OWNED_BY_LABEL,
+  OWNED_BY_VALUE,
+  type EndpointSliceObject,
+  type KubeObject,
+  type ObjectRef,
+  type ServiceExportObject,
+  type ServiceObject,
+} from './objects.ts';
+import type { ClusterEvents, ClusterPort } from './ports.ts';
+
+export const MemoryOperation = { Get: 'get', Apply: 'apply', ApplyStatus: 'applyStatus', Delete: 'delete', ListOwned: 'listOwned' } as const;
+export type MemoryOperation = (typeof MemoryOperation)[keyof typeof MemoryOperation];
+
+export interface MemoryClusterOptions {
+  /** Namespaces that exist; writes elsewhere fail with NotFoundError. Default: every namespace exists. */
+  readonly namespaces?: readonly string[];
+  readonly nodeLabelAllowList?: readonly string[];
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+const idOf = (kind: string, namespace: string | undefined, name: string): string => `${kind}/${namespace ?? ''}/${name}`;
+
+export class MemoryCluster implements ClusterPort {
+  private readonly store = new Map<string, KubeObject>();
+  private events: ClusterEvents | undefined;
+  private readonly namespaces: Set<string> | undefined;
+  private readonly allow: readonly string[];
+  private rv = 0;
+  private faults: { remaining: number; ops: readonly MemoryOperation[] } = { remaining: 0, ops: [] };
+  /** Writes the agent made, by operation: for tests and benchmarks. */
+  readonly writes = { apply: 0, applyStatus: 0, delete: 0 };
+
+  constructor(options: MemoryClusterOptions = {}) {
+    this.namespaces = options.namespaces === undefined ? undefined : new Set(options.namespaces);
+    this.allow = options.nodeLabelAllowList ?? DEFAULT_NODE_LABEL_ALLOW_LIST;
+  }
+
+  // ---- test and benchmark side -----------------------------------------------------------------
+
+  /** Creates or replaces an object as a user or controller would (keeps uid and creationTimestamp). */
+  put<T extends KubeObject>(object: T): T {
+    const id = idOf(object.kind, object.metadata.namespace, object.metadata.name);
+    const prev = this.store.get(id);
+    const next = clone(object);
+    this.stamp(next, prev);
+    this.store.set(id, next);
+    this.notify(next, prev);
+    return clone(next);
+  }
+
+  remove(kind: string, namespace: string | undefined, name: string): boolean {
+    const id = idOf(kind, namespace, name);
+    const prev = this.store.get(id);
+    if (prev === undefined) return false;
+    this.store.delete(id);
+    this.notify(undefined, prev);
+    return true;
+  }
+
+  object(kind: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const o = this.store.get(idOf(kind, namespace, name));
+    return o === undefined ? undefined : clone(o);
+  }
+
+  list(kind: string, namespace?: string): KubeObject[] {
+    return [...this.store.values()].filter((o) => o.kind === kind && (namespace === undefined || o.metadata.namespace === namespace)).map(clone);
+  }
+
+  addNamespace(name: string): void {
+    this.namespaces?.add(name);
+  }
+
+  /** The next `count` calls of these operations (default all) fail with UnavailableError. */
+  failNext(count: number, ops: readonly MemoryOperation[] = Object.values(MemoryOperation)): void {
+    this.faults = { remaining: count, ops };
+  }
+
+  private fault(op: MemoryOperation): void {
+    if (this.faults.remaining > 0 && this.faults.ops.includes(op)) {
+      this.faults.remaining -= 1;
+      throw new UnavailableError(`fault injected into MemoryCluster.${op}`);
+    }
+  }
+
+  private stamp(next: KubeObject, prev: KubeObject | undefined): void {
+    this.rv += 1;
+    next.metadata.uid = prev?.metadata.uid ?? randomUUID();
+    next.metadata.creationTimestamp = prev?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    next.metadata.resourceVersion = String(this.rv);
+  }
+
+  private notify(next: KubeObject | undefined, prev: KubeObject | undefined): void {
+    const e = this.events;
+    const o = next ?? prev;
+    if (e === undefined || o === undefined) return;
+    const ns = o.metadata.namespace ?? '';
+    switch (o.kind) {
+      case 'ServiceExport':
+      case 'Service':
+        e.exportChanged({ namespace: ns, name: o.metadata.name });
+        break;
+      case 'EndpointSlice':
+        for (const v of [prev, next]) {
+          const svc = v?.metadata.labels?.[Labels.ServiceName];
+          if (svc !== undefined && v?.metadata.labels?.[Labels.ManagedBy] !== MANAGED_BY_AGENT) e.exportChanged({ namespace: ns, name: svc });
+        }
+        break;
+      case 'Node': {
+        const pick = (v: KubeObject | undefined): string => canonicalJson(this.allow.map((k) => v?.metadata.labels?.[k] ?? null));
+        if (pick(prev) !== pick(next)) e.nodesChanged();
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  // ---- ClusterPort -----------------------------------------------------------------------------
+
+  start(events: ClusterEvents, _signal: AbortSignal): Promise<void> {
+    this.events = events;
+    events.healthChanged(true, 'in memory');
+    return Promise.resolve();
+  }
+
+  serviceExports(): ServiceExportObject[] {
+    return this.list('ServiceExport');
+  }
+
+  serviceExport(key: ServiceKey): ServiceExportObject | undefined {
+    return this.object('ServiceExport', key.namespace, key.name);
+  }
+
+  service(key: ServiceKey): ServiceObject | undefined {
+    return this.object('Service', key.namespace, key.name);
+  }
+
+  endpointSlices(key: ServiceKey): EndpointSliceObject[] {
+    return (this.list('EndpointSlice', key.namespace) as EndpointSliceObject[]).filter(
+      (s) => s.metadata.labels?.[Labels.ServiceName] === key.name && s.metadata.labels[Labels.ManagedBy] !== MANAGED_BY_AGENT,
+    );
+  }
+
+  nodeLabels(nodeName: string): Readonly<Record<string, string>> | undefined {
+    return this.store.get(idOf('Node', undefined, nodeName))?.metadata.labels;
+  }
+
+  get(ref: ObjectRef, _signal: AbortSignal): Promise<KubeObject | undefined> {
+    this.fault(MemoryOperation.Get);
+    return Promise.resolve(this.object(ref.kind, ref.namespace, ref.name));
+  }
+
+  apply(object: KubeObject, _signal: AbortSignal): Promise<KubeObject> {
+    this.fault(MemoryOperation.Apply);
+    const ns = object.metadata.namespace ?? '';
+    if (this.namespaces !== undefined && !this.namespaces.has(ns)) {
+      return Promise.reject(new NotFoundError(`applying ${object.kind} ${ns}/${object.metadata.name}: namespaces "${ns}" not found`));
+    }
+    const id = idOf(object.kind, ns, object.metadata.name);
+    const prev = this.store.get(id);
+    const { metadata, status: _status, ...fields } = clone(object);
+    const next: KubeObject = {
+      ...(prev !== undefined ? clone(prev) : {}),
+      ...fields,
+      metadata: { ...(prev !== undefined ? clone(prev.metadata) : {}), name: metadata.name, namespace: ns, labels: { ...(prev?.metadata.labels ?? {}), ...(metadata.labels ?? {}) } },
+    };
+    if (prev !== undefined && canonicalJson(prev) === canonicalJson(next)) return Promise.resolve(clone(prev));
+    this.stamp(next, prev);
+    this.store.set(id, next);
+    this.writes.apply += 1;
+    this.notify(next, prev);
+    return Promise.resolve(clone(next));
+  }
+
+  applyStatus(object: KubeObject, _signal: AbortSignal): Promise<KubeObject> {
+    this.fault(MemoryOperation.ApplyStatus);
+    const id = idOf(object.kind, object.metadata.namespace, object.metadata.name);
+    const prev = this.store.get(id);
+    if (prev === undefined) return Promise.reject(new NotFoundError(`${object.kind} ${object.metadata.namespace ?? ''}/${object.metadata.name} not found`));
+    const next: KubeObject = { ...clone(prev), status: clone(object.status) };
+    this.stamp(next, prev);
+    this.store.set(id, next);
+    this.writes.applyStatus += 1;
+    this.notify(next, prev);
+    return Promise.resolve(clone(next));
+  }
+
+  delete(ref: ObjectRef, uid: string | undefined, _signal: AbortSignal): Promise<void> {
+    this.fault(MemoryOperation.Delete);
+    const id = idOf(ref.kind, ref.namespace, ref.name);
+    const prev = this.store.get(id);
+    if (prev === undefined) return Promise.resolve();
+    if (uid !== undefined && prev.metadata.uid !== uid) {
+      return Promise.reject(new ConflictError(`Precondition failed: UID in precondition: ${uid}, UID in object meta: ${prev.metadata.uid ?? ''}`));
+    }
+    this.store.delete(id);
+    this.writes.delete += 1;
+    this.notify(undefined, prev);
+    return Promise.resolve();
+  }
+
+  listOwned(_signal: AbortSignal): Promise<KubeObject[]> {
+    this.fault(MemoryOperation.ListOwned);
+    return Promise.resolve(
+      [...this.store.values()]
+        .filter((o) => (o.kind === 'ServiceImport' || o.kind === 'EndpointSlice') && o.metadata.labels?.[OWNED_BY_LABEL] === OWNED_BY_VALUE)
+        .map(clone),
+    );
+  }
+
+  stop(): Promise<void> {
+    this.events = undefined;
+    return Promise.resolve();
+  }
+
+  /** For assertions: the service key string of an object's MCS label. */
+  static serviceOf(o: KubeObject): string | undefined {
+    const name = o.metadata.labels?.[Labels.McsServiceName];
+    return name === undefined ? undefined : serviceKeyString({ namespace: o.metadata.namespace ?? '', name });
+  }
+}

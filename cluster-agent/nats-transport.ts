@@ -1,0 +1,247 @@
+// The agent's only NATS adapter (HubTransport over @nats-io/transport-node): connects with the
+// cluster's .creds, with its own inbox prefix (`_INBOX_<cluster>`, the only inbox its credential
+// may read), reconnecting forever; sends reports and sync requests as requests, heartbeats as
+// publishes; receives import batches on `causeway.v1.cluster.<cluster>.imports`. Everything
+// received is validated like API input (messages.ts) before the agent sees it.
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { UnavailableError } from '../controlplane/api/errors.ts';
+import {
+  decodeMessage,
+  encodeMessage,
+  importBatchSchema,
+  type Heartbeat,
+  type ImportBatch,
+  type Report,
+  type ReportReply,
+  type SyncRequest,
+} from '../controlplane/api/messages.ts';
+import { AgentSubjectKind, ClusterSubjectKind, agentInboxPrefix, agentSubject, clusterSubject } from '../controlplane/api/subjects.ts';
+import { Backoff, aborted, sleep } from './async.ts';
+import { ConnectionState, type HubTransport, type TransportEvents } from './ports.ts';
+
+export interface NatsTransportOptions {
+  readonly cluster: string;
+  readonly servers: string | readonly string[];
+  /** The `.creds` file's text. */
+  readonly creds: string;
+  /** Report request timeout; default 10 s. */
+  readonly requestTimeoutMs?: number;
+  /** How long a sync waits for its first reply (default 10 s) and then for each further chunk (default 500 ms). */
+  readonly syncFirstReplyMs?: number;
+  readonly syncStallMs?: number;
+  /** Default 2 s plus up to 1 s of jitter, so that agents do not reconnect in lockstep. */
+  readonly reconnectTimeWaitMs?: number;
+  readonly reconnectJitterMs?: number;
+  readonly name?: string;
+  /** Called for every message refused by validation (counted and logged by the caller). */
+  readonly onRejected?: (subject: string, reason: string, message: string) => void;
+  readonly onError?: (what: string, err: unknown) => void;
+}
+
+const reportReplySchema = z.union([
+  z.object({ ok: z.literal(true), seq: z.int(), revision: z.int() }),
+  z.object({ ok: z.literal(false), reason: z.string(), message: z.string() }),
+]);
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (aborted(signal)) return Promise.reject(new UnavailableError('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new UnavailableError('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+export class NatsHubTransport implements HubTransport {
+  private readonly options: NatsTransportOptions;
+  private nc: NatsConnection | undefined;
+  private up = false;
+  private closed = false;
+  private readonly stopConnecting = new AbortController();
+  private background: Promise<void> = Promise.resolve();
+  /** Messages refused by validation, by reason. */
+  readonly rejected = new Map<string, number>();
+
+  constructor(options: NatsTransportOptions) {
+    this.options = options;
+  }
+
+  start(events: TransportEvents, signal: AbortSignal): Promise<void> {
+    signal.addEventListener('abort', () => {
+      this.stopConnecting.abort();
+    }, { once: true });
+    this.background = this.connectLoop(events).catch((err: unknown) => {
+      this.options.onError?.('nats connection', err);
+    });
+    return Promise.resolve();
+  }
+
+  private async connectLoop(events: TransportEvents): Promise<void> {
+    const signal = this.stopConnecting.signal;
+    const backoff = new Backoff({ baseMs: 500, maxMs: 30_000 });
+    while (!aborted(signal) && !this.closed) {
+      let nc: NatsConnection;
+      try {
+        nc = await connect({
+          servers: typeof this.options.servers === 'string' ? this.options.servers.split(',') : [...this.options.servers],
+          authenticator: credsAuthenticator(new TextEncoder().encode(this.options.creds)),
+          inboxPrefix: agentInboxPrefix(this.options.cluster),
+          name: this.options.name ?? `causeway-agent-${this.options.cluster}`,
+          // Once connected, the client reconnects forever; a failed first connect is retried by
+          // this loop instead, so that close() never waits on a client that cannot be stopped.
+          maxReconnectAttempts: -1,
+          timeout: 5000,
+          reconnectTimeWait: this.options.reconnectTimeWaitMs ?? 2000,
+          reconnectJitter: this.options.reconnectJitterMs ?? 1000,
+        });
+      } catch (err) {
+        this.options.onError?.('connecting to NATS', err);
+        await sleep(backoff.next(), signal);
+        continue;
+      }
+      if (aborted(signal) || this.isClosed()) {
+        await nc.close();
+        return;
+      }
+      this.nc = nc;
+      this.watchStatus(nc, events);
+      this.subscribe(nc, events);
+      this.up = true;
+      events.connection(ConnectionState.Connected);
+      // Only a closed connection (permanent auth refusal, or close()) ends the client's own
+      // reconnecting; then start over with a new connection unless we are closing.
+      const why = await nc.closed();
+      this.up = false;
+      if (aborted(signal) || this.isClosed()) return;
+      this.options.onError?.('NATS connection closed', why ?? new Error('closed'));
+      events.connection(ConnectionState.Disconnected);
+      await sleep(backoff.next(), signal);
+    }
+  }
+
+  private watchStatus(nc: NatsConnection, events: TransportEvents): void {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') {
+          this.up = false;
+          events.connection(ConnectionState.Disconnected);
+        } else if (s.type === 'reconnect') {
+          this.up = true;
+          events.connection(ConnectionState.Reconnected);
+        } else if (s.type === 'error') {
+          this.options.onError?.('NATS', s.error);
+        }
+      }
+    })().catch((err: unknown) => {
+      this.options.onError?.('NATS status', err);
+    });
+  }
+
+  private subscribe(nc: NatsConnection, events: TransportEvents): void {
+    const subject = clusterSubject(this.options.cluster, ClusterSubjectKind.Imports);
+    nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.options.onError?.(`subscription ${subject}`, err);
+          return;
+        }
+        const batch = this.decode(subject, msg.data);
+        if (batch !== undefined) events.imports(batch);
+      },
+    });
+  }
+
+  private decode(subject: string, data: Uint8Array): ImportBatch | undefined {
+    const decoded = decodeMessage(importBatchSchema, data, this.options.cluster);
+    if (decoded.ok) return decoded.value;
+    this.rejected.set(decoded.reason, (this.rejected.get(decoded.reason) ?? 0) + 1);
+    this.options.onRejected?.(subject, decoded.reason, decoded.message);
+    return undefined;
+  }
+
+  private isClosed(): boolean {
+    return this.closed;
+  }
+
+  connected(): boolean {
+    return this.up && this.nc !== undefined && !this.nc.isClosed();
+  }
+
+  private connection(): NatsConnection {
+    const nc = this.nc;
+    if (nc === undefined || !this.up || nc.isClosed()) throw new UnavailableError('not connected to NATS');
+    return nc;
+  }
+
+  async report(report: Report, signal: AbortSignal): Promise<ReportReply> {
+    const nc = this.connection();
+    const msg = await raceAbort(
+      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Report), encodeMessage(report), { timeout: this.options.requestTimeoutMs ?? 10_000 }),
+      signal,
+    );
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(msg.data));
+    } catch (err) {
+      throw new UnavailableError('the hub answered a report with something that is not JSON', { cause: err });
+    }
+    const parsed = reportReplySchema.safeParse(json);
+    if (!parsed.success) throw new UnavailableError(`the hub answered a report with an unexpected reply: ${parsed.error.issues[0]?.message ?? ''}`);
+    return parsed.data;
+  }
+
+  heartbeat(heartbeat: Heartbeat): void {
+    // While disconnected the client would buffer it; a stale heartbeat is worth nothing.
+    if (!this.connected()) return;
+    this.nc?.publish(agentSubject(this.options.cluster, AgentSubjectKind.Heartbeat), encodeMessage(heartbeat));
+  }
+
+  async sync(request: SyncRequest, signal: AbortSignal): Promise<ImportBatch[]> {
+    const nc = this.connection();
+    const subject = agentSubject(this.options.cluster, AgentSubjectKind.Sync);
+    // Several replies may come: the chunks of one batch. Stop at the last chunk, or after a
+    // pause (the hub may publish the rest on the imports subject instead).
+    const replies = await raceAbort(
+      nc.requestMany(subject, encodeMessage(request), {
+        strategy: 'stall',
+        maxWait: this.options.syncFirstReplyMs ?? 10_000,
+        stall: this.options.syncStallMs ?? 500,
+      }),
+      signal,
+    );
+    const out: ImportBatch[] = [];
+    const seen = new Set<number>();
+    for await (const msg of replies) {
+      if (aborted(signal)) break;
+      const batch = this.decode(`${subject} (reply)`, msg.data);
+      if (batch === undefined) continue;
+      out.push(batch);
+      const first = out[0];
+      if (batch.chunk === undefined || first === undefined) break;
+      if (batch.revision === first.revision && batch.kind === first.kind) seen.add(batch.chunk.index);
+      if (seen.size >= batch.chunk.count) break;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopConnecting.abort();
+    this.up = false;
+    const nc = this.nc;
+    if (nc !== undefined && !nc.isClosed()) await nc.close();
+    await this.background;
+  }
+}

@@ -1,0 +1,141 @@
+// The Kubernetes objects the agent reads and writes, as plain JSON shapes (the subset of fields it
+// uses), and the names it stamps on what it owns. No client library here: the pure logic
+// (exports.ts, imports.ts) and both Kubernetes ports (kube-cluster.ts, memory-cluster.ts) share
+// these shapes, so the logic never sees the client's typed models.
+import type { ServiceKey } from '../controlplane/api/messages.ts';
+
+/** The one server-side-apply field manager of every write the agent makes. */
+export const FIELD_MANAGER = 'causeway-agent';
+
+/** Present on every object the agent creates; the agent changes or deletes nothing without it. */
+export const OWNED_BY_LABEL = 'causeway.dev/owned-by';
+export const OWNED_BY_VALUE = 'agent';
+
+/** Well-known labels (EndpointSlice API and MCS, KEP-1645). */
+export const Labels = {
+  ServiceName: 'kubernetes.io/service-name',
+  ManagedBy: 'endpointslice.kubernetes.io/managed-by',
+  McsServiceName: 'multicluster.kubernetes.io/service-name',
+  McsSourceCluster: 'multicluster.kubernetes.io/source-cluster',
+} as const;
+
+/**
+ * Our value of `endpointslice.kubernetes.io/managed-by`, and how we recognise our own echoes.
+ * Label values may not contain `/`, so it is domain-shaped like the EndpointSlice controller's
+ * own `endpointslice-controller.k8s.io` (a real API server would refuse `causeway.dev/agent`).
+ */
+export const MANAGED_BY_AGENT = 'agent.causeway.dev';
+
+/** On a ServiceExport: `k=v,k2=v2`, only clusters with these labels may import the service. */
+export const EXPORT_TO_ANNOTATION = 'causeway.dev/export-to';
+
+export const MCS_GROUP = 'multicluster.x-k8s.io';
+export const MCS_VERSION = 'v1alpha1';
+export const MCS_API_VERSION = `${MCS_GROUP}/${MCS_VERSION}`;
+export const DISCOVERY_API_VERSION = 'discovery.k8s.io/v1';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string | undefined;
+  uid?: string | undefined;
+  resourceVersion?: string | undefined;
+  generation?: number | undefined;
+  creationTimestamp?: string | undefined;
+  labels?: Record<string, string> | undefined;
+  annotations?: Record<string, string> | undefined;
+}
+
+/** Any object as JSON: what the ports pass around and the adapters send on the wire. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+export interface K8sCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface ServiceExportObject extends KubeObject {
+  status?: { conditions?: K8sCondition[] | undefined } | undefined;
+}
+
+export interface ServicePortObject {
+  name?: string | undefined;
+  port: number;
+  protocol?: string | undefined;
+  appProtocol?: string | undefined;
+  targetPort?: number | string | undefined;
+}
+
+export interface ServiceObject extends KubeObject {
+  spec?: {
+    type?: string | undefined;
+    clusterIP?: string | undefined;
+    clusterIPs?: string[] | undefined;
+    ports?: ServicePortObject[] | undefined;
+    sessionAffinity?: string | undefined;
+  } | undefined;
+}
+
+export interface EndpointObject {
+  addresses: string[];
+  conditions?: { ready?: boolean | null | undefined; serving?: boolean | null | undefined; terminating?: boolean | null | undefined } | undefined;
+  hostname?: string | undefined;
+  nodeName?: string | undefined;
+  zone?: string | undefined;
+  hints?: { forZones?: { name: string }[] | undefined } | undefined;
+}
+
+export interface EndpointSliceObject extends KubeObject {
+  addressType: string;
+  endpoints?: EndpointObject[] | undefined;
+  ports?: { name?: string | undefined; port?: number | undefined; protocol?: string | undefined; appProtocol?: string | undefined }[] | undefined;
+}
+
+export interface NodeObject extends KubeObject {
+  metadata: ObjectMeta & { labels?: Record<string, string> | undefined };
+}
+
+/** The kinds the agent writes. */
+export const WrittenKind = {
+  ServiceImport: 'ServiceImport',
+  EndpointSlice: 'EndpointSlice',
+  ServiceExport: 'ServiceExport',
+} as const;
+export type WrittenKind = (typeof WrittenKind)[keyof typeof WrittenKind];
+
+export interface ObjectRef {
+  readonly kind: WrittenKind;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export function refOf(o: KubeObject): ObjectRef {
+  const kind = o.kind;
+  if (kind !== 'ServiceImport' && kind !== 'EndpointSlice' && kind !== 'ServiceExport') {
+    throw new Error(`the agent does not write ${kind} objects`);
+  }
+  return { kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name };
+}
+
+export function refString(r: ObjectRef): string {
+  return `${r.kind}/${r.namespace}/${r.name}`;
+}
+
+export function isOwned(o: KubeObject | undefined): boolean {
+  return o?.metadata.labels?.[OWNED_BY_LABEL] === OWNED_BY_VALUE;
+}
+
+/** The global service an owned object belongs to (namespace + MCS service-name label). */
+export function ownedServiceKey(o: KubeObject): ServiceKey | undefined {
+  const name = o.metadata.labels?.[Labels.McsServiceName] ?? (o.kind === 'ServiceImport' ? o.metadata.name : undefined);
+  const namespace = o.metadata.namespace;
+  return name === undefined || namespace === undefined ? undefined : { namespace, name };
+}
