@@ -79,7 +79,8 @@ export function computeExport(input: ExportInput): ExportComputation {
     ...(selector !== undefined ? { exportTo: { matchLabels: selector } } : {}),
     endpoints,
   };
-  return { ok: true, state, truncatedEndpoints: truncated };
+  const endpointPorts = sliceEndpointPorts(name, input);
+  return { ok: true, state: endpointPorts.length > 0 ? { ...state, endpointPorts } : state, truncatedEndpoints: truncated };
 }
 
 /** Why this ServiceExport cannot be exported, without looking at endpoints; undefined when it can. */
@@ -137,6 +138,24 @@ function servicePorts(svc: ServiceObject): ServicePort[] {
       ...(p.appProtocol !== undefined && p.appProtocol !== '' ? { appProtocol: p.appProtocol } : {}),
     }];
   });
+}
+
+/**
+ * The ports the Service's endpoints listen on, from its EndpointSlices (the controller resolves
+ * targetPort there); one union, by name, over the slices, in a stable order.
+ */
+function sliceEndpointPorts(serviceName: string, input: ExportInput): ServicePort[] {
+  const byKey = new Map<string, ServicePort>();
+  for (const slice of input.endpointSlices) {
+    if (!isServiceSlice(slice, serviceName)) continue;
+    for (const p of slice.ports ?? []) {
+      const protocol = p.protocol ?? 'TCP';
+      if (p.port === undefined || (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP')) continue;
+      const port: ServicePort = { ...(p.name !== undefined && p.name !== '' ? { name: p.name } : {}), port: p.port, protocol, ...(p.appProtocol !== undefined && p.appProtocol !== '' ? { appProtocol: p.appProtocol } : {}) };
+      byKey.set(`${p.name ?? ''}/${protocol}`, port);
+    }
+  }
+  return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p).slice(0, MAX_PORTS);
 }
 
 /** Slices that belong to the Service and were not written by us (our imports are never re-exported). */

@@ -79,6 +79,7 @@ function desiredEndpointSlices(state: ImportState, ports: readonly ReturnType<ty
       });
     }
   }
+  const portsByCluster = new Map((state.clusterPorts ?? []).map((c) => [c.cluster, c.ports.map(portOf)]));
   const slices: KubeObject[] = [];
   for (const group of groups.values()) {
     for (let i = 0; i * MAX_ENDPOINTS_PER_SLICE < group.endpoints.length; i++) {
@@ -95,7 +96,8 @@ function desiredEndpointSlices(state: ImportState, ports: readonly ReturnType<ty
           },
         },
         addressType: group.family,
-        ports: ports.map((p) => ({ ...p })),
+        // The exporter's endpoint (target) ports when it reported them; else the service's.
+        ports: (portsByCluster.get(group.cluster) ?? ports).map((p) => ({ ...p })),
         endpoints: group.endpoints.slice(i * MAX_ENDPOINTS_PER_SLICE, (i + 1) * MAX_ENDPOINTS_PER_SLICE),
       });
     }

@@ -76,6 +76,11 @@ export const exportStateSchema = z.strictObject({
   /** Only clusters matching may import it (annotation causeway.dev/export-to on the ServiceExport). */
   exportTo: labelSelectorSchema.optional(),
   endpoints: z.array(endpointSchema).max(5000),
+  /**
+   * The ports the endpoints listen on (the EndpointSlices' ports: target ports, which differ from
+   * the Service's ports as often as not). Consumers' EndpointSlices must carry these.
+   */
+  endpointPorts: z.array(servicePortSchema).max(100).optional(),
 });
 export type ExportState = z.output<typeof exportStateSchema>;
 
@@ -135,6 +140,8 @@ export const importStateSchema = z.strictObject({
   /** The clusterset VIP for ClusterSetIP services; empty for Headless. */
   ips: z.array(ipSchema),
   sessionAffinity: z.enum(['None', 'ClientIP']),
+  /** Per exporting cluster, the ports its endpoints listen on (ExportState.endpointPorts). */
+  clusterPorts: z.array(z.strictObject({ cluster: nameSchema, ports: z.array(servicePortSchema) })).optional(),
   /** Clusters whose endpoints are included (available, allowed, reachable), nearest first. */
   clusters: z.array(nameSchema),
   endpoints: z.array(

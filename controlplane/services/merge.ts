@@ -52,6 +52,8 @@ export interface Exporter {
   readonly network: string | undefined;
   /** Converted once to the import shape, so that building an import only concatenates. */
   readonly endpoints: readonly ImportEndpoint[];
+  /** The ports the endpoints listen on, when the exporter said (ExportState.endpointPorts). */
+  readonly endpointPorts?: readonly ServicePort[] | undefined;
 }
 
 export interface ExporterSummary {
@@ -138,6 +140,7 @@ export function exporterFromExport(cluster: string, state: ExportState): Exporte
     exportTo: state.exportTo,
     network: undefined,
     endpoints: state.endpoints.map((e) => toImportEndpoint(cluster, e)),
+    ...(state.endpointPorts !== undefined ? { endpointPorts: state.endpointPorts } : {}),
   };
 }
 

@@ -347,7 +347,9 @@ function buildImport(model: ServicesModel, entry: ServiceEntry, consumer: Cluste
   for (const { e } of included) for (const ep of e.endpoints) endpoints.push(ep);
   const vip = model.vips.get(entry.key);
   // Keys in alphabetical order: see canonicalOf.
+  const clusterPorts = included.filter((x) => x.e.endpointPorts !== undefined).map((x) => ({ cluster: x.e.cluster, ports: [...(x.e.endpointPorts ?? [])] }));
   const result: ImportState = {
+    ...(clusterPorts.length > 0 ? { clusterPorts } : {}),
     clusters: included.map((x) => x.e.cluster),
     endpoints,
     ips: shape.type === 'ClusterSetIP' && vip !== undefined ? [vip] : [],

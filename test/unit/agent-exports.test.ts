@@ -39,6 +39,15 @@ function compute(input: Partial<ExportInput> & { serviceExport: ServiceExportObj
 }
 
 describe('agent exports: ServiceExport → ExportState (pure)', () => {
+  it('reports the endpoint (target) ports from the EndpointSlices, which differ from the Service ports', () => {
+    const withPorts = { ...slice('llm-abc', 'llm', [{ addresses: ['10.1.0.5'], conditions: { ready: true } }]), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] };
+    const r = compute({ serviceExport: serviceExport('llm'), service: service('llm'), endpointSlices: [withPorts] });
+    assert.ok(r.ok);
+    assert.deepEqual(r.state.ports, [{ name: 'http', port: 8000, protocol: 'TCP' }]);
+    assert.deepEqual(r.state.endpointPorts, [{ name: 'http', port: 8080, protocol: 'TCP' }]);
+    assert.ok(exportStateSchema.safeParse(r.state).success);
+  });
+
   it('reports a ClusterSetIP service with ports, affinity, exportedAt and endpoints, valid by the message schema', () => {
     const r = compute({
       serviceExport: serviceExport('llm'),

@@ -75,6 +75,16 @@ describe('agent imports: ImportState → ServiceImport and EndpointSlices (pure)
     });
   }
 
+  it('gives each source cluster\'s EndpointSlices that cluster\'s endpoint ports, else the service ports', () => {
+    const d = desiredImport(state({
+      endpoints: [...endpoints('a', 1), ...endpoints('b', 1, 10)],
+      clusterPorts: [{ cluster: 'a', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
+    }));
+    const portsOf = (cluster: string): unknown => d.endpointSlices.find((x) => labelsOf(x)['multicluster.kubernetes.io/source-cluster'] === cluster)?.ports;
+    assert.deepEqual(portsOf('a'), [{ name: 'http', port: 8080, protocol: 'TCP' }]);
+    assert.deepEqual(portsOf('b'), state().ports.map((p) => ({ ...p })));
+  });
+
   it('groups per source cluster and address family, keeping the hub\'s nearest-first order', () => {
     const eps: ImportEndpoint[] = [
       ...endpoints('near', 2, 1),

@@ -134,6 +134,21 @@ const addrs = (imp: ImportState | undefined): string[] => (imp?.endpoints ?? [])
 // ---- merging -------------------------------------------------------------------------------
 
 describe('service merge (KEP-1645)', () => {
+  it('carries each exporter\'s endpoint (target) ports into the imports, per cluster', () => {
+    const model = buildModel(
+      input({
+        clusters: [cluster('a'), cluster('b'), cluster('c')],
+        exports: [
+          ['a', { ...exp({ at: at(0) }), endpointPorts: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
+          ['b', exp({ at: at(1), endpoints: ['10.0.0.2'] })],
+        ],
+      }),
+    );
+    const imp = importFor(model, 'c', 'inference/llm');
+    assert.deepEqual(imp?.clusterPorts, [{ cluster: 'a', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }]);
+    assert.deepEqual(imp?.ports, [http]);
+  });
+
   it('unions the ports of every export and reports Valid, Ready and no conflict', () => {
     const model = buildModel(
       input({
