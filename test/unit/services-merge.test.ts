@@ -146,7 +146,7 @@ describe('service merge (KEP-1645)', () => {
     );
     const imp = importFor(model, 'c', 'inference/llm');
     assert.deepEqual(imp?.clusterPorts, [{ cluster: 'a', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }]);
-    assert.deepEqual(imp?.ports, [http]);
+    assert.deepEqual(imp.ports, [http]);
   });
 
   it('unions the ports of every export and reports Valid, Ready and no conflict', () => {
