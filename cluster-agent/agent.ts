@@ -335,12 +335,30 @@ export class Agent {
       else this.needFullReport = true;
       return ok;
     }
-    // The contract has no chunked full report: send it as incremental pieces. Exports removed
-    // while this agent was away then stay on the hub until reported removed (see the notes).
-    this.log.warn({ bytes: size, exports: states.length }, 'full report exceeds the message limit; sending it as incremental reports');
-    for (const s of states) this.dirtyExports.add(serviceKeyString(s));
-    this.reported.clear();
-    return this.sendIncrementalReports(signal);
+    // Too large for one message: the full set in parts, in order; the hub sweeps exports that
+    // no part named only after the last part.
+    const parts: ExportState[][] = [[]];
+    let bytes = 0;
+    for (const st of states) {
+      const b = encodeMessage(st).byteLength + 1;
+      const last = parts[parts.length - 1] ?? [];
+      if (last.length > 0 && (bytes + b > this.opts.maxReportBytes || last.length >= MAX_REPORT_ITEMS)) {
+        parts.push([st]);
+        bytes = b;
+      } else {
+        last.push(st);
+        bytes += b;
+      }
+    }
+    this.log.info({ bytes: size, exports: states.length, parts: parts.length }, 'full report sent in parts');
+    for (const [index, part] of parts.entries()) {
+      if (!(await this.sendReport(true, part, [], signal, { index, count: parts.length }))) {
+        this.needFullReport = true;
+        return false;
+      }
+    }
+    this.reported = new Map(states.map((st) => [serviceKeyString(st), canonicalJson(st)]));
+    return true;
   }
 
   private async sendIncrementalReports(signal: AbortSignal): Promise<boolean> {
@@ -393,7 +411,7 @@ export class Agent {
     return result.state;
   }
 
-  private async sendReport(full: boolean, upserts: ExportState[], removals: ServiceKey[], signal: AbortSignal): Promise<boolean> {
+  private async sendReport(full: boolean, upserts: ExportState[], removals: ServiceKey[], signal: AbortSignal, part?: { index: number; count: number }): Promise<boolean> {
     this.seq += 1;
     const report: Report = {
       v: PROTOCOL_VERSION,
@@ -401,6 +419,7 @@ export class Agent {
       session: this.session,
       seq: this.seq,
       full,
+      ...(part !== undefined ? { part } : {}),
       upserts,
       removals: removals.map((r) => ({ namespace: r.namespace, name: r.name })),
     };

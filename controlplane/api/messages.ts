@@ -92,6 +92,11 @@ export const reportSchema = z.strictObject({
   seq: z.int().min(1),
   /** True: `upserts` is the cluster's complete export set; every other export of it is removed. */
   full: z.boolean(),
+  /**
+   * A full report too large for one message is sent in parts, in order, each `full: true` with
+   * its `part`; the hub removes the exports no part named only once the last part has arrived.
+   */
+  part: z.strictObject({ index: z.int().min(0), count: z.int().min(1).max(10_000) }).optional(),
   upserts: z.array(exportStateSchema).max(10_000),
   removals: z.array(z.strictObject({ namespace: nameSchema, name: nameSchema })).max(10_000),
 });

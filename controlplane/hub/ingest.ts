@@ -22,6 +22,8 @@ export interface IngestDeps {
 export class ReportIngest {
   private readonly deps: IngestDeps;
   private readonly sessions = new Map<string, { session: string; seq: number; revision: number }>();
+  /** Full reports in parts: what the parts so far named, per cluster. */
+  private readonly partial = new Map<string, { session: string; next: number; kept: Set<string> }>();
   /** One report at a time per cluster: writes of one agent never reorder. */
   private readonly tails = new Map<string, Promise<void>>();
 
@@ -82,7 +84,25 @@ export class ReportIngest {
       if (kept.has(serviceKeyString(r))) continue;
       if (exports.json(report.cluster, serviceKeyString(r)) !== undefined) ops.push({ type: 'delete', key: exportKey(report.cluster, r.namespace, r.name) });
     }
-    if (report.full) {
+    let sweep = report.full && report.part === undefined;
+    if (report.full && report.part !== undefined) {
+      const { index, count } = report.part;
+      const run = index === 0 ? { session: report.session, next: 0, kept: new Set<string>() } : this.partial.get(report.cluster);
+      if (run?.session === report.session && run.next === index) {
+        for (const k of kept) run.kept.add(k);
+        run.next = index + 1;
+        this.partial.set(report.cluster, run);
+        if (index === count - 1) {
+          sweep = true;
+          for (const k of run.kept) kept.add(k);
+          this.partial.delete(report.cluster);
+        }
+      } else {
+        // A part out of order (a lost one): store what it says, sweep nothing until a whole run.
+        this.partial.delete(report.cluster);
+      }
+    }
+    if (sweep) {
       for (const service of exports.servicesOf(report.cluster)) {
         if (kept.has(service)) continue;
         const [namespace = '', name = ''] = service.split('/');

@@ -70,7 +70,9 @@ const rollbackBodySchema = z.strictObject({ toRevision: z.int().min(1), dryRun: 
 export function buildHubServer(deps: HubServerDeps) {
   const { registry, store, auth, metrics, logger } = deps;
     // Request lines would drown the audit log; latency and codes go to /metrics instead.
-  const app = Fastify({ loggerInstance: logger, bodyLimit: BODY_LIMIT, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+  // forceCloseConnections: on stop, end open watch streams and idle or never-used keep-alive
+  // connections at once; otherwise one client could hold the hub's shutdown open.
+  const app = Fastify({ loggerInstance: logger, bodyLimit: BODY_LIMIT, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true, forceCloseConnections: true });
 
   for (const type of ['application/yaml', 'application/x-yaml', 'text/yaml']) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => { done(null, body); });

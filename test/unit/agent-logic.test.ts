@@ -98,6 +98,20 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     return agent;
   }
 
+  it('sends a full report too large for one message in ordered parts', async () => {
+    const kube = new MemoryCluster();
+    const hub = new FakeTransport();
+    for (let i = 0; i < 6; i++) seedExport(kube, `svc-${i}`, [`10.0.1.${i + 1}`]);
+    const agent = new Agent(kube, hub, { cluster: CLUSTER, heartbeatIntervalMs: 20, resyncJitterMs: 0, retryBaseMs: 5, retryMaxMs: 40, chunkWaitMs: 300, driftCheckIntervalMs: 0, maxReportBytes: 900 });
+    agents.push(agent);
+    void agent.start();
+    await waitFor('every part', () => hub.reports.length > 1 && hub.reports.every((r) => r.part !== undefined) && hub.reports.at(-1)?.part?.index === (hub.reports.at(-1)?.part?.count ?? 0) - 1);
+    const count = hub.reports[0]?.part?.count ?? 0;
+    assert.ok(count > 1);
+    assert.deepEqual(hub.reports.map((r) => [r.full, r.part?.index, r.part?.count]), Array.from({ length: count }, (_, i) => [true, i, count]));
+    assert.deepEqual(hub.reports.flatMap((r) => r.upserts.map((u) => u.name)).sort(), ['svc-0', 'svc-1', 'svc-2', 'svc-3', 'svc-4', 'svc-5']);
+  });
+
   it('sends a full report first, then incremental reports one at a time with increasing seq', async () => {
     const kube = new MemoryCluster();
     const hub = new FakeTransport();
