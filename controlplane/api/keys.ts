@@ -90,3 +90,8 @@ export const CREDENTIALS_PREFIX = `${ROOT}credentials/`;
 export function credentialsKey(cluster: string): string {
   return `${CREDENTIALS_PREFIX}${cluster}`;
 }
+
+/** Leader elections among hub replicas (etcd election keys live under this). */
+export function leaderElectionKey(name: string): string {
+  return `${ROOT}leader/${name}`;
+}

@@ -2,8 +2,11 @@
 // of the exports, report ingestion, heartbeats and liveness, the service model that turns exports
 // into per-cluster imports, and the clean-up after a cluster is deleted (credential revoked,
 // exports dropped).
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { clusterExportsPrefix, EXPORTS_PREFIX, OBJECTS_PREFIX } from '../api/keys.ts';
+import { clusterExportsPrefix, EXPORTS_PREFIX, leaderElectionKey, OBJECTS_PREFIX } from '../api/keys.ts';
 import { ALL_AGENT_SUBJECTS, SUBJECT_ROOT } from '../api/subjects.ts';
 import type { Bus } from '../bus/bus.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -28,6 +31,7 @@ export interface AgentGatewayDeps {
   /** How long the service controller gathers changes before sending them (coalescing). */
   readonly flushIntervalMs?: number;
   readonly livenessTickMs?: number;
+  readonly leaseTtlSeconds?: number;
 }
 
 export interface AgentGateway {
@@ -37,6 +41,7 @@ export interface AgentGateway {
 }
 
 export const HUB_QUEUE = 'causeway-hub';
+export const LEADER_ELECTION = leaderElectionKey('agent-gateway');
 
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
   const { store, registry, bus, credentials, metrics, logger } = deps;
@@ -82,8 +87,38 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     exportsWatch.run(ac.signal, (err) => { warn({ err }, 'exports watch failed; relisting'); }),
   ];
   await Promise.all([objects.ready(), exportsWatch.ready()]);
-  for (const cluster of await credentials.clustersWithCredentials()) if (view.cluster(cluster) === undefined) forget(cluster);
   await services.start(Math.max(objects.revision, exportsWatch.revision));
+
+  // One replica leads: it sends imports, allocates VIPs and writes liveness. Every replica keeps
+  // the model and hears heartbeats, so a new leader takes over without withdrawing anything.
+  const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  let leading = false;
+  const setLeader = (leader: boolean): void => {
+    leading = leader;
+    services.setLeader(leader);
+    liveness.setLeader(leader);
+    logger.info({ identity, leader }, leader ? 'leading the agent gateway' : 'following');
+  };
+  const stopping = (): boolean => ac.signal.aborted;
+  const campaignLoop = async (): Promise<void> => {
+    while (!stopping()) {
+      try {
+        const leadership = await store.campaign(LEADER_ELECTION, identity, deps.leaseTtlSeconds ?? 10, ac.signal);
+        if (stopping()) return;
+        setLeader(true);
+        for (const cluster of await credentials.clustersWithCredentials()) if (view.cluster(cluster) === undefined) forget(cluster);
+        const err = await Promise.race([leadership.lost, new Promise<undefined>((r) => { ac.signal.addEventListener('abort', () => { r(undefined); }, { once: true }); })]);
+        if (leading) setLeader(false);
+        if (err !== undefined) warn({ err }, 'lost the agent gateway leadership; campaigning again');
+        await leadership.resign();
+      } catch (err) {
+        if (stopping()) return;
+        warn({ err }, 'campaign failed; retrying');
+        await sleep(1000);
+      }
+    }
+  };
+  const campaigning = campaignLoop();
 
   const ingest = new ReportIngest({ store, bus, exports, clusterExists: (c) => view.cluster(c) !== undefined, count, warn });
   const subs = [
@@ -102,7 +137,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
       for (const s of subs) s.unsubscribe();
       services.stop();
       ac.abort();
-      await Promise.allSettled(runs);
+      await Promise.allSettled([...runs, campaigning]);
     },
   };
 }

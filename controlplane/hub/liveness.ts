@@ -32,6 +32,8 @@ export class LivenessController {
   private readonly startedAt: number;
   private readonly seen = new Map<string, Seen>();
   private readonly writing = new Set<string>();
+  /** Every replica hears heartbeats (so a new leader knows who is alive); only the leader writes. */
+  private leader = false;
 
   constructor(deps: LivenessDeps) {
     this.deps = deps;
@@ -52,6 +54,10 @@ export class LivenessController {
     if (cluster !== undefined) this.reconcile(cluster);
   }
 
+  setLeader(leader: boolean): void {
+    this.leader = leader;
+  }
+
   /** Called every second: expire the silent, record the living. */
   tick(): void {
     for (const cluster of this.deps.clusters()) this.reconcile(cluster);
@@ -63,6 +69,7 @@ export class LivenessController {
 
   private reconcile(cluster: ClusterResource): void {
     const name = cluster.metadata.name;
+    if (!this.leader) return;
     const desired = this.desiredStatus(cluster);
     if (desired === undefined || this.writing.has(name)) return;
     this.writing.add(name);

@@ -51,6 +51,8 @@ export class ServiceController implements ServicesView {
   private timer: NodeJS.Timeout | undefined;
   private readonly json = new WeakMap<object, string>();
   private stopped = false;
+  /** Only the leader sends imports and allocates VIPs; followers keep the model for reads. */
+  private leader = false;
 
   constructor(deps: ServiceControllerDeps) {
     this.deps = deps;
@@ -88,13 +90,23 @@ export class ServiceController implements ServicesView {
     });
     this.revisionSeen = Math.max(this.revisionSeen, revision);
     this.modelRevision = this.revisionSeen;
-    const missing = [...this.model.services.values()].filter((s) => s.merged.service.type === 'ClusterSetIP' && s.merged.service.vip === undefined);
-    void this.assignVips(missing.map((s) => s.key));
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  /** Leadership changes: a new leader knows nothing of what was sent, so it starts from snapshots. */
+  setLeader(leader: boolean): void {
+    this.leader = leader;
+    this.sent.clear();
+    this.pending.clear();
+    const model = this.model;
+    if (leader && model !== undefined) {
+      const missing = [...model.services.values()].filter((s) => s.merged.service.type === 'ClusterSetIP' && s.merged.service.vip === undefined);
+      void this.assignVips(missing.map((s) => s.key));
+    }
   }
 
   sentRevision(cluster: string): number | undefined {
@@ -129,6 +141,7 @@ export class ServiceController implements ServicesView {
       this.deps.count('sync', `rejected_${decoded.reason.replace('-', '_')}`);
       return;
     }
+    if (!this.leader) return;
     if (this.model === undefined || this.deps.view.cluster(from) === undefined) {
       this.deps.count('sync', 'rejected_unknown_cluster');
       return;
@@ -171,6 +184,10 @@ export class ServiceController implements ServicesView {
       // Reachability changed: everyone gets a fresh snapshot rather than a computed delta.
       for (const c of this.deps.view.clusters()) this.sent.delete(c.metadata.name);
       for (const c of this.deps.view.clusters()) this.pendingFor(c.metadata.name);
+    }
+    if (!this.leader) {
+      this.pending.clear();
+      return;
     }
     const appeared = result.services.filter((s) => s.next?.type === 'ClusterSetIP' && s.next.vip === undefined).map((s) => s.key);
     const removed = result.services.filter((s) => s.next === undefined).map((s) => s.key);

@@ -2,7 +2,7 @@
 // etcd3. Revisions are numbers (etcd's int64 stays below 2^53 for any realistic lifetime).
 import { Etcd3, type IKeyValue, type Namespace } from 'etcd3';
 import { GoneError, UnavailableError } from '../api/errors.ts';
-import { EventQueue, type Compare, type KeyValue, type Op, type Store, type StoreEvent, type TxnResult } from './store.ts';
+import { EventQueue, type Compare, type KeyValue, type Leadership, type Op, type Store, type StoreEvent, type TxnResult } from './store.ts';
 
 export interface EtcdStoreOptions {
   /** Comma-separated or list of client URLs. */
@@ -98,6 +98,25 @@ export class EtcdStore implements Store {
     };
     start().catch((err: unknown) => { queue.fail(new UnavailableError(`etcd watch failed: ${String(err)}`, { cause: err })); });
     return queue;
+  }
+
+  campaign(name: string, candidate: string, ttlSeconds: number, signal: AbortSignal): Promise<Leadership> {
+    const campaign = this.ns.election(name, ttlSeconds).campaign(candidate);
+    return new Promise((resolve, reject) => {
+      let loseNow: (err: Error) => void = () => undefined;
+      const lost = new Promise<Error>((r) => { loseNow = r; });
+      let elected = false;
+      const resign = async (): Promise<void> => { await campaign.resign().catch(() => undefined); };
+      signal.addEventListener('abort', () => { void resign(); if (!elected) reject(new Error('campaign aborted')); }, { once: true });
+      campaign.on('elected', () => {
+        elected = true;
+        resolve({ lost, resign });
+      });
+      campaign.on('error', (err) => {
+        if (elected) loseNow(err);
+        else reject(new UnavailableError(`election ${name}: ${err.message}`, { cause: err }));
+      });
+    });
   }
 
   async compact(revision: number): Promise<void> {

@@ -2,7 +2,7 @@
 // transaction, mod/create revisions, compaction that makes old watches fail with GoneError) and
 // failure injection. Never used by the product; held to the same contract tests as EtcdStore.
 import { GoneError, UnavailableError } from '../api/errors.ts';
-import { EventQueue, type Compare, type KeyValue, type Op, type Store, type StoreEvent, type TxnResult } from './store.ts';
+import { EventQueue, type Compare, type KeyValue, type Leadership, type Op, type Store, type StoreEvent, type TxnResult } from './store.ts';
 
 type Operation = 'get' | 'range' | 'txn' | 'watch';
 
@@ -88,6 +88,40 @@ export class MemoryStore implements Store {
     this.compacted = Math.max(this.compacted, revision);
     while (this.log.length > 0 && (this.log[0]?.revision ?? Infinity) < revision) this.log.shift();
     return Promise.resolve();
+  }
+
+  private readonly elections = new Map<string, { candidate: string; elect: () => void }[]>();
+
+  /** First come, first elected; the next in line is elected when the leader resigns. */
+  campaign(name: string, candidate: string, _ttlSeconds: number, signal: AbortSignal): Promise<Leadership> {
+    const line = this.elections.get(name) ?? [];
+    this.elections.set(name, line);
+    return new Promise((resolve, reject) => {
+      let loseNow: (err: Error) => void = () => undefined;
+      const lost = new Promise<Error>((r) => { loseNow = r; });
+      const entry = {
+        candidate,
+        elect: () => {
+          resolve({
+            lost,
+            resign: () => {
+              const i = line.indexOf(entry);
+              if (i >= 0) line.splice(i, 1);
+              loseNow(new Error('resigned'));
+              line[0]?.elect();
+              return Promise.resolve();
+            },
+          });
+        },
+      };
+      line.push(entry);
+      signal.addEventListener('abort', () => {
+        const i = line.indexOf(entry);
+        if (i > 0) line.splice(i, 1);
+        reject(new Error('campaign aborted'));
+      }, { once: true });
+      if (line.length === 1) entry.elect();
+    });
   }
 
   ping(): Promise<void> {

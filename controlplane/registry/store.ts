@@ -32,6 +32,11 @@ export interface StoreEvent {
   readonly createRevision: number;
 }
 
+export interface Leadership {
+  readonly lost: Promise<Error>;
+  resign(): Promise<void>;
+}
+
 export interface Store {
   get(key: string, signal?: AbortSignal): Promise<KeyValue | undefined>;
   /** Every key under `prefix`, read at one revision. */
@@ -46,6 +51,11 @@ export interface Store {
   watch(prefix: string, afterRevision: number, signal: AbortSignal): AsyncIterable<readonly StoreEvent[]>;
   /** Discards history up to `revision` (etcd compaction). */
   compact(revision: number): Promise<void>;
+  /**
+   * Campaigns for leadership of `name` (etcd election on a lease of `ttlSeconds`); resolves once
+   * elected. `lost` resolves if leadership is lost later (lease expired, etcd unreachable).
+   */
+  campaign(name: string, candidate: string, ttlSeconds: number, signal: AbortSignal): Promise<Leadership>;
   /** Cheap liveness probe for /readyz. */
   ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
