@@ -143,7 +143,11 @@ function issuesToProblems(
   at: At,
   who: { kind?: string; name?: string },
 ): Problem[] {
-  return issues.flatMap((issue): Problem[] => {
+  // zod runs a field's checks even after its type was wrong ("too big" for a string where a list
+  // was expected): the type is all there is to say about such a field.
+  const wrongType = new Set(issues.filter((i) => i.code === 'invalid_type').map((i) => i.path.map(String).join('.')));
+  const relevant = issues.filter((i) => i.code === 'invalid_type' || !wrongType.has(i.path.map(String).join('.')));
+  return relevant.flatMap((issue): Problem[] => {
     const path = [root, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
     if (issue.code === 'unrecognized_keys') {
       const known = knownKeys(schema, issue.path);
@@ -169,7 +173,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
           ? issue.message.startsWith('Too small') ? 'must not be empty' : issue.message
           : `expected a number >= ${issue.minimum}`;
     case 'too_big':
-      return issue.origin === 'array' ? `expected at most ${issue.maximum} items` : `expected a number <= ${issue.maximum}`;
+      return issue.origin === 'array'
+        ? `expected at most ${issue.maximum} items`
+        : issue.origin === 'string'
+          ? `must be at most ${issue.maximum} characters`
+          : `expected a number <= ${issue.maximum}`;
     case 'custom':
     case 'invalid_element':
     case 'invalid_format':

@@ -39,12 +39,15 @@ export function manifestFiles(paths: readonly string[], recursive: boolean): str
   return out;
 }
 
-/** Parses and validates every document locally, so mistakes are reported before any network call. */
-export function readManifests(paths: readonly string[], recursive: boolean): RawDocument[] {
+/**
+ * Parses and validates every document locally, so mistakes are reported before any network call.
+ * `-` stands for `stdin`, which the caller has read (asynchronously: a pipe may be slow to write).
+ */
+export function readManifests(paths: readonly string[], recursive: boolean, stdin = ''): RawDocument[] {
   const docs: RawDocument[] = [];
   const problems: Problem[] = [];
   for (const file of manifestFiles(paths, recursive)) {
-    const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    const text = file === '-' ? stdin : readFileSync(file, 'utf8');
     const parsed = parseYamlDocuments(text, file === '-' ? '<stdin>' : file);
     if (parsed.ok) docs.push(...parsed.value);
     else problems.push(...parsed.problems);
@@ -55,3 +58,4 @@ export function readManifests(paths: readonly string[], recursive: boolean): Raw
   if (!valid.ok) throw new InvalidInputError(valid.problems);
   return docs;
 }
+

@@ -3,6 +3,7 @@
 // authorised.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
 import { Command, CommanderError, Option } from 'commander';
 import { CausewayError, formatProblem, InvalidInputError, NotFoundError } from '../api/errors.ts';
 import { resolveKind, KINDS, type KindInfo } from '../api/kinds.ts';
@@ -116,7 +117,7 @@ export function buildProgram(): Command {
     .option('-R, --recursive', 'read directories recursively', false)
     .option('--dry-run', 'validate and show what would change, write nothing', false)
     .action(async (o: { filename: string[]; recursive: boolean; dryRun: boolean }, cmd: Command) => {
-      const docs = readManifests(o.filename, o.recursive);
+      const docs = readManifests(o.filename, o.recursive, await stdinIfAsked(o.filename));
       const result = await client(cmd).apply(docs.map((d) => ({ source: d.source, object: d.object })), o.dryRun);
       for (const c of result.changes) out(changeLine(c, o.dryRun));
       if (!o.dryRun && result.changes.some((c) => c.action !== 'unchanged')) err(`revision ${result.revision}`);
@@ -128,7 +129,7 @@ export function buildProgram(): Command {
     .addOption(fileOption())
     .option('-R, --recursive', 'read directories recursively', false)
     .action(async (o: { filename: string[]; recursive: boolean }, cmd: Command) => {
-      const docs = readManifests(o.filename, o.recursive);
+      const docs = readManifests(o.filename, o.recursive, await stdinIfAsked(o.filename));
       const { changes } = await client(cmd).diff(docs.map((d) => ({ source: d.source, object: d.object })));
       const changed = changes.filter((c) => c.action !== 'unchanged');
       for (const c of changed) out(unifiedDiff(c).trimEnd());
@@ -280,12 +281,21 @@ export function buildProgram(): Command {
   return program;
 }
 
+async function stdinIfAsked(paths: readonly string[]): Promise<string> {
+  return paths.includes('-') ? text(process.stdin) : '';
+}
+
 function positive(v: string, flag: string): number {
   if (!/^[0-9]+$/.test(v) || Number(v) < 1) throw new UsageError(`${flag}: expected a positive whole number (got "${v}")`);
   return Number(v);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // `causeway get ... | head`: the reader leaving early is not an error worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -84,7 +84,8 @@ export class ChildServer {
     if (!this.running) return;
     this.signal('SIGCONT');
     this.signal('SIGTERM');
-    const timedOut = await Promise.race([this.exited.then(() => false), sleep(graceMs).then(() => true)]);
+    // An unref'd timer: once the process has exited, nothing waits for the grace period to end.
+    const timedOut = await Promise.race([this.exited.then(() => false), sleep(graceMs, undefined, { ref: false }).then(() => true)]);
     if (timedOut) {
       this.signal('SIGKILL');
       await this.exited;

@@ -1,0 +1,157 @@
+// `causeway hub` and `causeway demo` as a user starts them: child processes on their embedded
+// default (each starts its own etcd and nats-server under its data dir). Proves readiness, the
+// 0600 admin token, a clean stop on SIGTERM/SIGINT that leaves no etcd or nats-server behind (even
+// with a watch stream open), and that state survives a restart on the same data dir.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Resource } from '../../controlplane/api/resources.ts';
+import { freePort } from '../../controlplane/embedded/child-server.ts';
+import type { HistoryEntry } from '../../controlplane/registry/registry.ts';
+import { causeway, EXAMPLES_DIR, processCommand, readPidFile, startCauseway, type CausewayProcess } from '../harness/cli.ts';
+import { tempDir } from '../harness/servers.ts';
+import { waitFor } from '../harness/wait.ts';
+
+interface Servers {
+  readonly etcd: number;
+  readonly nats: number;
+}
+
+function pidFiles(dataDir: string): [string, string] {
+  return [join(dataDir, 'etcd', 'etcd.pid'), join(dataDir, 'nats', 'nats.pid')];
+}
+
+/** The pids of the etcd and nats-server the command started, checked to be those programs. */
+function servers(dataDir: string): Servers {
+  const [etcdFile, natsFile] = pidFiles(dataDir);
+  const etcd = readPidFile(etcdFile);
+  const nats = readPidFile(natsFile);
+  assert.ok(etcd !== undefined && nats !== undefined, 'both pid files are written');
+  assert.match(processCommand(etcd) ?? '<not running>', /(^|\/)etcd$/);
+  assert.match(processCommand(nats) ?? '<not running>', /(^|\/)nats-server$/);
+  return { etcd, nats };
+}
+
+async function assertNoOrphans(s: Servers, dataDir: string): Promise<void> {
+  await waitFor('etcd and nats-server to be gone', () => processCommand(s.etcd) === undefined && processCommand(s.nats) === undefined, 5000);
+  for (const f of pidFiles(dataDir)) assert.equal(existsSync(f), false, `${f} is removed on a clean stop`);
+}
+
+/** Polls until `url` answers 200, failing at once if the process exits first. */
+async function waitReady(proc: CausewayProcess, url: string): Promise<void> {
+  await waitFor(`${url} to answer 200`, async () => {
+    if (proc.hasExited()) throw new Error(`exited during start-up: ${proc.stderr()}`);
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return res.status === 200;
+  }, 30_000).catch((err: unknown) => {
+    throw proc.hasExited() ? new Error(`causeway exited during start-up:\n${proc.stderr()}`) : err;
+  });
+}
+
+describe('causeway hub as a process, on its embedded etcd and nats-server', function () {
+  this.timeout(60_000);
+  let work: string;
+  let dataDir: string;
+  let listen: string;
+  let url: string;
+  let hub: CausewayProcess;
+  let token: string;
+  let clustersBefore: Resource[];
+  let historyBefore: HistoryEntry[];
+
+  const start = async (): Promise<CausewayProcess> => {
+    const proc = startCauseway(['hub', '--listen', listen, '--data-dir', dataDir], { cwd: work, pidFiles: pidFiles(dataDir) });
+    await waitReady(proc, `${url}/readyz`);
+    return proc;
+  };
+  const cli = (args: readonly string[]): ReturnType<typeof causeway> => causeway(args, { cwd: work, server: url, token });
+
+  before(async () => {
+    work = tempDir('hub-process');
+    dataDir = join(work, 'hub-data');
+    listen = `127.0.0.1:${await freePort()}`;
+    url = `http://${listen}`;
+  });
+
+  it('starts, answers /readyz, and writes <data-dir>/admin.token with mode 0600', async () => {
+    hub = await start();
+    const file = join(dataDir, 'admin.token');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    token = readFileSync(file, 'utf8').trim();
+    assert.match(token, /^cw_[A-Za-z0-9_-]{43}$/);
+    assert.match(hub.stderr(), new RegExp(`hub serving on ${url.replace(/\./g, '\\.')}; admin token in ${resolve(file).replace(/\./g, '\\.')}`));
+    // The token is what the hub accepts, and nothing else is.
+    assert.equal((await fetch(`${url}/apis/causeway.dev/v1alpha1/clusters`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    assert.equal((await fetch(`${url}/apis/causeway.dev/v1alpha1/clusters`, { headers: { authorization: 'Bearer cw_other' } })).status, 401);
+  });
+
+  it('takes examples/ through the CLI', async () => {
+    const applied = await cli(['apply', '-f', EXAMPLES_DIR]);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /^cluster\/aws-train created$/m);
+    const list = await cli(['get', 'clusters', '-o', 'json']);
+    clustersBefore = (JSON.parse(list.stdout) as { items: Resource[] }).items;
+    assert.deepEqual(clustersBefore.map((c) => c.metadata.name).sort(), ['aws-train', 'gcp-train', 'onprem-inference']);
+    historyBefore = (JSON.parse((await cli(['history', '-o', 'json'])).stdout) as { items: HistoryEntry[] }).items;
+    assert.equal(historyBefore[0]?.actor.name, 'admin');
+  });
+
+  it('stops on SIGTERM with exit 0, even with a watch open, leaving no etcd or nats-server behind', async () => {
+    const s = servers(dataDir);
+    // A client watching the registry must not hold the shutdown open.
+    const watch = await fetch(`${url}/apis/causeway.dev/v1alpha1/clusters?watch=true`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(watch.status, 200);
+    const reader = watch.body?.getReader();
+    const exit = await hub.stop('SIGTERM', 15_000);
+    assert.deepEqual(exit, { code: 0, signal: null }, hub.stderr());
+    assert.match(hub.stderr(), /SIGTERM: stopping the hub and the servers it started/);
+    await reader?.cancel().catch(() => undefined);
+    await assertNoOrphans(s, dataDir);
+    await assert.rejects(fetch(`${url}/healthz`), TypeError);
+  });
+
+  it('starts again on the same data dir with the same clusters, history and admin token, and stops again cleanly', async () => {
+    hub = await start();
+    const list = await cli(['get', 'clusters', '-o', 'json']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual((JSON.parse(list.stdout) as { items: Resource[] }).items, clustersBefore);
+    assert.deepEqual((JSON.parse((await cli(['history', '-o', 'json'])).stdout) as { items: HistoryEntry[] }).items, historyBefore);
+    const s = servers(dataDir);
+    assert.deepEqual(await hub.stop('SIGTERM', 15_000), { code: 0, signal: null }, hub.stderr());
+    await assertNoOrphans(s, dataDir);
+  });
+});
+
+describe('causeway demo as a process', function () {
+  this.timeout(60_000);
+
+  it('applies examples/, prints the clusters and the token file, serves until SIGINT, then exits 0 with no orphans', async () => {
+    const work = tempDir('demo');
+    const dataDir = join(work, 'demo-data');
+    const listen = `127.0.0.1:${await freePort()}`;
+    const demo = startCauseway(['demo', '--listen', listen, '--data-dir', dataDir], { cwd: work, pidFiles: pidFiles(dataDir) });
+    await waitFor('the demo to say "Serving until Ctrl-C."', () => {
+      if (demo.hasExited()) throw new Error(`the demo exited:\n${demo.stderr()}`);
+      return demo.stdout().includes('Serving until Ctrl-C.');
+    }, 45_000).catch((err: unknown) => {
+      throw demo.hasExited() ? new Error(`the demo exited:\n${demo.stdout()}\n${demo.stderr()}`) : err;
+    });
+    const out = demo.stdout();
+
+    assert.match(out, /^ {2}cluster\/aws-train created$/m);
+    const table = /^\$ causeway get clusters\n((?:.+\n)+)/m.exec(out)?.[1] ?? '';
+    const names = table.trimEnd().split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
+    assert.deepEqual(names.sort(), ['aws-train', 'gcp-train', 'onprem-inference'], out);
+    const tokenFile = /^Token file: (\S+)/m.exec(out)?.[1];
+    assert.equal(tokenFile, join('demo-data', 'admin.token'));
+    assert.equal(statSync(join(work, tokenFile)).mode & 0o777, 0o600);
+    const hubUrl = /^Hub: +(http:\/\/\S+)/m.exec(out)?.[1];
+    assert.equal(hubUrl, `http://${listen}`);
+    assert.equal((await fetch(`${hubUrl}/readyz`)).status, 200);
+
+    const s = servers(dataDir);
+    assert.deepEqual(await demo.stop('SIGINT', 15_000), { code: 0, signal: null }, demo.stderr());
+    assert.match(demo.stderr(), /SIGINT: stopping the hub and the servers it started/);
+    await assertNoOrphans(s, dataDir);
+  });
+});
