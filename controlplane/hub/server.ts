@@ -126,9 +126,9 @@ export function buildHubServer(deps: HubServerDeps) {
   app.post(`${API_PREFIX}/apply`, async (request) => {
     const principal = principalOf(request);
     const dryRun = flag(request, 'dryRun');
-    const declared = declaredFrom(request.body);
+    // Parsed inside `audited`, so that refused input is counted like any other refusal.
     return resultView(await audited('apply', principal, dryRun, () =>
-      registry.apply(declared, principal, { dryRun, authorize: (c) => { authorizeChange(principal, c); } })));
+      registry.apply(declaredFrom(request.body), principal, { dryRun, authorize: (c) => { authorizeChange(principal, c); } })));
   });
 
   app.post(`${API_PREFIX}/diff`, async (request) => {
@@ -265,7 +265,7 @@ export function buildHubServer(deps: HubServerDeps) {
   async function audited(operation: string, principal: Principal, dryRun: boolean, run: () => Promise<WriteResult>): Promise<WriteResult> {
     let result: WriteResult;
     try {
-      result = await run();
+      result = await Promise.resolve().then(run);
     } catch (err) {
       metrics.registryWrites.inc({ operation, result: resultLabel(err) });
       throw err;
