@@ -48,6 +48,9 @@ export class ServiceController implements ServicesView {
   /** Per consumer: the revision of the last batch sent, which the next delta builds on. */
   private readonly sent = new Map<string, number>();
   private readonly pending = new Map<string, Pending>();
+  /** Consumers waiting for a snapshot, in arrival order, with where to answer. */
+  private readonly snapshotQueue = new Map<string, { reply: string | undefined }>();
+  private serving = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly json = new WeakMap<object, string>();
   private stopped = false;
@@ -102,6 +105,7 @@ export class ServiceController implements ServicesView {
     this.leader = leader;
     this.sent.clear();
     this.pending.clear();
+    this.snapshotQueue.clear();
     const model = this.model;
     if (leader && model !== undefined) {
       const missing = [...model.services.values()].filter((s) => s.merged.service.type === 'ClusterSetIP' && s.merged.service.vip === undefined);
@@ -153,11 +157,43 @@ export class ServiceController implements ServicesView {
       this.reply(msg, this.encodeBatch(from, 'delta', sent, sent, [], [], [], []));
       return;
     }
-    const chunks = this.snapshot(from);
-    const [first, ...rest] = chunks;
-    if (first !== undefined) this.reply(msg, first);
-    for (const c of rest) this.deps.bus.publish(clusterSubject(from, 'imports'), c);
-    this.pending.delete(from);
+    this.enqueueSnapshot(from, msg.reply);
+  }
+
+  /**
+   * Snapshots are the expensive answer (a consumer's whole import set): they are served one at a
+   * time, yielding to other work between them, each consumer at most once in the queue (the
+   * latest reply subject wins). A thousand agents reconnecting at once then cost a steady stream
+   * of work instead of one long stall of the hub.
+   */
+  private enqueueSnapshot(consumer: string, reply: string | undefined): void {
+    const queued = this.snapshotQueue.get(consumer);
+    this.snapshotQueue.set(consumer, { reply: reply ?? queued?.reply });
+    if (!this.serving) void this.serveSnapshots();
+  }
+
+  private async serveSnapshots(): Promise<void> {
+    this.serving = true;
+    try {
+      while (!this.stopped && this.leader) {
+        const next = this.snapshotQueue.entries().next();
+        if (next.done === true) return;
+        const [consumer, { reply }] = next.value;
+        this.snapshotQueue.delete(consumer);
+        if (this.deps.view.cluster(consumer) !== undefined) {
+          const [first, ...rest] = this.snapshot(consumer);
+          if (first !== undefined) {
+            if (reply !== undefined) this.deps.bus.publish(reply, first);
+            else this.deps.bus.publish(clusterSubject(consumer, 'imports'), first);
+          }
+          for (const c of rest) this.deps.bus.publish(clusterSubject(consumer, 'imports'), c);
+        }
+        await new Promise<void>((resolve) => { setImmediate(resolve); });
+      }
+    } finally {
+      this.serving = false;
+      if (this.snapshotQueue.size > 0 && !this.stopped && this.leader) void this.serveSnapshots();
+    }
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -204,9 +240,10 @@ export class ServiceController implements ServicesView {
         this.sent.delete(consumer);
         continue;
       }
-      if (from === undefined) {
-        // It never got a batch from this hub (new, or the hub restarted): a snapshot is the base.
-        for (const c of this.snapshot(consumer)) this.deps.bus.publish(clusterSubject(consumer, 'imports'), c);
+      if (from === undefined || this.snapshotQueue.has(consumer)) {
+        // It never got a batch from this hub (new, or the hub restarted), or a snapshot is on its
+        // way anyway: the snapshot, computed when served, carries this change too.
+        this.enqueueSnapshot(consumer, undefined);
         continue;
       }
       const upserts: ImportState[] = [];
@@ -223,7 +260,8 @@ export class ServiceController implements ServicesView {
       }
       const batch = this.encodeBatch(consumer, 'delta', from, this.modelRevision, upserts, removals, statuses, statusRemovals);
       if (batch.byteLength > MAX_MESSAGE_BYTES) {
-        for (const c of this.snapshot(consumer)) this.deps.bus.publish(clusterSubject(consumer, 'imports'), c);
+        this.sent.delete(consumer);
+        this.enqueueSnapshot(consumer, undefined);
         continue;
       }
       this.deps.bus.publish(clusterSubject(consumer, 'imports'), batch);
