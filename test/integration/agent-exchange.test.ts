@@ -179,6 +179,7 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
       type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], sessionAffinity: 'None',
       exportTo: { matchLabels: { gpu: 'true' } },
       endpoints: ['10.1.0.5', '10.1.0.6'].map((a) => ({ addresses: [a], ready: true, serving: true, terminating: false, nodeName: 'gpu-1', zone: 'dc1-a', labels: { 'nvidia.com/gpu.product': 'H100' } })),
+      endpointPorts: [{ name: 'http', port: 8000, protocol: 'TCP' }],
     }]);
     assert.equal(full.seq, 1);
 
