@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server nats-server gobgpd bird2)
+# openssl: the Kubernetes API test double (tests, demo) makes its self-signed certificate with it.
+APT_PACKAGES=(etcd-server nats-server gobgpd bird2 openssl)
 NODE_MIN=22.19.0
 quiet=${CAUSEWAY_SETUP_QUIET:-}
 log() { [ -n "$quiet" ] || printf 'setup: %s\n' "$*" >&2; }
