@@ -37,7 +37,8 @@ export class ChildServer {
       child.once('exit', (code, signal) => {
         process.removeListener('exit', killOnExit);
         this.exitCode = code ?? (signal === null ? null : -1);
-        if (this.pidFile !== undefined) rmSync(this.pidFile, { force: true });
+        // Only our own pid file: a server started since on the same data dir has written its own.
+        if (this.pidFile !== undefined && readPid(this.pidFile) === child.pid) rmSync(this.pidFile, { force: true });
         resolve(code);
       });
     });
@@ -112,6 +113,14 @@ export class ChildServer {
       }
       await sleep(delay);
     }
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    return Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return undefined;
   }
 }
 

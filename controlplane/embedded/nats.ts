@@ -1,7 +1,7 @@
 // Starts nats-server on loopback in operator mode with the full resolver: the hub's embedded
 // default. The server trusts the hub's operator (identity kept in etcd), so every agent's user
 // JWT — and its per-cluster permissions — is enforced by the server itself.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appAccountJwt, identityPublicKeys, operatorJwt, systemAccountJwt, type IdentityState } from '../identity/nats-identity.ts';
 import { renderNatsServerConfig } from '../identity/nats-server-config.ts';
@@ -22,7 +22,11 @@ export interface NatsOptions {
 
 export async function startNats(options: NatsOptions): Promise<EmbeddedNats> {
   mkdirSync(join(options.dataDir, 'jwt'), { recursive: true, mode: 0o700 });
-  const port = options.port ?? (await freePort());
+  // Agents were given this address: a restarted hub must serve NATS at the same one.
+  const portFile = join(options.dataDir, 'port');
+  const saved = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8').trim()) : undefined;
+  const port = options.port ?? (saved !== undefined && Number.isInteger(saved) && saved > 0 ? saved : await freePort());
+  writeFileSync(portFile, `${port}\n`);
   const keys = identityPublicKeys(options.identity);
   const config = join(options.dataDir, 'nats.conf');
   writeFileSync(

@@ -36,6 +36,8 @@ export interface RunningHub {
   readonly adminTokenFile: string;
   readonly etcdUrls: readonly string[];
   readonly natsUrl: string;
+  /** The embedded nats-server, when the hub started one (fault tests restart it). */
+  readonly nats?: EmbeddedNats | undefined;
   readonly registry: Registry;
   stop(): Promise<void>;
 }
@@ -68,9 +70,11 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     const identity = await credentials.identity();
 
     let natsUrl = options.nats;
+    let nats: EmbeddedNats | undefined;
     if (natsUrl === undefined) {
-      const nats: EmbeddedNats = await startNats({ dataDir: join(dataDir, 'nats'), identity });
-      stops.push(() => nats.stop());
+      nats = await startNats({ dataDir: join(dataDir, 'nats'), identity });
+      const started = nats;
+      stops.push(() => started.stop());
       natsUrl = nats.url;
       logger.info({ nats: nats.url }, 'started embedded nats-server (operator mode)');
     }
@@ -106,7 +110,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       { url, dataDir, etcd: etcdUrls, nats: natsUrl, tokens: config.tokens.map((t) => `${t.name} (${t.role})`), adminTokenFile: admin.file },
       'hub serving',
     );
-    return { url, adminTokenFile: admin.file, etcdUrls, natsUrl, registry, stop: stopAll };
+    return { url, adminTokenFile: admin.file, etcdUrls, natsUrl, nats, registry, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
