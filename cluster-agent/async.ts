@@ -1,6 +1,7 @@
 // Small async helpers the agent's loops share: an abortable sleep, a wake-up a loop waits on
 // until its condition holds, and a jittered exponential backoff (so that many agents retrying
-// at once spread out instead of hitting the hub in waves).
+// at once spread out instead of hitting the hub in waves), and a race against an AbortSignal.
+import { UnavailableError } from '../controlplane/api/errors.ts';
 
 /** Read through a call, so that type narrowing does not assume it stays false across awaits. */
 export function aborted(signal: AbortSignal): boolean {
@@ -93,4 +94,28 @@ export class Backoff {
   reset(): void {
     this.attempt = 0;
   }
+}
+
+/**
+ * Settles with `p`, or rejects with UnavailableError once `signal` aborts: for client calls that
+ * take no AbortSignal themselves (the Kubernetes and NATS clients).
+ */
+export function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (aborted(signal)) return Promise.reject(new UnavailableError('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new UnavailableError('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }

@@ -21,7 +21,7 @@ import {
 import type { Informer, KubernetesListObject, KubernetesObject, ObjectCache } from '@kubernetes/client-node';
 import { ConflictError, GoneError, NotFoundError, UnavailableError } from '../controlplane/api/errors.ts';
 import { serviceKeyString, type ServiceKey } from '../controlplane/api/messages.ts';
-import { Backoff } from './async.ts';
+import { Backoff, raceAbort } from './async.ts';
 import { DEFAULT_NODE_LABEL_ALLOW_LIST } from './exports.ts';
 import { canonicalJson } from './imports.ts';
 import {
@@ -91,26 +91,6 @@ function translate(err: unknown, what: string): Error {
   return new UnavailableError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
-/** The client takes no AbortSignal: stop waiting for the call when aborted (it finishes unobserved). */
-function abortable<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new UnavailableError('aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      reject(new UnavailableError('aborted'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    call.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
 
 /** One informer the agent keeps running: restarted with backoff after every error. */
 class KeptInformer {
@@ -307,7 +287,7 @@ export class KubeCluster implements ClusterPort {
     for (const i of this.informers) {
       i.start().catch((err: unknown) => this.options.onInformerError?.(i.name, err));
     }
-    await abortable(Promise.all(this.informers.map((i) => i.synced)), signal).catch(() => undefined);
+    await raceAbort(Promise.all(this.informers.map((i) => i.synced)), signal).catch(() => undefined);
   }
 
   private filterLabels(labels: Record<string, string> | undefined): Record<string, string> {
@@ -390,7 +370,7 @@ export class KubeCluster implements ClusterPort {
 
   async get(ref: ObjectRef, signal: AbortSignal): Promise<KubeObject | undefined> {
     try {
-      return plain(await abortable(this.objects.read(this.header(ref)), signal));
+      return plain(await raceAbort(this.objects.read(this.header(ref)), signal));
     } catch (err) {
       const e = translate(err, `reading ${ref.kind} ${ref.namespace}/${ref.name}`);
       if (e instanceof NotFoundError) return undefined;
@@ -400,7 +380,7 @@ export class KubeCluster implements ClusterPort {
 
   async apply(object: KubeObject, signal: AbortSignal): Promise<KubeObject> {
     try {
-      const out = await abortable(this.objects.patch(object as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), signal);
+      const out = await raceAbort(this.objects.patch(object as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), signal);
       return plain(out);
     } catch (err) {
       throw translate(err, `applying ${object.kind} ${object.metadata.namespace ?? ''}/${object.metadata.name}`);
@@ -411,7 +391,7 @@ export class KubeCluster implements ClusterPort {
     const plural = object.kind === 'ServiceImport' ? 'serviceimports' : object.kind === 'ServiceExport' ? 'serviceexports' : undefined;
     if (plural === undefined) throw new Error(`the agent writes no status of ${object.kind}`);
     try {
-      const out: unknown = await abortable(
+      const out: unknown = await raceAbort(
         this.custom.patchNamespacedCustomObjectStatus(
           { group: MCS_GROUP, version: MCS_VERSION, namespace: object.metadata.namespace ?? '', plural, name: object.metadata.name, body: object, fieldManager: FIELD_MANAGER, force: true },
           setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
@@ -426,7 +406,7 @@ export class KubeCluster implements ClusterPort {
 
   async delete(ref: ObjectRef, uid: string | undefined, signal: AbortSignal): Promise<void> {
     try {
-      await abortable(this.objects.delete(this.header(ref), undefined, undefined, undefined, undefined, undefined, uid === undefined ? undefined : Object.assign(new V1DeleteOptions(), { preconditions: Object.assign(new V1Preconditions(), { uid }) })), signal);
+      await raceAbort(this.objects.delete(this.header(ref), undefined, undefined, undefined, undefined, undefined, uid === undefined ? undefined : Object.assign(new V1DeleteOptions(), { preconditions: Object.assign(new V1Preconditions(), { uid }) })), signal);
     } catch (err) {
       const e = translate(err, `deleting ${ref.kind} ${ref.namespace}/${ref.name}`);
       if (e instanceof NotFoundError) return;
@@ -440,12 +420,12 @@ export class KubeCluster implements ClusterPort {
     try {
       let cont: string | undefined;
       do {
-        const page = (await abortable(this.custom.listClusterCustomObject({ group: MCS_GROUP, version: MCS_VERSION, plural: 'serviceimports', labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }), signal)) as KubernetesListObject<KubernetesObject>;
+        const page = (await raceAbort(this.custom.listClusterCustomObject({ group: MCS_GROUP, version: MCS_VERSION, plural: 'serviceimports', labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }), signal)) as KubernetesListObject<KubernetesObject>;
         for (const o of page.items) out.push(plain({ ...o, apiVersion: `${MCS_GROUP}/${MCS_VERSION}`, kind: 'ServiceImport' }));
         cont = page.metadata?._continue;
       } while (cont !== undefined && cont !== '');
       do {
-        const page: KubernetesListObject<KubernetesObject> = await abortable(this.discovery.listEndpointSliceForAllNamespaces({ labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }), signal);
+        const page: KubernetesListObject<KubernetesObject> = await raceAbort(this.discovery.listEndpointSliceForAllNamespaces({ labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }), signal);
         for (const o of page.items) out.push(plain({ ...o, apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' }));
         cont = page.metadata?._continue;
       } while (cont !== undefined && cont !== '');

@@ -17,7 +17,7 @@ import {
   type SyncRequest,
 } from '../controlplane/api/messages.ts';
 import { AgentSubjectKind, ClusterSubjectKind, agentInboxPrefix, agentSubject, clusterSubject } from '../controlplane/api/subjects.ts';
-import { Backoff, aborted, sleep } from './async.ts';
+import { Backoff, aborted, raceAbort, sleep } from './async.ts';
 import { ConnectionState, type HubTransport, type TransportEvents } from './ports.ts';
 
 export interface NatsTransportOptions {
@@ -44,25 +44,6 @@ const reportReplySchema = z.union([
   z.object({ ok: z.literal(false), reason: z.string(), message: z.string() }),
 ]);
 
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (aborted(signal)) return Promise.reject(new UnavailableError('aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      reject(new UnavailableError('aborted'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
 
 export class NatsHubTransport implements HubTransport {
   private readonly options: NatsTransportOptions;

@@ -64,6 +64,14 @@ export type Endpoint = z.output<typeof endpointSchema>;
 
 // ---- agent → hub -----------------------------------------------------------------------------
 
+/** What every agent message starts with: protocol version, cluster, agent session. */
+const agentEnvelope = {
+  v: z.literal(PROTOCOL_VERSION),
+  cluster: nameSchema,
+  /** Random per agent process; with a report's seq it lets the hub drop replays and stale retries. */
+  session: z.string().min(8).max(64),
+};
+
 /** One ServiceExport of the reporting cluster, with the Service's shape and its endpoints. */
 export const exportStateSchema = z.strictObject({
   namespace: nameSchema,
@@ -85,10 +93,7 @@ export const exportStateSchema = z.strictObject({
 export type ExportState = z.output<typeof exportStateSchema>;
 
 export const reportSchema = z.strictObject({
-  v: z.literal(PROTOCOL_VERSION),
-  cluster: nameSchema,
-  /** Random per agent process; with seq it lets the hub drop replays and stale retries. */
-  session: z.string().min(8).max(64),
+  ...agentEnvelope,
   seq: z.int().min(1),
   /** True: `upserts` is the cluster's complete export set; every other export of it is removed. */
   full: z.boolean(),
@@ -114,9 +119,7 @@ export const agentConditionSchema = z.strictObject({
 });
 
 export const heartbeatSchema = z.strictObject({
-  v: z.literal(PROTOCOL_VERSION),
-  cluster: nameSchema,
-  session: z.string().min(8).max(64),
+  ...agentEnvelope,
   agentVersion: z.string().min(1).max(64),
   /** The import revision the agent has applied to its cluster. */
   appliedRevision: z.int().min(0),
@@ -126,9 +129,7 @@ export const heartbeatSchema = z.strictObject({
 export type Heartbeat = z.output<typeof heartbeatSchema>;
 
 export const syncRequestSchema = z.strictObject({
-  v: z.literal(PROTOCOL_VERSION),
-  cluster: nameSchema,
-  session: z.string().min(8).max(64),
+  ...agentEnvelope,
   /** The revision the agent has applied; 0 asks for a snapshot. */
   afterRevision: z.int().min(0),
 });
