@@ -150,18 +150,8 @@ export const importStateSchema = z.strictObject({
   clusterPorts: z.array(z.strictObject({ cluster: nameSchema, ports: z.array(servicePortSchema) })).optional(),
   /** Clusters whose endpoints are included (available, allowed, reachable), nearest first. */
   clusters: z.array(nameSchema),
-  endpoints: z.array(
-    z.strictObject({
-      cluster: nameSchema,
-      addresses: z.array(ipSchema).min(1),
-      ready: z.boolean(),
-      serving: z.boolean(),
-      terminating: z.boolean(),
-      hostname: z.string().max(63).optional(),
-      nodeName: shortString.optional(),
-      zone: shortString.optional(),
-    }),
-  ),
+  /** An exported endpoint, without its node labels, and with the cluster it comes from. */
+  endpoints: z.array(endpointSchema.omit({ labels: true }).extend({ cluster: nameSchema })),
 });
 export type ImportState = z.output<typeof importStateSchema>;
 
