@@ -100,15 +100,19 @@ export class LivenessController {
         type: ClusterConditionType.Synced,
         status: synced ? 'True' : 'False',
         reason: synced ? 'Applied' : 'Applying',
-        message: synced ? `applied import revision ${applied}` : `applied revision ${applied}, hub sent ${String(sent)}`,
+        // No revision numbers here: they change with every batch, and a condition that changes
+        // with every heartbeat would turn heartbeats into registry writes.
+        message: synced ? 'the agent applied every import the hub sent' : 'the agent is applying imports the hub sent',
         lastTransitionTime: at,
       });
       extra.agentVersion = seen.heartbeat.agentVersion;
-      extra.appliedRevision = applied;
-      // Refresh the heartbeat time at most every TTL/2: enough to read, few writes at scale.
+      // Refresh the heartbeat time and applied revision at most every TTL/2: enough to read,
+      // few writes at scale.
       const previous = cluster.status?.lastHeartbeatTime;
       const last = typeof previous === 'string' ? Date.parse(previous) : Number.NaN;
-      extra.lastHeartbeatTime = Number.isNaN(last) || seen.at - last > ttlMs / 2 ? new Date(seen.at).toISOString() : previous;
+      const refresh = Number.isNaN(last) || seen.at - last > ttlMs / 2;
+      extra.lastHeartbeatTime = refresh ? new Date(seen.at).toISOString() : previous;
+      extra.appliedRevision = refresh ? applied : cluster.status?.appliedRevision ?? applied;
     } else {
       const silentSince = seen?.at ?? this.startedAt;
       const available = condition(ClusterConditionType.Available);
