@@ -2,7 +2,7 @@
 // `admin` may do everything, `team` only what its namespaces and cluster label selector cover.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ForbiddenError, UnauthorizedError } from '../api/errors.ts';
-import { refOf, refString } from '../api/keys.ts';
+import { refString } from '../api/keys.ts';
 import { formatSelector, matchesSelector, type LabelSelector } from '../api/labels.ts';
 import type { Resource } from '../api/resources.ts';
 import type { ChangeResult } from '../registry/registry.ts';
@@ -107,8 +107,4 @@ export function requireAdmin(p: Principal, what: string): void {
 
 function verb(c: ChangeResult): string {
   return c.action === 'created' ? 'create' : c.action === 'deleted' ? 'delete' : 'update';
-}
-
-export function describeRef(r: Resource): string {
-  return refString(refOf(r));
 }
