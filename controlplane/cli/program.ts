@@ -244,9 +244,16 @@ export function buildProgram(): Command {
     .requiredOption('--nats <url>', 'NATS URL(s), comma-separated')
     .requiredOption('--creds <file>', 'the .creds file from `causeway cluster credentials NAME`')
     .option('--kubeconfig <path>', 'kubeconfig of the cluster (default: in-cluster config)')
-    .action(async (o: { cluster: string; nats: string; creds: string; kubeconfig?: string }) => {
+    .option('--heartbeat-interval <ms>', 'how often to heartbeat; keep it well under the cluster\'s spec.heartbeatTTLSeconds', (v) => positive(v, '--heartbeat-interval'), 5000)
+    .action(async (o: { cluster: string; nats: string; creds: string; kubeconfig?: string; heartbeatInterval: number }) => {
       const { runAgent } = await import('../../cluster-agent/main.ts');
-      const agent = await runAgent({ cluster: o.cluster, natsUrl: o.nats, credsFile: o.creds, ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}) });
+      const agent = await runAgent({
+        cluster: o.cluster,
+        natsUrl: o.nats,
+        credsFile: o.creds,
+        heartbeatIntervalMs: o.heartbeatInterval,
+        ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
+      });
       err(`agent for cluster ${o.cluster} running`);
       await waitForSignal(() => agent.stop());
     });
