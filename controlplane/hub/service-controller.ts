@@ -107,6 +107,10 @@ export class ServiceController implements ServicesView {
     this.pending.clear();
     this.snapshotQueue.clear();
     const model = this.model;
+    if (leader) {
+      // Changes may have come in while no hub led: every cluster gets a snapshot, from the queue.
+      for (const c of this.deps.view.clusters()) this.enqueueSnapshot(c.metadata.name, undefined);
+    }
     if (leader && model !== undefined) {
       const missing = [...model.services.values()].filter((s) => s.merged.service.type === 'ClusterSetIP' && s.merged.service.vip === undefined);
       void this.assignVips(missing.map((s) => s.key));

@@ -22,6 +22,9 @@ export class EtcdStore implements Store {
     this.client = new Etcd3({
       hosts: [...options.endpoints],
       dialTimeout: options.dialTimeoutMs ?? 3000,
+      // gRPC's default 4 MiB receive limit is far below one range of a large prefix (250,000
+      // endpoints of exports are ~36 MB) or one big watch response.
+      grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 },
     });
     this.ns = options.namespace !== undefined ? this.client.namespace(options.namespace) : this.client;
   }
@@ -78,6 +81,12 @@ export class EtcdStore implements Store {
           delivered = events[events.length - 1]?.modRevision ?? delivered;
           queue.push(events);
         }
+      });
+      // The client re-establishes a broken watch stream by itself and may resume past events it
+      // never delivered: treat a disconnect as a possible gap, so the caller relists.
+      watcher.on('disconnected', (err) => {
+        stop();
+        queue.fail(new UnavailableError(`etcd watch disconnected: ${err.message}; relist`, { cause: err }));
       });
       watcher.on('error', (err) => {
         stop();
