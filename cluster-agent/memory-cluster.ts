@@ -172,13 +172,15 @@ export class MemoryCluster implements ClusterPort {
     }
     const id = idOf(object.kind, ns, object.metadata.name);
     const prev = this.store.get(id);
+    // Stored objects are replaced, never changed in place, so `prev` can be shared, not copied;
+    // only the input (which the caller keeps) and the answer are cloned.
     const { metadata, status: _status, ...fields } = clone(object);
     const next: KubeObject = {
-      ...(prev !== undefined ? clone(prev) : {}),
+      ...(prev ?? {}),
       ...fields,
-      metadata: { ...(prev !== undefined ? clone(prev.metadata) : {}), name: metadata.name, namespace: ns, labels: { ...(prev?.metadata.labels ?? {}), ...(metadata.labels ?? {}) } },
+      metadata: { ...(prev?.metadata ?? {}), name: metadata.name, namespace: ns, labels: { ...(prev?.metadata.labels ?? {}), ...(metadata.labels ?? {}) } },
     };
-    if (prev !== undefined && canonicalJson(prev) === canonicalJson(next)) return Promise.resolve(clone(prev));
+    if (prev !== undefined && JSON.stringify(prev) === JSON.stringify(next)) return Promise.resolve(clone(prev));
     this.stamp(next, prev);
     this.store.set(id, next);
     this.writes.apply += 1;
