@@ -1,0 +1,200 @@
+// The servers of one benchmark step: a real etcd and a real nats-server started with the hub's
+// own embedded launchers (same flags, same operator-mode config), and the real hub as a child
+// process of its own (`causeway hub --etcd … --nats …`) so that its RSS and CPU are its own and
+// it can be killed and restarted while etcd and NATS stay up, as a hub replica would be.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HubClient } from '../controlplane/cli/client.ts';
+import { freePort } from '../controlplane/embedded/child-server.ts';
+import { startEtcd, type EmbeddedEtcd } from '../controlplane/embedded/etcd.ts';
+import { startNats, type EmbeddedNats } from '../controlplane/embedded/nats.ts';
+import { CredentialStore } from '../controlplane/hub/credentials.ts';
+import { issueHubUser, type IdentityState } from '../controlplane/identity/nats-identity.ts';
+import { EtcdStore } from '../controlplane/registry/etcd-store.ts';
+
+const CAUSEWAY_BIN = resolve(import.meta.dirname, '../bin/causeway.js');
+
+export interface EnvOptions {
+  readonly dataDir: string;
+  /** Where the hub's log goes (kept after the run). */
+  readonly logDir: string;
+  /** Where CPU profiles go (node --cpu-prof) when profiling; undefined: no profiling. */
+  readonly profileDir: string | undefined;
+}
+
+export class HubProcess {
+  readonly url: string;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly args: string[];
+  private readonly logFile: string;
+  private readonly killOnExit = (): void => { this.signal('SIGKILL'); };
+
+  constructor(port: number, args: string[], logFile: string) {
+    this.url = `http://127.0.0.1:${port}`;
+    this.args = args;
+    this.logFile = logFile;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.exitCode === null ? this.child.pid : undefined;
+  }
+
+  async start(): Promise<void> {
+    const log = openSync(this.logFile, 'a');
+    const child = spawn(process.execPath, this.args, { stdio: ['ignore', log, log] });
+    closeSync(log);
+    this.child = child;
+    process.once('exit', this.killOnExit);
+    this.exited = new Promise((done) => {
+      child.once('exit', () => {
+        process.removeListener('exit', this.killOnExit);
+        done();
+      });
+    });
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the hub exited during start-up (code ${child.exitCode}); see ${this.logFile}`);
+      const ok = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`the hub was not ready within 120 s; see ${this.logFile}`);
+      await sleep(50);
+    }
+  }
+
+  /** SIGTERM (a clean stop, which also writes its CPU profile), SIGKILL after the grace period. */
+  async stop(graceMs = 15_000): Promise<void> {
+    if (this.pid === undefined) return;
+    this.signal('SIGTERM');
+    const timedOut = await Promise.race([this.exited.then(() => false), sleep(graceMs).then(() => true)]);
+    if (timedOut) {
+      this.signal('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  /** SIGKILL: a crash. */
+  async kill(): Promise<void> {
+    if (this.pid === undefined) return;
+    this.signal('SIGKILL');
+    await this.exited;
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    const pid = this.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
+export interface Env {
+  readonly dataDir: string;
+  readonly etcd: EmbeddedEtcd;
+  nats: EmbeddedNats;
+  readonly natsPort: number;
+  readonly hub: HubProcess;
+  readonly store: EtcdStore;
+  readonly identity: IdentityState;
+  readonly hubCreds: string;
+  readonly client: HubClient;
+  restartNats(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startEnv(options: EnvOptions): Promise<Env> {
+  const dataDir = options.dataDir;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const etcd = await startEtcd({ dataDir: join(dataDir, 'etcd') });
+    stops.push(() => etcd.stop());
+    const store = new EtcdStore({ endpoints: [etcd.url] });
+    stops.push(() => store.close());
+    // The identity the hub would create on first start; NATS must trust it before the hub connects.
+    const identity = await new CredentialStore(store).identity();
+    const natsPort = await freePort();
+    const natsDir = join(dataDir, 'nats');
+    let nats = await startNats({ dataDir: natsDir, identity, port: natsPort });
+    stops.push(() => nats.stop());
+    const hubDir = join(dataDir, 'hub');
+    mkdirSync(hubDir, { recursive: true, mode: 0o700 });
+    const port = await freePort();
+    const profile = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `hub-${Date.now()}.cpuprofile`];
+    const hub = new HubProcess(port, [
+      ...profile, '--max-old-space-size=8192', CAUSEWAY_BIN, 'hub',
+      '--listen', `127.0.0.1:${port}`, '--data-dir', hubDir, '--etcd', etcd.url, '--nats', nats.url,
+    ], join(options.logDir, 'hub.log'));
+    stops.push(() => hub.stop());
+    await hub.start();
+    const token = readFileSync(join(hubDir, 'admin.token'), 'utf8').trim();
+    const env: Env = {
+      dataDir, etcd, natsPort, hub, store, identity,
+      hubCreds: (await issueHubUser(identity)).creds,
+      client: new HubClient(hub.url, token),
+      get nats() { return nats; },
+      set nats(n: EmbeddedNats) { nats = n; },
+      restartNats: async () => {
+        await nats.server.kill();
+        nats = await startNats({ dataDir: natsDir, identity: await new CredentialStore(store).identity(), port: natsPort });
+      },
+      stop: stopAll,
+    };
+    return env;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** etcd's own counters (Prometheus text) that say what the hub cost it. */
+export async function etcdCounters(etcdUrl: string): Promise<Record<string, number>> {
+  const text = await fetch(`${etcdUrl}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+  const out: Record<string, number> = {};
+  for (const name of ['etcd_server_proposals_committed_total', 'etcd_mvcc_put_total', 'etcd_mvcc_delete_total', 'etcd_mvcc_txn_total', 'etcd_mvcc_range_total', 'etcd_debugging_mvcc_keys_total', 'etcd_mvcc_db_total_size_in_bytes']) {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+    if (m?.[1] !== undefined) out[name] = Number(m[1]);
+  }
+  return out;
+}
+
+/** The hub's agent-message counters from its /metrics. */
+export async function hubCounters(hubUrl: string): Promise<Record<string, number>> {
+  const text = await fetch(`${hubUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^causeway_agent_messages_total\{kind="([^"]+)",result="([^"]+)"\} ([0-9.e+]+)$/gm)) {
+    out[`${m[1]}_${m[2]}`] = Number(m[3]);
+  }
+  // prom-client resets the event-loop histogram at every scrape: these cover the time since the last one.
+  for (const m of text.matchAll(/^causeway_hub_nodejs_eventloop_lag_(p50|p99|max)_seconds ([0-9.e+-]+)$/gm)) {
+    out[`eventloop_lag_${m[1]}_ms`] = Number(m[2]) * 1000;
+  }
+  return out;
+}
+
+export function pidOf(pidFile: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function listProfiles(dir: string | undefined): string[] {
+  if (dir === undefined) return [];
+  try {
+    return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}
