@@ -49,7 +49,7 @@ export class ServiceController implements ServicesView {
   private readonly sent = new Map<string, number>();
   private readonly pending = new Map<string, Pending>();
   /** Consumers waiting for a snapshot, in arrival order, with where to answer. */
-  private readonly snapshotQueue = new Map<string, { reply: string | undefined }>();
+  private readonly snapshotQueue = new Map<string, { reply: string | undefined; at: number }>();
   private serving = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly json = new WeakMap<object, string>();
@@ -172,7 +172,7 @@ export class ServiceController implements ServicesView {
    */
   private enqueueSnapshot(consumer: string, reply: string | undefined): void {
     const queued = this.snapshotQueue.get(consumer);
-    this.snapshotQueue.set(consumer, { reply: reply ?? queued?.reply });
+    this.snapshotQueue.set(consumer, { reply: reply ?? queued?.reply, at: reply !== undefined ? Date.now() : queued?.at ?? Date.now() });
     if (!this.serving) void this.serveSnapshots();
   }
 
@@ -182,12 +182,15 @@ export class ServiceController implements ServicesView {
       while (!this.stopped && this.leader) {
         const next = this.snapshotQueue.entries().next();
         if (next.done === true) return;
-        const [consumer, { reply }] = next.value;
+        const [consumer, { reply, at }] = next.value;
         this.snapshotQueue.delete(consumer);
         if (this.deps.view.cluster(consumer) !== undefined) {
           const [first, ...rest] = this.snapshot(consumer);
+          // An agent stops waiting for a reply after a while (10 s); past half of that, its inbox
+          // may be gone, so the snapshot goes where the agent always listens.
+          const fresh = reply !== undefined && Date.now() - at < SYNC_REPLY_FRESH_MS;
           if (first !== undefined) {
-            if (reply !== undefined) this.deps.bus.publish(reply, first);
+            if (fresh) this.deps.bus.publish(reply, first);
             else this.deps.bus.publish(clusterSubject(consumer, 'imports'), first);
           }
           for (const c of rest) this.deps.bus.publish(clusterSubject(consumer, 'imports'), c);
@@ -375,6 +378,9 @@ export class ServiceController implements ServicesView {
     return (this.deps.now?.() ?? new Date()).toISOString();
   }
 }
+
+/** How long after a sync request its reply inbox is trusted to be listening. */
+const SYNC_REPLY_FRESH_MS = 5000;
 
 function splitKey(key: string): { namespace: string; name: string } {
   const [namespace = '', name = ''] = key.split('/');
