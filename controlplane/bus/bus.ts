@@ -18,7 +18,5 @@ export interface Bus {
   publish(subject: string, data: Uint8Array): void;
   /** Resolves once everything published so far has reached the server. */
   flush(): Promise<void>;
-  /** Fires with true when connected, false when the connection is lost (reconnecting). */
-  onConnection(listener: (connected: boolean) => void): void;
   close(): Promise<void>;
 }

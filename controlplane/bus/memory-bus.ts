@@ -1,6 +1,5 @@
 // MemoryBus: an in-process Bus for unit tests, with NATS semantics where they matter (wildcards,
-// one member of a queue group per message, asynchronous delivery) and failure injection
-// (disconnect). Never used by the product.
+// one member of a queue group per message, asynchronous delivery). Never used by the product.
 import { subjectMatches } from '../api/subjects.ts';
 import type { Bus, BusMessage, Subscription } from './bus.ts';
 
@@ -12,8 +11,6 @@ interface Sub {
 
 export class MemoryBus implements Bus {
   private readonly subs = new Set<Sub>();
-  private readonly listeners: ((connected: boolean) => void)[] = [];
-  private connected = true;
   /** Every message published, for assertions. */
   readonly published: BusMessage[] = [];
 
@@ -24,7 +21,6 @@ export class MemoryBus implements Bus {
   }
 
   publish(subject: string, data: Uint8Array, reply?: string): void {
-    if (!this.connected) return;
     const msg: BusMessage = { subject, data, reply };
     this.published.push(msg);
     const queues = new Set<string>();
@@ -56,15 +52,7 @@ export class MemoryBus implements Bus {
     return new Promise((resolve) => { setImmediate(resolve); });
   }
 
-  onConnection(listener: (connected: boolean) => void): void {
-    this.listeners.push(listener);
-  }
 
-  /** Failure injection: drop the connection (messages are lost) or restore it. */
-  setConnected(connected: boolean): void {
-    this.connected = connected;
-    for (const l of this.listeners) l(connected);
-  }
 
   close(): Promise<void> {
     this.subs.clear();

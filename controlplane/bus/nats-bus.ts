@@ -14,16 +14,9 @@ export interface NatsBusOptions {
 
 export class NatsBus implements Bus {
   private readonly nc: NatsConnection;
-  private readonly listeners: ((connected: boolean) => void)[] = [];
 
   private constructor(nc: NatsConnection) {
     this.nc = nc;
-    void (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === 'disconnect') for (const l of this.listeners) l(false);
-        if (s.type === 'reconnect') for (const l of this.listeners) l(true);
-      }
-    })().catch(() => undefined);
   }
 
   static async connect(options: NatsBusOptions): Promise<NatsBus> {
@@ -64,9 +57,6 @@ export class NatsBus implements Bus {
     await this.nc.flush();
   }
 
-  onConnection(listener: (connected: boolean) => void): void {
-    this.listeners.push(listener);
-  }
 
   async close(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());

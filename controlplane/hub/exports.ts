@@ -41,11 +41,6 @@ export class ExportIndex {
     return out;
   }
 
-  get size(): number {
-    let n = 0;
-    for (const s of this.byCluster.values()) n += s.size;
-    return n;
-  }
 
   private apply(changes: readonly PrefixChange[], revision: number): void {
     const out: ExportChange[] = [];

@@ -63,9 +63,6 @@ export class LivenessController {
     for (const cluster of this.deps.clusters()) this.reconcile(cluster);
   }
 
-  lastHeartbeat(cluster: string): Heartbeat | undefined {
-    return this.seen.get(cluster)?.heartbeat;
-  }
 
   private reconcile(cluster: ClusterResource): void {
     const name = cluster.metadata.name;

@@ -87,18 +87,8 @@ export class WatchedPrefix {
     return this.revisionSeen;
   }
 
-  get(key: string): KeyValue | undefined {
-    return this.entries.get(key);
-  }
 
-  /** Entries whose key starts with `prefix` (a sub-prefix of the watched one). */
-  *under(prefix: string): Iterable<KeyValue> {
-    for (const [key, kv] of this.entries) if (key.startsWith(prefix)) yield kv;
-  }
 
-  values(): Iterable<KeyValue> {
-    return this.entries.values();
-  }
 
   private markSynced(): void {
     if (this.synced) return;
