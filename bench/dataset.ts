@@ -97,12 +97,14 @@ export class Dataset {
   networkManifests(): object[] {
     return [
       {
-        apiVersion: 'causeway.dev/v1alpha1', kind: 'Network',
+        apiVersion: 'causeway.dev/v1alpha1',
+        kind: 'Network',
         metadata: { name: NETWORK },
         spec: { provider: 'onprem', onprem: { site: 'bench', asn: 64512 }, prefixes: ['10.0.0.0/8', '100.64.0.0/10'] },
       },
       {
-        apiVersion: 'causeway.dev/v1alpha1', kind: 'IPPool',
+        apiVersion: 'causeway.dev/v1alpha1',
+        kind: 'IPPool',
         metadata: { name: 'bench-vips' },
         spec: { use: 'ClusterSetIPs', cidrs: ['172.16.0.0/16'] },
       },
@@ -115,10 +117,13 @@ export class Dataset {
     else labels[`bench-g${this.groupOf(i)}`] = 'in';
     const pod = octets(podBase(i));
     return {
-      apiVersion: 'causeway.dev/v1alpha1', kind: 'Cluster',
+      apiVersion: 'causeway.dev/v1alpha1',
+      kind: 'Cluster',
       metadata: { name: this.name(i), labels },
       spec: {
-        provider: 'onprem', region: 'bench', network: NETWORK,
+        provider: 'onprem',
+        region: 'bench',
+        network: NETWORK,
         podCIDRs: [`${pod.join('.')}/20`],
         serviceCIDRs: [`100.${64 + (i >> 8)}.${i & 255}.0/24`],
       },
@@ -128,7 +133,7 @@ export class Dataset {
 
 /** Cluster i's pod CIDR, 10.x.y.0/20, as an integer address. */
 function podBase(i: number): number {
-  return (10 * 2 ** 24) + i * 4096;
+  return 10 * 2 ** 24 + i * 4096;
 }
 
 export function octets(n: number): [number, number, number, number] {

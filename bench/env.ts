@@ -30,7 +30,9 @@ export class HubProcess {
   private exited: Promise<void> = Promise.resolve();
   private readonly args: string[];
   private readonly logFile: string;
-  private readonly killOnExit = (): void => { this.signal('SIGKILL'); };
+  private readonly killOnExit = (): void => {
+    this.signal('SIGKILL');
+  };
 
   constructor(port: number, args: string[], logFile: string) {
     this.url = `http://127.0.0.1:${port}`;
@@ -57,7 +59,10 @@ export class HubProcess {
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the hub exited during start-up (code ${child.exitCode}); see ${this.logFile}`);
-      const ok = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      const ok = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return;
       if (Date.now() > deadline) throw new Error(`the hub was not ready within 120 s; see ${this.logFile}`);
       await sleep(50);
@@ -129,20 +134,44 @@ export async function startEnv(options: EnvOptions): Promise<Env> {
     const hubDir = join(dataDir, 'hub');
     mkdirSync(hubDir, { recursive: true, mode: 0o700 });
     const port = await freePort();
-    const profile = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `hub-${Date.now()}.cpuprofile`];
-    const hub = new HubProcess(port, [
-      ...profile, '--max-old-space-size=8192', CAUSEWAY_BIN, 'hub',
-      '--listen', `127.0.0.1:${port}`, '--data-dir', hubDir, '--etcd', etcd.url, '--nats', nats.url,
-    ], join(options.logDir, 'hub.log'));
+    const profile =
+      options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `hub-${Date.now()}.cpuprofile`];
+    const hub = new HubProcess(
+      port,
+      [
+        ...profile,
+        '--max-old-space-size=8192',
+        CAUSEWAY_BIN,
+        'hub',
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--data-dir',
+        hubDir,
+        '--etcd',
+        etcd.url,
+        '--nats',
+        nats.url,
+      ],
+      join(options.logDir, 'hub.log'),
+    );
     stops.push(() => hub.stop());
     await hub.start();
     const token = readFileSync(join(hubDir, 'admin.token'), 'utf8').trim();
     const env: Env = {
-      dataDir, etcd, natsPort, hub, store, identity,
+      dataDir,
+      etcd,
+      natsPort,
+      hub,
+      store,
+      identity,
       hubCreds: (await issueHubUser(identity)).creds,
       client: new HubClient(hub.url, token),
-      get nats() { return nats; },
-      set nats(n: EmbeddedNats) { nats = n; },
+      get nats() {
+        return nats;
+      },
+      set nats(n: EmbeddedNats) {
+        nats = n;
+      },
       restartNats: async () => {
         await nats.server.kill();
         nats = await startNats({ dataDir: natsDir, identity: await new CredentialStore(store).identity(), port: natsPort });
@@ -160,7 +189,15 @@ export async function startEnv(options: EnvOptions): Promise<Env> {
 export async function etcdCounters(etcdUrl: string): Promise<Record<string, number>> {
   const text = await fetch(`${etcdUrl}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text());
   const out: Record<string, number> = {};
-  for (const name of ['etcd_server_proposals_committed_total', 'etcd_mvcc_put_total', 'etcd_mvcc_delete_total', 'etcd_mvcc_txn_total', 'etcd_mvcc_range_total', 'etcd_debugging_mvcc_keys_total', 'etcd_mvcc_db_total_size_in_bytes']) {
+  for (const name of [
+    'etcd_server_proposals_committed_total',
+    'etcd_mvcc_put_total',
+    'etcd_mvcc_delete_total',
+    'etcd_mvcc_txn_total',
+    'etcd_mvcc_range_total',
+    'etcd_debugging_mvcc_keys_total',
+    'etcd_mvcc_db_total_size_in_bytes',
+  ]) {
     const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
     if (m?.[1] !== undefined) out[name] = Number(m[1]);
   }
@@ -193,7 +230,9 @@ export function pidOf(pidFile: string): number | undefined {
 export function listProfiles(dir: string | undefined): string[] {
   if (dir === undefined) return [];
   try {
-    return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(dir, f));
   } catch {
     return [];
   }

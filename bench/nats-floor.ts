@@ -12,14 +12,27 @@ export async function natsPublishDeliverMs(servers: string, creds: string, sampl
     const subject = `bench.floor.${process.pid}`;
     const times: number[] = [];
     let waiting: ((t: number) => void) | undefined;
-    sub.subscribe(subject, { callback: () => { waiting?.(performance.now()); } });
+    sub.subscribe(subject, {
+      callback: () => {
+        waiting?.(performance.now());
+      },
+    });
     await sub.flush();
     const payload = new Uint8Array(256);
     for (let i = 0; i < samples; i++) {
-      const delivered = new Promise<number>((resolve) => { waiting = resolve; });
+      const delivered = new Promise<number>((resolve) => {
+        waiting = resolve;
+      });
       const t0 = performance.now();
       pub.publish(subject, payload);
-      const t1 = await Promise.race([delivered, new Promise<number>((_, reject) => setTimeout(() => { reject(new Error('NATS floor: no delivery within 2 s')); }, 2000))]);
+      const t1 = await Promise.race([
+        delivered,
+        new Promise<number>((_, reject) =>
+          setTimeout(() => {
+            reject(new Error('NATS floor: no delivery within 2 s'));
+          }, 2000),
+        ),
+      ]);
       times.push(t1 - t0);
     }
     return median(times.slice(Math.floor(samples / 10)));

@@ -15,7 +15,9 @@ export class WorkerHandle {
   private readonly child: ChildProcess;
   private readonly waiters: { type: FromWorker['type']; resolve: (m: FromWorker) => void }[] = [];
   private readonly exited: Promise<void>;
-  private readonly killOnExit = (): void => { this.kill(); };
+  private readonly killOnExit = (): void => {
+    this.kill();
+  };
   loadDone: { made: number; behindMs: number } | undefined;
   error: string | undefined;
 
@@ -75,7 +77,9 @@ export class WorkerHandle {
 
   next<T extends FromWorker['type']>(type: T, timeoutMs = 600_000): Promise<Extract<FromWorker, { type: T }>> {
     return new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`worker ${this.name}: no ${type} within ${timeoutMs} ms${this.error !== undefined ? ` (${this.error})` : ''}`)); }, timeoutMs);
+      const timer = setTimeout(() => {
+        reject(new Error(`worker ${this.name}: no ${type} within ${timeoutMs} ms${this.error !== undefined ? ` (${this.error})` : ''}`));
+      }, timeoutMs);
       timer.unref();
       this.waiters.push({
         type,
@@ -115,19 +119,29 @@ export class WorkerHandle {
 }
 
 export async function startWorkers(
-  count: number, prefix: string, logDir: string, tracker: PropagationTracker, profileDir: string | undefined, firstIndex = 0,
+  count: number,
+  prefix: string,
+  logDir: string,
+  tracker: PropagationTracker,
+  profileDir: string | undefined,
+  firstIndex = 0,
 ): Promise<WorkerHandle[]> {
-  const workers = Array.from({ length: count }, (_, k) => new WorkerHandle(firstIndex + k, `${prefix}${k}`, join(logDir, `${prefix}${k}.log`), tracker, profileDir));
+  const workers = Array.from(
+    { length: count },
+    (_, k) => new WorkerHandle(firstIndex + k, `${prefix}${k}`, join(logDir, `${prefix}${k}.log`), tracker, profileDir),
+  );
   await Promise.all(workers.map((w) => w.next('ready', 30_000)));
   return workers;
 }
 
 export async function launchAgents(workers: readonly WorkerHandle[], plans: readonly AgentPlan[][], natsUrl: string, tuning: AgentTuning): Promise<void> {
-  await Promise.all(workers.map(async (w, k) => {
-    const started = w.next('started');
-    w.send({ type: 'start', natsUrl, agents: plans[k] ?? [], tuning });
-    await started;
-  }));
+  await Promise.all(
+    workers.map(async (w, k) => {
+      const started = w.next('started');
+      w.send({ type: 'start', natsUrl, agents: plans[k] ?? [], tuning });
+      await started;
+    }),
+  );
 }
 
 export async function statusOf(workers: readonly WorkerHandle[]): Promise<WorkerStatus[]> {

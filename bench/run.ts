@@ -55,18 +55,56 @@ function parseArgs(argv: readonly string[]): Config {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const clusters = value('--clusters')?.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
-  const rates = value('--rates')?.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  const clusters = value('--clusters')
+    ?.split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
+  const rates = value('--rates')
+    ?.split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
   const base: Config = quick
     ? {
-        mode: 'quick', steps: [10, 100], servicesPerCluster: 10, endpointsPerService: 10, groupSize: 10,
-        rate: 1000, steadyMs: 10_000, lightRate: 20, lightMs: 5000, spreadFrom: 1000, startSpreadMs: 30_000, warmupMs: 1000, throughputRates: [100, 250, 500, 1000, 2000, 5000, 10_000], throughputMs: 6000,
-        bigImports: 100_000, workers: 2, extras: true, profile: false, budgetMs: 15 * 60_000,
+        mode: 'quick',
+        steps: [10, 100],
+        servicesPerCluster: 10,
+        endpointsPerService: 10,
+        groupSize: 10,
+        rate: 1000,
+        steadyMs: 10_000,
+        lightRate: 20,
+        lightMs: 5000,
+        spreadFrom: 1000,
+        startSpreadMs: 30_000,
+        warmupMs: 1000,
+        throughputRates: [100, 250, 500, 1000, 2000, 5000, 10_000],
+        throughputMs: 6000,
+        bigImports: 100_000,
+        workers: 2,
+        extras: true,
+        profile: false,
+        budgetMs: 15 * 60_000,
       }
     : {
-        mode: 'full', steps: [10, 100, 1000], servicesPerCluster: 10, endpointsPerService: 25, groupSize: 10,
-        rate: 1000, steadyMs: 30_000, lightRate: 20, lightMs: 10_000, spreadFrom: 1000, startSpreadMs: 30_000, warmupMs: 2000, throughputRates: [100, 250, 500, 1000, 2000, 5000, 10_000], throughputMs: 10_000,
-        bigImports: 100_000, workers: 4, extras: true, profile: false, budgetMs: 29 * 60_000,
+        mode: 'full',
+        steps: [10, 100, 1000],
+        servicesPerCluster: 10,
+        endpointsPerService: 25,
+        groupSize: 10,
+        rate: 1000,
+        steadyMs: 30_000,
+        lightRate: 20,
+        lightMs: 10_000,
+        spreadFrom: 1000,
+        startSpreadMs: 30_000,
+        warmupMs: 2000,
+        throughputRates: [100, 250, 500, 1000, 2000, 5000, 10_000],
+        throughputMs: 10_000,
+        bigImports: 100_000,
+        workers: 4,
+        extras: true,
+        profile: false,
+        budgetMs: 29 * 60_000,
       };
   return {
     ...base,
@@ -77,14 +115,19 @@ function parseArgs(argv: readonly string[]): Config {
   };
 }
 
-const log = (line: string): void => { process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`); };
+const log = (line: string): void => {
+  process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+};
 const mb = (bytes: number | undefined): number => round((bytes ?? 0) / 2 ** 20, 1);
 
 // ---- cleanup: everything started is stopped, on success, error and Ctrl-C ----------------------
 
 const cleanups: (() => Promise<void>)[] = [];
 async function cleanup(): Promise<void> {
-  while (cleanups.length > 0) await cleanups.pop()?.().catch(() => undefined);
+  while (cleanups.length > 0)
+    await cleanups
+      .pop()?.()
+      .catch(() => undefined);
 }
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -113,12 +156,14 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
 
 async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      if (item !== undefined) await fn(item);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const item = items[next++];
+        if (item !== undefined) await fn(item);
+      }
+    }),
+  );
 }
 
 function sum(statuses: readonly WorkerStatus[], f: (s: WorkerStatus) => number): number {
@@ -199,7 +244,9 @@ async function runLoad(ctx: StepContext, phase: string, rate: number, durationMs
   const done = Promise.all(sources.map((w) => w.next('load-done', durationMs + 300_000)));
   for (const w of sources) w.send({ type: 'load', phase, rate: rate / sources.length, durationMs });
   const finished = await done;
-  const timings = await statusOf(workers).then((s) => s.map((x) => x.timings)).catch(() => []);
+  const timings = await statusOf(workers)
+    .then((s) => s.map((x) => x.timings))
+    .catch(() => []);
   const loadSeconds = (nowMs() - start) / 1000;
   const cpuCores = ctx.cpu.end();
   const etcdAfter = await etcdCounters(env.etcd.url);
@@ -216,7 +263,7 @@ async function runLoad(ctx: StepContext, phase: string, rate: number, durationMs
       clusters: ctx.ds.shape.clusters,
       services: ctx.ds.services,
       endpoints: ctx.ds.endpoints,
-      changes_per_s: round(made / durationMs * 1000, 0),
+      changes_per_s: round((made / durationMs) * 1000, 0),
       target_changes_per_s: rate,
       p50_ms: round(r.p50, 1),
       p99_ms: round(r.p99, 1),
@@ -232,7 +279,11 @@ async function runLoad(ctx: StepContext, phase: string, rate: number, durationMs
     peakRssMb: peak,
     behindMs: round(behindMs, 0),
     agentTimings: timings,
-    hubEventLoopLagMs: { p50: round(hubAfter.eventloop_lag_p50_ms ?? Number.NaN, 1), p99: round(hubAfter.eventloop_lag_p99_ms ?? Number.NaN, 1), max: round(hubAfter.eventloop_lag_max_ms ?? Number.NaN, 1) },
+    hubEventLoopLagMs: {
+      p50: round(hubAfter.eventloop_lag_p50_ms ?? Number.NaN, 1),
+      p99: round(hubAfter.eventloop_lag_p99_ms ?? Number.NaN, 1),
+      max: round(hubAfter.eventloop_lag_max_ms ?? Number.NaN, 1),
+    },
   };
 }
 
@@ -246,11 +297,13 @@ async function probe(ctx: StepContext, phase: string, endpoint = 0): Promise<num
     list.push(i);
     byWorker.set(w, list);
   }
-  const made = await Promise.all([...byWorker].map(async ([w, clusters]) => {
-    const done = w.next('probed', 60_000);
-    w.send({ type: 'probe', phase, clusters, endpoint });
-    return (await done).made;
-  }));
+  const made = await Promise.all(
+    [...byWorker].map(async ([w, clusters]) => {
+      const done = w.next('probed', 60_000);
+      w.send({ type: 'probe', phase, clusters, endpoint });
+      return (await done).made;
+    }),
+  );
   return made.reduce((a, b) => a + b, 0);
 }
 
@@ -267,7 +320,13 @@ async function probeAll(ctx: StepContext, phase: string, timeoutMs: number): Pro
  * After an outage began at `since`: a round of changes (one per cluster) every `everyMs` until a
  * round propagates completely; "served again" is when that round's last change was applied.
  */
-async function servedAgain(ctx: StepContext, prefix: string, since: number, everyMs: number, timeoutMs: number): Promise<{ servedMs: number; rounds: number; roundStarts: number[] }> {
+async function servedAgain(
+  ctx: StepContext,
+  prefix: string,
+  since: number,
+  everyMs: number,
+  timeoutMs: number,
+): Promise<{ servedMs: number; rounds: number; roundStarts: number[] }> {
   const starts: number[] = [];
   const deadline = since + timeoutMs;
   for (let r = 0; nowMs() < deadline; r++) {
@@ -290,23 +349,33 @@ async function servedAgain(ctx: StepContext, prefix: string, since: number, ever
 }
 
 async function converge(workers: readonly WorkerHandle[], timeoutMs: number): Promise<number> {
-  return until('agents converged', timeoutMs, async () => {
-    const s = await statusOf(workers);
-    return sum(s, (x) => x.converged) === sum(s, (x) => x.agents);
-  }, 500);
+  return until(
+    'agents converged',
+    timeoutMs,
+    async () => {
+      const s = await statusOf(workers);
+      return sum(s, (x) => x.converged) === sum(s, (x) => x.agents);
+    },
+    500,
+  );
 }
 
 /** Waits until the agents stop writing (VIPs assigned, statuses written): the quiet before a measurement. */
 async function settle(workers: readonly WorkerHandle[], timeoutMs: number): Promise<void> {
   let last = -1;
   let quiet = 0;
-  await until('agents settled', timeoutMs, async () => {
-    const s = await statusOf(workers);
-    const writes = sum(s, (x) => (x.metrics.objectsApplied ?? 0) + (x.metrics.statusesApplied ?? 0) + (x.metrics.objectsDeleted ?? 0));
-    quiet = writes === last ? quiet + 1 : 0;
-    last = writes;
-    return quiet >= 3;
-  }, 1000).catch(() => undefined);
+  await until(
+    'agents settled',
+    timeoutMs,
+    async () => {
+      const s = await statusOf(workers);
+      const writes = sum(s, (x) => (x.metrics.objectsApplied ?? 0) + (x.metrics.statusesApplied ?? 0) + (x.metrics.objectsDeleted ?? 0));
+      quiet = writes === last ? quiet + 1 : 0;
+      last = writes;
+      return quiet >= 3;
+    },
+    1000,
+  ).catch(() => undefined);
 }
 
 interface StepResult {
@@ -326,8 +395,11 @@ interface StepResult {
 
 async function runStep(config: Config, clusters: number, top: boolean, runDir: string): Promise<StepResult> {
   const shape: DatasetShape = {
-    clusters, servicesPerCluster: config.servicesPerCluster, endpointsPerService: config.endpointsPerService,
-    groupSize: config.groupSize, bigImports: config.bigImports,
+    clusters,
+    servicesPerCluster: config.servicesPerCluster,
+    endpointsPerService: config.endpointsPerService,
+    groupSize: config.groupSize,
+    bigImports: config.bigImports,
   };
   const ds = new Dataset(shape);
   const stepDir = join(runDir, `step-${clusters}`);
@@ -344,13 +416,20 @@ async function runStep(config: Config, clusters: number, top: boolean, runDir: s
 
   const t0 = nowMs();
   const docs = [...ds.networkManifests(), ...Array.from({ length: clusters }, (_, i) => ds.clusterManifest(i))];
-  await env.client.apply(docs.map((object, k) => ({ source: { document: k + 1 }, object })), false);
+  await env.client.apply(
+    docs.map((object, k) => ({ source: { document: k + 1 }, object })),
+    false,
+  );
   const registerMs = nowMs() - t0;
   const creds = new Map<number, string>();
   const t1 = nowMs();
-  await pool(Array.from({ length: clusters }, (_, i) => i), 8, async (i) => {
-    creds.set(i, (await env.client.credentials(ds.name(i), false)).creds);
-  });
+  await pool(
+    Array.from({ length: clusters }, (_, i) => i),
+    8,
+    async (i) => {
+      creds.set(i, (await env.client.credentials(ds.name(i), false)).creds);
+    },
+  );
   const credentialsMs = nowMs() - t1;
   log(`  registered ${clusters} clusters in ${Math.round(registerMs)} ms; credentials in ${Math.round(credentialsMs)} ms`);
 
@@ -358,12 +437,23 @@ async function runStep(config: Config, clusters: number, top: boolean, runDir: s
   const tracker = new PropagationTracker((c) => ds.consumersOf(c, bigActive));
   const workerCount = Math.min(config.workers, clusters);
   const workers = await startWorkers(workerCount, 'w', stepDir, tracker, profileDir);
-  cleanups.push(async () => { await Promise.all(workers.map((w) => w.stop())); });
+  cleanups.push(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+  });
   const ctx: StepContext = {
-    config, env, ds, tracker, workers, big: undefined,
+    config,
+    env,
+    ds,
+    tracker,
+    workers,
+    big: undefined,
     cpu: new CpuMeter(() => pids(ctx)),
-    get bigActive() { return bigActive; },
-    set bigActive(v: boolean) { bigActive = v; },
+    get bigActive() {
+      return bigActive;
+    },
+    set bigActive(v: boolean) {
+      bigActive = v;
+    },
   };
   const plans: AgentPlan[][] = workers.map(() => []);
   for (let i = 0; i < clusters; i++) plans[i % workerCount]?.push(ds.agentPlan(i, creds.get(i) ?? ''));
@@ -373,7 +463,9 @@ async function runStep(config: Config, clusters: number, top: boolean, runDir: s
   const startSpreadMs = clusters >= config.spreadFrom ? config.startSpreadMs : 0;
   await launchAgents(workers, plans, env.nats.url, { startSpreadMs });
   const startupConvergeMs = nowMs() - t2 + (await converge(workers, 420_000));
-  log(`  ${clusters} agents started ${startSpreadMs > 0 ? `over ${startSpreadMs / 1000} s` : 'at once'} and converged (${ds.endpoints} endpoints exported, each imported by ${config.groupSize}) in ${Math.round(startupConvergeMs)} ms`);
+  log(
+    `  ${clusters} agents started ${startSpreadMs > 0 ? `over ${startSpreadMs / 1000} s` : 'at once'} and converged (${ds.endpoints} endpoints exported, each imported by ${config.groupSize}) in ${Math.round(startupConvergeMs)} ms`,
+  );
   await settle(workers, 120_000);
 
   const idleRssMb: Record<string, number> = {};
@@ -381,28 +473,46 @@ async function runStep(config: Config, clusters: number, top: boolean, runDir: s
   const etcdKeys = (await etcdCounters(env.etcd.url)).etcd_debugging_mvcc_keys_total;
 
   const light = await runLoad(ctx, 'light', config.lightRate, config.lightMs);
-  log(`  light load (${config.lightRate} changes/s): propagation p50 ${light.row.p50_ms} ms, p99 ${light.row.p99_ms} ms, max ${light.row.max_ms} ms over ${light.row.measured_changes} changes (${light.row.incomplete} incomplete)`);
+  log(
+    `  light load (${config.lightRate} changes/s): propagation p50 ${light.row.p50_ms} ms, p99 ${light.row.p99_ms} ms, max ${light.row.max_ms} ms over ${light.row.measured_changes} changes (${light.row.incomplete} incomplete)`,
+  );
   await settle(workers, 20_000);
   log(`  steady load: ${config.rate} endpoint changes/s for ${config.steadyMs / 1000} s`);
   const steady = await runLoad(ctx, 'steady', config.rate, config.steadyMs);
-  log(`  propagation p50 ${steady.row.p50_ms} ms, p99 ${steady.row.p99_ms} ms, max ${steady.row.max_ms} ms over ${steady.row.measured_changes} changes (${steady.row.incomplete} incomplete); ` +
-    `${steady.row.changes_per_s} changes/s made; etcd ${steady.etcdWritesPerS} writes/s; CPU ${JSON.stringify(steady.cpuCores)}; hub event-loop lag ${JSON.stringify(steady.hubEventLoopLagMs)}; agents ${JSON.stringify(steady.agentTimings.map((t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, round(v, 1)]))))}`);
+  log(
+    `  propagation p50 ${steady.row.p50_ms} ms, p99 ${steady.row.p99_ms} ms, max ${steady.row.max_ms} ms over ${steady.row.measured_changes} changes (${steady.row.incomplete} incomplete); ` +
+      `${steady.row.changes_per_s} changes/s made; etcd ${steady.etcdWritesPerS} writes/s; CPU ${JSON.stringify(steady.cpuCores)}; hub event-loop lag ${JSON.stringify(steady.hubEventLoopLagMs)}; agents ${JSON.stringify(steady.agentTimings.map((t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, round(v, 1)]))))}`,
+  );
 
   let throughput: ThroughputRow[] | undefined;
   let extras: StepResult['extras'];
   if (top) {
     throughput = [];
     for (const rate of config.throughputRates) {
-      if (nowMs() > deadline) { problems.push('throughput ramp cut short by the run budget'); break; }
+      if (nowMs() > deadline) {
+        problems.push('throughput ramp cut short by the run budget');
+        break;
+      }
       await settle(workers, 20_000);
       const o = await runLoad(ctx, `rate-${rate}`, rate, config.throughputMs);
       const ok = o.row.p99_ms < 1000 && o.row.incomplete === 0 && o.row.changes_per_s >= rate * 0.9;
       throughput.push({
-        target_changes_per_s: rate, changes_per_s: o.row.changes_per_s, p50_ms: o.row.p50_ms, p99_ms: o.row.p99_ms, max_ms: o.row.max_ms,
-        incomplete: o.row.incomplete, etcd_writes_per_s: o.etcdWritesPerS, etcd_puts_per_s: o.etcdPutsPerS, reports_per_s: o.reportsPerS,
-        cpu_cores: o.cpuCores, generator_behind_ms: o.behindMs, sustained: ok,
+        target_changes_per_s: rate,
+        changes_per_s: o.row.changes_per_s,
+        p50_ms: o.row.p50_ms,
+        p99_ms: o.row.p99_ms,
+        max_ms: o.row.max_ms,
+        incomplete: o.row.incomplete,
+        etcd_writes_per_s: o.etcdWritesPerS,
+        etcd_puts_per_s: o.etcdPutsPerS,
+        reports_per_s: o.reportsPerS,
+        cpu_cores: o.cpuCores,
+        generator_behind_ms: o.behindMs,
+        sustained: ok,
       });
-      log(`  throughput ${rate}/s: made ${o.row.changes_per_s}/s, p50 ${o.row.p50_ms} ms, p99 ${o.row.p99_ms} ms, incomplete ${o.row.incomplete}, etcd ${o.etcdWritesPerS} writes/s, CPU ${JSON.stringify(o.cpuCores)} -> ${ok ? 'sustained' : 'not sustained'}`);
+      log(
+        `  throughput ${rate}/s: made ${o.row.changes_per_s}/s, p50 ${o.row.p50_ms} ms, p99 ${o.row.p99_ms} ms, incomplete ${o.row.incomplete}, etcd ${o.etcdWritesPerS} writes/s, CPU ${JSON.stringify(o.cpuCores)} -> ${ok ? 'sustained' : 'not sustained'}`,
+      );
       if (!ok) break;
     }
     if (config.extras && nowMs() < deadline) extras = await runExtras(ctx, stepDir, profileDir, problems);
@@ -410,13 +520,24 @@ async function runStep(config: Config, clusters: number, top: boolean, runDir: s
 
   for (const w of [...workers, ...(ctx.big !== undefined ? [ctx.big] : [])]) {
     const s = await w.status().catch(() => undefined);
-    if (s !== undefined && (s.errors > 0 || s.warnings > 0)) problems.push(`${w.name}: ${s.warnings} agent warnings, ${s.errors} errors; last: ${s.lastProblem ?? ''}`);
+    if (s !== undefined && (s.errors > 0 || s.warnings > 0))
+      problems.push(`${w.name}: ${s.warnings} agent warnings, ${s.errors} errors; last: ${s.lastProblem ?? ''}`);
   }
   await cleanup();
   if (profileDir !== undefined) log(`  CPU profiles: ${listProfiles(profileDir).join(', ')}`);
   return {
-    clusters, floor, registerMs: round(registerMs, 0), credentialsMs: round(credentialsMs, 0), startupConvergeMs: round(startupConvergeMs, 0),
-    steady, light, idleRssMb, etcdKeys, ...(throughput !== undefined ? { throughput } : {}), ...(extras !== undefined ? { extras } : {}), problems,
+    clusters,
+    floor,
+    registerMs: round(registerMs, 0),
+    credentialsMs: round(credentialsMs, 0),
+    startupConvergeMs: round(startupConvergeMs, 0),
+    steady,
+    light,
+    idleRssMb,
+    etcdKeys,
+    ...(throughput !== undefined ? { throughput } : {}),
+    ...(extras !== undefined ? { extras } : {}),
+    problems,
   };
 }
 
@@ -445,7 +566,9 @@ async function runExtras(ctx: StepContext, stepDir: string, profileDir: string |
   const hubRssWithBig = mb(rssBytes(env.hub.pid));
   const agentRss = mb(after.rssBytes);
   const agentDelta = mb(after.rssBytes - baseline.rssBytes);
-  log(`  big consumer converged in ${Math.round(joinMs)} ms; worker RSS ${agentRss} MB (${agentDelta} MB over the idle worker's ${mb(baseline.rssBytes)} MB), heap ${mb(after.heapUsedBytes)} MB`);
+  log(
+    `  big consumer converged in ${Math.round(joinMs)} ms; worker RSS ${agentRss} MB (${agentDelta} MB over the idle worker's ${mb(baseline.rssBytes)} MB), heap ${mb(after.heapUsedBytes)} MB`,
+  );
 
   const restart = async (cold: boolean): Promise<number> => {
     const done = big.next('restarted', 300_000);
@@ -465,26 +588,39 @@ async function runExtras(ctx: StepContext, stepDir: string, profileDir: string |
   log('  hub restart: SIGKILL, a change in every cluster, new hub process');
   let hubRestart: { hub_ready_ms: number; every_agent_served_ms: number; rounds: number; outage_changes: number; outage_changes_lost: number } | undefined;
   try {
-  // First crash: one change in every cluster while no hub runs, then nothing: are they delivered?
-  await env.hub.kill();
-  await probe(ctx, 'hub-outage', 1);
-  await env.hub.start();
-  await ctx.tracker.drain('hub-outage', 30_000);
-  const outage = ctx.tracker.result('hub-outage');
-  ctx.tracker.abandon('hub-outage');
-  log(`  hub crash with a change in every cluster during the outage: ${outage.made - outage.incomplete} of ${outage.made} delivered to every consumer (last after ${round(outage.max, 0)} ms from the change)`);
-  await settle([...workers, big], 30_000);
-  // Second crash: a round of changes (one per cluster) every second until one goes all the way.
-  await env.hub.kill();
-  const tKill = nowMs();
-  const hubStarted = env.hub.start().then(() => nowMs() - tKill);
-  const served = await servedAgain(ctx, 'hub-restart', tKill, 1000, 90_000);
-  const hubReadyMs = await hubStarted;
-  const hubProbe = { max: served.servedMs, incomplete: outage.incomplete, rounds: served.rounds };
-  for (let r = 0; r < served.rounds; r++) ctx.tracker.abandon(`hub-restart-${r}`);
-  log(`  hub ready again after ${Math.round(hubReadyMs)} ms; every agent served again (a round of changes in every cluster applied by all consumers) ${hubProbe.max} ms after the crash (${hubProbe.rounds} rounds)`);
-  if (hubProbe.incomplete > 0) problems.push(`hub restart: ${hubProbe.incomplete} of ${outage.made} changes made while no hub ran were not applied by every consumer within 30 s of the new hub starting (nothing else changed afterwards)`);
-  hubRestart = { hub_ready_ms: round(hubReadyMs, 0), every_agent_served_ms: hubProbe.max, rounds: hubProbe.rounds, outage_changes: outage.made, outage_changes_lost: hubProbe.incomplete };
+    // First crash: one change in every cluster while no hub runs, then nothing: are they delivered?
+    await env.hub.kill();
+    await probe(ctx, 'hub-outage', 1);
+    await env.hub.start();
+    await ctx.tracker.drain('hub-outage', 30_000);
+    const outage = ctx.tracker.result('hub-outage');
+    ctx.tracker.abandon('hub-outage');
+    log(
+      `  hub crash with a change in every cluster during the outage: ${outage.made - outage.incomplete} of ${outage.made} delivered to every consumer (last after ${round(outage.max, 0)} ms from the change)`,
+    );
+    await settle([...workers, big], 30_000);
+    // Second crash: a round of changes (one per cluster) every second until one goes all the way.
+    await env.hub.kill();
+    const tKill = nowMs();
+    const hubStarted = env.hub.start().then(() => nowMs() - tKill);
+    const served = await servedAgain(ctx, 'hub-restart', tKill, 1000, 90_000);
+    const hubReadyMs = await hubStarted;
+    const hubProbe = { max: served.servedMs, incomplete: outage.incomplete, rounds: served.rounds };
+    for (let r = 0; r < served.rounds; r++) ctx.tracker.abandon(`hub-restart-${r}`);
+    log(
+      `  hub ready again after ${Math.round(hubReadyMs)} ms; every agent served again (a round of changes in every cluster applied by all consumers) ${hubProbe.max} ms after the crash (${hubProbe.rounds} rounds)`,
+    );
+    if (hubProbe.incomplete > 0)
+      problems.push(
+        `hub restart: ${hubProbe.incomplete} of ${outage.made} changes made while no hub ran were not applied by every consumer within 30 s of the new hub starting (nothing else changed afterwards)`,
+      );
+    hubRestart = {
+      hub_ready_ms: round(hubReadyMs, 0),
+      every_agent_served_ms: hubProbe.max,
+      rounds: hubProbe.rounds,
+      outage_changes: outage.made,
+      outage_changes_lost: hubProbe.incomplete,
+    };
   } catch (err) {
     problems.push(`hub restart: ${(err as Error).message}`);
     log(`  hub restart failed: ${(err as Error).message}`);
@@ -497,38 +633,49 @@ async function runExtras(ctx: StepContext, stepDir: string, profileDir: string |
   let natsUpMs = Number.NaN;
   let afterProbe = { p50: Number.NaN, max: Number.NaN, incomplete: 0 };
   if (hubUp) {
-  await settle([...workers, big], 30_000);
-  const all = [...workers, big];
-  await Promise.all(all.map(async (w) => {
-    const s = w.next('status');
-    w.send({ type: 'mark' });
-    await s;
-  }));
-  const tNats = nowMs();
-  await env.restartNats();
-  natsUpMs = nowMs() - tNats;
-  try {
-    reconnectMs = natsUpMs + (await until('every agent reconnected and synced', 300_000, async () => {
-      const s = await statusOf(all);
-      return sum(s, (x) => x.servedSinceMark) === sum(s, (x) => x.agents) && sum(s, (x) => x.connected) === sum(s, (x) => x.agents);
-    }, 250));
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
-  afterProbe = await probeAll(ctx, 'after-reconnect', 120_000);
-  log(`  nats-server restart: ${ds.shape.clusters + 1} agents reconnected and synced in ${Math.round(reconnectMs)} ms; a change in every cluster then propagated in ${afterProbe.max} ms max`);
+    await settle([...workers, big], 30_000);
+    const all = [...workers, big];
+    await Promise.all(
+      all.map(async (w) => {
+        const s = w.next('status');
+        w.send({ type: 'mark' });
+        await s;
+      }),
+    );
+    const tNats = nowMs();
+    await env.restartNats();
+    natsUpMs = nowMs() - tNats;
+    try {
+      reconnectMs =
+        natsUpMs +
+        (await until(
+          'every agent reconnected and synced',
+          300_000,
+          async () => {
+            const s = await statusOf(all);
+            return sum(s, (x) => x.servedSinceMark) === sum(s, (x) => x.agents) && sum(s, (x) => x.connected) === sum(s, (x) => x.agents);
+          },
+          250,
+        ));
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+    afterProbe = await probeAll(ctx, 'after-reconnect', 120_000);
+    log(
+      `  nats-server restart: ${ds.shape.clusters + 1} agents reconnected and synced in ${Math.round(reconnectMs)} ms; a change in every cluster then propagated in ${afterProbe.max} ms max`,
+    );
   }
 
   return {
     memory: {
       hub_rss_mb: hubRss,
       hub_endpoints: ds.endpoints,
-      hub_rss_mb_per_100k_endpoints: round(hubRss / ds.endpoints * 100_000, 0),
+      hub_rss_mb_per_100k_endpoints: round((hubRss / ds.endpoints) * 100_000, 0),
       hub_rss_mb_with_big_consumer: hubRssWithBig,
       agent_worker_rss_mb: agentRss,
       agent_worker_idle_rss_mb: mb(baseline.rssBytes),
       agent_imported_endpoints: expected,
-      agent_rss_mb_per_100k_imported: round(agentDelta / expected * 100_000, 0),
+      agent_rss_mb_per_100k_imported: round((agentDelta / expected) * 100_000, 0),
       agent_heap_mb: mb(after.heapUsedBytes),
     },
     big_consumer_join_ms: round(joinMs, 0),
@@ -549,7 +696,9 @@ async function runExtras(ctx: StepContext, stepDir: string, profileDir: string |
 async function startWorkersOne(ctx: StepContext, stepDir: string, profileDir: string | undefined): Promise<WorkerHandle[]> {
   const ws = await startWorkers(1, 'big', stepDir, ctx.tracker, profileDir, ctx.workers.length);
   ctx.big = ws[0];
-  cleanups.push(async () => { await Promise.all(ws.map((w) => w.stop())); });
+  cleanups.push(async () => {
+    await Promise.all(ws.map((w) => w.stop()));
+  });
   return ws;
 }
 
@@ -563,8 +712,10 @@ async function main(): Promise<void> {
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const runDir = join(ROOT, 'bench-results', `${stamp}-${config.mode}`);
   mkdirSync(runDir, { recursive: true });
-  log(`causeway benchmark (${config.mode}): steps ${config.steps.join(' / ')} clusters, ${config.servicesPerCluster} services per cluster × ${config.endpointsPerService} endpoints, ` +
-    `audience ${config.groupSize} clusters per service, ${config.rate} changes/s; logs in ${runDir}`);
+  log(
+    `causeway benchmark (${config.mode}): steps ${config.steps.join(' / ')} clusters, ${config.servicesPerCluster} services per cluster × ${config.endpointsPerService} endpoints, ` +
+      `audience ${config.groupSize} clusters per service, ${config.rate} changes/s; logs in ${runDir}`,
+  );
   const steps: StepResult[] = [];
   const problems: string[] = [];
   for (const [k, clusters] of config.steps.entries()) {
@@ -620,11 +771,14 @@ async function main(): Promise<void> {
       steady_reports_per_s: s.steady.reportsPerS,
       generator_behind_ms: s.steady.behindMs,
     })),
-    throughput: last?.throughput === undefined ? undefined : {
-      clusters: last.clusters,
-      steps: last.throughput,
-      max_sustained_changes_per_s: Math.max(0, ...last.throughput.filter((t) => t.sustained).map((t) => t.changes_per_s)),
-    },
+    throughput:
+      last?.throughput === undefined
+        ? undefined
+        : {
+            clusters: last.clusters,
+            steps: last.throughput,
+            max_sustained_changes_per_s: Math.max(0, ...last.throughput.filter((t) => t.sustained).map((t) => t.changes_per_s)),
+          },
     memory: last?.extras?.memory,
     resync: last?.extras === undefined ? undefined : (({ memory: _m, ...rest }) => rest)(last.extras),
     problems: [...problems, ...steps.flatMap((s) => s.problems.map((p) => `step ${s.clusters}: ${p}`))],
@@ -644,7 +798,7 @@ async function render(file: string): Promise<void> {
 const renderFile = process.argv.includes('--render') ? process.argv[process.argv.indexOf('--render') + 1] : undefined;
 (renderFile !== undefined ? render(renderFile) : main())
   .catch((err: unknown) => {
-    process.stderr.write(`benchmark failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   })
   .finally(async () => {

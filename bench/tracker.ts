@@ -130,6 +130,10 @@ export class PropagationTracker {
 
   /** Forgets what is still open (after a phase that is over). */
   abandon(phase: string): void {
-    for (const [seq, c] of this.open) if (c.phase === phase) { this.open.delete(seq); this.byKey.delete(c.key); }
+    for (const [seq, c] of this.open)
+      if (c.phase === phase) {
+        this.open.delete(seq);
+        this.byKey.delete(c.key);
+      }
   }
 }

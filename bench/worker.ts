@@ -61,26 +61,36 @@ const describe = (obj: object): string => {
 const logger: AgentLogger = {
   debug: () => undefined,
   info: () => undefined,
-  warn: (obj, msg) => { warnings += 1; lastProblem = `${msg}: ${describe(obj)}`; },
-  error: (obj, msg) => { errors += 1; lastProblem = `${msg}: ${describe(obj)}`; },
+  warn: (obj, msg) => {
+    warnings += 1;
+    lastProblem = `${msg}: ${describe(obj)}`;
+  },
+  error: (obj, msg) => {
+    errors += 1;
+    lastProblem = `${msg}: ${describe(obj)}`;
+  },
 };
 
 function seed(cluster: BenchCluster, plan: AgentPlan): KubeObject[] {
   const slices: KubeObject[] = [];
   for (const e of plan.exports) {
     cluster.put({
-      apiVersion: 'v1', kind: 'Service',
+      apiVersion: 'v1',
+      kind: 'Service',
       metadata: { name: e.name, namespace: e.namespace },
       spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }] },
     });
     cluster.put({
-      apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport',
+      apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+      kind: 'ServiceExport',
       metadata: { name: e.name, namespace: e.namespace, annotations: { 'causeway.dev/export-to': `${e.audienceLabel}=in` } },
     });
     const slice: KubeObject = {
-      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
       metadata: {
-        name: `${e.name}-bench`, namespace: e.namespace,
+        name: `${e.name}-bench`,
+        namespace: e.namespace,
         labels: { 'kubernetes.io/service-name': e.name, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
       },
       addressType: 'IPv4',
@@ -103,8 +113,14 @@ function startAgent(plan: AgentPlan, cluster: BenchCluster, tuning: AgentTuning)
     cluster: plan.cluster,
     servers: natsUrl,
     creds: plan.creds,
-    onRejected: (subject, reason) => { warnings += 1; lastProblem = `rejected on ${subject}: ${reason}`; },
-    onError: (what, err) => { warnings += 1; lastProblem = `${what}: ${err instanceof Error ? err.message : String(err)}`; },
+    onRejected: (subject, reason) => {
+      warnings += 1;
+      lastProblem = `rejected on ${subject}: ${reason}`;
+    },
+    onError: (what, err) => {
+      warnings += 1;
+      lastProblem = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+    },
   });
   const agent = new Agent(cluster, transport, {
     cluster: plan.cluster,
@@ -131,7 +147,9 @@ function startAgent(plan: AgentPlan, cluster: BenchCluster, tuning: AgentTuning)
 }
 
 function onApplied(index: number): (seq: number, atMs: number) => void {
-  return (seq, atMs) => { appliedBuffer.push(seq, index, atMs); };
+  return (seq, atMs) => {
+    appliedBuffer.push(seq, index, atMs);
+  };
 }
 
 async function start(agents: readonly AgentPlan[], tuning: AgentTuning): Promise<void> {
@@ -142,10 +160,12 @@ async function start(agents: readonly AgentPlan[], tuning: AgentTuning): Promise
     hosted.push({ plan, cluster, transport, agent, slices, syncBase: 0 });
   }
   const spread = tuning.startSpreadMs ?? 0;
-  await Promise.all(hosted.map(async (h, k) => {
-    if (spread > 0) await new Promise((resolve) => setTimeout(resolve, (spread * k) / hosted.length));
-    await h.agent.start();
-  }));
+  await Promise.all(
+    hosted.map(async (h, k) => {
+      if (spread > 0) await new Promise((resolve) => setTimeout(resolve, (spread * k) / hosted.length));
+      await h.agent.start();
+    }),
+  );
 }
 
 /** One change: endpoint `ep` of export `e` of cluster `h` gets a new marker, written as a controller would. */
@@ -231,8 +251,18 @@ function status(): WorkerStatus {
   }
   const mem = process.memoryUsage();
   return {
-    agents: hosted.length, converged, imported, expected, servedSinceMark: served, connected,
-    rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, warnings, errors, lastProblem, metrics,
+    agents: hosted.length,
+    converged,
+    imported,
+    expected,
+    servedSinceMark: served,
+    connected,
+    rssBytes: mem.rss,
+    heapUsedBytes: mem.heapUsed,
+    warnings,
+    errors,
+    lastProblem,
+    metrics,
     timings: {
       reports: reportRtts.length,
       reportRttP50Ms: summarize(reportRtts).p50,
@@ -271,21 +301,27 @@ async function restartAgent(index: number, cold: boolean, tuning: AgentTuning): 
 
 async function stop(): Promise<void> {
   clearInterval(flusher);
-  await Promise.all(hosted.map(async (h) => {
-    await h.agent.stop().catch(() => undefined);
-    await h.transport.close().catch(() => undefined);
-    await h.cluster.stop();
-  }));
+  await Promise.all(
+    hosted.map(async (h) => {
+      await h.agent.stop().catch(() => undefined);
+      await h.transport.close().catch(() => undefined);
+      await h.cluster.stop();
+    }),
+  );
 }
 
-const fail = (err: unknown): void => { send({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) }); };
+const fail = (err: unknown): void => {
+  send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+};
 
 process.on('message', (raw) => {
   const msg = raw as ToWorker;
   switch (msg.type) {
     case 'start':
       natsUrl = msg.natsUrl;
-      start(msg.agents, msg.tuning).then(() => { send({ type: 'started', atMs: nowMs() }); }, fail);
+      start(msg.agents, msg.tuning).then(() => {
+        send({ type: 'started', atMs: nowMs() });
+      }, fail);
       break;
     case 'load':
       flush();
@@ -318,10 +354,19 @@ process.on('message', (raw) => {
       restartAgent(msg.index, msg.cold, msg.tuning).catch(fail);
       break;
     case 'stop':
-      stop().then(() => { process.exit(0); }, () => { process.exit(1); });
+      stop().then(
+        () => {
+          process.exit(0);
+        },
+        () => {
+          process.exit(1);
+        },
+      );
       break;
   }
 });
 // The coordinator went away (crash, Ctrl-C): nothing here may outlive it.
-process.on('disconnect', () => { process.exit(1); });
+process.on('disconnect', () => {
+  process.exit(1);
+});
 send({ type: 'ready' });

@@ -90,9 +90,23 @@ export interface AgentMetrics {
 
 function newMetrics(): AgentMetrics {
   return {
-    reportsSent: 0, fullReportsSent: 0, reportFailures: 0, exportsReported: 0, heartbeatsSent: 0, syncRequests: 0, syncFailures: 0,
-    batchesReceived: 0, batchesApplied: 0, batchesIgnored: 0, objectsApplied: 0, objectsDeleted: 0, objectsAdopted: 0,
-    statusesApplied: 0, applyErrors: 0, ownershipConflicts: 0, missingNamespaces: 0,
+    reportsSent: 0,
+    fullReportsSent: 0,
+    reportFailures: 0,
+    exportsReported: 0,
+    heartbeatsSent: 0,
+    syncRequests: 0,
+    syncFailures: 0,
+    batchesReceived: 0,
+    batchesApplied: 0,
+    batchesIgnored: 0,
+    objectsApplied: 0,
+    objectsDeleted: 0,
+    objectsAdopted: 0,
+    statusesApplied: 0,
+    applyErrors: 0,
+    ownershipConflicts: 0,
+    missingNamespaces: 0,
   };
 }
 
@@ -142,7 +156,20 @@ export class Agent {
   private readonly log: AgentLogger;
   private readonly random: () => number;
   private readonly now: () => Date;
-  private readonly opts: Required<Pick<AgentOptions, 'heartbeatIntervalMs' | 'resyncJitterMs' | 'retryBaseMs' | 'retryMaxMs' | 'chunkWaitMs' | 'driftCheckIntervalMs' | 'applyConcurrency' | 'maxReportBytes' | 'agentVersion'>>;
+  private readonly opts: Required<
+    Pick<
+      AgentOptions,
+      | 'heartbeatIntervalMs'
+      | 'resyncJitterMs'
+      | 'retryBaseMs'
+      | 'retryMaxMs'
+      | 'chunkWaitMs'
+      | 'driftCheckIntervalMs'
+      | 'applyConcurrency'
+      | 'maxReportBytes'
+      | 'agentVersion'
+    >
+  >;
   private readonly nodeLabelAllowList: readonly string[] | undefined;
 
   private readonly abort = new AbortController();
@@ -234,7 +261,8 @@ export class Agent {
         this.changed.notify();
       },
       nodesChanged: () => {
-        for (const se of this.cluster.serviceExports()) this.dirtyExports.add(serviceKeyString({ namespace: se.metadata.namespace ?? '', name: se.metadata.name }));
+        for (const se of this.cluster.serviceExports())
+          this.dirtyExports.add(serviceKeyString({ namespace: se.metadata.namespace ?? '', name: se.metadata.name }));
         this.changed.notify();
       },
       healthChanged: (healthy, message) => {
@@ -254,7 +282,8 @@ export class Agent {
       this.kubeSynced = true;
       // Everything listed so far is the complete export set: the first report is full.
       this.needFullReport = true;
-      for (const se of this.cluster.serviceExports()) this.importDirty.add(serviceKeyString({ namespace: se.metadata.namespace ?? '', name: se.metadata.name }));
+      for (const se of this.cluster.serviceExports())
+        this.importDirty.add(serviceKeyString({ namespace: se.metadata.namespace ?? '', name: se.metadata.name }));
       this.log.info({ cluster: this.name }, 'kubernetes caches synced');
       this.changed.notify();
     });
@@ -406,12 +435,21 @@ export class Agent {
 
   private noteTruncation(result: { readonly state: ExportState; readonly truncatedEndpoints: number }): ExportState {
     if (result.truncatedEndpoints > 0) {
-      this.log.warn({ service: serviceKeyString(result.state), dropped: result.truncatedEndpoints }, 'export has more endpoints than a report may carry; the rest are not exported');
+      this.log.warn(
+        { service: serviceKeyString(result.state), dropped: result.truncatedEndpoints },
+        'export has more endpoints than a report may carry; the rest are not exported',
+      );
     }
     return result.state;
   }
 
-  private async sendReport(full: boolean, upserts: ExportState[], removals: ServiceKey[], signal: AbortSignal, part?: { index: number; count: number }): Promise<boolean> {
+  private async sendReport(
+    full: boolean,
+    upserts: ExportState[],
+    removals: ServiceKey[],
+    signal: AbortSignal,
+    part?: { index: number; count: number },
+  ): Promise<boolean> {
     this.seq += 1;
     const report: Report = {
       v: PROTOCOL_VERSION,
@@ -835,7 +873,14 @@ export class Agent {
     const hub = this.hubStatus.get(k);
     if (problem === undefined && hub === undefined && !this.statusApplied.has(id)) return;
     const previous: K8sCondition[] | undefined = se.status?.conditions;
-    const conditions = exportConditions(hub, problem, previous, this.now().toISOString().replace(/\.\d+Z$/, 'Z'));
+    const conditions = exportConditions(
+      hub,
+      problem,
+      previous,
+      this.now()
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z'),
+    );
     const hash = JSON.stringify(conditions);
     if (this.statusApplied.get(id) === hash) return;
     if (previous !== undefined && isSubset(conditions, previous)) {

@@ -44,8 +44,7 @@ export interface LocalExportProblem {
 }
 
 export type ExportComputation =
-  | { readonly ok: true; readonly state: ExportState; readonly truncatedEndpoints: number }
-  | { readonly ok: false; readonly problem: LocalExportProblem };
+  { readonly ok: true; readonly state: ExportState; readonly truncatedEndpoints: number } | { readonly ok: false; readonly problem: LocalExportProblem };
 
 export interface ExportInput {
   readonly serviceExport: ServiceExportObject;
@@ -97,9 +96,9 @@ export function exportProblem(se: ServiceExportObject, svc: ServiceObject | unde
 }
 
 /** `k=v,k2=v2` → matchLabels; absent → no restriction. Anything else is an error saying how to fix it. */
-export function parseExportTo(value: string | undefined):
-  | { readonly ok: true; readonly selector: Record<string, string> | undefined }
-  | { readonly ok: false; readonly message: string } {
+export function parseExportTo(
+  value: string | undefined,
+): { readonly ok: true; readonly selector: Record<string, string> | undefined } | { readonly ok: false; readonly message: string } {
   if (value === undefined) return { ok: true, selector: undefined };
   const fail = (why: string): { ok: false; message: string } => ({
     ok: false,
@@ -131,12 +130,14 @@ function servicePorts(svc: ServiceObject): ServicePort[] {
   return (svc.spec?.ports ?? []).slice(0, MAX_PORTS).flatMap((p): ServicePort[] => {
     const protocol = p.protocol ?? 'TCP';
     if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') return [];
-    return [{
-      ...(p.name !== undefined && p.name !== '' ? { name: p.name } : {}),
-      port: p.port,
-      protocol,
-      ...(p.appProtocol !== undefined && p.appProtocol !== '' ? { appProtocol: p.appProtocol } : {}),
-    }];
+    return [
+      {
+        ...(p.name !== undefined && p.name !== '' ? { name: p.name } : {}),
+        port: p.port,
+        protocol,
+        ...(p.appProtocol !== undefined && p.appProtocol !== '' ? { appProtocol: p.appProtocol } : {}),
+      },
+    ];
   });
 }
 
@@ -151,11 +152,19 @@ function sliceEndpointPorts(serviceName: string, input: ExportInput): ServicePor
     for (const p of slice.ports ?? []) {
       const protocol = p.protocol ?? 'TCP';
       if (p.port === undefined || (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP')) continue;
-      const port: ServicePort = { ...(p.name !== undefined && p.name !== '' ? { name: p.name } : {}), port: p.port, protocol, ...(p.appProtocol !== undefined && p.appProtocol !== '' ? { appProtocol: p.appProtocol } : {}) };
+      const port: ServicePort = {
+        ...(p.name !== undefined && p.name !== '' ? { name: p.name } : {}),
+        port: p.port,
+        protocol,
+        ...(p.appProtocol !== undefined && p.appProtocol !== '' ? { appProtocol: p.appProtocol } : {}),
+      };
       byKey.set(`${p.name ?? ''}/${protocol}`, port);
     }
   }
-  return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p).slice(0, MAX_PORTS);
+  return [...byKey.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, p]) => p)
+    .slice(0, MAX_PORTS);
 }
 
 /** Slices that belong to the Service and were not written by us (our imports are never re-exported). */
@@ -188,11 +197,7 @@ function compareAddress(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function convertEndpoint(
-  ep: EndpointObject,
-  allow: readonly string[],
-  nodeLabels: ExportInput['nodeLabels'],
-): Endpoint | undefined {
+function convertEndpoint(ep: EndpointObject, allow: readonly string[], nodeLabels: ExportInput['nodeLabels']): Endpoint | undefined {
   const addresses = ep.addresses.filter(isIpAddress).slice(0, MAX_ADDRESSES_PER_ENDPOINT);
   if (addresses.length === 0) return undefined;
   // Kubernetes' defaults: ready unset means ready; serving unset defers to ready.

@@ -148,17 +148,17 @@ export function exportConditions(
 ): K8sCondition[] {
   if (local !== undefined) {
     const prev = previous?.find((c) => c.type === ExportConditionType.Valid);
-    return [{
-      type: ExportConditionType.Valid,
-      status: 'False',
-      reason: local.reason,
-      message: local.message,
-      lastTransitionTime: prev?.status === 'False' ? prev.lastTransitionTime : now,
-    }];
+    return [
+      {
+        type: ExportConditionType.Valid,
+        status: 'False',
+        reason: local.reason,
+        message: local.message,
+        lastTransitionTime: prev?.status === 'False' ? prev.lastTransitionTime : now,
+      },
+    ];
   }
-  return [...(hub ?? [])]
-    .map((c) => ({ ...c }))
-    .sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  return [...(hub ?? [])].map((c) => ({ ...c })).sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
 }
 
 export function serviceExportStatusObject(namespace: string, name: string, conditions: readonly K8sCondition[]): KubeObject {
@@ -172,7 +172,11 @@ export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (typeof v === 'object' && v !== null) {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
   }
   return v === undefined ? 'null' : JSON.stringify(v);
 }

@@ -71,7 +71,7 @@ function plain(o: unknown): KubeObject {
 function statusOf(err: ApiException<unknown>): { reason?: string; message?: string } {
   const body: unknown = err.body;
   try {
-    return (typeof body === 'string' && body !== '' ? JSON.parse(body) : body ?? {}) as { reason?: string; message?: string };
+    return (typeof body === 'string' && body !== '' ? JSON.parse(body) : (body ?? {})) as { reason?: string; message?: string };
   } catch {
     return {};
   }
@@ -90,7 +90,6 @@ function translate(err: unknown, what: string): Error {
   }
   return new UnavailableError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
-
 
 /** One informer the agent keeps running: restarted with backoff after every error. */
 class KeptInformer {
@@ -229,12 +228,28 @@ export class KubeCluster implements ClusterPort {
     };
 
     this.se = makeInformer(this.kc, `/apis/${MCS_GROUP}/${MCS_VERSION}/serviceexports`, () =>
-      pages((c) => this.custom.listClusterCustomObject({ group: MCS_GROUP, version: MCS_VERSION, plural: 'serviceexports', limit: pageSize, ...(c ? { _continue: c } : {}) })));
+      pages((c) =>
+        this.custom.listClusterCustomObject({
+          group: MCS_GROUP,
+          version: MCS_VERSION,
+          plural: 'serviceexports',
+          limit: pageSize,
+          ...(c ? { _continue: c } : {}),
+        }),
+      ),
+    );
     this.svc = makeInformer(this.kc, '/api/v1/services', () =>
-      pages((c) => this.core.listServiceForAllNamespaces({ limit: pageSize, ...(c ? { _continue: c } : {}) })));
-    this.eps = makeInformer(this.kc, '/apis/discovery.k8s.io/v1/endpointslices', () =>
-      pages((c) => this.discovery.listEndpointSliceForAllNamespaces({ labelSelector: SERVICE_SLICES_SELECTOR, limit: pageSize, ...(c ? { _continue: c } : {}) })),
-    SERVICE_SLICES_SELECTOR);
+      pages((c) => this.core.listServiceForAllNamespaces({ limit: pageSize, ...(c ? { _continue: c } : {}) })),
+    );
+    this.eps = makeInformer(
+      this.kc,
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      () =>
+        pages((c) =>
+          this.discovery.listEndpointSliceForAllNamespaces({ labelSelector: SERVICE_SLICES_SELECTOR, limit: pageSize, ...(c ? { _continue: c } : {}) }),
+        ),
+      SERVICE_SLICES_SELECTOR,
+    );
     for (const verb of ['add', 'update', 'delete'] as const) {
       this.se.on(verb, exportChanged);
       this.svc.on(verb, exportChanged);
@@ -248,7 +263,11 @@ export class KubeCluster implements ClusterPort {
     this.eps.on('delete', (o) => {
       this.unindexSlice(o, events);
     });
-    const all: [string, CachedInformer][] = [['serviceexports', this.se], ['services', this.svc], ['endpointslices', this.eps]];
+    const all: [string, CachedInformer][] = [
+      ['serviceexports', this.se],
+      ['services', this.svc],
+      ['endpointslices', this.eps],
+    ];
     if (this.options.watchNodes ?? true) {
       this.nodes = makeInformer(this.kc, '/api/v1/nodes', () => pages((c) => this.core.listNode({ limit: pageSize, ...(c ? { _continue: c } : {}) })));
       const nodeChanged = (o: KubernetesObject, gone: boolean): void => {
@@ -277,13 +296,16 @@ export class KubeCluster implements ClusterPort {
       const after = this.unhealthy.size === 0;
       if (before !== after || !healthy) events.healthChanged(after, after ? 'all watches running' : message);
     };
-    this.informers = all.map(([name, informer]) => new KeptInformer(
-      name,
-      informer,
-      new Backoff({ baseMs: this.options.restartBaseMs ?? 500, maxMs: this.options.restartMaxMs ?? 30_000 }),
-      onHealth,
-      this.options.onInformerError,
-    ));
+    this.informers = all.map(
+      ([name, informer]) =>
+        new KeptInformer(
+          name,
+          informer,
+          new Backoff({ baseMs: this.options.restartBaseMs ?? 500, maxMs: this.options.restartMaxMs ?? 30_000 }),
+          onHealth,
+          this.options.onInformerError,
+        ),
+    );
     for (const i of this.informers) {
       i.start().catch((err: unknown) => this.options.onInformerError?.(i.name, err));
     }
@@ -380,7 +402,10 @@ export class KubeCluster implements ClusterPort {
 
   async apply(object: KubeObject, signal: AbortSignal): Promise<KubeObject> {
     try {
-      const out = await raceAbort(this.objects.patch(object as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), signal);
+      const out = await raceAbort(
+        this.objects.patch(object as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+        signal,
+      );
       return plain(out);
     } catch (err) {
       throw translate(err, `applying ${object.kind} ${object.metadata.namespace ?? ''}/${object.metadata.name}`);
@@ -393,7 +418,16 @@ export class KubeCluster implements ClusterPort {
     try {
       const out: unknown = await raceAbort(
         this.custom.patchNamespacedCustomObjectStatus(
-          { group: MCS_GROUP, version: MCS_VERSION, namespace: object.metadata.namespace ?? '', plural, name: object.metadata.name, body: object, fieldManager: FIELD_MANAGER, force: true },
+          {
+            group: MCS_GROUP,
+            version: MCS_VERSION,
+            namespace: object.metadata.namespace ?? '',
+            plural,
+            name: object.metadata.name,
+            body: object,
+            fieldManager: FIELD_MANAGER,
+            force: true,
+          },
           setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
         ),
         signal,
@@ -406,7 +440,18 @@ export class KubeCluster implements ClusterPort {
 
   async delete(ref: ObjectRef, uid: string | undefined, signal: AbortSignal): Promise<void> {
     try {
-      await raceAbort(this.objects.delete(this.header(ref), undefined, undefined, undefined, undefined, undefined, uid === undefined ? undefined : Object.assign(new V1DeleteOptions(), { preconditions: Object.assign(new V1Preconditions(), { uid }) })), signal);
+      await raceAbort(
+        this.objects.delete(
+          this.header(ref),
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          uid === undefined ? undefined : Object.assign(new V1DeleteOptions(), { preconditions: Object.assign(new V1Preconditions(), { uid }) }),
+        ),
+        signal,
+      );
     } catch (err) {
       const e = translate(err, `deleting ${ref.kind} ${ref.namespace}/${ref.name}`);
       if (e instanceof NotFoundError) return;
@@ -420,12 +465,25 @@ export class KubeCluster implements ClusterPort {
     try {
       let cont: string | undefined;
       do {
-        const page = (await raceAbort(this.custom.listClusterCustomObject({ group: MCS_GROUP, version: MCS_VERSION, plural: 'serviceimports', labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }), signal)) as KubernetesListObject<KubernetesObject>;
+        const page = (await raceAbort(
+          this.custom.listClusterCustomObject({
+            group: MCS_GROUP,
+            version: MCS_VERSION,
+            plural: 'serviceimports',
+            labelSelector: OWNED_SELECTOR,
+            limit,
+            ...(cont ? { _continue: cont } : {}),
+          }),
+          signal,
+        )) as KubernetesListObject<KubernetesObject>;
         for (const o of page.items) out.push(plain({ ...o, apiVersion: `${MCS_GROUP}/${MCS_VERSION}`, kind: 'ServiceImport' }));
         cont = page.metadata?._continue;
       } while (cont !== undefined && cont !== '');
       do {
-        const page: KubernetesListObject<KubernetesObject> = await raceAbort(this.discovery.listEndpointSliceForAllNamespaces({ labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }), signal);
+        const page: KubernetesListObject<KubernetesObject> = await raceAbort(
+          this.discovery.listEndpointSliceForAllNamespaces({ labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }),
+          signal,
+        );
         for (const o of page.items) out.push(plain({ ...o, apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' }));
         cont = page.metadata?._continue;
       } while (cont !== undefined && cont !== '');

@@ -36,13 +36,26 @@ export interface RunningAgent {
 
 export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> {
   assertClusterName(options.cluster);
-  const servers = options.natsUrl.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (servers.length === 0) throw new InvalidInputError([{ field: '--nats', value: options.natsUrl, message: 'give at least one NATS URL, e.g. nats://hub.example:4222' }]);
+  const servers = options.natsUrl
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (servers.length === 0)
+    throw new InvalidInputError([{ field: '--nats', value: options.natsUrl, message: 'give at least one NATS URL, e.g. nats://hub.example:4222' }]);
   let creds: string;
   try {
     creds = await readFile(options.credsFile, 'utf8');
   } catch (err) {
-    throw new InvalidInputError([{ field: '--creds', value: options.credsFile, message: `cannot read the .creds file (${(err as Error).message}); get one with \`causeway cluster credentials ${options.cluster} --output-file FILE\`` }], { cause: err });
+    throw new InvalidInputError(
+      [
+        {
+          field: '--creds',
+          value: options.credsFile,
+          message: `cannot read the .creds file (${(err as Error).message}); get one with \`causeway cluster credentials ${options.cluster} --output-file FILE\``,
+        },
+      ],
+      { cause: err },
+    );
   }
   if (!creds.includes('BEGIN NATS USER JWT')) {
     throw new InvalidInputError([{ field: '--creds', value: options.credsFile, message: 'not a NATS .creds file (no "BEGIN NATS USER JWT" block)' }]);
@@ -78,7 +91,10 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
     ...(options.resyncJitterMs !== undefined ? { resyncJitterMs: options.resyncJitterMs } : {}),
   });
-  log.info({ cluster: options.cluster, nats: servers, kubernetes: cluster.server(), heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000 }, 'starting agent');
+  log.info(
+    { cluster: options.cluster, nats: servers, kubernetes: cluster.server(), heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000 },
+    'starting agent',
+  );
   await agent.start();
 
   let stopping: Promise<void> | undefined;

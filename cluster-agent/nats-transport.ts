@@ -44,7 +44,6 @@ const reportReplySchema = z.union([
   z.object({ ok: z.literal(false), reason: z.string(), message: z.string() }),
 ]);
 
-
 export class NatsHubTransport implements HubTransport {
   private readonly options: NatsTransportOptions;
   private nc: NatsConnection | undefined;
@@ -60,9 +59,13 @@ export class NatsHubTransport implements HubTransport {
   }
 
   start(events: TransportEvents, signal: AbortSignal): Promise<void> {
-    signal.addEventListener('abort', () => {
-      this.stopConnecting.abort();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        this.stopConnecting.abort();
+      },
+      { once: true },
+    );
     this.background = this.connectLoop(events).catch((err: unknown) => {
       this.options.onError?.('nats connection', err);
     });

@@ -75,13 +75,15 @@ export interface ServicePortObject {
 }
 
 export interface ServiceObject extends KubeObject {
-  spec?: {
-    type?: string | undefined;
-    clusterIP?: string | undefined;
-    clusterIPs?: string[] | undefined;
-    ports?: ServicePortObject[] | undefined;
-    sessionAffinity?: string | undefined;
-  } | undefined;
+  spec?:
+    | {
+        type?: string | undefined;
+        clusterIP?: string | undefined;
+        clusterIPs?: string[] | undefined;
+        ports?: ServicePortObject[] | undefined;
+        sessionAffinity?: string | undefined;
+      }
+    | undefined;
 }
 
 export interface EndpointObject {

@@ -44,8 +44,7 @@ export type SelectorOperator = (typeof SelectorOperator)[keyof typeof SelectorOp
 export interface LabelSelector {
   readonly matchLabels?: Readonly<Record<string, string>> | undefined;
   readonly matchExpressions?:
-    | readonly { readonly key: string; readonly operator: SelectorOperator; readonly values?: readonly string[] | undefined }[]
-    | undefined;
+    readonly { readonly key: string; readonly operator: SelectorOperator; readonly values?: readonly string[] | undefined }[] | undefined;
 }
 
 /** Kubernetes semantics: every term must hold; an empty selector matches everything. */

@@ -108,8 +108,7 @@ export const reportSchema = z.strictObject({
 export type Report = z.output<typeof reportSchema>;
 
 export type ReportReply =
-  | { readonly ok: true; readonly seq: number; readonly revision: number }
-  | { readonly ok: false; readonly reason: string; readonly message: string };
+  { readonly ok: true; readonly seq: number; readonly revision: number } | { readonly ok: false; readonly reason: string; readonly message: string };
 
 export const agentConditionSchema = z.strictObject({
   type: z.string().min(1).max(63),
@@ -193,7 +192,9 @@ export type ImportBatch = z.output<typeof importBatchSchema>;
 
 // ---- decoding --------------------------------------------------------------------------------
 
-export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: 'oversized' | 'malformed' | 'invalid' | 'wrong-cluster'; readonly message: string };
+export type Decoded<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly reason: 'oversized' | 'malformed' | 'invalid' | 'wrong-cluster'; readonly message: string };
 
 /**
  * Decodes and validates a message. `expectedCluster` is the cluster the subject (and so the
@@ -211,7 +212,10 @@ export function decodeMessage<T>(schema: z.ZodType<T>, data: Uint8Array, expecte
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const first = parsed.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
     return { ok: false, reason: 'invalid', message: first };
   }
   const claimed = (parsed.data as { cluster?: unknown }).cluster;

@@ -52,29 +52,28 @@ const asnSchema = z.int().min(1).max(4_294_967_295);
 const portSchema = z.int().min(1).max(65_535);
 const protocolSchema = z.enum(['TCP', 'UDP', 'SCTP']);
 
-export const labelSelectorSchema = z
-  .strictObject({
-    matchLabels: labelsSchema.optional(),
-    matchExpressions: z
-      .array(
-        z
-          .strictObject({
-            key: z.string().min(1),
-            operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-            values: z.array(z.string()).optional(),
-          })
-          .superRefine((e, ctx) => {
-            const needsValues = e.operator === 'In' || e.operator === 'NotIn';
-            if (needsValues && (e.values ?? []).length === 0) {
-              ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${e.operator} needs at least one value` });
-            }
-            if (!needsValues && e.values !== undefined && e.values.length > 0) {
-              ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${e.operator} takes no values` });
-            }
-          }),
-      )
-      .optional(),
-  });
+export const labelSelectorSchema = z.strictObject({
+  matchLabels: labelsSchema.optional(),
+  matchExpressions: z
+    .array(
+      z
+        .strictObject({
+          key: z.string().min(1),
+          operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+          values: z.array(z.string()).optional(),
+        })
+        .superRefine((e, ctx) => {
+          const needsValues = e.operator === 'In' || e.operator === 'NotIn';
+          if (needsValues && (e.values ?? []).length === 0) {
+            ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${e.operator} needs at least one value` });
+          }
+          if (!needsValues && e.values !== undefined && e.values.length > 0) {
+            ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${e.operator} takes no values` });
+          }
+        }),
+    )
+    .optional(),
+});
 
 // ---- metadata and status -------------------------------------------------------------------
 
@@ -85,7 +84,10 @@ export const metadataSchema = z.strictObject({
   annotations: annotationsSchema.optional(),
   // Written by the system. Accepted so that `get -o yaml` round-trips through `apply`;
   // resourceVersion, when given, is a precondition (optimistic concurrency).
-  resourceVersion: z.string().regex(/^[0-9]+$/, 'expected the decimal resourceVersion the hub returned').optional(),
+  resourceVersion: z
+    .string()
+    .regex(/^[0-9]+$/, 'expected the decimal resourceVersion the hub returned')
+    .optional(),
   uid: z.string().optional(),
   generation: z.int().optional(),
   creationTimestamp: z.string().optional(),
@@ -160,8 +162,14 @@ export const networkSpecSchema = z
     aws: z
       .strictObject({
         vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'expected a VPC id such as "vpc-0a1b2c3d4e5f67890"'),
-        accountId: z.string().regex(/^[0-9]{12}$/, 'expected a 12-digit AWS account id').optional(),
-        transitGatewayId: z.string().regex(/^tgw-[0-9a-f]{8,17}$/, 'expected a transit gateway id such as "tgw-0a1b2c3d"').optional(),
+        accountId: z
+          .string()
+          .regex(/^[0-9]{12}$/, 'expected a 12-digit AWS account id')
+          .optional(),
+        transitGatewayId: z
+          .string()
+          .regex(/^tgw-[0-9a-f]{8,17}$/, 'expected a transit gateway id such as "tgw-0a1b2c3d"')
+          .optional(),
       })
       .optional(),
     gcp: z
@@ -244,7 +252,9 @@ const peerSchema = z
     cidrs: z.array(cidrSchema).min(1).optional(),
   })
   .superRefine((p, ctx) => {
-    const set = Object.entries(p).filter(([, v]) => v !== undefined).map(([k]) => k);
+    const set = Object.entries(p)
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => k);
     if (set.length === 0) {
       ctx.addIssue({ code: 'custom', message: 'name at least one of clusters, namespaces, pods, service or cidrs' });
     }
@@ -267,13 +277,11 @@ export const globalPolicySpecSchema = z.strictObject({
   to: z.array(peerSchema).min(1),
   ports: z
     .array(
-      z
-        .strictObject({ protocol: protocolSchema.optional(), port: portSchema, endPort: portSchema.optional() })
-        .superRefine((p, ctx) => {
-          if (p.endPort !== undefined && p.endPort < p.port) {
-            ctx.addIssue({ code: 'custom', path: ['endPort'], message: `must be at least port (${p.port})` });
-          }
-        }),
+      z.strictObject({ protocol: protocolSchema.optional(), port: portSchema, endPort: portSchema.optional() }).superRefine((p, ctx) => {
+        if (p.endPort !== undefined && p.endPort < p.port) {
+          ctx.addIssue({ code: 'custom', path: ['endPort'], message: `must be at least port (${p.port})` });
+        }
+      }),
     )
     .optional(),
 });

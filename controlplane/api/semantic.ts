@@ -118,12 +118,18 @@ function checkAddressSpace(resources: readonly Resource[], sources: ReadonlyMap<
     if (r.kind === 'Cluster') {
       const set = r.spec.clusterSet ?? DEFAULT_CLUSTER_SET;
       const { pod, service } = effectiveCidrs(r);
-      pod.forEach((c, i) => { add(r, `spec.podCIDRs[${i}]`, c, set); });
-      service.forEach((c, i) => { add(r, `spec.serviceCIDRs[${i}]`, c, set); });
+      pod.forEach((c, i) => {
+        add(r, `spec.podCIDRs[${i}]`, c, set);
+      });
+      service.forEach((c, i) => {
+        add(r, `spec.serviceCIDRs[${i}]`, c, set);
+      });
     }
     if (r.kind === 'IPPool' && r.spec.use !== 'ClusterCIDRs') {
       // ClusterCIDRs pools are meant to contain cluster CIDRs; the others must stay apart from them.
-      r.spec.cidrs.forEach((c, i) => { add(r, `spec.cidrs[${i}]`, c, '*'); });
+      r.spec.cidrs.forEach((c, i) => {
+        add(r, `spec.cidrs[${i}]`, c, '*');
+      });
     }
   }
   const problems: SetProblem[] = [];

@@ -39,8 +39,7 @@ export function assertClusterName(cluster: string): void {
   if (cluster.length === 0) message = 'cluster name is empty';
   else if (cluster.length > MAX_CLUSTER_NAME) message = `cluster name is ${cluster.length} characters; at most ${MAX_CLUSTER_NAME} are allowed`;
   else if (!DNS1123_LABEL.test(cluster)) {
-    message =
-      'cluster name must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit (e.g. "aws-eu-1")';
+    message = 'cluster name must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit (e.g. "aws-eu-1")';
   }
   if (message !== undefined) {
     throw new InvalidInputError([{ kind: 'Cluster', field: 'metadata.name', value: cluster, message }]);

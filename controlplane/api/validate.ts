@@ -136,13 +136,7 @@ export function validateDocuments(docs: readonly RawDocument[]): Validated<{ res
 
 type At = (field: string, message: string, value?: unknown, extra?: { kind?: string; name?: string }) => Problem;
 
-function issuesToProblems(
-  issues: readonly z.core.$ZodIssue[],
-  schema: z.ZodType,
-  root: string,
-  at: At,
-  who: { kind?: string; name?: string },
-): Problem[] {
+function issuesToProblems(issues: readonly z.core.$ZodIssue[], schema: z.ZodType, root: string, at: At, who: { kind?: string; name?: string }): Problem[] {
   // zod runs a field's checks even after its type was wrong ("too big" for a string where a list
   // was expected): the type is all there is to say about such a field.
   const wrongType = new Set(issues.filter((i) => i.code === 'invalid_type').map((i) => i.path.map(String).join('.')));
@@ -170,7 +164,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       return issue.origin === 'array'
         ? `expected at least ${issue.minimum} item${Number(issue.minimum) === 1 ? '' : 's'}`
         : issue.origin === 'string'
-          ? issue.message.startsWith('Too small') ? 'must not be empty' : issue.message
+          ? issue.message.startsWith('Too small')
+            ? 'must not be empty'
+            : issue.message
           : `expected a number >= ${issue.minimum}`;
     case 'too_big':
       return issue.origin === 'array'

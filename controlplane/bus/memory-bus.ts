@@ -17,7 +17,11 @@ export class MemoryBus implements Bus {
   subscribe(subject: string, options: { queue?: string }, handler: (msg: BusMessage) => void): Subscription {
     const sub: Sub = { pattern: subject, queue: options.queue, handler };
     this.subs.add(sub);
-    return { unsubscribe: () => { this.subs.delete(sub); } };
+    return {
+      unsubscribe: () => {
+        this.subs.delete(sub);
+      },
+    };
   }
 
   publish(subject: string, data: Uint8Array, reply?: string): void {
@@ -30,7 +34,9 @@ export class MemoryBus implements Bus {
         if (queues.has(sub.queue)) continue;
         queues.add(sub.queue);
       }
-      queueMicrotask(() => { sub.handler(msg); });
+      queueMicrotask(() => {
+        sub.handler(msg);
+      });
     }
   }
 
@@ -38,7 +44,10 @@ export class MemoryBus implements Bus {
   request(subject: string, data: Uint8Array, timeoutMs = 1000): Promise<Uint8Array> {
     const inbox = `_INBOX.${Math.random().toString(36).slice(2)}`;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { sub.unsubscribe(); reject(new Error(`request on ${subject} timed out`)); }, timeoutMs);
+      const timer = setTimeout(() => {
+        sub.unsubscribe();
+        reject(new Error(`request on ${subject} timed out`));
+      }, timeoutMs);
       const sub = this.subscribe(inbox, {}, (msg) => {
         clearTimeout(timer);
         sub.unsubscribe();
@@ -49,10 +58,10 @@ export class MemoryBus implements Bus {
   }
 
   flush(): Promise<void> {
-    return new Promise((resolve) => { setImmediate(resolve); });
+    return new Promise((resolve) => {
+      setImmediate(resolve);
+    });
   }
-
-
 
   close(): Promise<void> {
     this.subs.clear();

@@ -46,7 +46,11 @@ export class NatsBus implements Bus {
         handler({ subject: msg.subject, data: msg.data, reply: msg.reply });
       },
     });
-    return { unsubscribe: () => { sub.unsubscribe(); } };
+    return {
+      unsubscribe: () => {
+        sub.unsubscribe();
+      },
+    };
   }
 
   publish(subject: string, data: Uint8Array): void {
@@ -56,7 +60,6 @@ export class NatsBus implements Bus {
   async flush(): Promise<void> {
     await this.nc.flush();
   }
-
 
   async close(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());

@@ -1,8 +1,16 @@
 // The hub's HTTP client, used by the CLI (and by tests as a user would): turns Status bodies back
 // into the named errors, and a refused connection into UnavailableError.
 import {
-  AlreadyExistsError, ConflictError, ForbiddenError, GoneError, InvalidInputError, NotFoundError, UnauthorizedError, UnavailableError,
-  type CausewayError, type Problem,
+  AlreadyExistsError,
+  ConflictError,
+  ForbiddenError,
+  GoneError,
+  InvalidInputError,
+  NotFoundError,
+  UnauthorizedError,
+  UnavailableError,
+  type CausewayError,
+  type Problem,
 } from '../api/errors.ts';
 import { KINDS, type KindInfo } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
@@ -56,11 +64,11 @@ export class HubClient {
   }
 
   get(info: KindInfo, name: string, namespace?: string): Promise<Resource> {
-    return this.request('GET', `${collectionPath(info, info.namespaced ? namespace ?? 'default' : undefined)}/${encodeURIComponent(name)}`);
+    return this.request('GET', `${collectionPath(info, info.namespaced ? (namespace ?? 'default') : undefined)}/${encodeURIComponent(name)}`);
   }
 
   delete(info: KindInfo, name: string, namespace: string | undefined, dryRun: boolean): Promise<{ details: { revision: number } }> {
-    const path = `${collectionPath(info, info.namespaced ? namespace ?? 'default' : undefined)}/${encodeURIComponent(name)}`;
+    const path = `${collectionPath(info, info.namespaced ? (namespace ?? 'default') : undefined)}/${encodeURIComponent(name)}`;
     return this.request('DELETE', `${path}${dryRun ? '?dryRun=true' : ''}`);
   }
 
@@ -124,17 +132,25 @@ function errorFromStatus(code: number, body: unknown, text: string): CausewayErr
   const status = (body ?? {}) as { message?: string; details?: { problems?: Problem[] } };
   const message = status.message ?? (text !== '' ? text : `HTTP ${code}`);
   switch (code) {
-    case 401: return new UnauthorizedError(`${message} (the hub refused the token)`);
-    case 403: return new ForbiddenError(message);
-    case 404: return new NotFoundError(message);
-    case 409: return /already exists/.test(message) ? new AlreadyExistsError(message) : new ConflictError(message);
-    case 410: return new GoneError(message);
+    case 401:
+      return new UnauthorizedError(`${message} (the hub refused the token)`);
+    case 403:
+      return new ForbiddenError(message);
+    case 404:
+      return new NotFoundError(message);
+    case 409:
+      return /already exists/.test(message) ? new AlreadyExistsError(message) : new ConflictError(message);
+    case 410:
+      return new GoneError(message);
     case 400:
     case 413:
     case 415:
-    case 422: return new InvalidInputError(status.details?.problems ?? [{ field: '', message }]);
-    case 503: return new UnavailableError(message);
-    default: return new Error(`hub answered ${code}: ${message}`);
+    case 422:
+      return new InvalidInputError(status.details?.problems ?? [{ field: '', message }]);
+    case 503:
+      return new UnavailableError(message);
+    default:
+      return new Error(`hub answered ${code}: ${message}`);
   }
 }
 

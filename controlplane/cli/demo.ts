@@ -47,14 +47,19 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
 
     out(`\nApplying ${rel(EXAMPLES_DIR)}/ ...`);
     const docs = readManifests([EXAMPLES_DIR], false);
-    const result = await client.apply(docs.map((d) => ({ source: { ...d.source, ...(d.source.file !== undefined ? { file: rel(d.source.file) } : {}) }, object: d.object })), false);
+    const result = await client.apply(
+      docs.map((d) => ({ source: { ...d.source, ...(d.source.file !== undefined ? { file: rel(d.source.file) } : {}) }, object: d.object })),
+      false,
+    );
     for (const c of result.changes) out(`  ${changeLine(c, false)}`);
 
     out('\nStarting three simulated clusters (Kubernetes API test doubles), each with a real agent process ...');
     const doubles = new Map<string, KubeApiDouble>();
     const agents: ChildServer[] = [];
     // Agents first, all at once; then their clusters; the hub last.
-    stops.push(async () => { await Promise.all(agents.map((a) => a.stop())); });
+    stops.push(async () => {
+      await Promise.all(agents.map((a) => a.stop()));
+    });
     for (const cluster of SIMULATED) {
       const dir = join(dataDir, 'clusters', cluster);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -84,15 +89,17 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     const consumers = SIMULATED.filter((c) => c !== EXPORTER);
     const started = Date.now();
     const imported = await until(30_000, () => consumers.every((c) => endpointsOf(doubles.get(c), 'inference', 'llm-serving') === 3));
-    out(imported
-      ? `  imported into ${consumers.join(' and ')} in ${Date.now() - started} ms`
-      : '  not imported within 30 s: see the agent logs above');
+    out(imported ? `  imported into ${consumers.join(' and ')} in ${Date.now() - started} ms` : '  not imported within 30 s: see the agent logs above');
 
     // Agents heartbeat every few seconds; show the clusters once each has been heard from.
-    await until(15_000, () => false, async () => {
-      const { items } = await client.list(KINDS.Cluster);
-      return items.every((c) => c.status?.conditions?.some((x) => x.type === 'Available' && x.status === 'True') === true);
-    });
+    await until(
+      15_000,
+      () => false,
+      async () => {
+        const { items } = await client.list(KINDS.Cluster);
+        return items.every((c) => c.status?.conditions?.some((x) => x.type === 'Available' && x.status === 'True') === true);
+      },
+    );
     out('\n$ causeway get clusters');
     out(printResources(KINDS.Cluster, (await client.list(KINDS.Cluster)).items, 'table'));
     out('\n$ causeway get services');
@@ -100,14 +107,29 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     for (const c of consumers) {
       const double = doubles.get(c);
       const si = double?.get('serviceimports.multicluster.x-k8s.io', 'inference', 'llm-serving');
-      const slices = double?.list('endpointslices.discovery.k8s.io', 'inference').filter((s) => s.metadata.labels?.['multicluster.kubernetes.io/service-name'] === 'llm-serving') ?? [];
+      const slices =
+        double
+          ?.list('endpointslices.discovery.k8s.io', 'inference')
+          .filter((s) => s.metadata.labels?.['multicluster.kubernetes.io/service-name'] === 'llm-serving') ?? [];
       out(`\nIn ${c} (its Kubernetes API):`);
       const spec = (si?.spec ?? {}) as { ips?: string[]; ports?: { port: number; protocol: string }[] };
-      out(table([
-        ['KIND', 'NAME', 'DETAIL'],
-        ['ServiceImport', 'inference/llm-serving', si === undefined ? '<missing>' : `ips ${(spec.ips ?? []).join(',') || '<none>'}, ports ${(spec.ports ?? []).map((p) => `${p.port}/${p.protocol}`).join(',')}`],
-        ...slices.map((s) => ['EndpointSlice', `inference/${s.metadata.name}`, `from ${s.metadata.labels?.['multicluster.kubernetes.io/source-cluster'] ?? '?'}: ${addressesOf(s).join(', ')}`]),
-      ]));
+      out(
+        table([
+          ['KIND', 'NAME', 'DETAIL'],
+          [
+            'ServiceImport',
+            'inference/llm-serving',
+            si === undefined
+              ? '<missing>'
+              : `ips ${(spec.ips ?? []).join(',') || '<none>'}, ports ${(spec.ports ?? []).map((p) => `${p.port}/${p.protocol}`).join(',')}`,
+          ],
+          ...slices.map((s) => [
+            'EndpointSlice',
+            `inference/${s.metadata.name}`,
+            `from ${s.metadata.labels?.['multicluster.kubernetes.io/source-cluster'] ?? '?'}: ${addressesOf(s).join(', ')}`,
+          ]),
+        ]),
+      );
     }
     out('');
     out(`Hub:        ${hub.url}   (etcd ${hub.etcdUrls.join(',')}, nats ${hub.natsUrl})`);

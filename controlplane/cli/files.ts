@@ -32,7 +32,8 @@ export function manifestFiles(paths: readonly string[], recursive: boolean): str
     if (isDir) {
       const before = out.length;
       walk(p, 0);
-      if (out.length === before) problems.push({ file: p, field: '', message: `no *.yaml, *.yml or *.json files in this directory${recursive ? '' : ' (use -R for subdirectories)'}` });
+      if (out.length === before)
+        problems.push({ file: p, field: '', message: `no *.yaml, *.yml or *.json files in this directory${recursive ? '' : ' (use -R for subdirectories)'}` });
     } else out.push(p);
   }
   if (problems.length > 0) throw new InvalidInputError(problems);
@@ -58,4 +59,3 @@ export function readManifests(paths: readonly string[], recursive: boolean, stdi
   if (!valid.ok) throw new InvalidInputError(valid.problems);
   return docs;
 }
-

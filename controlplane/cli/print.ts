@@ -16,8 +16,18 @@ export type OutputFormat = (typeof OutputFormat)[keyof typeof OutputFormat];
 
 export function table(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length); });
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 3))).join('').trimEnd()).join('\n');
+  for (const row of rows)
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 3)))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function age(timestamp: string | undefined, now = Date.now()): string {
@@ -44,38 +54,71 @@ function columns(info: KindInfo): { head: string[]; row: (r: Resource) => string
         row: (r) => {
           if (r.kind !== 'Cluster') return [];
           const c = effectiveCidrs(r);
-          return [r.metadata.name, r.spec.provider, r.spec.region, r.spec.network, list(c.pod), list(c.service), condition(r, 'Joined'), condition(r, 'Available'), condition(r, 'Synced'), age(r.metadata.creationTimestamp)];
+          return [
+            r.metadata.name,
+            r.spec.provider,
+            r.spec.region,
+            r.spec.network,
+            list(c.pod),
+            list(c.service),
+            condition(r, 'Joined'),
+            condition(r, 'Available'),
+            condition(r, 'Synced'),
+            age(r.metadata.creationTimestamp),
+          ];
         },
       };
     case 'Network':
       return {
         head: ['NAME', 'PROVIDER', 'REGION/SITE', 'PREFIXES', 'LINKS', 'AGE'],
-        row: (r) => r.kind !== 'Network' ? [] : [
-          r.metadata.name, r.spec.provider, r.spec.region ?? r.spec.onprem?.site ?? '', list(r.spec.prefixes),
-          list((r.spec.links ?? []).map((l) => `${l.type}:${l.to}`)), age(r.metadata.creationTimestamp),
-        ],
+        row: (r) =>
+          r.kind !== 'Network'
+            ? []
+            : [
+                r.metadata.name,
+                r.spec.provider,
+                r.spec.region ?? r.spec.onprem?.site ?? '',
+                list(r.spec.prefixes),
+                list((r.spec.links ?? []).map((l) => `${l.type}:${l.to}`)),
+                age(r.metadata.creationTimestamp),
+              ],
       };
     case 'IPPool':
       return {
         head: ['NAME', 'USE', 'CIDRS', 'NETWORK', 'AGE'],
-        row: (r) => r.kind !== 'IPPool' ? [] : [r.metadata.name, r.spec.use, list(r.spec.cidrs), r.spec.network ?? '', age(r.metadata.creationTimestamp)],
+        row: (r) => (r.kind !== 'IPPool' ? [] : [r.metadata.name, r.spec.use, list(r.spec.cidrs), r.spec.network ?? '', age(r.metadata.creationTimestamp)]),
       };
     case 'ExternalService':
       return {
         head: ['NAMESPACE', 'NAME', 'NETWORK', 'PORTS', 'ENDPOINTS', 'EXPORT TO', 'AGE'],
-        row: (r) => r.kind !== 'ExternalService' ? [] : [
-          r.metadata.namespace ?? '', r.metadata.name, r.spec.network, r.spec.ports.map((p) => `${p.port}/${p.protocol ?? 'TCP'}`).join(','),
-          String(r.spec.endpoints.length), r.spec.exportTo !== undefined ? formatSelector(r.spec.exportTo.clusterSelector) : '<all>', age(r.metadata.creationTimestamp),
-        ],
+        row: (r) =>
+          r.kind !== 'ExternalService'
+            ? []
+            : [
+                r.metadata.namespace ?? '',
+                r.metadata.name,
+                r.spec.network,
+                r.spec.ports.map((p) => `${p.port}/${p.protocol ?? 'TCP'}`).join(','),
+                String(r.spec.endpoints.length),
+                r.spec.exportTo !== undefined ? formatSelector(r.spec.exportTo.clusterSelector) : '<all>',
+                age(r.metadata.creationTimestamp),
+              ],
       };
     case 'GlobalPolicy':
       return {
         head: ['NAMESPACE', 'NAME', 'TIER', 'PRIORITY', 'ACTION', 'PORTS', 'AGE'],
-        row: (r) => r.kind !== 'GlobalPolicy' ? [] : [
-          r.metadata.namespace ?? '', r.metadata.name, r.spec.tier, String(r.spec.priority ?? 100), r.spec.action,
-          (r.spec.ports ?? []).map((p) => `${p.port}${p.endPort !== undefined ? `-${p.endPort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<all>',
-          age(r.metadata.creationTimestamp),
-        ],
+        row: (r) =>
+          r.kind !== 'GlobalPolicy'
+            ? []
+            : [
+                r.metadata.namespace ?? '',
+                r.metadata.name,
+                r.spec.tier,
+                String(r.spec.priority ?? 100),
+                r.spec.action,
+                (r.spec.ports ?? []).map((p) => `${p.port}${p.endPort !== undefined ? `-${p.endPort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<all>',
+                age(r.metadata.creationTimestamp),
+              ],
       };
   }
 }
@@ -116,8 +159,20 @@ export function describe(r: Resource, history: readonly HistoryEntry[]): string 
   lines.push(`Name:               ${r.metadata.name}`);
   if (r.metadata.namespace !== undefined) lines.push(`Namespace:          ${r.metadata.namespace}`);
   lines.push(`Kind:               ${r.kind}`);
-  lines.push(`Labels:             ${Object.entries(r.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join('\n                    ') || '<none>'}`);
-  lines.push(`Annotations:        ${Object.entries(r.metadata.annotations ?? {}).map(([k, v]) => `${k}=${v}`).join('\n                    ') || '<none>'}`);
+  lines.push(
+    `Labels:             ${
+      Object.entries(r.metadata.labels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n                    ') || '<none>'
+    }`,
+  );
+  lines.push(
+    `Annotations:        ${
+      Object.entries(r.metadata.annotations ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n                    ') || '<none>'
+    }`,
+  );
   lines.push(`Created:            ${r.metadata.creationTimestamp ?? '<unknown>'} (${age(r.metadata.creationTimestamp)} ago)`);
   lines.push(`Resource Version:   ${r.metadata.resourceVersion ?? ''}`);
   lines.push(`Generation:         ${r.metadata.generation ?? ''}`);
@@ -137,7 +192,10 @@ export function describe(r: Resource, history: readonly HistoryEntry[]): string 
 }
 
 function conditionTable(conditions: readonly Condition[]): string {
-  return table([['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'], ...conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime), c.message])]);
+  return table([
+    ['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'],
+    ...conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime), c.message]),
+  ]);
 }
 
 export function historyTable(entries: readonly HistoryEntry[]): string {
@@ -155,7 +213,10 @@ export function historyTable(entries: readonly HistoryEntry[]): string {
 
 export function indent(text: string, n: number): string {
   const pad = ' '.repeat(n);
-  return text.split('\n').map((l) => (l === '' ? l : pad + l)).join('\n');
+  return text
+    .split('\n')
+    .map((l) => (l === '' ? l : pad + l))
+    .join('\n');
 }
 
 /** kubectl's words: created, configured, unchanged, deleted. */
@@ -190,7 +251,10 @@ export function printServices(items: readonly GlobalServiceView[], format: Outpu
       return table([
         ['NAMESPACE', 'NAME', 'TYPE', 'IP', 'PORTS', 'EXPORTED BY', 'ENDPOINTS', 'IMPORTED BY', 'CONFLICT'],
         ...items.map((s) => [
-          s.namespace, s.name, s.type, s.ips.join(',') || '<none>',
+          s.namespace,
+          s.name,
+          s.type,
+          s.ips.join(',') || '<none>',
           s.ports.map((p) => `${p.port}/${p.protocol}`).join(','),
           s.exporters.map((e) => `${e.cluster}(${e.endpoints})`).join(','),
           String(s.endpoints),

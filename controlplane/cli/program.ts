@@ -20,8 +20,12 @@ export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3 } as cons
 
 class UsageError extends Error {}
 
-const out = (text: string): void => { process.stdout.write(`${text}\n`); };
-const err = (text: string): void => { process.stderr.write(`${text}\n`); };
+const out = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+const err = (text: string): void => {
+  process.stderr.write(`${text}\n`);
+};
 
 interface ClientOptions {
   server?: string;
@@ -40,7 +44,11 @@ function client(cmd: Command): HubClient {
 function kindArg(word: string): KindInfo {
   const info = resolveKind(word);
   if (info === undefined) {
-    throw new UsageError(`unknown kind "${word}": expected one of ${Object.values(KINDS).map((k) => k.plural).join(', ')}`);
+    throw new UsageError(
+      `unknown kind "${word}": expected one of ${Object.values(KINDS)
+        .map((k) => k.plural)
+        .join(', ')}`,
+    );
   }
   return info;
 }
@@ -61,7 +69,9 @@ function waitForSignal(stop: () => Promise<void>): Promise<void> {
       }
       stopping = true;
       err(`\n${signal}: stopping the hub and the servers it started ...`);
-      void stop().finally(() => { resolve(); });
+      void stop().finally(() => {
+        resolve();
+      });
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -89,7 +99,10 @@ export function buildProgram(): Command {
       const hub = await startHub({
         listen: o.listen,
         dataDir: o.dataDir,
-        etcd: o.etcd?.split(',').map((u) => u.trim()).filter((u) => u !== ''),
+        etcd: o.etcd
+          ?.split(',')
+          .map((u) => u.trim())
+          .filter((u) => u !== ''),
         nats: o.nats,
         configFile: o.config,
       });
@@ -105,7 +118,9 @@ export function buildProgram(): Command {
     .action(async (o: { listen: string; dataDir: string }) => {
       // Listen for Ctrl-C before starting, so that one during start-up still stops what started.
       const started: { demo?: RunningDemo } = {};
-      const stopped = waitForSignal(async () => { await started.demo?.stop(); });
+      const stopped = waitForSignal(async () => {
+        await started.demo?.stop();
+      });
       started.demo = await runDemo(o, out);
       await stopped;
     });
@@ -118,7 +133,10 @@ export function buildProgram(): Command {
     .option('--dry-run', 'validate and show what would change, write nothing', false)
     .action(async (o: { filename: string[]; recursive: boolean; dryRun: boolean }, cmd: Command) => {
       const docs = readManifests(o.filename, o.recursive, await stdinIfAsked(o.filename));
-      const result = await client(cmd).apply(docs.map((d) => ({ source: d.source, object: d.object })), o.dryRun);
+      const result = await client(cmd).apply(
+        docs.map((d) => ({ source: d.source, object: d.object })),
+        o.dryRun,
+      );
       for (const c of result.changes) out(changeLine(c, o.dryRun));
       if (!o.dryRun && result.changes.some((c) => c.action !== 'unchanged')) err(`revision ${result.revision}`);
     });
@@ -139,7 +157,10 @@ export function buildProgram(): Command {
   program
     .command('get')
     .description('list resources of a kind, or show one')
-    .argument('<kind>', 'clusters, networks, ippools, externalservices, globalpolicies, or services (the derived global services); singular and short names work')
+    .argument(
+      '<kind>',
+      'clusters, networks, ippools, externalservices, globalpolicies, or services (the derived global services); singular and short names work',
+    )
     .argument('[name]', 'one object')
     .addOption(outputOption())
     .option('-n, --namespace <ns>', 'namespace (namespaced kinds)')
@@ -244,7 +265,12 @@ export function buildProgram(): Command {
     .requiredOption('--nats <url>', 'NATS URL(s), comma-separated')
     .requiredOption('--creds <file>', 'the .creds file from `causeway cluster credentials NAME`')
     .option('--kubeconfig <path>', 'kubeconfig of the cluster (default: in-cluster config)')
-    .option('--heartbeat-interval <ms>', 'how often to heartbeat; keep it well under the cluster\'s spec.heartbeatTTLSeconds', (v) => positive(v, '--heartbeat-interval'), 5000)
+    .option(
+      '--heartbeat-interval <ms>',
+      "how often to heartbeat; keep it well under the cluster's spec.heartbeatTTLSeconds",
+      (v) => positive(v, '--heartbeat-interval'),
+      5000,
+    )
     .action(async (o: { cluster: string; nats: string; creds: string; kubeconfig?: string; heartbeatInterval: number }) => {
       const { runAgent } = await import('../../cluster-agent/main.ts');
       const agent = await runAgent({
@@ -268,21 +294,30 @@ export function buildProgram(): Command {
     .option('--cluster-selector <k=v,...>', 'team: labels of the clusters it may register and read')
     .action((name: string, o: { role: 'admin' | 'team'; namespace?: string[]; clusterSelector?: string }) => {
       const t = newToken();
-      const matchLabels = Object.fromEntries((o.clusterSelector ?? '').split(',').filter((s) => s !== '').map((kv) => {
-        const [k, v] = kv.split('=');
-        if (k === undefined || v === undefined) throw new UsageError(`--cluster-selector: expected key=value pairs, got "${kv}"`);
-        return [k, v];
-      }));
+      const matchLabels = Object.fromEntries(
+        (o.clusterSelector ?? '')
+          .split(',')
+          .filter((s) => s !== '')
+          .map((kv) => {
+            const [k, v] = kv.split('=');
+            if (k === undefined || v === undefined) throw new UsageError(`--cluster-selector: expected key=value pairs, got "${kv}"`);
+            return [k, v];
+          }),
+      );
       err(`token for ${name} (shown once; hand it over securely):`);
       out(t);
       err('\nadd this to the hub config file (--config) under tokens:');
-      err(stringify([{
-        name,
-        role: o.role,
-        sha256: hashToken(t),
-        ...(o.role === 'team' ? { namespaces: o.namespace ?? [] } : {}),
-        ...(o.role === 'team' && Object.keys(matchLabels).length > 0 ? { clusterSelector: { matchLabels } } : {}),
-      }]).trimEnd());
+      err(
+        stringify([
+          {
+            name,
+            role: o.role,
+            sha256: hashToken(t),
+            ...(o.role === 'team' ? { namespaces: o.namespace ?? [] } : {}),
+            ...(o.role === 'team' && Object.keys(matchLabels).length > 0 ? { clusterSelector: { matchLabels } } : {}),
+          },
+        ]).trimEnd(),
+      );
     });
 
   return program;
@@ -344,4 +379,3 @@ function report(e: unknown): number {
   err(`error: ${e instanceof Error ? e.message : String(e)}`);
   return ExitCode.rejected;
 }
-

@@ -31,7 +31,9 @@ export class ChildServer {
     this.child = child;
     this.pidFile = options.pidFile;
     // If we exit without stopping it (a second Ctrl-C, a crash), the server must not outlive us.
-    const killOnExit = (): void => { this.signal('SIGKILL'); };
+    const killOnExit = (): void => {
+      this.signal('SIGKILL');
+    };
     process.once('exit', killOnExit);
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {

@@ -47,15 +47,24 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   const { store, registry, bus, credentials, metrics, logger } = deps;
   const now = deps.now ?? Date.now;
   const ac = new AbortController();
-  const count = (kind: string, result: string): void => { metrics.agentMessages.inc({ kind, result }); };
-  const warn = (fields: Record<string, unknown>, message: string): void => { logger.warn(fields, message); };
+  const count = (kind: string, result: string): void => {
+    metrics.agentMessages.inc({ kind, result });
+  };
+  const warn = (fields: Record<string, unknown>, message: string): void => {
+    logger.warn(fields, message);
+  };
 
   const objects = new WatchedPrefix(store, OBJECTS_PREFIX);
   const exportsWatch = new WatchedPrefix(store, EXPORTS_PREFIX);
   const view = new RegistryView(objects);
   const exports = new ExportIndex(exportsWatch);
   const services = new ServiceController({
-    bus, store, view, exports, logger, count,
+    bus,
+    store,
+    view,
+    exports,
+    logger,
+    count,
     flushIntervalMs: deps.flushIntervalMs ?? 20,
   });
   const liveness = new LivenessController({
@@ -74,17 +83,27 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     void (async () => {
       await credentials.revoke(cluster).catch(() => undefined);
       const { kvs } = await store.range(clusterExportsPrefix(cluster));
-      if (kvs.length > 0) await store.txn([], kvs.map((kv) => ({ type: 'delete' as const, key: kv.key })));
+      if (kvs.length > 0)
+        await store.txn(
+          [],
+          kvs.map((kv) => ({ type: 'delete' as const, key: kv.key })),
+        );
       logger.info({ cluster }, 'cluster deleted: credential revoked, exports dropped');
-    })().catch((err: unknown) => { warn({ cluster, err }, 'clean-up after cluster deletion failed'); });
+    })().catch((err: unknown) => {
+      warn({ cluster, err }, 'clean-up after cluster deletion failed');
+    });
   };
   view.onChange((changes) => {
     for (const c of changes) if (c.kind === 'Cluster' && c.before !== undefined && c.after === undefined) forget(c.before.metadata.name);
   });
 
   const runs = [
-    objects.run(ac.signal, (err) => { warn({ err }, 'registry watch failed; relisting'); }),
-    exportsWatch.run(ac.signal, (err) => { warn({ err }, 'exports watch failed; relisting'); }),
+    objects.run(ac.signal, (err) => {
+      warn({ err }, 'registry watch failed; relisting');
+    }),
+    exportsWatch.run(ac.signal, (err) => {
+      warn({ err }, 'exports watch failed; relisting');
+    }),
   ];
   await Promise.all([objects.ready(), exportsWatch.ready()]);
   await services.start(Math.max(objects.revision, exportsWatch.revision));
@@ -107,7 +126,18 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
         if (stopping()) return;
         setLeader(true);
         for (const cluster of await credentials.clustersWithCredentials()) if (view.cluster(cluster) === undefined) forget(cluster);
-        const err = await Promise.race([leadership.lost, new Promise<undefined>((r) => { ac.signal.addEventListener('abort', () => { r(undefined); }, { once: true }); })]);
+        const err = await Promise.race([
+          leadership.lost,
+          new Promise<undefined>((r) => {
+            ac.signal.addEventListener(
+              'abort',
+              () => {
+                r(undefined);
+              },
+              { once: true },
+            );
+          }),
+        ]);
         if (leading) setLeader(false);
         if (err !== undefined) warn({ err }, 'lost the agent gateway leadership; campaigning again');
         await leadership.resign();
@@ -122,11 +152,19 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
 
   const ingest = new ReportIngest({ store, bus, exports, clusterExists: (c) => view.cluster(c) !== undefined, count, warn });
   const subs = [
-    bus.subscribe(`${SUBJECT_ROOT}.agent.*.report`, { queue: HUB_QUEUE }, (msg) => { ingest.handle(msg); }),
-    bus.subscribe(`${SUBJECT_ROOT}.agent.*.heartbeat`, {}, (msg) => { liveness.handleHeartbeat(msg); }),
-    bus.subscribe(`${SUBJECT_ROOT}.agent.*.sync`, {}, (msg) => { services.handleSync(msg); }),
+    bus.subscribe(`${SUBJECT_ROOT}.agent.*.report`, { queue: HUB_QUEUE }, (msg) => {
+      ingest.handle(msg);
+    }),
+    bus.subscribe(`${SUBJECT_ROOT}.agent.*.heartbeat`, {}, (msg) => {
+      liveness.handleHeartbeat(msg);
+    }),
+    bus.subscribe(`${SUBJECT_ROOT}.agent.*.sync`, {}, (msg) => {
+      services.handleSync(msg);
+    }),
   ];
-  const tick = setInterval(() => { liveness.tick(); }, deps.livenessTickMs ?? 1000);
+  const tick = setInterval(() => {
+    liveness.tick();
+  }, deps.livenessTickMs ?? 1000);
   logger.info({ subjects: ALL_AGENT_SUBJECTS }, 'agent gateway listening');
 
   return {

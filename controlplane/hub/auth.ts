@@ -91,10 +91,12 @@ export function authorizeChange(p: Principal, change: ChangeResult): void {
         }
         break;
       case 'ExternalService':
-        if (!p.namespaces.includes(r.metadata.namespace ?? '')) deny(`namespace "${r.metadata.namespace ?? ''}" is not one of the team's (${p.namespaces.join(', ') || 'none'})`);
+        if (!p.namespaces.includes(r.metadata.namespace ?? ''))
+          deny(`namespace "${r.metadata.namespace ?? ''}" is not one of the team's (${p.namespaces.join(', ') || 'none'})`);
         break;
       case 'GlobalPolicy':
-        if (!p.namespaces.includes(r.metadata.namespace ?? '')) deny(`namespace "${r.metadata.namespace ?? ''}" is not one of the team's (${p.namespaces.join(', ') || 'none'})`);
+        if (!p.namespaces.includes(r.metadata.namespace ?? ''))
+          deny(`namespace "${r.metadata.namespace ?? ''}" is not one of the team's (${p.namespaces.join(', ') || 'none'})`);
         if (r.spec.tier !== 'tenant') deny(`teams write only tier "tenant" policies (this one is "${r.spec.tier}")`);
         break;
     }

@@ -42,9 +42,17 @@ export function loadHubConfig(file: string | undefined): HubConfig {
   if (!docs.ok) throw new InvalidInputError(docs.problems);
   const parsed = configSchema.safeParse(docs.value[0]?.object ?? {});
   if (!parsed.success) {
-    throw new InvalidInputError(parsed.error.issues.map((i) => ({ file, field: formatPath(i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))), message: i.message })));
+    throw new InvalidInputError(
+      parsed.error.issues.map((i) => ({ file, field: formatPath(i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))), message: i.message })),
+    );
   }
-  const tokens = (parsed.data.tokens ?? []).map((t) => ({ name: t.name, role: t.role, sha256: t.sha256, namespaces: t.namespaces ?? [], clusterSelector: t.clusterSelector }));
+  const tokens = (parsed.data.tokens ?? []).map((t) => ({
+    name: t.name,
+    role: t.role,
+    sha256: t.sha256,
+    namespaces: t.namespaces ?? [],
+    clusterSelector: t.clusterSelector,
+  }));
   const names = new Set<string>();
   for (const [i, t] of tokens.entries()) {
     if (names.has(t.name)) throw new InvalidInputError([{ file, field: `tokens[${i}].name`, message: `token name "${t.name}" is used twice` }]);

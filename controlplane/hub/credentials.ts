@@ -4,9 +4,7 @@
 // enforces — pushed at once, and rendered into the server's preload at every start.
 import { ConflictError, NotFoundError } from '../api/errors.ts';
 import { CREDENTIALS_PREFIX, credentialsKey, IDENTITY_KEY } from '../api/keys.ts';
-import {
-  createIdentityState, issueAgentUser, parseIdentityState, revokeUsers, type IdentityState,
-} from '../identity/nats-identity.ts';
+import { createIdentityState, issueAgentUser, parseIdentityState, revokeUsers, type IdentityState } from '../identity/nats-identity.ts';
 import type { Store } from '../registry/store.ts';
 
 export interface AgentCredential {
@@ -85,7 +83,10 @@ export class CredentialStore {
       const current = parseIdentityState(JSON.parse(kv.value));
       // The revocation time must be after the old JWT's issue time (whole seconds, inclusive).
       const { state, appAccountJwt } = await revokeUsers(current, publicKeys, Math.ceil(this.now().getTime() / 1000));
-      const res = await this.store.txn([{ key: IDENTITY_KEY, modRevision: kv.modRevision }], [{ type: 'put', key: IDENTITY_KEY, value: JSON.stringify(state) }]);
+      const res = await this.store.txn(
+        [{ key: IDENTITY_KEY, modRevision: kv.modRevision }],
+        [{ type: 'put', key: IDENTITY_KEY, value: JSON.stringify(state) }],
+      );
       if (!res.succeeded) continue;
       await this.push?.(appAccountJwt);
       return;

@@ -16,7 +16,9 @@ export class ExportIndex {
   private readonly listeners: ((changes: readonly ExportChange[], revision: number) => void)[] = [];
 
   constructor(watched: WatchedPrefix) {
-    watched.onChange((changes, revision) => { this.apply(changes, revision); });
+    watched.onChange((changes, revision) => {
+      this.apply(changes, revision);
+    });
   }
 
   onChange(listener: (changes: readonly ExportChange[], revision: number) => void): void {
@@ -40,7 +42,6 @@ export class ExportIndex {
     }
     return out;
   }
-
 
   private apply(changes: readonly PrefixChange[], revision: number): void {
     const out: ExportChange[] = [];

@@ -53,7 +53,10 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   const { host, port } = parseListen(options.listen);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
-    for (const stop of stops.reverse()) await stop().catch((err: unknown) => { logger.error({ err }, 'stop failed'); });
+    for (const stop of stops.reverse())
+      await stop().catch((err: unknown) => {
+        logger.error({ err }, 'stop failed');
+      });
   };
   try {
     let etcdUrls = options.etcd ?? [];
@@ -83,7 +86,9 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     stops.push(() => bus.close());
     const pusher = await NatsAccountPusher.connect({ servers: natsUrl, systemUserCreds: (await issueSystemUser(identity)).creds });
     stops.push(() => pusher.close());
-    credentials.setPush(async (jwt) => { await pusher.push(jwt); });
+    credentials.setPush(async (jwt) => {
+      await pusher.push(jwt);
+    });
 
     const metrics = createHubMetrics(
       async () => {
@@ -92,7 +97,11 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
         for (const r of items) counts[r.kind] = (counts[r.kind] ?? 0) + 1;
         return counts;
       },
-      async () => store.ping(AbortSignal.timeout(1000)).then(() => true, () => false),
+      async () =>
+        store.ping(AbortSignal.timeout(1000)).then(
+          () => true,
+          () => false,
+        ),
     );
 
     const agents = await startAgentGateway({ store, registry, bus, credentials, metrics, logger });

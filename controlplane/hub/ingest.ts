@@ -34,13 +34,17 @@ export class ReportIngest {
   handle(msg: BusMessage): void {
     const from = parseAgentSubject(msg.subject)?.cluster ?? '';
     const previous = this.tails.get(from) ?? Promise.resolve();
-    const next = previous.then(() => this.process(msg, from)).catch((err: unknown) => {
-      this.deps.warn({ cluster: from, err }, 'report failed');
-      this.reply(msg, { ok: false, reason: 'Unavailable', message: 'the hub could not store the report; retry' });
-      this.deps.count('report', 'error');
-    });
+    const next = previous
+      .then(() => this.process(msg, from))
+      .catch((err: unknown) => {
+        this.deps.warn({ cluster: from, err }, 'report failed');
+        this.reply(msg, { ok: false, reason: 'Unavailable', message: 'the hub could not store the report; retry' });
+        this.deps.count('report', 'error');
+      });
     this.tails.set(from, next);
-    void next.finally(() => { if (this.tails.get(from) === next) this.tails.delete(from); });
+    void next.finally(() => {
+      if (this.tails.get(from) === next) this.tails.delete(from);
+    });
   }
 
   private async process(msg: BusMessage, from: string): Promise<void> {

@@ -63,7 +63,6 @@ export class LivenessController {
     for (const cluster of this.deps.clusters()) this.reconcile(cluster);
   }
 
-
   private reconcile(cluster: ClusterResource): void {
     const name = cluster.metadata.name;
     if (!this.leader) return;
@@ -72,8 +71,12 @@ export class LivenessController {
     this.writing.add(name);
     void this.deps.registry
       .updateStatus({ kind: 'Cluster', name }, (current) => (current.kind === 'Cluster' ? this.desiredStatus(current) : undefined))
-      .catch((err: unknown) => { this.deps.warn({ cluster: name, err }, 'status write failed'); })
-      .finally(() => { this.writing.delete(name); });
+      .catch((err: unknown) => {
+        this.deps.warn({ cluster: name, err }, 'status write failed');
+      })
+      .finally(() => {
+        this.writing.delete(name);
+      });
   }
 
   /** The status the cluster should have now, or undefined when it already has it. */
@@ -89,7 +92,13 @@ export class LivenessController {
     const extra: Record<string, unknown> = {};
 
     if (seen !== undefined && now - seen.at <= ttlMs) {
-      next = setCondition(next, { type: ClusterConditionType.Available, status: 'True', reason: ClusterReason.Heartbeating, message: `agent ${seen.heartbeat.agentVersion} heartbeating`, lastTransitionTime: at });
+      next = setCondition(next, {
+        type: ClusterConditionType.Available,
+        status: 'True',
+        reason: ClusterReason.Heartbeating,
+        message: `agent ${seen.heartbeat.agentVersion} heartbeating`,
+        lastTransitionTime: at,
+      });
       const sent = this.deps.sentRevision(name);
       const applied = seen.heartbeat.appliedRevision;
       const synced = sent === undefined || applied >= sent;
@@ -109,7 +118,7 @@ export class LivenessController {
       const last = typeof previous === 'string' ? Date.parse(previous) : Number.NaN;
       const refresh = Number.isNaN(last) || seen.at - last > ttlMs / 2;
       extra.lastHeartbeatTime = refresh ? new Date(seen.at).toISOString() : previous;
-      extra.appliedRevision = refresh ? applied : cluster.status?.appliedRevision ?? applied;
+      extra.appliedRevision = refresh ? applied : (cluster.status?.appliedRevision ?? applied);
     } else {
       const silentSince = seen?.at ?? this.startedAt;
       const available = condition(ClusterConditionType.Available);

@@ -42,7 +42,12 @@ export function createHubMetrics(collectObjects: () => Promise<Record<string, nu
     registry,
     registryObjects,
     etcdUp,
-    httpRequests: new Counter({ name: 'causeway_http_requests_total', help: 'HTTP requests served.', labelNames: ['method', 'route', 'code'] as const, registers: [registry] }),
+    httpRequests: new Counter({
+      name: 'causeway_http_requests_total',
+      help: 'HTTP requests served.',
+      labelNames: ['method', 'route', 'code'] as const,
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: 'causeway_http_request_duration_seconds',
       help: 'HTTP request latency.',
@@ -63,6 +68,11 @@ export function createHubMetrics(collectObjects: () => Promise<Record<string, nu
       labelNames: ['kind', 'result'] as const,
       registers: [registry],
     }),
-    importBatches: new Counter({ name: 'causeway_import_batches_total', help: 'Import batches sent to agents, by kind (snapshot, delta).', labelNames: ['kind'] as const, registers: [registry] }),
+    importBatches: new Counter({
+      name: 'causeway_import_batches_total',
+      help: 'Import batches sent to agents, by kind (snapshot, delta).',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
   };
 }

@@ -56,9 +56,7 @@ const applyBodySchema = z.strictObject({
   documents: z
     .array(
       z.strictObject({
-        source: z
-          .strictObject({ file: z.string().max(4096).optional(), document: z.int().min(1).optional(), path: z.string().max(256).optional() })
-          .optional(),
+        source: z.strictObject({ file: z.string().max(4096).optional(), document: z.int().min(1).optional(), path: z.string().max(256).optional() }).optional(),
         object: z.unknown(),
       }),
     )
@@ -69,13 +67,21 @@ const rollbackBodySchema = z.strictObject({ toRevision: z.int().min(1), dryRun: 
 
 export function buildHubServer(deps: HubServerDeps) {
   const { registry, store, auth, metrics, logger } = deps;
-    // Request lines would drown the audit log; latency and codes go to /metrics instead.
+  // Request lines would drown the audit log; latency and codes go to /metrics instead.
   // forceCloseConnections: on stop, end open watch streams and idle or never-used keep-alive
   // connections at once; otherwise one client could hold the hub's shutdown open.
-  const app = Fastify({ loggerInstance: logger, bodyLimit: BODY_LIMIT, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true, forceCloseConnections: true });
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: BODY_LIMIT,
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
 
   for (const type of ['application/yaml', 'application/x-yaml', 'text/yaml']) {
-    app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => { done(null, body); });
+    app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => {
+      done(null, body);
+    });
   }
 
   app.addHook('onRequest', (request, _reply, done) => {
@@ -127,13 +133,25 @@ export function buildHubServer(deps: HubServerDeps) {
     const principal = principalOf(request);
     const dryRun = flag(request, 'dryRun');
     // Parsed inside `audited`, so that refused input is counted like any other refusal.
-    return resultView(await audited('apply', principal, dryRun, () =>
-      registry.apply(declaredFrom(request.body), principal, { dryRun, authorize: (c) => { authorizeChange(principal, c); } })));
+    return resultView(
+      await audited('apply', principal, dryRun, () =>
+        registry.apply(declaredFrom(request.body), principal, {
+          dryRun,
+          authorize: (c) => {
+            authorizeChange(principal, c);
+          },
+        }),
+      ),
+    );
   });
 
   app.post(`${API_PREFIX}/diff`, async (request) => {
     const principal = principalOf(request);
-    const changes = await registry.diff(declaredFrom(request.body), { authorize: (c) => { authorizeChange(principal, c); } });
+    const changes = await registry.diff(declaredFrom(request.body), {
+      authorize: (c) => {
+        authorizeChange(principal, c);
+      },
+    });
     return { apiVersion: API_VERSION, kind: 'Diff', changes: changes.map(changeView) };
   });
 
@@ -149,7 +167,10 @@ export function buildHubServer(deps: HubServerDeps) {
     }
     const entries = await registry.history({ ...(ref !== undefined ? { ref } : {}) });
     const visible = entries
-      .map((e) => ({ ...e, changes: e.changes.filter((c) => principal.role === 'admin' || [c.before, c.after].some((r) => r !== undefined && canRead(principal, r))) }))
+      .map((e) => ({
+        ...e,
+        changes: e.changes.filter((c) => principal.role === 'admin' || [c.before, c.after].some((r) => r !== undefined && canRead(principal, r))),
+      }))
       .filter((e) => e.changes.length > 0)
       .slice(0, limit ?? Infinity);
     return { apiVersion: API_VERSION, kind: 'History', items: visible };
@@ -175,7 +196,17 @@ export function buildHubServer(deps: HubServerDeps) {
     if (deps.credentials === undefined) throw new NotFoundError('this hub issues no agent credentials');
     const rotate = flag(request, 'rotate');
     const credential = await deps.credentials.issue(name, { rotate });
-    logger.info({ audit: true, actor: principal.name, role: principal.role, operation: rotate ? 'rotate-credentials' : 'get-credentials', objects: [`Cluster/${name}`], publicKey: credential.publicKey }, 'agent credential');
+    logger.info(
+      {
+        audit: true,
+        actor: principal.name,
+        role: principal.role,
+        operation: rotate ? 'rotate-credentials' : 'get-credentials',
+        objects: [`Cluster/${name}`],
+        publicKey: credential.publicKey,
+      },
+      'agent credential',
+    );
     return { apiVersion: API_VERSION, kind: 'AgentCredential', ...credential };
   });
 
@@ -216,9 +247,17 @@ export function buildHubServer(deps: HubServerDeps) {
     const declared = declaredFrom({ documents: [{ object: request.body }] });
     const [d] = declared;
     if (d === undefined || d.resource.kind !== info.kind) throw mismatch(`kind ${info.kind}`, d?.resource.kind);
-    if (namespace !== undefined && d.resource.metadata.namespace !== namespace) throw mismatch(`metadata.namespace "${namespace}"`, d.resource.metadata.namespace);
+    if (namespace !== undefined && d.resource.metadata.namespace !== namespace)
+      throw mismatch(`metadata.namespace "${namespace}"`, d.resource.metadata.namespace);
     const result = await audited('create', principal, flag(request, 'dryRun'), () =>
-      registry.apply(declared, principal, { mode: 'create', dryRun: flag(request, 'dryRun'), authorize: (c) => { authorizeChange(principal, c); } }));
+      registry.apply(declared, principal, {
+        mode: 'create',
+        dryRun: flag(request, 'dryRun'),
+        authorize: (c) => {
+          authorizeChange(principal, c);
+        },
+      }),
+    );
     return result.changes[0]?.after;
   };
 
@@ -228,10 +267,22 @@ export function buildHubServer(deps: HubServerDeps) {
     const declared = declaredFrom({ documents: [{ object: request.body }] });
     const [d] = declared;
     if (d === undefined || d.resource.kind !== ref.kind || d.resource.metadata.name !== ref.name || d.resource.metadata.namespace !== ref.namespace) {
-      throw mismatch(refString(ref), d !== undefined ? `${d.resource.kind}/${d.resource.metadata.namespace ?? ''}${d.resource.metadata.namespace !== undefined ? '/' : ''}${d.resource.metadata.name}` : undefined);
+      throw mismatch(
+        refString(ref),
+        d !== undefined
+          ? `${d.resource.kind}/${d.resource.metadata.namespace ?? ''}${d.resource.metadata.namespace !== undefined ? '/' : ''}${d.resource.metadata.name}`
+          : undefined,
+      );
     }
     const result = await audited('update', principal, flag(request, 'dryRun'), () =>
-      registry.apply(declared, principal, { mode: 'update', dryRun: flag(request, 'dryRun'), authorize: (c) => { authorizeChange(principal, c); } }));
+      registry.apply(declared, principal, {
+        mode: 'update',
+        dryRun: flag(request, 'dryRun'),
+        authorize: (c) => {
+          authorizeChange(principal, c);
+        },
+      }),
+    );
     return result.changes[0]?.after;
   };
 
@@ -243,8 +294,11 @@ export function buildHubServer(deps: HubServerDeps) {
       registry.delete(ref, principal, {
         dryRun: flag(request, 'dryRun'),
         ...(q.resourceVersion !== undefined ? { resourceVersion: q.resourceVersion } : {}),
-        authorize: (c) => { authorizeChange(principal, c); },
-      }));
+        authorize: (c) => {
+          authorizeChange(principal, c);
+        },
+      }),
+    );
     return { ...statusBody(200, 'Deleted', `${refString(ref)} deleted`), status: 'Success', details: { revision: result.revision } };
   };
 
@@ -274,22 +328,26 @@ export function buildHubServer(deps: HubServerDeps) {
     metrics.registryWrites.inc({ operation, result: dryRun ? 'dry_run' : written.length === 0 ? 'noop' : 'ok' });
     if (!dryRun && written.length > 0) {
       logger.info(
-        { audit: true, actor: principal.name, role: principal.role, operation, revision: result.revision, objects: written.map((c) => `${c.action} ${refString(c.ref)}`) },
+        {
+          audit: true,
+          actor: principal.name,
+          role: principal.role,
+          operation,
+          revision: result.revision,
+          objects: written.map((c) => `${c.action} ${refString(c.ref)}`),
+        },
         'registry changed',
       );
     }
     return result;
   }
 
-  async function watchStream(
-    reply: FastifyReply,
-    info: KindInfo,
-    visible: (r: Resource) => boolean,
-    fromVersion: string | undefined,
-  ): Promise<void> {
+  async function watchStream(reply: FastifyReply, info: KindInfo, visible: (r: Resource) => boolean, fromVersion: string | undefined): Promise<void> {
     const ac = new AbortController();
     // The response closes when the client goes away (the request's own close fires once it is read).
-    reply.raw.on('close', () => { ac.abort(); });
+    reply.raw.on('close', () => {
+      ac.abort();
+    });
     let after = fromVersion !== undefined && fromVersion !== '' && fromVersion !== '0' ? positiveInt(fromVersion, 'resourceVersion') : undefined;
     const initial: Resource[] = [];
     if (after === undefined) {
@@ -302,10 +360,14 @@ export function buildHubServer(deps: HubServerDeps) {
     out.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'transfer-encoding': 'chunked' });
     // Send the headers now: a watch with nothing to report yet must still answer at once.
     out.flushHeaders();
-    const send = (type: string, object: unknown): void => { out.write(`${JSON.stringify({ type, object })}\n`); };
+    const send = (type: string, object: unknown): void => {
+      out.write(`${JSON.stringify({ type, object })}\n`);
+    };
     for (const r of initial) send('ADDED', r);
     // A newline now and then keeps proxies and clients from timing the stream out.
-    const keepAlive = setInterval(() => { out.write('\n'); }, 15_000);
+    const keepAlive = setInterval(() => {
+      out.write('\n');
+    }, 15_000);
     metrics.watchers.inc();
     try {
       for await (const batch of registry.watch(info.kind, after, ac.signal)) {
@@ -336,7 +398,11 @@ function principalOf(request: FastifyRequest): Principal {
 function kindOf(word: string): KindInfo {
   const info = resolveKind(word);
   if (info === undefined) {
-    throw new NotFoundError(`the server has no resource type "${word}"; known: ${Object.values(KINDS).map((k) => k.plural).join(', ')}`);
+    throw new NotFoundError(
+      `the server has no resource type "${word}"; known: ${Object.values(KINDS)
+        .map((k) => k.plural)
+        .join(', ')}`,
+    );
   }
   return info;
 }
@@ -344,7 +410,8 @@ function kindOf(word: string): KindInfo {
 function refFrom(request: FastifyRequest, namespace: string | undefined): ObjectRef {
   const { plural, name } = request.params as { plural: string; name: string };
   const info = kindOf(plural);
-  if (info.namespaced && namespace === undefined) throw new NotFoundError(`${info.kind} is namespaced: use ${API_PREFIX}/namespaces/NAMESPACE/${info.plural}/${name}`);
+  if (info.namespaced && namespace === undefined)
+    throw new NotFoundError(`${info.kind} is namespaced: use ${API_PREFIX}/namespaces/NAMESPACE/${info.plural}/${name}`);
   if (!info.namespaced && namespace !== undefined) throw new NotFoundError(`${info.kind} is not namespaced`);
   return { kind: info.kind, name, ...(namespace !== undefined ? { namespace } : {}) };
 }
@@ -375,10 +442,11 @@ function declaredFrom(body: unknown): { resource: Resource; source: RawDocument[
   } else {
     const parsed = applyBodySchema.safeParse(body ?? null);
     if (!parsed.success) {
-      throw new InvalidInputError([{ field: 'documents', message: 'expected {"documents": [{"source": {...}, "object": {...}}, ...]} or a YAML body (Content-Type: application/yaml)' }]);
+      throw new InvalidInputError([
+        { field: 'documents', message: 'expected {"documents": [{"source": {...}, "object": {...}}, ...]} or a YAML body (Content-Type: application/yaml)' },
+      ]);
     }
-    docs = parsed.data.documents.flatMap((d, i) =>
-      expandList({ source: { document: i + 1, ...stripUndefined(d.source ?? {}) }, object: d.object }));
+    docs = parsed.data.documents.flatMap((d, i) => expandList({ source: { document: i + 1, ...stripUndefined(d.source ?? {}) }, object: d.object }));
   }
   if (docs.length === 0) throw new InvalidInputError([{ field: '', message: 'no documents to apply' }]);
   const v = validateDocuments(docs);
@@ -425,8 +493,10 @@ function statusOf(err: unknown): StatusBody {
   if (err instanceof InvalidInputError) return statusBody(err.httpStatus, err.reason, err.message, err.problems);
   if (err instanceof CausewayError) return statusBody(err.httpStatus, err.reason, err.message);
   const e = err as { statusCode?: number; code?: string; message?: string };
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return statusBody(413, 'RequestEntityTooLarge', `request body is larger than ${BODY_LIMIT} bytes (1 MiB); split the apply into smaller sets`);
-  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return statusBody(415, 'UnsupportedMediaType', e.message ?? 'unsupported media type: send application/json or application/yaml');
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return statusBody(413, 'RequestEntityTooLarge', `request body is larger than ${BODY_LIMIT} bytes (1 MiB); split the apply into smaller sets`);
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return statusBody(415, 'UnsupportedMediaType', e.message ?? 'unsupported media type: send application/json or application/yaml');
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return statusBody(e.statusCode, 'BadRequest', e.message ?? 'bad request');
   }
@@ -436,14 +506,19 @@ function statusOf(err: unknown): StatusBody {
 function resultLabel(err: unknown): string {
   if (err instanceof CausewayError) {
     switch (err.reason) {
-      case 'Invalid': return 'invalid';
+      case 'Invalid':
+        return 'invalid';
       case 'Conflict':
-      case 'AlreadyExists': return 'conflict';
+      case 'AlreadyExists':
+        return 'conflict';
       case 'Forbidden':
-      case 'Unauthorized': return 'forbidden';
-      case 'NotFound': return 'not_found';
+      case 'Unauthorized':
+        return 'forbidden';
+      case 'NotFound':
+        return 'not_found';
       case 'Expired':
-      case 'ServiceUnavailable': return 'error';
+      case 'ServiceUnavailable':
+        return 'error';
     }
   }
   return 'error';

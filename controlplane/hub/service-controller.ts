@@ -6,17 +6,19 @@
 // gets a snapshot (chunked when large). Clusterset VIPs are allocated here as services appear.
 import type { Logger } from 'pino';
 import {
-  decodeMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, syncRequestSchema,
-  type ExportStatus, type ImportBatch, type ImportState,
+  decodeMessage,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  syncRequestSchema,
+  type ExportStatus,
+  type ImportBatch,
+  type ImportState,
 } from '../api/messages.ts';
 import { clusterSubject, parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import { VipAllocator, vipMap } from '../ipam/vips.ts';
 import type { Store } from '../registry/store.ts';
-import {
-  applyChanges, buildModel, consumersOf, exportStatusFor, globalServices, importsFor,
-  type ModelChange, type ServicesModel,
-} from '../services/model.ts';
+import { applyChanges, buildModel, consumersOf, exportStatusFor, globalServices, importsFor, type ModelChange, type ServicesModel } from '../services/model.ts';
 import type { ExportIndex } from './exports.ts';
 import type { RegistryView } from './registry-view.ts';
 import type { GlobalServiceView, ServicesView } from './server.ts';
@@ -66,13 +68,16 @@ export class ServiceController implements ServicesView {
   async start(revision: number): Promise<void> {
     const { view, exports } = this.deps;
     const assigned = await this.vips.list();
-    this.model = buildModel({
-      clusters: view.clusters(),
-      networks: view.networks(),
-      exports: exports.all(),
-      externalServices: view.externalServices(),
-      vips: vipMap(assigned),
-    }, { now: this.now() });
+    this.model = buildModel(
+      {
+        clusters: view.clusters(),
+        networks: view.networks(),
+        exports: exports.all(),
+        externalServices: view.externalServices(),
+        vips: vipMap(assigned),
+      },
+      { now: this.now() },
+    );
     view.onChange((changes, revision) => {
       let networksChanged = false;
       for (const c of changes) {
@@ -172,7 +177,7 @@ export class ServiceController implements ServicesView {
    */
   private enqueueSnapshot(consumer: string, reply: string | undefined): void {
     const queued = this.snapshotQueue.get(consumer);
-    this.snapshotQueue.set(consumer, { reply: reply ?? queued?.reply, at: reply !== undefined ? Date.now() : queued?.at ?? Date.now() });
+    this.snapshotQueue.set(consumer, { reply: reply ?? queued?.reply, at: reply !== undefined ? Date.now() : (queued?.at ?? Date.now()) });
     if (!this.serving) void this.serveSnapshots();
   }
 
@@ -195,7 +200,9 @@ export class ServiceController implements ServicesView {
           }
           for (const c of rest) this.deps.bus.publish(clusterSubject(consumer, 'imports'), c);
         }
-        await new Promise<void>((resolve) => { setImmediate(resolve); });
+        await new Promise<void>((resolve) => {
+          setImmediate(resolve);
+        });
       }
     } finally {
       this.serving = false;
@@ -209,7 +216,9 @@ export class ServiceController implements ServicesView {
     this.changes.push(change);
     this.revisionSeen = Math.max(this.revisionSeen, revision);
     if (this.timer === undefined && !this.stopped) {
-      this.timer = setTimeout(() => { this.flush(); }, this.deps.flushIntervalMs);
+      this.timer = setTimeout(() => {
+        this.flush();
+      }, this.deps.flushIntervalMs);
     }
   }
 
@@ -304,9 +313,10 @@ export class ServiceController implements ServicesView {
     return parts.map((p, index) =>
       new TextEncoder().encode(
         `{"v":${PROTOCOL_VERSION},"cluster":${JSON.stringify(consumer)},"kind":"snapshot","fromRevision":0,"revision":${revision},` +
-        `"upserts":[${p.upserts.join(',')}],"removals":[],"exportStatus":[${p.statuses.join(',')}]` +
-        `${parts.length > 1 ? `,"chunk":{"index":${index},"count":${parts.length}}` : ''}}`,
-      ));
+          `"upserts":[${p.upserts.join(',')}],"removals":[],"exportStatus":[${p.statuses.join(',')}]` +
+          `${parts.length > 1 ? `,"chunk":{"index":${index},"count":${parts.length}}` : ''}}`,
+      ),
+    );
   }
 
   private encodeBatch(
@@ -322,9 +332,9 @@ export class ServiceController implements ServicesView {
     // Imports are shared between consumers that see the same thing: encode each once.
     return new TextEncoder().encode(
       `{"v":${PROTOCOL_VERSION},"cluster":${JSON.stringify(consumer)},"kind":"${kind}","fromRevision":${fromRevision},"revision":${revision},` +
-      `"upserts":[${upserts.map((u) => this.jsonOf(u)).join(',')}],"removals":${JSON.stringify(removals)},` +
-      `"exportStatus":[${statuses.map((s) => this.jsonOf(s)).join(',')}]` +
-      `${statusRemovals.length > 0 ? `,"exportStatusRemovals":${JSON.stringify(statusRemovals)}` : ''}}`,
+        `"upserts":[${upserts.map((u) => this.jsonOf(u)).join(',')}],"removals":${JSON.stringify(removals)},` +
+        `"exportStatus":[${statuses.map((s) => this.jsonOf(s)).join(',')}]` +
+        `${statusRemovals.length > 0 ? `,"exportStatusRemovals":${JSON.stringify(statusRemovals)}` : ''}}`,
     );
   }
 

@@ -80,15 +80,14 @@ export class WatchedPrefix {
 
   ready(): Promise<void> {
     if (this.synced) return Promise.resolve();
-    return new Promise((resolve) => { this.waiters.push(resolve); });
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+    });
   }
 
   get revision(): number {
     return this.revisionSeen;
   }
-
-
-
 
   private markSynced(): void {
     if (this.synced) return;

@@ -80,10 +80,7 @@ export class NatsAccountPusher {
         `account JWT for ${claims.sub} was issued at ${claims.iat}, before the one already pushed (${last}); rebuild it from the current identity state`,
       );
     }
-    const reply = await abortable(
-      this.nc.request(CLAIMS_UPDATE_SUBJECT, accountJwt, { timeout: this.timeoutMs }),
-      signal,
-    ).catch((err: unknown) => {
+    const reply = await abortable(this.nc.request(CLAIMS_UPDATE_SUBJECT, accountJwt, { timeout: this.timeoutMs }), signal).catch((err: unknown) => {
       throw new UnavailableError(`no answer to the account update for ${claims.sub}`, { cause: err });
     });
     const body = reply.json<ClaimsUpdateReply>();

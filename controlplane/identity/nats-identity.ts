@@ -148,10 +148,7 @@ export async function systemAccountJwt(state: IdentityState): Promise<string> {
 }
 
 /** The app account's JWT, always carrying the full revocation map (the server keeps only the last). */
-export async function appAccountJwt(
-  state: IdentityState,
-  jetStream: JetStreamAccountLimits = DEFAULT_APP_JETSTREAM_LIMITS,
-): Promise<string> {
+export async function appAccountJwt(state: IdentityState, jetStream: JetStreamAccountLimits = DEFAULT_APP_JETSTREAM_LIMITS): Promise<string> {
   const account = keyPair(state.appAccountSeed, Role.Account);
   const operator = keyPair(state.operatorSeed, Role.Operator);
   const claims: Partial<Account> = {
@@ -182,11 +179,7 @@ export async function issueSystemUser(state: IdentityState): Promise<UserCredent
 }
 
 /** One cluster's agent: a fresh user key with exactly `agentPermissions(cluster)`. */
-export async function issueAgentUser(
-  state: IdentityState,
-  cluster: string,
-  options: AgentUserOptions = {},
-): Promise<UserCredentials> {
+export async function issueAgentUser(state: IdentityState, cluster: string, options: AgentUserOptions = {}): Promise<UserCredentials> {
   assertClusterName(cluster);
   const permissions = agentPermissions(cluster);
   const claims: Partial<User> = {

@@ -293,7 +293,8 @@ export class VipAllocator {
       }
       const result = await this.store.txn(compares, ops);
       if (result.succeeded) {
-        if (existing !== undefined) this.claims?.set(existing.ip, { claim: { ip: existing.ip, service: key, releasedAt: now.toISOString() }, modRevision: result.revision });
+        if (existing !== undefined)
+          this.claims?.set(existing.ip, { claim: { ip: existing.ip, service: key, releasedAt: now.toISOString() }, modRevision: result.revision });
         return existing;
       }
       await this.retryPause(attempt);

@@ -29,7 +29,13 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export function abortedPromise(signal: AbortSignal): Promise<undefined> {
   if (signal.aborted) return Promise.resolve(undefined);
   return new Promise((resolve) => {
-    signal.addEventListener('abort', () => { resolve(undefined); }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        resolve(undefined);
+      },
+      { once: true },
+    );
   });
 }
 
@@ -116,7 +122,10 @@ export class SerialQueue {
   run<T>(task: () => Promise<T>, key = ''): Promise<T> {
     const previous = this.tails.get(key) ?? Promise.resolve();
     const next = previous.then(task, task);
-    const tail = next.then(() => undefined, () => undefined);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
     this.tails.set(key, tail);
     void tail.then(() => {
       if (this.tails.get(key) === tail) this.tails.delete(key);

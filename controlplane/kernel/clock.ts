@@ -14,7 +14,11 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, Math.max(0, ms));
-    return { cancel: () => { clearTimeout(t); } };
+    return {
+      cancel: () => {
+        clearTimeout(t);
+      },
+    };
   },
 };
 
@@ -35,7 +39,11 @@ export class ManualClock implements Clock {
   setTimeout(fn: () => void, ms: number): Timer {
     const id = ++this.seq;
     this.timers.set(id, { at: this.current + Math.max(0, ms), fn });
-    return { cancel: () => { this.timers.delete(id); } };
+    return {
+      cancel: () => {
+        this.timers.delete(id);
+      },
+    };
   }
 
   /** Timers not yet fired. */

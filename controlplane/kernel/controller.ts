@@ -117,7 +117,9 @@ export class Controller<K> {
     if (this.signal !== undefined && !this.signal.aborted) throw new Error(`controller ${this.name} is already running`);
     this.signal = signal;
     for (const key of this.opts.resync?.() ?? []) this.add(key);
-    const stop = (): void => { this.wake?.(); };
+    const stop = (): void => {
+      this.wake?.();
+    };
     signal.addEventListener('abort', stop, { once: true });
     try {
       const workers = Math.max(1, this.opts.concurrency ?? 1);

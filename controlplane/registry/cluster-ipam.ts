@@ -66,7 +66,11 @@ export function allocateClusterCidrs(cluster: ClusterResource, all: readonly Res
   if (typeof pod === 'string') return { ok: false, message: pod };
   const service = needService ? pick('serviceCIDRs', 'service') : undefined;
   if (typeof service === 'string') return { ok: false, message: service };
-  const allocated: Allocated = { pool: pool.metadata.name, ...(pod !== undefined ? { podCIDRs: pod } : {}), ...(service !== undefined ? { serviceCIDRs: service } : {}) };
+  const allocated: Allocated = {
+    pool: pool.metadata.name,
+    ...(pod !== undefined ? { podCIDRs: pod } : {}),
+    ...(service !== undefined ? { serviceCIDRs: service } : {}),
+  };
   if (JSON.stringify(previous) === JSON.stringify(allocated)) return { ok: true, cluster };
   return { ok: true, cluster: { ...cluster, status: { ...cluster.status, allocated } } };
 }

@@ -56,8 +56,15 @@ export class EtcdStore implements Store {
   watch(prefix: string, afterRevision: number, signal: AbortSignal): AsyncIterable<readonly StoreEvent[]> {
     const queue = new EventQueue<readonly StoreEvent[]>(signal);
     const start = async (): Promise<void> => {
-      const watcher = await this.ns.watch().prefix(prefix).startRevision(String(afterRevision + 1)).withPreviousKV().create();
-      const stop = (): void => { void watcher.cancel().catch(() => undefined); };
+      const watcher = await this.ns
+        .watch()
+        .prefix(prefix)
+        .startRevision(String(afterRevision + 1))
+        .withPreviousKV()
+        .create();
+      const stop = (): void => {
+        void watcher.cancel().catch(() => undefined);
+      };
       if (signal.aborted) stop();
       signal.addEventListener('abort', stop, { once: true });
       let delivered = afterRevision;
@@ -93,19 +100,27 @@ export class EtcdStore implements Store {
         // etcd cancels a watch whose start revision was compacted away, but the client drops the
         // compact revision from the error; reading at the revision we wanted tells us for sure.
         const wanted = delivered + 1;
-        this.ns.get(prefix).revision(wanted).exec().then(
-          () => { queue.fail(new UnavailableError(`etcd watch ended: ${err.message}`, { cause: err })); },
-          (probe: unknown) => {
-            queue.fail(
-              /compacted/i.test(String(probe))
-                ? new GoneError(`revision ${wanted} has been compacted; relist`, { cause: err })
-                : new UnavailableError(`etcd watch ended: ${err.message}`, { cause: err }),
-            );
-          },
-        );
+        this.ns
+          .get(prefix)
+          .revision(wanted)
+          .exec()
+          .then(
+            () => {
+              queue.fail(new UnavailableError(`etcd watch ended: ${err.message}`, { cause: err }));
+            },
+            (probe: unknown) => {
+              queue.fail(
+                /compacted/i.test(String(probe))
+                  ? new GoneError(`revision ${wanted} has been compacted; relist`, { cause: err })
+                  : new UnavailableError(`etcd watch ended: ${err.message}`, { cause: err }),
+              );
+            },
+          );
       });
     };
-    start().catch((err: unknown) => { queue.fail(new UnavailableError(`etcd watch failed: ${String(err)}`, { cause: err })); });
+    start().catch((err: unknown) => {
+      queue.fail(new UnavailableError(`etcd watch failed: ${String(err)}`, { cause: err }));
+    });
     return queue;
   }
 
@@ -113,10 +128,21 @@ export class EtcdStore implements Store {
     const campaign = this.ns.election(name, ttlSeconds).campaign(candidate);
     return new Promise((resolve, reject) => {
       let loseNow: (err: Error) => void = () => undefined;
-      const lost = new Promise<Error>((r) => { loseNow = r; });
+      const lost = new Promise<Error>((r) => {
+        loseNow = r;
+      });
       let elected = false;
-      const resign = async (): Promise<void> => { await campaign.resign().catch(() => undefined); };
-      signal.addEventListener('abort', () => { void resign(); if (!elected) reject(new Error('campaign aborted')); }, { once: true });
+      const resign = async (): Promise<void> => {
+        await campaign.resign().catch(() => undefined);
+      };
+      signal.addEventListener(
+        'abort',
+        () => {
+          void resign();
+          if (!elected) reject(new Error('campaign aborted'));
+        },
+        { once: true },
+      );
       campaign.on('elected', () => {
         elected = true;
         resolve({ lost, resign });
@@ -159,7 +185,13 @@ async function guard<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        signal.addEventListener('abort', () => { reject(signal.reason as Error); }, { once: true });
+        signal.addEventListener(
+          'abort',
+          () => {
+            reject(signal.reason as Error);
+          },
+          { once: true },
+        );
       }),
     ]);
   } catch (err) {

@@ -98,7 +98,9 @@ export class MemoryStore implements Store {
     this.elections.set(name, line);
     return new Promise((resolve, reject) => {
       let loseNow: (err: Error) => void = () => undefined;
-      const lost = new Promise<Error>((r) => { loseNow = r; });
+      const lost = new Promise<Error>((r) => {
+        loseNow = r;
+      });
       const entry = {
         candidate,
         elect: () => {
@@ -115,11 +117,15 @@ export class MemoryStore implements Store {
         },
       };
       line.push(entry);
-      signal.addEventListener('abort', () => {
-        const i = line.indexOf(entry);
-        if (i > 0) line.splice(i, 1);
-        reject(new Error('campaign aborted'));
-      }, { once: true });
+      signal.addEventListener(
+        'abort',
+        () => {
+          const i = line.indexOf(entry);
+          if (i > 0) line.splice(i, 1);
+          reject(new Error('campaign aborted'));
+        },
+        { once: true },
+      );
       if (line.length === 1) entry.elect();
     });
   }

@@ -122,9 +122,12 @@ export class Registry {
   async history(filter: { ref?: ObjectRef; limit?: number } = {}, signal?: AbortSignal): Promise<HistoryEntry[]> {
     const entries = await this.readHistory(signal);
     const want = filter.ref !== undefined ? refString(filter.ref) : undefined;
-    const picked = want === undefined ? entries : entries
-      .map((e) => ({ ...e, changes: e.changes.filter((c) => refString({ kind: c.kind, namespace: c.namespace, name: c.name }) === want) }))
-      .filter((e) => e.changes.length > 0);
+    const picked =
+      want === undefined
+        ? entries
+        : entries
+            .map((e) => ({ ...e, changes: e.changes.filter((c) => refString({ kind: c.kind, namespace: c.namespace, name: c.name }) === want) }))
+            .filter((e) => e.changes.length > 0);
     return picked.reverse().slice(0, filter.limit ?? Infinity);
   }
 
@@ -255,7 +258,7 @@ export class Registry {
     const res = await this.store.txn(compares, ops);
     if (!res.succeeded) return undefined;
     const withVersion = (r: Resource | undefined): Resource | undefined =>
-      r === undefined ? undefined : ({ ...r, metadata: { ...r.metadata, resourceVersion: String(res.revision) } });
+      r === undefined ? undefined : { ...r, metadata: { ...r.metadata, resourceVersion: String(res.revision) } };
     return {
       revision: res.revision,
       dryRun,
@@ -303,7 +306,12 @@ export class Registry {
       checkPrecondition(key, before, resource.metadata.resourceVersion, where);
       const after = before === undefined ? this.created(resource, now) : updated(before, resource);
       next.set(key, after);
-      results.set(key, { ref, action: before === undefined ? Action.created : sameDeclaration(before, after) ? Action.unchanged : Action.updated, before, after });
+      results.set(key, {
+        ref,
+        action: before === undefined ? Action.created : sameDeclaration(before, after) ? Action.unchanged : Action.updated,
+        before,
+        after,
+      });
     }
     if (problems.length > 0) throw new InvalidInputError(problems);
 
@@ -344,7 +352,10 @@ export class Registry {
       const status = mutate(current);
       if (status === undefined || isDeepStrictEqual(status, current.status)) return current;
       const next = { ...current, status } as Resource;
-      const res = await this.store.txn([{ key: objectKey(ref), modRevision: kv.modRevision }], [{ type: 'put', key: objectKey(ref), value: encodeObject(next) }]);
+      const res = await this.store.txn(
+        [{ key: objectKey(ref), modRevision: kv.modRevision }],
+        [{ type: 'put', key: objectKey(ref), value: encodeObject(next) }],
+      );
       if (res.succeeded) return { ...next, metadata: { ...next.metadata, resourceVersion: String(res.revision) } };
       if (attempt >= this.maxAttempts) throw new ConflictError(`${refString(ref)} kept changing while writing its status`);
     }
@@ -372,17 +383,19 @@ export class Registry {
 
   private async readHistory(signal?: AbortSignal): Promise<HistoryEntry[]> {
     const { kvs } = await this.store.range(HISTORY_PREFIX, signal);
-    return kvs.map((kv) => {
-      const record = JSON.parse(kv.value) as Omit<HistoryEntry, 'revision'>;
-      const revision = kv.createRevision;
-      return {
-        ...record,
-        revision,
-        changes: record.changes.map((c) =>
-          c.after !== undefined ? { ...c, after: { ...c.after, metadata: { ...c.after.metadata, resourceVersion: String(revision) } } } : c,
-        ),
-      };
-    }).sort((a, b) => a.seq - b.seq);
+    return kvs
+      .map((kv) => {
+        const record = JSON.parse(kv.value) as Omit<HistoryEntry, 'revision'>;
+        const revision = kv.createRevision;
+        return {
+          ...record,
+          revision,
+          changes: record.changes.map((c) =>
+            c.after !== undefined ? { ...c, after: { ...c.after, metadata: { ...c.after.metadata, resourceVersion: String(revision) } } } : c,
+          ),
+        };
+      })
+      .sort((a, b) => a.seq - b.seq);
   }
 }
 
@@ -427,9 +440,27 @@ function sameDeclaration(a: Resource, b: Resource): boolean {
 
 function initialClusterConditions(now: string): Condition[] {
   return [
-    { type: ClusterConditionType.Joined, status: ConditionStatus.True, reason: ClusterReason.Registered, message: 'registered with the hub', lastTransitionTime: now },
-    { type: ClusterConditionType.Available, status: ConditionStatus.Unknown, reason: ClusterReason.AgentNeverConnected, message: 'no heartbeat from the agent yet', lastTransitionTime: now },
-    { type: ClusterConditionType.Synced, status: ConditionStatus.Unknown, reason: ClusterReason.AwaitingAgent, message: 'the agent has not reported an applied revision yet', lastTransitionTime: now },
+    {
+      type: ClusterConditionType.Joined,
+      status: ConditionStatus.True,
+      reason: ClusterReason.Registered,
+      message: 'registered with the hub',
+      lastTransitionTime: now,
+    },
+    {
+      type: ClusterConditionType.Available,
+      status: ConditionStatus.Unknown,
+      reason: ClusterReason.AgentNeverConnected,
+      message: 'no heartbeat from the agent yet',
+      lastTransitionTime: now,
+    },
+    {
+      type: ClusterConditionType.Synced,
+      status: ConditionStatus.Unknown,
+      reason: ClusterReason.AwaitingAgent,
+      message: 'the agent has not reported an applied revision yet',
+      lastTransitionTime: now,
+    },
   ];
 }
 

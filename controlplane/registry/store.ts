@@ -73,7 +73,13 @@ export class EventQueue<T> implements AsyncIterable<T> {
 
   constructor(signal: AbortSignal) {
     if (signal.aborted) this.done = true;
-    signal.addEventListener('abort', () => { this.end(); }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        this.end();
+      },
+      { once: true },
+    );
   }
 
   push(item: T): void {
@@ -109,7 +115,9 @@ export class EventQueue<T> implements AsyncIterable<T> {
       }
       if (this.error !== undefined) throw this.error instanceof Error ? this.error : new Error('watch failed', { cause: this.error });
       if (this.done) return;
-      await new Promise<void>((resolve) => { this.waiter = resolve; });
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+      });
     }
   }
 }

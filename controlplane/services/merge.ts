@@ -158,7 +158,14 @@ export function exporterFromExternal(es: ExternalServiceResource): Exporter {
     network: es.spec.network,
     endpoints: es.spec.endpoints.map((e) => {
       const ready = e.ready ?? true;
-      return toImportEndpoint(RESERVED_CLUSTER_NAME, { addresses: [e.address], ready, serving: ready, terminating: false, ...(e.hostname !== undefined ? { hostname: e.hostname } : {}), ...(e.zone !== undefined ? { zone: e.zone } : {}) });
+      return toImportEndpoint(RESERVED_CLUSTER_NAME, {
+        addresses: [e.address],
+        ready,
+        serving: ready,
+        terminating: false,
+        ...(e.hostname !== undefined ? { hostname: e.hostname } : {}),
+        ...(e.zone !== undefined ? { zone: e.zone } : {}),
+      });
     }),
   };
 }
@@ -229,11 +236,20 @@ export function resolveShape(exporters: readonly Exporter[]): Resolution {
       const num = byNumber.get(p.port);
       let clash: { owner: string; message: string } | undefined;
       if (named !== undefined && named.owner !== e.cluster) {
-        clash = { owner: named.owner, message: `port ${name === '' ? '(unnamed)' : `"${name}"`} is ${showPort(named.port)} in cluster "${named.owner}", an older export; this export's ${showPort(p)} is left out` };
+        clash = {
+          owner: named.owner,
+          message: `port ${name === '' ? '(unnamed)' : `"${name}"`} is ${showPort(named.port)} in cluster "${named.owner}", an older export; this export's ${showPort(p)} is left out`,
+        };
       } else if (pp !== undefined && pp.owner !== e.cluster) {
-        clash = { owner: pp.owner, message: `port ${p.port}/${p.protocol} is ${showPort(pp.port)} in cluster "${pp.owner}", an older export; this export's ${showPort(p)} is left out` };
+        clash = {
+          owner: pp.owner,
+          message: `port ${p.port}/${p.protocol} is ${showPort(pp.port)} in cluster "${pp.owner}", an older export; this export's ${showPort(p)} is left out`,
+        };
       } else if (num !== undefined && num.owner !== e.cluster && num.port.protocol !== p.protocol && pp === undefined) {
-        clash = { owner: num.owner, message: `port ${p.port} is ${num.port.protocol} in cluster "${num.owner}", an older export; this export's ${showPort(p)} is left out` };
+        clash = {
+          owner: num.owner,
+          message: `port ${p.port} is ${num.port.protocol} in cluster "${num.owner}", an older export; this export's ${showPort(p)} is left out`,
+        };
       }
       if (clash !== undefined) {
         note(e.cluster, { reason: 'PortConflict', winner: clash.owner, message: clash.message });
@@ -261,7 +277,14 @@ function reasonsOf(notes: readonly ConflictNote[]): string {
 }
 
 /** Builds a condition, keeping the previous lastTransitionTime when the status did not change. */
-function condition(previous: readonly Condition[] | undefined, type: string, status: 'True' | 'False', reason: string, message: string, now: string): Condition {
+function condition(
+  previous: readonly Condition[] | undefined,
+  type: string,
+  status: 'True' | 'False',
+  reason: string,
+  message: string,
+  now: string,
+): Condition {
   const prev = previous?.find((c) => c.type === type);
   return { type, status, reason, message: clip(message), lastTransitionTime: prev !== undefined && prev.status === status ? prev.lastTransitionTime : now };
 }
@@ -326,7 +349,9 @@ export function mergeService(input: MergeServiceInput): MergedService {
     }
     const summary = {
       reasons: reasonsOf(all),
-      losers: [...r.lost].map(([cluster, notes]) => `cluster "${cluster}" yields to ${[...new Set(notes.map((n) => `cluster "${n.winner}"`))].join(', ')} (${reasonsOf(notes)})`),
+      losers: [...r.lost].map(
+        ([cluster, notes]) => `cluster "${cluster}" yields to ${[...new Set(notes.map((n) => `cluster "${n.winner}"`))].join(', ')} (${reasonsOf(notes)})`,
+      ),
     };
     for (const m of members) conflictedGroupOf.set(m.cluster, summary);
   }
@@ -354,13 +379,22 @@ export function mergeService(input: MergeServiceInput): MergedService {
     const prev = input.previous?.statuses.get(e.cluster)?.conditions;
     const conditions: Condition[] = [];
     if (unknown.has(e.cluster)) {
-      conditions.push(condition(prev, 'Valid', 'False', ServiceExportReason.ClusterNotRegistered, `cluster "${e.cluster}" is not registered; its export is ignored`, now));
+      conditions.push(
+        condition(prev, 'Valid', 'False', ServiceExportReason.ClusterNotRegistered, `cluster "${e.cluster}" is not registered; its export is ignored`, now),
+      );
     } else {
       conditions.push(condition(prev, 'Valid', 'True', ServiceExportReason.Valid, `exported as ${key}`, now));
       conditions.push(
         available
           ? condition(prev, 'Ready', 'True', ServiceExportReason.Exported, `merged into the global service ${key}`, now)
-          : condition(prev, 'Ready', 'False', ServiceExportReason.ClusterUnavailable, `cluster "${e.cluster}" is unavailable: its endpoints are withdrawn from every import`, now),
+          : condition(
+              prev,
+              'Ready',
+              'False',
+              ServiceExportReason.ClusterUnavailable,
+              `cluster "${e.cluster}" is unavailable: its endpoints are withdrawn from every import`,
+              now,
+            ),
       );
       const group = conflictedGroupOf.get(e.cluster);
       if (mine !== undefined) {
@@ -379,7 +413,17 @@ export function mergeService(input: MergeServiceInput): MergedService {
   const conditions: Condition[] = [
     condition(prevService, 'Valid', 'True', ServiceExportReason.Valid, `${exporters.length - unknown.size} export(s) merged`, now),
     allNotes.length > 0
-      ? condition(prevService, 'Conflict', 'True', reasonsOf(allNotes), [...conflictedGroupOf.values()].flatMap((g) => g.losers).filter((v, i, a) => a.indexOf(v) === i).join('; '), now)
+      ? condition(
+          prevService,
+          'Conflict',
+          'True',
+          reasonsOf(allNotes),
+          [...conflictedGroupOf.values()]
+            .flatMap((g) => g.losers)
+            .filter((v, i, a) => a.indexOf(v) === i)
+            .join('; '),
+          now,
+        )
       : condition(prevService, 'Conflict', 'False', ServiceExportReason.NoConflicts, 'all exports agree', now),
     availableExporters > 0
       ? condition(prevService, 'Ready', 'True', ServiceExportReason.Exported, `${availableExporters} available exporter(s), ${endpointCount} endpoint(s)`, now)

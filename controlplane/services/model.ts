@@ -153,7 +153,10 @@ function newEntry(key: string): ServiceEntry {
     name,
     byCluster: new Map(),
     exporters: [],
-    merged: { service: { namespace, name, type: 'ClusterSetIP', ports: [], sessionAffinity: 'None', exporters: [], conditions: [], endpointCount: 0 }, statuses: new Map() },
+    merged: {
+      service: { namespace, name, type: 'ClusterSetIP', ports: [], sessionAffinity: 'None', exporters: [], conditions: [], endpointCount: 0 },
+      statuses: new Map(),
+    },
     audience: undefined,
     audienceEpoch: -1,
     audienceSig: '',
@@ -503,7 +506,14 @@ function mutate(model: ServicesModel, c: ModelChange): void {
     case 'external-service': {
       const key = serviceKeyString(c);
       const cluster = c.kind === 'export' ? c.cluster : RESERVED_CLUSTER_NAME;
-      const exporter = c.kind === 'export' ? (c.state === undefined ? undefined : exporterFromExport(c.cluster, c.state)) : c.resource === undefined ? undefined : exporterFromExternal(c.resource);
+      const exporter =
+        c.kind === 'export'
+          ? c.state === undefined
+            ? undefined
+            : exporterFromExport(c.cluster, c.state)
+          : c.resource === undefined
+            ? undefined
+            : exporterFromExternal(c.resource);
       if (exporter !== undefined) {
         entryFor(model, key).byCluster.set(cluster, exporter);
       } else {
@@ -576,7 +586,10 @@ function audienceDeltas(key: string, prev: AudienceImports, next: AudienceImport
 }
 
 /** What the services that will change look like now, to diff against afterwards. */
-function snapshot(model: ServicesModel, p: Plan): {
+function snapshot(
+  model: ServicesModel,
+  p: Plan,
+): {
   imports: Map<string, AudienceImports>;
   consumers: Map<string, Map<string, ImportState>>;
   merged: Map<string, MergedService | undefined>;

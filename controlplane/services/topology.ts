@@ -50,7 +50,7 @@ export function buildTopology(networks: readonly NetworkResource[]): Topology {
     let root = x;
     for (let p = parent.get(root); p !== undefined && p !== root; p = parent.get(root)) root = p;
     // Path compression keeps later finds flat.
-    for (let cur = x; cur !== root; ) {
+    for (let cur = x; cur !== root;) {
       const next = parent.get(cur) ?? root;
       parent.set(cur, root);
       cur = next;

@@ -70,7 +70,10 @@ async function historyJson(): Promise<HistoryEntry[]> {
 
 /** Table rows split into cells (columns are padded with at least three spaces). */
 function rows(table: string): string[][] {
-  return table.trimEnd().split('\n').map((l) => l.split(/ {3,}/));
+  return table
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split(/ {3,}/));
 }
 
 /** The command paths of the program, e.g. ['get'], ['token', 'create']. */
@@ -93,17 +96,28 @@ describe('causeway CLI, end to end (real hub, real etcd)', function () {
     assert.equal(firstApply.code, 0, firstApply.stderr);
     const lines = firstApply.stdout.trimEnd().split('\n');
     for (const want of [
-      'network/aws-train-vpc created', 'network/gcp-train-vpc created', 'network/onprem-fra created',
-      'ippool/cluster-cidrs created', 'ippool/clusterset-vips created', 'ippool/onprem-inference-vips created',
-      'cluster/aws-train created', 'cluster/gcp-train created', 'cluster/onprem-inference created',
+      'network/aws-train-vpc created',
+      'network/gcp-train-vpc created',
+      'network/onprem-fra created',
+      'ippool/cluster-cidrs created',
+      'ippool/clusterset-vips created',
+      'ippool/onprem-inference-vips created',
+      'cluster/aws-train created',
+      'cluster/gcp-train created',
+      'cluster/onprem-inference created',
       'externalservice/inference/feature-store created',
-      'globalpolicy/inference/training-to-inference created', 'globalpolicy/inference/deny-training-to-onprem created',
-    ]) assert.ok(lines.includes(want), `missing "${want}" in:\n${firstApply.stdout}`);
+      'globalpolicy/inference/training-to-inference created',
+      'globalpolicy/inference/deny-training-to-onprem created',
+    ])
+      assert.ok(lines.includes(want), `missing "${want}" in:\n${firstApply.stdout}`);
     assert.equal(lines.length, 12);
     assert.match(firstApply.stderr, /^revision \d+\n$/);
 
     const again = await ok(['apply', '-f', EXAMPLES]);
-    assert.deepEqual(again.stdout.trimEnd().split('\n'), lines.map((l) => l.replace(/ created$/, ' unchanged')));
+    assert.deepEqual(
+      again.stdout.trimEnd().split('\n'),
+      lines.map((l) => l.replace(/ created$/, ' unchanged')),
+    );
     assert.equal(again.stderr, '');
   });
 
@@ -114,13 +128,30 @@ describe('causeway CLI, end to end (real hub, real etcd)', function () {
     const byName = new Map(body.map((row) => [row[0], row]));
     const items = await clustersJson();
     assert.deepEqual([...byName.keys()].sort(), items.map((c) => c.metadata.name).sort());
-    assert.deepEqual(byName.get('aws-train')?.slice(0, 9), ['aws-train', 'aws', 'us-east-1', 'aws-train-vpc', '10.16.0.0/16', '10.17.0.0/20', 'True', 'Unknown', 'Unknown']);
+    assert.deepEqual(byName.get('aws-train')?.slice(0, 9), [
+      'aws-train',
+      'aws',
+      'us-east-1',
+      'aws-train-vpc',
+      '10.16.0.0/16',
+      '10.17.0.0/20',
+      'True',
+      'Unknown',
+      'Unknown',
+    ]);
     assert.deepEqual(byName.get('onprem-inference')?.slice(0, 6), ['onprem-inference', 'onprem', 'fra1', 'onprem-fra', '10.32.0.0/16', '10.33.0.0/20']);
     // gcp-train's CIDRs are the ones the hub allocated, shown from its status.
     const gcp = items.find((c) => c.metadata.name === 'gcp-train');
     const allocated = gcp?.status?.allocated as { podCIDRs: string[]; serviceCIDRs: string[] } | undefined;
     assert.ok(allocated !== undefined);
-    assert.deepEqual(byName.get('gcp-train')?.slice(0, 6), ['gcp-train', 'gcp', 'europe-west4', 'gcp-train-vpc', allocated.podCIDRs.join(','), allocated.serviceCIDRs.join(',')]);
+    assert.deepEqual(byName.get('gcp-train')?.slice(0, 6), [
+      'gcp-train',
+      'gcp',
+      'europe-west4',
+      'gcp-train-vpc',
+      allocated.podCIDRs.join(','),
+      allocated.serviceCIDRs.join(','),
+    ]);
   });
 
   it('get clusters -o json prints a List with the three items', async () => {
@@ -140,10 +171,18 @@ describe('causeway CLI, end to end (real hub, real etcd)', function () {
 
     const piped = await causewayPipeline(['get clusters -o json', 'apply -f -'], { cwd: work, server: hub.url, token: hub.adminToken });
     assert.equal(piped.code, 0, piped.stderr);
-    assert.deepEqual(piped.stdout.trimEnd().split('\n').sort(), ['cluster/aws-train unchanged', 'cluster/gcp-train unchanged', 'cluster/onprem-inference unchanged']);
+    assert.deepEqual(piped.stdout.trimEnd().split('\n').sort(), [
+      'cluster/aws-train unchanged',
+      'cluster/gcp-train unchanged',
+      'cluster/onprem-inference unchanged',
+    ]);
     // A writer slower than the CLI's start: apply -f - waits for stdin (a non-blocking pipe would
     // otherwise fail the read with EAGAIN).
-    const slow = await runCommand('bash', ['-c', `set -o pipefail; { sleep 0.3; cat '${saved}'; } | '${process.execPath}' '${CAUSEWAY_BIN}' apply -f -`], { cwd: work, server: hub.url, token: hub.adminToken });
+    const slow = await runCommand('bash', ['-c', `set -o pipefail; { sleep 0.3; cat '${saved}'; } | '${process.execPath}' '${CAUSEWAY_BIN}' apply -f -`], {
+      cwd: work,
+      server: hub.url,
+      token: hub.adminToken,
+    });
     assert.equal(slow.code, 0, slow.stderr);
     assert.equal(slow.stdout, 'cluster/aws-train unchanged\n');
     assert.deepEqual(await registrySnapshot(hub.etcdUrl), before);
@@ -189,11 +228,19 @@ describe('causeway CLI, end to end (real hub, real etcd)', function () {
     );
 
     // Valid on its own, refused by the hub: document 2 overlaps aws-train from examples/.
-    const overlap = file('overlap.yaml', `${clusterYaml('cli-good')}---\n${clusterYaml('cli-overlap').replace('172.16.0.0/16', '10.16.64.0/18').replace('clusterSet: set-cli-overlap', 'clusterSet: default')}`);
+    const overlap = file(
+      'overlap.yaml',
+      `${clusterYaml('cli-good')}---\n${clusterYaml('cli-overlap').replace('172.16.0.0/16', '10.16.64.0/18').replace('clusterSet: set-cli-overlap', 'clusterSet: default')}`,
+    );
     const remote = await causeway(['apply', '-f', overlap]);
     assert.equal(remote.code, 1);
     assert.match(remote.stderr, /^error: rejected; nothing was changed\n/);
-    assert.ok(remote.stderr.includes(`  ${overlap}: document 2 (Cluster cli-overlap): spec.podCIDRs[0]: Cluster "cli-overlap" podCIDRs[0] 10.16.64.0/18 overlaps Cluster "aws-train" podCIDRs[0] 10.16.0.0/16`), remote.stderr);
+    assert.ok(
+      remote.stderr.includes(
+        `  ${overlap}: document 2 (Cluster cli-overlap): spec.podCIDRs[0]: Cluster "cli-overlap" podCIDRs[0] 10.16.64.0/18 overlaps Cluster "aws-train" podCIDRs[0] 10.16.0.0/16`,
+      ),
+      remote.stderr,
+    );
     assert.deepEqual(await registrySnapshot(hub.etcdUrl), before);
     assert.equal((await causeway(['get', 'cluster', 'cli-good'])).code, 1);
   });
@@ -239,7 +286,10 @@ describe('causeway CLI, end to end (real hub, real etcd)', function () {
     assert.match(entry[4] ?? '', /created cluster\/aws-train/);
     const one = await ok(['history', 'cluster', 'gcp-train']);
     const oneRows = rows(one.stdout).slice(1);
-    assert.deepEqual(oneRows.map((row) => [row[0], row[4]]), [[String(revision), 'created cluster/gcp-train']]);
+    assert.deepEqual(
+      oneRows.map((row) => [row[0], row[4]]),
+      [[String(revision), 'created cluster/gcp-train']],
+    );
   });
 
   it('rollback --to REV restores the registry as it was, as a new revision', async () => {
@@ -271,13 +321,21 @@ describe('causeway CLI, end to end (real hub, real etcd)', function () {
     assert.match(r.stdout, /^Spec:\n {2}provider: onprem\n/m);
     const conditions = /^Conditions:\n((?: {2}.*\n)+)/m.exec(r.stdout)?.[1];
     assert.ok(conditions !== undefined, r.stdout);
-    const table = rows(conditions.split('\n').map((l) => l.slice(2)).join('\n'));
+    const table = rows(
+      conditions
+        .split('\n')
+        .map((l) => l.slice(2))
+        .join('\n'),
+    );
     assert.deepEqual(table[0], ['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE']);
-    assert.deepEqual(table.slice(1).map((row) => row.slice(0, 3)), [
-      ['Joined', 'True', 'Registered'],
-      ['Available', 'Unknown', 'AgentNeverConnected'],
-      ['Synced', 'Unknown', 'AwaitingAgent'],
-    ]);
+    assert.deepEqual(
+      table.slice(1).map((row) => row.slice(0, 3)),
+      [
+        ['Joined', 'True', 'Registered'],
+        ['Available', 'Unknown', 'AgentNeverConnected'],
+        ['Synced', 'Unknown', 'AwaitingAgent'],
+      ],
+    );
     assert.match(r.stdout, /^History:\n {2}REVISION +TIME +ACTOR +OPERATION +CHANGES\n {2}\d+ +\S+ +admin +apply +created cluster\/onprem-inference$/m);
   });
 
@@ -299,7 +357,10 @@ describe('causeway CLI, end to end (real hub, real etcd)', function () {
     // Same admin token (kept in the data dir), same state.
     assert.deepEqual(await clustersJson(), clustersBefore);
     assert.deepEqual(await historyJson(), historyBefore);
-    assert.deepEqual(rows((await ok(['get', 'clusters'])).stdout).map((row) => row.slice(0, 9)), tableBefore);
+    assert.deepEqual(
+      rows((await ok(['get', 'clusters'])).stdout).map((row) => row.slice(0, 9)),
+      tableBefore,
+    );
     assert.equal(readFileSync(join(hub.dataDir, 'admin.token'), 'utf8').trim(), hub.adminToken);
   });
 });

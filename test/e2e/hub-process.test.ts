@@ -39,11 +39,15 @@ async function assertNoOrphans(s: Servers, dataDir: string): Promise<void> {
 
 /** Polls until `url` answers 200, failing at once if the process exits first. */
 async function waitReady(proc: CausewayProcess, url: string): Promise<void> {
-  await waitFor(`${url} to answer 200`, async () => {
-    if (proc.hasExited()) throw new Error(`exited during start-up: ${proc.stderr()}`);
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return res.status === 200;
-  }, 30_000).catch((err: unknown) => {
+  await waitFor(
+    `${url} to answer 200`,
+    async () => {
+      if (proc.hasExited()) throw new Error(`exited during start-up: ${proc.stderr()}`);
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return res.status === 200;
+    },
+    30_000,
+  ).catch((err: unknown) => {
     throw proc.hasExited() ? new Error(`causeway exited during start-up:\n${proc.stderr()}`) : err;
   });
 }
@@ -130,17 +134,25 @@ describe('causeway demo as a process', function () {
     const dataDir = join(work, 'demo-data');
     const listen = `127.0.0.1:${await freePort()}`;
     const demo = startCauseway(['demo', '--listen', listen, '--data-dir', dataDir], { cwd: work, pidFiles: pidFiles(dataDir) });
-    await waitFor('the demo to say "Serving until Ctrl-C."', () => {
-      if (demo.hasExited()) throw new Error(`the demo exited:\n${demo.stderr()}`);
-      return demo.stdout().includes('Serving until Ctrl-C.');
-    }, 45_000).catch((err: unknown) => {
+    await waitFor(
+      'the demo to say "Serving until Ctrl-C."',
+      () => {
+        if (demo.hasExited()) throw new Error(`the demo exited:\n${demo.stderr()}`);
+        return demo.stdout().includes('Serving until Ctrl-C.');
+      },
+      45_000,
+    ).catch((err: unknown) => {
       throw demo.hasExited() ? new Error(`the demo exited:\n${demo.stdout()}\n${demo.stderr()}`) : err;
     });
     const out = demo.stdout();
 
     assert.match(out, /^ {2}cluster\/aws-train created$/m);
     const table = /^\$ causeway get clusters\n((?:.+\n)+)/m.exec(out)?.[1] ?? '';
-    const names = table.trimEnd().split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
+    const names = table
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/)[0]);
     assert.deepEqual(names.sort(), ['aws-train', 'gcp-train', 'onprem-inference'], out);
     const tokenFile = /^Token file: (\S+)/m.exec(out)?.[1];
     assert.equal(tokenFile, join('demo-data', 'admin.token'));

@@ -59,10 +59,16 @@ export function runCommand(command: string, args: readonly string[], options: Co
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+    });
     child.on('error', reject);
-    child.on('close', (code, signal) => { resolve({ code, signal, stdout, stderr }); });
+    child.on('close', (code, signal) => {
+      resolve({ code, signal, stdout, stderr });
+    });
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
@@ -100,8 +106,12 @@ export function startCauseway(args: readonly string[], options: { cwd: string; p
   if (child.pid === undefined) throw new Error(`could not start causeway ${args.join(' ')}`);
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s;
+  });
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+  });
   let done = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => {
@@ -127,7 +137,9 @@ export function startCauseway(args: readonly string[], options: { cwd: string; p
     }
     for (const pid of pids) killIfRunning(pid);
   });
-  void exited.then(() => { if ((options.pidFiles ?? []).length === 0) unregister(); });
+  void exited.then(() => {
+    if ((options.pidFiles ?? []).length === 0) unregister();
+  });
   return { child, pid: child.pid, stdout: () => stdout, stderr: () => stderr, exited, hasExited: () => done, stop };
 }
 

@@ -117,7 +117,10 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
         const o = d.object as { kind?: string; spec?: Record<string, unknown> };
         return o.kind === 'Cluster' ? { ...d, object: { ...o, spec: { ...o.spec, heartbeatTTLSeconds: ttl } } } : d;
       });
-    await client.apply(docs.map((d) => ({ source: d.source, object: d.object })), false);
+    await client.apply(
+      docs.map((d) => ({ source: d.source, object: d.object })),
+      false,
+    );
 
     const clusters: SimulatedCluster[] = [];
     for (const name of names) {
@@ -170,13 +173,21 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
           destination.end();
           throw err;
         }
-        closeLog = () => { destination.end(); };
+        closeLog = () => {
+          destination.end();
+        };
         return agent;
       };
       await fetchCredentials();
       clusters.push({
-        name, double, kube, credsFile, agentLog,
-        get agent() { return agent; },
+        name,
+        double,
+        kube,
+        credsFile,
+        agentLog,
+        get agent() {
+          return agent;
+        },
         startAgent,
         stopAgent,
         restartAgent: async () => {
@@ -195,7 +206,9 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
     // whichever is still running.
     let restartedNats: ChildServer | undefined;
     const startedNats: ChildServer[] = [];
-    stops.unshift(async () => { await Promise.all(startedNats.map((n) => n.stop())); });
+    stops.unshift(async () => {
+      await Promise.all(startedNats.map((n) => n.stop()));
+    });
 
     const set: ClusterSet = {
       testHub,
@@ -227,7 +240,7 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
         } else {
           process.kill(-pid, restartOptions.kill === true ? 'SIGKILL' : 'SIGTERM');
         }
-        await waitFor('the hub\'s nats-server to exit', async () => !(await portOpen(port)) && !processAlive(pid), 10_000);
+        await waitFor("the hub's nats-server to exit", async () => !(await portOpen(port)) && !processAlive(pid), 10_000);
         const logFile = join(testHub.dataDir, 'nats.log');
         const child = ChildServer.start({ name: 'nats-server', command: 'nats-server', args: ['-c', configFile], logFile, pidFile });
         restartedNats = child;
@@ -358,8 +371,16 @@ export function importedSlices(c: SimulatedCluster, namespace: string, service: 
 /** Every endpoint of the imported slices, sorted by address. */
 export function importedEndpoints(c: SimulatedCluster, namespace: string, service: string): ImportedEndpoint[] {
   return importedSlices(c, namespace, service)
-    .flatMap((s) => ((s.endpoints ?? []) as { addresses: string[]; conditions?: { ready?: boolean } }[]).flatMap((e) =>
-      e.addresses.map((ip) => ({ ip, ready: e.conditions?.ready === true, sourceCluster: s.metadata.labels?.[Label.SourceCluster] ?? '', slice: s.metadata.name }))))
+    .flatMap((s) =>
+      ((s.endpoints ?? []) as { addresses: string[]; conditions?: { ready?: boolean } }[]).flatMap((e) =>
+        e.addresses.map((ip) => ({
+          ip,
+          ready: e.conditions?.ready === true,
+          sourceCluster: s.metadata.labels?.[Label.SourceCluster] ?? '',
+          slice: s.metadata.name,
+        })),
+      ),
+    )
     .sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
 }
 
@@ -373,20 +394,30 @@ export function serviceImport(c: SimulatedCluster, namespace: string, name: stri
 }
 
 export function conditionOf(object: object | undefined, type: string): { status: string; reason: string; message: string } | undefined {
-  const conditions = (((object as { status?: unknown } | undefined)?.status ?? {}) as { conditions?: { type: string; status: string; reason: string; message: string }[] }).conditions ?? [];
+  const conditions =
+    (((object as { status?: unknown } | undefined)?.status ?? {}) as { conditions?: { type: string; status: string; reason: string; message: string }[] })
+      .conditions ?? [];
   return conditions.find((c) => c.type === type);
 }
 
 /** Waits until every listed cluster shows exactly `expected` (endpointSummary) for the service. */
 export async function waitForEndpoints(
-  clusters: readonly SimulatedCluster[], namespace: string, service: string, expected: readonly string[], timeoutMs = 15_000,
+  clusters: readonly SimulatedCluster[],
+  namespace: string,
+  service: string,
+  expected: readonly string[],
+  timeoutMs = 15_000,
 ): Promise<void> {
   const want = JSON.stringify([...expected].sort());
-  await waitFor(`${namespace}/${service} endpoints ${want} in ${clusters.map((c) => c.name).join(', ')}`, () => {
-    const bad = clusters.filter((c) => JSON.stringify(endpointSummary(c, namespace, service)) !== want);
-    if (bad.length === 0) return true;
-    throw new Error(bad.map((c) => `${c.name} has ${JSON.stringify(endpointSummary(c, namespace, service))}`).join('; '));
-  }, timeoutMs);
+  await waitFor(
+    `${namespace}/${service} endpoints ${want} in ${clusters.map((c) => c.name).join(', ')}`,
+    () => {
+      const bad = clusters.filter((c) => JSON.stringify(endpointSummary(c, namespace, service)) !== want);
+      if (bad.length === 0) return true;
+      throw new Error(bad.map((c) => `${c.name} has ${JSON.stringify(endpointSummary(c, namespace, service))}`).join('; '));
+    },
+    timeoutMs,
+  );
 }
 
 /**
@@ -395,7 +426,9 @@ export async function waitForEndpoints(
  */
 export async function sampleWhile<T>(probe: () => T, during: () => Promise<void>, options: { everyMs?: number; afterMs?: number } = {}): Promise<T[]> {
   const samples: T[] = [probe()];
-  const timer = setInterval(() => { samples.push(probe()); }, options.everyMs ?? 25);
+  const timer = setInterval(() => {
+    samples.push(probe());
+  }, options.everyMs ?? 25);
   try {
     await during();
     const until = Date.now() + (options.afterMs ?? 0);

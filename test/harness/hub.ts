@@ -76,7 +76,12 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     const logger = pino({ name: 'causeway-hub', level: 'info' }, destination);
     try {
       const hub = await startHub({ listen, dataDir, etcd: [etcd.url], configFile, logger });
-      return { hub, close: () => { destination.end(); } };
+      return {
+        hub,
+        close: () => {
+          destination.end();
+        },
+      };
     } catch (err) {
       destination.end();
       throw err;
@@ -109,8 +114,12 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     return current.hub;
   };
   return {
-    get url() { return running().url; },
-    get hub() { return running(); },
+    get url() {
+      return running().url;
+    },
+    get hub() {
+      return running();
+    },
     adminToken,
     tokens,
     etcdUrl: etcd.url,

@@ -32,7 +32,14 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 export interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [field: string]: unknown };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [field: string]: unknown;
+  };
   [field: string]: unknown;
 }
 
@@ -42,7 +49,13 @@ export interface CustomResourceDefinition {
   readonly spec: {
     readonly group: string;
     readonly scope: 'Namespaced' | 'Cluster';
-    readonly names: { readonly plural: string; readonly singular: string; readonly kind: string; readonly listKind?: string; readonly shortNames?: readonly string[] };
+    readonly names: {
+      readonly plural: string;
+      readonly singular: string;
+      readonly kind: string;
+      readonly listKind?: string;
+      readonly shortNames?: readonly string[];
+    };
     readonly versions: readonly { readonly name: string; readonly served: boolean; readonly subresources?: { readonly status?: object } }[];
   };
 }
@@ -61,10 +74,7 @@ function mcsCrd(kind: string, shortName: string): CustomResourceDefinition {
 }
 
 /** The upstream MCS API CRDs (sigs.k8s.io/mcs-api), reduced to what the double serves. */
-export const mcsCustomResourceDefinitions: readonly CustomResourceDefinition[] = [
-  mcsCrd('ServiceExport', 'svcex'),
-  mcsCrd('ServiceImport', 'svcim'),
-];
+export const mcsCustomResourceDefinitions: readonly CustomResourceDefinition[] = [mcsCrd('ServiceExport', 'svcex'), mcsCrd('ServiceImport', 'svcim')];
 
 export interface KubeApiDoubleOptions {
   /** Default 0: a free port. */
@@ -144,21 +154,83 @@ const dns1123Label = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const dns1035Label = /^(?=.{1,63}$)[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 const builtinTypes: readonly ResourceType[] = [
-  { group: '', version: 'v1', plural: 'namespaces', singular: 'namespace', kind: 'Namespace', listKind: 'NamespaceList', namespaced: false, statusSubresource: true, shortNames: ['ns'], custom: false, deleteReturnsStatus: false, nameRule: dns1123Label },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'namespaces',
+    singular: 'namespace',
+    kind: 'Namespace',
+    listKind: 'NamespaceList',
+    namespaced: false,
+    statusSubresource: true,
+    shortNames: ['ns'],
+    custom: false,
+    deleteReturnsStatus: false,
+    nameRule: dns1123Label,
+  },
   // Cluster-scoped; the agent reads node labels (zone, GPU class) for the endpoints it exports.
-  { group: '', version: 'v1', plural: 'nodes', singular: 'node', kind: 'Node', listKind: 'NodeList', namespaced: false, statusSubresource: true, shortNames: ['no'], custom: false, deleteReturnsStatus: false, nameRule: dns1123Subdomain },
-  { group: '', version: 'v1', plural: 'services', singular: 'service', kind: 'Service', listKind: 'ServiceList', namespaced: true, statusSubresource: true, shortNames: ['svc'], custom: false, deleteReturnsStatus: false, nameRule: dns1035Label },
-  { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', singular: 'endpointslice', kind: 'EndpointSlice', listKind: 'EndpointSliceList', namespaced: true, statusSubresource: false, shortNames: [], custom: false, deleteReturnsStatus: true, nameRule: dns1123Subdomain },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'nodes',
+    singular: 'node',
+    kind: 'Node',
+    listKind: 'NodeList',
+    namespaced: false,
+    statusSubresource: true,
+    shortNames: ['no'],
+    custom: false,
+    deleteReturnsStatus: false,
+    nameRule: dns1123Subdomain,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'services',
+    singular: 'service',
+    kind: 'Service',
+    listKind: 'ServiceList',
+    namespaced: true,
+    statusSubresource: true,
+    shortNames: ['svc'],
+    custom: false,
+    deleteReturnsStatus: false,
+    nameRule: dns1035Label,
+  },
+  {
+    group: 'discovery.k8s.io',
+    version: 'v1',
+    plural: 'endpointslices',
+    singular: 'endpointslice',
+    kind: 'EndpointSlice',
+    listKind: 'EndpointSliceList',
+    namespaced: true,
+    statusSubresource: false,
+    shortNames: [],
+    custom: false,
+    deleteReturnsStatus: true,
+    nameRule: dns1123Subdomain,
+  },
 ];
 
 function typesFromCrd(crd: CustomResourceDefinition): ResourceType[] {
   const { group, names, scope, versions } = crd.spec;
-  return versions.filter((v) => v.served).map((v) => ({
-    group, version: v.name, plural: names.plural, singular: names.singular, kind: names.kind,
-    listKind: names.listKind ?? `${names.kind}List`, namespaced: scope === 'Namespaced',
-    statusSubresource: v.subresources?.status !== undefined, shortNames: names.shortNames ?? [],
-    custom: true, deleteReturnsStatus: false, nameRule: dns1123Subdomain,
-  }));
+  return versions
+    .filter((v) => v.served)
+    .map((v) => ({
+      group,
+      version: v.name,
+      plural: names.plural,
+      singular: names.singular,
+      kind: names.kind,
+      listKind: names.listKind ?? `${names.kind}List`,
+      namespaced: scope === 'Namespaced',
+      statusSubresource: v.subresources?.status !== undefined,
+      shortNames: names.shortNames ?? [],
+      custom: true,
+      deleteReturnsStatus: false,
+      nameRule: dns1123Subdomain,
+    }));
 }
 
 const apiVersionOf = (t: ResourceType): string => (t.group ? `${t.group}/${t.version}` : t.version);
@@ -181,9 +253,19 @@ const badRequest = (message: string): ApiError => new ApiError(400, 'BadRequest'
 const notFound = (t: ResourceType, name: string): ApiError =>
   new ApiError(404, 'NotFound', `${resourceName(t)} "${name}" not found`, { name, group: t.group, kind: t.plural });
 const invalid = (t: ResourceType, name: string, field: string, why: string): ApiError =>
-  new ApiError(422, 'Invalid', `${t.kind} "${name}" is invalid: ${field}: ${why}`, { name, group: t.group, kind: t.kind, causes: [{ reason: 'FieldValueInvalid', message: why, field }] });
+  new ApiError(422, 'Invalid', `${t.kind} "${name}" is invalid: ${field}: ${why}`, {
+    name,
+    group: t.group,
+    kind: t.kind,
+    causes: [{ reason: 'FieldValueInvalid', message: why, field }],
+  });
 const conflict = (t: ResourceType, name: string): ApiError =>
-  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${resourceName(t)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group: t.group, kind: t.plural });
+  new ApiError(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on ${resourceName(t)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    { name, group: t.group, kind: t.plural },
+  );
 
 // ---- JSON helpers ------------------------------------------------------------------------------
 
@@ -196,7 +278,12 @@ const clone = <T>(v: T): T => structuredClone(v);
 /** JSON with sorted keys, so that equal objects compare equal whatever their key order. */
 function canon(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canon).join(',')}]`;
-  if (isObj(v)) return `{${Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canon(v[k])}`).join(',')}}`;
+  if (isObj(v))
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => v[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canon(v[k])}`)
+      .join(',')}}`;
   return v === undefined ? 'null' : JSON.stringify(v);
 }
 
@@ -261,7 +348,13 @@ function jsonPatch(doc: Obj, ops: unknown): Obj {
   const root: Obj = { doc: clone(doc) };
   const locate = (pointer: unknown): [Obj | unknown[], string] => {
     if (typeof pointer !== 'string' || (pointer !== '' && !pointer.startsWith('/'))) throw badRequest(`invalid JSON pointer ${String(pointer)}`);
-    const segs = ['doc', ...pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))];
+    const segs = [
+      'doc',
+      ...pointer
+        .split('/')
+        .slice(1)
+        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')),
+    ];
     let parent: unknown = root;
     for (const seg of segs.slice(0, -1)) parent = Array.isArray(parent) ? parent[Number(seg)] : isObj(parent) ? parent[seg] : undefined;
     if (!isObj(parent) && !Array.isArray(parent)) throw new ApiError(422, 'Invalid', `JSON patch path ${pointer} does not exist`);
@@ -288,15 +381,30 @@ function jsonPatch(doc: Obj, ops: unknown): Obj {
   for (const op of ops) {
     if (!isObj(op)) throw badRequest('a JSON patch operation must be an object');
     switch (op.op) {
-      case 'add': add(op.path, op.value); break;
-      case 'remove': remove(op.path); break;
-      case 'replace': remove(op.path); add(op.path, op.value); break;
-      case 'move': { const v = read(op.from); remove(op.from); add(op.path, v); break; }
-      case 'copy': add(op.path, read(op.from)); break;
+      case 'add':
+        add(op.path, op.value);
+        break;
+      case 'remove':
+        remove(op.path);
+        break;
+      case 'replace':
+        remove(op.path);
+        add(op.path, op.value);
+        break;
+      case 'move': {
+        const v = read(op.from);
+        remove(op.from);
+        add(op.path, v);
+        break;
+      }
+      case 'copy':
+        add(op.path, read(op.from));
+        break;
       case 'test':
         if (canon(read(op.path)) !== canon(op.value)) throw new ApiError(422, 'Invalid', `JSON patch test failed at ${String(op.path)}`);
         break;
-      default: throw badRequest(`unknown JSON patch operation ${String(op.op)}`);
+      default:
+        throw badRequest(`unknown JSON patch operation ${String(op.op)}`);
     }
   }
   if (!isObj(root.doc)) throw badRequest('a JSON patch must leave an object');
@@ -305,7 +413,11 @@ function jsonPatch(doc: Obj, ops: unknown): Obj {
 
 // ---- selectors -------------------------------------------------------------------------------
 
-interface Requirement { readonly key: string; readonly op: 'exists' | '!exists' | 'in' | 'notin'; readonly values: readonly string[] }
+interface Requirement {
+  readonly key: string;
+  readonly op: 'exists' | '!exists' | 'in' | 'notin';
+  readonly values: readonly string[];
+}
 
 function parseLabelSelector(selector: string): Requirement[] {
   const parts: string[] = [];
@@ -315,29 +427,37 @@ function parseLabelSelector(selector: string): Requirement[] {
     const c = selector[i];
     if (c === '(') depth++;
     else if (c === ')') depth--;
-    else if ((c === ',' && depth === 0) || c === undefined) { parts.push(selector.slice(start, i).trim()); start = i + 1; }
+    else if ((c === ',' && depth === 0) || c === undefined) {
+      parts.push(selector.slice(start, i).trim());
+      start = i + 1;
+    }
   }
   const key = String.raw`([A-Za-z0-9][-A-Za-z0-9_./]*)`;
-  return parts.filter((p) => p !== '').map((p): Requirement => {
-    let m = new RegExp(`^!\\s*${key}$`).exec(p);
-    if (m?.[1]) return { key: m[1], op: '!exists', values: [] };
-    m = new RegExp(`^${key}$`).exec(p);
-    if (m?.[1]) return { key: m[1], op: 'exists', values: [] };
-    m = new RegExp(`^${key}\\s*(==|=|!=)\\s*([-A-Za-z0-9_.]*)$`).exec(p);
-    if (m?.[1] && m[2] && m[3] !== undefined) return { key: m[1], op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]] };
-    m = new RegExp(`^${key}\\s+(in|notin)\\s*\\(([^()]*)\\)$`).exec(p);
-    if (m?.[1] && m[3] !== undefined) return { key: m[1], op: m[2] === 'in' ? 'in' : 'notin', values: m[3].split(',').map((v) => v.trim()) };
-    throw badRequest(`unable to parse requirement: ${p}`);
-  });
+  return parts
+    .filter((p) => p !== '')
+    .map((p): Requirement => {
+      let m = new RegExp(`^!\\s*${key}$`).exec(p);
+      if (m?.[1]) return { key: m[1], op: '!exists', values: [] };
+      m = new RegExp(`^${key}$`).exec(p);
+      if (m?.[1]) return { key: m[1], op: 'exists', values: [] };
+      m = new RegExp(`^${key}\\s*(==|=|!=)\\s*([-A-Za-z0-9_.]*)$`).exec(p);
+      if (m?.[1] && m[2] && m[3] !== undefined) return { key: m[1], op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]] };
+      m = new RegExp(`^${key}\\s+(in|notin)\\s*\\(([^()]*)\\)$`).exec(p);
+      if (m?.[1] && m[3] !== undefined) return { key: m[1], op: m[2] === 'in' ? 'in' : 'notin', values: m[3].split(',').map((v) => v.trim()) };
+      throw badRequest(`unable to parse requirement: ${p}`);
+    });
 }
 
 function parseFieldSelector(selector: string): Requirement[] {
-  return selector.split(',').filter((p) => p.trim() !== '').map((p) => {
-    const m = /^\s*([\w.]+)\s*(==|=|!=)\s*(.*?)\s*$/.exec(p);
-    if (!m?.[1] || !m[2] || m[3] === undefined) throw badRequest(`invalid field selector: ${p}`);
-    if (m[1] !== 'metadata.name' && m[1] !== 'metadata.namespace') throw badRequest(`field label not supported: ${m[1]}`);
-    return { key: m[1], op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]] };
-  });
+  return selector
+    .split(',')
+    .filter((p) => p.trim() !== '')
+    .map((p) => {
+      const m = /^\s*([\w.]+)\s*(==|=|!=)\s*(.*?)\s*$/.exec(p);
+      if (!m?.[1] || !m[2] || m[3] === undefined) throw badRequest(`invalid field selector: ${p}`);
+      if (m[1] !== 'metadata.name' && m[1] !== 'metadata.namespace') throw badRequest(`field label not supported: ${m[1]}`);
+      return { key: m[1], op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]] };
+    });
 }
 
 function matchesAll(values: Record<string, unknown>, reqs: readonly Requirement[]): boolean {
@@ -345,15 +465,23 @@ function matchesAll(values: Record<string, unknown>, reqs: readonly Requirement[
     const v = values[r.key];
     const has = typeof v === 'string';
     switch (r.op) {
-      case 'exists': return has;
-      case '!exists': return !has;
-      case 'in': return has && r.values.includes(v);
-      case 'notin': return !has || !r.values.includes(v);
+      case 'exists':
+        return has;
+      case '!exists':
+        return !has;
+      case 'in':
+        return has && r.values.includes(v);
+      case 'notin':
+        return !has || !r.values.includes(v);
     }
   });
 }
 
-interface Selection { readonly namespace: string | undefined; readonly labels: readonly Requirement[]; readonly fields: readonly Requirement[] }
+interface Selection {
+  readonly namespace: string | undefined;
+  readonly labels: readonly Requirement[];
+  readonly fields: readonly Requirement[];
+}
 
 function selects(sel: Selection, o: Obj): boolean {
   const m = meta(o);
@@ -364,7 +492,13 @@ function selects(sel: Selection, o: Obj): boolean {
 
 // ---- field ownership (server-side apply) -----------------------------------------------------
 
-interface ManagedEntry { manager: string; operation: 'Apply' | 'Update'; subresource: string; time: string; paths: Set<string> }
+interface ManagedEntry {
+  manager: string;
+  operation: 'Apply' | 'Update';
+  subresource: string;
+  time: string;
+  paths: Set<string>;
+}
 type Scope = 'main' | 'status';
 
 /** Leaf fields (path JSON → value JSON) a write in `scope` may touch; maps recurse, lists are atomic. */
@@ -404,35 +538,54 @@ function decodeEntries(o: Obj | undefined): ManagedEntry[] {
       for (const k of children) walk((node as Obj)[k], [...path, k.slice(2)]);
     };
     walk(e.fieldsV1, []);
-    return { manager: str(e.manager) ?? '', operation: e.operation === 'Apply' ? 'Apply' : 'Update', subresource: str(e.subresource) ?? '', time: str(e.time) ?? nowSeconds(), paths };
+    return {
+      manager: str(e.manager) ?? '',
+      operation: e.operation === 'Apply' ? 'Apply' : 'Update',
+      subresource: str(e.subresource) ?? '',
+      time: str(e.time) ?? nowSeconds(),
+      paths,
+    };
   });
 }
 
 function encodeEntries(t: ResourceType, entries: readonly ManagedEntry[]): Obj[] {
-  return entries.filter((e) => e.paths.size > 0).map((e) => {
-    const tree: Obj = {};
-    for (const key of e.paths) {
-      let node = tree;
-      for (const seg of toPath(key)) {
-        const child = node[`f:${seg}`];
-        node = isObj(child) ? child : (node[`f:${seg}`] = {});
+  return entries
+    .filter((e) => e.paths.size > 0)
+    .map((e) => {
+      const tree: Obj = {};
+      for (const key of e.paths) {
+        let node = tree;
+        for (const seg of toPath(key)) {
+          const child = node[`f:${seg}`];
+          node = isObj(child) ? child : (node[`f:${seg}`] = {});
+        }
       }
-    }
-    return { manager: e.manager, operation: e.operation, apiVersion: apiVersionOf(t), time: e.time, fieldsType: 'FieldsV1', fieldsV1: tree, ...(e.subresource ? { subresource: e.subresource } : {}) };
-  });
+      return {
+        manager: e.manager,
+        operation: e.operation,
+        apiVersion: apiVersionOf(t),
+        time: e.time,
+        fieldsType: 'FieldsV1',
+        fieldsV1: tree,
+        ...(e.subresource ? { subresource: e.subresource } : {}),
+      };
+    });
 }
 
 /** An Update takes the fields it changed from every other manager (updates never conflict). */
 function trackUpdate(entries: ManagedEntry[], t: ResourceType, old: Obj | undefined, next: Obj, manager: string, scope: Scope): ManagedEntry[] {
   const before = old ? leafFields(old, t, scope) : new Map<string, string>();
   const after = leafFields(next, t, scope);
-  const changed = [...after].filter(([k, v]) => before.get(k) !== v).map(([k]) => k).concat([...before.keys()].filter((k) => !after.has(k)));
+  const changed = [...after]
+    .filter(([k, v]) => before.get(k) !== v)
+    .map(([k]) => k)
+    .concat([...before.keys()].filter((k) => !after.has(k)));
   if (changed.length === 0) return entries;
   const changedPaths = changed.map(toPath);
   for (const e of entries) for (const p of e.paths) if (changedPaths.some((c) => overlaps(c, toPath(p)))) e.paths.delete(p);
   const subresource = scope === 'status' ? 'status' : '';
   let mine = entries.find((e) => e.manager === manager && e.operation === 'Update' && e.subresource === subresource);
-  if (!mine) entries.push(mine = { manager, operation: 'Update', subresource, time: '', paths: new Set() });
+  if (!mine) entries.push((mine = { manager, operation: 'Update', subresource, time: '', paths: new Set() }));
   for (const c of changed) if (after.has(c)) mine.paths.add(c);
   mine.time = nowSeconds();
   return entries;
@@ -440,8 +593,18 @@ function trackUpdate(entries: ManagedEntry[], t: ResourceType, old: Obj | undefi
 
 // ---- the state -------------------------------------------------------------------------------
 
-interface WatchEvent { readonly rv: number; readonly typeId: string; readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly object: Obj; readonly previous: Obj | undefined }
-interface Watcher extends Selection { readonly typeId: string; readonly res: ServerResponse; readonly timers: NodeJS.Timeout[] }
+interface WatchEvent {
+  readonly rv: number;
+  readonly typeId: string;
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  readonly object: Obj;
+  readonly previous: Obj | undefined;
+}
+interface Watcher extends Selection {
+  readonly typeId: string;
+  readonly res: ServerResponse;
+  readonly timers: NodeJS.Timeout[];
+}
 
 interface State {
   readonly types: readonly ResourceType[];
@@ -459,7 +622,10 @@ const objectKey = (t: ResourceType, namespace: string | undefined, name: string)
 
 function objectsOf(s: State, t: ResourceType, sel: Selection): Obj[] {
   const prefix = `${resourceName(t)}/`;
-  return [...s.objects].filter(([k, o]) => k.startsWith(prefix) && selects(sel, o)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o);
+  return [...s.objects]
+    .filter(([k, o]) => k.startsWith(prefix) && selects(sel, o))
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([, o]) => o);
 }
 
 function send(w: Watcher, type: string, object: Obj): void {
@@ -492,7 +658,16 @@ function commit(s: State, t: ResourceType, key: string, type: WatchEvent['type']
   return object;
 }
 
-const systemMeta = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink'];
+const systemMeta = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'managedFields',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'selfLink',
+];
 
 function withoutVolatile(o: Obj): string {
   const c = clone(o);
@@ -579,12 +754,16 @@ function checkIdentity(t: ResourceType, body: unknown, namespace: string | undef
   if (!isObj(body)) throw badRequest('the request body must be an object');
   if (body.apiVersion !== undefined || required) {
     if (body.apiVersion !== apiVersionOf(t) || body.kind !== t.kind) {
-      throw badRequest(`the API version/kind in the body (${String(body.apiVersion)}/${String(body.kind)}) does not match the resource ${apiVersionOf(t)}/${t.kind}`);
+      throw badRequest(
+        `the API version/kind in the body (${String(body.apiVersion)}/${String(body.kind)}) does not match the resource ${apiVersionOf(t)}/${t.kind}`,
+      );
     }
   }
   const m = meta(body);
-  if (name !== undefined && m.name !== undefined && m.name !== name) throw badRequest(`the name of the object (${JSON.stringify(m.name)}) does not match the name on the URL (${name})`);
-  if (t.namespaced && m.namespace !== undefined && m.namespace !== namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+  if (name !== undefined && m.name !== undefined && m.name !== name)
+    throw badRequest(`the name of the object (${JSON.stringify(m.name)}) does not match the name on the URL (${name})`);
+  if (t.namespaced && m.namespace !== undefined && m.namespace !== namespace)
+    throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
   return body;
 }
 
@@ -637,7 +816,8 @@ function update(s: State, c: Call, body: unknown): Obj {
   const incoming = checkIdentity(c.t, body, c.namespace, c.name, false);
   const rv = meta(incoming).resourceVersion;
   if (rv !== undefined && rv !== '' && rv !== meta(old).resourceVersion) throw conflict(c.t, c.name ?? '');
-  if ((rv === undefined || rv === '') && c.t.custom) throw invalid(c.t, c.name ?? '', 'metadata.resourceVersion', 'Invalid value: 0x0: must be specified for an update');
+  if ((rv === undefined || rv === '') && c.t.custom)
+    throw invalid(c.t, c.name ?? '', 'metadata.resourceVersion', 'Invalid value: 0x0: must be specified for an update');
   return write(s, c, old, scoped(c.t, old, incoming, c.scope));
 }
 
@@ -662,7 +842,11 @@ function patch(s: State, c: Call, contentType: string, body: unknown, force: boo
   } else if (contentType === 'application/json-patch+json') {
     patched = jsonPatch(old, body);
   } else {
-    throw new ApiError(415, 'UnsupportedMediaType', `the Kubernetes API double does not implement ${contentType || 'this'} patches; accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
+    throw new ApiError(
+      415,
+      'UnsupportedMediaType',
+      `the Kubernetes API double does not implement ${contentType || 'this'} patches; accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+    );
   }
   checkIdentity(c.t, patched, c.namespace, c.name, true);
   return [200, write(s, c, old, scoped(c.t, old, patched, c.scope))];
@@ -675,7 +859,9 @@ function apply(s: State, c: Call, body: unknown, force: boolean): [number, Obj] 
   const name = c.name ?? '';
   const old = s.objects.get(objectKey(c.t, c.namespace, name));
   if (!old && c.scope === 'status') throw notFound(c.t, name);
-  const base: Obj = old ? clone(old) : { apiVersion: apiVersionOf(c.t), kind: c.t.kind, metadata: { name, ...(c.t.namespaced ? { namespace: c.namespace } : {}) } };
+  const base: Obj = old
+    ? clone(old)
+    : { apiVersion: apiVersionOf(c.t), kind: c.t.kind, metadata: { name, ...(c.t.namespaced ? { namespace: c.namespace } : {}) } };
   const entries = decodeEntries(old);
   const applied = leafFields(config, c.t, c.scope);
   const appliedPaths = [...applied.keys()].map(toPath);
@@ -691,8 +877,17 @@ function apply(s: State, c: Call, body: unknown, force: boolean): [number, Obj] 
     }
   }
   if (conflicts.length > 0 && !force) {
-    const causes = conflicts.map(({ entry, key }) => ({ reason: 'FieldManagerConflict', message: `conflict with "${entry.manager}"`, field: `.${toPath(key).join('.')}` }));
-    throw new ApiError(409, 'Conflict', `Apply failed with ${causes.length} conflict(s): ${causes.map((x) => `${x.message}: ${x.field}`).join('; ')}`, { name, group: c.t.group, kind: c.t.plural, causes });
+    const causes = conflicts.map(({ entry, key }) => ({
+      reason: 'FieldManagerConflict',
+      message: `conflict with "${entry.manager}"`,
+      field: `.${toPath(key).join('.')}`,
+    }));
+    throw new ApiError(409, 'Conflict', `Apply failed with ${causes.length} conflict(s): ${causes.map((x) => `${x.message}: ${x.field}`).join('; ')}`, {
+      name,
+      group: c.t.group,
+      kind: c.t.plural,
+      causes,
+    });
   }
   for (const { entry, key } of conflicts) entry.paths.delete(key);
   const subresource = c.scope === 'status' ? 'status' : '';
@@ -703,11 +898,18 @@ function apply(s: State, c: Call, body: unknown, force: boolean): [number, Obj] 
     if (!sharedOrKept) deletePath(base, path);
   }
   const cm = isObj(config.metadata) ? config.metadata : {};
-  const patchPart: Obj = c.scope === 'status'
-    ? { status: config.status ?? null }
-    : { ...config, apiVersion: undefined, kind: undefined, metadata: { labels: cm.labels, annotations: cm.annotations }, ...(c.t.statusSubresource ? { status: undefined } : {}) };
+  const patchPart: Obj =
+    c.scope === 'status'
+      ? { status: config.status ?? null }
+      : {
+          ...config,
+          apiVersion: undefined,
+          kind: undefined,
+          metadata: { labels: cm.labels, annotations: cm.annotations },
+          ...(c.t.statusSubresource ? { status: undefined } : {}),
+        };
   const next = deepMerge(base, JSON.parse(JSON.stringify(patchPart)) as Obj);
-  if (!mine) entries.push(mine = { manager: c.manager, operation: 'Apply', subresource, time: '', paths: new Set() });
+  if (!mine) entries.push((mine = { manager: c.manager, operation: 'Apply', subresource, time: '', paths: new Set() }));
   mine.paths = new Set(applied.keys());
   mine.time = nowSeconds();
   if (!old) {
@@ -724,7 +926,8 @@ function remove(s: State, c: Call, body: unknown): Obj {
   const old = existing(s, c);
   const pre = isObj(body) && isObj(body.preconditions) ? body.preconditions : {};
   const om = meta(old);
-  if (pre.uid !== undefined && pre.uid !== om.uid) throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${JSON.stringify(pre.uid)}, UID in object meta: ${JSON.stringify(om.uid)}`);
+  if (pre.uid !== undefined && pre.uid !== om.uid)
+    throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${JSON.stringify(pre.uid)}, UID in object meta: ${JSON.stringify(om.uid)}`);
   if (pre.resourceVersion !== undefined && pre.resourceVersion !== om.resourceVersion) throw conflict(c.t, c.name ?? '');
   let gone = old;
   if (!c.dryRun) {
@@ -752,13 +955,19 @@ function list(s: State, c: Call, sel: Selection): Obj {
       if (typeof parsed.rv !== 'number' || parsed.rv < s.compactedRv) throw new Error('expired');
       after = parsed.after;
     } catch {
-      throw new ApiError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+      throw new ApiError(
+        410,
+        'Expired',
+        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+      );
     }
     items = items.filter((o) => objectKey(c.t, str(meta(o).namespace), str(meta(o).name) ?? '') > String(after));
   }
   if (limit > 0 && items.length > limit) {
     const last = items[limit - 1];
-    metadata.continue = Buffer.from(JSON.stringify({ rv: s.rv, after: last ? objectKey(c.t, str(meta(last).namespace), str(meta(last).name) ?? '') : '' })).toString('base64url');
+    metadata.continue = Buffer.from(
+      JSON.stringify({ rv: s.rv, after: last ? objectKey(c.t, str(meta(last).namespace), str(meta(last).name) ?? '') : '' }),
+    ).toString('base64url');
     metadata.remainingItemCount = items.length - limit;
     items = items.slice(0, limit);
   }
@@ -771,9 +980,7 @@ function watch(s: State, c: Call, sel: Selection, res: ServerResponse, keepAlive
   const rvParam = c.query.get('resourceVersion') ?? '';
   const from = rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
   if (from !== undefined && !Number.isSafeInteger(from)) throw badRequest(`invalid resource version: ${rvParam}`);
-  const gone = from !== undefined && from < s.compactedRv
-    ? new ApiError(410, 'Expired', `too old resource version: ${from} (${s.compactedRv})`)
-    : undefined;
+  const gone = from !== undefined && from < s.compactedRv ? new ApiError(410, 'Expired', `too old resource version: ${from} (${s.compactedRv})`) : undefined;
   if (gone && goneAs === 'http') throw gone;
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   res.flushHeaders();
@@ -801,21 +1008,38 @@ const verbs = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
 function resourceList(types: readonly ResourceType[], groupVersion: string): Obj {
   const resources = types.flatMap((t) => [
-    { name: t.plural, singularName: t.singular, namespaced: t.namespaced, kind: t.kind, verbs, ...(t.shortNames.length > 0 ? { shortNames: t.shortNames } : {}) },
-    ...(t.statusSubresource ? [{ name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: ['get', 'patch', 'update'] }] : []),
+    {
+      name: t.plural,
+      singularName: t.singular,
+      namespaced: t.namespaced,
+      kind: t.kind,
+      verbs,
+      ...(t.shortNames.length > 0 ? { shortNames: t.shortNames } : {}),
+    },
+    ...(t.statusSubresource
+      ? [{ name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: ['get', 'patch', 'update'] }]
+      : []),
   ]);
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources };
 }
 
 function apiGroup(types: readonly ResourceType[], name: string): Obj {
-  const versions = [...new Set(types.filter((t) => t.group === name).map((t) => t.version))].map((version) => ({ groupVersion: `${name}/${version}`, version }));
+  const versions = [...new Set(types.filter((t) => t.group === name).map((t) => t.version))].map((version) => ({
+    groupVersion: `${name}/${version}`,
+    version,
+  }));
   return { kind: 'APIGroup', apiVersion: 'v1', name, versions, preferredVersion: versions[0] };
 }
 
 function discovery(s: State, segs: readonly string[], host: string): Obj | undefined {
   const [root, a, b] = segs;
-  if (root === 'api' && segs.length === 1) return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: host }] };
-  if (root === 'api' && segs.length === 2 && a === 'v1') return resourceList(s.types.filter((t) => t.group === ''), 'v1');
+  if (root === 'api' && segs.length === 1)
+    return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: host }] };
+  if (root === 'api' && segs.length === 2 && a === 'v1')
+    return resourceList(
+      s.types.filter((t) => t.group === ''),
+      'v1',
+    );
   if (root === 'apis' && segs.length === 1) {
     const groups = [...new Set(s.types.map((t) => t.group).filter((g) => g !== ''))];
     return { kind: 'APIGroupList', apiVersion: 'v1', groups: groups.map((g) => apiGroup(s.types, g)) };
@@ -830,9 +1054,12 @@ function discovery(s: State, segs: readonly string[], host: string): Obj | undef
 }
 
 /** `/api/v1/...` or `/apis/G/V/...` → resource type, namespace, name and subresource. */
-function route(s: State, segs: readonly string[]): { t: ResourceType; namespace: string | undefined; name: string | undefined; sub: string | undefined } | undefined {
+function route(
+  s: State,
+  segs: readonly string[],
+): { t: ResourceType; namespace: string | undefined; name: string | undefined; sub: string | undefined } | undefined {
   const core = segs[0] === 'api';
-  const group = core ? '' : segs[1] ?? '';
+  const group = core ? '' : (segs[1] ?? '');
   const version = (core ? segs[1] : segs[2]) ?? '';
   const rest = segs.slice(core ? 2 : 3);
   const nsType = rest[0] === 'namespaces' && rest.length >= 3 ? findType(s, group, version, rest[2] ?? '') : undefined;
@@ -864,7 +1091,12 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-interface ServeConfig { readonly token: string; readonly keepAliveMs: number; readonly goneAs: 'http' | 'event'; host: string }
+interface ServeConfig {
+  readonly token: string;
+  readonly keepAliveMs: number;
+  readonly goneAs: 'http' | 'event';
+  host: string;
+}
 
 async function serve(s: State, cfg: ServeConfig, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://double');
@@ -896,14 +1128,22 @@ async function serve(s: State, cfg: ServeConfig, req: IncomingMessage, res: Serv
     throw badRequest(`the request body could not be decoded: ${err instanceof Error ? err.message : String(err)}`);
   }
   const c: Call = {
-    t: r.t, namespace: r.namespace, name: r.name, scope: r.sub === 'status' ? 'status' : 'main', query: q,
+    t: r.t,
+    namespace: r.namespace,
+    name: r.name,
+    scope: r.sub === 'status' ? 'status' : 'main',
+    query: q,
     manager: q.get('fieldManager') ?? (req.headers['user-agent']?.split('/')[0] || 'unknown'),
     dryRun: q.get('dryRun') === 'All',
   };
   const force = q.get('force') === 'true';
   let result: [number, unknown] | undefined;
   if (r.name === undefined) {
-    const sel: Selection = { namespace: r.namespace, labels: parseLabelSelector(q.get('labelSelector') ?? ''), fields: parseFieldSelector(q.get('fieldSelector') ?? '') };
+    const sel: Selection = {
+      namespace: r.namespace,
+      labels: parseLabelSelector(q.get('labelSelector') ?? ''),
+      fields: parseFieldSelector(q.get('fieldSelector') ?? ''),
+    };
     if (method === 'GET' && (q.get('watch') === 'true' || q.get('watch') === '1')) {
       watch(s, c, sel, res, cfg.keepAliveMs, cfg.goneAs);
       return;
@@ -926,9 +1166,23 @@ function selfSignedCertificate(): Promise<{ key: string; cert: string }> {
     const dir = await mkdtemp(join(tmpdir(), 'kube-api-double-'));
     try {
       await promisify(execFile)('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '30',
-        '-subj', '/CN=kube-api-double', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '30',
+        '-subj',
+        '/CN=kube-api-double',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
       ]);
       return { key: await readFile(join(dir, 'key.pem'), 'utf8'), cert: await readFile(join(dir, 'cert.pem'), 'utf8') };
     } catch (err) {
@@ -944,13 +1198,20 @@ function selfSignedCertificate(): Promise<{ key: string; cert: string }> {
 export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Promise<KubeApiDouble> {
   const types = [...builtinTypes, ...(options.crds ?? mcsCustomResourceDefinitions).flatMap(typesFromCrd)];
   const s: State = {
-    types, objects: new Map(), watchers: new Set(), log: [], rv: 0, compactedRv: 0, nextServiceIp: 9,
-    faults: { remaining: 0, code: 500, match: () => true }, maxEvents: options.maxEvents ?? 10_000,
+    types,
+    objects: new Map(),
+    watchers: new Set(),
+    log: [],
+    rv: 0,
+    compactedRv: 0,
+    nextServiceIp: 9,
+    faults: { remaining: 0, code: 500, match: () => true },
+    maxEvents: options.maxEvents ?? 10_000,
   };
   const seedAs = (object: Obj): Obj => {
     const t = s.types.find((x) => apiVersionOf(x) === object.apiVersion && x.kind === object.kind);
     if (!t) throw new Error(`the Kubernetes API double serves no ${String(object.apiVersion)} ${String(object.kind)}`);
-    const namespace = t.namespaced ? str(meta(object).namespace) ?? 'default' : undefined;
+    const namespace = t.namespaced ? (str(meta(object).namespace) ?? 'default') : undefined;
     const c: Call = { t, namespace, name: undefined, scope: 'main', query: new URLSearchParams(), manager: 'kube-api-double', dryRun: false };
     return create(s, c, object);
   };
@@ -963,7 +1224,10 @@ export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Pr
   const cfg: ServeConfig = { token, keepAliveMs: options.keepAliveMs ?? 15_000, goneAs: options.watchGone ?? 'http', host: '' };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     serve(s, cfg, req, res).catch((err: unknown) => {
-      const e = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `the Kubernetes API double failed: ${err instanceof Error ? err.message : String(err)}`);
+      const e =
+        err instanceof ApiError
+          ? err
+          : new ApiError(500, 'InternalError', `the Kubernetes API double failed: ${err instanceof Error ? err.message : String(err)}`);
       reply(res, e.code, e.body);
     });
   };
@@ -987,15 +1251,23 @@ export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Pr
     }
     return all.length;
   };
-  const kubeconfigYaml = (): string => stringifyYaml({
-    apiVersion: 'v1',
-    kind: 'Config',
-    // Plain http is refused by the client unless TLS verification is skipped.
-    clusters: [{ name, cluster: cert ? { server: url, 'certificate-authority-data': Buffer.from(cert.cert).toString('base64') } : { server: url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name, user: { token } }],
-    contexts: [{ name, context: { cluster: name, user: name, namespace: 'default' } }],
-    'current-context': name,
-  });
+  const kubeconfigYaml = (): string =>
+    stringifyYaml({
+      apiVersion: 'v1',
+      kind: 'Config',
+      // Plain http is refused by the client unless TLS verification is skipped.
+      clusters: [
+        {
+          name,
+          cluster: cert
+            ? { server: url, 'certificate-authority-data': Buffer.from(cert.cert).toString('base64') }
+            : { server: url, 'insecure-skip-tls-verify': true },
+        },
+      ],
+      users: [{ name, user: { token } }],
+      contexts: [{ name, context: { cluster: name, user: name, namespace: 'default' } }],
+      'current-context': name,
+    });
   let stopped: Promise<void> | undefined;
   return {
     url,
@@ -1006,7 +1278,7 @@ export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Pr
     get: (resource, namespace, objName) => {
       const t = typeByName(s, resource);
       const o = s.objects.get(objectKey(t, t.namespaced ? namespace : undefined, objName));
-      return o ? clone(o) as KubeObject : undefined;
+      return o ? (clone(o) as KubeObject) : undefined;
     },
     list: (resource, namespace) => clone(objectsOf(s, typeByName(s, resource), { namespace, labels: [], fields: [] })) as KubeObject[],
     seed: (object) => {
@@ -1042,7 +1314,9 @@ export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Pr
 
 // A tiny CLI, so a plain Node process (the demo's simulated clusters) can run one double.
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { port: { type: 'string' }, token: { type: 'string' }, kubeconfig: { type: 'string' }, 'no-tls': { type: 'boolean' }, name: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { port: { type: 'string' }, token: { type: 'string' }, kubeconfig: { type: 'string' }, 'no-tls': { type: 'boolean' }, name: { type: 'string' } },
+  });
   const double = await startKubeApiDouble({
     ...(values.port ? { port: Number(values.port) } : {}),
     ...(values.token ? { token: values.token } : {}),
@@ -1050,7 +1324,9 @@ if (import.meta.main) {
     tls: values['no-tls'] !== true,
   });
   if (values.kubeconfig) await double.writeKubeconfig(values.kubeconfig);
-  process.stdout.write(`${JSON.stringify({ url: double.url, kubeconfig: values.kubeconfig ?? null, note: 'Kubernetes API double (test double, not kube-apiserver)' })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ url: double.url, kubeconfig: values.kubeconfig ?? null, note: 'Kubernetes API double (test double, not kube-apiserver)' })}\n`,
+  );
   const shutdown = (): void => {
     void double.stop().then(() => process.exit(0));
   };

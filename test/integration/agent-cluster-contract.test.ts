@@ -43,7 +43,13 @@ const fixtures: { name: string; make: () => Promise<Fixture> }[] = [
 ];
 
 const state: ImportState = {
-  namespace: 'apps', name: 'web', type: 'ClusterSetIP', ports: [{ port: 80, protocol: 'TCP' }], ips: ['10.200.0.9'], sessionAffinity: 'None', clusters: ['east'],
+  namespace: 'apps',
+  name: 'web',
+  type: 'ClusterSetIP',
+  ports: [{ port: 80, protocol: 'TCP' }],
+  ips: ['10.200.0.9'],
+  sessionAffinity: 'None',
+  clusters: ['east'],
   endpoints: [{ cluster: 'east', addresses: ['10.7.0.1'], ready: true, serving: true, terminating: false }],
 };
 
@@ -68,18 +74,45 @@ for (const f of fixtures) {
       await fx.port.start(events, signal);
     });
 
-    it('caches ServiceExports, Services, the Service\'s own EndpointSlices and node labels, and signals their keys', async () => {
+    it("caches ServiceExports, Services, the Service's own EndpointSlices and node labels, and signals their keys", async () => {
       fx.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', labels: { 'nvidia.com/gpu.product': 'A100' } } });
       fx.create({ apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name: 'api', namespace: 'apps' } });
-      fx.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: 'apps' }, spec: { clusterIP: 'None', ports: [{ port: 80, protocol: 'TCP' }] } });
-      fx.create({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'api-1', namespace: 'apps', labels: { 'kubernetes.io/service-name': 'api' } }, addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'] }] });
-      fx.create({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'api-ours', namespace: 'apps', labels: { 'kubernetes.io/service-name': 'api', 'endpointslice.kubernetes.io/managed-by': 'agent.causeway.dev' } }, addressType: 'IPv4', endpoints: [] });
+      fx.create({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'api', namespace: 'apps' },
+        spec: { clusterIP: 'None', ports: [{ port: 80, protocol: 'TCP' }] },
+      });
+      fx.create({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: 'api-1', namespace: 'apps', labels: { 'kubernetes.io/service-name': 'api' } },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: ['10.0.0.1'] }],
+      });
+      fx.create({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name: 'api-ours',
+          namespace: 'apps',
+          labels: { 'kubernetes.io/service-name': 'api', 'endpointslice.kubernetes.io/managed-by': 'agent.causeway.dev' },
+        },
+        addressType: 'IPv4',
+        endpoints: [],
+      });
       await waitFor('the slice cached', () => fx.port.endpointSlices({ namespace: 'apps', name: 'api' }).length === 1);
       await waitFor('node labels', () => fx.port.nodeLabels('n1')?.['nvidia.com/gpu.product'] === 'A100');
-      assert.deepEqual(fx.port.serviceExports().map((o) => o.metadata.name), ['api']);
+      assert.deepEqual(
+        fx.port.serviceExports().map((o) => o.metadata.name),
+        ['api'],
+      );
       assert.equal(typeof fx.port.serviceExport({ namespace: 'apps', name: 'api' })?.metadata.creationTimestamp, 'string');
       assert.equal(fx.port.service({ namespace: 'apps', name: 'api' })?.spec?.clusterIP, 'None');
-      assert.deepEqual(fx.port.endpointSlices({ namespace: 'apps', name: 'api' }).map((o) => o.metadata.name), ['api-1']);
+      assert.deepEqual(
+        fx.port.endpointSlices({ namespace: 'apps', name: 'api' }).map((o) => o.metadata.name),
+        ['api-1'],
+      );
       assert.ok(changed.includes('apps/api'));
       assert.ok(changed.includes('nodes'));
     });
@@ -98,7 +131,13 @@ for (const f of fixtures) {
       const live = await fx.port.get({ kind: 'ServiceImport', namespace: 'apps', name: 'web' }, signal);
       assert.deepEqual(live?.['status'], { clusters: [{ cluster: 'east' }] });
       assert.deepEqual(live['spec'], d.serviceImport['spec']);
-      fx.create({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'not-ours', namespace: 'apps', labels: { 'multicluster.kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', endpoints: [] });
+      fx.create({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: 'not-ours', namespace: 'apps', labels: { 'multicluster.kubernetes.io/service-name': 'web' } },
+        addressType: 'IPv4',
+        endpoints: [],
+      });
       const owned = await fx.port.listOwned(signal);
       assert.deepEqual(owned.map((o) => `${o.kind}/${o.metadata.name}`).sort(), ['EndpointSlice/web-east-ipv4-0', 'ServiceImport/web']);
 

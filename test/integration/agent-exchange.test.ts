@@ -48,7 +48,12 @@ async function startHubStandIn(nats: TestNats, cluster: string): Promise<HubStan
   const nc: NatsConnection = await connect({ servers: nats.url, authenticator: credsAuthenticator(new TextEncoder().encode(nats.hub.creds)) });
   onCleanup(() => nc.close());
   const hub: HubStandIn = {
-    reports: [], syncs: [], heartbeats: [], invalid: [], answering: true, pushRest: false,
+    reports: [],
+    syncs: [],
+    heartbeats: [],
+    invalid: [],
+    answering: true,
+    pushRest: false,
     syncReply: () => [],
     publish: (b) => {
       nc.publish(clusterSubject(cluster, ClusterSubjectKind.Imports), encodeMessage(b));
@@ -90,14 +95,34 @@ async function startHubStandIn(nats: TestNats, cluster: string): Promise<HubStan
   return hub;
 }
 
-function batch(cluster: string, kind: 'snapshot' | 'delta', from: number, revision: number, upserts: ImportState[], extra: Partial<ImportBatch> = {}): ImportBatch {
+function batch(
+  cluster: string,
+  kind: 'snapshot' | 'delta',
+  from: number,
+  revision: number,
+  upserts: ImportState[],
+  extra: Partial<ImportBatch> = {},
+): ImportBatch {
   return { v: PROTOCOL_VERSION, cluster, kind, fromRevision: from, revision, upserts, removals: [], exportStatus: [], ...extra };
 }
 
 function importOf(name: string, endpoints: number, from = 'aws-train'): ImportState {
   return {
-    namespace: 'apps', name, type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], ips: ['10.250.0.7'], sessionAffinity: 'None', clusters: [from],
-    endpoints: Array.from({ length: endpoints }, (_, i) => ({ cluster: from, addresses: [`10.40.${Math.floor(i / 200)}.${(i % 200) + 1}`], ready: true, serving: true, terminating: false, zone: 'us-east-1a' })),
+    namespace: 'apps',
+    name,
+    type: 'ClusterSetIP',
+    ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
+    ips: ['10.250.0.7'],
+    sessionAffinity: 'None',
+    clusters: [from],
+    endpoints: Array.from({ length: endpoints }, (_, i) => ({
+      cluster: from,
+      addresses: [`10.40.${Math.floor(i / 200)}.${(i % 200) + 1}`],
+      ready: true,
+      serving: true,
+      terminating: false,
+      zone: 'us-east-1a',
+    })),
   };
 }
 
@@ -126,11 +151,22 @@ async function setup(nats: TestNats): Promise<Setup> {
   kc.loadFromString(double.kubeconfigYaml());
   const hub = await startHubStandIn(nats, cluster);
   return {
-    cluster, double, hub, objects: KubernetesObjectApi.makeApiClient(kc),
+    cluster,
+    double,
+    hub,
+    objects: KubernetesObjectApi.makeApiClient(kc),
     start: async () => {
       const agent = await runAgent({
-        cluster, natsUrl: nats.url, credsFile, kubeconfig, heartbeatIntervalMs: 100, resyncJitterMs: 0,
-        retryBaseMs: 50, retryMaxMs: 500, requestTimeoutMs: 500, logger: silentLogger,
+        cluster,
+        natsUrl: nats.url,
+        credsFile,
+        kubeconfig,
+        heartbeatIntervalMs: 100,
+        resyncJitterMs: 0,
+        retryBaseMs: 50,
+        retryMaxMs: 500,
+        requestTimeoutMs: 500,
+        logger: silentLogger,
       });
       onCleanup(() => agent.stop());
       return agent;
@@ -139,15 +175,29 @@ async function setup(nats: TestNats): Promise<Setup> {
 }
 
 function seedExport(double: KubeApiDouble, name: string, addresses: string[], node?: string): void {
-  double.seed({ apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name, namespace: 'inference', annotations: { 'causeway.dev/export-to': 'gpu=true' } } });
-  double.seed({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'inference' }, spec: { ports: [{ name: 'http', port: 8000, protocol: 'TCP', targetPort: 8000 }] } });
+  double.seed({
+    apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+    kind: 'ServiceExport',
+    metadata: { name, namespace: 'inference', annotations: { 'causeway.dev/export-to': 'gpu=true' } },
+  });
+  double.seed({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'inference' },
+    spec: { ports: [{ name: 'http', port: 8000, protocol: 'TCP', targetPort: 8000 }] },
+  });
   double.seed(slice(name, `${name}-abcde`, addresses, node));
 }
 
 function slice(service: string, name: string, addresses: string[], node?: string, ready = true): KubeObject {
   return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { name, namespace: 'inference', labels: { 'kubernetes.io/service-name': service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name,
+      namespace: 'inference',
+      labels: { 'kubernetes.io/service-name': service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+    },
     addressType: 'IPv4',
     ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
     endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready }, zone: 'dc1-a', ...(node !== undefined ? { nodeName: node } : {}) })),
@@ -155,7 +205,11 @@ function slice(service: string, name: string, addresses: string[], node?: string
 }
 
 const uidOf = (o: KubeObject | undefined): unknown => o?.metadata['uid'];
-const sliceNames = (double: KubeApiDouble, ns = 'apps'): string[] => double.list('endpointslices', ns).map((o) => o.metadata.name).sort();
+const sliceNames = (double: KubeApiDouble, ns = 'apps'): string[] =>
+  double
+    .list('endpointslices', ns)
+    .map((o) => o.metadata.name)
+    .sort();
 
 describe('agent against the Kubernetes API double (test double) and a real nats-server', function () {
   this.timeout(60_000);
@@ -174,55 +228,106 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     const agent = await s.start();
     const full = await waitFor('a full report', () => s.hub.reports.find((r) => r.full && r.upserts.length > 0));
     const se = s.double.get('serviceexports', 'inference', 'llm-serving');
-    assert.deepEqual(full.upserts, [{
-      namespace: 'inference', name: 'llm-serving', exportedAt: new Date(String(se?.metadata['creationTimestamp'])).toISOString(),
-      type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], sessionAffinity: 'None',
-      exportTo: { matchLabels: { gpu: 'true' } },
-      endpoints: ['10.1.0.5', '10.1.0.6'].map((a) => ({ addresses: [a], ready: true, serving: true, terminating: false, nodeName: 'gpu-1', zone: 'dc1-a', labels: { 'nvidia.com/gpu.product': 'H100' } })),
-      endpointPorts: [{ name: 'http', port: 8000, protocol: 'TCP' }],
-    }]);
+    assert.deepEqual(full.upserts, [
+      {
+        namespace: 'inference',
+        name: 'llm-serving',
+        exportedAt: new Date(String(se?.metadata['creationTimestamp'])).toISOString(),
+        type: 'ClusterSetIP',
+        ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
+        sessionAffinity: 'None',
+        exportTo: { matchLabels: { gpu: 'true' } },
+        endpoints: ['10.1.0.5', '10.1.0.6'].map((a) => ({
+          addresses: [a],
+          ready: true,
+          serving: true,
+          terminating: false,
+          nodeName: 'gpu-1',
+          zone: 'dc1-a',
+          labels: { 'nvidia.com/gpu.product': 'H100' },
+        })),
+        endpointPorts: [{ name: 'http', port: 8000, protocol: 'TCP' }],
+      },
+    ]);
     assert.equal(full.seq, 1);
 
-    await s.objects.patch(slice('llm-serving', 'llm-serving-abcde', ['10.1.0.5', '10.1.0.6'], 'gpu-1', false), undefined, undefined, undefined, undefined, PatchStrategy.MergePatch);
+    await s.objects.patch(
+      slice('llm-serving', 'llm-serving-abcde', ['10.1.0.5', '10.1.0.6'], 'gpu-1', false),
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
     const incremental = await waitFor('an incremental report', () => s.hub.reports.find((r) => !r.full && r.upserts.length > 0));
-    assert.deepEqual(incremental.upserts[0]?.endpoints.map((e) => e.ready), [false, false]);
+    assert.deepEqual(
+      incremental.upserts[0]?.endpoints.map((e) => e.ready),
+      [false, false],
+    );
     assert.ok(incremental.seq > full.seq);
     assert.deepEqual(s.hub.invalid, []);
-    const hb = await waitFor('a heartbeat saying Kubernetes is reachable', () => s.hub.heartbeats.find((h) => h.conditions?.find((c) => c.type === 'KubernetesReachable')?.status === 'True'));
+    const hb = await waitFor('a heartbeat saying Kubernetes is reachable', () =>
+      s.hub.heartbeats.find((h) => h.conditions?.find((c) => c.type === 'KubernetesReachable')?.status === 'True'),
+    );
     assert.equal(hb.agentVersion, '0.1.0');
     assert.ok(agent.metrics.reportsSent >= 2);
   });
 
   it('applies a snapshot as ServiceImport + EndpointSlices in the double, a delta changes them, a gap triggers a sync, removal deletes only owned objects', async () => {
     const s = await setup(nats);
-    s.hub.syncReply = (req) => (req.afterRevision === 0
-      ? [batch(s.cluster, 'snapshot', 0, 10, [importOf('web', 150)])]
-      : [batch(s.cluster, 'delta', req.afterRevision, 20, [importOf('web', 2)])]);
+    s.hub.syncReply = (req) =>
+      req.afterRevision === 0
+        ? [batch(s.cluster, 'snapshot', 0, 10, [importOf('web', 150)])]
+        : [batch(s.cluster, 'delta', req.afterRevision, 20, [importOf('web', 2)])];
     const agent = await s.start();
     await waitFor('two slices', () => sliceNames(s.double).length === 2);
     const si = s.double.get('serviceimports', 'apps', 'web');
-    assert.deepEqual(si?.['spec'], { type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], ips: ['10.250.0.7'], sessionAffinity: 'None' });
+    assert.deepEqual(si?.['spec'], {
+      type: 'ClusterSetIP',
+      ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
+      ips: ['10.250.0.7'],
+      sessionAffinity: 'None',
+    });
     assert.equal(si.metadata.labels?.['causeway.dev/owned-by'], 'agent');
-    await waitFor('the ServiceImport status', () => JSON.stringify(s.double.get('serviceimports', 'apps', 'web')?.['status']) === JSON.stringify({ clusters: [{ cluster: 'aws-train' }] }));
+    await waitFor(
+      'the ServiceImport status',
+      () => JSON.stringify(s.double.get('serviceimports', 'apps', 'web')?.['status']) === JSON.stringify({ clusters: [{ cluster: 'aws-train' }] }),
+    );
     assert.deepEqual(sliceNames(s.double), ['web-aws-train-ipv4-0', 'web-aws-train-ipv4-1']);
     const first = s.double.get('endpointslices', 'apps', 'web-aws-train-ipv4-0');
     assert.deepEqual(first?.metadata.labels, {
-      'causeway.dev/owned-by': 'agent', 'multicluster.kubernetes.io/service-name': 'web',
-      'multicluster.kubernetes.io/source-cluster': 'aws-train', 'endpointslice.kubernetes.io/managed-by': 'agent.causeway.dev',
+      'causeway.dev/owned-by': 'agent',
+      'multicluster.kubernetes.io/service-name': 'web',
+      'multicluster.kubernetes.io/source-cluster': 'aws-train',
+      'endpointslice.kubernetes.io/managed-by': 'agent.causeway.dev',
     });
     assert.equal((first.endpoints as unknown[]).length, 100);
-    assert.deepEqual((first.endpoints as unknown[])[0], { addresses: ['10.40.0.1'], conditions: { ready: true, serving: true, terminating: false }, zone: 'us-east-1a', hints: { forZones: [{ name: 'us-east-1a' }] } });
+    assert.deepEqual((first.endpoints as unknown[])[0], {
+      addresses: ['10.40.0.1'],
+      conditions: { ready: true, serving: true, terminating: false },
+      zone: 'us-east-1a',
+      hints: { forZones: [{ name: 'us-east-1a' }] },
+    });
     await waitFor('applied revision 10', () => agent.agent.appliedRevision() === 10);
 
     s.hub.publish(batch(s.cluster, 'delta', 10, 11, [importOf('web', 3)]));
-    await waitFor('one slice of three', () => sliceNames(s.double).length === 1 && (s.double.get('endpointslices', 'apps', 'web-aws-train-ipv4-0')?.['endpoints'] as unknown[]).length === 3);
+    await waitFor(
+      'one slice of three',
+      () => sliceNames(s.double).length === 1 && (s.double.get('endpointslices', 'apps', 'web-aws-train-ipv4-0')?.['endpoints'] as unknown[]).length === 3,
+    );
 
     s.hub.publish(batch(s.cluster, 'delta', 15, 16, [importOf('web', 9)]));
     await waitFor('a sync from revision 11', () => s.hub.syncs.find((r) => r.afterRevision === 11));
     await waitFor('the synced delta applied', () => (s.double.get('endpointslices', 'apps', 'web-aws-train-ipv4-0')?.['endpoints'] as unknown[]).length === 2);
     await waitFor('applied revision 20', () => agent.agent.appliedRevision() === 20);
 
-    s.double.seed({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'web-by-hand', namespace: 'apps', labels: { 'multicluster.kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', endpoints: [] });
+    s.double.seed({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'web-by-hand', namespace: 'apps', labels: { 'multicluster.kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4',
+      endpoints: [],
+    });
     s.hub.publish(batch(s.cluster, 'delta', 20, 21, [], { removals: [{ namespace: 'apps', name: 'web' }] }));
     await waitFor('the import removed', () => s.double.get('serviceimports', 'apps', 'web') === undefined);
     await waitFor('only the unowned slice left', () => sliceNames(s.double).join() === 'web-by-hand');
@@ -234,7 +339,10 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     s.hub.syncReply = () => [batch(s.cluster, 'snapshot', 0, 5, [importOf('web', 120)])];
     const agent = await s.start();
     await waitFor('applied revision 5', () => agent.agent.appliedRevision() === 5);
-    const before = s.double.list('endpointslices', 'apps').map((o) => `${o.metadata.name}:${String(uidOf(o))}`).sort();
+    const before = s.double
+      .list('endpointslices', 'apps')
+      .map((o) => `${o.metadata.name}:${String(uidOf(o))}`)
+      .sort();
 
     s.hub.answering = false;
     const reportsBefore = s.hub.reports.length;
@@ -245,13 +353,18 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
 
     await nats.restart();
     await waitFor('reports after the NATS restart', () => s.hub.reports.length >= reportsBefore + 4);
-    const after = s.double.list('endpointslices', 'apps').map((o) => `${o.metadata.name}:${String(uidOf(o))}`).sort();
+    const after = s.double
+      .list('endpointslices', 'apps')
+      .map((o) => `${o.metadata.name}:${String(uidOf(o))}`)
+      .sort();
     assert.deepEqual(after, before, 'nothing withdrawn or recreated while the hub was away');
     assert.equal(agent.metrics.objectsDeleted, 0);
 
     s.hub.answering = true;
     s.hub.syncReply = (req) => [batch(s.cluster, 'delta', req.afterRevision, 9, [importOf('web', 1)])];
-    await waitFor('a full report once the hub answers', () => s.hub.reports.some((r, i) => i >= reportsBefore && r.full && r.upserts[0]?.endpoints.length === 2));
+    await waitFor('a full report once the hub answers', () =>
+      s.hub.reports.some((r, i) => i >= reportsBefore && r.full && r.upserts[0]?.endpoints.length === 2),
+    );
     await waitFor('converged after the hub returned', () => agent.agent.appliedRevision() === 9);
     assert.deepEqual(sliceNames(s.double), ['web-aws-train-ipv4-0']);
   });
@@ -280,7 +393,8 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     await waitFor('the restarted agent converged', () => second.agent.appliedRevision() === 31);
     await waitFor('the stale import deleted', () => s.double.get('serviceimports', 'apps', 'old') === undefined);
     assert.equal(uidOf(s.double.get('serviceimports', 'apps', 'web')), importUid);
-    for (const name of ['web-aws-train-ipv4-0', 'web-aws-train-ipv4-1']) assert.equal(uidOf(s.double.get('endpointslices', 'apps', name)), uids.get(name), `${name} kept its uid`);
+    for (const name of ['web-aws-train-ipv4-0', 'web-aws-train-ipv4-1'])
+      assert.equal(uidOf(s.double.get('endpointslices', 'apps', name)), uids.get(name), `${name} kept its uid`);
     assert.equal(second.metrics.objectsApplied, 0, 'matching adopted objects are not rewritten');
   });
 

@@ -6,9 +6,15 @@
 import assert from 'node:assert/strict';
 import { exportKey } from '../../controlplane/api/keys.ts';
 import {
-  AWS, GCP, ONPREM,
-  conditionOf, exportedService, startClusterSet, waitForEndpoints,
-  type ClusterSet, type SimulatedCluster,
+  AWS,
+  GCP,
+  ONPREM,
+  conditionOf,
+  exportedService,
+  startClusterSet,
+  waitForEndpoints,
+  type ClusterSet,
+  type SimulatedCluster,
 } from '../harness/clusterset.ts';
 import { etcdSnapshot } from '../harness/hub.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -30,14 +36,20 @@ describe('a silent cluster (real hub, etcd, nats-server, agents; Kubernetes API 
     gcp = set.cluster(GCP);
     for (const o of exportedService({ namespace: 'inference', name: 'llm-serving', endpoints: ENDPOINTS.map((ip) => ({ ip })) })) onprem.double.seed(o);
     await waitForEndpoints([aws, gcp], 'inference', 'llm-serving', ENDPOINTS);
-    await waitFor('onprem-inference Available=True', async () =>
-      conditionOf((await set.getClusters()).find((c) => c.metadata.name === ONPREM), 'Available')?.status === 'True');
+    await waitFor(
+      'onprem-inference Available=True',
+      async () =>
+        conditionOf(
+          (await set.getClusters()).find((c) => c.metadata.name === ONPREM),
+          'Available',
+        )?.status === 'True',
+    );
   });
   after(async () => {
     await set.stop();
   });
 
-  it('after its TTL, a stopped agent\'s endpoints are withdrawn from aws-train and gcp-train and onprem-inference shows Available=False; its return restores both', async () => {
+  it("after its TTL, a stopped agent's endpoints are withdrawn from aws-train and gcp-train and onprem-inference shows Available=False; its return restores both", async () => {
     const stoppedAt = Date.now();
     await onprem.stopAgent();
 
@@ -47,12 +59,23 @@ describe('a silent cluster (real hub, etcd, nats-server, agents; Kubernetes API 
     assert.ok(elapsed >= (TTL_SECONDS - 1) * 1000, `endpoints were withdrawn ${elapsed} ms after the agent stopped, before its ${TTL_SECONDS} s TTL`);
 
     const status = await waitFor('onprem-inference Available=False', async () => {
-      const c = conditionOf((await set.getClusters()).find((x) => x.metadata.name === ONPREM), 'Available');
+      const c = conditionOf(
+        (await set.getClusters()).find((x) => x.metadata.name === ONPREM),
+        'Available',
+      );
       return c?.status === 'False' ? c : undefined;
     });
     assert.equal(status.reason, 'HeartbeatExpired');
     const others = await set.getClusters();
-    for (const name of [AWS, GCP]) assert.equal(conditionOf(others.find((c) => c.metadata.name === name), 'Available')?.status, 'True', `${name} stays available`);
+    for (const name of [AWS, GCP])
+      assert.equal(
+        conditionOf(
+          others.find((c) => c.metadata.name === name),
+          'Available',
+        )?.status,
+        'True',
+        `${name} stays available`,
+      );
 
     const svc = (await set.client.services()).items.find((s) => s.name === 'llm-serving');
     assert.ok(svc !== undefined, 'get services lists llm-serving');
@@ -63,8 +86,14 @@ describe('a silent cluster (real hub, etcd, nats-server, agents; Kubernetes API 
 
     await onprem.startAgent();
     await waitForEndpoints([aws, gcp], 'inference', 'llm-serving', ENDPOINTS);
-    await waitFor('onprem-inference Available=True again', async () =>
-      conditionOf((await set.getClusters()).find((c) => c.metadata.name === ONPREM), 'Available')?.status === 'True');
+    await waitFor(
+      'onprem-inference Available=True again',
+      async () =>
+        conditionOf(
+          (await set.getClusters()).find((c) => c.metadata.name === ONPREM),
+          'Available',
+        )?.status === 'True',
+    );
     const back = (await set.client.services()).items.find((s) => s.name === 'llm-serving');
     assert.equal(back?.endpoints, 3);
   });

@@ -6,9 +6,21 @@
 import assert from 'node:assert/strict';
 import { EXPORTS_PREFIX } from '../../controlplane/api/keys.ts';
 import {
-  AWS, GCP, ONPREM, SERVICE_IMPORTS,
-  conditionOf, endpointSlice, endpointSummary, exportedService, importedSlices, sampleWhile, serviceImport, startClusterSet, waitForEndpoints,
-  type ClusterSet, type SimulatedCluster,
+  AWS,
+  GCP,
+  ONPREM,
+  SERVICE_IMPORTS,
+  conditionOf,
+  endpointSlice,
+  endpointSummary,
+  exportedService,
+  importedSlices,
+  sampleWhile,
+  serviceImport,
+  startClusterSet,
+  waitForEndpoints,
+  type ClusterSet,
+  type SimulatedCluster,
 } from '../harness/clusterset.ts';
 import { etcdSnapshot } from '../harness/hub.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -30,7 +42,11 @@ describe('restarts withdraw nothing and lose nothing (real hub, etcd, nats-serve
 
   const exportsInEtcd = async (): Promise<Record<string, string>> => {
     const { keys } = await etcdSnapshot(set.etcdUrl);
-    return Object.fromEntries(Object.entries(keys).filter(([k]) => k.startsWith(EXPORTS_PREFIX)).map(([k, v]) => [k, v.value]));
+    return Object.fromEntries(
+      Object.entries(keys)
+        .filter(([k]) => k.startsWith(EXPORTS_PREFIX))
+        .map(([k, v]) => [k, v.value]),
+    );
   };
   const sample = (): string => JSON.stringify([aws, gcp].map((c) => endpointSummary(c, NS, SVC)));
   const assertNothingWithdrawn = (samples: readonly string[], what: string): void => {
@@ -64,7 +80,7 @@ describe('restarts withdraw nothing and lose nothing (real hub, etcd, nats-serve
     await set.stop();
   });
 
-  it('restarting aws-train\'s agent keeps its ServiceImport and EndpointSlices (same uid) and their endpoints', async () => {
+  it("restarting aws-train's agent keeps its ServiceImport and EndpointSlices (same uid) and their endpoints", async () => {
     const uids = (): Record<string, string> => {
       const out: Record<string, string> = {};
       const si = serviceImport(aws, NS, SVC);
@@ -77,11 +93,15 @@ describe('restarts withdraw nothing and lose nothing (real hub, etcd, nats-serve
     const exportsBefore = await exportsInEtcd();
 
     let restarted: Awaited<ReturnType<SimulatedCluster['restartAgent']>> | undefined;
-    const samples = await sampleWhile(sample, async () => {
-      restarted = await aws.restartAgent();
-      const agent = restarted;
-      await waitFor('the restarted agent to apply a snapshot', () => agent.metrics.batchesApplied > 0, 15_000);
-    }, { afterMs: 1000 });
+    const samples = await sampleWhile(
+      sample,
+      async () => {
+        restarted = await aws.restartAgent();
+        const agent = restarted;
+        await waitFor('the restarted agent to apply a snapshot', () => agent.metrics.batchesApplied > 0, 15_000);
+      },
+      { afterMs: 1000 },
+    );
     assertNothingWithdrawn(samples, 'agent restart');
     assert.deepEqual(uids(), before, 'same objects (uids): nothing deleted and recreated');
     assert.equal(restarted?.metrics.objectsDeleted, 0, 'the restarted agent deleted nothing');
@@ -93,7 +113,7 @@ describe('restarts withdraw nothing and lose nothing (real hub, etcd, nats-serve
     await waitFor('every cluster Available=True', allAvailable);
   });
 
-  it('restarting the hub\'s nats-server withdraws nothing, and a change made afterwards propagates', async () => {
+  it("restarting the hub's nats-server withdraws nothing, and a change made afterwards propagates", async () => {
     const exportsBefore = await exportsInEtcd();
     const natsUrl = set.natsUrl();
     const samples = await sampleWhile(sample, () => set.restartNats(), { afterMs: WATCH_AFTER_MS });

@@ -12,11 +12,7 @@ import { credentialsKey, EXPORTS_PREFIX, clusterExportsPrefix } from '../../cont
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type ExportState, type Report } from '../../controlplane/api/messages.ts';
 import { agentInboxPrefix, AgentSubjectKind, agentSubject } from '../../controlplane/api/subjects.ts';
 import { onCleanup } from '../harness/cleanup.ts';
-import {
-  AWS, ONPREM,
-  conditionOf, exportedService, startClusterSet, waitForEndpoints,
-  type ClusterSet, type SimulatedCluster,
-} from '../harness/clusterset.ts';
+import { AWS, ONPREM, conditionOf, exportedService, startClusterSet, waitForEndpoints, type ClusterSet, type SimulatedCluster } from '../harness/clusterset.ts';
 import { etcdSnapshot } from '../harness/hub.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -62,13 +58,21 @@ function agentMessageCounts(metrics: string): Map<string, number> {
 
 async function exportsInEtcd(set: ClusterSet): Promise<Record<string, { value: string; modRevision: number }>> {
   const { keys } = await etcdSnapshot(set.etcdUrl);
-  return Object.fromEntries(Object.entries(keys).filter(([k]) => k.startsWith(EXPORTS_PREFIX)).map(([k, v]) => [k, { value: v.value, modRevision: v.modRevision }]));
+  return Object.fromEntries(
+    Object.entries(keys)
+      .filter(([k]) => k.startsWith(EXPORTS_PREFIX))
+      .map(([k, v]) => [k, { value: v.value, modRevision: v.modRevision }]),
+  );
 }
 
 function exportState(ip: string): ExportState {
   return {
-    namespace: 'inference', name: 'llm-serving', exportedAt: new Date().toISOString(), type: 'ClusterSetIP',
-    ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], sessionAffinity: 'None',
+    namespace: 'inference',
+    name: 'llm-serving',
+    exportedAt: new Date().toISOString(),
+    type: 'ClusterSetIP',
+    ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
+    sessionAffinity: 'None',
     endpoints: [{ addresses: [ip], ready: true, serving: true, terminating: false }],
   };
 }
@@ -119,16 +123,22 @@ describe('hostile agent messages and agent credentials (real hub, etcd, nats-ser
       assert.equal(body.reason, h.reason, `${h.what}: ${JSON.stringify(body)}`);
     }
     // The server, not the hub, keeps onprem-inference off aws-train's subject.
-    await assert.rejects(
-      nc.request(agentSubject(AWS, AgentSubjectKind.Report), JSON.stringify(report(AWS, [])), { timeout: 5000 }),
-      (err: unknown) => { for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof PermissionViolationError) return true; return false; },
-    );
+    await assert.rejects(nc.request(agentSubject(AWS, AgentSubjectKind.Report), JSON.stringify(report(AWS, [])), { timeout: 5000 }), (err: unknown) => {
+      for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof PermissionViolationError) return true;
+      return false;
+    });
 
     assert.deepEqual(await exportsInEtcd(set), exportsBefore, 'no export written, changed or deleted');
     const counts = agentMessageCounts(await set.metrics());
     const delta = (result: string): number => (counts.get(`report/${result}`) ?? 0) - (countsBefore.get(`report/${result}`) ?? 0);
     assert.deepEqual(
-      { malformed: delta('rejected_malformed'), oversized: delta('rejected_oversized'), wrongCluster: delta('rejected_wrong_cluster'), invalid: delta('rejected_invalid'), ok: delta('ok') },
+      {
+        malformed: delta('rejected_malformed'),
+        oversized: delta('rejected_oversized'),
+        wrongCluster: delta('rejected_wrong_cluster'),
+        invalid: delta('rejected_invalid'),
+        ok: delta('ok'),
+      },
       { malformed: 1, oversized: 1, wrongCluster: 1, invalid: 2, ok: 0 },
       'causeway_agent_messages_total{kind="report",result=~"rejected_.*"}',
     );
@@ -151,15 +161,21 @@ describe('hostile agent messages and agent credentials (real hub, etcd, nats-ser
     assert.equal(readFileSync(onprem.credsFile, 'utf8'), rotated.creds, 'without --rotate the hub hands out the current credential');
     await onprem.restartAgent();
     await waitForEndpoints([aws], 'inference', 'llm-serving', ENDPOINTS);
-    await waitFor('onprem-inference Available=True with its new credential', async () =>
-      conditionOf((await set.getClusters()).find((c) => c.metadata.name === ONPREM), 'Available')?.status === 'True');
+    await waitFor(
+      'onprem-inference Available=True with its new credential',
+      async () =>
+        conditionOf(
+          (await set.getClusters()).find((c) => c.metadata.name === ONPREM),
+          'Available',
+        )?.status === 'True',
+    );
 
     // Deleting a cluster revokes its credential and drops its exports.
     const awsCreds = readFileSync(aws.credsFile, 'utf8');
     assert.equal(await refused(set, AWS, awsCreds), false);
     await set.client.delete(KINDS.Cluster, AWS, undefined, false);
-    await waitFor('the nats-server to refuse the deleted cluster\'s credential', () => refused(set, AWS, awsCreds), 5000);
-    await waitFor('the deleted cluster\'s credential and exports to leave etcd', async () => {
+    await waitFor("the nats-server to refuse the deleted cluster's credential", () => refused(set, AWS, awsCreds), 5000);
+    await waitFor("the deleted cluster's credential and exports to leave etcd", async () => {
       const { keys } = await etcdSnapshot(set.etcdUrl);
       return keys[credentialsKey(AWS)] === undefined && !Object.keys(keys).some((k) => k.startsWith(clusterExportsPrefix(AWS)));
     });

@@ -8,9 +8,22 @@ import { cidrContains } from '../../controlplane/api/cidr.ts';
 import { vipKey } from '../../controlplane/api/keys.ts';
 import type { GlobalServiceView } from '../../controlplane/hub/server.ts';
 import {
-  AWS, GCP, ONPREM, Label, SERVICE_EXPORTS, SERVICE_IMPORTS,
-  conditionOf, endpointSlice, endpointSummary, exportedService, importedSlices, serviceImport, startClusterSet, waitForEndpoints,
-  type ClusterSet, type SimulatedCluster,
+  AWS,
+  GCP,
+  ONPREM,
+  Label,
+  SERVICE_EXPORTS,
+  SERVICE_IMPORTS,
+  conditionOf,
+  endpointSlice,
+  endpointSummary,
+  exportedService,
+  importedSlices,
+  serviceImport,
+  startClusterSet,
+  waitForEndpoints,
+  type ClusterSet,
+  type SimulatedCluster,
 } from '../harness/clusterset.ts';
 import { etcdSnapshot } from '../harness/hub.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -57,7 +70,11 @@ describe('service exchange across three simulated clusters (real hub, etcd, nats
 
     for (const c of [aws, gcp]) {
       const si = serviceImport(c, LLM.namespace, LLM.name);
-      assert.deepEqual(si?.spec, { type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], ips: [vip], sessionAffinity: 'None' }, `ServiceImport in ${c.name}`);
+      assert.deepEqual(
+        si?.spec,
+        { type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], ips: [vip], sessionAffinity: 'None' },
+        `ServiceImport in ${c.name}`,
+      );
       assert.deepEqual((si.status as { clusters?: unknown } | undefined)?.clusters, [{ cluster: ONPREM }], `ServiceImport status in ${c.name}`);
       const slices = importedSlices(c, LLM.namespace, LLM.name);
       assert.equal(slices.length, 1, `one EndpointSlice in ${c.name}`);
@@ -72,8 +89,15 @@ describe('service exchange across three simulated clusters (real hub, etcd, nats
       assert.deepEqual(slice.ports, [{ name: 'http', port: 8000, protocol: 'TCP' }]);
       const endpoints = (slice.endpoints ?? []) as { addresses: string[]; conditions: object; zone?: string; hints?: unknown }[];
       assert.deepEqual(
-        endpoints.map((e) => ({ addresses: e.addresses, conditions: e.conditions, zone: e.zone, hints: e.hints })).sort((a, b) => (a.addresses[0] ?? '').localeCompare(b.addresses[0] ?? '')),
-        LLM_ENDPOINTS.map((e) => ({ addresses: [e.ip], conditions: { ready: true, serving: true, terminating: false }, zone: e.zone, hints: { forZones: [{ name: e.zone }] } })),
+        endpoints
+          .map((e) => ({ addresses: e.addresses, conditions: e.conditions, zone: e.zone, hints: e.hints }))
+          .sort((a, b) => (a.addresses[0] ?? '').localeCompare(b.addresses[0] ?? '')),
+        LLM_ENDPOINTS.map((e) => ({
+          addresses: [e.ip],
+          conditions: { ready: true, serving: true, terminating: false },
+          zone: e.zone,
+          hints: { forZones: [{ name: e.zone }] },
+        })),
       );
     }
 
@@ -107,15 +131,17 @@ describe('service exchange across three simulated clusters (real hub, etcd, nats
   });
 
   it('an endpoint change in onprem-inference (one added, one not ready) propagates to aws-train and gcp-train', async () => {
-    await onprem.mergePatch(endpointSlice({
-      ...LLM,
-      endpoints: [
-        { ip: '10.32.1.10', zone: 'fra1-a' },
-        { ip: '10.32.1.11', zone: 'fra1-a', ready: false },
-        { ip: '10.32.2.12', zone: 'fra1-b' },
-        { ip: '10.32.2.13', zone: 'fra1-b' },
-      ],
-    }));
+    await onprem.mergePatch(
+      endpointSlice({
+        ...LLM,
+        endpoints: [
+          { ip: '10.32.1.10', zone: 'fra1-a' },
+          { ip: '10.32.1.11', zone: 'fra1-a', ready: false },
+          { ip: '10.32.2.12', zone: 'fra1-b' },
+          { ip: '10.32.2.13', zone: 'fra1-b' },
+        ],
+      }),
+    );
     await waitForEndpoints([aws, gcp], LLM.namespace, LLM.name, ['10.32.1.10', '10.32.1.11(not-ready)', '10.32.2.12', '10.32.2.13']);
     const svc = await waitFor('get services to count 4 endpoints', async () => {
       const s = await globalService(set, LLM.namespace, LLM.name);
@@ -126,12 +152,13 @@ describe('service exchange across three simulated clusters (real hub, etcd, nats
 
   it('a conflicting export (same name, other protocol) gets Conflict=True naming the older export, which wins in every import', async () => {
     const echo = { namespace: 'apps', name: 'echo' } as const;
-    for (const o of exportedService({ ...echo, ports: [{ name: 'echo', port: 7000, protocol: 'TCP' }], endpoints: [{ ip: '10.32.5.1' }] })) onprem.double.seed(o);
+    for (const o of exportedService({ ...echo, ports: [{ name: 'echo', port: 7000, protocol: 'TCP' }], endpoints: [{ ip: '10.32.5.1' }] }))
+      onprem.double.seed(o);
     await waitForEndpoints([aws], echo.namespace, echo.name, ['10.32.5.1']);
     // The oldest export wins by its ServiceExport's creationTimestamp (whole seconds): make sure
     // the second export is younger by at least one second.
     const firstCreated = Date.parse(String(onprem.double.get(SERVICE_EXPORTS, echo.namespace, echo.name)?.metadata.creationTimestamp));
-    await waitFor('the clock to pass the first export\'s second', () => Date.now() >= firstCreated + 1000, 3000);
+    await waitFor("the clock to pass the first export's second", () => Date.now() >= firstCreated + 1000, 3000);
     for (const o of exportedService({ ...echo, ports: [{ name: 'echo', port: 7000, protocol: 'UDP' }], endpoints: [{ ip: '10.48.5.1' }] })) gcp.double.seed(o);
 
     const conflict = await waitFor('Conflict=True on the ServiceExport in gcp-train', () => {
@@ -140,8 +167,10 @@ describe('service exchange across three simulated clusters (real hub, etcd, nats
     });
     assert.match(conflict.message, new RegExp(ONPREM), `the condition names the winner: ${conflict.message}`);
     // Every affected cluster gets the condition (KEP-1645), the winner included.
-    await waitFor('Conflict=True on the ServiceExport in onprem-inference', () =>
-      conditionOf(onprem.double.get(SERVICE_EXPORTS, echo.namespace, echo.name), 'Conflict')?.status === 'True');
+    await waitFor(
+      'Conflict=True on the ServiceExport in onprem-inference',
+      () => conditionOf(onprem.double.get(SERVICE_EXPORTS, echo.namespace, echo.name), 'Conflict')?.status === 'True',
+    );
 
     for (const c of [aws, gcp, onprem]) {
       await waitFor(`the ServiceImport in ${c.name} to have the winner's ports only`, () => {
@@ -160,7 +189,8 @@ describe('service exchange across three simulated clusters (real hub, etcd, nats
 
   it('an export limited with causeway.dev/export-to: gpu=true is imported only by gpu=true clusters; onprem-inference gets nothing', async () => {
     // aws-train exports two services at once: one for gpu=true clusters only, one for everybody.
-    for (const o of exportedService({ namespace: 'apps', name: 'gpu-batch', exportTo: 'gpu=true', endpoints: [{ ip: '10.16.7.1' }, { ip: '10.16.7.2' }] })) aws.double.seed(o);
+    for (const o of exportedService({ namespace: 'apps', name: 'gpu-batch', exportTo: 'gpu=true', endpoints: [{ ip: '10.16.7.1' }, { ip: '10.16.7.2' }] }))
+      aws.double.seed(o);
     for (const o of exportedService({ namespace: 'apps', name: 'public-batch', endpoints: [{ ip: '10.16.8.1' }] })) aws.double.seed(o);
 
     await waitForEndpoints([aws, gcp], 'apps', 'gpu-batch', ['10.16.7.1', '10.16.7.2']);

@@ -95,7 +95,10 @@ function documents(objects: readonly unknown[]): { documents: { source: { file: 
 }
 
 function apply(objects: readonly unknown[], options: { token?: string; dryRun?: boolean } = {}): Promise<Reply<ApplyResult>> {
-  return call('POST', `${API}/apply${options.dryRun === true ? '?dryRun=true' : ''}`, { json: documents(objects), ...(options.token !== undefined ? { token: options.token } : {}) });
+  return call('POST', `${API}/apply${options.dryRun === true ? '?dryRun=true' : ''}`, {
+    json: documents(objects),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+  });
 }
 
 async function applyOk(objects: readonly unknown[], token?: string): Promise<ApplyResult> {
@@ -151,7 +154,9 @@ function problemLines(status: StatusBody): string[] {
 }
 
 function objectKeys(snapshot: Pick<EtcdSnapshot, 'keys'>): string[] {
-  return Object.keys(snapshot.keys).filter((k) => k.startsWith(OBJECTS_PREFIX)).sort();
+  return Object.keys(snapshot.keys)
+    .filter((k) => k.startsWith(OBJECTS_PREFIX))
+    .sort();
 }
 
 /** Reads a newline-delimited JSON watch stream until `done` says so or the stream ends. */
@@ -162,7 +167,9 @@ async function readWatch(res: Response, done: (events: readonly WatchEvent[]) =>
   const decoder = new TextDecoder();
   const events: WatchEvent[] = [];
   let buffer = '';
-  const deadline = setTimeout(() => { void reader.cancel(new Error('watch read timed out')); }, timeoutMs);
+  const deadline = setTimeout(() => {
+    void reader.cancel(new Error('watch read timed out'));
+  }, timeoutMs);
   try {
     while (!done(events)) {
       const { value, done: ended } = await reader.read();
@@ -229,7 +236,9 @@ describe('hub HTTP API (real hub, real etcd)', function () {
 
   describe('apply, dry run, diff and reads', () => {
     it('applies examples/ and creates the aws, gcp and on-prem clusters, with hub-allocated CIDRs for gcp-train', async () => {
-      const created = examples.changes.filter((c) => c.action === 'created').map((c) => `${c.kind}/${c.namespace !== undefined ? `${c.namespace}/` : ''}${c.name}`);
+      const created = examples.changes
+        .filter((c) => c.action === 'created')
+        .map((c) => `${c.kind}/${c.namespace !== undefined ? `${c.namespace}/` : ''}${c.name}`);
       assert.equal(created.length, readManifests([EXAMPLES], false).length);
       const list = await call<ListBody>('GET', `${API}/clusters`);
       assert.equal(list.status, 200);
@@ -255,7 +264,10 @@ describe('hub HTTP API (real hub, real etcd)', function () {
     it('re-applying examples/ changes nothing and writes nothing', async () => {
       const before = await registrySnapshot(hub.etcdUrl);
       const again = await applyOk(readManifests([EXAMPLES], false).map((d) => d.object));
-      assert.ok(again.changes.every((c) => c.action === 'unchanged'), JSON.stringify(again.changes.map((c) => c.action)));
+      assert.ok(
+        again.changes.every((c) => c.action === 'unchanged'),
+        JSON.stringify(again.changes.map((c) => c.action)),
+      );
       assert.deepEqual(await registrySnapshot(hub.etcdUrl), before);
     });
 
@@ -264,7 +276,10 @@ describe('hub HTTP API (real hub, real etcd)', function () {
       const res = await apply([ownCluster('dry-one')], { dryRun: true });
       assert.equal(res.status, 200, res.text);
       assert.equal(res.body.dryRun, true);
-      assert.deepEqual(res.body.changes.map((c) => [c.kind, c.name, c.action]), [['Cluster', 'dry-one', 'created']]);
+      assert.deepEqual(
+        res.body.changes.map((c) => [c.kind, c.name, c.action]),
+        [['Cluster', 'dry-one', 'created']],
+      );
       assert.deepEqual(await registrySnapshot(hub.etcdUrl), before);
       assert.equal((await getCluster('dry-one')).status, 404);
     });
@@ -302,7 +317,10 @@ describe('hub HTTP API (real hub, real etcd)', function () {
       const all = await call<ListBody>('GET', `${API}/clusters`);
       const mine = await call<ListBody>('GET', `${API}/clusters`, { token: teamToken('gpu-team') });
       assert.equal(mine.status, 200);
-      const gpu = all.body.items.filter((c) => c.metadata.labels?.gpu === 'true').map((c) => c.metadata.name).sort();
+      const gpu = all.body.items
+        .filter((c) => c.metadata.labels?.gpu === 'true')
+        .map((c) => c.metadata.name)
+        .sort();
       assert.deepEqual(mine.body.items.map((c) => c.metadata.name).sort(), gpu);
       assert.ok(gpu.includes('aws-train') && gpu.includes('gcp-train') && !gpu.includes('onprem-inference'));
 
@@ -323,9 +341,11 @@ describe('hub HTTP API (real hub, real etcd)', function () {
 
   describe('refuses bad input with a clear error and writes nothing', () => {
     it('malformed YAML (application/yaml body): 422 with line and column', async () => {
-      const status = await refusedWithoutWrite(422, () => call('POST', `${API}/apply`, {
-        yaml: 'apiVersion: causeway.dev/v1alpha1\nkind: Cluster\nmetadata: {name: broken\nspec: {}\n',
-      }));
+      const status = await refusedWithoutWrite(422, () =>
+        call('POST', `${API}/apply`, {
+          yaml: 'apiVersion: causeway.dev/v1alpha1\nkind: Cluster\nmetadata: {name: broken\nspec: {}\n',
+        }),
+      );
       assert.equal(status.reason, 'Invalid');
       assert.match(status.message, /^request body: document 1: malformed YAML at line \d+, column \d+: /);
     });
@@ -337,10 +357,14 @@ describe('hub HTTP API (real hub, real etcd)', function () {
     });
 
     it('an unknown apiVersion: 422 saying which one is expected', async () => {
-      const status = await refusedWithoutWrite(422, () => call('POST', `${API}/apply`, {
-        yaml: 'apiVersion: causeway.dev/v1\nkind: Network\nmetadata: {name: net-v1}\nspec: {provider: onprem, onprem: {site: x, asn: 65000}}\n',
-      }));
-      assert.deepEqual(problemLines(status), ['request body: document 1 (Network net-v1): apiVersion: expected "causeway.dev/v1alpha1" (got "causeway.dev/v1")']);
+      const status = await refusedWithoutWrite(422, () =>
+        call('POST', `${API}/apply`, {
+          yaml: 'apiVersion: causeway.dev/v1\nkind: Network\nmetadata: {name: net-v1}\nspec: {provider: onprem, onprem: {site: x, asn: 65000}}\n',
+        }),
+      );
+      assert.deepEqual(problemLines(status), [
+        'request body: document 1 (Network net-v1): apiVersion: expected "causeway.dev/v1alpha1" (got "causeway.dev/v1")',
+      ]);
     });
 
     it('fields of the wrong type: 422 with every problem at its path', async () => {
@@ -367,7 +391,10 @@ describe('hub HTTP API (real hub, real etcd)', function () {
       const noNet = cluster('lost-net', '172.16.0.0/16', '172.17.0.0/20', { network: 'nope-vpc', spec: { clusterSet: 'set-lost-net' } });
       const s1 = await refusedWithoutWrite(422, () => apply([noNet]));
       assert.match(s1.message, /spec\.network: references Network "nope-vpc", which does not exist; known networks: aws-train-vpc, gcp-train-vpc, onprem-fra/);
-      const noPool = cluster('lost-pool', undefined, undefined, { network: 'aws-train-vpc', spec: { clusterSet: 'set-lost-pool', ipam: { pool: 'nope-pool' } } });
+      const noPool = cluster('lost-pool', undefined, undefined, {
+        network: 'aws-train-vpc',
+        spec: { clusterSet: 'set-lost-pool', ipam: { pool: 'nope-pool' } },
+      });
       const s2 = await refusedWithoutWrite(422, () => apply([noPool]));
       assert.match(s2.message, /spec\.ipam\.pool: references IPPool "nope-pool", which does not exist/);
     });
@@ -379,15 +406,23 @@ describe('hub HTTP API (real hub, real etcd)', function () {
         'apiVersion: causeway.dev/v1alpha1\nkind: Cluster\nmetadata: {name: multi-bad}\nspec: {provider: onprem, region: lab, network: multi-net, clusterSet: set-multi2, podCIDRs: [10.300.0.0/16], serviceCIDRs: [172.23.0.0/20]}',
       ].join('\n---\n');
       const status = await refusedWithoutWrite(422, () => call('POST', `${API}/apply`, { yaml }));
-      assert.deepEqual(problemLines(status), ['request body: document 3 (Cluster multi-bad): spec.podCIDRs[0]: "10.300.0.0" is not an IPv4 or IPv6 address; expected a CIDR such as "10.0.0.0/16" (got "10.300.0.0/16")']);
+      assert.deepEqual(problemLines(status), [
+        'request body: document 3 (Cluster multi-bad): spec.podCIDRs[0]: "10.300.0.0" is not an IPv4 or IPv6 address; expected a CIDR such as "10.0.0.0/16" (got "10.300.0.0/16")',
+      ]);
       assert.equal((await call('GET', `${API}/networks/multi-net`)).status, 404);
       assert.equal((await getCluster('multi-good')).status, 404);
 
       // Valid documents that only fail together (the third overlaps the second) are refused as a set too.
-      const set = [network('multi-net2', 'onprem'), cluster('multi-a', '172.24.0.0/16', '172.25.0.0/20', { network: 'multi-net2', provider: 'onprem', spec: { clusterSet: 'set-m' } }),
-        cluster('multi-b', '172.24.128.0/17', '172.26.0.0/20', { network: 'multi-net2', provider: 'onprem', spec: { clusterSet: 'set-m' } })];
+      const set = [
+        network('multi-net2', 'onprem'),
+        cluster('multi-a', '172.24.0.0/16', '172.25.0.0/20', { network: 'multi-net2', provider: 'onprem', spec: { clusterSet: 'set-m' } }),
+        cluster('multi-b', '172.24.128.0/17', '172.26.0.0/20', { network: 'multi-net2', provider: 'onprem', spec: { clusterSet: 'set-m' } }),
+      ];
       const s2 = await refusedWithoutWrite(422, () => apply(set));
-      assert.match(problemLines(s2).join('\n'), /document 3 \(Cluster multi-b\): spec\.podCIDRs\[0\]: Cluster "multi-b" podCIDRs\[0\] 172\.24\.128\.0\/17 overlaps Cluster "multi-a"/);
+      assert.match(
+        problemLines(s2).join('\n'),
+        /document 3 \(Cluster multi-b\): spec\.podCIDRs\[0\]: Cluster "multi-b" podCIDRs\[0\] 172\.24\.128\.0\/17 overlaps Cluster "multi-a"/,
+      );
       assert.equal((await call('GET', `${API}/networks/multi-net2`)).status, 404);
     });
 
@@ -395,7 +430,10 @@ describe('hub HTTP API (real hub, real etcd)', function () {
       const v1 = await applyOk([ownCluster('stale-one', { step: 'one' })]);
       const v2 = await applyOk([ownCluster('stale-one', { step: 'two' })]);
       assert.ok(v2.revision > v1.revision);
-      const stale = { ...ownCluster('stale-one', { step: 'three' }), metadata: { name: 'stale-one', labels: { step: 'three' }, resourceVersion: String(v1.revision) } };
+      const stale = {
+        ...ownCluster('stale-one', { step: 'three' }),
+        metadata: { name: 'stale-one', labels: { step: 'three' }, resourceVersion: String(v1.revision) },
+      };
       const put = await refusedWithoutWrite(409, () => call('PUT', `${API}/clusters/stale-one`, { json: stale }));
       assert.equal(put.reason, 'Conflict');
       assert.match(put.message, new RegExp(`Cluster/stale-one: metadata\\.resourceVersion ${v1.revision} is stale \\(current is ${v2.revision}\\)`));
@@ -403,7 +441,9 @@ describe('hub HTTP API (real hub, real etcd)', function () {
       assert.match(applied.message, new RegExp(`^request\\.yaml: document 1: Cluster/stale-one: metadata\\.resourceVersion ${v1.revision} is stale`));
       assert.equal((await getCluster('stale-one')).body.metadata.labels?.step, 'two');
       // With the current version the same PUT goes through.
-      const fresh = await call<Resource>('PUT', `${API}/clusters/stale-one`, { json: { ...stale, metadata: { ...stale.metadata, resourceVersion: String(v2.revision) } } });
+      const fresh = await call<Resource>('PUT', `${API}/clusters/stale-one`, {
+        json: { ...stale, metadata: { ...stale.metadata, resourceVersion: String(v2.revision) } },
+      });
       assert.equal(fresh.status, 200, fresh.text);
       assert.equal(fresh.body.metadata.labels?.step, 'three');
     });
@@ -425,7 +465,10 @@ describe('hub HTTP API (real hub, real etcd)', function () {
       it('creating a cluster its clusterSelector (gpu=true) does not match', async () => {
         const status = await refusedWithoutWrite(403, () => apply([ownCluster('team-cpu', { gpu: 'false' })], { token: team() }));
         assert.equal(status.reason, 'Forbidden');
-        assert.equal(status.message, 'token "gpu-team" (role team) may not create Cluster/team-cpu: its labels do not match the team\'s cluster selector gpu=true');
+        assert.equal(
+          status.message,
+          'token "gpu-team" (role team) may not create Cluster/team-cpu: its labels do not match the team\'s cluster selector gpu=true',
+        );
       });
 
       it('relabelling its own cluster out of its selector', async () => {
@@ -448,7 +491,9 @@ describe('hub HTTP API (real hub, real etcd)', function () {
         const status = await refusedWithoutWrite(403, () => apply([externalService('inference', 'team-db', 'onprem-fra')], { token: team() }));
         assert.match(status.message, /may not create ExternalService\/inference\/team-db: namespace "inference" is not one of the team's \(ml-training\)/);
         // Through the namespaced create endpoint too.
-        const created = await refusedWithoutWrite(403, () => call('POST', `${API}/namespaces/inference/externalservices`, { json: externalService('inference', 'team-db', 'onprem-fra'), token: team() }));
+        const created = await refusedWithoutWrite(403, () =>
+          call('POST', `${API}/namespaces/inference/externalservices`, { json: externalService('inference', 'team-db', 'onprem-fra'), token: team() }),
+        );
         assert.match(created.message, /namespace "inference" is not one of the team's/);
       });
 
@@ -460,7 +505,10 @@ describe('hub HTTP API (real hub, real etcd)', function () {
           spec: { tier: 'platform', action: 'Allow', from: [{ namespaces: ['ml-training'] }], to: [{ cidrs: ['0.0.0.0/0'] }] },
         };
         const status = await refusedWithoutWrite(403, () => apply([policy], { token: team() }));
-        assert.match(status.message, /may not create GlobalPolicy\/ml-training\/team-platform: teams write only tier "tenant" policies \(this one is "platform"\)/);
+        assert.match(
+          status.message,
+          /may not create GlobalPolicy\/ml-training\/team-platform: teams write only tier "tenant" policies \(this one is "platform"\)/,
+        );
         // The same policy at tier tenant is the team's to write.
         const tenant = await applyOk([{ ...policy, spec: { ...policy.spec, tier: 'tenant' } }], team());
         assert.equal(tenant.changes[0]?.action, 'created');
@@ -482,11 +530,16 @@ describe('hub HTTP API (real hub, real etcd)', function () {
     it('an unsupported content type (415), a create of an existing object (409), and a delete of a Network still referenced (422)', async () => {
       const media = await refusedWithoutWrite(415, () => call('POST', `${API}/apply`, { raw: { body: '<apply/>', type: 'application/xml' } }));
       assert.equal(media.reason, 'UnsupportedMediaType');
-      const again = await refusedWithoutWrite(409, () => call('POST', `${API}/clusters`, { json: readManifests([join(EXAMPLES, '20-clusters.yaml')], false)[0]?.object }));
+      const again = await refusedWithoutWrite(409, () =>
+        call('POST', `${API}/clusters`, { json: readManifests([join(EXAMPLES, '20-clusters.yaml')], false)[0]?.object }),
+      );
       assert.equal(again.reason, 'AlreadyExists');
       assert.equal(again.message, 'Cluster/aws-train already exists');
       const del = await refusedWithoutWrite(422, () => call('DELETE', `${API}/networks/aws-train-vpc`));
-      assert.match(del.message, /^Cluster aws-train: spec\.network: references Network "aws-train-vpc", which does not exist; known networks: gcp-train-vpc, onprem-fra/m);
+      assert.match(
+        del.message,
+        /^Cluster aws-train: spec\.network: references Network "aws-train-vpc", which does not exist; known networks: gcp-train-vpc, onprem-fra/m,
+      );
     });
   });
 
@@ -514,18 +567,30 @@ describe('hub HTTP API (real hub, real etcd)', function () {
         assert.deepEqual([e.actor.name, e.operation, e.changes.map((c) => `${c.kind}/${c.name}`)], [w.actor, w.operation, ['Cluster/audit-a']]);
       }
       // Newest first, revisions strictly decreasing, each entry with a timestamp.
-      assert.deepEqual(entries.map((e) => e.revision), [...entries.map((e) => e.revision)].sort((a, b) => b - a));
+      assert.deepEqual(
+        entries.map((e) => e.revision),
+        [...entries.map((e) => e.revision)].sort((a, b) => b - a),
+      );
       assert.ok(entries.every((e) => !Number.isNaN(Date.parse(e.time))));
       // The history of one object, and a team's view: only what its scope can read.
       const own = await call<{ items: HistoryEntry[] }>('GET', `${API}/history?kind=Cluster&name=audit-a`);
-      assert.deepEqual(own.body.items.map((e) => e.operation), ['delete', 'apply', 'update', 'create']);
+      assert.deepEqual(
+        own.body.items.map((e) => e.operation),
+        ['delete', 'apply', 'update', 'create'],
+      );
       const teamView = await history(team);
       assert.ok(teamView.every((e) => e.changes.every((c) => c.kind !== 'Cluster' || c.name !== 'onprem-inference')));
       assert.ok(teamView.some((e) => e.revision === examples.revision));
 
-      const audit = readFileSync(hub.logFile, 'utf8').split('\n').filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as { actor: string; operation: string; revision: number });
+      const audit = readFileSync(hub.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"audit":true'))
+        .map((l) => JSON.parse(l) as { actor: string; operation: string; revision: number });
       for (const w of writes) {
-        assert.ok(audit.some((a) => a.revision === w.revision && a.actor === w.actor && a.operation === w.operation), `no audit record for ${JSON.stringify(w)}`);
+        assert.ok(
+          audit.some((a) => a.revision === w.revision && a.actor === w.actor && a.operation === w.operation),
+          `no audit record for ${JSON.stringify(w)}`,
+        );
       }
     });
 
@@ -541,7 +606,11 @@ describe('hub HTTP API (real hub, real etcd)', function () {
     it('rollback restores every object to a past revision as a new revision, touching nothing else', async () => {
       const base = await applyOk([ownCluster('rb-kept', { v: '1' })]);
       const others = (s: Pick<EtcdSnapshot, 'keys'>): Record<string, string> =>
-        Object.fromEntries(Object.entries(s.keys).filter(([k]) => k.startsWith(OBJECTS_PREFIX) && !k.includes('/rb-')).map(([k, v]) => [k, v.value]));
+        Object.fromEntries(
+          Object.entries(s.keys)
+            .filter(([k]) => k.startsWith(OBJECTS_PREFIX) && !k.includes('/rb-'))
+            .map(([k, v]) => [k, v.value]),
+        );
       const untouched = others(await registrySnapshot(hub.etcdUrl));
       await applyOk([ownCluster('rb-kept', { v: '2' })]);
       await applyOk([ownCluster('rb-added')]);
@@ -549,7 +618,13 @@ describe('hub HTTP API (real hub, real etcd)', function () {
 
       const res = await call<ApplyResult>('POST', `${API}/rollback`, { json: { toRevision: base.revision } });
       assert.equal(res.status, 200, res.text);
-      assert.deepEqual(res.body.changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.action} ${c.name}`).sort(), ['deleted rb-added', 'updated rb-kept']);
+      assert.deepEqual(
+        res.body.changes
+          .filter((c) => c.action !== 'unchanged')
+          .map((c) => `${c.action} ${c.name}`)
+          .sort(),
+        ['deleted rb-added', 'updated rb-kept'],
+      );
       const kept = await getCluster('rb-kept');
       assert.deepEqual(kept.body.metadata.labels, { v: '1' });
       assert.equal(kept.body.metadata.resourceVersion, String(res.body.revision));
@@ -580,22 +655,34 @@ describe('hub HTTP API (real hub, real etcd)', function () {
       ];
       const got = await liveEvents;
       ac.abort();
-      assert.deepEqual(got.map((e) => [e.type, e.object.metadata.name, e.object.metadata.resourceVersion]), want);
+      assert.deepEqual(
+        got.map((e) => [e.type, e.object.metadata.name, e.object.metadata.resourceVersion]),
+        want,
+      );
       assert.equal(got[1]?.object.metadata.labels?.step, '2');
 
       // The same events again for a client resuming from `from`, e.g. after a dropped connection;
       // a team sees them too (gpu=true is in its scope), the inference team does not.
       const ac2 = new AbortController();
-      const replay = await readWatch(await openWatch(`${API}/clusters?watch=true&resourceVersion=${from}`, teamToken('gpu-team'), ac2.signal), (ev) => ev.length >= 3);
+      const replay = await readWatch(
+        await openWatch(`${API}/clusters?watch=true&resourceVersion=${from}`, teamToken('gpu-team'), ac2.signal),
+        (ev) => ev.length >= 3,
+      );
       ac2.abort();
-      assert.deepEqual(replay.map((e) => [e.type, e.object.metadata.name, e.object.metadata.resourceVersion]), want);
+      assert.deepEqual(
+        replay.map((e) => [e.type, e.object.metadata.name, e.object.metadata.resourceVersion]),
+        want,
+      );
       const ac3 = new AbortController();
       const other = await openWatch(`${API}/clusters?watch=true&resourceVersion=${from}`, teamToken('inference-team'), ac3.signal);
       const otherEvents = readWatch(other, (ev) => ev.length >= 1);
       const marker = await applyOk([ownCluster('watched-inference', { role: 'inference' })]);
       const seen = await otherEvents;
       ac3.abort();
-      assert.deepEqual(seen.map((e) => [e.type, e.object.metadata.name, e.object.metadata.resourceVersion]), [['ADDED', 'watched-inference', String(marker.revision)]]);
+      assert.deepEqual(
+        seen.map((e) => [e.type, e.object.metadata.name, e.object.metadata.resourceVersion]),
+        [['ADDED', 'watched-inference', String(marker.revision)]],
+      );
     });
 
     it('without a resourceVersion, starts with the current objects as ADDED', async () => {

@@ -42,7 +42,7 @@ async function apiError(call: Promise<unknown>): Promise<{ code: number; status:
   } catch (err) {
     if (!(err instanceof ApiException)) throw err;
     const body: unknown = err.body;
-    const status = (typeof body === 'string' && body !== '' ? JSON.parse(body) : body ?? {}) as StatusBody;
+    const status = (typeof body === 'string' && body !== '' ? JSON.parse(body) : (body ?? {})) as StatusBody;
     return { code: err.code, status };
   }
   throw new Error('expected the call to the double to fail');
@@ -56,7 +56,10 @@ async function startDouble(options: KubeApiDoubleOptions = {}): Promise<{ double
   return { double, kc };
 }
 
-interface Recorded<T> { readonly events: { verb: string; obj: T }[]; readonly errors: unknown[] }
+interface Recorded<T> {
+  readonly events: { verb: string; obj: T }[];
+  readonly errors: unknown[];
+}
 
 function record<T extends KubernetesObject>(informer: Informer<T>): Recorded<T> {
   const rec: Recorded<T> = { events: [], errors: [] };
@@ -73,7 +76,12 @@ function serviceExport(namespace: string, name: string, labels: Record<string, s
 }
 
 function serviceImport(namespace: string, name: string, type: string, port: number): KubeObject {
-  return { apiVersion: `${mcs.group}/${mcs.version}`, kind: 'ServiceImport', metadata: { name, namespace }, spec: { type, ports: [{ port, protocol: 'TCP' }] } };
+  return {
+    apiVersion: `${mcs.group}/${mcs.version}`,
+    kind: 'ServiceImport',
+    metadata: { name, namespace },
+    spec: { type, ports: [{ port, protocol: 'TCP' }] },
+  };
 }
 
 describe('Kubernetes API double (test double of kube-apiserver)', function () {
@@ -108,14 +116,23 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
 
   it('the double creates, gets and lists services with server-managed metadata; 409 AlreadyExists, 404 NotFound', async function () {
     const ns = await freshNamespace();
-    const created = await core.createNamespacedService({ namespace: ns, body: model<V1Service>({ metadata: { name: 'web' }, spec: { ports: [{ port: 80 }] } }) });
+    const created = await core.createNamespacedService({
+      namespace: ns,
+      body: model<V1Service>({ metadata: { name: 'web' }, spec: { ports: [{ port: 80 }] } }),
+    });
     const stored = double.get('services', ns, 'web');
     assert.ok(stored);
     assert.equal(stored.metadata.resourceVersion, created.metadata?.resourceVersion);
     assert.equal(typeof stored.metadata.uid, 'string');
     assert.match(String(stored.metadata.creationTimestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     assert.equal(stored.metadata.generation, 1);
-    assert.deepEqual(stored.spec, { ports: [{ port: 80, protocol: 'TCP', targetPort: 80 }], type: 'ClusterIP', sessionAffinity: 'None', clusterIP: created.spec?.clusterIP, clusterIPs: [created.spec?.clusterIP] });
+    assert.deepEqual(stored.spec, {
+      ports: [{ port: 80, protocol: 'TCP', targetPort: 80 }],
+      type: 'ClusterIP',
+      sessionAffinity: 'None',
+      clusterIP: created.spec?.clusterIP,
+      clusterIPs: [created.spec?.clusterIP],
+    });
     assert.match(String(created.spec?.clusterIP), /^10\.96\.\d+\.\d+$/);
 
     const got = await core.readNamespacedService({ namespace: ns, name: 'web' });
@@ -161,15 +178,28 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
     const page = await core.listNamespacedService({ namespace: ns, limit: 3 });
     assert.equal(page.items.length, 3);
     const rest = await core.listNamespacedService({ namespace: ns, limit: 3, _continue: page.metadata?._continue ?? '' });
-    assert.deepEqual(rest.items.map((s) => s.metadata?.name), ['d']);
+    assert.deepEqual(
+      rest.items.map((s) => s.metadata?.name),
+      ['d'],
+    );
   });
 
   it('the double rejects an update with a stale resourceVersion (409 Conflict) and bumps generation on spec changes', async function () {
     const ns = await freshNamespace();
     const first = await core.createNamespacedService({ namespace: ns, body: model<V1Service>({ metadata: { name: 'web' }, spec: { ports: [{ port: 80 }] } }) });
-    const second = await core.replaceNamespacedService({ namespace: ns, name: 'web', body: model<V1Service>({ metadata: first.metadata, spec: { ports: [{ port: 8080 }] } }) });
+    const second = await core.replaceNamespacedService({
+      namespace: ns,
+      name: 'web',
+      body: model<V1Service>({ metadata: first.metadata, spec: { ports: [{ port: 8080 }] } }),
+    });
     assert.notEqual(second.metadata?.resourceVersion, first.metadata?.resourceVersion);
-    const stale = await apiError(core.replaceNamespacedService({ namespace: ns, name: 'web', body: model<V1Service>({ metadata: { name: 'web', resourceVersion: first.metadata?.resourceVersion, labels: { late: 'yes' } } }) }));
+    const stale = await apiError(
+      core.replaceNamespacedService({
+        namespace: ns,
+        name: 'web',
+        body: model<V1Service>({ metadata: { name: 'web', resourceVersion: first.metadata?.resourceVersion, labels: { late: 'yes' } } }),
+      }),
+    );
     assert.equal(stale.code, 409);
     assert.equal(stale.status.reason, 'Conflict');
     const stored = double.get('services', ns, 'web');
@@ -182,15 +212,27 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
     const ns = await freshNamespace();
     await custom.createNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceimports', body: serviceImport(ns, 'db', 'ClusterSetIP', 5432) });
     const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-    await custom.patchNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceimports', name: 'db', body: { metadata: { labels: { team: 'data' } } } }, mergePatch);
+    await custom.patchNamespacedCustomObject(
+      { ...mcs, namespace: ns, plural: 'serviceimports', name: 'db', body: { metadata: { labels: { team: 'data' } } } },
+      mergePatch,
+    );
     assert.equal(double.get('serviceimports', ns, 'db')?.metadata.generation, 1, 'a metadata change keeps the generation');
-    await custom.patchNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceimports', name: 'db', body: { metadata: { labels: { team: null } }, spec: { type: 'Headless' } } }, mergePatch);
+    await custom.patchNamespacedCustomObject(
+      { ...mcs, namespace: ns, plural: 'serviceimports', name: 'db', body: { metadata: { labels: { team: null } }, spec: { type: 'Headless' } } },
+      mergePatch,
+    );
     const stored = double.get('serviceimports.multicluster.x-k8s.io', ns, 'db');
     assert.deepEqual(stored?.spec, { type: 'Headless', ports: [{ port: 5432, protocol: 'TCP' }] });
     assert.deepEqual(stored.metadata.labels, {});
     assert.equal(stored.metadata.generation, 2);
     // CustomObjectsApi's default patch type is JSON patch.
-    await custom.patchNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceimports', name: 'db', body: [{ op: 'replace', path: '/spec/ports/0/port', value: 6432 }] });
+    await custom.patchNamespacedCustomObject({
+      ...mcs,
+      namespace: ns,
+      plural: 'serviceimports',
+      name: 'db',
+      body: [{ op: 'replace', path: '/spec/ports/0/port', value: 6432 }],
+    });
     assert.deepEqual((double.get('serviceimports', ns, 'db')?.spec as { ports: unknown }).ports, [{ port: 6432, protocol: 'TCP' }]);
   });
 
@@ -198,13 +240,21 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
     const ns = await freshNamespace();
     const apply = (obj: KubeObject, manager: string, force?: boolean): Promise<KubernetesObject> =>
       objects.patch(obj, undefined, undefined, manager, force, PatchStrategy.ServerSideApply);
-    const desired = { ...serviceImport(ns, 'api', 'ClusterSetIP', 443), metadata: { name: 'api', namespace: ns, labels: { 'causeway.io/origin': 'east', keep: 'me' } } };
+    const desired = {
+      ...serviceImport(ns, 'api', 'ClusterSetIP', 443),
+      metadata: { name: 'api', namespace: ns, labels: { 'causeway.io/origin': 'east', keep: 'me' } },
+    };
     await apply(desired, 'causeway-agent');
     const created = double.get('serviceimports', ns, 'api');
     assert.ok(created);
     const rv = created.metadata.resourceVersion;
     const owners = (o: KubeObject | undefined): Record<string, unknown> =>
-      Object.fromEntries(((o?.metadata.managedFields ?? []) as { manager: string; operation: string; fieldsV1: unknown }[]).map((e) => [`${e.manager}/${e.operation}`, e.fieldsV1]));
+      Object.fromEntries(
+        ((o?.metadata.managedFields ?? []) as { manager: string; operation: string; fieldsV1: unknown }[]).map((e) => [
+          `${e.manager}/${e.operation}`,
+          e.fieldsV1,
+        ]),
+      );
     assert.deepEqual(owners(created), {
       'causeway-agent/Apply': { 'f:metadata': { 'f:labels': { 'f:causeway.io/origin': {}, 'f:keep': {} } }, 'f:spec': { 'f:type': {}, 'f:ports': {} } },
     });
@@ -216,7 +266,10 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
     const refused = await apiError(apply(rival, 'someone-else'));
     assert.equal(refused.code, 409);
     assert.equal(refused.status.reason, 'Conflict');
-    assert.deepEqual(refused.status.details?.causes?.map((c) => [c.field, c.message]), [['.spec.type', 'conflict with "causeway-agent"']]);
+    assert.deepEqual(
+      refused.status.details?.causes?.map((c) => [c.field, c.message]),
+      [['.spec.type', 'conflict with "causeway-agent"']],
+    );
     assert.equal((double.get('serviceimports', ns, 'api')?.spec as { type: string }).type, 'ClusterSetIP');
 
     await apply(rival, 'someone-else', true);
@@ -228,40 +281,79 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
     });
 
     // A field the manager stops applying is removed; one still applied by another manager stays.
-    await apply({ ...serviceImport(ns, 'api', 'Headless', 443), metadata: { name: 'api', namespace: ns, labels: { 'causeway.io/origin': 'east' } }, spec: { type: 'Headless' } }, 'causeway-agent');
+    await apply(
+      {
+        ...serviceImport(ns, 'api', 'Headless', 443),
+        metadata: { name: 'api', namespace: ns, labels: { 'causeway.io/origin': 'east' } },
+        spec: { type: 'Headless' },
+      },
+      'causeway-agent',
+    );
     const pruned = double.get('serviceimports', ns, 'api');
     assert.deepEqual(pruned?.metadata.labels, { 'causeway.io/origin': 'east' });
     assert.deepEqual(pruned.spec, { type: 'Headless', ports: [{ port: 443, protocol: 'TCP' }] });
 
-    const noManager = await apiError(custom.patchNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceimports', name: 'api', body: rival }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)));
+    const noManager = await apiError(
+      custom.patchNamespacedCustomObject(
+        { ...mcs, namespace: ns, plural: 'serviceimports', name: 'api', body: rival },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      ),
+    );
     assert.equal(noManager.code, 400);
   });
 
   it('the double keeps status behind the status subresource for ServiceExports', async function () {
     const ns = await freshNamespace();
-    await custom.createNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceexports', body: { ...serviceExport(ns, 'web'), status: { conditions: [{ type: 'Valid', status: 'True' }] } } });
+    await custom.createNamespacedCustomObject({
+      ...mcs,
+      namespace: ns,
+      plural: 'serviceexports',
+      body: { ...serviceExport(ns, 'web'), status: { conditions: [{ type: 'Valid', status: 'True' }] } },
+    });
     assert.equal(double.get('serviceexports', ns, 'web')?.status, undefined, 'status is dropped on create');
 
     const conditions = [{ type: 'Valid', status: 'True', reason: 'ServiceFound', message: '', lastTransitionTime: '2024-01-01T00:00:00Z' }];
-    await custom.patchNamespacedCustomObjectStatus({ ...mcs, namespace: ns, plural: 'serviceexports', name: 'web', body: { metadata: { labels: { ignored: 'yes' } }, status: { conditions } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await custom.patchNamespacedCustomObjectStatus(
+      { ...mcs, namespace: ns, plural: 'serviceexports', name: 'web', body: { metadata: { labels: { ignored: 'yes' } }, status: { conditions } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     let stored = double.get('serviceexports', ns, 'web');
     assert.deepEqual(stored?.status, { conditions });
     assert.deepEqual(stored.metadata.labels, {}, 'a status write changes only status');
 
     const current = (await custom.getNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceexports', name: 'web' })) as KubeObject;
-    await custom.replaceNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceexports', name: 'web', body: { ...current, metadata: { ...current.metadata, labels: { a: 'b' } }, status: { conditions: [] } } });
+    await custom.replaceNamespacedCustomObject({
+      ...mcs,
+      namespace: ns,
+      plural: 'serviceexports',
+      name: 'web',
+      body: { ...current, metadata: { ...current.metadata, labels: { a: 'b' } }, status: { conditions: [] } },
+    });
     stored = double.get('serviceexports', ns, 'web');
     assert.deepEqual(stored?.status, { conditions }, 'a main-resource write does not change status');
     assert.deepEqual(stored.metadata.labels, { a: 'b' });
 
-    await custom.replaceNamespacedCustomObjectStatus({ ...mcs, namespace: ns, plural: 'serviceexports', name: 'web', body: { ...stored, status: { conditions: [] } } });
+    await custom.replaceNamespacedCustomObjectStatus({
+      ...mcs,
+      namespace: ns,
+      plural: 'serviceexports',
+      name: 'web',
+      body: { ...stored, status: { conditions: [] } },
+    });
     assert.deepEqual(double.get('serviceexports', ns, 'web')?.status, { conditions: [] });
   });
 
   it('the double deletes objects (the object or a Status back) and then answers 404', async function () {
     const ns = await freshNamespace();
     const discovery = kc.makeApiClient(DiscoveryV1Api);
-    await discovery.createNamespacedEndpointSlice({ namespace: ns, body: model<V1EndpointSlice>({ metadata: { name: 'web-1', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'] }] }) });
+    await discovery.createNamespacedEndpointSlice({
+      namespace: ns,
+      body: model<V1EndpointSlice>({
+        metadata: { name: 'web-1', labels: { 'kubernetes.io/service-name': 'web' } },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: ['10.0.0.1'] }],
+      }),
+    });
     assert.equal((await discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=web' })).items.length, 1);
     const invalid = await apiError(discovery.createNamespacedEndpointSlice({ namespace: ns, body: model<V1EndpointSlice>({ metadata: { name: 'bad' } }) }));
     assert.equal(invalid.code, 422);
@@ -285,8 +377,11 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
   it('an informer on the double receives add, update and delete events', async function () {
     const ns = await freshNamespace();
     const path = `/apis/${mcs.group}/${mcs.version}/namespaces/${ns}/serviceexports`;
-    const informer = makeInformer<KubernetesObject>(kc, path, async () =>
-      (await custom.listNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceexports' })) as KubernetesListObject<KubernetesObject>);
+    const informer = makeInformer<KubernetesObject>(
+      kc,
+      path,
+      async () => (await custom.listNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceexports' })) as KubernetesListObject<KubernetesObject>,
+    );
     onCleanup(() => informer.stop());
     const rec = record(informer);
     await objects.create(serviceExport(ns, 'before'));
@@ -295,26 +390,43 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
 
     await objects.create(serviceExport(ns, 'web'));
     await waitFor('ADDED', () => saw(rec, 'add', 'web'));
-    await custom.patchNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceexports', name: 'web', body: { metadata: { labels: { x: 'y' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await custom.patchNamespacedCustomObject(
+      { ...mcs, namespace: ns, plural: 'serviceexports', name: 'web', body: { metadata: { labels: { x: 'y' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     const updated = await waitFor('MODIFIED', () => saw(rec, 'update', 'web'));
     assert.deepEqual(updated.metadata?.labels, { x: 'y' });
     await custom.deleteNamespacedCustomObject({ ...mcs, namespace: ns, plural: 'serviceexports', name: 'web' });
     await waitFor('DELETED', () => saw(rec, 'delete', 'web'));
-    assert.deepEqual((informer as ObjectCache<KubernetesObject>).list(ns).map((o) => o.metadata?.name), ['before']);
-    assert.deepEqual(double.list('serviceexports', ns).map((o) => o.metadata.name), ['before']);
+    assert.deepEqual(
+      (informer as ObjectCache<KubernetesObject>).list(ns).map((o) => o.metadata?.name),
+      ['before'],
+    );
+    assert.deepEqual(
+      double.list('serviceexports', ns).map((o) => o.metadata.name),
+      ['before'],
+    );
     await informer.stop();
   });
 
   it('a label-selected informer on the double sees objects enter and leave its selection', async function () {
     const ns = await freshNamespace();
-    const informer = makeInformer<V1Service>(kc, `/api/v1/namespaces/${ns}/services`, () => core.listNamespacedService({ namespace: ns, labelSelector: 'causeway.io/managed=true' }), 'causeway.io/managed=true');
+    const informer = makeInformer<V1Service>(
+      kc,
+      `/api/v1/namespaces/${ns}/services`,
+      () => core.listNamespacedService({ namespace: ns, labelSelector: 'causeway.io/managed=true' }),
+      'causeway.io/managed=true',
+    );
     onCleanup(() => informer.stop());
     const rec = record(informer);
     await informer.start();
     await core.createNamespacedService({ namespace: ns, body: model<V1Service>({ metadata: { name: 'other' } }) });
     await core.createNamespacedService({ namespace: ns, body: model<V1Service>({ metadata: { name: 'mine', labels: { 'causeway.io/managed': 'true' } } }) });
     await waitFor('mine added', () => saw(rec, 'add', 'mine'));
-    await core.patchNamespacedService({ namespace: ns, name: 'mine', body: { metadata: { labels: { 'causeway.io/managed': 'false' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.patchNamespacedService(
+      { namespace: ns, name: 'mine', body: { metadata: { labels: { 'causeway.io/managed': 'false' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await waitFor('mine leaving the selection as a delete', () => saw(rec, 'delete', 'mine'));
     assert.equal(saw(rec, 'add', 'other'), undefined);
     assert.equal(double.get('services', ns, 'mine')?.metadata.labels?.['causeway.io/managed'], 'false');
@@ -364,7 +476,12 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
 
     const events: { phase: string; code: unknown }[] = [];
     const closed = await new Promise<unknown>((resolve) => {
-      void new Watch(otherKc).watch('/api/v1/namespaces/default/services', { resourceVersion: '1' }, (phase: string, obj: { code?: unknown }) => events.push({ phase, code: obj.code }), resolve);
+      void new Watch(otherKc).watch(
+        '/api/v1/namespaces/default/services',
+        { resourceVersion: '1' },
+        (phase: string, obj: { code?: unknown }) => events.push({ phase, code: obj.code }),
+        resolve,
+      );
     });
     assert.equal(closed, null, 'the stream closes cleanly after the ERROR event');
     assert.deepEqual(events, [{ phase: 'ERROR', code: 410 }]);
@@ -408,7 +525,10 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
     const ns = await freshNamespace();
     await objects.create(serviceExport(ns, 'found'));
     const listed = await objects.list(`${mcs.group}/${mcs.version}`, 'ServiceExport', ns);
-    assert.deepEqual(listed.items.map((o) => o.metadata?.name), ['found']);
+    assert.deepEqual(
+      listed.items.map((o) => o.metadata?.name),
+      ['found'],
+    );
     const svc = await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'svc', namespace: ns } });
     assert.equal(svc.metadata.namespace, ns);
     assert.equal(double.get('serviceexports', ns, 'found')?.kind, 'ServiceExport');
@@ -424,8 +544,22 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
       (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 400;
       return w;
     };
-    const chatty = await shortWatch(chattyKc).watch('/api/v1/namespaces/default/services', {}, () => undefined, (err: unknown) => { outcomes.chatty = err ?? 'closed'; });
-    await shortWatch(quietKc).watch('/api/v1/namespaces/default/services', {}, () => undefined, (err: unknown) => { outcomes.quiet = err ?? 'closed'; });
+    const chatty = await shortWatch(chattyKc).watch(
+      '/api/v1/namespaces/default/services',
+      {},
+      () => undefined,
+      (err: unknown) => {
+        outcomes.chatty = err ?? 'closed';
+      },
+    );
+    await shortWatch(quietKc).watch(
+      '/api/v1/namespaces/default/services',
+      {},
+      () => undefined,
+      (err: unknown) => {
+        outcomes.quiet = err ?? 'closed';
+      },
+    );
     await waitFor('the quiet watch to time out', () => outcomes.quiet !== undefined);
     assert.equal((outcomes.quiet as Error).name, 'TimeoutError');
     assert.equal(outcomes.chatty, undefined, 'the watch that started first is still open');

@@ -4,15 +4,7 @@
 // across a server restart (the full resolver persists the account JWT).
 import assert from 'node:assert/strict';
 import { fromSeed } from '@nats-io/nkeys';
-import {
-  AuthorizationError,
-  PermissionViolationError,
-  connect,
-  credsAuthenticator,
-  type Msg,
-  type NatsConnection,
-  type Status,
-} from '@nats-io/transport-node';
+import { AuthorizationError, PermissionViolationError, connect, credsAuthenticator, type Msg, type NatsConnection, type Status } from '@nats-io/transport-node';
 import {
   ALL_AGENT_SUBJECTS,
   AgentSubjectKind,
@@ -255,11 +247,13 @@ describe('NATS identity: per-cluster credentials enforced by nats-server', funct
 
   it("refuses a's JetStream API requests, so it cannot point a consumer at b's subject", async () => {
     const stream = 'CW_IDENTITY_TEST';
-    const created = (await hub.nc.request(
-      `$JS.API.STREAM.CREATE.${stream}`,
-      JSON.stringify({ name: stream, subjects: ['causeway.test.events.>'], storage: 'memory', num_replicas: 1 }),
-      { timeout: 5000 },
-    )).json<{ error?: unknown; config?: { name: string } }>();
+    const created = (
+      await hub.nc.request(
+        `$JS.API.STREAM.CREATE.${stream}`,
+        JSON.stringify({ name: stream, subjects: ['causeway.test.events.>'], storage: 'memory', num_replicas: 1 }),
+        { timeout: 5000 },
+      )
+    ).json<{ error?: unknown; config?: { name: string } }>();
     assert.equal(created.error, undefined);
     assert.equal(created.config?.name, stream);
 
@@ -267,17 +261,13 @@ describe('NATS identity: per-cluster credentials enforced by nats-server', funct
       stream_name: stream,
       config: { deliver_subject: clusterSubject('b', ClusterSubjectKind.Imports), ack_policy: 'none', deliver_policy: 'all' },
     });
-    await assert.rejects(
-      agentA.nc.request(`$JS.API.CONSUMER.CREATE.${stream}`, createConsumer, { timeout: 5000 }),
-      (err: unknown) => hasPermissionViolation(err, `$JS.API.CONSUMER.CREATE.${stream}`),
+    await assert.rejects(agentA.nc.request(`$JS.API.CONSUMER.CREATE.${stream}`, createConsumer, { timeout: 5000 }), (err: unknown) =>
+      hasPermissionViolation(err, `$JS.API.CONSUMER.CREATE.${stream}`),
     );
-    await assert.rejects(agentA.nc.request('$JS.API.INFO', '', { timeout: 5000 }), (err: unknown) =>
-      hasPermissionViolation(err, '$JS.API.INFO'),
-    );
+    await assert.rejects(agentA.nc.request('$JS.API.INFO', '', { timeout: 5000 }), (err: unknown) => hasPermissionViolation(err, '$JS.API.INFO'));
 
     const info = async (): Promise<number> =>
-      (await hub.nc.request(`$JS.API.STREAM.INFO.${stream}`, '', { timeout: 5000 })).json<{ state: { consumer_count: number } }>().state
-        .consumer_count;
+      (await hub.nc.request(`$JS.API.STREAM.INFO.${stream}`, '', { timeout: 5000 })).json<{ state: { consumer_count: number } }>().state.consumer_count;
     assert.equal(await info(), 0, "a's consumer was not created");
 
     // Control: the same request from a user with JetStream access is well-formed and succeeds,

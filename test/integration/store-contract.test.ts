@@ -11,7 +11,9 @@ import { startTestEtcd, type TestEtcd } from '../harness/servers.ts';
 async function collect(store: Store, prefix: string, after: number, count: number): Promise<StoreEvent[]> {
   const ac = new AbortController();
   const out: StoreEvent[] = [];
-  const timer = setTimeout(() => { ac.abort(); }, 5000);
+  const timer = setTimeout(() => {
+    ac.abort();
+  }, 5000);
   try {
     for await (const batch of store.watch(prefix, after, ac.signal)) {
       out.push(...batch);
@@ -27,20 +29,43 @@ async function collect(store: Store, prefix: string, after: number, count: numbe
 function contract(name: string, make: () => Promise<Store>): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store;
-    beforeEach(async () => { store = await make(); });
-    afterEach(async () => { await store.close(); });
+    beforeEach(async () => {
+      store = await make();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
 
     it('puts at one new revision per transaction and reads them back', async () => {
-      const r = await store.txn([{ key: 'h', modRevision: 0 }], [{ type: 'put', key: 'a/1', value: 'x' }, { type: 'put', key: 'a/2', value: 'y' }, { type: 'put', key: 'h', value: '1' }]);
+      const r = await store.txn(
+        [{ key: 'h', modRevision: 0 }],
+        [
+          { type: 'put', key: 'a/1', value: 'x' },
+          { type: 'put', key: 'a/2', value: 'y' },
+          { type: 'put', key: 'h', value: '1' },
+        ],
+      );
       assert.equal(r.succeeded, true);
       const { kvs, revision } = await store.range('a/');
       assert.equal(revision, r.revision);
-      assert.deepEqual(kvs.map((kv) => [kv.key, kv.value, kv.modRevision, kv.createRevision]), [['a/1', 'x', r.revision, r.revision], ['a/2', 'y', r.revision, r.revision]]);
+      assert.deepEqual(
+        kvs.map((kv) => [kv.key, kv.value, kv.modRevision, kv.createRevision]),
+        [
+          ['a/1', 'x', r.revision, r.revision],
+          ['a/2', 'y', r.revision, r.revision],
+        ],
+      );
     });
 
     it('refuses a transaction whose compare fails and writes nothing', async () => {
       const first = await store.txn([{ key: 'h', modRevision: 0 }], [{ type: 'put', key: 'h', value: '1' }]);
-      const stale = await store.txn([{ key: 'h', modRevision: 0 }], [{ type: 'put', key: 'b', value: 'z' }, { type: 'put', key: 'h', value: '2' }]);
+      const stale = await store.txn(
+        [{ key: 'h', modRevision: 0 }],
+        [
+          { type: 'put', key: 'b', value: 'z' },
+          { type: 'put', key: 'h', value: '2' },
+        ],
+      );
       assert.equal(stale.succeeded, false);
       assert.equal(await store.get('b'), undefined);
       assert.equal((await store.get('h'))?.modRevision, first.revision);
@@ -57,12 +82,25 @@ function contract(name: string, make: () => Promise<Store>): void {
 
     it('watches from a revision with no gap and no duplicate, deletes carrying the old value', async () => {
       const r1 = await store.txn([{ key: 'w/1', modRevision: 0 }], [{ type: 'put', key: 'w/1', value: 'a' }]);
-      const r2 = await store.txn([{ key: 'w/2', modRevision: 0 }], [{ type: 'put', key: 'w/2', value: 'b' }, { type: 'put', key: 'other', value: 'x' }]);
+      const r2 = await store.txn(
+        [{ key: 'w/2', modRevision: 0 }],
+        [
+          { type: 'put', key: 'w/2', value: 'b' },
+          { type: 'put', key: 'other', value: 'x' },
+        ],
+      );
       const events = collect(store, 'w/', r1.revision, 3);
       await store.txn([{ key: 'w/1', modRevision: r1.revision }], [{ type: 'delete', key: 'w/1' }]);
       await store.txn([{ key: 'w/3', modRevision: 0 }], [{ type: 'put', key: 'w/3', value: 'c' }]);
       const got = await events;
-      assert.deepEqual(got.map((e) => [e.type, e.key, e.value]), [['put', 'w/2', 'b'], ['delete', 'w/1', 'a'], ['put', 'w/3', 'c']]);
+      assert.deepEqual(
+        got.map((e) => [e.type, e.key, e.value]),
+        [
+          ['put', 'w/2', 'b'],
+          ['delete', 'w/1', 'a'],
+          ['put', 'w/3', 'c'],
+        ],
+      );
       assert.equal(got[0]?.modRevision, r2.revision);
     });
 
@@ -74,7 +112,10 @@ function contract(name: string, make: () => Promise<Store>): void {
       await assert.rejects(collect(store, 'c', r1.revision, 1), GoneError);
       // Watching from the compaction revision itself still works.
       const fromHere = collect(store, 'c', r2.revision, 1);
-      assert.deepEqual((await fromHere).map((e) => e.value), ['3']);
+      assert.deepEqual(
+        (await fromHere).map((e) => e.value),
+        ['3'],
+      );
       // History stored as keys survives compaction: the current value is still there.
       assert.equal((await store.get('c'))?.value, '3');
     });

@@ -26,11 +26,17 @@ describe('VipAllocator on a real etcd', () => {
     return s;
   };
 
-  before(async () => { etcd = await startTestEtcd(); });
-  beforeEach(() => { namespace = `/t-${randomUUID()}`; });
-  afterEach(async () => { await Promise.all(stores.splice(0).map((s) => s.close())); });
+  before(async () => {
+    etcd = await startTestEtcd();
+  });
+  beforeEach(() => {
+    namespace = `/t-${randomUUID()}`;
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
 
-  it('reuses a service\'s address and respects the release quarantine', async () => {
+  it("reuses a service's address and respects the release quarantine", async () => {
     const vips = new VipAllocator(client());
     const pools = [pool('vips', ['10.96.0.0/29'])];
     const a = await vips.ensure(svc('a'), pools, T0);
@@ -39,7 +45,13 @@ describe('VipAllocator on a real etcd', () => {
     await vips.release(svc('a'), later(MINUTE));
     assert.equal((await vips.ensure(svc('b'), pools, later(5 * MINUTE))).ip, '10.96.0.2');
     assert.equal((await vips.ensure(svc('c'), pools, later(11 * MINUTE))).ip, '10.96.0.1');
-    assert.deepEqual(vipMap(await vips.list()), new Map([['inference/b', '10.96.0.2'], ['inference/c', '10.96.0.1']]));
+    assert.deepEqual(
+      vipMap(await vips.list()),
+      new Map([
+        ['inference/b', '10.96.0.2'],
+        ['inference/c', '10.96.0.1'],
+      ]),
+    );
   });
 
   it('refuses with PoolExhaustedError when every address is held, writing nothing', async () => {
@@ -48,7 +60,10 @@ describe('VipAllocator on a real etcd', () => {
     await vips.ensure(svc('a'), tiny, T0);
     await vips.ensure(svc('b'), tiny, T0);
     await assert.rejects(vips.ensure(svc('c'), tiny, T0), PoolExhaustedError);
-    assert.deepEqual((await vips.list()).map((v) => v.name), ['a', 'b']);
+    assert.deepEqual(
+      (await vips.list()).map((v) => v.name),
+      ['a', 'b'],
+    );
     assert.equal((await vips.listClaims()).length, 2);
   });
 
@@ -58,10 +73,7 @@ describe('VipAllocator on a real etcd', () => {
     const b = new VipAllocator(client());
     const names = Array.from({ length: 100 }, (_, i) => `s${i}`);
     // Interleaved so that both replicas contend for the same addresses and the same services.
-    const results = await Promise.all([
-      ...names.map((n) => a.ensure(svc(n), pools, T0)),
-      ...[...names].reverse().map((n) => b.ensure(svc(n), pools, T0)),
-    ]);
+    const results = await Promise.all([...names.map((n) => a.ensure(svc(n), pools, T0)), ...[...names].reverse().map((n) => b.ensure(svc(n), pools, T0))]);
     const byService = new Map<string, string>();
     for (const r of results) {
       const seen = byService.get(r.name);
@@ -75,6 +87,9 @@ describe('VipAllocator on a real etcd', () => {
     assert.deepEqual(new Map(claims.map((c) => [c.service.slice('inference/'.length), c.ip])), byService);
     assert.deepEqual(vipMap(await a.list()), new Map([...byService].map(([n, ip]) => [`inference/${n}`, ip])));
     // 100 addresses, the first 100 of the pool: racing wasted none.
-    assert.deepEqual([...byService.values()].sort((x, y) => Number(x.split('.')[3]) - Number(y.split('.')[3])), names.map((_, i) => `10.96.0.${i + 1}`));
+    assert.deepEqual(
+      [...byService.values()].sort((x, y) => Number(x.split('.')[3]) - Number(y.split('.')[3])),
+      names.map((_, i) => `10.96.0.${i + 1}`),
+    );
   });
 });

@@ -24,7 +24,12 @@ function service(name: string, spec: ServiceObject['spec'] = {}): ServiceObject 
   };
 }
 
-function slice(name: string, service: string, endpoints: EndpointObject[], extra: { labels?: Record<string, string>; addressType?: string } = {}): EndpointSliceObject {
+function slice(
+  name: string,
+  service: string,
+  endpoints: EndpointObject[],
+  extra: { labels?: Record<string, string>; addressType?: string } = {},
+): EndpointSliceObject {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
@@ -40,7 +45,10 @@ function compute(input: Partial<ExportInput> & { serviceExport: ServiceExportObj
 
 describe('agent exports: ServiceExport → ExportState (pure)', () => {
   it('reports the endpoint (target) ports from the EndpointSlices, which differ from the Service ports', () => {
-    const withPorts = { ...slice('llm-abc', 'llm', [{ addresses: ['10.1.0.5'], conditions: { ready: true } }]), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] };
+    const withPorts = {
+      ...slice('llm-abc', 'llm', [{ addresses: ['10.1.0.5'], conditions: { ready: true } }]),
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    };
     const r = compute({ serviceExport: serviceExport('llm'), service: service('llm'), endpointSlices: [withPorts] });
     assert.ok(r.ok);
     assert.deepEqual(r.state.ports, [{ name: 'http', port: 8000, protocol: 'TCP' }]);
@@ -88,14 +96,18 @@ describe('agent exports: ServiceExport → ExportState (pure)', () => {
   ];
   for (const c of conditions) {
     it(`endpoint conditions: ${c.name}`, () => {
-      const r = compute({ serviceExport: serviceExport('s'), service: service('s'), endpointSlices: [slice('s-1', 's', [{ addresses: ['10.0.0.1'], conditions: c.given }])] });
+      const r = compute({
+        serviceExport: serviceExport('s'),
+        service: service('s'),
+        endpointSlices: [slice('s-1', 's', [{ addresses: ['10.0.0.1'], conditions: c.given }])],
+      });
       assert.ok(r.ok);
       const ep = r.state.endpoints[0];
       assert.deepEqual([ep?.ready, ep?.serving, ep?.terminating], c.want);
     });
   }
 
-  it('uses only the service\'s own slices: not other services\', not ours (managed-by the agent), not FQDN ones', () => {
+  it("uses only the service's own slices: not other services', not ours (managed-by the agent), not FQDN ones", () => {
     const r = compute({
       serviceExport: serviceExport('s'),
       service: service('s'),
@@ -109,7 +121,10 @@ describe('agent exports: ServiceExport → ExportState (pure)', () => {
     });
     assert.ok(r.ok);
     // Deduplicated (an endpoint may sit in two slices during a rollout) and in a stable order.
-    assert.deepEqual(r.state.endpoints.map((e) => e.addresses[0]), ['10.0.0.1', '10.0.0.2', 'fd00::1']);
+    assert.deepEqual(
+      r.state.endpoints.map((e) => e.addresses[0]),
+      ['10.0.0.1', '10.0.0.2', 'fd00::1'],
+    );
   });
 
   it('adds allow-listed node labels (GPU class) and takes the zone from the node when the slice has none', () => {
@@ -119,7 +134,12 @@ describe('agent exports: ServiceExport → ExportState (pure)', () => {
     const r = compute({
       serviceExport: serviceExport('s'),
       service: service('s'),
-      endpointSlices: [slice('s-1', 's', [{ addresses: ['10.0.0.1'], nodeName: 'gpu1' }, { addresses: ['10.0.0.2'], nodeName: 'unknown' }])],
+      endpointSlices: [
+        slice('s-1', 's', [
+          { addresses: ['10.0.0.1'], nodeName: 'gpu1' },
+          { addresses: ['10.0.0.2'], nodeName: 'unknown' },
+        ]),
+      ],
       nodeLabels: (n) => nodes[n],
     });
     assert.ok(r.ok);
@@ -130,7 +150,8 @@ describe('agent exports: ServiceExport → ExportState (pure)', () => {
 
   it('caps endpoints at the schema limit, keeping ready ones', () => {
     const eps: EndpointObject[] = [];
-    for (let i = 0; i < MAX_ENDPOINTS_PER_EXPORT + 10; i++) eps.push({ addresses: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`], conditions: { ready: i >= 10 } });
+    for (let i = 0; i < MAX_ENDPOINTS_PER_EXPORT + 10; i++)
+      eps.push({ addresses: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`], conditions: { ready: i >= 10 } });
     const r = compute({ serviceExport: serviceExport('s'), service: service('s'), endpointSlices: [slice('s-1', 's', eps)] });
     assert.ok(r.ok);
     assert.equal(r.state.endpoints.length, MAX_ENDPOINTS_PER_EXPORT);

@@ -41,7 +41,11 @@ describe('agent imports: ImportState → ServiceImport and EndpointSlices (pure)
     assert.deepEqual(d.serviceImport, {
       apiVersion: 'multicluster.x-k8s.io/v1alpha1',
       kind: 'ServiceImport',
-      metadata: { name: 'llm-serving', namespace: 'inference', labels: { 'causeway.dev/owned-by': 'agent', 'multicluster.kubernetes.io/service-name': 'llm-serving' } },
+      metadata: {
+        name: 'llm-serving',
+        namespace: 'inference',
+        labels: { 'causeway.dev/owned-by': 'agent', 'multicluster.kubernetes.io/service-name': 'llm-serving' },
+      },
       spec: { type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], ips: ['10.200.0.1'], sessionAffinity: 'None' },
     });
     assert.deepEqual(d.serviceImportStatus.status, { clusters: [{ cluster: 'onprem' }, { cluster: 'aws' }] });
@@ -70,22 +74,33 @@ describe('agent imports: ImportState → ServiceImport and EndpointSlices (pure)
   for (const s of splits) {
     it(`splits ${s.n} endpoints of one cluster into slices of at most ${MAX_ENDPOINTS_PER_SLICE}: ${JSON.stringify(s.slices)}`, () => {
       const d = desiredImport(state({ endpoints: endpoints('onprem', s.n) }));
-      assert.deepEqual(d.endpointSlices.map((x) => (x.endpoints as unknown[]).length), s.slices);
-      assert.deepEqual(d.endpointSlices.map((x) => x.metadata.name), s.slices.map((_, i) => `llm-serving-onprem-ipv4-${i}`));
+      assert.deepEqual(
+        d.endpointSlices.map((x) => (x.endpoints as unknown[]).length),
+        s.slices,
+      );
+      assert.deepEqual(
+        d.endpointSlices.map((x) => x.metadata.name),
+        s.slices.map((_, i) => `llm-serving-onprem-ipv4-${i}`),
+      );
     });
   }
 
-  it('gives each source cluster\'s EndpointSlices that cluster\'s endpoint ports, else the service ports', () => {
-    const d = desiredImport(state({
-      endpoints: [...endpoints('a', 1), ...endpoints('b', 1, 10)],
-      clusterPorts: [{ cluster: 'a', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
-    }));
+  it("gives each source cluster's EndpointSlices that cluster's endpoint ports, else the service ports", () => {
+    const d = desiredImport(
+      state({
+        endpoints: [...endpoints('a', 1), ...endpoints('b', 1, 10)],
+        clusterPorts: [{ cluster: 'a', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
+      }),
+    );
     const portsOf = (cluster: string): unknown => d.endpointSlices.find((x) => labelsOf(x)['multicluster.kubernetes.io/source-cluster'] === cluster)?.ports;
     assert.deepEqual(portsOf('a'), [{ name: 'http', port: 8080, protocol: 'TCP' }]);
-    assert.deepEqual(portsOf('b'), state().ports.map((p) => ({ ...p })));
+    assert.deepEqual(
+      portsOf('b'),
+      state().ports.map((p) => ({ ...p })),
+    );
   });
 
-  it('groups per source cluster and address family, keeping the hub\'s nearest-first order', () => {
+  it("groups per source cluster and address family, keeping the hub's nearest-first order", () => {
     const eps: ImportEndpoint[] = [
       ...endpoints('near', 2, 1),
       { cluster: 'far', addresses: ['fd00::1'], ready: true, serving: true, terminating: false },
@@ -105,9 +120,21 @@ describe('agent imports: ImportState → ServiceImport and EndpointSlices (pure)
   });
 
   it('gives zone hints, carries conditions and hostname, and leaves out the remote node name', () => {
-    const d = desiredImport(state({ endpoints: [{ cluster: 'onprem', addresses: ['10.0.0.1'], ready: false, serving: true, terminating: true, zone: 'dc1-a', nodeName: 'gpu-1', hostname: 'llm-0' }] }));
+    const d = desiredImport(
+      state({
+        endpoints: [
+          { cluster: 'onprem', addresses: ['10.0.0.1'], ready: false, serving: true, terminating: true, zone: 'dc1-a', nodeName: 'gpu-1', hostname: 'llm-0' },
+        ],
+      }),
+    );
     assert.deepEqual(d.endpointSlices[0]?.endpoints, [
-      { addresses: ['10.0.0.1'], conditions: { ready: false, serving: true, terminating: true }, hostname: 'llm-0', zone: 'dc1-a', hints: { forZones: [{ name: 'dc1-a' }] } },
+      {
+        addresses: ['10.0.0.1'],
+        conditions: { ready: false, serving: true, terminating: true },
+        hostname: 'llm-0',
+        zone: 'dc1-a',
+        hints: { forZones: [{ name: 'dc1-a' }] },
+      },
     ]);
     assert.deepEqual(d.endpointSlices.at(0)?.ports, [{ name: 'http', port: 8000, protocol: 'TCP' }]);
   });
@@ -150,10 +177,13 @@ describe('agent imports: ServiceExport conditions (pure)', () => {
     { type: 'Ready', status: 'True', reason: 'Exported', message: '', lastTransitionTime: '2025-01-01T00:00:00Z' },
     { type: 'Conflict', status: 'True', reason: 'PortConflict', message: 'oldest wins', lastTransitionTime: '2025-01-01T00:00:00Z' },
   ];
-  it('passes the hub\'s conditions through, sorted by type', () => {
-    assert.deepEqual(exportConditions(hub, undefined, undefined, 'now').map((c) => c.type), ['Conflict', 'Ready']);
+  it("passes the hub's conditions through, sorted by type", () => {
+    assert.deepEqual(
+      exportConditions(hub, undefined, undefined, 'now').map((c) => c.type),
+      ['Conflict', 'Ready'],
+    );
   });
-  it('a local problem wins over the hub\'s stale word, as Valid=False with its reason', () => {
+  it("a local problem wins over the hub's stale word, as Valid=False with its reason", () => {
     const got = exportConditions(hub, { reason: ExportReason.ServiceNotFound, message: 'no svc' }, undefined, '2025-02-02T00:00:00Z');
     assert.deepEqual(got, [{ type: 'Valid', status: 'False', reason: 'ServiceNotFound', message: 'no svc', lastTransitionTime: '2025-02-02T00:00:00Z' }]);
   });

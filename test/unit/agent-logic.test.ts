@@ -3,7 +3,15 @@
 // sequential, retried), import batches (snapshot, delta, gap → sync, chunks), deletes only after
 // a snapshot, adoption without rewrites, ownership.
 import assert from 'node:assert/strict';
-import { PROTOCOL_VERSION, type Heartbeat, type ImportBatch, type ImportState, type Report, type ReportReply, type SyncRequest } from '../../controlplane/api/messages.ts';
+import {
+  PROTOCOL_VERSION,
+  type Heartbeat,
+  type ImportBatch,
+  type ImportState,
+  type Report,
+  type ReportReply,
+  type SyncRequest,
+} from '../../controlplane/api/messages.ts';
 import { Agent } from '../../cluster-agent/agent.ts';
 import { desiredImport } from '../../cluster-agent/imports.ts';
 import { MemoryCluster } from '../../cluster-agent/memory-cluster.ts';
@@ -69,17 +77,37 @@ function batch(kind: 'snapshot' | 'delta', from: number, revision: number, upser
 
 function imp(name: string, n: number, cluster = 'remote'): ImportState {
   return {
-    namespace: 'apps', name, type: 'ClusterSetIP', ports: [{ port: 80, protocol: 'TCP' }], ips: ['10.200.0.1'], sessionAffinity: 'None', clusters: [cluster],
-    endpoints: Array.from({ length: n }, (_, i) => ({ cluster, addresses: [`10.9.${Math.floor(i / 250)}.${(i % 250) + 1}`], ready: true, serving: true, terminating: false })),
+    namespace: 'apps',
+    name,
+    type: 'ClusterSetIP',
+    ports: [{ port: 80, protocol: 'TCP' }],
+    ips: ['10.200.0.1'],
+    sessionAffinity: 'None',
+    clusters: [cluster],
+    endpoints: Array.from({ length: n }, (_, i) => ({
+      cluster,
+      addresses: [`10.9.${Math.floor(i / 250)}.${(i % 250) + 1}`],
+      ready: true,
+      serving: true,
+      terminating: false,
+    })),
   };
 }
 
 function seedExport(kube: MemoryCluster, name: string, ips: string[]): void {
   kube.put({ apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name, namespace: 'apps' } });
-  kube.put({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'apps' }, spec: { clusterIP: '10.96.0.5', ports: [{ port: 80, protocol: 'TCP' }] } });
   kube.put({
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: `${name}-x1`, namespace: 'apps', labels: { 'kubernetes.io/service-name': name } },
-    addressType: 'IPv4', endpoints: ips.map((ip) => ({ addresses: [ip] })),
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'apps' },
+    spec: { clusterIP: '10.96.0.5', ports: [{ port: 80, protocol: 'TCP' }] },
+  });
+  kube.put({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${name}-x1`, namespace: 'apps', labels: { 'kubernetes.io/service-name': name } },
+    addressType: 'IPv4',
+    endpoints: ips.map((ip) => ({ addresses: [ip] })),
   });
 }
 
@@ -92,7 +120,15 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     agents = [];
   });
   function startAgent(kube: MemoryCluster, hub: FakeTransport): Agent {
-    const agent = new Agent(kube, hub, { cluster: CLUSTER, heartbeatIntervalMs: 20, resyncJitterMs: 0, retryBaseMs: 5, retryMaxMs: 40, chunkWaitMs: 300, driftCheckIntervalMs: 0 });
+    const agent = new Agent(kube, hub, {
+      cluster: CLUSTER,
+      heartbeatIntervalMs: 20,
+      resyncJitterMs: 0,
+      retryBaseMs: 5,
+      retryMaxMs: 40,
+      chunkWaitMs: 300,
+      driftCheckIntervalMs: 0,
+    });
     agents.push(agent);
     void agent.start();
     return agent;
@@ -102,13 +138,31 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     const kube = new MemoryCluster();
     const hub = new FakeTransport();
     for (let i = 0; i < 6; i++) seedExport(kube, `svc-${i}`, [`10.0.1.${i + 1}`]);
-    const agent = new Agent(kube, hub, { cluster: CLUSTER, heartbeatIntervalMs: 20, resyncJitterMs: 0, retryBaseMs: 5, retryMaxMs: 40, chunkWaitMs: 300, driftCheckIntervalMs: 0, maxReportBytes: 900 });
+    const agent = new Agent(kube, hub, {
+      cluster: CLUSTER,
+      heartbeatIntervalMs: 20,
+      resyncJitterMs: 0,
+      retryBaseMs: 5,
+      retryMaxMs: 40,
+      chunkWaitMs: 300,
+      driftCheckIntervalMs: 0,
+      maxReportBytes: 900,
+    });
     agents.push(agent);
     void agent.start();
-    await waitFor('every part', () => hub.reports.length > 1 && hub.reports.every((r) => r.part !== undefined) && hub.reports.at(-1)?.part?.index === (hub.reports.at(-1)?.part?.count ?? 0) - 1);
+    await waitFor(
+      'every part',
+      () =>
+        hub.reports.length > 1 &&
+        hub.reports.every((r) => r.part !== undefined) &&
+        hub.reports.at(-1)?.part?.index === (hub.reports.at(-1)?.part?.count ?? 0) - 1,
+    );
     const count = hub.reports[0]?.part?.count ?? 0;
     assert.ok(count > 1);
-    assert.deepEqual(hub.reports.map((r) => [r.full, r.part?.index, r.part?.count]), Array.from({ length: count }, (_, i) => [true, i, count]));
+    assert.deepEqual(
+      hub.reports.map((r) => [r.full, r.part?.index, r.part?.count]),
+      Array.from({ length: count }, (_, i) => [true, i, count]),
+    );
     assert.deepEqual(hub.reports.flatMap((r) => r.upserts.map((u) => u.name)).sort(), ['svc-0', 'svc-1', 'svc-2', 'svc-3', 'svc-4', 'svc-5']);
   });
 
@@ -135,11 +189,20 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     release?.();
     await waitFor('the coalesced report', () => hub.reports.length === 3);
     const [, first, second] = hub.reports;
-    assert.deepEqual(first?.upserts.map((u) => [u.name, u.endpoints.length]), [['web', 2]]);
+    assert.deepEqual(
+      first?.upserts.map((u) => [u.name, u.endpoints.length]),
+      [['web', 2]],
+    );
     assert.equal(second?.full, false);
-    assert.deepEqual(second.upserts.map((u) => [u.name, u.endpoints.map((e) => e.addresses[0])]), [['api', ['10.0.0.4']]]);
+    assert.deepEqual(
+      second.upserts.map((u) => [u.name, u.endpoints.map((e) => e.addresses[0])]),
+      [['api', ['10.0.0.4']]],
+    );
     assert.deepEqual(second.removals, [{ namespace: 'apps', name: 'web' }]);
-    assert.deepEqual(hub.reports.map((r) => r.seq), [1, 2, 3]);
+    assert.deepEqual(
+      hub.reports.map((r) => r.seq),
+      [1, 2, 3],
+    );
     assert.equal(hub.maxInFlight, 1, 'reports are sequential');
   });
 
@@ -151,7 +214,10 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     hub.onReport = (r) => (failures-- > 0 ? Promise.reject(new Error('timeout')) : Promise.resolve({ ok: true, seq: r.seq, revision: 1 }));
     const agent = startAgent(kube, hub);
     await waitFor('an acknowledged report', () => agent.metrics.reportsSent === 1);
-    assert.ok(hub.reports.every((r) => r.full), 'every attempt of the first report is full');
+    assert.ok(
+      hub.reports.every((r) => r.full),
+      'every attempt of the first report is full',
+    );
     assert.equal(agent.metrics.reportFailures, 2);
     hub.setUp(false);
     hub.setUp(true);
@@ -161,7 +227,8 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
   it('applies a snapshot, a delta, asks to sync on a gap, and deletes only what it owns', async () => {
     const kube = new MemoryCluster();
     const hub = new FakeTransport();
-    hub.onSync = (s) => Promise.resolve(s.afterRevision === 0 ? [batch('snapshot', 0, 5, [imp('web', 150)])] : [batch('delta', s.afterRevision, 9, [imp('web', 1)])]);
+    hub.onSync = (s) =>
+      Promise.resolve(s.afterRevision === 0 ? [batch('snapshot', 0, 5, [imp('web', 150)])] : [batch('delta', s.afterRevision, 9, [imp('web', 1)])]);
     const agent = startAgent(kube, hub);
     await waitFor('the snapshot applied', () => agent.appliedRevision() === 5);
     assert.deepEqual(names(kube.list('EndpointSlice', 'apps')), ['web-remote-ipv4-0', 'web-remote-ipv4-1']);
@@ -174,7 +241,13 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     await waitFor('the sync reply applied', () => agent.appliedRevision() === 9);
     assert.deepEqual(names(kube.list('EndpointSlice', 'apps')), ['web-remote-ipv4-0']);
 
-    kube.put({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'web-hand-made', namespace: 'apps', labels: { 'multicluster.kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', endpoints: [] });
+    kube.put({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'web-hand-made', namespace: 'apps', labels: { 'multicluster.kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4',
+      endpoints: [],
+    });
     hub.push(batch('delta', 9, 10, [], { removals: [{ namespace: 'apps', name: 'web' }] }));
     await waitFor('the removal applied', () => agent.appliedRevision() === 10);
     assert.deepEqual(names(kube.list('EndpointSlice', 'apps')), ['web-hand-made']);
@@ -199,7 +272,10 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     const kube = new MemoryCluster();
     const d = desiredImport(imp('web', 3));
     for (const o of [d.serviceImport, ...d.endpointSlices]) kube.put(o);
-    kube.put({ ...d.serviceImport, metadata: { ...d.serviceImport.metadata, name: 'gone', labels: { 'causeway.dev/owned-by': 'agent', 'multicluster.kubernetes.io/service-name': 'gone' } } });
+    kube.put({
+      ...d.serviceImport,
+      metadata: { ...d.serviceImport.metadata, name: 'gone', labels: { 'causeway.dev/owned-by': 'agent', 'multicluster.kubernetes.io/service-name': 'gone' } },
+    });
     const uid = kube.object('EndpointSlice', 'apps', 'web-remote-ipv4-0')?.metadata.uid;
     const hub = new FakeTransport();
     let answer: ((b: ImportBatch[]) => void) | undefined;
@@ -217,7 +293,12 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
 
   it('keeps everything while the hub is away and leaves objects it does not own alone', async () => {
     const kube = new MemoryCluster();
-    kube.put({ apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceImport', metadata: { name: 'theirs', namespace: 'apps' }, spec: { type: 'Headless' } });
+    kube.put({
+      apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+      kind: 'ServiceImport',
+      metadata: { name: 'theirs', namespace: 'apps' },
+      spec: { type: 'Headless' },
+    });
     const hub = new FakeTransport();
     hub.onSync = () => Promise.resolve([batch('snapshot', 0, 2, [imp('web', 2), imp('theirs', 1)])]);
     const agent = startAgent(kube, hub);
@@ -246,7 +327,7 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     assert.equal(hb.conditions.find((c) => c.type === 'ImportsApplied')?.status, 'True');
   });
 
-  it('writes Valid=False ServiceNotFound on a ServiceExport without a Service, and the hub\'s conditions otherwise', async () => {
+  it("writes Valid=False ServiceNotFound on a ServiceExport without a Service, and the hub's conditions otherwise", async () => {
     const kube = new MemoryCluster();
     kube.put({ apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name: 'lonely', namespace: 'apps' } });
     seedExport(kube, 'web', ['10.0.0.1']);
@@ -254,8 +335,16 @@ describe('agent logic against MemoryCluster (in-memory Kubernetes port) and an i
     const ready = { type: 'Ready', status: 'True' as const, reason: 'Exported', message: '', lastTransitionTime: '2025-01-01T00:00:00Z' };
     hub.onSync = () => Promise.resolve([batch('snapshot', 0, 1, [], { exportStatus: [{ namespace: 'apps', name: 'web', conditions: [ready] }] })]);
     startAgent(kube, hub);
-    await waitFor('Valid=False', () => (kube.object('ServiceExport', 'apps', 'lonely')?.status as { conditions?: { reason: string }[] } | undefined)?.conditions?.[0]?.reason === 'ServiceNotFound');
-    await waitFor('the hub\'s Ready', () => (kube.object('ServiceExport', 'apps', 'web')?.status as { conditions?: unknown[] } | undefined)?.conditions?.length === 1);
+    await waitFor(
+      'Valid=False',
+      () =>
+        (kube.object('ServiceExport', 'apps', 'lonely')?.status as { conditions?: { reason: string }[] } | undefined)?.conditions?.[0]?.reason ===
+        'ServiceNotFound',
+    );
+    await waitFor(
+      "the hub's Ready",
+      () => (kube.object('ServiceExport', 'apps', 'web')?.status as { conditions?: unknown[] } | undefined)?.conditions?.length === 1,
+    );
     assert.deepEqual((kube.object('ServiceExport', 'apps', 'web')?.status as { conditions: unknown[] }).conditions, [ready]);
   });
 });

@@ -12,8 +12,12 @@ import { waitFor } from '../harness/wait.ts';
 
 function exp(name: string, address = '10.0.0.1'): ExportState {
   return {
-    namespace: 'inference', name, exportedAt: '2026-01-01T00:00:00Z', type: 'ClusterSetIP',
-    ports: [{ port: 8000, protocol: 'TCP' }], sessionAffinity: 'None',
+    namespace: 'inference',
+    name,
+    exportedAt: '2026-01-01T00:00:00Z',
+    type: 'ClusterSetIP',
+    ports: [{ port: 8000, protocol: 'TCP' }],
+    sessionAffinity: 'None',
     endpoints: [{ addresses: [address], ready: true, serving: true, terminating: false }],
   };
 }
@@ -34,10 +38,21 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
     const exports = new ExportIndex(watched);
     void watched.run(ac.signal);
     await watched.ready();
-    const ingest = new ReportIngest({ store, bus, exports, clusterExists: (c) => c === 'a' || c === 'b', count: (k, r) => counted.push(`${k}:${r}`), warn: () => undefined });
-    bus.subscribe('causeway.v1.agent.*.report', {}, (msg) => { ingest.handle(msg); });
+    const ingest = new ReportIngest({
+      store,
+      bus,
+      exports,
+      clusterExists: (c) => c === 'a' || c === 'b',
+      count: (k, r) => counted.push(`${k}:${r}`),
+      warn: () => undefined,
+    });
+    bus.subscribe('causeway.v1.agent.*.report', {}, (msg) => {
+      ingest.handle(msg);
+    });
   });
-  afterEach(() => { ac.abort(); });
+  afterEach(() => {
+    ac.abort();
+  });
 
   async function send(subjectCluster: string, body: unknown): Promise<ReportReply> {
     const data = typeof body === 'string' ? new TextEncoder().encode(body) : encodeMessage(body);
@@ -59,10 +74,33 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
 
   const hostile: [string, string, unknown, string][] = [
     ['malformed JSON', 'a', '{not json', 'rejected_malformed'],
-    ['a body claiming another cluster', 'a', { v: 1, cluster: 'b', session: 'session-1', seq: 1, full: false, upserts: [exp('x')], removals: [] }, 'rejected_wrong_cluster'],
-    ['an invalid endpoint address', 'a', { v: 1, cluster: 'a', session: 'session-1', seq: 1, full: false, upserts: [{ ...exp('x'), endpoints: [{ addresses: ['10.0.0.300'], ready: true, serving: true, terminating: false }] }], removals: [] }, 'rejected_invalid'],
+    [
+      'a body claiming another cluster',
+      'a',
+      { v: 1, cluster: 'b', session: 'session-1', seq: 1, full: false, upserts: [exp('x')], removals: [] },
+      'rejected_wrong_cluster',
+    ],
+    [
+      'an invalid endpoint address',
+      'a',
+      {
+        v: 1,
+        cluster: 'a',
+        session: 'session-1',
+        seq: 1,
+        full: false,
+        upserts: [{ ...exp('x'), endpoints: [{ addresses: ['10.0.0.300'], ready: true, serving: true, terminating: false }] }],
+        removals: [],
+      },
+      'rejected_invalid',
+    ],
     ['an oversized message', 'a', 'x'.repeat(1024 * 1024), 'rejected_oversized'],
-    ['an unregistered cluster', 'zzz', { v: 1, cluster: 'zzz', session: 'session-1', seq: 1, full: false, upserts: [exp('x')], removals: [] }, 'rejected_unknown_cluster'],
+    [
+      'an unregistered cluster',
+      'zzz',
+      { v: 1, cluster: 'zzz', session: 'session-1', seq: 1, full: false, upserts: [exp('x')], removals: [] },
+      'rejected_unknown_cluster',
+    ],
   ];
   for (const [what, subject, body, result] of hostile) {
     it(`refuses ${what}, writes nothing and counts it`, async () => {

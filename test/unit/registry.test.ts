@@ -27,20 +27,27 @@ describe('Registry (on the in-memory store fake)', () => {
 
   it('applies a multi-document set atomically and reads it back with system fields', async () => {
     const result = await registry.apply(declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16')), admin);
-    assert.deepEqual(result.changes.map((c) => c.action), ['created', 'created']);
+    assert.deepEqual(
+      result.changes.map((c) => c.action),
+      ['created', 'created'],
+    );
     const { items } = await registry.list();
     assert.deepEqual(names(items), ['Cluster/a', 'Network/aws-vpc']);
     const a = await registry.get({ kind: 'Cluster', name: 'a' });
     assert.equal(a.metadata.resourceVersion, String(result.revision));
     assert.equal(a.metadata.generation, 1);
     assert.ok(a.metadata.uid !== undefined && a.metadata.creationTimestamp !== undefined);
-    assert.deepEqual(a.status?.conditions?.map((c) => `${c.type}=${c.status}`), ['Joined=True', 'Available=Unknown', 'Synced=Unknown']);
+    assert.deepEqual(
+      a.status?.conditions?.map((c) => `${c.type}=${c.status}`),
+      ['Joined=True', 'Available=Unknown', 'Synced=Unknown'],
+    );
   });
 
   it('refuses the whole apply when one document is bad, writing nothing', async () => {
     await assert.rejects(
       registry.apply(declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16'), cluster('b', '10.1.128.0/17', '10.3.0.0/16')), admin),
-      (err: unknown) => err instanceof InvalidInputError && /Cluster "b" podCIDRs\[0\] 10\.1\.128\.0\/17 overlaps Cluster "a" podCIDRs\[0\] 10\.1\.0\.0\/16/.test(err.message),
+      (err: unknown) =>
+        err instanceof InvalidInputError && /Cluster "b" podCIDRs\[0\] 10\.1\.128\.0\/17 overlaps Cluster "a" podCIDRs\[0\] 10\.1\.0\.0\/16/.test(err.message),
     );
     assert.deepEqual(await storedKeys(store), []);
     assert.deepEqual((await store.range(HISTORY_PREFIX)).kvs, []);
@@ -51,25 +58,40 @@ describe('Registry (on the in-memory store fake)', () => {
     const err = await registry.apply(declared(cluster('b', '10.9.0.0/16', '10.2.4.0/24')), admin).catch((e: unknown) => e);
     assert.ok(err instanceof InvalidInputError);
     const [p] = err.problems;
-    assert.match(formatProblem(p ?? { field: '', message: '' }), /^fixture\.yaml: document 1 \(Cluster b\): spec\.serviceCIDRs\[0\]: Cluster "b" serviceCIDRs\[0\] 10\.2\.4\.0\/24 overlaps Cluster "a" serviceCIDRs\[0\] 10\.2\.0\.0\/16 \(both in clusterset "default"\)/);
+    assert.match(
+      formatProblem(p ?? { field: '', message: '' }),
+      /^fixture\.yaml: document 1 \(Cluster b\): spec\.serviceCIDRs\[0\]: Cluster "b" serviceCIDRs\[0\] 10\.2\.4\.0\/24 overlaps Cluster "a" serviceCIDRs\[0\] 10\.2\.0\.0\/16 \(both in clusterset "default"\)/,
+    );
   });
 
   it('allows the same CIDRs in different clustersets', async () => {
-    await registry.apply(declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16'), cluster('b', '10.1.0.0/16', '10.2.0.0/16', { spec: { clusterSet: 'lab' } })), admin);
+    await registry.apply(
+      declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16'), cluster('b', '10.1.0.0/16', '10.2.0.0/16', { spec: { clusterSet: 'lab' } })),
+      admin,
+    );
     assert.equal((await registry.list('Cluster')).items.length, 2);
   });
 
   it('refuses unknown references and deleting a referenced network', async () => {
-    await assert.rejects(registry.apply(declared(cluster('a', '10.1.0.0/16', '10.2.0.0/16', { network: 'nope' })), admin), /references Network "nope", which does not exist/);
+    await assert.rejects(
+      registry.apply(declared(cluster('a', '10.1.0.0/16', '10.2.0.0/16', { network: 'nope' })), admin),
+      /references Network "nope", which does not exist/,
+    );
     await registry.apply(declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16')), admin);
-    await assert.rejects(registry.delete({ kind: 'Network', name: 'aws-vpc' }, admin), /Cluster a: spec\.network: references Network "aws-vpc", which does not exist/);
+    await assert.rejects(
+      registry.delete({ kind: 'Network', name: 'aws-vpc' }, admin),
+      /Cluster a: spec\.network: references Network "aws-vpc", which does not exist/,
+    );
     assert.equal((await registry.list()).items.length, 2);
   });
 
   it('is idempotent: re-applying the same set writes nothing', async () => {
     const first = await registry.apply(declared(network('aws-vpc')), admin);
     const again = await registry.apply(declared(network('aws-vpc')), admin);
-    assert.deepEqual(again.changes.map((c) => c.action), ['unchanged']);
+    assert.deepEqual(
+      again.changes.map((c) => c.action),
+      ['unchanged'],
+    );
     assert.equal(again.revision, first.revision);
     assert.equal((await registry.history()).length, 1);
   });
@@ -105,13 +127,19 @@ describe('Registry (on the in-memory store fake)', () => {
   });
 
   it('refuses a document declared twice in one apply', async () => {
-    await assert.rejects(registry.apply(declared(network('aws-vpc'), network('aws-vpc')), admin), /Network\/aws-vpc is declared twice \(first in fixture\.yaml document 1\)/);
+    await assert.rejects(
+      registry.apply(declared(network('aws-vpc'), network('aws-vpc')), admin),
+      /Network\/aws-vpc is declared twice \(first in fixture\.yaml document 1\)/,
+    );
     assert.deepEqual(await storedKeys(store), []);
   });
 
   it('dry run reports changes and writes nothing', async () => {
     const r = await registry.apply(declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16')), admin, { dryRun: true });
-    assert.deepEqual(r.changes.map((c) => c.action), ['created', 'created']);
+    assert.deepEqual(
+      r.changes.map((c) => c.action),
+      ['created', 'created'],
+    );
     assert.equal(r.dryRun, true);
     assert.deepEqual(await storedKeys(store), []);
   });
@@ -121,11 +149,14 @@ describe('Registry (on the in-memory store fake)', () => {
     await registry.apply(declared(cluster('a', '10.1.0.0/16', '10.2.0.0/16')), { name: 'ci', role: 'admin' });
     await registry.delete({ kind: 'Cluster', name: 'a' }, admin);
     const all = await registry.history();
-    assert.deepEqual(all.map((e) => [e.operation, e.actor.name, e.changes.map((c) => `${c.action} ${c.kind}/${c.name}`)]), [
-      ['delete', 'alice', ['deleted Cluster/a']],
-      ['apply', 'ci', ['created Cluster/a']],
-      ['apply', 'alice', ['created Network/aws-vpc']],
-    ]);
+    assert.deepEqual(
+      all.map((e) => [e.operation, e.actor.name, e.changes.map((c) => `${c.action} ${c.kind}/${c.name}`)]),
+      [
+        ['delete', 'alice', ['deleted Cluster/a']],
+        ['apply', 'ci', ['created Cluster/a']],
+        ['apply', 'alice', ['created Network/aws-vpc']],
+      ],
+    );
     const [newest, previous] = all;
     assert.ok(newest !== undefined && previous !== undefined && newest.revision > previous.revision);
     assert.equal(newest.changes[0]?.before?.metadata.name, 'a');
@@ -135,7 +166,10 @@ describe('Registry (on the in-memory store fake)', () => {
 
   it('rolls back to a revision by writing a new, audited revision', async () => {
     const r1 = await registry.apply(declared(network('aws-vpc'), cluster('a', '10.1.0.0/16', '10.2.0.0/16')), admin);
-    await registry.apply(declared(cluster('a', '10.1.0.0/16', '10.2.0.0/16', { spec: { region: 'us-west-2' } }), cluster('b', '10.5.0.0/16', '10.6.0.0/16')), admin);
+    await registry.apply(
+      declared(cluster('a', '10.1.0.0/16', '10.2.0.0/16', { spec: { region: 'us-west-2' } }), cluster('b', '10.5.0.0/16', '10.6.0.0/16')),
+      admin,
+    );
     await registry.delete({ kind: 'Network', name: 'aws-vpc' }, admin).catch(() => undefined);
     const dry = await registry.rollback(r1.revision, admin, { dryRun: true });
     assert.deepEqual(dry.changes.map((c) => `${c.action} ${c.ref.name}`).sort(), ['deleted b', 'unchanged aws-vpc', 'updated a']);
@@ -151,10 +185,7 @@ describe('Registry (on the in-memory store fake)', () => {
   });
 
   it('allocates pod and service CIDRs from a pool without overlap, and keeps them', async () => {
-    await registry.apply(
-      declared(network('aws-vpc'), pool('clusters', 'ClusterCIDRs', ['10.0.0.0/8']), cluster('fixed', '10.0.0.0/16', '10.1.0.0/16')),
-      admin,
-    );
+    await registry.apply(declared(network('aws-vpc'), pool('clusters', 'ClusterCIDRs', ['10.0.0.0/8']), cluster('fixed', '10.0.0.0/16', '10.1.0.0/16')), admin);
     const ipam = { ipam: { pool: 'clusters' } };
     await registry.apply(declared(cluster('x', undefined, undefined, { spec: ipam }), cluster('y', undefined, undefined, { spec: ipam })), admin);
     const x = (await registry.get({ kind: 'Cluster', name: 'x' })) as ClusterResource;
@@ -171,7 +202,10 @@ describe('Registry (on the in-memory store fake)', () => {
 
   it('reports an exhausted pool and writes nothing', async () => {
     await registry.apply(declared(network('aws-vpc'), pool('tiny', 'ClusterCIDRs', ['10.0.0.0/16'])), admin);
-    await assert.rejects(registry.apply(declared(cluster('x', undefined, undefined, { spec: { ipam: { pool: 'tiny' } } })), admin), /IPPool "tiny" has no free IPv4 \/20 left for service CIDRs/);
+    await assert.rejects(
+      registry.apply(declared(cluster('x', undefined, undefined, { spec: { ipam: { pool: 'tiny' } } })), admin),
+      /IPPool "tiny" has no free IPv4 \/20 left for service CIDRs/,
+    );
     assert.equal((await registry.list('Cluster')).items.length, 0);
   });
 

@@ -48,7 +48,13 @@ function cluster(name: string, o: ClusterOpts = {}): ClusterResource {
     },
     status: {
       conditions: [
-        { type: 'Available', status: o.available === false ? 'False' : 'True', reason: o.available === false ? 'HeartbeatExpired' : 'Heartbeating', message: '', lastTransitionTime: T0 },
+        {
+          type: 'Available',
+          status: o.available === false ? 'False' : 'True',
+          reason: o.available === false ? 'HeartbeatExpired' : 'Heartbeating',
+          message: '',
+          lastTransitionTime: T0,
+        },
       ],
     },
   };
@@ -56,10 +62,17 @@ function cluster(name: string, o: ClusterOpts = {}): ClusterResource {
 
 function network(name: string, links: string[] = [], provider: 'aws' | 'gcp' | 'onprem' = 'aws', region = 'us-east-1'): NetworkResource {
   const block =
-    provider === 'aws' ? { region, aws: { vpcId: 'vpc-0a1b2c3d4e5f67890' } }
-    : provider === 'gcp' ? { region, gcp: { project: 'ml-platform-prod', network: name } }
-    : { onprem: { site: 'fra1', asn: 64512 } };
-  return { apiVersion: 'causeway.dev/v1alpha1', kind: 'Network', metadata: { name }, spec: { provider, ...block, links: links.map((to) => ({ to, type: 'vpn' as const })) } };
+    provider === 'aws'
+      ? { region, aws: { vpcId: 'vpc-0a1b2c3d4e5f67890' } }
+      : provider === 'gcp'
+        ? { region, gcp: { project: 'ml-platform-prod', network: name } }
+        : { onprem: { site: 'fra1', asn: 64512 } };
+  return {
+    apiVersion: 'causeway.dev/v1alpha1',
+    kind: 'Network',
+    metadata: { name },
+    spec: { provider, ...block, links: links.map((to) => ({ to, type: 'vpn' as const })) },
+  };
 }
 
 const T0 = '2026-01-01T00:00:00Z';
@@ -107,7 +120,13 @@ function external(namespace: string, name: string, net: string, addresses: strin
 }
 
 /** exports given as [cluster, ExportState][]; keys derived from the states. */
-function input(o: { clusters: ClusterResource[]; networks?: NetworkResource[]; exports: [string, ExportState][]; externals?: ExternalServiceResource[]; vips?: Record<string, string> }): MergeInput {
+function input(o: {
+  clusters: ClusterResource[];
+  networks?: NetworkResource[];
+  exports: [string, ExportState][];
+  externals?: ExternalServiceResource[];
+  vips?: Record<string, string>;
+}): MergeInput {
   const exports = new Map<string, Map<string, ExportState>>();
   for (const [c, s] of o.exports) {
     const m = exports.get(c) ?? new Map<string, ExportState>();
@@ -134,7 +153,7 @@ const addrs = (imp: ImportState | undefined): string[] => (imp?.endpoints ?? [])
 // ---- merging -------------------------------------------------------------------------------
 
 describe('service merge (KEP-1645)', () => {
-  it('carries each exporter\'s endpoint (target) ports into the imports, per cluster', () => {
+  it("carries each exporter's endpoint (target) ports into the imports, per cluster", () => {
     const model = buildModel(
       input({
         clusters: [cluster('a'), cluster('b'), cluster('c')],
@@ -162,9 +181,18 @@ describe('service merge (KEP-1645)', () => {
     const svc = globalService(model, 'inference/llm');
     assert.ok(svc);
     assert.deepEqual(svc.ports, [http, { name: 'metrics', port: 9090, protocol: 'TCP' }]);
-    assert.deepEqual(svc.exporters.map((e) => [e.cluster, e.endpoints, e.conflict]), [['a', 1, undefined], ['b', 1, undefined]]);
+    assert.deepEqual(
+      svc.exporters.map((e) => [e.cluster, e.endpoints, e.conflict]),
+      [
+        ['a', 1, undefined],
+        ['b', 1, undefined],
+      ],
+    );
     assert.equal(svc.endpointCount, 2);
-    assert.deepEqual(svc.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Valid=True/Valid', 'Conflict=False/NoConflicts', 'Ready=True/Exported']);
+    assert.deepEqual(
+      svc.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`),
+      ['Valid=True/Valid', 'Conflict=False/NoConflicts', 'Ready=True/Exported'],
+    );
     for (const c of ['a', 'b']) {
       assert.equal(cond(model, c, 'Valid')?.status, 'True');
       assert.equal(cond(model, c, 'Ready')?.reason, 'Exported');
@@ -189,7 +217,12 @@ describe('service merge (KEP-1645)', () => {
     {
       title: 'same port name with another number',
       older: { ports: [{ name: 'http', port: 8000, protocol: 'TCP' }] },
-      newer: { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'admin', port: 9000, protocol: 'TCP' }] },
+      newer: {
+        ports: [
+          { name: 'http', port: 8080, protocol: 'TCP' },
+          { name: 'admin', port: 9000, protocol: 'TCP' },
+        ],
+      },
       reason: 'PortConflict',
       // The conflicting port is left out; the newer export's other ports still join the union.
       expect: { ports: [http, { name: 'admin', port: 9000, protocol: 'TCP' }] },
@@ -230,7 +263,14 @@ describe('service merge (KEP-1645)', () => {
         if (c.expect.type !== undefined) assert.equal(svc.type, c.expect.type);
         if (c.expect.ports !== undefined) assert.deepEqual(svc.ports, c.expect.ports);
         if (c.expect.affinity !== undefined) assert.equal(svc.sessionAffinity, c.expect.affinity);
-        assert.deepEqual(svc.exporters.map((e) => [e.cluster, e.conflict]), [[olderCluster, undefined], [newerCluster, c.reason], ['m', undefined]]);
+        assert.deepEqual(
+          svc.exporters.map((e) => [e.cluster, e.conflict]),
+          [
+            [olderCluster, undefined],
+            [newerCluster, c.reason],
+            ['m', undefined],
+          ],
+        );
         assert.equal(svc.conditions.find((x) => x.type === 'Conflict')?.reason, c.reason);
         for (const cl of ['a', 'z', 'm']) {
           const conflict = cond(model, cl, 'Conflict');
@@ -247,14 +287,33 @@ describe('service merge (KEP-1645)', () => {
   }
 
   it('breaks a tie in exportedAt by cluster name', () => {
-    const model = buildModel(input({ clusters: [cluster('b'), cluster('c')], exports: [['c', exp({ type: 'Headless' })], ['b', exp({ type: 'ClusterSetIP' })]] }));
+    const model = buildModel(
+      input({
+        clusters: [cluster('b'), cluster('c')],
+        exports: [
+          ['c', exp({ type: 'Headless' })],
+          ['b', exp({ type: 'ClusterSetIP' })],
+        ],
+      }),
+    );
     assert.equal(globalService(model, 'inference/llm')?.type, 'ClusterSetIP');
     assert.equal(cond(model, 'c', 'Conflict')?.reason, 'TypeConflict');
   });
 
   it('accepts one port number on two protocols when the exports agree (DNS)', () => {
-    const dns: ServicePort[] = [{ name: 'dns-tcp', port: 53, protocol: 'TCP' }, { name: 'dns-udp', port: 53, protocol: 'UDP' }];
-    const model = buildModel(input({ clusters: [cluster('a'), cluster('b')], exports: [['a', exp({ ports: dns })], ['b', exp({ at: at(1), ports: [dns[1] as ServicePort] })]] }));
+    const dns: ServicePort[] = [
+      { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+      { name: 'dns-udp', port: 53, protocol: 'UDP' },
+    ];
+    const model = buildModel(
+      input({
+        clusters: [cluster('a'), cluster('b')],
+        exports: [
+          ['a', exp({ ports: dns })],
+          ['b', exp({ at: at(1), ports: [dns[1] as ServicePort] })],
+        ],
+      }),
+    );
     assert.deepEqual(globalService(model, 'inference/llm')?.ports, dns);
     assert.equal(cond(model, 'b', 'Conflict')?.status, 'False');
   });
@@ -263,7 +322,10 @@ describe('service merge (KEP-1645)', () => {
     const model = buildModel(
       input({
         clusters: [cluster('a')],
-        exports: [['a', exp({ name: 'vip' })], ['a', exp({ name: 'headless', type: 'Headless' })]],
+        exports: [
+          ['a', exp({ name: 'vip' })],
+          ['a', exp({ name: 'headless', type: 'Headless' })],
+        ],
         vips: { 'inference/vip': '10.96.0.1', 'inference/headless': '10.96.0.2' },
       }),
     );
@@ -287,8 +349,14 @@ describe('service imports per consumer', () => {
         ],
       }),
     );
-    assert.deepEqual(importsFor(model, 'gpu').map((i) => i.name), ['llm', 'open']);
-    assert.deepEqual(importsFor(model, 'plain').map((i) => i.name), ['open']);
+    assert.deepEqual(
+      importsFor(model, 'gpu').map((i) => i.name),
+      ['llm', 'open'],
+    );
+    assert.deepEqual(
+      importsFor(model, 'plain').map((i) => i.name),
+      ['open'],
+    );
     assert.equal(importFor(model, 'plain', 'inference/llm'), undefined);
     assert.deepEqual(consumersOf(model, 'inference/llm'), ['gpu']);
   });
@@ -299,7 +367,15 @@ describe('service imports per consumer', () => {
       input({
         clusters: [cluster('secret'), cluster('open'), cluster('gpu', { labels: { gpu: 'true' } }), cluster('plain')],
         exports: [
-          ['secret', exp({ at: at(0), ports: [http, metrics], endpoints: ['10.0.0.9'], exportTo: { matchExpressions: [{ key: 'gpu', operator: 'In', values: ['true'] }] } })],
+          [
+            'secret',
+            exp({
+              at: at(0),
+              ports: [http, metrics],
+              endpoints: ['10.0.0.9'],
+              exportTo: { matchExpressions: [{ key: 'gpu', operator: 'In', values: ['true'] }] },
+            }),
+          ],
           ['open', exp({ at: at(1), endpoints: ['10.0.0.1'] })],
         ],
       }),
@@ -319,11 +395,14 @@ describe('service imports per consumer', () => {
     assert.ok(importFor(model, 'a', 'inference/llm') !== undefined);
   });
 
-  it('withdraws an unavailable cluster\'s endpoints from every import and restores them when it returns', () => {
+  it("withdraws an unavailable cluster's endpoints from every import and restores them when it returns", () => {
     const model = buildModel(
       input({
         clusters: [cluster('a'), cluster('b'), cluster('c')],
-        exports: [['a', exp({ endpoints: ['10.0.0.1'] })], ['b', exp({ at: at(1), endpoints: ['10.0.1.1', '10.0.1.2'] })]],
+        exports: [
+          ['a', exp({ endpoints: ['10.0.0.1'] })],
+          ['b', exp({ at: at(1), endpoints: ['10.0.1.1', '10.0.1.2'] })],
+        ],
       }),
     );
     assert.deepEqual(addrs(importFor(model, 'c', 'inference/llm')), ['a:10.0.0.1', 'b:10.0.1.1', 'b:10.0.1.2']);
@@ -333,8 +412,15 @@ describe('service imports per consumer', () => {
     assert.deepEqual(importFor(model, 'c', 'inference/llm')?.clusters, ['a']);
     // Every consumer hears of it, b included (it imports the service too), and nothing else changes.
     assert.deepEqual(down.imports.map((d) => `${d.consumer} ${d.key}`).sort(), ['a inference/llm', 'b inference/llm', 'c inference/llm']);
-    assert.deepEqual(cond(model, 'b', 'Ready'), { status: 'False', reason: 'ClusterUnavailable', message: 'cluster "b" is unavailable: its endpoints are withdrawn from every import' });
-    assert.deepEqual(down.exportStatus.map((s) => s.cluster), ['b']);
+    assert.deepEqual(cond(model, 'b', 'Ready'), {
+      status: 'False',
+      reason: 'ClusterUnavailable',
+      message: 'cluster "b" is unavailable: its endpoints are withdrawn from every import',
+    });
+    assert.deepEqual(
+      down.exportStatus.map((s) => s.cluster),
+      ['b'],
+    );
     assert.equal(globalService(model, 'inference/llm')?.endpointCount, 1);
 
     const up = applyChange(model, { kind: 'cluster', name: 'b', resource: cluster('b') }, { now: at(31) });
@@ -373,12 +459,17 @@ describe('service imports per consumer', () => {
           cluster('a-gcp', { provider: 'gcp', region: 'us-east-1', network: 'net-g' }),
           cluster('c-onprem', { provider: 'onprem', region: 'fra1', network: 'net-o' }),
         ],
-        exports: ['m-self', 'z-region', 'y-region', 'b-provider', 'a-gcp', 'c-onprem'].map((c, i) => [c, exp({ at: at(i), endpoints: [`10.0.${i}.1`] })] as [string, ExportState]),
+        exports: ['m-self', 'z-region', 'y-region', 'b-provider', 'a-gcp', 'c-onprem'].map(
+          (c, i) => [c, exp({ at: at(i), endpoints: [`10.0.${i}.1`] })] as [string, ExportState],
+        ),
       }),
     );
     const imp = importFor(model, 'm-self', 'inference/llm');
     assert.deepEqual(imp?.clusters, ['m-self', 'y-region', 'z-region', 'b-provider', 'a-gcp', 'c-onprem']);
-    assert.deepEqual(imp.endpoints.map((e) => e.cluster), imp.clusters);
+    assert.deepEqual(
+      imp.endpoints.map((e) => e.cluster),
+      imp.clusters,
+    );
   });
 
   it('lets an ExternalService join the global service of its name as the exporter "external"', () => {
@@ -392,10 +483,22 @@ describe('service imports per consumer', () => {
     );
     const svc = globalService(model, 'inference/llm');
     // Created an hour before the cluster's export: the oldest, so it wins any conflict.
-    assert.deepEqual(svc?.exporters.map((e) => [e.cluster, e.endpoints]), [['external', 2], ['a', 1]]);
+    assert.deepEqual(
+      svc?.exporters.map((e) => [e.cluster, e.endpoints]),
+      [
+        ['external', 2],
+        ['a', 1],
+      ],
+    );
     const gpu = importFor(model, 'gpu', 'inference/llm');
     assert.deepEqual(gpu?.clusters, ['a', 'external']);
-    assert.deepEqual(gpu.endpoints.filter((e) => e.cluster === 'external').map((e) => [e.addresses[0], e.ready]), [['192.168.1.10', true], ['192.168.1.11', false]]);
+    assert.deepEqual(
+      gpu.endpoints.filter((e) => e.cluster === 'external').map((e) => [e.addresses[0], e.ready]),
+      [
+        ['192.168.1.10', true],
+        ['192.168.1.11', false],
+      ],
+    );
     // Not selected by the ExternalService's exportTo: the cluster's export only.
     assert.deepEqual(importFor(model, 'a', 'inference/llm')?.clusters, ['a']);
     // Selected, but on a network that reaches neither: the import exists, with no endpoints.
@@ -403,7 +506,14 @@ describe('service imports per consumer', () => {
     assert.equal(cond(model, 'external', 'Valid')?.status, 'True');
 
     // An ExternalService alone is a global service too.
-    const alone = buildModel(input({ networks: [network('net-a', ['onprem']), network('onprem', [], 'onprem')], clusters: [cluster('a')], exports: [], externals: [external('db', 'pg', 'onprem', ['192.168.2.1'])] }));
+    const alone = buildModel(
+      input({
+        networks: [network('net-a', ['onprem']), network('onprem', [], 'onprem')],
+        clusters: [cluster('a')],
+        exports: [],
+        externals: [external('db', 'pg', 'onprem', ['192.168.2.1'])],
+      }),
+    );
     assert.deepEqual(importFor(alone, 'a', 'db/pg')?.clusters, ['external']);
     assert.equal(importFor(alone, 'a', 'db/pg')?.type, 'ClusterSetIP');
   });
@@ -425,19 +535,34 @@ describe('incremental service model', () => {
     });
   }
 
-  it('re-merges only the changed service: other services\' imports stay the same', () => {
+  it("re-merges only the changed service: other services' imports stay the same", () => {
     const model = buildModel(registry());
     const before = new Map(['a', 'b', 'c', 'd'].map((c) => [c, importsFor(model, c)]));
     assert.deepEqual(servicesAffectedBy(model, { kind: 'export', cluster: 'a', namespace: 'inference', name: 'one', state: undefined }), ['inference/one']);
-    const r = applyChange(model, { kind: 'export', cluster: 'a', namespace: 'inference', name: 'one', state: exp({ name: 'one', endpoints: ['10.0.0.1', '10.0.0.3'] }) });
-    assert.deepEqual(r.services.map((s) => s.key), ['inference/one']);
+    const r = applyChange(model, {
+      kind: 'export',
+      cluster: 'a',
+      namespace: 'inference',
+      name: 'one',
+      state: exp({ name: 'one', endpoints: ['10.0.0.1', '10.0.0.3'] }),
+    });
+    assert.deepEqual(
+      r.services.map((s) => s.key),
+      ['inference/one'],
+    );
     assert.deepEqual(new Set(r.imports.map((d) => d.key)), new Set(['inference/one']));
     // Every consumer of the service hears of it; d is on an unreachable network, its import is unchanged.
     assert.deepEqual(r.imports.map((d) => d.consumer).sort(), ['a', 'b', 'c']);
     for (const [c, prev] of before) {
       const now = importsFor(model, c);
       for (const imp of now.filter((i) => i.name !== 'one')) {
-        assert.ok(importsEqual(imp, prev.find((p) => p.name === imp.name)), `${c} ${imp.name}`);
+        assert.ok(
+          importsEqual(
+            imp,
+            prev.find((p) => p.name === imp.name),
+          ),
+          `${c} ${imp.name}`,
+        );
       }
     }
     assert.deepEqual(r.exportStatus, []);
@@ -445,20 +570,40 @@ describe('incremental service model', () => {
 
   it('creates and removes a service, with removals sent to every former consumer', () => {
     const model = buildModel(registry());
-    const add = applyChange(model, { kind: 'export', cluster: 'c', namespace: 'new', name: 'svc', state: exp({ namespace: 'new', name: 'svc' }) }, { now: at(100) });
-    assert.deepEqual(add.imports.map((d) => [d.consumer, d.next?.name]).sort(), [['a', 'svc'], ['b', 'svc'], ['c', 'svc'], ['d', 'svc']]);
-    assert.deepEqual(add.exportStatus.map((s) => [s.cluster, s.key]), [['c', 'new/svc']]);
+    const add = applyChange(
+      model,
+      { kind: 'export', cluster: 'c', namespace: 'new', name: 'svc', state: exp({ namespace: 'new', name: 'svc' }) },
+      { now: at(100) },
+    );
+    assert.deepEqual(add.imports.map((d) => [d.consumer, d.next?.name]).sort(), [
+      ['a', 'svc'],
+      ['b', 'svc'],
+      ['c', 'svc'],
+      ['d', 'svc'],
+    ]);
+    assert.deepEqual(
+      add.exportStatus.map((s) => [s.cluster, s.key]),
+      [['c', 'new/svc']],
+    );
     const removed = applyChange(model, { kind: 'export', cluster: 'c', namespace: 'new', name: 'svc', state: undefined });
-    assert.deepEqual(removed.imports.map((d) => [d.consumer, d.next]).sort(), [['a', undefined], ['b', undefined], ['c', undefined], ['d', undefined]]);
+    assert.deepEqual(removed.imports.map((d) => [d.consumer, d.next]).sort(), [
+      ['a', undefined],
+      ['b', undefined],
+      ['c', undefined],
+      ['d', undefined],
+    ]);
     assert.deepEqual(removed.services, [{ key: 'new/svc', next: undefined }]);
     assert.deepEqual(removed.exportStatus, [{ cluster: 'c', key: 'new/svc', next: undefined }]);
     assert.equal(globalService(model, 'new/svc'), undefined);
   });
 
-  it('recomputes a consumer\'s imports when its labels change, and nobody else\'s', () => {
+  it("recomputes a consumer's imports when its labels change, and nobody else's", () => {
     const model = buildModel(registry());
     const r = applyChange(model, { kind: 'cluster', name: 'a', resource: cluster('a', { labels: { gpu: 'true' } }) });
-    assert.deepEqual(r.imports.map((d) => [d.consumer, d.key]), [['a', 'inference/gpu-only']]);
+    assert.deepEqual(
+      r.imports.map((d) => [d.consumer, d.key]),
+      [['a', 'inference/gpu-only']],
+    );
     assert.deepEqual(r.services, []);
   });
 
@@ -485,7 +630,14 @@ describe('incremental service model', () => {
     finalExports.set('c', new Map([['inference/one', changes[0].state]]));
     finalExports.get('b')?.set('inference/two', changes[1].state);
     finalExports.get('a')?.delete('inference/two');
-    const fresh = buildModel({ ...final, vips: new Map([['inference/one', '10.96.0.7']]), clusters: [cluster('a'), cluster('b', { available: false }), cluster('c', { labels: { gpu: 'true' } }), cluster('d', { network: 'net-b' })] }, { now: T0 });
+    const fresh = buildModel(
+      {
+        ...final,
+        vips: new Map([['inference/one', '10.96.0.7']]),
+        clusters: [cluster('a'), cluster('b', { available: false }), cluster('c', { labels: { gpu: 'true' } }), cluster('d', { network: 'net-b' })],
+      },
+      { now: T0 },
+    );
     for (const c of ['a', 'b', 'c', 'd']) {
       assert.deepEqual(importsFor(model, c), importsFor(fresh, c), c);
       assert.deepEqual(exportStatusFor(model, c), exportStatusFor(fresh, c), c);
@@ -494,17 +646,37 @@ describe('incremental service model', () => {
 
   it('coalesces a burst: a service changed many times in one batch is re-merged and sent once', () => {
     const model = buildModel(registry());
-    const burst = [1, 2, 3, 4].map((n) => ({ kind: 'export' as const, cluster: 'a', namespace: 'inference', name: 'one', state: exp({ name: 'one', endpoints: Array.from({ length: n }, (_, i) => `10.0.0.${i + 1}`) }) }));
+    const burst = [1, 2, 3, 4].map((n) => ({
+      kind: 'export' as const,
+      cluster: 'a',
+      namespace: 'inference',
+      name: 'one',
+      state: exp({ name: 'one', endpoints: Array.from({ length: n }, (_, i) => `10.0.0.${i + 1}`) }),
+    }));
     const r = applyChanges(model, burst);
     assert.deepEqual(r.imports.map((d) => d.consumer).sort(), ['a', 'b', 'c']);
     assert.ok(r.imports.every((d) => d.next?.endpoints.filter((e) => e.cluster === 'a').length === 4));
     // Each exporter sees itself first.
-    assert.deepEqual(r.imports.map((d) => [d.consumer, d.next?.clusters]).sort(), [['a', ['a', 'b']], ['b', ['b', 'a']], ['c', ['a', 'b']]]);
+    assert.deepEqual(r.imports.map((d) => [d.consumer, d.next?.clusters]).sort(), [
+      ['a', ['a', 'b']],
+      ['b', ['b', 'a']],
+      ['c', ['a', 'b']],
+    ]);
   });
 
   it('builds imports whose JSON is already canonical, optional fields included', () => {
     const state = exp({ ports: [{ appProtocol: 'http', name: 'web', port: 80, protocol: 'TCP' }] });
-    const model = buildModel(input({ clusters: [cluster('a')], exports: [['a', { ...state, endpoints: [{ zone: 'z', nodeName: 'n', hostname: 'h', terminating: false, serving: true, ready: true, addresses: ['10.0.0.1'] }] }]] }));
+    const model = buildModel(
+      input({
+        clusters: [cluster('a')],
+        exports: [
+          [
+            'a',
+            { ...state, endpoints: [{ zone: 'z', nodeName: 'n', hostname: 'h', terminating: false, serving: true, ready: true, addresses: ['10.0.0.1'] }] },
+          ],
+        ],
+      }),
+    );
     const imp = importFor(model, 'a', 'inference/llm');
     assert.equal(JSON.stringify(imp), canonicalJson(imp));
   });

@@ -19,26 +19,78 @@ describe('resource validation', () => {
   });
 
   const cases: { name: string; object: unknown; expect: RegExp }[] = [
-    { name: 'wrong apiVersion', object: { ...cluster('a', '10.0.0.0/16', '10.1.0.0/16'), apiVersion: 'v1' }, expect: /f\.yaml: document 2 \(Cluster a\): apiVersion: expected "causeway\.dev\/v1alpha1" \(got "v1"\)/ },
-    { name: 'unknown kind with a suggestion', object: { ...cluster('a', '10.0.0.0/16', '10.1.0.0/16'), kind: 'Clustr' }, expect: /kind: unknown kind: did you mean "Cluster"\?/ },
-    { name: 'wrong field type', object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { spec: { podCIDRs: '10.0.0.0/16' } }), expect: /spec\.podCIDRs: expected array \(got "10\.0\.0\.0\/16"\)/ },
-    { name: 'misspelt field', object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { spec: { podCIDR: ['x'] } }), expect: /spec\.podCIDR: unknown field: did you mean "podCIDRs"\?/ },
-    { name: 'CIDR without mask', object: cluster('a', '10.0.0.0', '10.1.0.0/16'), expect: /spec\.podCIDRs\[0\]: CIDR mask is missing: did you mean "10\.0\.0\.0\/32"\?/ },
+    {
+      name: 'wrong apiVersion',
+      object: { ...cluster('a', '10.0.0.0/16', '10.1.0.0/16'), apiVersion: 'v1' },
+      expect: /f\.yaml: document 2 \(Cluster a\): apiVersion: expected "causeway\.dev\/v1alpha1" \(got "v1"\)/,
+    },
+    {
+      name: 'unknown kind with a suggestion',
+      object: { ...cluster('a', '10.0.0.0/16', '10.1.0.0/16'), kind: 'Clustr' },
+      expect: /kind: unknown kind: did you mean "Cluster"\?/,
+    },
+    {
+      name: 'wrong field type',
+      object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { spec: { podCIDRs: '10.0.0.0/16' } }),
+      expect: /spec\.podCIDRs: expected array \(got "10\.0\.0\.0\/16"\)/,
+    },
+    {
+      name: 'misspelt field',
+      object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { spec: { podCIDR: ['x'] } }),
+      expect: /spec\.podCIDR: unknown field: did you mean "podCIDRs"\?/,
+    },
+    {
+      name: 'CIDR without mask',
+      object: cluster('a', '10.0.0.0', '10.1.0.0/16'),
+      expect: /spec\.podCIDRs\[0\]: CIDR mask is missing: did you mean "10\.0\.0\.0\/32"\?/,
+    },
     { name: 'CIDR with host bits', object: cluster('a', '10.0.0.1/16', '10.1.0.0/16'), expect: /host bits are set: did you mean "10\.0\.0\.0\/16"\?/ },
     { name: 'out-of-range octet', object: cluster('a', '10.256.0.0/24', '10.1.0.0/16'), expect: /"10\.256\.0\.0" is not an IPv4 or IPv6 address/ },
     { name: 'bad name', object: cluster('Bad_Name', '10.0.0.0/16', '10.1.0.0/16'), expect: /metadata\.name: must be a lowercase DNS-1123 label/ },
-    { name: 'bad label key', object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { labels: { 'bad key': 'x' } }), expect: /metadata\.labels\.bad key: label key "bad key"/ },
-    { name: 'unknown provider', object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { spec: { provider: 'azure' } }), expect: /spec\.provider: expected one of "aws", "gcp", "onprem"/ },
-    { name: 'CIDRs missing without ipam', object: cluster('a', undefined, '10.1.0.0/16'), expect: /spec\.podCIDRs: required: list the cluster's pod CIDRs, or set spec\.ipam\.pool/ },
-    { name: 'two IPv4 pod CIDRs', object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { spec: { podCIDRs: ['10.0.0.0/16', '10.2.0.0/16'] } }), expect: /at most one IPv4 and one IPv6 CIDR/ },
-    { name: 'namespaced kind without namespace', object: { apiVersion: 'causeway.dev/v1alpha1', kind: 'ExternalService', metadata: { name: 'db' }, spec: { network: 'n', ports: [{ port: 1 }], endpoints: [] } }, expect: /metadata\.namespace: required/ },
-    { name: 'aws network without its block', object: { ...network('n'), spec: { provider: 'aws', region: 'us-east-1' } }, expect: /spec\.aws: required for provider aws/ },
+    {
+      name: 'bad label key',
+      object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { labels: { 'bad key': 'x' } }),
+      expect: /metadata\.labels\.bad key: label key "bad key"/,
+    },
+    {
+      name: 'unknown provider',
+      object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { spec: { provider: 'azure' } }),
+      expect: /spec\.provider: expected one of "aws", "gcp", "onprem"/,
+    },
+    {
+      name: 'CIDRs missing without ipam',
+      object: cluster('a', undefined, '10.1.0.0/16'),
+      expect: /spec\.podCIDRs: required: list the cluster's pod CIDRs, or set spec\.ipam\.pool/,
+    },
+    {
+      name: 'two IPv4 pod CIDRs',
+      object: cluster('a', '10.0.0.0/16', '10.1.0.0/16', { spec: { podCIDRs: ['10.0.0.0/16', '10.2.0.0/16'] } }),
+      expect: /at most one IPv4 and one IPv6 CIDR/,
+    },
+    {
+      name: 'namespaced kind without namespace',
+      object: {
+        apiVersion: 'causeway.dev/v1alpha1',
+        kind: 'ExternalService',
+        metadata: { name: 'db' },
+        spec: { network: 'n', ports: [{ port: 1 }], endpoints: [] },
+      },
+      expect: /metadata\.namespace: required/,
+    },
+    {
+      name: 'aws network without its block',
+      object: { ...network('n'), spec: { provider: 'aws', region: 'us-east-1' } },
+      expect: /spec\.aws: required for provider aws/,
+    },
     { name: 'not a mapping', object: ['a'], expect: /expected a mapping with apiVersion, kind, metadata and spec/ },
   ];
   for (const c of cases) {
     it(`rejects ${c.name}`, () => {
       const problems = problemsOf(c.object);
-      assert.ok(problems.some((p) => c.expect.test(p)), `no problem matched ${String(c.expect)} in:\n${problems.join('\n')}`);
+      assert.ok(
+        problems.some((p) => c.expect.test(p)),
+        `no problem matched ${String(c.expect)} in:\n${problems.join('\n')}`,
+      );
     });
   }
 
@@ -58,11 +110,14 @@ describe('YAML documents', () => {
     const text = '---\na: 1\n---\n---\nkind: List\nitems: [{b: 2}, {c: 3}]\n';
     const p = parseYamlDocuments(text, 'x.yaml');
     assert.ok(p.ok);
-    assert.deepEqual(p.value.map((d) => [d.source.document, d.source.path, d.object]), [
-      [1, undefined, { a: 1 }],
-      [3, 'items[0]', { b: 2 }],
-      [3, 'items[1]', { c: 3 }],
-    ]);
+    assert.deepEqual(
+      p.value.map((d) => [d.source.document, d.source.path, d.object]),
+      [
+        [1, undefined, { a: 1 }],
+        [3, 'items[0]', { b: 2 }],
+        [3, 'items[1]', { c: 3 }],
+      ],
+    );
   });
 
   it('reports malformed YAML with file, document, line and column', () => {

@@ -40,15 +40,30 @@ describe('VipAllocator (on the in-memory store fake)', () => {
     assert.deepEqual(await vips.ensure(svc('a'), pools, later(5 * MINUTE)), a);
     // A second allocator (another hub replica) sees the same assignment.
     assert.deepEqual(await new VipAllocator(store).ensure(svc('a'), pools, T0), a);
-    assert.deepEqual(vipMap(await vips.list()), new Map([['inference/a', '10.96.0.1'], ['inference/b', '10.96.0.2']]));
-    assert.deepEqual(await vips.listClaims(), [{ ip: '10.96.0.1', service: 'inference/a' }, { ip: '10.96.0.2', service: 'inference/b' }]);
+    assert.deepEqual(
+      vipMap(await vips.list()),
+      new Map([
+        ['inference/a', '10.96.0.1'],
+        ['inference/b', '10.96.0.2'],
+      ]),
+    );
+    assert.deepEqual(await vips.listClaims(), [
+      { ip: '10.96.0.1', service: 'inference/a' },
+      { ip: '10.96.0.2', service: 'inference/b' },
+    ]);
   });
 
   it('uses only ClusterSetIPs pools, in name order', async () => {
     const mixed = [pool('z-vips', ['10.97.0.0/30']), pool('lb', ['10.98.0.0/30'], 'LoadBalancer'), pool('a-vips', ['10.96.0.0/30'])];
     assert.equal((await vips.ensure(svc('a'), mixed, T0)).ip, '10.96.0.1');
     assert.equal((await vips.ensure(svc('b'), mixed, T0)).ip, '10.96.0.2');
-    assert.deepEqual(await vips.ensure(svc('c'), mixed, T0), { namespace: 'inference', name: 'c', ip: '10.97.0.1', pool: 'z-vips', allocatedAt: T0.toISOString() });
+    assert.deepEqual(await vips.ensure(svc('c'), mixed, T0), {
+      namespace: 'inference',
+      name: 'c',
+      ip: '10.97.0.1',
+      pool: 'z-vips',
+      allocatedAt: T0.toISOString(),
+    });
   });
 
   it('allocates IPv6 VIPs', async () => {
@@ -65,7 +80,10 @@ describe('VipAllocator (on the in-memory store fake)', () => {
     assert.equal((await vips.ensure(svc('b'), pools, later(10 * MINUTE))).ip, '10.96.0.2');
     // Exactly when it ends: reusable.
     assert.equal((await vips.ensure(svc('c'), pools, later(11 * MINUTE))).ip, '10.96.0.1');
-    assert.deepEqual(await vips.listClaims(), [{ ip: '10.96.0.1', service: 'inference/c' }, { ip: '10.96.0.2', service: 'inference/b' }]);
+    assert.deepEqual(await vips.listClaims(), [
+      { ip: '10.96.0.1', service: 'inference/c' },
+      { ip: '10.96.0.2', service: 'inference/b' },
+    ]);
   });
 
   it('gives a service its own released address back even inside the quarantine', async () => {
@@ -90,7 +108,10 @@ describe('VipAllocator (on the in-memory store fake)', () => {
     await vips.release(svc('b'), T0);
     await assert.rejects(vips.ensure(svc('c'), tiny, later(MINUTE)), (err: unknown) => {
       assert.ok(err instanceof PoolExhaustedError);
-      assert.match(err.message, /inference\/c: IPPool "tiny" \(10\.96\.0\.0\/30\) exhausted \(1 address\(es\) held, 1 in release quarantine; the first quarantined address is free again at 2026-01-01T00:10:00\.000Z\)/);
+      assert.match(
+        err.message,
+        /inference\/c: IPPool "tiny" \(10\.96\.0\.0\/30\) exhausted \(1 address\(es\) held, 1 in release quarantine; the first quarantined address is free again at 2026-01-01T00:10:00\.000Z\)/,
+      );
       return true;
     });
     await assert.rejects(vips.ensure(svc('c'), [], T0), PoolExhaustedError);
@@ -106,8 +127,14 @@ describe('VipAllocator (on the in-memory store fake)', () => {
     const moved = await vips.ensure(svc('g'), [pool('vips', ['10.96.0.0/29'])], later(20 * MINUTE));
     assert.equal(moved.ip, '10.96.0.1');
     const claims = await vips.listClaims();
-    assert.deepEqual(claims.find((c) => c.ip === '10.97.0.1'), { ip: '10.97.0.1', service: 'inference/g', releasedAt: later(20 * MINUTE).toISOString() });
-    assert.deepEqual(claims.find((c) => c.ip === '10.96.0.1'), { ip: '10.96.0.1', service: 'inference/g' });
+    assert.deepEqual(
+      claims.find((c) => c.ip === '10.97.0.1'),
+      { ip: '10.97.0.1', service: 'inference/g', releasedAt: later(20 * MINUTE).toISOString() },
+    );
+    assert.deepEqual(
+      claims.find((c) => c.ip === '10.96.0.1'),
+      { ip: '10.96.0.1', service: 'inference/g' },
+    );
   });
 
   it('retries when its view of the claims is stale, never taking an address another replica holds', async () => {
@@ -134,10 +161,7 @@ describe('VipAllocator (on the in-memory store fake)', () => {
     const a = new VipAllocator(store);
     const b = new VipAllocator(store);
     const names = Array.from({ length: 100 }, (_, i) => `s${i}`);
-    const results = await Promise.all([
-      ...names.map((n) => a.ensure(svc(n), big, T0)),
-      ...[...names].reverse().map((n) => b.ensure(svc(n), big, T0)),
-    ]);
+    const results = await Promise.all([...names.map((n) => a.ensure(svc(n), big, T0)), ...[...names].reverse().map((n) => b.ensure(svc(n), big, T0))]);
     const byService = new Map<string, string>();
     for (const r of results) {
       const seen = byService.get(r.name);

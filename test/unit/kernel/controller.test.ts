@@ -6,7 +6,10 @@ import { Controller, TerminalError, type Reconcile } from '../../../controlplane
 
 /** Lets every promise chain that is ready run to completion. */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => { setImmediate(resolve); });
+  for (let i = 0; i < 20; i++)
+    await new Promise<void>((resolve) => {
+      setImmediate(resolve);
+    });
 }
 
 interface Harness {
@@ -55,7 +58,9 @@ describe('controller kernel', () => {
     const h = start(async () => {
       if (first) {
         first = false;
-        await new Promise<void>((resolve) => { release = resolve; });
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
       }
       return undefined;
     });
@@ -125,9 +130,15 @@ describe('controller kernel', () => {
     const clock = new ManualClock();
     const runs: string[] = [];
     const controller = new Controller<string>({
-      name: 't', clock,
-      reconcile: (key) => { runs.push(key); return Promise.reject(new TerminalError('never')); },
-      onError: (key, _err, retry) => { errors.push([key, retry]); },
+      name: 't',
+      clock,
+      reconcile: (key) => {
+        runs.push(key);
+        return Promise.reject(new TerminalError('never'));
+      },
+      onError: (key, _err, retry) => {
+        errors.push([key, retry]);
+      },
     });
     const ac = new AbortController();
     const done = controller.run(ac.signal);
@@ -180,13 +191,16 @@ describe('controller kernel', () => {
     let inFlight = 0;
     let max = 0;
     const gates: (() => void)[] = [];
-    const h = start(async () => {
-      inFlight += 1;
-      max = Math.max(max, inFlight);
-      await new Promise<void>((resolve) => gates.push(resolve));
-      inFlight -= 1;
-      return undefined;
-    }, { concurrency: 3 });
+    const h = start(
+      async () => {
+        inFlight += 1;
+        max = Math.max(max, inFlight);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        inFlight -= 1;
+        return undefined;
+      },
+      { concurrency: 3 },
+    );
     for (let i = 0; i < 10; i++) h.controller.add(`k${i}`);
     await settle();
     assert.equal(inFlight, 3);
@@ -205,7 +219,13 @@ describe('controller kernel', () => {
     const h = start((_key, signal) => {
       seen = signal;
       return new Promise((_resolve, reject) => {
-        signal.addEventListener('abort', () => { reject(new Error('aborted')); }, { once: true });
+        signal.addEventListener(
+          'abort',
+          () => {
+            reject(new Error('aborted'));
+          },
+          { once: true },
+        );
       });
     });
     h.controller.add('k');
@@ -235,7 +255,11 @@ describe('controller kernel', () => {
 
   it('says when it is idle: nothing queued or in flight, retries waiting do not count', async () => {
     let idle = 0;
-    const h = start((key) => (key === 'bad' ? Promise.reject(new Error('x')) : Promise.resolve(undefined)), { onIdle: () => { idle += 1; } });
+    const h = start((key) => (key === 'bad' ? Promise.reject(new Error('x')) : Promise.resolve(undefined)), {
+      onIdle: () => {
+        idle += 1;
+      },
+    });
     h.controller.add('bad');
     h.controller.add('ok');
     await settle();
