@@ -16,7 +16,7 @@ import type { Condition } from '../controlplane/api/conditions.ts';
 import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
-  encodeMessage,
+  encodedSize,
   serviceKeyString,
   type ExportState,
   type Heartbeat,
@@ -357,7 +357,7 @@ export class Agent {
       const result = this.exportOf({ namespace: se.metadata.namespace ?? '', name: se.metadata.name });
       if (result?.ok === true) states.push(this.noteTruncation(result));
     }
-    const size = encodeMessage(states).byteLength;
+    const size = encodedSize(states);
     if (size <= this.opts.maxReportBytes && states.length <= MAX_REPORT_ITEMS) {
       const ok = await this.sendReport(true, states, [], signal);
       if (ok) this.reported = new Map(states.map((s) => [serviceKeyString(s), canonicalJson(s)]));
@@ -369,7 +369,7 @@ export class Agent {
     const parts: ExportState[][] = [[]];
     let bytes = 0;
     for (const st of states) {
-      const b = encodeMessage(st).byteLength + 1;
+      const b = encodedSize(st) + 1;
       const last = parts[parts.length - 1] ?? [];
       if (last.length > 0 && (bytes + b > this.opts.maxReportBytes || last.length >= MAX_REPORT_ITEMS)) {
         parts.push([st]);
@@ -406,9 +406,9 @@ export class Agent {
     }
     // Pack into messages under the size limit, in order; each waits for the previous ack.
     const batches: { upserts: ExportState[]; removals: ServiceKey[] }[] = [];
-    let current = { upserts: [] as ExportState[], removals: [...removals], bytes: encodeMessage(removals).byteLength };
+    let current = { upserts: [] as ExportState[], removals: [...removals], bytes: encodedSize(removals) };
     for (const s of upserts) {
-      const bytes = encodeMessage(s).byteLength + 1;
+      const bytes = encodedSize(s) + 1;
       if (current.upserts.length > 0 && (current.bytes + bytes > this.opts.maxReportBytes || current.upserts.length >= MAX_REPORT_ITEMS)) {
         batches.push(current);
         current = { upserts: [], removals: [], bytes: 0 };

@@ -4,12 +4,13 @@
 // publishes; receives import batches on `causeway.v1.cluster.<cluster>.imports`. Everything
 // received is validated like API input (messages.ts) before the agent sees it.
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { z } from 'zod';
 import { UnavailableError } from '../controlplane/api/errors.ts';
 import {
-  decodeMessage,
-  encodeMessage,
-  importBatchSchema,
+  heartbeatCodec,
+  importBatchCodec,
+  reportCodec,
+  reportReplyCodec,
+  syncRequestCodec,
   type Heartbeat,
   type ImportBatch,
   type Report,
@@ -38,11 +39,6 @@ export interface NatsTransportOptions {
   readonly onRejected?: (subject: string, reason: string, message: string) => void;
   readonly onError?: (what: string, err: unknown) => void;
 }
-
-const reportReplySchema = z.union([
-  z.object({ ok: z.literal(true), seq: z.int(), revision: z.int() }),
-  z.object({ ok: z.literal(false), reason: z.string(), message: z.string() }),
-]);
 
 export class NatsHubTransport implements HubTransport {
   private readonly options: NatsTransportOptions;
@@ -148,7 +144,7 @@ export class NatsHubTransport implements HubTransport {
   }
 
   private decode(subject: string, data: Uint8Array): ImportBatch | undefined {
-    const decoded = decodeMessage(importBatchSchema, data, this.options.cluster);
+    const decoded = importBatchCodec.decode(data, this.options.cluster);
     if (decoded.ok) return decoded.value;
     this.rejected.set(decoded.reason, (this.rejected.get(decoded.reason) ?? 0) + 1);
     this.options.onRejected?.(subject, decoded.reason, decoded.message);
@@ -172,24 +168,18 @@ export class NatsHubTransport implements HubTransport {
   async report(report: Report, signal: AbortSignal): Promise<ReportReply> {
     const nc = this.connection();
     const msg = await raceAbort(
-      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Report), encodeMessage(report), { timeout: this.options.requestTimeoutMs ?? 10_000 }),
+      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Report), reportCodec.encode(report), { timeout: this.options.requestTimeoutMs ?? 10_000 }),
       signal,
     );
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(msg.data));
-    } catch (err) {
-      throw new UnavailableError('the hub answered a report with something that is not JSON', { cause: err });
-    }
-    const parsed = reportReplySchema.safeParse(json);
-    if (!parsed.success) throw new UnavailableError(`the hub answered a report with an unexpected reply: ${parsed.error.issues[0]?.message ?? ''}`);
-    return parsed.data;
+    const reply = reportReplyCodec.decode(msg.data);
+    if (!reply.ok) throw new UnavailableError(`the hub answered a report with an unexpected reply: ${reply.message}`);
+    return reply.value;
   }
 
   heartbeat(heartbeat: Heartbeat): void {
     // While disconnected the client would buffer it; a stale heartbeat is worth nothing.
     if (!this.connected()) return;
-    this.nc?.publish(agentSubject(this.options.cluster, AgentSubjectKind.Heartbeat), encodeMessage(heartbeat));
+    this.nc?.publish(agentSubject(this.options.cluster, AgentSubjectKind.Heartbeat), heartbeatCodec.encode(heartbeat));
   }
 
   async sync(request: SyncRequest, signal: AbortSignal): Promise<ImportBatch[]> {
@@ -198,7 +188,7 @@ export class NatsHubTransport implements HubTransport {
     // Several replies may come: the chunks of one batch. Stop at the last chunk, or after a
     // pause (the hub may publish the rest on the imports subject instead).
     const replies = await raceAbort(
-      nc.requestMany(subject, encodeMessage(request), {
+      nc.requestMany(subject, syncRequestCodec.encode(request), {
         strategy: 'stall',
         maxWait: this.options.syncFirstReplyMs ?? 10_000,
         stall: this.options.syncStallMs ?? 500,

@@ -57,3 +57,6 @@ export function isKind(value: unknown): value is Kind {
 }
 
 export const DEFAULT_NAMESPACE = 'default';
+
+/** The source-cluster name given to ExternalService endpoints; no Cluster may take it. */
+export const RESERVED_CLUSTER_NAME = 'external';

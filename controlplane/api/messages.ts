@@ -1,14 +1,20 @@
 // WARNING - STABLE API: the messages agents and hubs exchange over NATS (subjects in
-// subjects.ts). Agents and hubs of neighbouring versions must understand each other: add optional
-// fields; never rename or retype one; bump PROTOCOL_VERSION only with a migration.
+// subjects.ts). Agents and hubs of neighbouring versions must understand each other:
+// - decoding ignores fields it does not know (every schema here is a plain z.object, which drops
+//   unknown keys), so an older hub accepts a newer agent's message and the other way round;
+// - add optional fields only; never rename, retype or remove one;
+// - bump PROTOCOL_VERSION only with a migration, and keep the golden fixtures of every version
+//   under test/fixtures/protocol/ decoding.
 //
 // Agent → hub:  report (request/reply)  exports of its cluster, full or incremental
 //               heartbeat (publish)      liveness, applied revision, agent conditions
 //               sync (request/reply)     "send me what changed after revision R" (0: snapshot)
-// Hub → agent:  imports (publish)        deltas of what the cluster must import, per revision
+// Hub → agent:  report reply             accepted (seq, revision) or refused (reason, message)
+//               imports (publish)        deltas of what the cluster must import, per revision
 //
-// Every message is validated like API input on receipt: malformed, oversized or claiming another
-// cluster is rejected, logged, counted, and changes nothing.
+// Every message goes through its codec (`CODECS` below) both ways. On receipt it is validated like
+// API input: malformed, oversized or claiming another cluster is rejected, logged, counted, and
+// changes nothing.
 import { z } from 'zod';
 import { isIpAddress } from './cidr.ts';
 import type { Condition } from './conditions.ts';
@@ -31,13 +37,19 @@ export function serviceKeyString(k: ServiceKey): string {
   return `${k.namespace}/${k.name}`;
 }
 
+/** The inverse of serviceKeyString: "ns/name" → { namespace, name } (names cannot contain "/"). */
+export function parseServiceKey(s: string): ServiceKey {
+  const slash = s.indexOf('/');
+  return slash < 0 ? { namespace: '', name: s } : { namespace: s.slice(0, slash), name: s.slice(slash + 1) };
+}
+
 // ---- shared pieces -------------------------------------------------------------------------------
 
 const ipSchema = z.string().max(64).refine(isIpAddress, 'expected an IPv4 or IPv6 address');
 const shortString = z.string().min(1).max(253);
 const labelMapSchema = z.record(z.string().max(317), z.string().max(63)).refine((m) => Object.keys(m).length <= 64, 'at most 64 labels');
 
-export const servicePortSchema = z.strictObject({
+export const servicePortSchema = z.object({
   name: z.string().max(63).optional(),
   port: z.int().min(1).max(65_535),
   protocol: z.enum(['TCP', 'UDP', 'SCTP']),
@@ -49,7 +61,7 @@ export const ServiceType = { ClusterSetIP: 'ClusterSetIP', Headless: 'Headless' 
 export type ServiceType = (typeof ServiceType)[keyof typeof ServiceType];
 
 /** One endpoint as EndpointSlices describe it (discovery.k8s.io/v1 conditions). */
-export const endpointSchema = z.strictObject({
+export const endpointSchema = z.object({
   addresses: z.array(ipSchema).min(1).max(16),
   ready: z.boolean(),
   serving: z.boolean(),
@@ -73,7 +85,7 @@ const agentEnvelope = {
 };
 
 /** One ServiceExport of the reporting cluster, with the Service's shape and its endpoints. */
-export const exportStateSchema = z.strictObject({
+export const exportStateSchema = z.object({
   namespace: nameSchema,
   name: nameSchema,
   /** The ServiceExport's creationTimestamp: the oldest export wins a conflict (KEP-1645). */
@@ -92,7 +104,7 @@ export const exportStateSchema = z.strictObject({
 });
 export type ExportState = z.output<typeof exportStateSchema>;
 
-export const reportSchema = z.strictObject({
+export const reportSchema = z.object({
   ...agentEnvelope,
   seq: z.int().min(1),
   /** True: `upserts` is the cluster's complete export set; every other export of it is removed. */
@@ -101,23 +113,27 @@ export const reportSchema = z.strictObject({
    * A full report too large for one message is sent in parts, in order, each `full: true` with
    * its `part`; the hub removes the exports no part named only once the last part has arrived.
    */
-  part: z.strictObject({ index: z.int().min(0), count: z.int().min(1).max(10_000) }).optional(),
+  part: z.object({ index: z.int().min(0), count: z.int().min(1).max(10_000) }).optional(),
   upserts: z.array(exportStateSchema).max(10_000),
-  removals: z.array(z.strictObject({ namespace: nameSchema, name: nameSchema })).max(10_000),
+  removals: z.array(z.object({ namespace: nameSchema, name: nameSchema })).max(10_000),
 });
 export type Report = z.output<typeof reportSchema>;
 
-export type ReportReply =
-  { readonly ok: true; readonly seq: number; readonly revision: number } | { readonly ok: false; readonly reason: string; readonly message: string };
+/** The hub's answer to a report: accepted at a registry revision, or refused with a reason. */
+export const reportReplySchema = z.union([
+  z.object({ ok: z.literal(true), seq: z.int().min(0), revision: z.int().min(0) }),
+  z.object({ ok: z.literal(false), reason: z.string().max(63), message: z.string().max(4096) }),
+]);
+export type ReportReply = z.output<typeof reportReplySchema>;
 
-export const agentConditionSchema = z.strictObject({
+export const agentConditionSchema = z.object({
   type: z.string().min(1).max(63),
   status: z.enum(['True', 'False', 'Unknown']),
   reason: z.string().min(1).max(63),
   message: z.string().max(1024),
 });
 
-export const heartbeatSchema = z.strictObject({
+export const heartbeatSchema = z.object({
   ...agentEnvelope,
   agentVersion: z.string().min(1).max(64),
   /** The import revision the agent has applied to its cluster. */
@@ -127,7 +143,7 @@ export const heartbeatSchema = z.strictObject({
 });
 export type Heartbeat = z.output<typeof heartbeatSchema>;
 
-export const syncRequestSchema = z.strictObject({
+export const syncRequestSchema = z.object({
   ...agentEnvelope,
   /** The revision the agent has applied; 0 asks for a snapshot. */
   afterRevision: z.int().min(0),
@@ -137,7 +153,7 @@ export type SyncRequest = z.output<typeof syncRequestSchema>;
 // ---- hub → agent -----------------------------------------------------------------------------
 
 /** What a consuming cluster must import for one global service. */
-export const importStateSchema = z.strictObject({
+export const importStateSchema = z.object({
   namespace: nameSchema,
   name: nameSchema,
   type: z.enum(['ClusterSetIP', 'Headless']),
@@ -146,7 +162,7 @@ export const importStateSchema = z.strictObject({
   ips: z.array(ipSchema),
   sessionAffinity: z.enum(['None', 'ClientIP']),
   /** Per exporting cluster, the ports its endpoints listen on (ExportState.endpointPorts). */
-  clusterPorts: z.array(z.strictObject({ cluster: nameSchema, ports: z.array(servicePortSchema) })).optional(),
+  clusterPorts: z.array(z.object({ cluster: nameSchema, ports: z.array(servicePortSchema) })).optional(),
   /** Clusters whose endpoints are included (available, allowed, reachable), nearest first. */
   clusters: z.array(nameSchema),
   /** An exported endpoint, without its node labels, and with the cluster it comes from. */
@@ -154,7 +170,7 @@ export const importStateSchema = z.strictObject({
 });
 export type ImportState = z.output<typeof importStateSchema>;
 
-const conditionSchema = z.strictObject({
+const conditionSchema = z.object({
   type: z.string().min(1),
   status: z.enum(['True', 'False', 'Unknown']),
   reason: z.string().min(1),
@@ -164,14 +180,14 @@ const conditionSchema = z.strictObject({
 });
 
 /** Conditions for one of the receiving cluster's own ServiceExports (Valid, Ready, Conflict). */
-export const exportStatusSchema = z.strictObject({
+export const exportStatusSchema = z.object({
   namespace: nameSchema,
   name: nameSchema,
   conditions: z.array(conditionSchema),
 });
 export type ExportStatus = z.output<typeof exportStatusSchema> & { conditions: Condition[] };
 
-export const importBatchSchema = z.strictObject({
+export const importBatchSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
   cluster: nameSchema,
   /** snapshot: the complete desired state; delta: changes on top of `fromRevision`. */
@@ -181,26 +197,68 @@ export const importBatchSchema = z.strictObject({
   /** The revision the cluster is at once this batch (all its chunks) is applied. */
   revision: z.int().min(0),
   upserts: z.array(importStateSchema),
-  removals: z.array(z.strictObject({ namespace: nameSchema, name: nameSchema })),
+  removals: z.array(z.object({ namespace: nameSchema, name: nameSchema })),
   /** Status of the receiving cluster's exports; complete in a snapshot. */
   exportStatus: z.array(exportStatusSchema),
-  exportStatusRemovals: z.array(z.strictObject({ namespace: nameSchema, name: nameSchema })).optional(),
+  exportStatusRemovals: z.array(z.object({ namespace: nameSchema, name: nameSchema })).optional(),
   /** Large snapshots are split; apply only once every chunk of a revision has arrived. */
-  chunk: z.strictObject({ index: z.int().min(0), count: z.int().min(1) }).optional(),
+  chunk: z.object({ index: z.int().min(0), count: z.int().min(1) }).optional(),
 });
 export type ImportBatch = z.output<typeof importBatchSchema>;
 
-// ---- decoding --------------------------------------------------------------------------------
+// ---- codecs --------------------------------------------------------------------------------
 
-export type Decoded<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly reason: 'oversized' | 'malformed' | 'invalid' | 'wrong-cluster'; readonly message: string };
+export type DecodeFailure = 'oversized' | 'malformed' | 'invalid' | 'wrong-cluster';
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: DecodeFailure; readonly message: string };
 
-/**
- * Decodes and validates a message. `expectedCluster` is the cluster the subject (and so the
- * NATS server's permissions) says it came from; a body claiming another cluster is refused.
- */
-export function decodeMessage<T>(schema: z.ZodType<T>, data: Uint8Array, expectedCluster?: string): Decoded<T> {
+/** One message kind's wire form: the only way it is written and read. */
+export interface Codec<T> {
+  readonly kind: string;
+  readonly schema: z.ZodType<T>;
+  /** JSON bytes of a value typed by the schema (what decode accepts back, field for field). */
+  encode(value: T): Uint8Array;
+  /**
+   * Decodes and validates. `expectedCluster` is the cluster the subject (and so the NATS server's
+   * permissions) says it came from; a body claiming another cluster is refused. Unknown fields
+   * are dropped, not refused.
+   */
+  decode(data: Uint8Array, expectedCluster?: string): Decoded<T>;
+}
+
+function codec<T>(kind: string, schema: z.ZodType<T>): Codec<T> {
+  return {
+    kind,
+    schema,
+    encode: (value) => encodeJson(value),
+    decode: (data, expectedCluster) => decodeWith(schema, data, expectedCluster),
+  };
+}
+
+export const reportCodec = codec('report', reportSchema);
+export const reportReplyCodec = codec('report-reply', reportReplySchema);
+export const heartbeatCodec = codec('heartbeat', heartbeatSchema);
+export const syncRequestCodec = codec('sync-request', syncRequestSchema);
+export const importBatchCodec = codec('import-batch', importBatchSchema);
+
+/** Every message kind, by name: the golden fixtures under test/fixtures/protocol/ are named after these. */
+export const CODECS = {
+  report: reportCodec,
+  'report-reply': reportReplyCodec,
+  heartbeat: heartbeatCodec,
+  'sync-request': syncRequestCodec,
+  'import-batch': importBatchCodec,
+} as const;
+
+/** Encoded size of a value, for packing messages under MAX_MESSAGE_BYTES. */
+export function encodedSize(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+function encodeJson(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array, expectedCluster?: string): Decoded<T> {
   if (data.byteLength > MAX_MESSAGE_BYTES) {
     return { ok: false, reason: 'oversized', message: `message of ${data.byteLength} bytes exceeds ${MAX_MESSAGE_BYTES}` };
   }
@@ -223,8 +281,4 @@ export function decodeMessage<T>(schema: z.ZodType<T>, data: Uint8Array, expecte
     return { ok: false, reason: 'wrong-cluster', message: `message claims cluster "${String(claimed)}" but came from "${expectedCluster}"` };
   }
   return { ok: true, value: parsed.data };
-}
-
-export function encodeMessage(value: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(value));
 }

@@ -3,7 +3,7 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import type { Problem } from './errors.ts';
-import { API_VERSION, isKind, KINDS, ALL_KINDS } from './kinds.ts';
+import { API_VERSION, isKind, KINDS, ALL_KINDS, RESERVED_CLUSTER_NAME } from './kinds.ts';
 import { metadataSchema, SPEC_SCHEMAS, type Resource } from './resources.ts';
 
 /** Where a document came from, carried into every problem about it. */
@@ -21,9 +21,6 @@ export interface RawDocument {
 }
 
 export type Validated<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: Problem[] };
-
-/** The source-cluster name given to ExternalService endpoints; no Cluster may take it. */
-export const RESERVED_CLUSTER_NAME = 'external';
 
 /** Max documents in one request or directory; etcd's transaction limit is set above this. */
 export const MAX_DOCUMENTS = 5000;

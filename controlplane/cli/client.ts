@@ -16,7 +16,7 @@ import { KINDS, type KindInfo } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
 import type { Source } from '../api/validate.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
-import type { GlobalServiceView } from '../hub/server.ts';
+import type { GlobalServiceView } from '../api/read-model.ts';
 
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
 

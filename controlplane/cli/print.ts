@@ -9,7 +9,7 @@ import { effectiveCidrs } from '../api/semantic.ts';
 import { formatSelector } from '../api/labels.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
 import type { ChangeView } from './client.ts';
-import type { GlobalServiceView } from '../hub/server.ts';
+import type { GlobalServiceView } from '../api/read-model.ts';
 
 export const OutputFormat = { table: 'table', yaml: 'yaml', json: 'json', wide: 'wide' } as const;
 export type OutputFormat = (typeof OutputFormat)[keyof typeof OutputFormat];

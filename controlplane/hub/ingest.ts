@@ -3,7 +3,7 @@
 // session, written in one transaction per report, unchanged exports skipped. Runs on every hub
 // replica (a queue group spreads the reports).
 import { exportKey } from '../api/keys.ts';
-import { decodeMessage, encodeMessage, reportSchema, serviceKeyString, type Report, type ReportReply } from '../api/messages.ts';
+import { reportCodec, reportReplyCodec, serviceKeyString, type Report, type ReportReply } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import type { Op, Store } from '../registry/store.ts';
@@ -48,7 +48,7 @@ export class ReportIngest {
   }
 
   private async process(msg: BusMessage, from: string): Promise<void> {
-    const decoded = decodeMessage(reportSchema, msg.data, from);
+    const decoded = reportCodec.decode(msg.data, from);
     if (!decoded.ok) {
       this.deps.warn({ cluster: from, reason: decoded.reason, error: decoded.message }, 'rejected agent report');
       this.deps.count('report', `rejected_${decoded.reason.replace('-', '_')}`);
@@ -121,7 +121,7 @@ export class ReportIngest {
   }
 
   private reply(msg: BusMessage, body: ReportReply): void {
-    if (msg.reply !== undefined) this.deps.bus.publish(msg.reply, encodeMessage(body));
+    if (msg.reply !== undefined) this.deps.bus.publish(msg.reply, reportReplyCodec.encode(body));
   }
 }
 

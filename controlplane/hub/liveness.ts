@@ -3,7 +3,7 @@
 // next heartbeat marks it available again. The clock starts when this controller starts, so a hub
 // restart gives every agent a full TTL to be heard before anything is withdrawn.
 import { ClusterConditionType, ClusterReason, setCondition, type Condition } from '../api/conditions.ts';
-import { decodeMessage, heartbeatSchema, type Heartbeat } from '../api/messages.ts';
+import { heartbeatCodec, type Heartbeat } from '../api/messages.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { BusMessage } from '../bus/bus.ts';
@@ -42,7 +42,7 @@ export class LivenessController {
 
   handleHeartbeat(msg: BusMessage): void {
     const from = parseAgentSubject(msg.subject)?.cluster ?? '';
-    const decoded = decodeMessage(heartbeatSchema, msg.data, from);
+    const decoded = heartbeatCodec.decode(msg.data, from);
     if (!decoded.ok) {
       this.deps.warn({ cluster: from, reason: decoded.reason, error: decoded.message }, 'rejected heartbeat');
       this.deps.count('heartbeat', `rejected_${decoded.reason.replace('-', '_')}`);

@@ -14,27 +14,10 @@ import type { Store } from '../registry/store.ts';
 import { authorizeChange, canRead, requireAdmin, type Principal, type TokenAuthenticator } from './auth.ts';
 import type { CredentialStore } from './credentials.ts';
 import type { HubMetrics } from './metrics.ts';
-import type { Condition } from '../api/conditions.ts';
+import type { ServicesView } from '../api/read-model.ts';
 
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
 export const BODY_LIMIT = 1024 * 1024;
-
-/** Global services as the hub has merged them, for `causeway get services`. */
-export interface ServicesView {
-  list(): readonly GlobalServiceView[];
-}
-
-export interface GlobalServiceView {
-  readonly namespace: string;
-  readonly name: string;
-  readonly type: string;
-  readonly ports: readonly { port: number; protocol: string; name?: string | undefined }[];
-  readonly ips: readonly string[];
-  readonly exporters: readonly { cluster: string; endpoints: number; conflict?: string | undefined }[];
-  readonly importers: readonly string[];
-  readonly endpoints: number;
-  readonly conditions: readonly Condition[];
-}
 
 export interface HubServerDeps {
   readonly credentials?: CredentialStore;

@@ -5,15 +5,7 @@
 // that consumer last got. An agent that missed something, restarted, or is new asks to sync and
 // gets a snapshot (chunked when large). Clusterset VIPs are allocated here as services appear.
 import type { Logger } from 'pino';
-import {
-  decodeMessage,
-  MAX_MESSAGE_BYTES,
-  PROTOCOL_VERSION,
-  syncRequestSchema,
-  type ExportStatus,
-  type ImportBatch,
-  type ImportState,
-} from '../api/messages.ts';
+import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, syncRequestCodec, type ExportStatus, type ImportBatch, type ImportState } from '../api/messages.ts';
 import { clusterSubject, parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import { VipAllocator, vipMap } from '../ipam/vips.ts';
@@ -21,7 +13,7 @@ import type { Store } from '../registry/store.ts';
 import { applyChanges, buildModel, consumersOf, exportStatusFor, globalServices, importsFor, type ModelChange, type ServicesModel } from '../services/model.ts';
 import type { ExportIndex } from './exports.ts';
 import type { RegistryView } from './registry-view.ts';
-import type { GlobalServiceView, ServicesView } from './server.ts';
+import type { GlobalServiceView, ServicesView } from '../api/read-model.ts';
 
 export interface ServiceControllerDeps {
   readonly bus: Bus;
@@ -148,7 +140,7 @@ export class ServiceController implements ServicesView {
   /** An agent asks for everything after `afterRevision`: what it is missing, or a snapshot. */
   handleSync(msg: BusMessage): void {
     const from = parseAgentSubject(msg.subject)?.cluster ?? '';
-    const decoded = decodeMessage(syncRequestSchema, msg.data, from);
+    const decoded = syncRequestCodec.decode(msg.data, from);
     if (!decoded.ok) {
       this.deps.logger.warn({ cluster: from, reason: decoded.reason, error: decoded.message }, 'rejected sync request');
       this.deps.count('sync', `rejected_${decoded.reason.replace('-', '_')}`);

@@ -8,7 +8,7 @@ import type { Condition } from '../api/conditions.ts';
 import type { LabelSelector } from '../api/labels.ts';
 import type { Endpoint, ExportState, ExportStatus, ImportState, ServicePort, ServiceType } from '../api/messages.ts';
 import type { ExternalServiceResource } from '../api/resources.ts';
-import { RESERVED_CLUSTER_NAME } from '../api/validate.ts';
+import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import type { ClusterPlace } from './topology.ts';
 
 export type SessionAffinity = ExportState['sessionAffinity'];

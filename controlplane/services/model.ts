@@ -18,7 +18,7 @@ import type { Condition } from '../api/conditions.ts';
 import { matchesSelector } from '../api/labels.ts';
 import { serviceKeyString, type ExportState, type ExportStatus, type ImportState } from '../api/messages.ts';
 import type { ClusterResource, ExternalServiceResource, NetworkResource } from '../api/resources.ts';
-import { RESERVED_CLUSTER_NAME } from '../api/validate.ts';
+import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import {
   compareExporters,
   exporterFromExport,

@@ -2,7 +2,7 @@
 // (clusterset, network, provider, region, availability, labels) and which networks can reach
 // each other. Links are undirected and transitive, so reachability is "same connected component"
 // and is computed once per set of Networks (union-find), not per pair per lookup.
-import { RESERVED_CLUSTER_NAME } from '../api/validate.ts';
+import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import type { ClusterResource, NetworkResource } from '../api/resources.ts';
 import { DEFAULT_CLUSTER_SET } from '../api/semantic.ts';
 

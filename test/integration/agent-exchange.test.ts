@@ -10,11 +10,11 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/clie
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import {
   PROTOCOL_VERSION,
-  decodeMessage,
-  encodeMessage,
-  heartbeatSchema,
-  reportSchema,
-  syncRequestSchema,
+  heartbeatCodec,
+  importBatchCodec,
+  reportCodec,
+  reportReplyCodec,
+  syncRequestCodec,
   type Heartbeat,
   type ImportBatch,
   type ImportState,
@@ -56,23 +56,23 @@ async function startHubStandIn(nats: TestNats, cluster: string): Promise<HubStan
     pushRest: false,
     syncReply: () => [],
     publish: (b) => {
-      nc.publish(clusterSubject(cluster, ClusterSubjectKind.Imports), encodeMessage(b));
+      nc.publish(clusterSubject(cluster, ClusterSubjectKind.Imports), importBatchCodec.encode(b));
     },
   };
   nc.subscribe(agentSubject(cluster, AgentSubjectKind.Report), {
     callback: (_err, msg) => {
-      const r = decodeMessage(reportSchema, msg.data, cluster);
+      const r = reportCodec.decode(msg.data, cluster);
       if (!r.ok) {
         hub.invalid.push(r.message);
         return;
       }
       hub.reports.push(r.value);
-      if (hub.answering) msg.respond(encodeMessage({ ok: true, seq: r.value.seq, revision: hub.reports.length }));
+      if (hub.answering) msg.respond(reportReplyCodec.encode({ ok: true, seq: r.value.seq, revision: hub.reports.length }));
     },
   });
   nc.subscribe(agentSubject(cluster, AgentSubjectKind.Sync), {
     callback: (_err, msg) => {
-      const r = decodeMessage(syncRequestSchema, msg.data, cluster);
+      const r = syncRequestCodec.decode(msg.data, cluster);
       if (!r.ok) {
         hub.invalid.push(r.message);
         return;
@@ -80,13 +80,13 @@ async function startHubStandIn(nats: TestNats, cluster: string): Promise<HubStan
       hub.syncs.push(r.value);
       if (!hub.answering || msg.reply === undefined) return;
       const [first, ...rest] = hub.syncReply(r.value);
-      if (first !== undefined) msg.respond(encodeMessage(first));
-      for (const b of rest) nc.publish(hub.pushRest ? clusterSubject(cluster, ClusterSubjectKind.Imports) : msg.reply, encodeMessage(b));
+      if (first !== undefined) msg.respond(importBatchCodec.encode(first));
+      for (const b of rest) nc.publish(hub.pushRest ? clusterSubject(cluster, ClusterSubjectKind.Imports) : msg.reply, importBatchCodec.encode(b));
     },
   });
   nc.subscribe(agentSubject(cluster, AgentSubjectKind.Heartbeat), {
     callback: (_err, msg) => {
-      const h = decodeMessage(heartbeatSchema, msg.data, cluster);
+      const h = heartbeatCodec.decode(msg.data, cluster);
       if (h.ok) hub.heartbeats.push(h.value);
       else hub.invalid.push(h.message);
     },

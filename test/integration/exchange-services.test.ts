@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { cidrContains } from '../../controlplane/api/cidr.ts';
 import { vipKey } from '../../controlplane/api/keys.ts';
-import type { GlobalServiceView } from '../../controlplane/hub/server.ts';
+import type { GlobalServiceView } from '../../controlplane/api/read-model.ts';
 import {
   AWS,
   GCP,

@@ -2,7 +2,7 @@
 // the subject's cluster, replays, and full reports (whole or in parts) sweeping what they omit.
 import assert from 'node:assert/strict';
 import { EXPORTS_PREFIX } from '../../controlplane/api/keys.ts';
-import { encodeMessage, type ExportState, type Report, type ReportReply } from '../../controlplane/api/messages.ts';
+import { reportCodec, type ExportState, type Report, type ReportReply } from '../../controlplane/api/messages.ts';
 import { MemoryBus } from '../../controlplane/bus/memory-bus.ts';
 import { ExportIndex } from '../../controlplane/hub/exports.ts';
 import { ReportIngest } from '../../controlplane/hub/ingest.ts';
@@ -55,7 +55,7 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
   });
 
   async function send(subjectCluster: string, body: unknown): Promise<ReportReply> {
-    const data = typeof body === 'string' ? new TextEncoder().encode(body) : encodeMessage(body);
+    const data = typeof body === 'string' ? new TextEncoder().encode(body) : reportCodec.encode(body as Report);
     return JSON.parse(new TextDecoder().decode(await bus.request(`causeway.v1.agent.${subjectCluster}.report`, data))) as ReportReply;
   }
   function report(cluster: string, o: Partial<Report>): Report {
