@@ -1,13 +1,12 @@
 // The NATS half of the floor: one publish → deliver between two connections on this machine's
 // nats-server, with the hub's credential (the only file of the benchmark importing the client).
-import { connect, credsAuthenticator } from '@nats-io/transport-node';
+import { connectNats } from '../controlplane/bus/nats-connect.ts';
 import { median } from './stats.ts';
 
 /** Median milliseconds from publish on one connection to delivery on another. */
 export async function natsPublishDeliverMs(servers: string, creds: string, samples = 300): Promise<number> {
-  const authenticator = credsAuthenticator(new TextEncoder().encode(creds));
-  const pub = await connect({ servers, authenticator, name: 'bench-floor-pub' });
-  const sub = await connect({ servers, authenticator, name: 'bench-floor-sub' });
+  const pub = await connectNats({ servers, creds, name: 'bench-floor-pub' });
+  const sub = await connectNats({ servers, creds, name: 'bench-floor-sub' });
   try {
     const subject = `bench.floor.${process.pid}`;
     const times: number[] = [];

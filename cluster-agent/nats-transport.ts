@@ -3,7 +3,7 @@
 // may read), reconnecting forever; sends reports and sync requests as requests, heartbeats as
 // publishes; receives import batches on `causeway.v1.cluster.<cluster>.imports`. Everything
 // received is validated like API input (messages.ts) before the agent sees it.
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connectNats, type NatsConnection } from '../controlplane/bus/nats-connect.ts';
 import { UnavailableError } from '../controlplane/api/errors.ts';
 import {
   heartbeatCodec,
@@ -74,17 +74,16 @@ export class NatsHubTransport implements HubTransport {
     while (!aborted(signal) && !this.closed) {
       let nc: NatsConnection;
       try {
-        nc = await connect({
-          servers: typeof this.options.servers === 'string' ? this.options.servers.split(',') : [...this.options.servers],
-          authenticator: credsAuthenticator(new TextEncoder().encode(this.options.creds)),
+        // Once connected, the client reconnects forever; a failed first connect is retried by
+        // this loop instead, so that close() never waits on a client that cannot be stopped.
+        nc = await connectNats({
+          servers: this.options.servers,
+          creds: this.options.creds,
           inboxPrefix: agentInboxPrefix(this.options.cluster),
           name: this.options.name ?? `causeway-agent-${this.options.cluster}`,
-          // Once connected, the client reconnects forever; a failed first connect is retried by
-          // this loop instead, so that close() never waits on a client that cannot be stopped.
-          maxReconnectAttempts: -1,
-          timeout: 5000,
-          reconnectTimeWait: this.options.reconnectTimeWaitMs ?? 2000,
-          reconnectJitter: this.options.reconnectJitterMs ?? 1000,
+          timeoutMs: 5000,
+          reconnectTimeWaitMs: this.options.reconnectTimeWaitMs ?? 2000,
+          reconnectJitterMs: this.options.reconnectJitterMs ?? 1000,
         });
       } catch (err) {
         this.options.onError?.('connecting to NATS', err);

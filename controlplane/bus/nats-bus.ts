@@ -1,6 +1,6 @@
-// NatsBus: the Bus port on NATS (nats.js v3), connected with a user credential (.creds). The only
-// hub file that imports the NATS client. Reconnects forever; subscriptions survive reconnects.
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+// NatsBus: the Bus port on NATS (nats.js v3), connected with a user credential (.creds) through
+// nats-connect.ts. Reconnects forever; subscriptions survive reconnects.
+import { connectNats, type NatsConnection } from './nats-connect.ts';
 import { UnavailableError } from '../api/errors.ts';
 import type { Bus, BusMessage, Subscription } from './bus.ts';
 
@@ -21,17 +21,8 @@ export class NatsBus implements Bus {
 
   static async connect(options: NatsBusOptions): Promise<NatsBus> {
     try {
-      const nc = await connect({
-        servers: typeof options.servers === 'string' ? options.servers : [...options.servers],
-        name: options.name,
-        ...(options.creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(options.creds)) } : {}),
-        ...(options.token !== undefined ? { token: options.token } : {}),
-        ...(options.inboxPrefix !== undefined ? { inboxPrefix: options.inboxPrefix } : {}),
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        // NATS may be restarting while the hub starts; keep trying instead of failing start-up.
-        waitOnFirstConnect: true,
-      });
+      // NATS may be restarting while the hub starts; keep trying instead of failing start-up.
+      const nc = await connectNats({ ...options, waitOnFirstConnect: true });
       return new NatsBus(nc);
     } catch (err) {
       throw new UnavailableError(`cannot connect to NATS at ${String(options.servers)}: ${(err as Error).message}`, { cause: err });

@@ -3,7 +3,7 @@
 // The server applies whichever account JWT arrives last, even an older one, so pushes go out one
 // at a time in call order and a JWT older than the last one pushed for its account is refused.
 // Callers build each JWT from the full IdentityState, so every push carries every revocation.
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connectNats, type NatsConnection } from '../bus/nats-connect.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, UnavailableError } from '../api/errors.ts';
 import { decodeJwt } from './nats-identity.ts';
 
@@ -43,11 +43,7 @@ export class NatsAccountPusher {
   static async connect(options: AccountPusherOptions, signal?: AbortSignal): Promise<NatsAccountPusher> {
     signal?.throwIfAborted();
     try {
-      const nc = await connect({
-        servers: typeof options.servers === 'string' ? options.servers : [...options.servers],
-        authenticator: credsAuthenticator(new TextEncoder().encode(options.systemUserCreds)),
-        name: options.name ?? 'causeway-account-push',
-      });
+      const nc = await connectNats({ servers: options.servers, creds: options.systemUserCreds, name: options.name ?? 'causeway-account-push' });
       return new NatsAccountPusher(nc, options.timeoutMs ?? 5000);
     } catch (err) {
       throw new UnavailableError('cannot connect to NATS as the system user', { cause: err });
