@@ -1,7 +1,9 @@
 // WARNING - STABLE API: the messages agents and hubs exchange over NATS (subjects in
 // subjects.ts). Agents and hubs of neighbouring versions must understand each other:
 // - decoding ignores fields it does not know (every schema here is a plain z.object, which drops
-//   unknown keys), so an older hub accepts a newer agent's message and the other way round;
+//   unknown keys), so an older hub accepts a newer agent's message and the other way round. One
+//   exception on purpose: label selectors (`exportTo`) stay strict, because dropping a selector
+//   field a newer peer added could widen who may import a service;
 // - add optional fields only; never rename, retype or remove one;
 // - bump PROTOCOL_VERSION only with a migration, and keep the golden fixtures of every version
 //   under test/fixtures/protocol/ decoding.
