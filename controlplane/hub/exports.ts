@@ -1,7 +1,7 @@
 // What every cluster exports, as the hub knows it: a watch-fed index of the exports prefix
 // (cluster → "namespace/name" → ExportState), shared by report ingestion and the service model.
 import { EXPORTS_PREFIX } from '../api/keys.ts';
-import type { ExportState } from '../api/messages.ts';
+import { parseServiceKey, type ExportState } from '../api/messages.ts';
 import type { PrefixChange, WatchedPrefix } from './watched.ts';
 
 export interface ExportChange {
@@ -46,9 +46,13 @@ export class ExportIndex {
   private apply(changes: readonly PrefixChange[], revision: number): void {
     const out: ExportChange[] = [];
     for (const c of changes) {
-      const [cluster, namespace, name] = c.key.slice(EXPORTS_PREFIX.length).split('/');
-      if (cluster === undefined || namespace === undefined || name === undefined) continue;
-      const service = `${namespace}/${name}`;
+      // exports/<cluster>/<namespace>/<name>: the cluster, then the service key as messages.ts spells it.
+      const rest = c.key.slice(EXPORTS_PREFIX.length);
+      const slash = rest.indexOf('/');
+      const cluster = rest.slice(0, slash);
+      const service = rest.slice(slash + 1);
+      const { namespace, name } = parseServiceKey(service);
+      if (slash <= 0 || namespace === '' || name === '') continue;
       let services = this.byCluster.get(cluster);
       if (c.value === undefined) {
         services?.delete(service);

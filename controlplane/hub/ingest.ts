@@ -3,9 +3,10 @@
 // session, written in one transaction per report, unchanged exports skipped. Runs on every hub
 // replica (a queue group spreads the reports).
 import { exportKey } from '../api/keys.ts';
-import { reportCodec, reportReplyCodec, serviceKeyString, type Report, type ReportReply } from '../api/messages.ts';
+import { parseServiceKey, reportCodec, reportReplyCodec, serviceKeyString, type Report, type ReportReply } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
+import { SerialQueue } from '../kernel/async.ts';
 import type { Op, Store } from '../registry/store.ts';
 import type { ExportIndex } from './exports.ts';
 
@@ -25,7 +26,7 @@ export class ReportIngest {
   /** Full reports in parts: what the parts so far named, per cluster. */
   private readonly partial = new Map<string, { session: string; next: number; kept: Set<string> }>();
   /** One report at a time per cluster: writes of one agent never reorder. */
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly serial = new SerialQueue();
 
   constructor(deps: IngestDeps) {
     this.deps = deps;
@@ -33,18 +34,18 @@ export class ReportIngest {
 
   handle(msg: BusMessage): void {
     const from = parseAgentSubject(msg.subject)?.cluster ?? '';
-    const previous = this.tails.get(from) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.process(msg, from))
+    void this.serial
+      .run(() => this.process(msg, from), from)
       .catch((err: unknown) => {
         this.deps.warn({ cluster: from, err }, 'report failed');
         this.reply(msg, { ok: false, reason: 'Unavailable', message: 'the hub could not store the report; retry' });
         this.deps.count('report', 'error');
       });
-    this.tails.set(from, next);
-    void next.finally(() => {
-      if (this.tails.get(from) === next) this.tails.delete(from);
-    });
+  }
+
+  /** Resolves once every report received so far has been handled (tests, shutdown). */
+  drain(): Promise<void> {
+    return this.serial.drain();
   }
 
   private async process(msg: BusMessage, from: string): Promise<void> {
@@ -109,7 +110,7 @@ export class ReportIngest {
     if (sweep) {
       for (const service of exports.servicesOf(report.cluster)) {
         if (kept.has(service)) continue;
-        const [namespace = '', name = ''] = service.split('/');
+        const { namespace, name } = parseServiceKey(service);
         ops.push({ type: 'delete', key: exportKey(report.cluster, namespace, name) });
       }
     }

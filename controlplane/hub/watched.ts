@@ -1,8 +1,9 @@
 // A live copy of one key prefix of the store: list, then watch from the list's revision, relist
 // when the watch falls behind compaction or fails, and tell subscribers what changed. Views of
 // the registry and of the agents' exports are built on it; every hub replica keeps its own.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GoneError } from '../api/errors.ts';
+import { sleep } from '../kernel/async.ts';
+import { Backoff } from '../kernel/backoff.ts';
 import type { KeyValue, Store } from '../registry/store.ts';
 
 export interface PrefixChange {
@@ -11,6 +12,9 @@ export interface PrefixChange {
   readonly value: string | undefined;
   readonly modRevision: number;
 }
+
+/** Relisting after a failed watch: soon, then less often while etcd stays away. */
+const RELIST_BACKOFF = { baseMs: 100, maxMs: 5000 };
 
 export type ChangeListener = (changes: readonly PrefixChange[], revision: number) => void;
 
@@ -30,7 +34,7 @@ export class WatchedPrefix {
 
   /** Runs until `signal` aborts; resolves `ready()` once the first list is in. */
   async run(signal: AbortSignal, onError: (err: unknown) => void = () => undefined): Promise<void> {
-    let backoff = 100;
+    const backoff = new Backoff(RELIST_BACKOFF);
     while (!signal.aborted) {
       try {
         const { kvs, revision } = await this.store.range(this.prefix, signal);
@@ -47,7 +51,7 @@ export class WatchedPrefix {
         this.revisionSeen = revision;
         this.markSynced();
         if (changes.length > 0) this.emit(changes, revision);
-        backoff = 100;
+        backoff.reset();
         for await (const batch of this.store.watch(this.prefix, revision, signal)) {
           const changed: PrefixChange[] = [];
           let rev = this.revisionSeen;
@@ -68,8 +72,7 @@ export class WatchedPrefix {
         // (the loop condition narrows `aborted`; it may have changed while we awaited)
         if (signal.reason !== undefined) return;
         if (!(err instanceof GoneError)) onError(err);
-        await sleep(backoff, undefined, { signal }).catch(() => undefined);
-        backoff = Math.min(backoff * 2, 5000);
+        await sleep(backoff.next(), signal);
       }
     }
   }
