@@ -1,7 +1,7 @@
 // `causeway demo`: a hub on its embedded default (its own etcd and nats-server on loopback), the
 // example clusterset applied through the real API, and three simulated clusters — each a
-// Kubernetes API test double with a real agent process — exchanging the on-prem inference service
-// (journey 2). Shows the result, then serves until Ctrl-C.
+// Kubernetes API test double in its own process (demo-clusters.ts) with a real agent process —
+// exchanging the on-prem inference service (journey 2). Shows the result, then serves until Ctrl-C.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,10 +9,8 @@ import { pino } from 'pino';
 import { KINDS } from '../api/kinds.ts';
 import { ChildServer } from '../embedded/child-server.ts';
 import { startHub, type RunningHub } from '../hub/hub.ts';
-// The simulated clusters are the Kubernetes API test double: demo and test infrastructure, never
-// the product (no kube-apiserver can run on these machines).
-import { startKubeApiDouble, type KubeApiDouble, type KubeObject } from '../../test/harness/kube-api-double.ts';
 import { HubClient } from './client.ts';
+import { startSimulatedCluster, type KubeObject, type SimulatedCluster } from './demo-clusters.ts';
 import { readManifests } from './files.ts';
 import { changeLine, printResources, printServices, table } from './print.ts';
 
@@ -54,8 +52,13 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     for (const c of result.changes) out(`  ${changeLine(c, false)}`);
 
     out('\nStarting three simulated clusters (Kubernetes API test doubles), each with a real agent process ...');
-    const doubles = new Map<string, KubeApiDouble>();
+    const clusters = new Map<string, SimulatedCluster>();
     const agents: ChildServer[] = [];
+    const ac = new AbortController();
+    stops.push(() => {
+      ac.abort();
+      return Promise.resolve();
+    });
     // Agents first, all at once; then their clusters; the hub last.
     stops.push(async () => {
       await Promise.all(agents.map((a) => a.stop()));
@@ -63,11 +66,15 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     for (const cluster of SIMULATED) {
       const dir = join(dataDir, 'clusters', cluster);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const double = await startKubeApiDouble({ clusterName: cluster, namespaces: ['default', 'kube-system', 'inference', 'ml-training'] });
-      stops.splice(1, 0, () => double.stop());
-      doubles.set(cluster, double);
-      const kubeconfig = join(dir, 'kubeconfig');
-      await double.writeKubeconfig(kubeconfig);
+      const simulated = await startSimulatedCluster({
+        name: cluster,
+        dir,
+        namespaces: ['default', 'kube-system', 'inference', 'ml-training'],
+        signal: ac.signal,
+      });
+      stops.splice(1, 0, () => simulated.stop());
+      clusters.set(cluster, simulated);
+      const kubeconfig = simulated.kubeconfig;
       const credential = await client.credentials(cluster, false);
       const credsFile = join(dir, 'agent.creds');
       writeFileSync(credsFile, credential.creds, { mode: 0o600 });
@@ -79,38 +86,34 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
         pidFile: join(dir, 'agent.pid'),
       });
       agents.push(agent);
-      out(`  ${cluster.padEnd(17)} Kubernetes API ${double.url}, agent pid ${agent.pid ?? '?'} (log ${rel(join(dir, 'agent.log'))})`);
+      out(`  ${cluster.padEnd(17)} Kubernetes API ${simulated.url}, agent pid ${agent.pid ?? '?'} (log ${rel(join(dir, 'agent.log'))})`);
     }
 
     out(`\nExporting inference/llm-serving (TCP 8000) from ${EXPORTER} with a ServiceExport ...`);
-    const onprem = doubles.get(EXPORTER);
-    if (onprem !== undefined) for (const o of llmServing()) onprem.seed(o);
+    const onprem = clusters.get(EXPORTER);
+    if (onprem !== undefined) for (const [path, o] of llmServing()) await onprem.create(path, o);
 
     const consumers = SIMULATED.filter((c) => c !== EXPORTER);
     const started = Date.now();
-    const imported = await until(30_000, () => consumers.every((c) => endpointsOf(doubles.get(c), 'inference', 'llm-serving') === 3));
+    const imported = await until(30_000, async () => {
+      const counts = await Promise.all(consumers.map(async (c) => addressesOf(await llmSlices(clusters.get(c))).length));
+      return counts.every((n) => n === 3);
+    });
     out(imported ? `  imported into ${consumers.join(' and ')} in ${Date.now() - started} ms` : '  not imported within 30 s: see the agent logs above');
 
     // Agents heartbeat every few seconds; show the clusters once each has been heard from.
-    await until(
-      15_000,
-      () => false,
-      async () => {
-        const { items } = await client.list(KINDS.Cluster);
-        return items.every((c) => c.status?.conditions?.some((x) => x.type === 'Available' && x.status === 'True') === true);
-      },
-    );
+    await until(15_000, async () => {
+      const { items } = await client.list(KINDS.Cluster);
+      return items.every((c) => c.status?.conditions?.some((x) => x.type === 'Available' && x.status === 'True') === true);
+    });
     out('\n$ causeway get clusters');
     out(printResources(KINDS.Cluster, (await client.list(KINDS.Cluster)).items, 'table'));
     out('\n$ causeway get services');
     out(printServices((await client.services()).items, 'table'));
     for (const c of consumers) {
-      const double = doubles.get(c);
-      const si = double?.get('serviceimports.multicluster.x-k8s.io', 'inference', 'llm-serving');
-      const slices =
-        double
-          ?.list('endpointslices.discovery.k8s.io', 'inference')
-          .filter((s) => s.metadata.labels?.['multicluster.kubernetes.io/service-name'] === 'llm-serving') ?? [];
+      const simulated = clusters.get(c);
+      const si = await simulated?.get(`${MCS}/namespaces/inference/serviceimports/llm-serving`);
+      const slices = await llmSlices(simulated);
       out(`\nIn ${c} (its Kubernetes API):`);
       const spec = (si?.spec ?? {}) as { ips?: string[]; ports?: { port: number; protocol: string }[] };
       out(
@@ -126,7 +129,7 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
           ...slices.map((s) => [
             'EndpointSlice',
             `inference/${s.metadata.name}`,
-            `from ${s.metadata.labels?.['multicluster.kubernetes.io/source-cluster'] ?? '?'}: ${addressesOf(s).join(', ')}`,
+            `from ${s.metadata.labels?.['multicluster.kubernetes.io/source-cluster'] ?? '?'}: ${addressesOf([s]).join(', ')}`,
           ]),
         ]),
       );
@@ -150,9 +153,10 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
   }
 }
 
-async function until(timeoutMs: number, check: () => boolean, checkAsync?: () => Promise<boolean>): Promise<boolean> {
+/** Polls `check` until it holds or `timeoutMs` passes; a failing check counts as not yet. */
+async function until(timeoutMs: number, check: () => Promise<boolean>): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  const ok = async (): Promise<boolean> => check() || (checkAsync !== undefined && (await checkAsync().catch(() => false)));
+  const ok = (): Promise<boolean> => check().catch(() => false);
   while (Date.now() < deadline) {
     if (await ok()) return true;
     await sleep(100);
@@ -160,45 +164,50 @@ async function until(timeoutMs: number, check: () => boolean, checkAsync?: () =>
   return ok();
 }
 
-function endpointsOf(double: KubeApiDouble | undefined, namespace: string, service: string): number {
-  if (double === undefined) return 0;
-  return double
-    .list('endpointslices.discovery.k8s.io', namespace)
-    .filter((s) => s.metadata.labels?.['multicluster.kubernetes.io/service-name'] === service)
-    .reduce((n, s) => n + addressesOf(s).length, 0);
+const MCS = '/apis/multicluster.x-k8s.io/v1alpha1';
+
+/** The EndpointSlices the agent wrote for the imported llm-serving (MCS labels). */
+async function llmSlices(cluster: SimulatedCluster | undefined): Promise<KubeObject[]> {
+  if (cluster === undefined) return [];
+  const selector = encodeURIComponent('multicluster.kubernetes.io/service-name=llm-serving');
+  return cluster.list(`/apis/discovery.k8s.io/v1/namespaces/inference/endpointslices?labelSelector=${selector}`);
 }
 
-function addressesOf(slice: KubeObject): string[] {
-  const endpoints = (slice.endpoints ?? []) as { addresses?: string[] }[];
-  return endpoints.flatMap((e) => e.addresses ?? []);
+function addressesOf(slices: readonly KubeObject[]): string[] {
+  return slices.flatMap((s) => ((s.endpoints ?? []) as { addresses?: string[] }[]).flatMap((e) => e.addresses ?? []));
 }
 
-/** The on-prem inference service as its cluster has it: Service, ServiceExport, EndpointSlice. */
-function llmServing(): KubeObject[] {
+/** The on-prem inference service as its cluster has it: Service, ServiceExport, EndpointSlice (collection path, object). */
+function llmServing(): [string, KubeObject][] {
   const labels = { 'kubernetes.io/service-name': 'llm-serving', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' };
   return [
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'llm-serving', namespace: 'inference', labels: { app: 'llm-serving' } },
-      spec: { selector: { app: 'llm-serving' }, ports: [{ name: 'http', port: 8000, protocol: 'TCP', targetPort: 8000 }] },
-    },
-    {
-      apiVersion: 'multicluster.x-k8s.io/v1alpha1',
-      kind: 'ServiceExport',
-      metadata: { name: 'llm-serving', namespace: 'inference' },
-    },
-    {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: 'llm-serving-7f9c2', namespace: 'inference', labels },
-      addressType: 'IPv4',
-      ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
-      endpoints: [
-        { addresses: ['10.32.1.10'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-1', zone: 'fra1-a' },
-        { addresses: ['10.32.1.11'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-2', zone: 'fra1-a' },
-        { addresses: ['10.32.2.12'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-3', zone: 'fra1-b' },
-      ],
-    },
+    [
+      '/api/v1/namespaces/inference/services',
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'llm-serving', namespace: 'inference', labels: { app: 'llm-serving' } },
+        spec: { selector: { app: 'llm-serving' }, ports: [{ name: 'http', port: 8000, protocol: 'TCP', targetPort: 8000 }] },
+      },
+    ],
+    [
+      `${MCS}/namespaces/inference/serviceexports`,
+      { apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name: 'llm-serving', namespace: 'inference' } },
+    ],
+    [
+      '/apis/discovery.k8s.io/v1/namespaces/inference/endpointslices',
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: 'llm-serving-7f9c2', namespace: 'inference', labels },
+        addressType: 'IPv4',
+        ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
+        endpoints: [
+          { addresses: ['10.32.1.10'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-1', zone: 'fra1-a' },
+          { addresses: ['10.32.1.11'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-2', zone: 'fra1-a' },
+          { addresses: ['10.32.2.12'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'gpu-node-3', zone: 'fra1-b' },
+        ],
+      },
+    ],
   ];
 }

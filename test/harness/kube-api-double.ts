@@ -1,7 +1,7 @@
 // Kubernetes API double: a small, in-memory TEST DOUBLE of kube-apiserver. It is not a
 // Kubernetes API server and never part of the product. No kube-apiserver can run on these
-// machines (TESTING.md), so integration tests and the demo's simulated clusters talk to this
-// double through the real `@kubernetes/client-node`, one instance per simulated cluster.
+// machines (no package ships one; README, "Tests"), so integration tests and the demo's simulated
+// clusters talk to this double through the real `@kubernetes/client-node`, one per cluster.
 //
 // It serves HTTPS (a self-signed certificate made with the `openssl` CLI at start; plain http
 // with `insecure-skip-tls-verify` when `tls: false`) on 127.0.0.1 and follows the real API's
@@ -16,7 +16,7 @@
 // deletecollection; deleting a namespace removes its contents at once; a `continue` token reads the
 // current state rather than a snapshot; client-sent managedFields are ignored.
 //
-// Run standalone: `node test/harness/kube-api-double.ts [--port N] [--token T] [--kubeconfig F]`.
+// Run standalone (one per process, as the demo does): test/harness/simulated-cluster-main.ts.
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,7 +26,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 export interface KubeObject {
@@ -1310,26 +1310,4 @@ export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Pr
       return stopped;
     },
   };
-}
-
-// A tiny CLI, so a plain Node process (the demo's simulated clusters) can run one double.
-if (import.meta.main) {
-  const { values } = parseArgs({
-    options: { port: { type: 'string' }, token: { type: 'string' }, kubeconfig: { type: 'string' }, 'no-tls': { type: 'boolean' }, name: { type: 'string' } },
-  });
-  const double = await startKubeApiDouble({
-    ...(values.port ? { port: Number(values.port) } : {}),
-    ...(values.token ? { token: values.token } : {}),
-    ...(values.name ? { clusterName: values.name } : {}),
-    tls: values['no-tls'] !== true,
-  });
-  if (values.kubeconfig) await double.writeKubeconfig(values.kubeconfig);
-  process.stdout.write(
-    `${JSON.stringify({ url: double.url, kubeconfig: values.kubeconfig ?? null, note: 'Kubernetes API double (test double, not kube-apiserver)' })}\n`,
-  );
-  const shutdown = (): void => {
-    void double.stop().then(() => process.exit(0));
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
 }
