@@ -167,20 +167,6 @@ export function serviceExportStatusObject(namespace: string, name: string, condi
 
 // ---- comparing -----------------------------------------------------------------------------------
 
-/** JSON with sorted keys: equal objects give equal strings whatever their key order. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .filter((k) => o[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return v === undefined ? 'null' : JSON.stringify(v);
-}
-
 /**
  * Whether everything `desired` sets is already so in `actual` (which may hold more: server
  * defaults, other managers' fields). Lists must match element by element. Used to adopt objects

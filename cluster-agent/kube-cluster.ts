@@ -20,10 +20,11 @@ import {
 } from '@kubernetes/client-node';
 import type { Informer, KubernetesListObject, KubernetesObject, ObjectCache } from '@kubernetes/client-node';
 import { ConflictError, GoneError, NotFoundError, UnavailableError } from '../controlplane/api/errors.ts';
-import { serviceKeyString, type ServiceKey } from '../controlplane/api/messages.ts';
-import { Backoff, raceAbort } from './async.ts';
+import { parseServiceKey, serviceKeyString, type ServiceKey } from '../controlplane/api/messages.ts';
+import { raceAbort } from '../controlplane/kernel/async.ts';
+import { Backoff } from '../controlplane/kernel/backoff.ts';
 import { DEFAULT_NODE_LABEL_ALLOW_LIST } from './exports.ts';
-import { canonicalJson } from './imports.ts';
+import { canonicalJson } from '../controlplane/api/json.ts';
 import {
   FIELD_MANAGER,
   Labels,
@@ -354,8 +355,7 @@ export class KubeCluster implements ClusterPort {
   }
 
   private emit(key: string, events: ClusterEvents): void {
-    const slash = key.indexOf('/');
-    events.exportChanged({ namespace: key.slice(0, slash), name: key.slice(slash + 1) });
+    events.exportChanged(parseServiceKey(key));
   }
 
   serviceExports(): ServiceExportObject[] {

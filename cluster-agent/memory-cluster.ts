@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, UnavailableError } from '../controlplane/api/errors.ts';
 import { serviceKeyString, type ServiceKey } from '../controlplane/api/messages.ts';
 import { DEFAULT_NODE_LABEL_ALLOW_LIST } from './exports.ts';
-import { canonicalJson } from './imports.ts';
+import { canonicalJson } from '../controlplane/api/json.ts';
 import {
   Labels,
   MANAGED_BY_AGENT,
@@ -41,6 +41,8 @@ export class MemoryCluster implements ClusterPort {
   private readonly allow: readonly string[];
   private rv = 0;
   private faults: { remaining: number; ops: readonly MemoryOperation[] } = { remaining: 0, ops: [] };
+  /** Objects whose writes are refused, by id, with the message the refusal carries. */
+  private readonly refused = new Map<string, string>();
   /** Writes the agent made, by operation: for tests and benchmarks. */
   readonly writes = { apply: 0, applyStatus: 0, delete: 0 };
 
@@ -87,6 +89,23 @@ export class MemoryCluster implements ClusterPort {
   /** The next `count` calls of these operations (default all) fail with UnavailableError. */
   failNext(count: number, ops: readonly MemoryOperation[] = Object.values(MemoryOperation)): void {
     this.faults = { remaining: count, ops };
+  }
+
+  /**
+   * Every write (apply, applyStatus, delete) of this one object fails with UnavailableError until
+   * `allow` is called: an API server (or an admission webhook) refusing one object.
+   */
+  refuse(kind: string, namespace: string, name: string, message = 'refused by the API server'): void {
+    this.refused.set(idOf(kind, namespace, name), message);
+  }
+
+  stopRefusing(kind: string, namespace: string, name: string): void {
+    this.refused.delete(idOf(kind, namespace, name));
+  }
+
+  private refuseWrite(kind: string, namespace: string | undefined, name: string): void {
+    const message = this.refused.get(idOf(kind, namespace, name));
+    if (message !== undefined) throw new UnavailableError(`${kind} ${namespace ?? ''}/${name}: ${message}`);
   }
 
   private fault(op: MemoryOperation): void {
@@ -166,6 +185,7 @@ export class MemoryCluster implements ClusterPort {
 
   apply(object: KubeObject, _signal: AbortSignal): Promise<KubeObject> {
     this.fault(MemoryOperation.Apply);
+    this.refuseWrite(object.kind, object.metadata.namespace, object.metadata.name);
     const ns = object.metadata.namespace ?? '';
     if (this.namespaces !== undefined && !this.namespaces.has(ns)) {
       return Promise.reject(new NotFoundError(`applying ${object.kind} ${ns}/${object.metadata.name}: namespaces "${ns}" not found`));
@@ -190,6 +210,7 @@ export class MemoryCluster implements ClusterPort {
 
   applyStatus(object: KubeObject, _signal: AbortSignal): Promise<KubeObject> {
     this.fault(MemoryOperation.ApplyStatus);
+    this.refuseWrite(object.kind, object.metadata.namespace, object.metadata.name);
     const id = idOf(object.kind, object.metadata.namespace, object.metadata.name);
     const prev = this.store.get(id);
     if (prev === undefined) return Promise.reject(new NotFoundError(`${object.kind} ${object.metadata.namespace ?? ''}/${object.metadata.name} not found`));
@@ -203,6 +224,7 @@ export class MemoryCluster implements ClusterPort {
 
   delete(ref: ObjectRef, uid: string | undefined, _signal: AbortSignal): Promise<void> {
     this.fault(MemoryOperation.Delete);
+    this.refuseWrite(ref.kind, ref.namespace, ref.name);
     const id = idOf(ref.kind, ref.namespace, ref.name);
     const prev = this.store.get(id);
     if (prev === undefined) return Promise.resolve();

@@ -18,7 +18,8 @@ import {
   type SyncRequest,
 } from '../controlplane/api/messages.ts';
 import { AgentSubjectKind, ClusterSubjectKind, agentInboxPrefix, agentSubject, clusterSubject } from '../controlplane/api/subjects.ts';
-import { Backoff, aborted, raceAbort, sleep } from './async.ts';
+import { Backoff } from '../controlplane/kernel/backoff.ts';
+import { aborted, raceAbort, sleep } from '../controlplane/kernel/async.ts';
 import { ConnectionState, type HubTransport, type TransportEvents } from './ports.ts';
 
 export interface NatsTransportOptions {

@@ -1,0 +1,101 @@
+// Asking the hub to sync, on the controller kernel: one key, queued when the import side found a
+// gap (or has no snapshot yet) and after every (re)connect — then after a random delay, so that
+// a thousand agents coming back together do not arrive at once. A failed sync is retried on the
+// kernel's backoff. Replies (and chunks pushed meanwhile) go through the same `deliver` as pushed
+// batches; the sync is done once the revision the replies name is reached.
+import { PROTOCOL_VERSION, type ImportBatch } from '../../controlplane/api/messages.ts';
+import type { BackoffOptions } from '../../controlplane/kernel/backoff.ts';
+import type { Clock } from '../../controlplane/kernel/clock.ts';
+import { Controller } from '../../controlplane/kernel/controller.ts';
+import type { HubTransport } from '../ports.ts';
+import { errorName, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
+import type { ImportController } from './import-controller.ts';
+
+export interface SyncControllerOptions {
+  readonly cluster: string;
+  readonly session: string;
+  readonly transport: HubTransport;
+  readonly imports: ImportController;
+  /** Hands a reply to the agent (which passes it to the import controller, solicited). */
+  readonly deliver: (batch: ImportBatch) => void;
+  readonly jitterMs: number;
+  /** How long the remaining chunks of a chunked reply may take. */
+  readonly chunkWaitMs: number;
+  readonly backoff: BackoffOptions;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly metrics: AgentMetrics;
+  readonly log: AgentLogger;
+  readonly onHub: (reachable: boolean, message: string) => void;
+}
+
+const KEY = 'sync';
+
+export class SyncController {
+  private readonly opts: SyncControllerOptions;
+  private readonly controller: Controller<string>;
+  private inFlight = false;
+
+  constructor(options: SyncControllerOptions) {
+    this.opts = options;
+    this.controller = new Controller<string>({
+      name: 'sync',
+      backoff: options.backoff,
+      clock: options.clock,
+      random: options.random,
+      reconcile: (_key, signal) => this.reconcile(signal),
+      onError: (_key, err, retryInMs) => {
+        this.opts.log.warn({ err, retryInMs }, 'sync failed; retrying');
+      },
+    });
+  }
+
+  run(signal: AbortSignal): Promise<void> {
+    return this.controller.run(signal);
+  }
+
+  /** A sync request is on its way or being answered. */
+  syncing(): boolean {
+    return this.inFlight;
+  }
+
+  /** Sync now (a gap in the deltas). */
+  request(): void {
+    this.controller.add(KEY);
+  }
+
+  /** Sync after a random delay (start, reconnect): the hub may have sent deltas we missed. */
+  requestJittered(): void {
+    this.controller.addAfter(KEY, this.opts.random() * this.opts.jitterMs);
+  }
+
+  private async reconcile(signal: AbortSignal): Promise<{ requeueAfterMs: number } | undefined> {
+    const { transport, imports, metrics } = this.opts;
+    // Not connected: the (re)connect event asks again.
+    if (!transport.connected()) return undefined;
+    const afterRevision = imports.snapshotApplied() ? imports.revision() : 0;
+    this.inFlight = true;
+    try {
+      metrics.syncRequests += 1;
+      const replies = await transport.sync({ v: PROTOCOL_VERSION, cluster: this.opts.cluster, session: this.opts.session, afterRevision }, signal);
+      if (replies.length === 0) throw new Error('no reply to the sync request');
+      for (const r of replies) this.opts.deliver(r);
+      const target = Math.max(...replies.map((r) => r.revision));
+      // Remaining chunks may come on the imports subject; wait for them, bounded.
+      if (!(await imports.reached(target, signal, this.opts.chunkWaitMs)) && !signal.aborted) {
+        throw new Error(`sync reply for revision ${target} did not complete within ${this.opts.chunkWaitMs} ms`);
+      }
+    } catch (err) {
+      if (!signal.aborted) {
+        metrics.syncFailures += 1;
+        this.opts.onHub(false, `sync failed: ${errorName(err)}`);
+      }
+      throw err;
+    } finally {
+      this.inFlight = false;
+    }
+    this.opts.onHub(true, 'synced');
+    // Deltas buffered during the sync were drained already; only a real gap left asks again.
+    return imports.hasGap() ? { requeueAfterMs: this.opts.backoff.baseMs } : undefined;
+  }
+}

@@ -1,0 +1,63 @@
+// What the agent's controllers tell the world: a pino-compatible logger and the counters
+// (AgentMetrics) that tests, benchmarks and /metrics (metrics-server.ts) read.
+
+/** pino-compatible, so the composition root can pass its logger straight in. */
+export interface AgentLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export const silentLogger: AgentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Counters since the agent started; every field only grows. */
+export interface AgentMetrics {
+  reportsSent: number;
+  fullReportsSent: number;
+  reportFailures: number;
+  exportsReported: number;
+  heartbeatsSent: number;
+  syncRequests: number;
+  syncFailures: number;
+  batchesReceived: number;
+  batchesApplied: number;
+  batchesIgnored: number;
+  objectsApplied: number;
+  objectsDeleted: number;
+  objectsAdopted: number;
+  statusesApplied: number;
+  applyErrors: number;
+  ownershipConflicts: number;
+  missingNamespaces: number;
+}
+
+export function newMetrics(): AgentMetrics {
+  return {
+    reportsSent: 0,
+    fullReportsSent: 0,
+    reportFailures: 0,
+    exportsReported: 0,
+    heartbeatsSent: 0,
+    syncRequests: 0,
+    syncFailures: 0,
+    batchesReceived: 0,
+    batchesApplied: 0,
+    batchesIgnored: 0,
+    objectsApplied: 0,
+    objectsDeleted: 0,
+    objectsAdopted: 0,
+    statusesApplied: 0,
+    applyErrors: 0,
+    ownershipConflicts: 0,
+    missingNamespaces: 0,
+  };
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
+}

@@ -1,0 +1,108 @@
+// Test doubles for the agent's unit tests: the hub side of the HubTransport port in memory
+// (replies decided by the test), and builders of import batches, import states and exports.
+import {
+  PROTOCOL_VERSION,
+  type Heartbeat,
+  type ImportBatch,
+  type ImportState,
+  type Report,
+  type ReportReply,
+  type SyncRequest,
+} from '../../../controlplane/api/messages.ts';
+import type { MemoryCluster } from '../../../cluster-agent/memory-cluster.ts';
+import type { KubeObject } from '../../../cluster-agent/objects.ts';
+import { ConnectionState, type HubTransport, type TransportEvents } from '../../../cluster-agent/ports.ts';
+
+export const CLUSTER = 'c1';
+
+/** The hub side of the transport, in memory; handlers decide the replies. */
+export class FakeTransport implements HubTransport {
+  up = true;
+  events: TransportEvents | undefined;
+  readonly reports: Report[] = [];
+  readonly syncs: SyncRequest[] = [];
+  readonly heartbeats: Heartbeat[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  onReport: (r: Report) => Promise<ReportReply> = (r) => Promise.resolve({ ok: true, seq: r.seq, revision: 1 });
+  onSync: (s: SyncRequest) => Promise<ImportBatch[]> = () => Promise.resolve([batch('snapshot', 0, 1, [])]);
+
+  start(events: TransportEvents): Promise<void> {
+    this.events = events;
+    return Promise.resolve();
+  }
+  connected(): boolean {
+    return this.up;
+  }
+  async report(report: Report): Promise<ReportReply> {
+    if (!this.up) throw new Error('not connected');
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      this.reports.push(report);
+      return await this.onReport(report);
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+  heartbeat(h: Heartbeat): void {
+    this.heartbeats.push(h);
+  }
+  sync(s: SyncRequest): Promise<ImportBatch[]> {
+    if (!this.up) return Promise.reject(new Error('not connected'));
+    this.syncs.push(s);
+    return this.onSync(s);
+  }
+  push(b: ImportBatch): void {
+    this.events?.imports(b);
+  }
+  setUp(up: boolean): void {
+    this.up = up;
+    this.events?.connection(up ? ConnectionState.Reconnected : ConnectionState.Disconnected);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export function batch(kind: 'snapshot' | 'delta', from: number, revision: number, upserts: ImportState[], extra: Partial<ImportBatch> = {}): ImportBatch {
+  return { v: PROTOCOL_VERSION, cluster: CLUSTER, kind, fromRevision: from, revision, upserts, removals: [], exportStatus: [], ...extra };
+}
+
+export function imp(name: string, n: number, cluster = 'remote'): ImportState {
+  return {
+    namespace: 'apps',
+    name,
+    type: 'ClusterSetIP',
+    ports: [{ port: 80, protocol: 'TCP' }],
+    ips: ['10.200.0.1'],
+    sessionAffinity: 'None',
+    clusters: [cluster],
+    endpoints: Array.from({ length: n }, (_, i) => ({
+      cluster,
+      addresses: [`10.9.${Math.floor(i / 250)}.${(i % 250) + 1}`],
+      ready: true,
+      serving: true,
+      terminating: false,
+    })),
+  };
+}
+
+export function seedExport(kube: MemoryCluster, name: string, ips: string[]): void {
+  kube.put({ apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name, namespace: 'apps' } });
+  kube.put({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'apps' },
+    spec: { clusterIP: '10.96.0.5', ports: [{ port: 80, protocol: 'TCP' }] },
+  });
+  kube.put({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${name}-x1`, namespace: 'apps', labels: { 'kubernetes.io/service-name': name } },
+    addressType: 'IPv4',
+    endpoints: ips.map((ip) => ({ addresses: [ip] })),
+  });
+}
+
+export const names = (objects: KubeObject[]): string[] => objects.map((o) => o.metadata.name).sort();
