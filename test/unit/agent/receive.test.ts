@@ -1,0 +1,169 @@
+// Receiving import batches (cluster-agent/planners/receive.ts), pure and synchronous: snapshots,
+// deltas on top of exactly the held revision, gaps → buffer and sync, stale ones ignored, chunk
+// assembly from replies and pushes, buffered deltas drained once they fit.
+import assert from 'node:assert/strict';
+import type { ImportBatch } from '../../../controlplane/api/messages.ts';
+import { MAX_ASSEMBLIES, MAX_BUFFERED_DELTAS, emptyReceiveState, receiveBatch, type ReceiveState } from '../../../cluster-agent/planners/receive.ts';
+import { CLUSTER, batch, imp } from './fake-hub.ts';
+
+/** Feeds batches in order; returns the final state and every step's result. */
+function feed(batches: readonly (ImportBatch | [ImportBatch, boolean])[], from: ReceiveState = emptyReceiveState) {
+  let state = from;
+  const steps = batches.map((b) => {
+    const [one, solicited] = Array.isArray(b) ? b : [b, false];
+    const r = receiveBatch(state, one, solicited, CLUSTER);
+    state = r.state;
+    return r;
+  });
+  return { state, steps };
+}
+
+const keys = (s: ReceiveState): string[] => [...s.imports.keys()].sort();
+
+interface Case {
+  readonly name: string;
+  readonly batches: readonly (ImportBatch | [ImportBatch, boolean])[];
+  readonly revision: number;
+  readonly snapshotApplied: boolean;
+  readonly imports: string[];
+  /** Per step: outcome, whether it asks to sync, dirty keys (sorted). */
+  readonly steps: [string, boolean, string[]][];
+}
+
+const cases: Case[] = [
+  {
+    name: 'a snapshot replaces everything and marks old and new keys',
+    batches: [batch('snapshot', 0, 5, [imp('a', 1), imp('b', 1)]), batch('snapshot', 0, 6, [imp('b', 2), imp('c', 1)])],
+    revision: 6,
+    snapshotApplied: true,
+    imports: ['apps/b', 'apps/c'],
+    steps: [
+      ['applied', false, ['apps/a', 'apps/b']],
+      ['applied', false, ['apps/a', 'apps/b', 'apps/c']],
+    ],
+  },
+  {
+    name: 'a delta before any snapshot is buffered and asks to sync; the snapshot then drains it',
+    batches: [batch('delta', 5, 6, [imp('late', 1)]), batch('snapshot', 0, 5, [imp('a', 1)])],
+    revision: 6,
+    snapshotApplied: true,
+    imports: ['apps/a', 'apps/late'],
+    steps: [
+      ['buffered', true, []],
+      ['applied', false, ['apps/a', 'apps/late']],
+    ],
+  },
+  {
+    name: 'a delta on top of the revision applies upserts and removals',
+    batches: [batch('snapshot', 0, 5, [imp('a', 1), imp('b', 1)]), batch('delta', 5, 6, [imp('c', 1)], { removals: [{ namespace: 'apps', name: 'a' }] })],
+    revision: 6,
+    snapshotApplied: true,
+    imports: ['apps/b', 'apps/c'],
+    steps: [
+      ['applied', false, ['apps/a', 'apps/b']],
+      ['applied', false, ['apps/a', 'apps/c']],
+    ],
+  },
+  {
+    name: 'a delta from the future is a gap: buffered, sync; the missing one fills it and both apply',
+    batches: [batch('snapshot', 0, 5, [imp('a', 1)]), batch('delta', 6, 7, [imp('c', 1)]), batch('delta', 5, 6, [imp('b', 1)])],
+    revision: 7,
+    snapshotApplied: true,
+    imports: ['apps/a', 'apps/b', 'apps/c'],
+    steps: [
+      ['applied', false, ['apps/a']],
+      ['buffered', true, []],
+      ['applied', false, ['apps/b', 'apps/c']],
+    ],
+  },
+  {
+    name: 'an old delta and an old unsolicited snapshot are ignored',
+    batches: [batch('snapshot', 0, 5, [imp('a', 1)]), batch('delta', 3, 4, [imp('x', 1)]), batch('snapshot', 0, 4, [imp('y', 1)])],
+    revision: 5,
+    snapshotApplied: true,
+    imports: ['apps/a'],
+    steps: [
+      ['applied', false, ['apps/a']],
+      ['ignored', false, []],
+      ['ignored', false, []],
+    ],
+  },
+  {
+    name: 'an older snapshot that answers our sync is taken (the hub restarted its revisions)',
+    batches: [batch('snapshot', 0, 5, [imp('a', 1)]), [batch('snapshot', 0, 2, [imp('b', 1)]), true]],
+    revision: 2,
+    snapshotApplied: true,
+    imports: ['apps/b'],
+    steps: [
+      ['applied', false, ['apps/a']],
+      ['applied', false, ['apps/a', 'apps/b']],
+    ],
+  },
+  {
+    name: 'a batch for another cluster is ignored',
+    batches: [{ ...batch('snapshot', 0, 5, [imp('a', 1)]), cluster: 'other' }],
+    revision: 0,
+    snapshotApplied: false,
+    imports: [],
+    steps: [['ignored', false, []]],
+  },
+  {
+    name: 'chunks assemble from a reply and a push, in index order, only once all are in',
+    batches: [
+      [batch('snapshot', 0, 3, [imp('b', 1)], { chunk: { index: 1, count: 2 } }), false],
+      [batch('snapshot', 0, 3, [imp('a', 1)], { chunk: { index: 0, count: 2 } }), true],
+    ],
+    revision: 3,
+    snapshotApplied: true,
+    imports: ['apps/a', 'apps/b'],
+    steps: [
+      ['partial', false, []],
+      ['applied', false, ['apps/a', 'apps/b']],
+    ],
+  },
+  {
+    name: 'export status of own ServiceExports marks its key, and its removal too',
+    batches: [
+      batch('snapshot', 0, 1, [], { exportStatus: [{ namespace: 'apps', name: 'mine', conditions: [] }] }),
+      batch('delta', 1, 2, [], { exportStatusRemovals: [{ namespace: 'apps', name: 'mine' }] }),
+    ],
+    revision: 2,
+    snapshotApplied: true,
+    imports: [],
+    steps: [
+      ['applied', false, ['apps/mine']],
+      ['applied', false, ['apps/mine']],
+    ],
+  },
+];
+
+describe('agent planner: receiveBatch (pure)', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const { state, steps } = feed(c.batches);
+      assert.equal(state.revision, c.revision);
+      assert.equal(state.snapshotApplied, c.snapshotApplied);
+      assert.deepEqual(keys(state), c.imports);
+      assert.deepEqual(
+        steps.map((s) => [s.outcome, s.needSync, [...s.dirtyKeys].sort()]),
+        c.steps,
+      );
+    });
+  }
+
+  it('does not change the state it was given', () => {
+    const { state } = feed([batch('snapshot', 0, 5, [imp('a', 1)])]);
+    const before = JSON.stringify([...state.imports.keys(), state.revision]);
+    receiveBatch(state, batch('delta', 5, 6, [imp('b', 1)]), false, CLUSTER);
+    assert.equal(JSON.stringify([...state.imports.keys(), state.revision]), before);
+  });
+
+  it(`keeps at most ${MAX_BUFFERED_DELTAS} buffered deltas and ${MAX_ASSEMBLIES} assemblies`, () => {
+    const gaps = Array.from({ length: MAX_BUFFERED_DELTAS + 10 }, (_, i) => batch('delta', 100 + i, 101 + i, []));
+    const chunks = Array.from({ length: MAX_ASSEMBLIES + 3 }, (_, i) => batch('snapshot', 0, 10 + i, [], { chunk: { index: 0, count: 2 } }));
+    const { state } = feed([batch('snapshot', 0, 1, []), ...gaps, ...chunks]);
+    assert.equal(state.pendingDeltas.length, MAX_BUFFERED_DELTAS);
+    assert.equal(state.pendingDeltas[0]?.fromRevision, 110, 'the oldest are dropped');
+    assert.equal(state.assemblies.size, MAX_ASSEMBLIES);
+  });
+});
