@@ -47,8 +47,6 @@ const nodeIo = `^(node:)?(${NODE_IO.join('|')})$`;
 // target. `exempt` lets exactly that dependency through the rule; delete the entry once its fix
 // lands, and depcruise fails on any regression.
 const TEMPORARY = {
-  // Until the HTTP edge moves into controlplane/hub/http/ (this same piece of work).
-  fastifyInServerTs: { rule: 'io-fastify-only-in-its-adapter', from: '^controlplane/hub/server\\.ts$', to: 'node_modules/fastify/' },
   // ipam/vips.ts does its etcd I/O through the registry's Store port, and the registry imports
   // ipam's allocator: a package cycle. The hub-controllers work makes vips.ts pure.
   ipamUsesStore: { rule: 'core-imports-only-api-kernel-core', from: '^controlplane/ipam/vips\\.ts$', to: '^controlplane/registry/store\\.ts$' },

@@ -16,7 +16,7 @@ import { TokenAuthenticator } from './auth.ts';
 import { CredentialStore } from './credentials.ts';
 import { ensureAdminToken, loadHubConfig } from './config.ts';
 import { createHubMetrics } from './metrics.ts';
-import { buildHubServer } from './server.ts';
+import { buildHubServer } from './http/server.ts';
 
 export interface HubOptions {
   /** HOST:PORT; default 127.0.0.1:7080. Port 0 picks a free one. */

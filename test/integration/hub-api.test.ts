@@ -13,7 +13,7 @@ import { formatProblem, type Problem } from '../../controlplane/api/errors.ts';
 import { HISTORY_PREFIX, OBJECTS_PREFIX } from '../../controlplane/api/keys.ts';
 import type { Resource } from '../../controlplane/api/resources.ts';
 import { readManifests } from '../../controlplane/cli/files.ts';
-import type { StatusBody } from '../../controlplane/hub/server.ts';
+import type { StatusBody } from '../../controlplane/hub/http/status.ts';
 import type { HistoryEntry } from '../../controlplane/registry/registry.ts';
 import { cluster, externalService, network } from '../fixtures/resources.ts';
 import { compactEtcd, etcdSnapshot, registrySnapshot, startTestHub, type EtcdSnapshot, type TestHub } from '../harness/hub.ts';
@@ -517,6 +517,9 @@ describe('hub HTTP API (real hub, real etcd)', function () {
       it('rolling back the registry (admins only)', async () => {
         const status = await refusedWithoutWrite(403, () => call('POST', `${API}/rollback`, { json: { toRevision: examples.revision }, token: team() }));
         assert.match(status.message, /may not roll back the registry: admins only/);
+        // Refused as a team before its body is looked at: the answer says nothing about the body.
+        const bad = await refusedWithoutWrite(403, () => call('POST', `${API}/rollback`, { json: { toRevision: 'one' }, token: team() }));
+        assert.equal(bad.reason, 'Forbidden');
       });
     });
 
@@ -540,6 +543,23 @@ describe('hub HTTP API (real hub, real etcd)', function () {
         del.message,
         /^Cluster aws-train: spec\.network: references Network "aws-train-vpc", which does not exist; known networks: gcp-train-vpc, onprem-fra/m,
       );
+    });
+
+    it('a body its route schema refuses: 422 Invalid naming the field, and a history limit that is not a number: 422 naming limit', async () => {
+      const rollback = await refusedWithoutWrite(422, () => call('POST', `${API}/rollback`, { json: { toRevision: 'one' } }));
+      assert.equal(rollback.reason, 'Invalid');
+      assert.deepEqual(
+        rollback.details?.problems?.map((p) => p.field),
+        ['toRevision'],
+      );
+      const extra = await refusedWithoutWrite(422, () => call('POST', `${API}/rollback`, { json: { toRevision: 1, force: true } }));
+      assert.deepEqual(
+        extra.details?.problems?.map((p) => p.field),
+        [''],
+        'an unknown field is refused by the strict body schema',
+      );
+      const limit = await refusedWithoutWrite(422, () => call('GET', `${API}/history?limit=ten`));
+      assert.deepEqual(limit.details?.problems, [{ field: 'limit', value: 'ten', message: 'expected a positive whole number' }]);
     });
   });
 

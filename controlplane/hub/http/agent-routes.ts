@@ -1,0 +1,45 @@
+// The agents' side of the API: a cluster's NATS credential, and the global services the hub has
+// derived from every cluster's exports.
+import { z } from 'zod';
+import { NotFoundError } from '../../api/errors.ts';
+import { API_VERSION } from '../../api/kinds.ts';
+import { authorizeChange, canRead } from '../auth.ts';
+import { API_PREFIX, type HubApp, type HubServerDeps } from './app.ts';
+import { flag, principalOf, queryValue } from './requests.ts';
+
+export function registerAgentRoutes(app: HubApp, deps: HubServerDeps): void {
+  const { registry, logger } = deps;
+
+  app.post(
+    `${API_PREFIX}/clusters/:name/credentials`,
+    { schema: { params: z.object({ name: z.string() }), querystring: z.object({ rotate: queryValue }) } },
+    async (request) => {
+      const principal = principalOf(request);
+      const { name } = request.params;
+      const cluster = await registry.get({ kind: 'Cluster', name });
+      if (!canRead(principal, cluster)) throw new NotFoundError(`Cluster/${name} not found`);
+      authorizeChange(principal, { ref: { kind: 'Cluster', name }, action: 'updated', before: cluster, after: cluster });
+      if (deps.credentials === undefined) throw new NotFoundError('this hub issues no agent credentials');
+      const rotate = flag(request.query.rotate);
+      const credential = await deps.credentials.issue(name, { rotate });
+      logger.info(
+        {
+          audit: true,
+          actor: principal.name,
+          role: principal.role,
+          operation: rotate ? 'rotate-credentials' : 'get-credentials',
+          objects: [`Cluster/${name}`],
+          publicKey: credential.publicKey,
+        },
+        'agent credential',
+      );
+      return { apiVersion: API_VERSION, kind: 'AgentCredential', ...credential };
+    },
+  );
+
+  app.get(`${API_PREFIX}/services`, (request) => {
+    const principal = principalOf(request);
+    const items = (deps.services?.list() ?? []).filter((s) => principal.role === 'admin' || principal.namespaces.includes(s.namespace));
+    return { apiVersion: API_VERSION, kind: 'List', metadata: { resourceVersion: '' }, items: items.map((s) => ({ kind: 'GlobalService', ...s })) };
+  });
+}

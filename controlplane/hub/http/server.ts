@@ -1,0 +1,47 @@
+// The hub's HTTP API: Kubernetes-shaped JSON over the registry. Authenticates every request but
+// the probes, authorises against the registry's own snapshot, audits every write, and speaks
+// the named error set as Kubernetes `Status` bodies (status.ts). Routes live in *-routes.ts.
+import { registerAgentRoutes } from './agent-routes.ts';
+import { createApp, type HubApp, type HubServerDeps } from './app.ts';
+import { OPEN_PATHS, registerProbeRoutes } from './probe-routes.ts';
+import { registerRegistryRoutes } from './registry-routes.ts';
+import { registerResourceRoutes } from './resource-routes.ts';
+import { statusBody, statusOf } from './status.ts';
+
+export { API_PREFIX, BODY_LIMIT, type HubServerDeps } from './app.ts';
+
+export function buildHubServer(deps: HubServerDeps): HubApp {
+  const { auth, metrics } = deps;
+  const app = createApp(deps.logger);
+
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      if (!OPEN_PATHS.has(request.url)) request.principal = auth.authenticate(request.headers.authorization);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, code: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    done();
+  });
+
+  app.setErrorHandler(async (err: unknown, request, reply) => {
+    const status = statusOf(err);
+    if (status.code >= 500) request.log.error({ err }, 'request failed');
+    await reply.code(status.code).type('application/json').send(status);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(statusBody(404, 'NotFound', `no route for ${request.method} ${request.url}`));
+  });
+
+  registerProbeRoutes(app, deps);
+  registerRegistryRoutes(app, deps);
+  registerAgentRoutes(app, deps);
+  registerResourceRoutes(app, deps);
+  return app;
+}
