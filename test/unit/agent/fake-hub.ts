@@ -1,5 +1,6 @@
 // Test doubles for the agent's unit tests: the hub side of the HubTransport port in memory
-// (replies decided by the test), and builders of import batches, import states and exports.
+// (replies decided by the test), builders of import batches, import states and exports, and
+// moving a ManualClock until a condition holds (virtual time: no test waits on real timers).
 import {
   PROTOCOL_VERSION,
   type Heartbeat,
@@ -9,6 +10,7 @@ import {
   type ReportReply,
   type SyncRequest,
 } from '../../../controlplane/api/messages.ts';
+import type { ManualClock } from '../../../controlplane/kernel/clock.ts';
 import type { MemoryCluster } from '../../../cluster-agent/memory-cluster.ts';
 import type { KubeObject } from '../../../cluster-agent/objects.ts';
 import { ConnectionState, type HubTransport, type TransportEvents } from '../../../cluster-agent/ports.ts';
@@ -106,3 +108,22 @@ export function seedExport(kube: MemoryCluster, name: string, ips: string[]): vo
 }
 
 export const names = (objects: KubeObject[]): string[] => objects.map((o) => o.metadata.name).sort();
+
+/** Lets every promise chain that is ready run to completion (no timers involved). */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 30; i++)
+    await new Promise<void>((resolve) => {
+      setImmediate(resolve);
+    });
+}
+
+/** Moves the manual clock in steps until `probe` holds; fails after `maxMs` of virtual time. */
+export async function drive<T>(clock: ManualClock, what: string, probe: () => T | undefined | false, maxMs = 10_000, stepMs = 10): Promise<T> {
+  for (let t = 0; ; t += stepMs) {
+    await settle();
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (t >= maxMs) throw new Error(`not reached within ${maxMs} ms of virtual time: ${what}`);
+    clock.advance(stepMs);
+  }
+}

@@ -49,11 +49,14 @@ const cases: Case[] = [
   {
     name: 'nothing known, nothing live: the ServiceImport, its status, then each slice',
     desired: d,
-    seen: seen([], [
-      [d.serviceImport, undefined],
-      [slice0, undefined],
-      [slice1, undefined],
-    ]),
+    seen: seen(
+      [],
+      [
+        [d.serviceImport, undefined],
+        [slice0, undefined],
+        [slice1, undefined],
+      ],
+    ),
     snapshotApplied: true,
     want: [
       ['apply', 'web'],
@@ -80,7 +83,7 @@ const cases: Case[] = [
     name: "a predecessor's objects that match are adopted, not rewritten (status compared with the listed one)",
     desired: d,
     seen: seen([
-      [id(d.serviceImport), { ...(adopted(d.serviceImport)[1] as KnownObject), stored: { ...d.serviceImport, status: d.serviceImportStatus.status } }],
+      [id(d.serviceImport), { ...adopted(d.serviceImport)[1], stored: { ...d.serviceImport, status: d.serviceImportStatus.status } }],
       adopted(slice0),
       adopted(slice1),
     ]),
@@ -162,7 +165,15 @@ describe('agent planner: planServiceImport (pure)', () => {
 describe('agent planner: planExportStatus (pure)', () => {
   const se = { apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name: 'web', namespace: 'apps' } };
   const ready = { type: 'Ready', status: 'True' as const, reason: 'Exported', message: '', lastTransitionTime: '2025-01-01T00:00:00Z' };
-  const base: ExportStatusInput = { namespace: 'apps', name: 'web', serviceExport: se, problem: undefined, hub: undefined, applied: undefined, now: '2025-05-05T00:00:00Z' };
+  const base: ExportStatusInput = {
+    namespace: 'apps',
+    name: 'web',
+    serviceExport: se,
+    problem: undefined,
+    hub: undefined,
+    applied: undefined,
+    now: '2025-05-05T00:00:00Z',
+  };
   const rows: { name: string; input: ExportStatusInput; want: string }[] = [
     { name: 'no ServiceExport, nothing written: nothing', input: { ...base, serviceExport: undefined }, want: 'none' },
     { name: 'ServiceExport gone after we wrote on it: forget', input: { ...base, serviceExport: undefined, applied: 'x' }, want: 'forget' },
@@ -173,7 +184,11 @@ describe('agent planner: planExportStatus (pure)', () => {
       input: { ...base, hub: [ready], applied: fingerprint([ready]) },
       want: 'none',
     },
-    { name: 'already on the live object: remember', input: { ...base, hub: [ready], serviceExport: { ...se, status: { conditions: [ready] } } }, want: 'remember' },
+    {
+      name: 'already on the live object: remember',
+      input: { ...base, hub: [ready], serviceExport: { ...se, status: { conditions: [ready] } } },
+      want: 'remember',
+    },
     {
       name: 'a local problem: apply Valid=False',
       input: { ...base, hub: [ready], problem: { reason: 'ServiceNotFound', message: 'no Service' } },
