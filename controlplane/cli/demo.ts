@@ -26,114 +26,37 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
+interface DemoContext {
+  readonly hub: RunningHub;
+  readonly client: HubClient;
+  readonly dataDir: string;
+  readonly out: (line: string) => void;
+  /** Stops run in reverse order of registration: agents, then their clusters, then the hub. */
+  readonly stops: (() => Promise<void>)[];
+  readonly signal: AbortSignal;
+}
+
 export async function runDemo(options: { listen: string; dataDir: string }, out: (line: string) => void): Promise<RunningDemo> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const logFile = join(dataDir, 'hub.log');
-  const rel = (p: string): string => relative(process.cwd(), p) || '.';
   // The terminal is for the demo's story; the hub's JSON logs go to a file.
   const logger = pino({ name: 'causeway-hub' }, pino.destination({ dest: logFile, mkdir: true, sync: false }));
   out(`Starting the hub with its embedded etcd and nats-server (data in ${rel(dataDir)}) ...`);
   const hub = await startHub({ listen: options.listen, dataDir, logger });
+  const ac = new AbortController();
   const stops: (() => Promise<void>)[] = [() => hub.stop()];
   const stop = async (): Promise<void> => {
+    ac.abort();
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   try {
-    const token = readFileSync(hub.adminTokenFile, 'utf8').trim();
-    const client = new HubClient(hub.url, token);
-
-    out(`\nApplying ${rel(EXAMPLES_DIR)}/ ...`);
-    const docs = readManifests([EXAMPLES_DIR], false);
-    const result = await client.apply(
-      docs.map((d) => ({ source: { ...d.source, ...(d.source.file !== undefined ? { file: rel(d.source.file) } : {}) }, object: d.object })),
-      false,
-    );
-    for (const c of result.changes) out(`  ${changeLine(c, false)}`);
-
-    out('\nStarting three simulated clusters (Kubernetes API test doubles), each with a real agent process ...');
-    const clusters = new Map<string, SimulatedCluster>();
-    const agents: ChildServer[] = [];
-    const ac = new AbortController();
-    stops.push(() => {
-      ac.abort();
-      return Promise.resolve();
-    });
-    // Agents first, all at once; then their clusters; the hub last.
-    stops.push(async () => {
-      await Promise.all(agents.map((a) => a.stop()));
-    });
-    for (const cluster of SIMULATED) {
-      const dir = join(dataDir, 'clusters', cluster);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const simulated = await startSimulatedCluster({
-        name: cluster,
-        dir,
-        namespaces: ['default', 'kube-system', 'inference', 'ml-training'],
-        signal: ac.signal,
-      });
-      stops.splice(1, 0, () => simulated.stop());
-      clusters.set(cluster, simulated);
-      const kubeconfig = simulated.kubeconfig;
-      const credential = await client.credentials(cluster, false);
-      const credsFile = join(dir, 'agent.creds');
-      writeFileSync(credsFile, credential.creds, { mode: 0o600 });
-      const agent = ChildServer.start({
-        name: `agent ${cluster}`,
-        command: process.execPath,
-        args: [CAUSEWAY_BIN, 'agent', '--cluster', cluster, '--nats', hub.natsUrl, '--creds', credsFile, '--kubeconfig', kubeconfig],
-        logFile: join(dir, 'agent.log'),
-        pidFile: join(dir, 'agent.pid'),
-      });
-      agents.push(agent);
-      out(`  ${cluster.padEnd(17)} Kubernetes API ${simulated.url}, agent pid ${agent.pid ?? '?'} (log ${rel(join(dir, 'agent.log'))})`);
-    }
-
-    out(`\nExporting inference/llm-serving (TCP 8000) from ${EXPORTER} with a ServiceExport ...`);
-    const onprem = clusters.get(EXPORTER);
-    if (onprem !== undefined) for (const [path, o] of llmServing()) await onprem.create(path, o);
-
-    const consumers = SIMULATED.filter((c) => c !== EXPORTER);
-    const started = Date.now();
-    const imported = await until(30_000, async () => {
-      const counts = await Promise.all(consumers.map(async (c) => addressesOf(await llmSlices(clusters.get(c))).length));
-      return counts.every((n) => n === 3);
-    });
-    out(imported ? `  imported into ${consumers.join(' and ')} in ${Date.now() - started} ms` : '  not imported within 30 s: see the agent logs above');
-
-    // Agents heartbeat every few seconds; show the clusters once each has been heard from.
-    await until(15_000, async () => {
-      const { items } = await client.list(KINDS.Cluster);
-      return items.every((c) => c.status?.conditions?.some((x) => x.type === 'Available' && x.status === 'True') === true);
-    });
-    out('\n$ causeway get clusters');
-    out(printResources(KINDS.Cluster, (await client.list(KINDS.Cluster)).items, 'table'));
-    out('\n$ causeway get services');
-    out(printServices((await client.services()).items, 'table'));
-    for (const c of consumers) {
-      const simulated = clusters.get(c);
-      const si = await simulated?.get(`${MCS}/namespaces/inference/serviceimports/llm-serving`);
-      const slices = await llmSlices(simulated);
-      out(`\nIn ${c} (its Kubernetes API):`);
-      const spec = (si?.spec ?? {}) as { ips?: string[]; ports?: { port: number; protocol: string }[] };
-      out(
-        table([
-          ['KIND', 'NAME', 'DETAIL'],
-          [
-            'ServiceImport',
-            'inference/llm-serving',
-            si === undefined
-              ? '<missing>'
-              : `ips ${(spec.ips ?? []).join(',') || '<none>'}, ports ${(spec.ports ?? []).map((p) => `${p.port}/${p.protocol}`).join(',')}`,
-          ],
-          ...slices.map((s) => [
-            'EndpointSlice',
-            `inference/${s.metadata.name}`,
-            `from ${s.metadata.labels?.['multicluster.kubernetes.io/source-cluster'] ?? '?'}: ${addressesOf([s]).join(', ')}`,
-          ]),
-        ]),
-      );
-    }
+    const client = new HubClient(hub.url, readFileSync(hub.adminTokenFile, 'utf8').trim());
+    const ctx: DemoContext = { hub, client, dataDir, out, stops, signal: ac.signal };
+    await applyExamples(ctx);
+    const clusters = await startClusters(ctx);
+    const consumers = await exportAndWait(ctx, clusters);
+    await showResult(ctx, clusters, consumers);
     out('');
     out(`Hub:        ${hub.url}   (etcd ${hub.etcdUrls.join(',')}, nats ${hub.natsUrl})`);
     out(`Token file: ${rel(hub.adminTokenFile)}   (the CLI reads it by default)`);
@@ -150,6 +73,97 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+function rel(p: string): string {
+  return relative(process.cwd(), p) || '.';
+}
+
+async function applyExamples({ client, out }: DemoContext): Promise<void> {
+  out(`\nApplying ${rel(EXAMPLES_DIR)}/ ...`);
+  const docs = readManifests([EXAMPLES_DIR], false);
+  const result = await client.apply(
+    docs.map((d) => ({ source: { ...d.source, ...(d.source.file !== undefined ? { file: rel(d.source.file) } : {}) }, object: d.object })),
+    false,
+  );
+  for (const c of result.changes) out(`  ${changeLine(c, false)}`);
+}
+
+/** One simulated Kubernetes API per example cluster, each with its agent as a child process. */
+async function startClusters({ hub, client, dataDir, out, stops, signal }: DemoContext): Promise<Map<string, SimulatedCluster>> {
+  out('\nStarting three simulated clusters (Kubernetes API test doubles), each with a real agent process ...');
+  const clusters = new Map<string, SimulatedCluster>();
+  const agents: ChildServer[] = [];
+  // Agents first, all at once; then their clusters (spliced in after the hub); the hub last.
+  stops.push(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+  });
+  for (const cluster of SIMULATED) {
+    const dir = join(dataDir, 'clusters', cluster);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const simulated = await startSimulatedCluster({ name: cluster, dir, namespaces: ['default', 'kube-system', 'inference', 'ml-training'], signal });
+    stops.splice(1, 0, () => simulated.stop());
+    clusters.set(cluster, simulated);
+    const credential = await client.credentials(cluster, false);
+    const credsFile = join(dir, 'agent.creds');
+    writeFileSync(credsFile, credential.creds, { mode: 0o600 });
+    const agent = ChildServer.start({
+      name: `agent ${cluster}`,
+      command: process.execPath,
+      args: [CAUSEWAY_BIN, 'agent', '--cluster', cluster, '--nats', hub.natsUrl, '--creds', credsFile, '--kubeconfig', simulated.kubeconfig],
+      logFile: join(dir, 'agent.log'),
+      pidFile: join(dir, 'agent.pid'),
+    });
+    agents.push(agent);
+    out(`  ${cluster.padEnd(17)} Kubernetes API ${simulated.url}, agent pid ${agent.pid ?? '?'} (log ${rel(join(dir, 'agent.log'))})`);
+  }
+  return clusters;
+}
+
+/** Creates the exported service in the on-prem cluster and waits for its import elsewhere; returns the importers. */
+async function exportAndWait({ out }: DemoContext, clusters: ReadonlyMap<string, SimulatedCluster>): Promise<string[]> {
+  out(`\nExporting inference/llm-serving (TCP 8000) from ${EXPORTER} with a ServiceExport ...`);
+  const onprem = clusters.get(EXPORTER);
+  if (onprem !== undefined) for (const [path, o] of llmServing()) await onprem.create(path, o);
+  const consumers = SIMULATED.filter((c) => c !== EXPORTER);
+  const started = Date.now();
+  const imported = await until(30_000, async () => {
+    const counts = await Promise.all(consumers.map(async (c) => addressesOf(await llmSlices(clusters.get(c))).length));
+    return counts.every((n) => n === 3);
+  });
+  out(imported ? `  imported into ${consumers.join(' and ')} in ${Date.now() - started} ms` : '  not imported within 30 s: see the agent logs above');
+  return consumers;
+}
+
+async function showResult({ client, out }: DemoContext, clusters: ReadonlyMap<string, SimulatedCluster>, consumers: readonly string[]): Promise<void> {
+  // Agents heartbeat every few seconds; show the clusters once each has been heard from.
+  await until(15_000, async () => {
+    const { items } = await client.list(KINDS.Cluster);
+    return items.every((c) => c.status?.conditions?.some((x) => x.type === 'Available' && x.status === 'True') === true);
+  });
+  out('\n$ causeway get clusters');
+  out(printResources(KINDS.Cluster, (await client.list(KINDS.Cluster)).items, 'table'));
+  out('\n$ causeway get services');
+  out(printServices((await client.services()).items, 'table'));
+  for (const c of consumers) {
+    const simulated = clusters.get(c);
+    const si = await simulated?.get(`${MCS}/namespaces/inference/serviceimports/llm-serving`);
+    const slices = await llmSlices(simulated);
+    out(`\nIn ${c} (its Kubernetes API):`);
+    const spec = (si?.spec ?? {}) as { ips?: string[]; ports?: { port: number; protocol: string }[] };
+    const ports = (spec.ports ?? []).map((p) => `${p.port}/${p.protocol}`).join(',');
+    out(
+      table([
+        ['KIND', 'NAME', 'DETAIL'],
+        ['ServiceImport', 'inference/llm-serving', si === undefined ? '<missing>' : `ips ${(spec.ips ?? []).join(',') || '<none>'}, ports ${ports}`],
+        ...slices.map((s) => [
+          'EndpointSlice',
+          `inference/${s.metadata.name}`,
+          `from ${s.metadata.labels?.['multicluster.kubernetes.io/source-cluster'] ?? '?'}: ${addressesOf([s]).join(', ')}`,
+        ]),
+      ]),
+    );
   }
 }
 

@@ -1,0 +1,132 @@
+// The kubectl-like verbs against the hub's registry: apply, diff, get, describe, delete, history
+// and rollback.
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { NotFoundError } from '../../api/errors.ts';
+import type { OutputFormat } from '../print.ts';
+import { changeLine, describe, historyTable, printResource, printResources, printServices, unifiedDiff } from '../print.ts';
+import { readManifests } from '../files.ts';
+import { client, err, fileOption, kindArg, out, outputOption, positive, stdinIfAsked, UsageError } from '../common.ts';
+
+/** `get services`: the global services the hub derived from every cluster's exports. */
+const SERVICE_WORDS = new Set(['services', 'service', 'svc', 'globalservices', 'globalservice']);
+
+export function addRegistryCommands(program: Command): void {
+  program
+    .command('apply')
+    .description('create or update the resources in files or directories, all or nothing')
+    .addOption(fileOption())
+    .option('-R, --recursive', 'read directories recursively', false)
+    .option('--dry-run', 'validate and show what would change, write nothing', false)
+    .action(async (o: { filename: string[]; recursive: boolean; dryRun: boolean }, cmd: Command) => {
+      const docs = readManifests(o.filename, o.recursive, await stdinIfAsked(o.filename));
+      const result = await client(cmd).apply(
+        docs.map((d) => ({ source: d.source, object: d.object })),
+        o.dryRun,
+      );
+      for (const c of result.changes) out(changeLine(c, o.dryRun));
+      if (!o.dryRun && result.changes.some((c) => c.action !== 'unchanged')) err(`revision ${result.revision}`);
+    });
+
+  program
+    .command('diff')
+    .description('show what applying the files would change, as a unified diff')
+    .addOption(fileOption())
+    .option('-R, --recursive', 'read directories recursively', false)
+    .action(async (o: { filename: string[]; recursive: boolean }, cmd: Command) => {
+      const docs = readManifests(o.filename, o.recursive, await stdinIfAsked(o.filename));
+      const { changes } = await client(cmd).diff(docs.map((d) => ({ source: d.source, object: d.object })));
+      const changed = changes.filter((c) => c.action !== 'unchanged');
+      for (const c of changed) out(unifiedDiff(c).trimEnd());
+      if (changed.length === 0) err('no changes');
+    });
+
+  program
+    .command('get')
+    .description('list resources of a kind, or show one')
+    .argument(
+      '<kind>',
+      'clusters, networks, ippools, externalservices, globalpolicies, or services (the derived global services); singular and short names work',
+    )
+    .argument('[name]', 'one object')
+    .addOption(outputOption())
+    .option('-n, --namespace <ns>', 'namespace (namespaced kinds)')
+    .action(async (kind: string, name: string | undefined, o: { output: OutputFormat; namespace?: string }, cmd: Command) => {
+      if (SERVICE_WORDS.has(kind.toLowerCase())) {
+        const list = await client(cmd).services();
+        const items = list.items.filter((s) => (name === undefined || s.name === name) && (o.namespace === undefined || s.namespace === o.namespace));
+        if (name !== undefined && items.length === 0) throw new NotFoundError(`global service ${name} not found`);
+        out(printServices(items, o.output));
+        return;
+      }
+      const info = kindArg(kind);
+      const c = client(cmd);
+      if (name !== undefined) out(printResource(info, await c.get(info, name, o.namespace), o.output));
+      else {
+        const list = await c.list(info, o.namespace);
+        out(printResources(info, list.items, o.output, list.metadata.resourceVersion));
+      }
+    });
+
+  program
+    .command('describe')
+    .description('show one resource in detail: spec, status, conditions and its recent history')
+    .argument('<kind>')
+    .argument('<name>')
+    .option('-n, --namespace <ns>', 'namespace (namespaced kinds)', 'default')
+    .action(async (kind: string, name: string, o: { namespace: string }, cmd: Command) => {
+      const info = kindArg(kind);
+      const c = client(cmd);
+      const r = await c.get(info, name, o.namespace);
+      const history = await c.history({ info, name, ...(info.namespaced ? { namespace: o.namespace } : {}), limit: 10 });
+      out(describe(r, history.items));
+    });
+
+  program
+    .command('delete')
+    .description('delete one resource (refused while others reference it)')
+    .argument('<kind>')
+    .argument('<name>')
+    .option('-n, --namespace <ns>', 'namespace (namespaced kinds)', 'default')
+    .option('--dry-run', 'check only, delete nothing', false)
+    .action(async (kind: string, name: string, o: { namespace: string; dryRun: boolean }, cmd: Command) => {
+      const info = kindArg(kind);
+      const res = await client(cmd).delete(info, name, o.namespace, o.dryRun);
+      out(`${info.singular}/${info.namespaced ? `${o.namespace}/` : ''}${name} deleted${o.dryRun ? ' (dry run)' : ''}`);
+      if (!o.dryRun) err(`revision ${res.details.revision}`);
+    });
+
+  program
+    .command('history')
+    .description('the audit history of the registry, newest first, or of one object')
+    .argument('[kind]')
+    .argument('[name]')
+    .option('-n, --namespace <ns>', 'namespace (namespaced kinds)', 'default')
+    .option('--limit <n>', 'at most this many entries', (v) => positive(v, '--limit'), 50)
+    .addOption(outputOption().choices(['table', 'yaml', 'json']))
+    .action(async (kind: string | undefined, name: string | undefined, o: { namespace: string; limit: number; output: OutputFormat }, cmd: Command) => {
+      if (kind !== undefined && name === undefined) throw new UsageError('history of one object needs KIND and NAME');
+      const info = kind !== undefined ? kindArg(kind) : undefined;
+      const { items } = await client(cmd).history({
+        ...(info !== undefined ? { info, ...(info.namespaced ? { namespace: o.namespace } : {}) } : {}),
+        ...(name !== undefined ? { name } : {}),
+        limit: o.limit,
+      });
+      if (o.output === 'json') out(JSON.stringify({ kind: 'History', items }, null, 2));
+      else if (o.output === 'yaml') out(stringify({ kind: 'History', items }).trimEnd());
+      else out(items.length === 0 ? 'No history.' : historyTable(items));
+    });
+
+  program
+    .command('rollback')
+    .description('restore every resource to how it was at a revision, by writing a new revision')
+    .requiredOption('--to <revision>', 'registry revision (see `causeway history`)', (v) => positive(v, '--to'))
+    .option('--dry-run', 'show what would change, write nothing', false)
+    .action(async (o: { to: number; dryRun: boolean }, cmd: Command) => {
+      const result = await client(cmd).rollback(o.to, o.dryRun);
+      const changed = result.changes.filter((c) => c.action !== 'unchanged');
+      for (const c of changed) out(changeLine(c, o.dryRun));
+      if (changed.length === 0) out(`nothing to roll back: the registry already matches revision ${o.to}`);
+      else if (!o.dryRun) err(`rolled back to revision ${o.to} as revision ${result.revision}`);
+    });
+}

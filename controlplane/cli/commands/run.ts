@@ -1,0 +1,73 @@
+// The commands that run a program: the hub, the demo, and a cluster's agent.
+import type { Command } from 'commander';
+import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, startHub } from '../../hub/hub.ts';
+import { err, out, positive, waitForSignal } from '../common.ts';
+import { runDemo, type RunningDemo } from '../demo.ts';
+
+export function addServerCommands(program: Command): void {
+  program
+    .command('hub')
+    .description('run the hub: the registry API on etcd (embedded etcd and nats-server unless --etcd/--nats are given)')
+    .option('--listen <host:port>', 'address to serve the API on', DEFAULT_LISTEN)
+    .option('--data-dir <dir>', 'where the admin token and embedded servers keep their data', DEFAULT_DATA_DIR)
+    .option('--etcd <urls>', 'comma-separated etcd client URLs of an existing etcd cluster')
+    .option('--nats <url>', 'URL of an existing NATS cluster')
+    .option('--config <file>', 'hub config file (API tokens and their scopes)')
+    .action(async (o: { listen: string; dataDir: string; etcd?: string; nats?: string; config?: string }) => {
+      const hub = await startHub({
+        listen: o.listen,
+        dataDir: o.dataDir,
+        etcd: o.etcd
+          ?.split(',')
+          .map((u) => u.trim())
+          .filter((u) => u !== ''),
+        nats: o.nats,
+        configFile: o.config,
+      });
+      err(`hub serving on ${hub.url}; admin token in ${hub.adminTokenFile}`);
+      await waitForSignal(() => hub.stop());
+    });
+
+  program
+    .command('demo')
+    .description('start a hub on its embedded default, apply examples/, show the result and serve until Ctrl-C')
+    .option('--listen <host:port>', 'address to serve the API on', DEFAULT_LISTEN)
+    .option('--data-dir <dir>', 'where the demo hub keeps its data', DEFAULT_DATA_DIR)
+    .action(async (o: { listen: string; dataDir: string }) => {
+      // Listen for Ctrl-C before starting, so that one during start-up still stops what started.
+      const started: { demo?: RunningDemo } = {};
+      const stopped = waitForSignal(async () => {
+        await started.demo?.stop();
+      });
+      started.demo = await runDemo(o, out);
+      await stopped;
+    });
+}
+
+export function addAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description("run a cluster's agent: report its ServiceExports to the hub, apply the imports the hub sends")
+    .requiredOption('--cluster <name>', 'the cluster this agent serves (as registered)')
+    .requiredOption('--nats <url>', 'NATS URL(s), comma-separated')
+    .requiredOption('--creds <file>', 'the .creds file from `causeway cluster credentials NAME`')
+    .option('--kubeconfig <path>', 'kubeconfig of the cluster (default: in-cluster config)')
+    .option(
+      '--heartbeat-interval <ms>',
+      "how often to heartbeat; keep it well under the cluster's spec.heartbeatTTLSeconds",
+      (v) => positive(v, '--heartbeat-interval'),
+      5000,
+    )
+    .action(async (o: { cluster: string; nats: string; creds: string; kubeconfig?: string; heartbeatInterval: number }) => {
+      const { runAgent } = await import('../../../cluster-agent/main.ts');
+      const agent = await runAgent({
+        cluster: o.cluster,
+        natsUrl: o.nats,
+        credsFile: o.creds,
+        heartbeatIntervalMs: o.heartbeatInterval,
+        ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
+      });
+      err(`agent for cluster ${o.cluster} running`);
+      await waitForSignal(() => agent.stop());
+    });
+}

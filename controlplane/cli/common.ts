@@ -1,0 +1,77 @@
+// What every command shares: output, the hub client from the global options, kind and number
+// arguments, the common options, and waiting for Ctrl-C.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
+import { Option, type Command } from 'commander';
+import { resolveKind, KINDS, type KindInfo } from '../api/kinds.ts';
+import { ADMIN_TOKEN_FILE } from '../hub/config.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/hub.ts';
+import { HubClient } from './client.ts';
+
+/** A command line that cannot mean anything: exit code 2. */
+export class UsageError extends Error {}
+
+export const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+export const err = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+interface ClientOptions {
+  server?: string;
+  token?: string;
+}
+
+export function client(cmd: Command): HubClient {
+  const o = cmd.optsWithGlobals<ClientOptions>();
+  const server = o.server ?? process.env.CAUSEWAY_SERVER ?? `http://${DEFAULT_LISTEN}`;
+  let token = o.token ?? process.env.CAUSEWAY_TOKEN;
+  const tokenFile = join(DEFAULT_DATA_DIR, ADMIN_TOKEN_FILE);
+  if (token === undefined && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
+  return new HubClient(server, token);
+}
+
+export function kindArg(word: string): KindInfo {
+  const info = resolveKind(word);
+  if (info === undefined) {
+    throw new UsageError(
+      `unknown kind "${word}": expected one of ${Object.values(KINDS)
+        .map((k) => k.plural)
+        .join(', ')}`,
+    );
+  }
+  return info;
+}
+
+export const outputOption = (): Option => new Option('-o, --output <format>', 'output format').choices(['table', 'wide', 'yaml', 'json']).default('table');
+export const fileOption = (): Option => new Option('-f, --filename <path...>', 'file, directory or - (stdin) with YAML/JSON manifests').makeOptionMandatory();
+
+export function waitForSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        err(`${signal} again: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      err(`\n${signal}: stopping the hub and the servers it started ...`);
+      void stop().finally(() => {
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export async function stdinIfAsked(paths: readonly string[]): Promise<string> {
+  return paths.includes('-') ? text(process.stdin) : '';
+}
+
+export function positive(v: string, flag: string): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1) throw new UsageError(`${flag}: expected a positive whole number (got "${v}")`);
+  return Number(v);
+}
