@@ -5,6 +5,7 @@
 // Callers build each JWT from the full IdentityState, so every push carries every revocation.
 import { connectNats, type NatsConnection } from '../bus/nats-connect.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, UnavailableError } from '../api/errors.ts';
+import { raceAbort, SerialQueue } from '../kernel/async.ts';
 import { decodeJwt } from './nats-identity.ts';
 
 export const CLAIMS_UPDATE_SUBJECT = '$SYS.REQ.CLAIMS.UPDATE';
@@ -33,7 +34,7 @@ export class NatsAccountPusher {
   private readonly nc: NatsConnection;
   private readonly timeoutMs: number;
   private readonly lastIssuedAt = new Map<string, number>();
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(nc: NatsConnection, timeoutMs: number) {
     this.nc = nc;
@@ -52,13 +53,11 @@ export class NatsAccountPusher {
 
   /** Sends one account JWT after every earlier push has been answered. */
   push(accountJwt: string, signal?: AbortSignal): Promise<AccountPushResult> {
-    const run = this.tail.then(() => this.pushNow(accountJwt, signal));
-    this.tail = run.catch(() => undefined);
-    return run;
+    return this.queue.run(() => this.pushNow(accountJwt, signal));
   }
 
   async close(): Promise<void> {
-    await this.tail;
+    await this.queue.drain();
     if (!this.nc.isClosed()) await this.nc.close();
   }
 
@@ -76,7 +75,8 @@ export class NatsAccountPusher {
         `account JWT for ${claims.sub} was issued at ${claims.iat}, before the one already pushed (${last}); rebuild it from the current identity state`,
       );
     }
-    const reply = await abortable(this.nc.request(CLAIMS_UPDATE_SUBJECT, accountJwt, { timeout: this.timeoutMs }), signal).catch((err: unknown) => {
+    const request = this.nc.request(CLAIMS_UPDATE_SUBJECT, accountJwt, { timeout: this.timeoutMs });
+    const reply = await (signal === undefined ? request : raceAbort(request, signal)).catch((err: unknown) => {
       throw new UnavailableError(`no answer to the account update for ${claims.sub}`, { cause: err });
     });
     const body = reply.json<ClaimsUpdateReply>();
@@ -87,22 +87,5 @@ export class NatsAccountPusher {
     }
     this.lastIssuedAt.set(claims.sub, Math.max(last ?? 0, claims.iat));
     return { account: body.data?.account ?? claims.sub, code: body.data?.code ?? 200, message: body.data?.message ?? '' };
-  }
-}
-
-async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return work;
-  signal.throwIfAborted();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => {
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([work, aborted]);
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }

@@ -2,6 +2,7 @@
 // etcd3. Revisions are numbers (etcd's int64 stays below 2^53 for any realistic lifetime).
 import { Etcd3, type IKeyValue, type Namespace } from 'etcd3';
 import { GoneError, UnavailableError } from '../api/errors.ts';
+import { raceAbort } from '../kernel/async.ts';
 import { EventQueue, type Compare, type KeyValue, type Leadership, type Op, type Store, type StoreEvent, type TxnResult } from './store.ts';
 
 export interface EtcdStoreOptions {
@@ -177,23 +178,13 @@ function toKeyValue(kv: IKeyValue): KeyValue {
   };
 }
 
-/** Maps etcd client failures to UnavailableError and honours the caller's AbortSignal. */
+/**
+ * Maps etcd client failures to UnavailableError and honours the caller's AbortSignal (etcd3 takes
+ * none): an abort rejects at once with UnavailableError, and the listener goes when `p` settles.
+ */
 async function guard<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   try {
-    if (signal === undefined) return await p;
-    signal.throwIfAborted();
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        signal.addEventListener(
-          'abort',
-          () => {
-            reject(signal.reason as Error);
-          },
-          { once: true },
-        );
-      }),
-    ]);
+    return await (signal === undefined ? p : raceAbort(p, signal));
   } catch (err) {
     if (signal?.aborted === true) throw err;
     throw new UnavailableError(`etcd: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

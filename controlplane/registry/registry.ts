@@ -4,93 +4,29 @@
 // or nothing, and every change lands together with its audit record.
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { ClusterConditionType, ClusterReason, ConditionStatus, type Condition } from '../api/conditions.ts';
-import { AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError, type Problem } from '../api/errors.ts';
+import { ConflictError, InvalidInputError, NotFoundError } from '../api/errors.ts';
 import { HEAD_KEY, HISTORY_PREFIX, historyKey, kindPrefix, objectKey, OBJECTS_PREFIX, parseObjectKey, refOf, refString, type ObjectRef } from '../api/keys.ts';
 import type { Kind } from '../api/kinds.ts';
-import type { ClusterResource, Resource } from '../api/resources.ts';
-import { checkSet } from '../api/semantic.ts';
-import type { Source } from '../api/validate.ts';
-import { allocateClusterCidrs } from './cluster-ipam.ts';
+import type { Resource } from '../api/resources.ts';
+import {
+  Action,
+  WriteMode,
+  type Actor,
+  type ChangeResult,
+  type Declared,
+  type HistoryEntry,
+  type RegistryOptions,
+  type WatchEvent,
+  type WriteOptions,
+  type WriteResult,
+} from './changes.ts';
+import { decodeObject, encodeObject, stripVersion } from './stored-object.ts';
 import type { Op, Store } from './store.ts';
+import { planWrite, type Mutation, type Snapshot } from './write-plan.ts';
 
-export interface Actor {
-  readonly name: string;
-  readonly role: string;
-}
-
-export const WriteMode = { apply: 'apply', create: 'create', update: 'update' } as const;
-export type WriteMode = (typeof WriteMode)[keyof typeof WriteMode];
-
-export const Action = { created: 'created', updated: 'updated', deleted: 'deleted', unchanged: 'unchanged' } as const;
-export type Action = (typeof Action)[keyof typeof Action];
-
-export interface Declared {
-  readonly resource: Resource;
-  readonly source?: Source;
-}
-
-export interface ChangeResult {
-  readonly ref: ObjectRef;
-  readonly action: Action;
-  readonly before?: Resource | undefined;
-  readonly after?: Resource | undefined;
-}
-
-export interface WriteResult {
-  /** The revision the change was written at; the current revision for a dry run or no-op. */
-  readonly revision: number;
-  readonly dryRun: boolean;
-  readonly changes: readonly ChangeResult[];
-}
-
-export interface HistoryChange {
-  readonly kind: Kind;
-  readonly namespace?: string;
-  readonly name: string;
-  readonly action: Action;
-  readonly before?: Resource;
-  readonly after?: Resource;
-}
-
-export interface HistoryEntry {
-  readonly revision: number;
-  readonly seq: number;
-  readonly time: string;
-  readonly actor: Actor;
-  readonly operation: 'apply' | 'create' | 'update' | 'delete' | 'rollback';
-  readonly rollbackTo?: number;
-  readonly changes: readonly HistoryChange[];
-}
-
-export interface WatchEvent {
-  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
-  readonly object: Resource;
-}
-
-export interface WriteOptions {
-  readonly dryRun?: boolean;
-  /** Called for every change that would be written, before writing; throws to refuse all. */
-  readonly authorize?: (change: ChangeResult) => void;
-}
-
-export interface RegistryOptions {
-  readonly now?: () => Date;
-  readonly newUid?: () => string;
-  /** Attempts when another writer moved the head between our read and our write. */
-  readonly maxAttempts?: number;
-}
-
-type Mutation =
-  | { readonly type: 'upsert'; readonly mode: WriteMode; readonly declared: Declared }
-  | { readonly type: 'delete'; readonly ref: ObjectRef; readonly resourceVersion?: string | undefined };
-
-interface Snapshot {
-  readonly headRevision: number;
-  readonly seq: number;
-  readonly revision: number;
-  readonly objects: Map<string, Resource>;
-}
+// The registry's API speaks the vocabulary of changes.ts; its callers import it from here.
+export { Action, WriteMode } from './changes.ts';
+export type { Actor, ChangeResult, Declared, HistoryChange, HistoryEntry, RegistryOptions, WatchEvent, WriteOptions, WriteResult } from './changes.ts';
 
 export class Registry {
   private readonly store: Store;
@@ -223,7 +159,7 @@ export class Registry {
   ): Promise<WriteResult | undefined> {
     const dryRun = options.dryRun ?? false;
     // Authorised (inside plan) against the same snapshot the write builds on: no window to change scope.
-    const changes = this.plan(snapshot, mutations, options.authorize);
+    const changes = planWrite(snapshot, mutations, { now: this.now, newUid: this.newUid }, options.authorize);
     const written = changes.filter((c) => c.action !== Action.unchanged);
     if (dryRun || written.length === 0) return { revision: snapshot.revision, dryRun, changes };
 
@@ -266,79 +202,6 @@ export class Registry {
     };
   }
 
-  /** Applies mutations to the snapshot in memory, checks the result, and says what changes. */
-  private plan(snapshot: Snapshot, mutations: readonly Mutation[], authorize?: (change: ChangeResult) => void): ChangeResult[] {
-    const problems: Problem[] = [];
-    const next = new Map(snapshot.objects);
-    const sources = new Map<string, Source>();
-    const results = new Map<string, ChangeResult>();
-    const now = this.now().toISOString();
-
-    for (const m of mutations) {
-      if (m.type === 'delete') {
-        const key = refString(m.ref);
-        const before = next.get(key);
-        if (before === undefined) throw new NotFoundError(`${key} not found`);
-        checkPrecondition(key, before, m.resourceVersion, undefined);
-        next.delete(key);
-        results.set(key, { ref: m.ref, action: Action.deleted, before });
-        continue;
-      }
-      const { resource, source } = m.declared;
-      const ref = refOf(resource);
-      const key = refString(ref);
-      const where = source ?? {};
-      const firstSource = sources.get(key);
-      if (firstSource !== undefined) {
-        problems.push({
-          ...locate(where),
-          kind: resource.kind,
-          name: resource.metadata.name,
-          field: 'metadata.name',
-          message: `${key} is declared twice (first in ${firstSource.file !== undefined ? `${firstSource.file} ` : ''}document ${firstSource.document ?? '?'})`,
-        });
-        continue;
-      }
-      sources.set(key, where);
-      const before = snapshot.objects.get(key);
-      if (m.mode === WriteMode.create && before !== undefined) throw new AlreadyExistsError(`${key} already exists`);
-      if (m.mode === WriteMode.update && before === undefined) throw new NotFoundError(`${key} not found`);
-      checkPrecondition(key, before, resource.metadata.resourceVersion, where);
-      const after = before === undefined ? this.created(resource, now) : updated(before, resource);
-      next.set(key, after);
-      results.set(key, {
-        ref,
-        action: before === undefined ? Action.created : sameDeclaration(before, after) ? Action.unchanged : Action.updated,
-        before,
-        after,
-      });
-    }
-    if (problems.length > 0) throw new InvalidInputError(problems);
-
-    // The hub allocates CIDRs for clusters that asked for it, seeing every other claim.
-    for (const [key, result] of results) {
-      if (result.after?.kind !== 'Cluster') continue;
-      const allocated = allocateClusterCidrs(result.after, [...next.values()]);
-      if (!allocated.ok) {
-        problems.push({ ...locate(sources.get(key) ?? {}), kind: 'Cluster', name: result.ref.name, field: 'spec.ipam.pool', message: allocated.message });
-        continue;
-      }
-      if (allocated.cluster !== result.after) {
-        next.set(key, allocated.cluster);
-        results.set(key, { ...result, after: allocated.cluster, action: result.action === Action.unchanged ? Action.updated : result.action });
-      }
-    }
-    if (problems.length > 0) throw new InvalidInputError(problems);
-
-    // Authorise before the checks across the set: a change the actor may not make is refused as
-    // such, and its refusal does not describe objects outside the actor's scope.
-    for (const r of results.values()) if (r.action !== Action.unchanged) authorize?.(r);
-    const changed = new Set([...results.values()].filter((r) => r.action !== Action.unchanged).map((r) => refString(r.ref)));
-    const setProblems = checkSet([...next.values()], sources).filter((p) => p.involves.some((ref) => changed.has(ref)));
-    if (setProblems.length > 0) throw new InvalidInputError(setProblems.map(({ involves: _i, ...p }) => p));
-    return [...results.values()];
-  }
-
   /**
    * Writes the system-owned status of one object, compare-and-swap on its revision, retrying on
    * a concurrent change. Not a declaration: no history record, no generation bump. `mutate` gets
@@ -359,12 +222,6 @@ export class Registry {
       if (res.succeeded) return { ...next, metadata: { ...next.metadata, resourceVersion: String(res.revision) } };
       if (attempt >= this.maxAttempts) throw new ConflictError(`${refString(ref)} kept changing while writing its status`);
     }
-  }
-
-  private created(resource: Resource, now: string): Resource {
-    const { resourceVersion: _rv, ...metadata } = resource.metadata;
-    const status = resource.kind === 'Cluster' ? { conditions: initialClusterConditions(now) } : {};
-    return { ...resource, metadata: { ...metadata, uid: this.newUid(), generation: 1, creationTimestamp: now }, status };
   }
 
   private async snapshot(): Promise<Snapshot> {
@@ -398,84 +255,3 @@ export class Registry {
       .sort((a, b) => a.seq - b.seq);
   }
 }
-
-function locate(source: Source): { file?: string; document?: number } {
-  return { ...(source.file !== undefined ? { file: source.file } : {}), ...(source.document !== undefined ? { document: source.document } : {}) };
-}
-
-function checkPrecondition(key: string, before: Resource | undefined, wanted: string | undefined, source: Source | undefined): void {
-  if (wanted === undefined) return;
-  const have = before?.metadata.resourceVersion;
-  if (have !== wanted) {
-    const where = source?.file !== undefined ? `${source.file}: document ${source.document ?? '?'}: ` : '';
-    throw new ConflictError(
-      `${where}${key}: metadata.resourceVersion ${wanted} is stale (${have === undefined ? 'the object does not exist' : `current is ${have}`}); get it again, re-apply your change, or drop resourceVersion to overwrite`,
-    );
-  }
-}
-
-/** The stored object after an update: user-owned fields from the input, system-owned kept. */
-function updated(before: Resource, input: Resource): Resource {
-  const specChanged = !isDeepStrictEqual(before.spec, input.spec);
-  const metadata = {
-    name: before.metadata.name,
-    ...(before.metadata.namespace !== undefined ? { namespace: before.metadata.namespace } : {}),
-    ...(input.metadata.labels !== undefined && Object.keys(input.metadata.labels).length > 0 ? { labels: input.metadata.labels } : {}),
-    ...(input.metadata.annotations !== undefined && Object.keys(input.metadata.annotations).length > 0 ? { annotations: input.metadata.annotations } : {}),
-    ...(before.metadata.resourceVersion !== undefined ? { resourceVersion: before.metadata.resourceVersion } : {}),
-    ...(before.metadata.uid !== undefined ? { uid: before.metadata.uid } : {}),
-    generation: (before.metadata.generation ?? 1) + (specChanged ? 1 : 0),
-    ...(before.metadata.creationTimestamp !== undefined ? { creationTimestamp: before.metadata.creationTimestamp } : {}),
-  };
-  return { ...before, metadata, spec: input.spec } as Resource;
-}
-
-function sameDeclaration(a: Resource, b: Resource): boolean {
-  return (
-    isDeepStrictEqual(a.spec, b.spec) &&
-    isDeepStrictEqual(a.metadata.labels ?? {}, b.metadata.labels ?? {}) &&
-    isDeepStrictEqual(a.metadata.annotations ?? {}, b.metadata.annotations ?? {})
-  );
-}
-
-function initialClusterConditions(now: string): Condition[] {
-  return [
-    {
-      type: ClusterConditionType.Joined,
-      status: ConditionStatus.True,
-      reason: ClusterReason.Registered,
-      message: 'registered with the hub',
-      lastTransitionTime: now,
-    },
-    {
-      type: ClusterConditionType.Available,
-      status: ConditionStatus.Unknown,
-      reason: ClusterReason.AgentNeverConnected,
-      message: 'no heartbeat from the agent yet',
-      lastTransitionTime: now,
-    },
-    {
-      type: ClusterConditionType.Synced,
-      status: ConditionStatus.Unknown,
-      reason: ClusterReason.AwaitingAgent,
-      message: 'the agent has not reported an applied revision yet',
-      lastTransitionTime: now,
-    },
-  ];
-}
-
-function stripVersion(r: Resource): Resource {
-  const { resourceVersion: _rv, ...metadata } = r.metadata;
-  return { ...r, metadata };
-}
-
-function encodeObject(r: Resource): string {
-  return JSON.stringify(stripVersion(r));
-}
-
-function decodeObject(value: string, modRevision: number): Resource {
-  const r = JSON.parse(value) as Resource;
-  return { ...r, metadata: { ...r.metadata, resourceVersion: String(modRevision) } };
-}
-
-export type { ClusterResource };

@@ -21,11 +21,11 @@ import {
   decodeJwt,
   formatCreds,
   issueAgentUser,
-  keyPairFromSeed,
   revokeUsers,
   type IdentityState,
   type UserCredentials,
 } from '../../controlplane/identity/nats-identity.ts';
+import { keyPairFromSeed } from '../../controlplane/identity/nkeys.ts';
 import { ConflictError } from '../../controlplane/api/errors.ts';
 import { startTestNats, type TestNats } from '../harness/nats.ts';
 import { waitFor } from '../harness/wait.ts';

@@ -2,6 +2,7 @@
 // EtcdStore on a real etcd, so the fake cannot drift from etcd's behaviour.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { GoneError } from '../../controlplane/api/errors.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { MemoryStore } from '../../controlplane/registry/memory-store.ts';
@@ -102,6 +103,18 @@ function contract(name: string, make: () => Promise<Store>): void {
         ],
       );
       assert.equal(got[0]?.modRevision, r2.revision);
+    });
+
+    it('reads and transactions under one long-lived AbortSignal leave no listener on it', async () => {
+      // A controller passes its lifetime signal to every call: a listener left per call would pile up.
+      const ac = new AbortController();
+      for (let i = 0; i < 20; i++) {
+        await store.txn([], [{ type: 'put', key: `l/${i}`, value: String(i) }], ac.signal);
+        await store.get(`l/${i}`, ac.signal);
+        await store.range('l/', ac.signal);
+      }
+      assert.equal((await store.range('l/', ac.signal)).kvs.length, 20);
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
     });
 
     it('fails a watch from a compacted revision with GoneError', async () => {

@@ -1,0 +1,73 @@
+// The vocabulary of a registry write: who writes, in which mode, what each change did, and the
+// history record it leaves. Shared by the registry, its planner, the HTTP edge and the CLI.
+import type { Kind } from '../api/kinds.ts';
+import type { ObjectRef } from '../api/keys.ts';
+import type { Resource } from '../api/resources.ts';
+import type { Source } from '../api/validate.ts';
+
+export interface Actor {
+  readonly name: string;
+  readonly role: string;
+}
+
+export const WriteMode = { apply: 'apply', create: 'create', update: 'update' } as const;
+export type WriteMode = (typeof WriteMode)[keyof typeof WriteMode];
+
+export const Action = { created: 'created', updated: 'updated', deleted: 'deleted', unchanged: 'unchanged' } as const;
+export type Action = (typeof Action)[keyof typeof Action];
+
+export interface Declared {
+  readonly resource: Resource;
+  readonly source?: Source;
+}
+
+export interface ChangeResult {
+  readonly ref: ObjectRef;
+  readonly action: Action;
+  readonly before?: Resource | undefined;
+  readonly after?: Resource | undefined;
+}
+
+export interface WriteResult {
+  /** The revision the change was written at; the current revision for a dry run or no-op. */
+  readonly revision: number;
+  readonly dryRun: boolean;
+  readonly changes: readonly ChangeResult[];
+}
+
+export interface HistoryChange {
+  readonly kind: Kind;
+  readonly namespace?: string;
+  readonly name: string;
+  readonly action: Action;
+  readonly before?: Resource;
+  readonly after?: Resource;
+}
+
+export interface HistoryEntry {
+  readonly revision: number;
+  readonly seq: number;
+  readonly time: string;
+  readonly actor: Actor;
+  readonly operation: 'apply' | 'create' | 'update' | 'delete' | 'rollback';
+  readonly rollbackTo?: number;
+  readonly changes: readonly HistoryChange[];
+}
+
+export interface WatchEvent {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  readonly object: Resource;
+}
+
+export interface WriteOptions {
+  readonly dryRun?: boolean;
+  /** Called for every change that would be written, before writing; throws to refuse all. */
+  readonly authorize?: (change: ChangeResult) => void;
+}
+
+export interface RegistryOptions {
+  readonly now?: () => Date;
+  readonly newUid?: () => string;
+  /** Attempts when another writer moved the head between our read and our write. */
+  readonly maxAttempts?: number;
+}

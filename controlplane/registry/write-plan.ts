@@ -1,0 +1,172 @@
+// Planning one registry write, in memory and without I/O: apply the mutations to a snapshot,
+// allocate the CIDRs clusters asked for, authorise each change, check the whole set, and say what
+// changes. The registry commits the plan in one transaction (registry.ts).
+import { isDeepStrictEqual } from 'node:util';
+import { ClusterConditionType, ClusterReason, ConditionStatus, type Condition } from '../api/conditions.ts';
+import { AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError, type Problem } from '../api/errors.ts';
+import { refOf, refString, type ObjectRef } from '../api/keys.ts';
+import type { Resource } from '../api/resources.ts';
+import { checkSet } from '../api/semantic.ts';
+import type { Source } from '../api/validate.ts';
+import { Action, WriteMode, type ChangeResult, type Declared } from './changes.ts';
+import { allocateClusterCidrs } from './cluster-ipam.ts';
+
+export type Mutation =
+  | { readonly type: 'upsert'; readonly mode: WriteMode; readonly declared: Declared }
+  | { readonly type: 'delete'; readonly ref: ObjectRef; readonly resourceVersion?: string | undefined };
+
+export interface Snapshot {
+  readonly headRevision: number;
+  readonly seq: number;
+  readonly revision: number;
+  readonly objects: Map<string, Resource>;
+}
+
+/** Applies mutations to the snapshot in memory, checks the result, and says what changes. */
+export function planWrite(
+  snapshot: Snapshot,
+  mutations: readonly Mutation[],
+  clock: { now: () => Date; newUid: () => string },
+  authorize?: (change: ChangeResult) => void,
+): ChangeResult[] {
+  const problems: Problem[] = [];
+  const next = new Map(snapshot.objects);
+  const sources = new Map<string, Source>();
+  const results = new Map<string, ChangeResult>();
+  const now = clock.now().toISOString();
+
+  for (const m of mutations) {
+    if (m.type === 'delete') {
+      const key = refString(m.ref);
+      const before = next.get(key);
+      if (before === undefined) throw new NotFoundError(`${key} not found`);
+      checkPrecondition(key, before, m.resourceVersion, undefined);
+      next.delete(key);
+      results.set(key, { ref: m.ref, action: Action.deleted, before });
+      continue;
+    }
+    const { resource, source } = m.declared;
+    const ref = refOf(resource);
+    const key = refString(ref);
+    const where = source ?? {};
+    const firstSource = sources.get(key);
+    if (firstSource !== undefined) {
+      problems.push({
+        ...locate(where),
+        kind: resource.kind,
+        name: resource.metadata.name,
+        field: 'metadata.name',
+        message: `${key} is declared twice (first in ${firstSource.file !== undefined ? `${firstSource.file} ` : ''}document ${firstSource.document ?? '?'})`,
+      });
+      continue;
+    }
+    sources.set(key, where);
+    const before = snapshot.objects.get(key);
+    if (m.mode === WriteMode.create && before !== undefined) throw new AlreadyExistsError(`${key} already exists`);
+    if (m.mode === WriteMode.update && before === undefined) throw new NotFoundError(`${key} not found`);
+    checkPrecondition(key, before, resource.metadata.resourceVersion, where);
+    const after = before === undefined ? created(resource, now, clock.newUid) : updated(before, resource);
+    next.set(key, after);
+    results.set(key, {
+      ref,
+      action: before === undefined ? Action.created : sameDeclaration(before, after) ? Action.unchanged : Action.updated,
+      before,
+      after,
+    });
+  }
+  if (problems.length > 0) throw new InvalidInputError(problems);
+
+  // The hub allocates CIDRs for clusters that asked for it, seeing every other claim.
+  for (const [key, result] of results) {
+    if (result.after?.kind !== 'Cluster') continue;
+    const allocated = allocateClusterCidrs(result.after, [...next.values()]);
+    if (!allocated.ok) {
+      problems.push({ ...locate(sources.get(key) ?? {}), kind: 'Cluster', name: result.ref.name, field: 'spec.ipam.pool', message: allocated.message });
+      continue;
+    }
+    if (allocated.cluster !== result.after) {
+      next.set(key, allocated.cluster);
+      results.set(key, { ...result, after: allocated.cluster, action: result.action === Action.unchanged ? Action.updated : result.action });
+    }
+  }
+  if (problems.length > 0) throw new InvalidInputError(problems);
+
+  // Authorise before the checks across the set: a change the actor may not make is refused as
+  // such, and its refusal does not describe objects outside the actor's scope.
+  for (const r of results.values()) if (r.action !== Action.unchanged) authorize?.(r);
+  const changed = new Set([...results.values()].filter((r) => r.action !== Action.unchanged).map((r) => refString(r.ref)));
+  const setProblems = checkSet([...next.values()], sources).filter((p) => p.involves.some((ref) => changed.has(ref)));
+  if (setProblems.length > 0) throw new InvalidInputError(setProblems.map(({ involves: _i, ...p }) => p));
+  return [...results.values()];
+}
+
+function created(resource: Resource, now: string, newUid: () => string): Resource {
+  const { resourceVersion: _rv, ...metadata } = resource.metadata;
+  const status = resource.kind === 'Cluster' ? { conditions: initialClusterConditions(now) } : {};
+  return { ...resource, metadata: { ...metadata, uid: newUid(), generation: 1, creationTimestamp: now }, status };
+}
+
+function locate(source: Source): { file?: string; document?: number } {
+  return { ...(source.file !== undefined ? { file: source.file } : {}), ...(source.document !== undefined ? { document: source.document } : {}) };
+}
+
+function checkPrecondition(key: string, before: Resource | undefined, wanted: string | undefined, source: Source | undefined): void {
+  if (wanted === undefined) return;
+  const have = before?.metadata.resourceVersion;
+  if (have !== wanted) {
+    const where = source?.file !== undefined ? `${source.file}: document ${source.document ?? '?'}: ` : '';
+    throw new ConflictError(
+      `${where}${key}: metadata.resourceVersion ${wanted} is stale (${have === undefined ? 'the object does not exist' : `current is ${have}`}); get it again, re-apply your change, or drop resourceVersion to overwrite`,
+    );
+  }
+}
+
+/** The stored object after an update: user-owned fields from the input, system-owned kept. */
+function updated(before: Resource, input: Resource): Resource {
+  const specChanged = !isDeepStrictEqual(before.spec, input.spec);
+  const metadata = {
+    name: before.metadata.name,
+    ...(before.metadata.namespace !== undefined ? { namespace: before.metadata.namespace } : {}),
+    ...(input.metadata.labels !== undefined && Object.keys(input.metadata.labels).length > 0 ? { labels: input.metadata.labels } : {}),
+    ...(input.metadata.annotations !== undefined && Object.keys(input.metadata.annotations).length > 0 ? { annotations: input.metadata.annotations } : {}),
+    ...(before.metadata.resourceVersion !== undefined ? { resourceVersion: before.metadata.resourceVersion } : {}),
+    ...(before.metadata.uid !== undefined ? { uid: before.metadata.uid } : {}),
+    generation: (before.metadata.generation ?? 1) + (specChanged ? 1 : 0),
+    ...(before.metadata.creationTimestamp !== undefined ? { creationTimestamp: before.metadata.creationTimestamp } : {}),
+  };
+  return { ...before, metadata, spec: input.spec } as Resource;
+}
+
+function sameDeclaration(a: Resource, b: Resource): boolean {
+  return (
+    isDeepStrictEqual(a.spec, b.spec) &&
+    isDeepStrictEqual(a.metadata.labels ?? {}, b.metadata.labels ?? {}) &&
+    isDeepStrictEqual(a.metadata.annotations ?? {}, b.metadata.annotations ?? {})
+  );
+}
+
+function initialClusterConditions(now: string): Condition[] {
+  return [
+    {
+      type: ClusterConditionType.Joined,
+      status: ConditionStatus.True,
+      reason: ClusterReason.Registered,
+      message: 'registered with the hub',
+      lastTransitionTime: now,
+    },
+    {
+      type: ClusterConditionType.Available,
+      status: ConditionStatus.Unknown,
+      reason: ClusterReason.AgentNeverConnected,
+      message: 'no heartbeat from the agent yet',
+      lastTransitionTime: now,
+    },
+    {
+      type: ClusterConditionType.Synced,
+      status: ConditionStatus.Unknown,
+      reason: ClusterReason.AwaitingAgent,
+      message: 'the agent has not reported an applied revision yet',
+      lastTransitionTime: now,
+    },
+  ];
+}
