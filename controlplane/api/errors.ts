@@ -1,6 +1,6 @@
 // The small named error set every part of Causeway throws and catches. Each maps to one HTTP
-// status and one CLI exit code at the edge (hub/http-errors.ts, cli/exit-codes.ts); nothing in
-// between invents its own.
+// status and one CLI exit code at the edge (hub/http/status.ts, `report` in cli/program.ts);
+// nothing in between invents its own.
 
 /** One thing wrong with an input, located precisely enough to fix it. */
 export interface Problem {

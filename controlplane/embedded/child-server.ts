@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnavailableError } from '../api/errors.ts';
+import { Backoff } from '../kernel/backoff.ts';
 
 export interface ChildServerOptions {
   readonly name: string;
@@ -105,7 +106,8 @@ export class ChildServer {
   /** Polls `ready` until it answers true; fails early with the log's tail if the process exits. */
   async waitReady(ready: () => Promise<boolean>, logFile: string, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+    const backoff = new Backoff({ baseMs: 20, maxMs: 250 });
+    for (;;) {
       if (!this.running) {
         throw new UnavailableError(`${this.name} exited during start-up (code ${String(this.exitCode)}): ${await tail(logFile)}`);
       }
@@ -113,7 +115,7 @@ export class ChildServer {
       if (Date.now() > deadline) {
         throw new UnavailableError(`${this.name} was not ready within ${timeoutMs} ms: ${await tail(logFile)}`);
       }
-      await sleep(delay);
+      await sleep(backoff.next());
     }
   }
 }
