@@ -10,12 +10,12 @@ import { EtcdStore } from '../registry/etcd-store.ts';
 import { Registry } from '../registry/registry.ts';
 import { NatsBus } from '../bus/nats-bus.ts';
 import { NatsAccountPusher } from '../identity/nats-account-push.ts';
-import { issueHubUser, issueSystemUser } from '../identity/nats-identity.ts';
+import { issueHubUser, issueSystemUser, type IdentityState } from '../identity/nats-identity.ts';
 import { startAgentGateway } from './agent-gateway.ts';
 import { TokenAuthenticator } from './auth.ts';
 import { CredentialStore } from './credentials.ts';
 import { ensureAdminToken, loadHubConfig } from './config.ts';
-import { createHubMetrics } from './metrics.ts';
+import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import { buildHubServer } from './http/server.ts';
 
 export interface HubOptions {
@@ -59,28 +59,15 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       });
   };
   try {
-    let etcdUrls = options.etcd ?? [];
-    if (etcdUrls.length === 0) {
-      const etcd: EmbeddedEtcd = await startEtcd({ dataDir: join(dataDir, 'etcd') });
-      stops.push(() => etcd.stop());
-      etcdUrls = [etcd.url];
-      logger.info({ etcd: etcd.url, dataDir: join(dataDir, 'etcd') }, 'started embedded etcd');
-    }
+    const etcdUrls = await etcdOrEmbedded(options.etcd ?? [], dataDir, stops, logger);
     const store = new EtcdStore({ endpoints: etcdUrls });
     stops.push(() => store.close());
     const registry = new Registry(store);
     const credentials = new CredentialStore(store);
     const identity = await credentials.identity();
 
-    let natsUrl = options.nats;
-    let nats: EmbeddedNats | undefined;
-    if (natsUrl === undefined) {
-      nats = await startNats({ dataDir: join(dataDir, 'nats'), identity });
-      const started = nats;
-      stops.push(() => started.stop());
-      natsUrl = nats.url;
-      logger.info({ nats: nats.url }, 'started embedded nats-server (operator mode)');
-    }
+    const nats = options.nats === undefined ? await embeddedNats(dataDir, identity, stops, logger) : undefined;
+    const natsUrl = options.nats ?? nats?.url ?? '';
     const hubUser = await issueHubUser(identity);
     const bus = await NatsBus.connect({ servers: natsUrl, creds: hubUser.creds, name: 'causeway-hub' });
     stops.push(() => bus.close());
@@ -90,19 +77,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       await pusher.push(jwt);
     });
 
-    const metrics = createHubMetrics(
-      async () => {
-        const { items } = await registry.list();
-        const counts = Object.fromEntries(ALL_KINDS.map((k) => [k, 0]));
-        for (const r of items) counts[r.kind] = (counts[r.kind] ?? 0) + 1;
-        return counts;
-      },
-      async () =>
-        store.ping(AbortSignal.timeout(1000)).then(
-          () => true,
-          () => false,
-        ),
-    );
+    const metrics = metricsOf(registry, store);
 
     const agents = await startAgentGateway({ store, registry, bus, credentials, metrics, logger });
     stops.push(() => agents.stop());
@@ -124,6 +99,39 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     await stopAll();
     throw err;
   }
+}
+
+/** The etcd to use: the given cluster, or one started under dataDir (stopped with the hub). */
+async function etcdOrEmbedded(urls: readonly string[], dataDir: string, stops: (() => Promise<void>)[], logger: Logger): Promise<readonly string[]> {
+  if (urls.length > 0) return urls;
+  const etcd: EmbeddedEtcd = await startEtcd({ dataDir: join(dataDir, 'etcd') });
+  stops.push(() => etcd.stop());
+  logger.info({ etcd: etcd.url, dataDir: join(dataDir, 'etcd') }, 'started embedded etcd');
+  return [etcd.url];
+}
+
+async function embeddedNats(dataDir: string, identity: IdentityState, stops: (() => Promise<void>)[], logger: Logger): Promise<EmbeddedNats> {
+  const nats = await startNats({ dataDir: join(dataDir, 'nats'), identity });
+  stops.push(() => nats.stop());
+  logger.info({ nats: nats.url }, 'started embedded nats-server (operator mode)');
+  return nats;
+}
+
+/** The hub's metrics, with the object counts per kind and etcd's health read at scrape time. */
+function metricsOf(registry: Registry, store: EtcdStore): HubMetrics {
+  return createHubMetrics(
+    async () => {
+      const { items } = await registry.list();
+      const counts = Object.fromEntries(ALL_KINDS.map((k) => [k, 0]));
+      for (const r of items) counts[r.kind] = (counts[r.kind] ?? 0) + 1;
+      return counts;
+    },
+    async () =>
+      store.ping(AbortSignal.timeout(1000)).then(
+        () => true,
+        () => false,
+      ),
+  );
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

@@ -12,6 +12,16 @@ import { client, err, fileOption, kindArg, out, outputOption, positive, stdinIfA
 const SERVICE_WORDS = new Set(['services', 'service', 'svc', 'globalservices', 'globalservice']);
 
 export function addRegistryCommands(program: Command): void {
+  addApply(program);
+  addDiff(program);
+  addGet(program);
+  addDescribe(program);
+  addDelete(program);
+  addHistory(program);
+  addRollback(program);
+}
+
+function addApply(program: Command): void {
   program
     .command('apply')
     .description('create or update the resources in files or directories, all or nothing')
@@ -27,7 +37,9 @@ export function addRegistryCommands(program: Command): void {
       for (const c of result.changes) out(changeLine(c, o.dryRun));
       if (!o.dryRun && result.changes.some((c) => c.action !== 'unchanged')) err(`revision ${result.revision}`);
     });
+}
 
+function addDiff(program: Command): void {
   program
     .command('diff')
     .description('show what applying the files would change, as a unified diff')
@@ -40,7 +52,9 @@ export function addRegistryCommands(program: Command): void {
       for (const c of changed) out(unifiedDiff(c).trimEnd());
       if (changed.length === 0) err('no changes');
     });
+}
 
+function addGet(program: Command): void {
   program
     .command('get')
     .description('list resources of a kind, or show one')
@@ -67,7 +81,9 @@ export function addRegistryCommands(program: Command): void {
         out(printResources(info, list.items, o.output, list.metadata.resourceVersion));
       }
     });
+}
 
+function addDescribe(program: Command): void {
   program
     .command('describe')
     .description('show one resource in detail: spec, status, conditions and its recent history')
@@ -81,7 +97,9 @@ export function addRegistryCommands(program: Command): void {
       const history = await c.history({ info, name, ...(info.namespaced ? { namespace: o.namespace } : {}), limit: 10 });
       out(describe(r, history.items));
     });
+}
 
+function addDelete(program: Command): void {
   program
     .command('delete')
     .description('delete one resource (refused while others reference it)')
@@ -95,7 +113,9 @@ export function addRegistryCommands(program: Command): void {
       out(`${info.singular}/${info.namespaced ? `${o.namespace}/` : ''}${name} deleted${o.dryRun ? ' (dry run)' : ''}`);
       if (!o.dryRun) err(`revision ${res.details.revision}`);
     });
+}
 
+function addHistory(program: Command): void {
   program
     .command('history')
     .description('the audit history of the registry, newest first, or of one object')
@@ -116,7 +136,9 @@ export function addRegistryCommands(program: Command): void {
       else if (o.output === 'yaml') out(stringify({ kind: 'History', items }).trimEnd());
       else out(items.length === 0 ? 'No history.' : historyTable(items));
     });
+}
 
+function addRollback(program: Command): void {
   program
     .command('rollback')
     .description('restore every resource to how it was at a revision, by writing a new revision')
