@@ -1,11 +1,13 @@
 // The agent's composition root: validates its options once, builds the Kubernetes adapter, the
-// NATS transport and the agent logic, starts them, and stops them in reverse order.
+// NATS transport, the agent's controllers and (if asked) the /metrics server, starts them, and
+// stops them in reverse order.
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { InvalidInputError } from '../controlplane/api/errors.ts';
 import { assertClusterName } from '../controlplane/api/subjects.ts';
 import { Agent, type AgentLogger, type AgentMetrics } from './agent.ts';
 import { KubeCluster } from './kube-cluster.ts';
+import { agentRegistry, parseListen, startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { NatsHubTransport } from './nats-transport.ts';
 
 export interface RunAgentOptions {
@@ -25,12 +27,16 @@ export interface RunAgentOptions {
   readonly retryMaxMs?: number;
   /** Default 10 s: how long a report or sync waits for the hub's reply. */
   readonly requestTimeoutMs?: number;
+  /** HOST:PORT of a Prometheus `GET /metrics` endpoint (e.g. 127.0.0.1:9464; port 0 picks one); unset: none. */
+  readonly metricsListen?: string;
   readonly logger?: AgentLogger;
 }
 
 export interface RunningAgent {
   readonly agent: Agent;
   readonly metrics: AgentMetrics;
+  /** The /metrics URL when `metricsListen` was given. */
+  readonly metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -60,6 +66,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   if (!creds.includes('BEGIN NATS USER JWT')) {
     throw new InvalidInputError([{ field: '--creds', value: options.credsFile, message: 'not a NATS .creds file (no "BEGIN NATS USER JWT" block)' }]);
   }
+  const metricsListen = options.metricsListen === undefined ? undefined : parseListen(options.metricsListen, '--metrics-listen');
   const log = options.logger ?? pino({ name: 'causeway-agent' });
   const retryBaseMs = options.retryBaseMs ?? 250;
 
@@ -96,14 +103,28 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     'starting agent',
   );
   await agent.start();
+  let metricsServer: MetricsServer | undefined;
+  if (metricsListen !== undefined) {
+    try {
+      metricsServer = await startMetricsServer(agentRegistry(agent, options.cluster), metricsListen);
+    } catch (err) {
+      await agent.stop();
+      await transport.close();
+      await cluster.stop();
+      throw err;
+    }
+    log.info({ url: metricsServer.url }, 'serving /metrics');
+  }
 
   let stopping: Promise<void> | undefined;
   return {
     agent,
     metrics: agent.metrics,
+    metricsUrl: metricsServer?.url,
     stop: () => {
-      // Reverse order of construction: the loops, then NATS, then the watches.
+      // Reverse order of construction: /metrics, the controllers, then NATS, then the watches.
       stopping ??= (async () => {
+        await metricsServer?.close();
         await agent.stop();
         await transport.close();
         await cluster.stop();

@@ -131,7 +131,7 @@ interface Setup {
   readonly double: KubeApiDouble;
   readonly objects: KubernetesObjectApi;
   readonly hub: HubStandIn;
-  start(): Promise<RunningAgent>;
+  start(extra?: { metricsListen?: string }): Promise<RunningAgent>;
 }
 
 let counter = 0;
@@ -155,8 +155,9 @@ async function setup(nats: TestNats): Promise<Setup> {
     double,
     hub,
     objects: KubernetesObjectApi.makeApiClient(kc),
-    start: async () => {
+    start: async (extra = {}) => {
       const agent = await runAgent({
+        ...extra,
         cluster,
         natsUrl: nats.url,
         credsFile,
@@ -396,6 +397,33 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     for (const name of ['web-aws-train-ipv4-0', 'web-aws-train-ipv4-1'])
       assert.equal(uidOf(s.double.get('endpointslices', 'apps', name)), uids.get(name), `${name} kept its uid`);
     assert.equal(second.metrics.objectsApplied, 0, 'matching adopted objects are not rewritten');
+  });
+
+  it('serves its counters and revisions on /metrics at the metricsListen address, and closes it on stop', async () => {
+    const s = await setup(nats);
+    s.hub.syncReply = () => [batch(s.cluster, 'snapshot', 0, 12, [importOf('web', 3)])];
+    const agent = await s.start({ metricsListen: '127.0.0.1:0' });
+    const url = agent.metricsUrl;
+    assert.ok(url !== undefined);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    await waitFor('applied revision 12', () => agent.agent.appliedRevision() === 12);
+    const scrape = async (): Promise<string> => {
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+      return res.text();
+    };
+    const text = await waitFor('the scrape shows revision 12', async () => {
+      const t = await scrape();
+      return t.includes(`causeway_agent_applied_revision{cluster="${s.cluster}"} 12`) ? t : undefined;
+    });
+    assert.match(text, new RegExp(`^causeway_agent_state_revision\\{cluster="${s.cluster}"\\} 12$`, 'm'));
+    assert.match(text, new RegExp(`^causeway_agent_failing_services\\{cluster="${s.cluster}"\\} 0$`, 'm'));
+    assert.match(text, new RegExp(`^causeway_agent_objects_applied_total\\{cluster="${s.cluster}"\\} ${agent.metrics.objectsApplied}$`, 'm'));
+    assert.ok(agent.metrics.objectsApplied >= 2);
+    assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
+    await agent.stop();
+    await assert.rejects(fetch(url), 'the server is closed with the agent');
   });
 
   it('restarts its informers after the double drops watches, fails with 500 and compacts history', async () => {
