@@ -65,6 +65,8 @@ export class Agent {
   private readonly transport: HubTransport;
   private readonly options: AgentOptions;
   private readonly log: AgentLogger;
+  /** Retry backoff, timers and randomness every controller here runs with. */
+  private readonly kernel: { readonly backoff: BackoffOptions; readonly clock: Clock; readonly random: () => number };
   private readonly imports: ImportController;
   private readonly reporter: Reporter;
   private readonly syncs: SyncController;
@@ -79,13 +81,12 @@ export class Agent {
     this.transport = transport;
     this.options = options;
     this.log = options.logger ?? silentLogger;
-    const shared = {
-      backoff: { baseMs: options.retryBaseMs ?? 250, maxMs: options.retryMaxMs ?? 30_000 } satisfies BackoffOptions,
+    this.kernel = {
+      backoff: { baseMs: options.retryBaseMs ?? 250, maxMs: options.retryMaxMs ?? 30_000 },
       clock: options.clock ?? systemClock,
       random: options.random ?? Math.random,
-      metrics: this.metrics,
-      log: this.log,
     };
+    const shared = { ...this.kernel, metrics: this.metrics, log: this.log };
     const onHub = (reachable: boolean, message: string): void => {
       this.hub.reachable = reachable;
       this.hub.message = message;
@@ -146,11 +147,7 @@ export class Agent {
   async start(): Promise<void> {
     if (this.runs.length > 0) throw new Error('agent already started');
     const signal = this.abort.signal;
-    const shared = {
-      backoff: { baseMs: this.options.retryBaseMs ?? 250, maxMs: this.options.retryMaxMs ?? 30_000 },
-      clock: this.options.clock ?? systemClock,
-      random: this.options.random ?? Math.random,
-    };
+    const shared = this.kernel;
     const heartbeat = periodicController({
       ...shared,
       name: 'heartbeat',
