@@ -55,7 +55,7 @@ export class Controller<K> {
   private readonly processing = new Set<string>();
   private readonly again = new Map<string, K>();
   private readonly failures = new Map<string, number>();
-  private readonly later = new Map<string, { at: number; timer: Timer }>();
+  private readonly later = new Map<string, { at: number; timer: Timer; key: K }>();
   private wake: (() => void) | undefined;
   private signal: AbortSignal | undefined;
 
@@ -94,7 +94,7 @@ export class Controller<K> {
       this.later.delete(id);
       this.add(key);
     }, ms);
-    this.later.set(id, { at, timer });
+    this.later.set(id, { at, timer, key });
   }
 
   /** Keys queued or being reconciled now (not those waiting for a time). */
@@ -126,6 +126,13 @@ export class Controller<K> {
       await Promise.all(Array.from({ length: workers }, () => this.worker(signal)));
     } finally {
       signal.removeEventListener('abort', stop);
+      // A stopped controller holds no timer (it would keep the process alive); keys that waited for
+      // a time are still to do, by whoever runs next.
+      for (const [id, l] of this.later) {
+        l.timer.cancel();
+        this.queue.set(id, l.key);
+      }
+      this.later.clear();
     }
   }
 
