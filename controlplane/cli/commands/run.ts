@@ -52,13 +52,14 @@ export function addAgentCommand(program: Command): void {
     .requiredOption('--nats <url>', 'NATS URL(s), comma-separated')
     .requiredOption('--creds <file>', 'the .creds file from `causeway cluster credentials NAME`')
     .option('--kubeconfig <path>', 'kubeconfig of the cluster (default: in-cluster config)')
+    .option('--metrics-listen <host:port>', "serve the agent's Prometheus /metrics here; default off")
     .option(
       '--heartbeat-interval <ms>',
       "how often to heartbeat; keep it well under the cluster's spec.heartbeatTTLSeconds",
       (v) => positive(v, '--heartbeat-interval'),
       5000,
     )
-    .action(async (o: { cluster: string; nats: string; creds: string; kubeconfig?: string; heartbeatInterval: number }) => {
+    .action(async (o: { cluster: string; nats: string; creds: string; kubeconfig?: string; metricsListen?: string; heartbeatInterval: number }) => {
       const { runAgent } = await import('../../../cluster-agent/main.ts');
       const agent = await runAgent({
         cluster: o.cluster,
@@ -66,8 +67,9 @@ export function addAgentCommand(program: Command): void {
         credsFile: o.creds,
         heartbeatIntervalMs: o.heartbeatInterval,
         ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
+        ...(o.metricsListen !== undefined ? { metricsListen: o.metricsListen } : {}),
       });
-      err(`agent for cluster ${o.cluster} running`);
+      err(`agent for cluster ${o.cluster} running${agent.metricsUrl !== undefined ? `; metrics on ${agent.metricsUrl}` : ''}`);
       await waitForSignal(() => agent.stop());
     });
 }
