@@ -147,9 +147,8 @@ export class Agent {
   async start(): Promise<void> {
     if (this.runs.length > 0) throw new Error('agent already started');
     const signal = this.abort.signal;
-    const shared = this.kernel;
     const heartbeat = periodicController({
-      ...shared,
+      ...this.kernel,
       name: 'heartbeat',
       intervalMs: this.options.heartbeatIntervalMs ?? 5000,
       work: () => {
@@ -164,7 +163,7 @@ export class Agent {
       },
     });
     const adoption = periodicController({
-      ...shared,
+      ...this.kernel,
       name: 'owned-objects',
       intervalMs: this.options.driftCheckIntervalMs ?? 300_000,
       work: async (s) => {
