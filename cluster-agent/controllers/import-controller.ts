@@ -14,7 +14,7 @@ import { exportProblem } from '../exports.ts';
 import { desiredImport } from '../imports.ts';
 import { isOwned, ownedServiceKey, refOf, refString, type KubeObject, type ObjectRef } from '../objects.ts';
 import { ImportOp, planExportStatus, planServiceImport, unknownObjects, type ImportOperation } from '../planners/import-plan.ts';
-import { ReceiveOutcome, emptyReceiveState, receiveBatch, type ReceiveState } from '../planners/receive.ts';
+import { ReceiveOutcome, applyBatch, emptyReceiveState, receiveBatch, type DesiredState, type ReceiveState } from '../planners/receive.ts';
 import type { ClusterPort } from '../ports.ts';
 import { errorMessage, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 import { KnownObjects } from './known-objects.ts';
@@ -37,6 +37,8 @@ export class ImportController {
   private readonly controller: Controller<string>;
   private readonly known = new KnownObjects();
   private state: ReceiveState = emptyReceiveState;
+  /** Written only through applyBatch, with the batches receiveBatch chose. */
+  private readonly desired: DesiredState = { imports: new Map(), hubStatus: new Map() };
   private applied = 0;
   private adopted = false;
   private markAdopted: () => void = () => undefined;
@@ -105,13 +107,15 @@ export class ImportController {
     const r = receiveBatch(before, batch, solicited, this.opts.cluster);
     this.state = r.state;
     if (r.outcome === ReceiveOutcome.Ignored) m.batchesIgnored += 1;
-    m.batchesApplied += r.applied;
-    if (r.snapshot) {
-      // Owned objects of services the snapshot does not name must go: look at every known key.
-      for (const k of this.known.keys()) this.controller.add(k);
-      this.opts.log.info({ revision: r.state.revision, services: r.state.imports.size }, 'import snapshot received');
+    m.batchesApplied += r.apply.length;
+    for (const b of r.apply) {
+      if (b.kind === 'snapshot') {
+        // Owned objects of services the snapshot does not name must go: look at every known key.
+        for (const k of this.known.keys()) this.controller.add(k);
+        this.opts.log.info({ revision: b.revision, services: b.upserts.length }, 'import snapshot received');
+      }
+      for (const k of applyBatch(this.desired, b)) this.controller.add(k);
     }
-    for (const k of r.dirtyKeys) this.controller.add(k);
     if (r.outcome === ReceiveOutcome.Buffered && before.snapshotApplied) {
       this.opts.log.info({ have: before.revision, from: batch.fromRevision, to: batch.revision }, 'gap in import deltas; asking the hub to sync');
     }
@@ -150,7 +154,7 @@ export class ImportController {
       this.known.forget(id);
       this.controller.add(kn.key);
     }
-    for (const k of this.state.imports.keys()) this.controller.add(k);
+    for (const k of this.desired.imports.keys()) this.controller.add(k);
     this.adopted = true;
     this.markAdopted();
   }
@@ -172,7 +176,7 @@ export class ImportController {
   }
 
   private async reconcile(key: string, signal: AbortSignal): Promise<undefined> {
-    const wanted = this.state.imports.get(key);
+    const wanted = this.desired.imports.get(key);
     const desired = wanted === undefined ? undefined : desiredImport(wanted);
     const known = this.known.ofKey(key);
     const live = new Map<string, KubeObject | undefined>();
@@ -244,7 +248,7 @@ export class ImportController {
       name,
       serviceExport: se,
       problem: se === undefined ? undefined : exportProblem(se, this.opts.port.service({ namespace, name })),
-      hub: this.state.hubStatus.get(key),
+      hub: this.desired.hubStatus.get(key),
       applied: this.known.statusApplied.get(id),
       now: this.opts
         .now()

@@ -1,8 +1,11 @@
-// Receiving import batches, pure: the desired import state the agent holds (at `revision`) and one
-// batch from the hub → the next state, the service keys whose desired state changed, and whether
-// the agent must ask the hub to sync. Deltas apply only on top of exactly `revision`; one from the
-// future is buffered and asks for a sync; before the first snapshot nothing but a snapshot counts
-// (a snapshot is what makes deletes safe); chunked batches are assembled before they count.
+// Receiving import batches, pure: where the agent stands (the revision of the desired state it
+// holds, whether a snapshot is in, chunks being assembled, deltas buffered ahead) and one batch
+// from the hub → where it stands next, the batches to apply to the desired state in order, and
+// whether the agent must ask the hub to sync. Deltas apply only on top of exactly `revision`; one
+// from the future is buffered and asks for a sync; before the first snapshot nothing but a
+// snapshot counts (a snapshot is what makes deletes safe); chunked batches are assembled first.
+// The desired state itself (thousands of services) is not copied per batch: `applyBatch` writes
+// the chosen batches into the caller's maps and says which keys changed.
 import type { Condition } from '../../controlplane/api/conditions.ts';
 import { serviceKeyString, type ImportBatch, type ImportState } from '../../controlplane/api/messages.ts';
 
@@ -16,10 +19,6 @@ export interface ReceiveState {
   /** The revision of the desired state held; deltas must start here. */
   readonly revision: number;
   readonly snapshotApplied: boolean;
-  /** What the cluster must import, by service key "ns/name". */
-  readonly imports: ReadonlyMap<string, ImportState>;
-  /** The hub's conditions for this cluster's own ServiceExports, by service key. */
-  readonly hubStatus: ReadonlyMap<string, readonly Condition[]>;
   /** Chunked batches being assembled, by kind/from/revision, oldest first. */
   readonly assemblies: ReadonlyMap<string, Assembly>;
   /** Deltas that arrived ahead of `revision`, in arrival order. */
@@ -36,49 +35,20 @@ export type ReceiveOutcome = (typeof ReceiveOutcome)[keyof typeof ReceiveOutcome
 
 export interface ReceiveResult {
   readonly state: ReceiveState;
-  /** Service keys whose desired import or export status changed. */
-  readonly dirtyKeys: readonly string[];
-  /** True when a snapshot replaced the state: every key known anywhere must be looked at. */
-  readonly snapshot: boolean;
+  /** To apply to the desired state, in order (the received batch, then buffered deltas it unblocked). */
+  readonly apply: readonly ImportBatch[];
   readonly needSync: boolean;
   readonly outcome: ReceiveOutcome;
-  /** Batches (the received one and buffered ones drained behind it) that changed the state. */
-  readonly applied: number;
 }
 
 export const MAX_BUFFERED_DELTAS = 64;
 export const MAX_ASSEMBLIES = 4;
 
-export const emptyReceiveState: ReceiveState = {
-  revision: 0,
-  snapshotApplied: false,
-  imports: new Map(),
-  hubStatus: new Map(),
-  assemblies: new Map(),
-  pendingDeltas: [],
-};
-
-interface Draft {
-  revision: number;
-  snapshotApplied: boolean;
-  imports: Map<string, ImportState>;
-  hubStatus: Map<string, readonly Condition[]>;
-  pendingDeltas: ImportBatch[];
-  readonly dirty: Set<string>;
-  snapshot: boolean;
-  applied: number;
-}
+export const emptyReceiveState: ReceiveState = { revision: 0, snapshotApplied: false, assemblies: new Map(), pendingDeltas: [] };
 
 /** `solicited`: the batch is (part of) a reply to our sync request. `cluster`: ours; others are ignored. */
 export function receiveBatch(state: ReceiveState, batch: ImportBatch, solicited: boolean, cluster: string): ReceiveResult {
-  const unchanged = (outcome: ReceiveOutcome, next: ReceiveState = state): ReceiveResult => ({
-    state: next,
-    dirtyKeys: [],
-    snapshot: false,
-    needSync: false,
-    outcome,
-    applied: 0,
-  });
+  const unchanged = (outcome: ReceiveOutcome, next: ReceiveState = state): ReceiveResult => ({ state: next, apply: [], needSync: false, outcome });
   if (batch.cluster !== cluster) return unchanged(ReceiveOutcome.Ignored);
   let b = batch;
   let assemblies = state.assemblies;
@@ -89,44 +59,42 @@ export function receiveBatch(state: ReceiveState, batch: ImportBatch, solicited:
     b = assembled.batch;
     solicited = assembled.solicited;
   }
-  const draft: Draft = {
-    revision: state.revision,
-    snapshotApplied: state.snapshotApplied,
-    imports: new Map(state.imports),
-    hubStatus: new Map(state.hubStatus),
-    pendingDeltas: [...state.pendingDeltas],
-    dirty: new Set(),
-    snapshot: false,
-    applied: 0,
-  };
+  const next = { revision: state.revision, snapshotApplied: state.snapshotApplied, assemblies, pendingDeltas: [...state.pendingDeltas] };
+  const apply: ImportBatch[] = [];
   let outcome: ReceiveOutcome = ReceiveOutcome.Applied;
   let needSync = false;
-  if (b.kind === 'snapshot') {
-    if (state.snapshotApplied && b.revision < state.revision && !solicited) outcome = ReceiveOutcome.Ignored;
-    else applySnapshot(draft, b);
-  } else if (!state.snapshotApplied) {
-    buffer(draft, b);
+  const take = (x: ImportBatch): void => {
+    apply.push(x);
+    next.revision = x.revision;
+    if (x.kind === 'snapshot') next.snapshotApplied = true;
+  };
+  const buffer = (x: ImportBatch): void => {
+    next.pendingDeltas.push(x);
+    if (next.pendingDeltas.length > MAX_BUFFERED_DELTAS) next.pendingDeltas.shift();
     outcome = ReceiveOutcome.Buffered;
     needSync = true;
+  };
+  if (b.kind === 'snapshot') {
+    if (state.snapshotApplied && b.revision < state.revision && !solicited) outcome = ReceiveOutcome.Ignored;
+    else take(b);
+  } else if (!state.snapshotApplied) {
+    buffer(b);
   } else if (b.fromRevision === state.revision && b.revision >= b.fromRevision) {
-    applyDelta(draft, b);
+    take(b);
   } else if (b.revision <= state.revision) {
     outcome = ReceiveOutcome.Ignored;
   } else {
-    buffer(draft, b);
-    outcome = ReceiveOutcome.Buffered;
-    needSync = true;
+    buffer(b);
   }
-  drain(draft);
-  const next: ReceiveState = {
-    revision: draft.revision,
-    snapshotApplied: draft.snapshotApplied,
-    imports: draft.imports,
-    hubStatus: draft.hubStatus,
-    assemblies,
-    pendingDeltas: draft.pendingDeltas,
-  };
-  return { state: next, dirtyKeys: [...draft.dirty], snapshot: draft.snapshot, needSync, outcome, applied: draft.applied };
+  // Buffered deltas that now start at the revision apply too; those already behind are dropped.
+  while (next.snapshotApplied) {
+    next.pendingDeltas = next.pendingDeltas.filter((p) => p.revision > next.revision);
+    const ready = next.pendingDeltas.find((p) => p.fromRevision === next.revision);
+    if (ready === undefined) break;
+    next.pendingDeltas = next.pendingDeltas.filter((p) => p !== ready);
+    take(ready);
+  }
+  return { state: next, apply, needSync, outcome };
 }
 
 function assemble(
@@ -165,52 +133,40 @@ function assemble(
   return { assemblies: next, batch, solicited: a.solicited };
 }
 
+// ---- the desired state ----------------------------------------------------------------------------
+
+/** What the cluster must import and the hub's word on its own exports, by service key "ns/name". */
+export interface DesiredState {
+  readonly imports: Map<string, ImportState>;
+  readonly hubStatus: Map<string, readonly Condition[]>;
+}
+
 /** The schema's optional field may hold undefined; Condition's may only be absent. */
 function toCondition(c: ImportBatch['exportStatus'][number]['conditions'][number]): Condition {
   const { observedGeneration, ...rest } = c;
   return observedGeneration === undefined ? rest : { ...rest, observedGeneration };
 }
 
-function applySnapshot(d: Draft, b: ImportBatch): void {
-  for (const k of d.imports.keys()) d.dirty.add(k);
-  for (const k of d.hubStatus.keys()) d.dirty.add(k);
-  d.imports = new Map(b.upserts.map((s) => [serviceKeyString(s), s]));
-  d.hubStatus = new Map(b.exportStatus.map((s) => [serviceKeyString(s), s.conditions.map(toCondition)]));
-  for (const k of d.imports.keys()) d.dirty.add(k);
-  for (const k of d.hubStatus.keys()) d.dirty.add(k);
-  d.revision = b.revision;
-  d.snapshotApplied = true;
-  d.snapshot = true;
-  d.applied += 1;
-}
-
-function applyDelta(d: Draft, b: ImportBatch): void {
-  for (const s of b.upserts) d.imports.set(mark(d, serviceKeyString(s)), s);
-  for (const r of b.removals) d.imports.delete(mark(d, serviceKeyString(r)));
-  for (const s of b.exportStatus) d.hubStatus.set(mark(d, serviceKeyString(s)), s.conditions.map(toCondition));
-  for (const r of b.exportStatusRemovals ?? []) d.hubStatus.delete(mark(d, serviceKeyString(r)));
-  d.revision = b.revision;
-  d.applied += 1;
-}
-
-function mark(d: Draft, key: string): string {
-  d.dirty.add(key);
-  return key;
-}
-
-function buffer(d: Draft, b: ImportBatch): void {
-  d.pendingDeltas.push(b);
-  if (d.pendingDeltas.length > MAX_BUFFERED_DELTAS) d.pendingDeltas.shift();
-}
-
-/** Applies buffered deltas that now start at the current revision; drops those already behind. */
-function drain(d: Draft): void {
-  if (!d.snapshotApplied) return;
-  for (;;) {
-    d.pendingDeltas = d.pendingDeltas.filter((p) => p.revision > d.revision);
-    const next = d.pendingDeltas.find((p) => p.fromRevision === d.revision);
-    if (next === undefined) return;
-    d.pendingDeltas = d.pendingDeltas.filter((p) => p !== next);
-    applyDelta(d, next);
+/**
+ * Writes one batch chosen by receiveBatch into `desired`: a snapshot replaces it, a delta changes
+ * the services it names. Returns the keys whose desired import or export status may have changed.
+ */
+export function applyBatch(desired: DesiredState, b: ImportBatch): string[] {
+  const dirty = new Set<string>();
+  const mark = (k: string): string => {
+    dirty.add(k);
+    return k;
+  };
+  if (b.kind === 'snapshot') {
+    for (const k of desired.imports.keys()) dirty.add(k);
+    for (const k of desired.hubStatus.keys()) dirty.add(k);
+    desired.imports.clear();
+    desired.hubStatus.clear();
   }
+  // A delta's order: upserts, then removals (as the hub built it).
+  for (const s of b.upserts) desired.imports.set(mark(serviceKeyString(s)), s);
+  for (const r of b.kind === 'delta' ? b.removals : []) desired.imports.delete(mark(serviceKeyString(r)));
+  for (const s of b.exportStatus) desired.hubStatus.set(mark(serviceKeyString(s)), s.conditions.map(toCondition));
+  for (const r of b.kind === 'delta' ? (b.exportStatusRemovals ?? []) : []) desired.hubStatus.delete(mark(serviceKeyString(r)));
+  return [...dirty];
 }

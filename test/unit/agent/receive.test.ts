@@ -1,24 +1,35 @@
-// Receiving import batches (cluster-agent/planners/receive.ts), pure and synchronous: snapshots,
-// deltas on top of exactly the held revision, gaps → buffer and sync, stale ones ignored, chunk
-// assembly from replies and pushes, buffered deltas drained once they fit.
+// Receiving import batches (cluster-agent/planners/receive.ts), synchronous: snapshots, deltas on
+// top of exactly the held revision, gaps → buffer and sync, stale ones ignored, chunk assembly
+// from replies and pushes, buffered deltas drained once they fit; and applyBatch writing the
+// chosen batches into the desired state, saying which keys changed.
 import assert from 'node:assert/strict';
 import type { ImportBatch } from '../../../controlplane/api/messages.ts';
-import { MAX_ASSEMBLIES, MAX_BUFFERED_DELTAS, emptyReceiveState, receiveBatch, type ReceiveState } from '../../../cluster-agent/planners/receive.ts';
+import {
+  MAX_ASSEMBLIES,
+  MAX_BUFFERED_DELTAS,
+  applyBatch,
+  emptyReceiveState,
+  receiveBatch,
+  type DesiredState,
+  type ReceiveState,
+} from '../../../cluster-agent/planners/receive.ts';
 import { CLUSTER, batch, imp } from './fake-hub.ts';
 
-/** Feeds batches in order; returns the final state and every step's result. */
+/** Feeds batches in order, applying what receiveBatch chose; returns the end state and each step. */
 function feed(batches: readonly (ImportBatch | [ImportBatch, boolean])[], from: ReceiveState = emptyReceiveState) {
   let state = from;
+  const desired: DesiredState = { imports: new Map(), hubStatus: new Map() };
   const steps = batches.map((b) => {
     const [one, solicited] = Array.isArray(b) ? b : [b, false];
     const r = receiveBatch(state, one, solicited, CLUSTER);
     state = r.state;
-    return r;
+    const dirty = new Set(r.apply.flatMap((x) => applyBatch(desired, x)));
+    return { ...r, dirtyKeys: [...dirty] };
   });
-  return { state, steps };
+  return { state, desired, steps };
 }
 
-const keys = (s: ReceiveState): string[] => [...s.imports.keys()].sort();
+const keys = (d: DesiredState): string[] => [...d.imports.keys()].sort();
 
 interface Case {
   readonly name: string;
@@ -140,10 +151,10 @@ const cases: Case[] = [
 describe('agent planner: receiveBatch (pure)', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const { state, steps } = feed(c.batches);
+      const { state, desired, steps } = feed(c.batches);
       assert.equal(state.revision, c.revision);
       assert.equal(state.snapshotApplied, c.snapshotApplied);
-      assert.deepEqual(keys(state), c.imports);
+      assert.deepEqual(keys(desired), c.imports);
       assert.deepEqual(
         steps.map((s) => [s.outcome, s.needSync, [...s.dirtyKeys].sort()]),
         c.steps,
@@ -152,10 +163,36 @@ describe('agent planner: receiveBatch (pure)', () => {
   }
 
   it('does not change the state it was given', () => {
-    const { state } = feed([batch('snapshot', 0, 5, [imp('a', 1)])]);
-    const before = JSON.stringify([...state.imports.keys(), state.revision]);
-    receiveBatch(state, batch('delta', 5, 6, [imp('b', 1)]), false, CLUSTER);
-    assert.equal(JSON.stringify([...state.imports.keys(), state.revision]), before);
+    const { state } = feed([batch('snapshot', 0, 5, []), batch('delta', 7, 8, [])]);
+    const before = JSON.stringify([state.revision, state.pendingDeltas.length, state.snapshotApplied]);
+    receiveBatch(state, batch('delta', 5, 7, [imp('b', 1)]), false, CLUSTER);
+    receiveBatch(state, batch('delta', 9, 10, []), false, CLUSTER);
+    assert.equal(JSON.stringify([state.revision, state.pendingDeltas.length, state.snapshotApplied]), before);
+  });
+
+  it('chooses the received batch and the buffered deltas it unblocks, in revision order', () => {
+    const { state } = feed([batch('snapshot', 0, 5, []), batch('delta', 7, 8, []), batch('delta', 6, 7, [])]);
+    const r = receiveBatch(state, batch('delta', 5, 6, []), false, CLUSTER);
+    assert.deepEqual(
+      r.apply.map((b) => [b.fromRevision, b.revision]),
+      [
+        [5, 6],
+        [6, 7],
+        [7, 8],
+      ],
+    );
+    assert.equal(r.state.revision, 8);
+    assert.deepEqual(r.state.pendingDeltas, []);
+  });
+
+  it('applyBatch: a delta replaces whole services and removes; a snapshot replaces everything', () => {
+    const desired: DesiredState = { imports: new Map(), hubStatus: new Map() };
+    assert.deepEqual(applyBatch(desired, batch('snapshot', 0, 1, [imp('a', 1), imp('b', 1)])).sort(), ['apps/a', 'apps/b']);
+    assert.deepEqual(applyBatch(desired, batch('delta', 1, 2, [imp('a', 3)], { removals: [{ namespace: 'apps', name: 'b' }] })).sort(), ['apps/a', 'apps/b']);
+    assert.equal(desired.imports.get('apps/a')?.endpoints.length, 3);
+    assert.deepEqual(keys(desired), ['apps/a']);
+    assert.deepEqual(applyBatch(desired, batch('snapshot', 0, 3, [imp('c', 1)])).sort(), ['apps/a', 'apps/c']);
+    assert.deepEqual(keys(desired), ['apps/c']);
   });
 
   it(`keeps at most ${MAX_BUFFERED_DELTAS} buffered deltas and ${MAX_ASSEMBLIES} assemblies`, () => {
