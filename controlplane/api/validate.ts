@@ -1,8 +1,9 @@
 // Turns untrusted input (YAML or JSON text, or parsed objects) into validated resources, or into
 // problems that name the file, the document, the field, the value received and what was expected.
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { Composer, LineCounter, Parser } from 'yaml';
 import type { z } from 'zod';
 import type { Problem } from './errors.ts';
+import { MAX_NESTING_DEPTH, MAX_YAML_ALIASES, tooDeep } from './input-limits.ts';
 import { API_VERSION, isKind, KINDS, ALL_KINDS, RESERVED_CLUSTER_NAME } from './kinds.ts';
 import { metadataSchema, SPEC_SCHEMAS, type Resource } from './resources.ts';
 
@@ -28,28 +29,48 @@ export const MAX_DOCUMENTS = 5000;
 /**
  * Splits YAML (or JSON, which is YAML) into documents. Syntax errors are reported with line and
  * column; empty documents (a trailing `---`) are skipped; `kind: List` is expanded into its items.
+ * Documents are composed one at a time, so a file of more than MAX_DOCUMENTS is refused before
+ * the rest of it is built; aliases and nesting are bounded (input-limits.ts).
  */
 export function parseYamlDocuments(text: string, file?: string): Validated<RawDocument[]> {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const parser = new Parser(lineCounter.addNewLine);
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
   const problems: Problem[] = [];
   const out: RawDocument[] = [];
-  const list = Array.isArray(docs) ? docs : [docs];
-  list.forEach((doc, i) => {
-    const base: Source = { ...(file !== undefined ? { file } : {}), document: i + 1 };
+  const where = (index: number): Source => ({ ...(file !== undefined ? { file } : {}), document: index });
+  let index = 0;
+  for (const doc of composer.compose(parser.parse(text))) {
+    index += 1;
+    const base = where(index);
+    if (index > MAX_DOCUMENTS) {
+      problems.push({ ...base, field: '', message: `more than ${MAX_DOCUMENTS} documents; split the input` });
+      break;
+    }
     for (const err of doc.errors) {
       const pos = lineCounter.linePos(err.pos[0]);
-      problems.push({
-        ...base,
-        field: '',
-        message: `malformed YAML at line ${pos.line}, column ${pos.col}: ${err.message.split('\n')[0] ?? err.code}`,
-      });
+      const reason = err.message.startsWith('Maximum call stack')
+        ? `nested too deeply (at most ${MAX_NESTING_DEPTH} levels)`
+        : (err.message.split('\n')[0] ?? err.code);
+      problems.push({ ...base, field: '', message: `malformed YAML at line ${pos.line}, column ${pos.col}: ${reason}` });
     }
-    if (doc.errors.length > 0) return;
-    const object: unknown = doc.toJS({ maxAliasCount: 100 });
-    if (object === null || object === undefined) return;
-    out.push(...expandList({ source: base, object }));
-  });
+    if (doc.errors.length > 0) continue;
+    let object: unknown;
+    try {
+      object = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (err) {
+      // Unresolved aliases and alias bombs ("Excessive alias count") are input errors.
+      problems.push({ ...base, field: '', message: `invalid YAML: ${(err as Error).message.split('\n')[0] ?? 'cannot be read'}` });
+      continue;
+    }
+    if (object === null || object === undefined) continue;
+    const items = expandList({ source: base, object });
+    if (out.length + items.length > MAX_DOCUMENTS) {
+      problems.push({ ...base, field: '', message: `more than ${MAX_DOCUMENTS} documents (List items included); split the input` });
+      break;
+    }
+    out.push(...items);
+  }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, value: out };
 }
 
@@ -75,6 +96,10 @@ export function validateDocument(doc: RawDocument): Validated<Resource> {
   });
   if (!isRecord(object)) {
     return { ok: false, problems: [at('', 'expected a mapping with apiVersion, kind, metadata and spec', object)] };
+  }
+  const deep = tooDeep(object);
+  if (deep !== undefined) {
+    return { ok: false, problems: [at(deep, `nested more than ${MAX_NESTING_DEPTH} levels deep; no Causeway resource needs that`)] };
   }
   const kind = object.kind;
   const name = isRecord(object.metadata) && typeof object.metadata.name === 'string' ? object.metadata.name : undefined;
