@@ -40,32 +40,44 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> {
-  assertClusterName(options.cluster);
-  const servers = options.natsUrl
+/** `--nats`: one URL or several, comma-separated. */
+function natsServers(natsUrl: string): string[] {
+  const servers = natsUrl
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
   if (servers.length === 0)
-    throw new InvalidInputError([{ field: '--nats', value: options.natsUrl, message: 'give at least one NATS URL, e.g. nats://hub.example:4222' }]);
+    throw new InvalidInputError([{ field: '--nats', value: natsUrl, message: 'give at least one NATS URL, e.g. nats://hub.example:4222' }]);
+  return servers;
+}
+
+/** `--creds`: the cluster's NATS .creds file, read and checked once. */
+async function readCreds(credsFile: string, cluster: string): Promise<string> {
   let creds: string;
   try {
-    creds = await readFile(options.credsFile, 'utf8');
+    creds = await readFile(credsFile, 'utf8');
   } catch (err) {
     throw new InvalidInputError(
       [
         {
           field: '--creds',
-          value: options.credsFile,
-          message: `cannot read the .creds file (${(err as Error).message}); get one with \`causeway cluster credentials ${options.cluster} --output-file FILE\``,
+          value: credsFile,
+          message: `cannot read the .creds file (${(err as Error).message}); get one with \`causeway cluster credentials ${cluster} --output-file FILE\``,
         },
       ],
       { cause: err },
     );
   }
   if (!creds.includes('BEGIN NATS USER JWT')) {
-    throw new InvalidInputError([{ field: '--creds', value: options.credsFile, message: 'not a NATS .creds file (no "BEGIN NATS USER JWT" block)' }]);
+    throw new InvalidInputError([{ field: '--creds', value: credsFile, message: 'not a NATS .creds file (no "BEGIN NATS USER JWT" block)' }]);
   }
+  return creds;
+}
+
+export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> {
+  assertClusterName(options.cluster);
+  const servers = natsServers(options.natsUrl);
+  const creds = await readCreds(options.credsFile, options.cluster);
   const metricsListen = options.metricsListen === undefined ? undefined : parseListen(options.metricsListen, '--metrics-listen');
   const log = options.logger ?? pino({ name: 'causeway-agent' });
   const retryBaseMs = options.retryBaseMs ?? 250;
