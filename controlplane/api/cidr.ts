@@ -51,3 +51,24 @@ export function cidrsOverlap(a: string, b: string): boolean {
 export function cidrContains(outer: string, inner: string): boolean {
   return ipFamily(outer) === ipFamily(inner) && containsCidr(outer, inner);
 }
+
+/** Ranges no endpoint may use across clusters, whatever its cluster declares (RFC 6890 and friends). */
+const SPECIAL_RANGES: readonly { readonly cidr: string; readonly what: string }[] = [
+  { cidr: '0.0.0.0/8', what: 'unspecified ("this network")' },
+  { cidr: '127.0.0.0/8', what: 'loopback' },
+  { cidr: '169.254.0.0/16', what: 'link-local (169.254.169.254 is the cloud metadata service)' },
+  { cidr: '224.0.0.0/4', what: 'multicast' },
+  { cidr: '240.0.0.0/4', what: 'reserved (255.255.255.255 is broadcast)' },
+  { cidr: '::/128', what: 'unspecified' },
+  { cidr: '::1/128', what: 'loopback' },
+  { cidr: '::ffff:0:0/96', what: 'IPv4-mapped (write the IPv4 address itself)' },
+  { cidr: 'fe80::/10', what: 'link-local' },
+  { cidr: 'ff00::/8', what: 'multicast' },
+];
+
+/** Why `ip` (a valid address) may not be an endpoint, or undefined when it may. */
+export function specialAddress(ip: string): string | undefined {
+  const family = ipFamily(ip);
+  const host = `${ip}/${family === 4 ? 32 : 128}`;
+  return SPECIAL_RANGES.find((r) => cidrContains(r.cidr, host))?.what;
+}

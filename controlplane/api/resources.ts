@@ -2,7 +2,7 @@
 // derived from them. Field-level validation lives here; checks across the whole set of resources
 // (references, overlapping CIDRs) live in semantic.ts.
 import { z } from 'zod';
-import { checkCidr, isIpAddress } from './cidr.ts';
+import { checkCidr, isIpAddress, specialAddress } from './cidr.ts';
 import type { Condition } from './conditions.ts';
 import type { API_VERSION, Kind } from './kinds.ts';
 import { checkLabelKey, checkLabelValue, checkName } from './labels.ts';
@@ -218,22 +218,40 @@ const servicePortSchema = z.strictObject({
   appProtocol: z.string().min(1).optional(),
 });
 
+/** ExternalServices are VMs and bare metal: a thousand endpoints is a large fleet, and keeps one service's import well inside a message. */
+export const MAX_EXTERNAL_ENDPOINTS = 1000;
+
+/** An endpoint address other clusters will be sent to: never loopback, link-local, multicast and the like. */
+const endpointAddressSchema = ipSchema.superRefine((ip, ctx) => {
+  if (!isIpAddress(ip)) return;
+  const special = specialAddress(ip);
+  if (special !== undefined) ctx.addIssue({ code: 'custom', message: `${ip} is ${special}: not an address other clusters may be sent to` });
+});
+
 export const externalServiceSpecSchema = z
   .strictObject({
     network: nameSchema,
     ports: z.array(servicePortSchema).min(1),
-    endpoints: z.array(
-      z.strictObject({
-        address: ipSchema,
-        hostname: nameSchema.optional(),
-        zone: z.string().min(1).optional(),
-        ready: z.boolean().optional(),
-        labels: labelsSchema.optional(),
-      }),
-    ),
+    endpoints: z
+      .array(
+        z.strictObject({
+          address: endpointAddressSchema,
+          hostname: nameSchema.optional(),
+          zone: z.string().min(1).optional(),
+          ready: z.boolean().optional(),
+          labels: labelsSchema.optional(),
+        }),
+      )
+      .max(MAX_EXTERNAL_ENDPOINTS, `at most ${MAX_EXTERNAL_ENDPOINTS} endpoints per ExternalService (docs/operations.md, "Limits")`),
     exportTo: z.strictObject({ clusterSelector: labelSelectorSchema }).optional(),
   })
   .superRefine((s, ctx) => {
+    const addresses = new Map<string, number>();
+    for (const [i, e] of s.endpoints.entries()) {
+      const first = addresses.get(e.address);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['endpoints', i, 'address'], message: `duplicates endpoints[${first}].address` });
+      addresses.set(e.address, i);
+    }
     const seen = new Map<string, number>();
     for (const [i, p] of s.ports.entries()) {
       const key = `${p.port}/${p.protocol ?? 'TCP'}`;

@@ -191,6 +191,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
             : issue.message
           : `expected a number >= ${issue.minimum}`;
     case 'too_big':
+      // A limit with its own message (one that names where the limit is documented) says it itself.
+      if (!issue.message.startsWith('Too big')) return issue.message;
       return issue.origin === 'array'
         ? `expected at most ${issue.maximum} items`
         : issue.origin === 'string'

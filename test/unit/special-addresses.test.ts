@@ -1,0 +1,66 @@
+// Addresses that must never be handed to another cluster as an endpoint (issue 12 §3), and the
+// ExternalService checks built on them.
+import assert from 'node:assert/strict';
+import { specialAddress } from '../../controlplane/api/cidr.ts';
+import { MAX_EXTERNAL_ENDPOINTS } from '../../controlplane/api/resources.ts';
+import { validateDocument } from '../../controlplane/api/validate.ts';
+
+describe('special addresses', () => {
+  const refused: [string, RegExp][] = [
+    ['127.0.0.1', /loopback/],
+    ['0.0.0.0', /unspecified/],
+    ['169.254.169.254', /metadata/],
+    ['224.0.0.1', /multicast/],
+    ['255.255.255.255', /broadcast/],
+    ['::1', /loopback/],
+    ['::', /unspecified/],
+    ['fe80::1', /link-local/],
+    ['ff02::1', /multicast/],
+    ['::ffff:10.0.0.1', /IPv4-mapped/],
+  ];
+  for (const [ip, why] of refused) {
+    it(`refuses ${ip}`, () => {
+      assert.match(specialAddress(ip) ?? 'allowed', why);
+    });
+  }
+  for (const ip of ['10.32.1.5', '192.168.1.1', '100.64.0.1', '8.8.8.8', 'fd00::7', '2001:db8::1']) {
+    it(`allows ${ip}`, () => {
+      assert.equal(specialAddress(ip), undefined);
+    });
+  }
+});
+
+describe('ExternalService endpoints', () => {
+  function externalService(endpoints: unknown[]): unknown {
+    return {
+      apiVersion: 'causeway.dev/v1alpha1',
+      kind: 'ExternalService',
+      metadata: { name: 'db', namespace: 'data' },
+      spec: { network: 'onprem-fra', ports: [{ port: 5432 }], endpoints },
+    };
+  }
+  function problems(object: unknown): string[] {
+    const v = validateDocument({ source: { file: 'es.yaml', document: 1 }, object });
+    return v.ok ? [] : v.problems.map((p) => `${p.field}: ${p.message}`);
+  }
+
+  it('refuses a special address, naming the field', () => {
+    assert.deepEqual(problems(externalService([{ address: '10.1.0.1' }, { address: '169.254.169.254' }])), [
+      'spec.endpoints[1].address: 169.254.169.254 is link-local (169.254.169.254 is the cloud metadata service): not an address other clusters may be sent to',
+    ]);
+  });
+
+  it('refuses a duplicated address', () => {
+    assert.deepEqual(problems(externalService([{ address: '10.1.0.1' }, { address: '10.1.0.2' }, { address: '10.1.0.1' }])), [
+      'spec.endpoints[2].address: duplicates endpoints[0].address',
+    ]);
+  });
+
+  it(`refuses more than ${MAX_EXTERNAL_ENDPOINTS} endpoints, naming the limit`, () => {
+    const many = Array.from({ length: MAX_EXTERNAL_ENDPOINTS + 1 }, (_, i) => ({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }));
+    const [p, ...rest] = problems(externalService(many));
+    assert.deepEqual(rest, []);
+    assert.match(p ?? '', /^spec\.endpoints: .*at most 1000 endpoints per ExternalService/);
+    assert.deepEqual(problems(externalService(many.slice(0, MAX_EXTERNAL_ENDPOINTS))), []);
+  });
+});
