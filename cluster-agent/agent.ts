@@ -11,10 +11,9 @@
 // - heartbeat and adoption/drift check: periodic single-key controllers (controllers/periodic.ts).
 import { randomUUID } from 'node:crypto';
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
-import type { BackoffOptions } from '../controlplane/kernel/backoff.ts';
 import { systemClock, type Clock } from '../controlplane/kernel/clock.ts';
 import { ImportController } from './controllers/import-controller.ts';
-import { periodicController } from './controllers/periodic.ts';
+import { periodicController, type KernelSettings } from './controllers/single-key.ts';
 import { Reporter } from './controllers/reporter.ts';
 import { SyncController } from './controllers/sync.ts';
 import type { ServiceExportObject } from './objects.ts';
@@ -66,7 +65,7 @@ export class Agent {
   private readonly options: AgentOptions;
   private readonly log: AgentLogger;
   /** Retry backoff, timers and randomness every controller here runs with. */
-  private readonly kernel: { readonly backoff: BackoffOptions; readonly clock: Clock; readonly random: () => number };
+  private readonly kernel: KernelSettings;
   private readonly imports: ImportController;
   private readonly reporter: Reporter;
   private readonly syncs: SyncController;

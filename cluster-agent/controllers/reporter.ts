@@ -3,24 +3,20 @@
 // first report after start and after every reconnect or refusal is `full`. A failed report is
 // retried on the kernel's backoff. Report bodies come from planners/report-plan.ts.
 import { PROTOCOL_VERSION, parseServiceKey, serviceKeyString, type ExportState, type Report } from '../../controlplane/api/messages.ts';
-import type { BackoffOptions } from '../../controlplane/kernel/backoff.ts';
-import type { Clock } from '../../controlplane/kernel/clock.ts';
-import { Controller } from '../../controlplane/kernel/controller.ts';
+import type { Controller } from '../../controlplane/kernel/controller.ts';
 import { computeExport } from '../exports.ts';
 import { MAX_REPORT_ITEMS, keysOf, planFullReport, planIncrementalReport, reportedForm, type ReportBody } from '../planners/report-plan.ts';
 import type { ClusterPort, HubTransport } from '../ports.ts';
+import { singleKeyController, type KernelSettings } from './single-key.ts';
 import { errorName, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 
-export interface ReporterOptions {
+export interface ReporterOptions extends KernelSettings {
   readonly cluster: string;
   readonly session: string;
   readonly port: ClusterPort;
   readonly transport: HubTransport;
   readonly maxReportBytes: number;
   readonly nodeLabelAllowList: readonly string[] | undefined;
-  readonly backoff: BackoffOptions;
-  readonly clock: Clock;
-  readonly random: () => number;
   readonly metrics: AgentMetrics;
   readonly log: AgentLogger;
   /** Whether the hub acknowledged the last report, and why not. */
@@ -42,13 +38,11 @@ export class Reporter {
 
   constructor(options: ReporterOptions) {
     this.opts = options;
-    this.controller = new Controller<string>({
-      name: 'reporter',
-      backoff: options.backoff,
-      clock: options.clock,
-      random: options.random,
-      reconcile: (_key, signal) => this.reconcile(signal),
-      onError: (_key, err, retryInMs) => {
+    this.controller = singleKeyController({
+      ...options,
+      name: KEY,
+      reconcile: (signal) => this.reconcile(signal),
+      onError: (err, retryInMs) => {
         this.opts.log.warn({ err, retryInMs }, 'report failed; retrying');
       },
     });

@@ -4,14 +4,13 @@
 // kernel's backoff. Replies (and chunks pushed meanwhile) go through the same `deliver` as pushed
 // batches; the sync is done once the revision the replies name is reached.
 import { PROTOCOL_VERSION, type ImportBatch } from '../../controlplane/api/messages.ts';
-import type { BackoffOptions } from '../../controlplane/kernel/backoff.ts';
-import type { Clock } from '../../controlplane/kernel/clock.ts';
-import { Controller } from '../../controlplane/kernel/controller.ts';
+import type { Controller } from '../../controlplane/kernel/controller.ts';
 import type { HubTransport } from '../ports.ts';
+import { singleKeyController, type KernelSettings } from './single-key.ts';
 import { errorName, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 import type { ImportController } from './import-controller.ts';
 
-export interface SyncControllerOptions {
+export interface SyncControllerOptions extends KernelSettings {
   readonly cluster: string;
   readonly session: string;
   readonly transport: HubTransport;
@@ -21,9 +20,6 @@ export interface SyncControllerOptions {
   readonly jitterMs: number;
   /** How long the remaining chunks of a chunked reply may take. */
   readonly chunkWaitMs: number;
-  readonly backoff: BackoffOptions;
-  readonly clock: Clock;
-  readonly random: () => number;
   readonly metrics: AgentMetrics;
   readonly log: AgentLogger;
   readonly onHub: (reachable: boolean, message: string) => void;
@@ -38,13 +34,11 @@ export class SyncController {
 
   constructor(options: SyncControllerOptions) {
     this.opts = options;
-    this.controller = new Controller<string>({
-      name: 'sync',
-      backoff: options.backoff,
-      clock: options.clock,
-      random: options.random,
-      reconcile: (_key, signal) => this.reconcile(signal),
-      onError: (_key, err, retryInMs) => {
+    this.controller = singleKeyController({
+      ...options,
+      name: KEY,
+      reconcile: (signal) => this.reconcile(signal),
+      onError: (err, retryInMs) => {
         this.opts.log.warn({ err, retryInMs }, 'sync failed; retrying');
       },
     });
