@@ -1,16 +1,21 @@
 // Everything the hub does for agents, wired in one place: the watch-fed views of the registry and
 // of the exports, report ingestion, heartbeats and liveness, the service model that turns exports
 // into per-cluster imports, and the clean-up after a cluster is deleted (credential revoked,
-// exports dropped).
+// exports dropped). One replica leads (an etcd election): for each term it won, the leader-only
+// controllers (delivery, VIPs, liveness writes) run with that term's AbortSignal, so losing the
+// lease stops their work in flight.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { clusterExportsPrefix, EXPORTS_PREFIX, leaderElectionKey, OBJECTS_PREFIX } from '../api/keys.ts';
 import { ALL_AGENT_SUBJECTS, SUBJECT_ROOT } from '../api/subjects.ts';
-import type { Bus } from '../bus/bus.ts';
+import type { Bus, Subscription } from '../bus/bus.ts';
+import { abortedPromise, aborted, sleep } from '../kernel/async.ts';
+import { Backoff } from '../kernel/backoff.ts';
+import type { Clock } from '../kernel/clock.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Store } from '../registry/store.ts';
+import { VipStore } from '../registry/vip-store.ts';
 import type { CredentialStore } from './credentials.ts';
 import { ExportIndex } from './exports.ts';
 import { ReportIngest } from './ingest.ts';
@@ -27,10 +32,10 @@ export interface AgentGatewayDeps {
   readonly credentials: CredentialStore;
   readonly metrics: HubMetrics;
   readonly logger: Logger;
-  readonly now?: () => number;
+  /** Liveness time (tests); default the system clock. */
+  readonly clock?: Clock;
   /** How long the service controller gathers changes before sending them (coalescing). */
   readonly flushIntervalMs?: number;
-  readonly livenessTickMs?: number;
   readonly leaseTtlSeconds?: number;
 }
 
@@ -43,43 +48,97 @@ export interface AgentGateway {
 export const HUB_QUEUE = 'causeway-hub';
 export const LEADER_ELECTION = leaderElectionKey('agent-gateway');
 
+/** Campaigning again after a failed campaign: soon, then less often while etcd stays away. */
+const CAMPAIGN_BACKOFF = { baseMs: 500, maxMs: 5000 };
+
+type Warn = (fields: Record<string, unknown>, message: string) => void;
+type Count = (kind: string, result: string) => void;
+
+/** The parts of the gateway, built but not started. */
+interface Parts {
+  readonly objects: WatchedPrefix;
+  readonly exportsWatch: WatchedPrefix;
+  readonly view: RegistryView;
+  readonly exports: ExportIndex;
+  readonly services: ServiceController;
+  readonly liveness: LivenessController;
+  readonly ingest: ReportIngest;
+}
+
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
-  const { store, registry, bus, credentials, metrics, logger } = deps;
-  const now = deps.now ?? Date.now;
+  const { logger } = deps;
   const ac = new AbortController();
-  const count = (kind: string, result: string): void => {
-    metrics.agentMessages.inc({ kind, result });
+  const count: Count = (kind, result) => {
+    deps.metrics.agentMessages.inc({ kind, result });
   };
-  const warn = (fields: Record<string, unknown>, message: string): void => {
+  const warn: Warn = (fields, message) => {
     logger.warn(fields, message);
   };
+  const parts = buildParts(deps, count, warn);
+  const { objects, exportsWatch, view, services, liveness } = parts;
+  const forget = forgetter(deps, warn);
+  view.onChange((changes) => {
+    for (const c of changes) {
+      if (c.kind !== 'Cluster') continue;
+      liveness.clusterChanged(c.ref.slice(c.ref.lastIndexOf('/') + 1));
+      if (c.before !== undefined && c.after === undefined) forget(c.before.metadata.name);
+    }
+  });
 
+  const runs = [
+    objects.run(ac.signal, (err) => {
+      warn({ err }, 'registry watch failed; relisting');
+    }),
+    exportsWatch.run(ac.signal, (err) => {
+      warn({ err }, 'exports watch failed; relisting');
+    }),
+  ];
+  await Promise.all([objects.ready(), exportsWatch.ready()]);
+  await services.start(Math.max(objects.revision, exportsWatch.revision), ac.signal);
+
+  const campaigning = campaign(deps, parts, forget, warn, ac.signal);
+  const subs = subscribeAgents(deps.bus, parts);
+  logger.info({ subjects: ALL_AGENT_SUBJECTS }, 'agent gateway listening');
+
+  return {
+    services,
+    registryView: view,
+    stop: async () => {
+      for (const s of subs) s.unsubscribe();
+      services.stop();
+      ac.abort();
+      await Promise.allSettled([...runs, campaigning, parts.ingest.drain()]);
+    },
+  };
+}
+
+function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn): Parts {
+  const { store, bus, logger } = deps;
   const objects = new WatchedPrefix(store, OBJECTS_PREFIX);
   const exportsWatch = new WatchedPrefix(store, EXPORTS_PREFIX);
   const view = new RegistryView(objects);
   const exports = new ExportIndex(exportsWatch);
-  const services = new ServiceController({
-    bus,
-    store,
-    view,
-    exports,
-    logger,
-    count,
-    flushIntervalMs: deps.flushIntervalMs ?? 20,
-  });
+  const services = new ServiceController({ bus, vips: new VipStore(store), view, exports, logger, count, flushIntervalMs: deps.flushIntervalMs ?? 20 });
   const liveness = new LivenessController({
-    registry,
+    registry: deps.registry,
     clusters: () => view.clusters(),
     cluster: (name) => view.cluster(name),
     sentRevision: (cluster) => services.sentRevision(cluster),
-    now,
+    ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
     count,
     warn,
   });
+  const ingest = new ReportIngest({ store, bus, exports, clusterExists: (c) => view.cluster(c) !== undefined, count, warn });
+  return { objects, exportsWatch, view, exports, services, liveness, ingest };
+}
 
-  // A deleted cluster loses its credential and its exports (level-based: the sweep below also
-  // catches deletions that happened while no hub was running).
-  const forget = (cluster: string): void => {
+/**
+ * A deleted cluster loses its credential and its exports (level-based: the sweep at the start of
+ * each term also catches deletions that happened while no hub was running).
+ */
+function forgetter(deps: AgentGatewayDeps, warn: Warn): (cluster: string) => void {
+  const { store, credentials, logger } = deps;
+  return (cluster) => {
     void (async () => {
       await credentials.revoke(cluster).catch(() => undefined);
       const { kvs } = await store.range(clusterExportsPrefix(cluster));
@@ -93,65 +152,54 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
       warn({ cluster, err }, 'clean-up after cluster deletion failed');
     });
   };
-  view.onChange((changes) => {
-    for (const c of changes) if (c.kind === 'Cluster' && c.before !== undefined && c.after === undefined) forget(c.before.metadata.name);
-  });
+}
 
-  const runs = [
-    objects.run(ac.signal, (err) => {
-      warn({ err }, 'registry watch failed; relisting');
-    }),
-    exportsWatch.run(ac.signal, (err) => {
-      warn({ err }, 'exports watch failed; relisting');
-    }),
-  ];
-  await Promise.all([objects.ready(), exportsWatch.ready()]);
-  await services.start(Math.max(objects.revision, exportsWatch.revision));
-
-  // One replica leads: it sends imports, allocates VIPs and writes liveness. Every replica keeps
-  // the model and hears heartbeats, so a new leader takes over without withdrawing anything.
+/**
+ * Campaigns until `signal` aborts. Each won term gets its own AbortController, aborted when the
+ * lease is lost or the gateway stops; the leader-only controllers run with its signal and `resync`
+ * every key when they start, so a new leader re-bases every agent.
+ */
+async function campaign(deps: AgentGatewayDeps, parts: Parts, forget: (cluster: string) => void, warn: Warn, signal: AbortSignal): Promise<void> {
   const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-  let leading = false;
-  const setLeader = (leader: boolean): void => {
-    leading = leader;
-    services.setLeader(leader);
-    liveness.setLeader(leader);
-    logger.info({ identity, leader }, leader ? 'leading the agent gateway' : 'following');
-  };
-  const stopping = (): boolean => ac.signal.aborted;
-  const campaignLoop = async (): Promise<void> => {
-    while (!stopping()) {
+  const backoff = new Backoff(CAMPAIGN_BACKOFF);
+  while (!aborted(signal)) {
+    try {
+      const leadership = await deps.store.campaign(LEADER_ELECTION, identity, deps.leaseTtlSeconds ?? 10, signal);
+      if (aborted(signal)) return;
+      backoff.reset();
+      const term = new AbortController();
+      deps.logger.info({ identity, leader: true }, 'leading the agent gateway');
+      const leading = Promise.all([parts.services.lead(term.signal), parts.liveness.lead(term.signal)]);
+      let err: Error | undefined;
       try {
-        const leadership = await store.campaign(LEADER_ELECTION, identity, deps.leaseTtlSeconds ?? 10, ac.signal);
-        if (stopping()) return;
-        setLeader(true);
-        for (const cluster of await credentials.clustersWithCredentials()) if (view.cluster(cluster) === undefined) forget(cluster);
-        const err = await Promise.race([
-          leadership.lost,
-          new Promise<undefined>((r) => {
-            ac.signal.addEventListener(
-              'abort',
-              () => {
-                r(undefined);
-              },
-              { once: true },
-            );
-          }),
-        ]);
-        if (leading) setLeader(false);
-        if (err !== undefined) warn({ err }, 'lost the agent gateway leadership; campaigning again');
-        await leadership.resign();
-      } catch (err) {
-        if (stopping()) return;
-        warn({ err }, 'campaign failed; retrying');
-        await sleep(1000);
+        await sweepDeleted(deps, parts, forget, warn);
+        err = await Promise.race([leadership.lost, abortedPromise(signal)]);
+      } finally {
+        term.abort();
+        await leading;
       }
+      deps.logger.info({ identity, leader: false }, 'following');
+      if (err !== undefined) warn({ err }, 'lost the agent gateway leadership; campaigning again');
+      await leadership.resign();
+    } catch (err) {
+      if (aborted(signal)) return;
+      warn({ err }, 'campaign failed; retrying');
+      await sleep(backoff.next(), signal);
     }
-  };
-  const campaigning = campaignLoop();
+  }
+}
 
-  const ingest = new ReportIngest({ store, bus, exports, clusterExists: (c) => view.cluster(c) !== undefined, count, warn });
-  const subs = [
+/** Credentials of clusters deleted while no hub led are revoked by the next leader. */
+async function sweepDeleted(deps: AgentGatewayDeps, parts: Parts, forget: (cluster: string) => void, warn: Warn): Promise<void> {
+  try {
+    for (const cluster of await deps.credentials.clustersWithCredentials()) if (parts.view.cluster(cluster) === undefined) forget(cluster);
+  } catch (err) {
+    warn({ err }, 'listing credentials failed; deleted clusters are swept next term');
+  }
+}
+
+function subscribeAgents(bus: Bus, { ingest, liveness, services }: Parts): Subscription[] {
+  return [
     bus.subscribe(`${SUBJECT_ROOT}.agent.*.report`, { queue: HUB_QUEUE }, (msg) => {
       ingest.handle(msg);
     }),
@@ -162,20 +210,4 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
       services.handleSync(msg);
     }),
   ];
-  const tick = setInterval(() => {
-    liveness.tick();
-  }, deps.livenessTickMs ?? 1000);
-  logger.info({ subjects: ALL_AGENT_SUBJECTS }, 'agent gateway listening');
-
-  return {
-    services,
-    registryView: view,
-    stop: async () => {
-      clearInterval(tick);
-      for (const s of subs) s.unsubscribe();
-      services.stop();
-      ac.abort();
-      await Promise.allSettled([...runs, campaigning]);
-    },
-  };
 }

@@ -2,42 +2,56 @@
 // default 30 s) is marked Available=False, which withdraws its endpoints from every import; its
 // next heartbeat marks it available again. The clock starts when this controller starts, so a hub
 // restart gives every agent a full TTL to be heard before anything is withdrawn.
-import { ClusterConditionType, ClusterReason, setCondition, type Condition } from '../api/conditions.ts';
-import { heartbeatCodec, type Heartbeat } from '../api/messages.ts';
-import type { ClusterResource } from '../api/resources.ts';
+//
+// A controller keyed by cluster: a heartbeat or a change of the Cluster adds its key; the
+// reconciler computes the desired status (controllers/liveness-plan.ts) and writes it, then asks
+// to run again exactly when the TTL would run out. Every replica hears heartbeats (so a new leader
+// knows who is alive); only the leader runs the controller, so only the leader writes.
+import { heartbeatCodec } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { BusMessage } from '../bus/bus.ts';
+import { Controller, type ReconcileResult } from '../kernel/controller.ts';
+import { systemClock, type Clock } from '../kernel/clock.ts';
+import { raceAbort } from '../kernel/async.ts';
+import type { ClusterResource } from '../api/resources.ts';
 import type { Registry } from '../registry/registry.ts';
+import { desiredClusterStatus, type Seen } from './controllers/liveness-plan.ts';
 
-export const DEFAULT_HEARTBEAT_TTL_SECONDS = 30;
+export { DEFAULT_HEARTBEAT_TTL_SECONDS } from './controllers/liveness-plan.ts';
 
 export interface LivenessDeps {
-  readonly registry: Registry;
+  /** The one registry call liveness needs: a compare-and-swap status update. */
+  readonly registry: Pick<Registry, 'updateStatus'>;
   readonly clusters: () => Iterable<ClusterResource>;
   readonly cluster: (name: string) => ClusterResource | undefined;
   /** The import revision the hub last sent the cluster, to judge Synced. */
   readonly sentRevision: (cluster: string) => number | undefined;
-  readonly now: () => number;
+  readonly clock?: Clock;
   readonly count: (kind: string, result: string) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
 }
 
-interface Seen {
-  at: number;
-  heartbeat: Heartbeat;
-}
-
 export class LivenessController {
   private readonly deps: LivenessDeps;
+  private readonly clock: Clock;
   private readonly startedAt: number;
   private readonly seen = new Map<string, Seen>();
-  private readonly writing = new Set<string>();
-  /** Every replica hears heartbeats (so a new leader knows who is alive); only the leader writes. */
-  private leader = false;
+  private readonly controller: Controller<string>;
 
   constructor(deps: LivenessDeps) {
     this.deps = deps;
-    this.startedAt = deps.now();
+    this.clock = deps.clock ?? systemClock;
+    this.startedAt = this.clock.now();
+    this.controller = new Controller<string>({
+      name: 'liveness',
+      concurrency: 4,
+      clock: this.clock,
+      reconcile: (name, signal) => this.reconcile(name, signal),
+      resync: () => [...deps.clusters()].map((c) => c.metadata.name),
+      onError: (name, err) => {
+        deps.warn({ cluster: name, err }, 'status write failed');
+      },
+    });
   }
 
   handleHeartbeat(msg: BusMessage): void {
@@ -49,97 +63,47 @@ export class LivenessController {
       return;
     }
     this.deps.count('heartbeat', 'ok');
-    this.seen.set(from, { at: this.deps.now(), heartbeat: decoded.value });
-    const cluster = this.deps.cluster(from);
-    if (cluster !== undefined) this.reconcile(cluster);
+    this.seen.set(from, { at: this.clock.now(), heartbeat: decoded.value });
+    if (this.deps.cluster(from) !== undefined) this.controller.add(from);
   }
 
-  setLeader(leader: boolean): void {
-    this.leader = leader;
+  /** The Cluster changed (its status, its TTL): look at it again. */
+  clusterChanged(name: string): void {
+    this.controller.add(name);
   }
 
-  /** Called every second: expire the silent, record the living. */
-  tick(): void {
-    for (const cluster of this.deps.clusters()) this.reconcile(cluster);
+  /** Writes statuses until `signal` (the leadership term's) aborts. */
+  lead(signal: AbortSignal): Promise<void> {
+    return this.controller.run(signal);
   }
 
-  private reconcile(cluster: ClusterResource): void {
-    const name = cluster.metadata.name;
-    if (!this.leader) return;
-    const desired = this.desiredStatus(cluster);
-    if (desired === undefined || this.writing.has(name)) return;
-    this.writing.add(name);
-    void this.deps.registry
-      .updateStatus({ kind: 'Cluster', name }, (current) => (current.kind === 'Cluster' ? this.desiredStatus(current) : undefined))
-      .catch((err: unknown) => {
-        this.deps.warn({ cluster: name, err }, 'status write failed');
-      })
-      .finally(() => {
-        this.writing.delete(name);
-      });
-  }
-
-  /** The status the cluster should have now, or undefined when it already has it. */
-  private desiredStatus(cluster: ClusterResource): ClusterResource['status'] | undefined {
-    const now = this.deps.now();
-    const name = cluster.metadata.name;
-    const seen = this.seen.get(name);
-    const ttlMs = (cluster.spec.heartbeatTTLSeconds ?? DEFAULT_HEARTBEAT_TTL_SECONDS) * 1000;
-    const conditions = cluster.status?.conditions ?? [];
-    const condition = (type: string): Condition | undefined => conditions.find((c) => c.type === type);
-    const at = new Date(now).toISOString();
-    let next: Condition[] = conditions;
-    const extra: Record<string, unknown> = {};
-
-    if (seen !== undefined && now - seen.at <= ttlMs) {
-      next = setCondition(next, {
-        type: ClusterConditionType.Available,
-        status: 'True',
-        reason: ClusterReason.Heartbeating,
-        message: `agent ${seen.heartbeat.agentVersion} heartbeating`,
-        lastTransitionTime: at,
-      });
-      const sent = this.deps.sentRevision(name);
-      const applied = seen.heartbeat.appliedRevision;
-      const synced = sent === undefined || applied >= sent;
-      next = setCondition(next, {
-        type: ClusterConditionType.Synced,
-        status: synced ? 'True' : 'False',
-        reason: synced ? 'Applied' : 'Applying',
-        // No revision numbers here: they change with every batch, and a condition that changes
-        // with every heartbeat would turn heartbeats into registry writes.
-        message: synced ? 'the agent applied every import the hub sent' : 'the agent is applying imports the hub sent',
-        lastTransitionTime: at,
-      });
-      extra.agentVersion = seen.heartbeat.agentVersion;
-      // Refresh the heartbeat time and applied revision at most every TTL/2: enough to read,
-      // few writes at scale.
-      const previous = cluster.status?.lastHeartbeatTime;
-      const last = typeof previous === 'string' ? Date.parse(previous) : Number.NaN;
-      const refresh = Number.isNaN(last) || seen.at - last > ttlMs / 2;
-      extra.lastHeartbeatTime = refresh ? new Date(seen.at).toISOString() : previous;
-      extra.appliedRevision = refresh ? applied : (cluster.status?.appliedRevision ?? applied);
-    } else {
-      const silentSince = seen?.at ?? this.startedAt;
-      const available = condition(ClusterConditionType.Available);
-      if (now - silentSince <= ttlMs || available === undefined) return undefined;
-      if (available.status === 'Unknown' && seen === undefined) return undefined; // never connected: nothing to withdraw
-      next = setCondition(next, {
-        type: ClusterConditionType.Available,
-        status: 'False',
-        reason: ClusterReason.HeartbeatExpired,
-        message: `no heartbeat for more than ${ttlMs / 1000}s; its endpoints are withdrawn`,
-        lastTransitionTime: at,
-      });
+  private async reconcile(name: string, signal: AbortSignal): Promise<ReconcileResult | undefined> {
+    const cluster = this.deps.cluster(name);
+    if (cluster === undefined) {
+      this.seen.delete(name);
+      return undefined;
     }
-    const status: Record<string, unknown> & { conditions: Condition[] } = { ...cluster.status, ...extra, conditions: next };
-    const unchanged = JSON.stringify(stripTimes(status)) === JSON.stringify(stripTimes(cluster.status ?? {}));
-    return unchanged ? undefined : status;
+    const plan = this.plan(cluster);
+    if (plan.status !== undefined) {
+      // Re-planned on the stored copy inside the compare-and-swap; a lost lease writes nothing more.
+      await raceAbort(
+        this.deps.registry.updateStatus({ kind: 'Cluster', name }, (current) =>
+          current.kind === 'Cluster' && !signal.aborted ? this.plan(current).status : undefined,
+        ),
+        signal,
+      );
+    }
+    return plan.recheckInMs === undefined ? undefined : { requeueAfterMs: plan.recheckInMs };
   }
-}
 
-/** Status without condition transition times, which alone never warrant a write. */
-function stripTimes(status: Record<string, unknown>): unknown {
-  const conditions = (status.conditions as Condition[] | undefined)?.map(({ lastTransitionTime: _t, ...c }) => c);
-  return { ...status, conditions };
+  private plan(cluster: ClusterResource): ReturnType<typeof desiredClusterStatus> {
+    const name = cluster.metadata.name;
+    return desiredClusterStatus({
+      cluster,
+      seen: this.seen.get(name),
+      now: this.clock.now(),
+      sent: this.deps.sentRevision(name),
+      startedAt: this.startedAt,
+    });
+  }
 }

@@ -5,14 +5,10 @@
 // cluster name), and every export of a conflicted service gets `Conflict=True` naming the winner.
 // Pure: plain data in, plain data out. The incremental bookkeeping lives in model.ts.
 import type { Condition } from '../api/conditions.ts';
-import type { LabelSelector } from '../api/labels.ts';
-import type { Endpoint, ExportState, ExportStatus, ImportState, ServicePort, ServiceType } from '../api/messages.ts';
-import type { ExternalServiceResource } from '../api/resources.ts';
+import type { ExportStatus, ServicePort, ServiceType } from '../api/messages.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
+import { compareExporters, type Exporter, type SessionAffinity } from './exporters.ts';
 import type { ClusterPlace } from './topology.ts';
-
-export type SessionAffinity = ExportState['sessionAffinity'];
-export type ImportEndpoint = ImportState['endpoints'][number];
 
 // ServiceExport condition types and reasons, as the upstream MCS API (sigs.k8s.io/mcs-api) names
 // them, so that tools reading ServiceExport status understand ours.
@@ -34,27 +30,7 @@ export const ServiceExportReason = {
 export type ConflictReason = 'TypeConflict' | 'PortConflict' | 'SessionAffinityConflict';
 const REASON_ORDER: readonly ConflictReason[] = ['TypeConflict', 'PortConflict', 'SessionAffinityConflict'];
 
-/** Exports with no parseable exportedAt sort after every real one: they never win a conflict. */
-const UNKNOWN_TIME = Number.MAX_SAFE_INTEGER;
 const MAX_MESSAGE = 1024;
-
-/** One exporter of a global service, normalised once when its export changes. */
-export interface Exporter {
-  readonly cluster: string;
-  readonly exportedAt: string;
-  readonly exportedAtMs: number;
-  readonly type: ServiceType;
-  readonly ports: readonly ServicePort[];
-  readonly sessionAffinity: SessionAffinity;
-  /** Only clusters matching may see this export; undefined: every cluster of its clusterset. */
-  readonly exportTo: LabelSelector | undefined;
-  /** ExternalService exporters only: the Network their endpoints live in. */
-  readonly network: string | undefined;
-  /** Converted once to the import shape, so that building an import only concatenates. */
-  readonly endpoints: readonly ImportEndpoint[];
-  /** The ports the endpoints listen on, when the exporter said (ExportState.endpointPorts). */
-  readonly endpointPorts?: readonly ServicePort[] | undefined;
-}
 
 export interface ExporterSummary {
   readonly cluster: string;
@@ -96,84 +72,6 @@ export interface ConflictNote {
 export interface Resolution extends Shape {
   /** Per losing exporter: what it lost and to whom. */
   readonly lost: ReadonlyMap<string, readonly ConflictNote[]>;
-}
-
-// ---- normalising exporters ---------------------------------------------------------------------
-
-// Keys in alphabetical order here and in normalPort and the imports built from them: their
-// JSON.stringify is then their canonical JSON, which makes comparing imports cheap (model.ts).
-function toImportEndpoint(cluster: string, e: Endpoint): ImportEndpoint {
-  return {
-    addresses: e.addresses,
-    cluster,
-    ...(e.hostname !== undefined ? { hostname: e.hostname } : {}),
-    ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
-    ready: e.ready,
-    serving: e.serving,
-    terminating: e.terminating,
-    ...(e.zone !== undefined ? { zone: e.zone } : {}),
-  };
-}
-
-function normalPort(p: ServicePort): ServicePort {
-  return {
-    ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
-    ...(p.name !== undefined ? { name: p.name } : {}),
-    port: p.port,
-    protocol: p.protocol,
-  };
-}
-
-function timeOf(iso: string): number {
-  const t = Date.parse(iso);
-  return Number.isNaN(t) ? UNKNOWN_TIME : t;
-}
-
-export function exporterFromExport(cluster: string, state: ExportState): Exporter {
-  return {
-    cluster,
-    exportedAt: state.exportedAt,
-    exportedAtMs: timeOf(state.exportedAt),
-    type: state.type,
-    ports: state.ports.map(normalPort),
-    sessionAffinity: state.sessionAffinity,
-    exportTo: state.exportTo,
-    network: undefined,
-    endpoints: state.endpoints.map((e) => toImportEndpoint(cluster, e)),
-    ...(state.endpointPorts !== undefined ? { endpointPorts: state.endpointPorts } : {}),
-  };
-}
-
-/** An ExternalService joins its global service as the exporter named `external`. */
-export function exporterFromExternal(es: ExternalServiceResource): Exporter {
-  const exportedAt = es.metadata.creationTimestamp ?? '';
-  return {
-    cluster: RESERVED_CLUSTER_NAME,
-    exportedAt,
-    exportedAtMs: exportedAt === '' ? UNKNOWN_TIME : timeOf(exportedAt),
-    type: 'ClusterSetIP',
-    ports: es.spec.ports.map((p) => normalPort({ ...p, protocol: p.protocol ?? 'TCP' })),
-    sessionAffinity: 'None',
-    exportTo: es.spec.exportTo?.clusterSelector,
-    network: es.spec.network,
-    endpoints: es.spec.endpoints.map((e) => {
-      const ready = e.ready ?? true;
-      return toImportEndpoint(RESERVED_CLUSTER_NAME, {
-        addresses: [e.address],
-        ready,
-        serving: ready,
-        terminating: false,
-        ...(e.hostname !== undefined ? { hostname: e.hostname } : {}),
-        ...(e.zone !== undefined ? { zone: e.zone } : {}),
-      });
-    }),
-  };
-}
-
-/** Oldest export first; equal times by cluster name, so every hub replica agrees on the winner. */
-export function compareExporters(a: Exporter, b: Exporter): number {
-  if (a.exportedAtMs !== b.exportedAtMs) return a.exportedAtMs - b.exportedAtMs;
-  return a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0;
 }
 
 // ---- conflict resolution -----------------------------------------------------------------------
@@ -308,14 +206,15 @@ export interface MergedService {
   readonly statuses: ReadonlyMap<string, ExportStatus>;
 }
 
-/**
- * Merges one global service. Conflicts are resolved within each clusterset (clustersets share
- * nothing); an ExternalService takes part in every clusterset. The shape shown for the service as
- * a whole is resolved over all its exporters, which is the same thing when there is one clusterset.
- */
-export function mergeService(input: MergeServiceInput): MergedService {
-  const { exporters, placeOf, now } = input;
-  const key = `${input.namespace}/${input.name}`;
+interface Grouping {
+  /** Exporters by clusterset ('' when only ExternalServices export it). */
+  readonly groups: ReadonlyMap<string, readonly Exporter[]>;
+  readonly external: readonly Exporter[];
+  /** Exporting clusters the registry does not know. */
+  readonly unknown: ReadonlySet<string>;
+}
+
+function groupByClusterSet(exporters: readonly Exporter[], placeOf: (cluster: string) => ClusterPlace | undefined): Grouping {
   const groups = new Map<string, Exporter[]>();
   const external: Exporter[] = [];
   const unknown = new Set<string>();
@@ -334,8 +233,25 @@ export function mergeService(input: MergeServiceInput): MergedService {
     else g.push(e);
   }
   if (groups.size === 0 && external.length > 0) groups.set('', []);
+  return { groups, external, unknown };
+}
+
+interface GroupConflict {
+  readonly reasons: string;
+  readonly losers: readonly string[];
+}
+
+interface Conflicts {
+  /** Per losing exporter: what it lost, across clustersets. */
+  readonly lost: ReadonlyMap<string, readonly ConflictNote[]>;
+  /** Per member of a conflicted clusterset (winners too): the summary of its group's conflict. */
+  readonly groupOf: ReadonlyMap<string, GroupConflict>;
+}
+
+/** Conflicts resolved within each clusterset; an ExternalService takes part in every one. */
+function resolveConflicts({ groups, external }: Grouping): Conflicts {
   const lost = new Map<string, ConflictNote[]>();
-  const conflictedGroupOf = new Map<string, { reasons: string; losers: string[] }>();
+  const groupOf = new Map<string, GroupConflict>();
   for (const group of groups.values()) {
     const members = external.length === 0 ? group : [...group, ...external].sort(compareExporters);
     const r = resolveShape(members);
@@ -353,22 +269,96 @@ export function mergeService(input: MergeServiceInput): MergedService {
         ([cluster, notes]) => `cluster "${cluster}" yields to ${[...new Set(notes.map((n) => `cluster "${n.winner}"`))].join(', ')} (${reasonsOf(notes)})`,
       ),
     };
-    for (const m of members) conflictedGroupOf.set(m.cluster, summary);
+    for (const m of members) groupOf.set(m.cluster, summary);
   }
+  return { lost, groupOf };
+}
 
+/** The conditions of one export's ServiceExport. */
+function exportConditions(
+  e: Exporter,
+  available: boolean,
+  unknown: boolean,
+  conflicts: Conflicts,
+  key: string,
+  prev: readonly Condition[] | undefined,
+  now: string,
+): Condition[] {
+  if (unknown) {
+    return [
+      condition(prev, 'Valid', 'False', ServiceExportReason.ClusterNotRegistered, `cluster "${e.cluster}" is not registered; its export is ignored`, now),
+    ];
+  }
+  const conditions: Condition[] = [condition(prev, 'Valid', 'True', ServiceExportReason.Valid, `exported as ${key}`, now)];
+  conditions.push(
+    available
+      ? condition(prev, 'Ready', 'True', ServiceExportReason.Exported, `merged into the global service ${key}`, now)
+      : condition(
+          prev,
+          'Ready',
+          'False',
+          ServiceExportReason.ClusterUnavailable,
+          `cluster "${e.cluster}" is unavailable: its endpoints are withdrawn from every import`,
+          now,
+        ),
+  );
+  const mine = conflicts.lost.get(e.cluster);
+  const group = conflicts.groupOf.get(e.cluster);
+  if (mine !== undefined) {
+    conditions.push(condition(prev, 'Conflict', 'True', reasonsOf(mine), mine.map((n) => n.message).join('; '), now));
+  } else if (group !== undefined) {
+    conditions.push(condition(prev, 'Conflict', 'True', group.reasons, `exports of ${key} conflict and the oldest wins: ${group.losers.join('; ')}`, now));
+  } else {
+    conditions.push(condition(prev, 'Conflict', 'False', ServiceExportReason.NoConflicts, 'all exports agree', now));
+  }
+  return conditions;
+}
+
+/** The conditions of the global service as a whole. */
+function serviceConditions(
+  prev: readonly Condition[] | undefined,
+  merged: number,
+  conflicts: Conflicts,
+  availableExporters: number,
+  endpointCount: number,
+  now: string,
+): Condition[] {
+  const allNotes = [...conflicts.lost.values()].flat();
+  const losers = [...conflicts.groupOf.values()].flatMap((g) => g.losers).filter((v, i, a) => a.indexOf(v) === i);
+  return [
+    condition(prev, 'Valid', 'True', ServiceExportReason.Valid, `${merged} export(s) merged`, now),
+    allNotes.length > 0
+      ? condition(prev, 'Conflict', 'True', reasonsOf(allNotes), losers.join('; '), now)
+      : condition(prev, 'Conflict', 'False', ServiceExportReason.NoConflicts, 'all exports agree', now),
+    availableExporters > 0
+      ? condition(prev, 'Ready', 'True', ServiceExportReason.Exported, `${availableExporters} available exporter(s), ${endpointCount} endpoint(s)`, now)
+      : condition(prev, 'Ready', 'False', ServiceExportReason.NoAvailableExporters, 'no exporting cluster is available', now),
+  ];
+}
+
+/**
+ * Merges one global service. Conflicts are resolved within each clusterset (clustersets share
+ * nothing); an ExternalService takes part in every clusterset. The shape shown for the service as
+ * a whole is resolved over all its exporters, which is the same thing when there is one clusterset.
+ */
+export function mergeService(input: MergeServiceInput): MergedService {
+  const { exporters, placeOf, now } = input;
+  const key = `${input.namespace}/${input.name}`;
+  const grouping = groupByClusterSet(exporters, placeOf);
+  const { unknown } = grouping;
+  const conflicts = resolveConflicts(grouping);
   const shape = resolveShape(exporters.filter((e) => !unknown.has(e.cluster)));
-  const availableOf = (cluster: string): boolean => cluster === RESERVED_CLUSTER_NAME || (placeOf(cluster)?.available ?? false);
   let endpointCount = 0;
   let availableExporters = 0;
   const summaries: ExporterSummary[] = [];
   const statuses = new Map<string, ExportStatus>();
   for (const e of exporters) {
-    const available = availableOf(e.cluster);
+    const available = e.cluster === RESERVED_CLUSTER_NAME || (placeOf(e.cluster)?.available ?? false);
     if (available) {
       endpointCount += e.endpoints.length;
       availableExporters++;
     }
-    const mine = lost.get(e.cluster);
+    const mine = conflicts.lost.get(e.cluster);
     summaries.push({
       cluster: e.cluster,
       exportedAt: e.exportedAt,
@@ -377,58 +367,10 @@ export function mergeService(input: MergeServiceInput): MergedService {
       ...(mine !== undefined ? { conflict: reasonsOf(mine) } : {}),
     });
     const prev = input.previous?.statuses.get(e.cluster)?.conditions;
-    const conditions: Condition[] = [];
-    if (unknown.has(e.cluster)) {
-      conditions.push(
-        condition(prev, 'Valid', 'False', ServiceExportReason.ClusterNotRegistered, `cluster "${e.cluster}" is not registered; its export is ignored`, now),
-      );
-    } else {
-      conditions.push(condition(prev, 'Valid', 'True', ServiceExportReason.Valid, `exported as ${key}`, now));
-      conditions.push(
-        available
-          ? condition(prev, 'Ready', 'True', ServiceExportReason.Exported, `merged into the global service ${key}`, now)
-          : condition(
-              prev,
-              'Ready',
-              'False',
-              ServiceExportReason.ClusterUnavailable,
-              `cluster "${e.cluster}" is unavailable: its endpoints are withdrawn from every import`,
-              now,
-            ),
-      );
-      const group = conflictedGroupOf.get(e.cluster);
-      if (mine !== undefined) {
-        conditions.push(condition(prev, 'Conflict', 'True', reasonsOf(mine), mine.map((n) => n.message).join('; '), now));
-      } else if (group !== undefined) {
-        conditions.push(condition(prev, 'Conflict', 'True', group.reasons, `exports of ${key} conflict and the oldest wins: ${group.losers.join('; ')}`, now));
-      } else {
-        conditions.push(condition(prev, 'Conflict', 'False', ServiceExportReason.NoConflicts, 'all exports agree', now));
-      }
-    }
+    const conditions = exportConditions(e, available, unknown.has(e.cluster), conflicts, key, prev, now);
     statuses.set(e.cluster, { namespace: input.namespace, name: input.name, conditions });
   }
-
-  const prevService = input.previous?.service.conditions;
-  const allNotes = [...lost.values()].flat();
-  const conditions: Condition[] = [
-    condition(prevService, 'Valid', 'True', ServiceExportReason.Valid, `${exporters.length - unknown.size} export(s) merged`, now),
-    allNotes.length > 0
-      ? condition(
-          prevService,
-          'Conflict',
-          'True',
-          reasonsOf(allNotes),
-          [...conflictedGroupOf.values()]
-            .flatMap((g) => g.losers)
-            .filter((v, i, a) => a.indexOf(v) === i)
-            .join('; '),
-          now,
-        )
-      : condition(prevService, 'Conflict', 'False', ServiceExportReason.NoConflicts, 'all exports agree', now),
-    availableExporters > 0
-      ? condition(prevService, 'Ready', 'True', ServiceExportReason.Exported, `${availableExporters} available exporter(s), ${endpointCount} endpoint(s)`, now)
-      : condition(prevService, 'Ready', 'False', ServiceExportReason.NoAvailableExporters, 'no exporting cluster is available', now),
-  ];
+  const conditions = serviceConditions(input.previous?.service.conditions, exporters.length - unknown.size, conflicts, availableExporters, endpointCount, now);
   const service: GlobalService = {
     namespace: input.namespace,
     name: input.name,

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { IPPoolResource } from '../../controlplane/api/resources.ts';
-import { PoolExhaustedError, VipAllocator, vipMap } from '../../controlplane/ipam/vips.ts';
+import { PoolExhaustedError, vipMap } from '../../controlplane/ipam/vips.ts';
+import { VipStore } from '../../controlplane/registry/vip-store.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { startTestEtcd, type TestEtcd } from '../harness/servers.ts';
 
@@ -16,7 +17,7 @@ const T0 = new Date('2026-01-01T00:00:00Z');
 const later = (ms: number): Date => new Date(T0.getTime() + ms);
 const MINUTE = 60_000;
 
-describe('VipAllocator on a real etcd', () => {
+describe('VipStore on a real etcd', () => {
   let etcd: TestEtcd;
   let namespace: string;
   const stores: EtcdStore[] = [];
@@ -37,11 +38,11 @@ describe('VipAllocator on a real etcd', () => {
   });
 
   it("reuses a service's address and respects the release quarantine", async () => {
-    const vips = new VipAllocator(client());
+    const vips = new VipStore(client());
     const pools = [pool('vips', ['10.96.0.0/29'])];
     const a = await vips.ensure(svc('a'), pools, T0);
     assert.equal(a.ip, '10.96.0.1');
-    assert.deepEqual(await new VipAllocator(client()).ensure(svc('a'), pools, later(MINUTE)), a);
+    assert.deepEqual(await new VipStore(client()).ensure(svc('a'), pools, later(MINUTE)), a);
     await vips.release(svc('a'), later(MINUTE));
     assert.equal((await vips.ensure(svc('b'), pools, later(5 * MINUTE))).ip, '10.96.0.2');
     assert.equal((await vips.ensure(svc('c'), pools, later(11 * MINUTE))).ip, '10.96.0.1');
@@ -55,7 +56,7 @@ describe('VipAllocator on a real etcd', () => {
   });
 
   it('refuses with PoolExhaustedError when every address is held, writing nothing', async () => {
-    const vips = new VipAllocator(client());
+    const vips = new VipStore(client());
     const tiny = [pool('tiny', ['10.96.0.4/31'])];
     await vips.ensure(svc('a'), tiny, T0);
     await vips.ensure(svc('b'), tiny, T0);
@@ -69,8 +70,8 @@ describe('VipAllocator on a real etcd', () => {
 
   it('never hands one address to two services when two replicas race for 100 services', async () => {
     const pools = [pool('vips', ['10.96.0.0/24'])];
-    const a = new VipAllocator(client());
-    const b = new VipAllocator(client());
+    const a = new VipStore(client());
+    const b = new VipStore(client());
     const names = Array.from({ length: 100 }, (_, i) => `s${i}`);
     // Interleaved so that both replicas contend for the same addresses and the same services.
     const results = await Promise.all([...names.map((n) => a.ensure(svc(n), pools, T0)), ...[...names].reverse().map((n) => b.ensure(svc(n), pools, T0))]);
@@ -80,7 +81,7 @@ describe('VipAllocator on a real etcd', () => {
       if (seen !== undefined) assert.equal(r.ip, seen, `${r.name} was given two addresses`);
       byService.set(r.name, r.ip);
     }
-    const claims = await new VipAllocator(client()).listClaims();
+    const claims = await new VipStore(client()).listClaims();
     assert.equal(claims.length, 100);
     assert.equal(new Set(claims.map((c) => c.ip)).size, 100, 'an address is claimed twice');
     assert.ok(claims.every((c) => c.releasedAt === undefined));

@@ -5,22 +5,12 @@ import assert from 'node:assert/strict';
 import type { LabelSelector } from '../../controlplane/api/labels.ts';
 import type { ExportState, ImportState, ServicePort } from '../../controlplane/api/messages.ts';
 import type { ClusterResource, ExternalServiceResource, NetworkResource } from '../../controlplane/api/resources.ts';
-import {
-  applyChange,
-  applyChanges,
-  buildModel,
-  canonicalJson,
-  consumersOf,
-  diffImports,
-  exportStatusFor,
-  globalService,
-  importFor,
-  importsEqual,
-  importsFor,
-  servicesAffectedBy,
-  type MergeInput,
-  type ServicesModel,
-} from '../../controlplane/services/model.ts';
+import { canonicalJson } from '../../controlplane/api/json.ts';
+import { applyChanges, type ChangeResult, type ModelChange } from '../../controlplane/services/changes.ts';
+import { jsonEqual } from '../../controlplane/services/json-equal.ts';
+import type { GlobalService } from '../../controlplane/services/merge.ts';
+import { buildModel, type MergeInput, type ModelOptions, type ServicesModel } from '../../controlplane/services/model.ts';
+import { consumersOf, exportStatusFor, globalServices, importsFor } from '../../controlplane/services/views.ts';
 
 // ---- builders --------------------------------------------------------------------------------
 
@@ -140,6 +130,19 @@ function input(o: {
     externalServices: o.externals ?? [],
     vips: new Map(Object.entries(o.vips ?? {})),
   };
+}
+
+// Read through the public functions only: one import is the consumer's snapshot entry for it.
+function importFor(model: ServicesModel, consumer: string, key: string): ImportState | undefined {
+  return importsFor(model, consumer).find((i) => `${i.namespace}/${i.name}` === key);
+}
+
+function globalService(model: ServicesModel, key: string): GlobalService | undefined {
+  return globalServices(model).find((s) => `${s.namespace}/${s.name}` === key);
+}
+
+function applyChange(model: ServicesModel, change: ModelChange, options: ModelOptions = {}): ChangeResult {
+  return applyChanges(model, [change], options);
 }
 
 function cond(model: ServicesModel, cluster: string, type: string, key = 'inference/llm'): { status: string; reason: string; message: string } | undefined {
@@ -538,7 +541,6 @@ describe('incremental service model', () => {
   it("re-merges only the changed service: other services' imports stay the same", () => {
     const model = buildModel(registry());
     const before = new Map(['a', 'b', 'c', 'd'].map((c) => [c, importsFor(model, c)]));
-    assert.deepEqual(servicesAffectedBy(model, { kind: 'export', cluster: 'a', namespace: 'inference', name: 'one', state: undefined }), ['inference/one']);
     const r = applyChange(model, {
       kind: 'export',
       cluster: 'a',
@@ -557,7 +559,7 @@ describe('incremental service model', () => {
       const now = importsFor(model, c);
       for (const imp of now.filter((i) => i.name !== 'one')) {
         assert.ok(
-          importsEqual(
+          jsonEqual(
             imp,
             prev.find((p) => p.name === imp.name),
           ),
@@ -686,10 +688,22 @@ describe('incremental service model', () => {
     assert.ok(a !== undefined);
     const { endpoints, ...rest } = a;
     const reordered = JSON.parse(JSON.stringify({ endpoints, ...rest })) as ImportState;
-    assert.equal(diffImports(a, reordered), 'unchanged');
-    assert.equal(diffImports(a, { ...a, clusters: ['b', 'a'] }), 'upsert');
-    assert.equal(diffImports(undefined, a), 'upsert');
-    assert.equal(diffImports(a, undefined), 'remove');
-    assert.equal(diffImports(undefined, undefined), 'unchanged');
+    assert.ok(jsonEqual(a, reordered));
+    assert.ok(jsonEqual(a, { ...a, vip: undefined }), 'an undefined field counts as absent');
+    assert.ok(!jsonEqual(a, { ...a, clusters: ['b', 'a'] }));
+    assert.ok(!jsonEqual(undefined, a));
+    assert.ok(!jsonEqual(a, { ...a, ports: [...a.ports, { port: 1, protocol: 'TCP' }] }));
+    assert.ok(jsonEqual(undefined, undefined));
+  });
+
+  it('sends nothing for a change that leaves every import equal in content, however the export was written', () => {
+    const model = buildModel(registry());
+    const state = exp({ name: 'one', endpoints: ['10.0.0.1'] });
+    applyChange(model, { kind: 'export', cluster: 'a', namespace: 'inference', name: 'one', state });
+    // The same export, its keys in another order and re-parsed: no import delta.
+    const reordered = JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(state).reverse()))) as ExportState;
+    const r = applyChange(model, { kind: 'export', cluster: 'a', namespace: 'inference', name: 'one', state: reordered });
+    assert.deepEqual(r.imports, []);
+    assert.deepEqual(r.services, []);
   });
 });

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { UnavailableError } from '../../controlplane/api/errors.ts';
 import { VIPS_PREFIX, vipClaimKey } from '../../controlplane/api/keys.ts';
 import type { IPPoolResource } from '../../controlplane/api/resources.ts';
-import { PoolExhaustedError, usableRange, VipAllocator, vipMap } from '../../controlplane/ipam/vips.ts';
+import { PoolExhaustedError, usableRange, vipMap } from '../../controlplane/ipam/vips.ts';
+import { VipStore } from '../../controlplane/registry/vip-store.ts';
 import { MemoryStore } from '../../controlplane/registry/memory-store.ts';
 
 function pool(name: string, cidrs: string[], use: IPPoolResource['spec']['use'] = 'ClusterSetIPs'): IPPoolResource {
@@ -16,13 +17,13 @@ const T0 = new Date('2026-01-01T00:00:00Z');
 const later = (ms: number): Date => new Date(T0.getTime() + ms);
 const MINUTE = 60_000;
 
-describe('VipAllocator (on the in-memory store fake)', () => {
+describe('VipStore (on the in-memory store fake)', () => {
   let store: MemoryStore;
-  let vips: VipAllocator;
+  let vips: VipStore;
   const pools = [pool('vips', ['10.96.0.0/29'])];
   beforeEach(() => {
     store = new MemoryStore();
-    vips = new VipAllocator(store);
+    vips = new VipStore(store);
   });
 
   it('skips the network and broadcast addresses of IPv4 blocks, and the anycast address of IPv6 ones', () => {
@@ -39,7 +40,7 @@ describe('VipAllocator (on the in-memory store fake)', () => {
     assert.deepEqual([a.ip, a.pool, b.ip], ['10.96.0.1', 'vips', '10.96.0.2']);
     assert.deepEqual(await vips.ensure(svc('a'), pools, later(5 * MINUTE)), a);
     // A second allocator (another hub replica) sees the same assignment.
-    assert.deepEqual(await new VipAllocator(store).ensure(svc('a'), pools, T0), a);
+    assert.deepEqual(await new VipStore(store).ensure(svc('a'), pools, T0), a);
     assert.deepEqual(
       vipMap(await vips.list()),
       new Map([
@@ -94,7 +95,7 @@ describe('VipAllocator (on the in-memory store fake)', () => {
   });
 
   it('honours a configured quarantine', async () => {
-    const short = new VipAllocator(store, { quarantineMs: 1000 });
+    const short = new VipStore(store, { quarantineMs: 1000 });
     await short.ensure(svc('a'), pools, T0);
     await short.release(svc('a'), T0);
     assert.equal((await short.ensure(svc('b'), pools, later(999))).ip, '10.96.0.2');
@@ -138,7 +139,7 @@ describe('VipAllocator (on the in-memory store fake)', () => {
   });
 
   it('retries when its view of the claims is stale, never taking an address another replica holds', async () => {
-    const replica = new VipAllocator(store);
+    const replica = new VipStore(store);
     assert.equal((await vips.ensure(svc('a'), pools, T0)).ip, '10.96.0.1');
     // The other replica claims .2 behind this allocator's back; this one's cache still says .2 is free.
     assert.equal((await replica.ensure(svc('b'), pools, T0)).ip, '10.96.0.2');
@@ -158,8 +159,8 @@ describe('VipAllocator (on the in-memory store fake)', () => {
 
   it('never hands one address to two services when two allocators race for 100 services', async () => {
     const big = [pool('vips', ['10.96.0.0/24'])];
-    const a = new VipAllocator(store);
-    const b = new VipAllocator(store);
+    const a = new VipStore(store);
+    const b = new VipStore(store);
     const names = Array.from({ length: 100 }, (_, i) => `s${i}`);
     const results = await Promise.all([...names.map((n) => a.ensure(svc(n), big, T0)), ...[...names].reverse().map((n) => b.ensure(svc(n), big, T0))]);
     const byService = new Map<string, string>();

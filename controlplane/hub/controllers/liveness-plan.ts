@@ -1,0 +1,107 @@
+// Cluster liveness, the decision: the status a cluster should have given when its agent was last
+// heard, and when that answer next changes by itself (its TTL running out). Pure: the time, the
+// last heartbeat and the revision the hub last sent are arguments.
+import { ClusterConditionType, ClusterReason, setCondition, type Condition } from '../../api/conditions.ts';
+import type { Heartbeat } from '../../api/messages.ts';
+import type { ClusterResource } from '../../api/resources.ts';
+
+export const DEFAULT_HEARTBEAT_TTL_SECONDS = 30;
+
+export interface Seen {
+  /** When the hub heard it (ms). */
+  readonly at: number;
+  readonly heartbeat: Heartbeat;
+}
+
+export interface LivenessInput {
+  readonly cluster: ClusterResource;
+  /** The last heartbeat heard; undefined when none since `startedAt`. */
+  readonly seen: Seen | undefined;
+  readonly now: number;
+  /** The import revision the hub last sent the cluster, to judge Synced. */
+  readonly sent: number | undefined;
+  /** When this hub started listening: a silent cluster gets a full TTL from then. */
+  readonly startedAt: number;
+}
+
+export interface LivenessPlan {
+  /** The status to write; undefined when the cluster already has it. */
+  readonly status: ClusterResource['status'] | undefined;
+  /** Look again after this long even if nothing is heard (the TTL runs out); undefined: no need. */
+  readonly recheckInMs: number | undefined;
+}
+
+export function ttlMsOf(cluster: ClusterResource): number {
+  return (cluster.spec.heartbeatTTLSeconds ?? DEFAULT_HEARTBEAT_TTL_SECONDS) * 1000;
+}
+
+/** The status `cluster` should have at `now`, and when to look again. */
+export function desiredClusterStatus(input: LivenessInput): LivenessPlan {
+  const { cluster, seen, now } = input;
+  const ttlMs = ttlMsOf(cluster);
+  if (seen !== undefined && now - seen.at <= ttlMs) {
+    // Alive until `ttlMs` after the heartbeat: one millisecond past it, the answer changes.
+    return { status: changed(cluster, aliveStatus(input, seen, ttlMs)), recheckInMs: seen.at + ttlMs + 1 - now };
+  }
+  const silentSince = seen?.at ?? input.startedAt;
+  if (now - silentSince <= ttlMs) return { status: undefined, recheckInMs: silentSince + ttlMs + 1 - now };
+  const conditions = cluster.status?.conditions ?? [];
+  const available = conditions.find((c) => c.type === ClusterConditionType.Available);
+  // Never connected (Unknown, nothing heard) or never reported on: nothing to withdraw.
+  if (available === undefined || (available.status === 'Unknown' && seen === undefined)) return { status: undefined, recheckInMs: undefined };
+  const next = setCondition(conditions, {
+    type: ClusterConditionType.Available,
+    status: 'False',
+    reason: ClusterReason.HeartbeatExpired,
+    message: `no heartbeat for more than ${ttlMs / 1000}s; its endpoints are withdrawn`,
+    lastTransitionTime: new Date(now).toISOString(),
+  });
+  return { status: changed(cluster, { ...cluster.status, conditions: next }), recheckInMs: undefined };
+}
+
+function aliveStatus(input: LivenessInput, seen: Seen, ttlMs: number): Record<string, unknown> & { conditions: Condition[] } {
+  const { cluster, now, sent } = input;
+  const at = new Date(now).toISOString();
+  let next = setCondition(cluster.status?.conditions ?? [], {
+    type: ClusterConditionType.Available,
+    status: 'True',
+    reason: ClusterReason.Heartbeating,
+    message: `agent ${seen.heartbeat.agentVersion} heartbeating`,
+    lastTransitionTime: at,
+  });
+  const applied = seen.heartbeat.appliedRevision;
+  const synced = sent === undefined || applied >= sent;
+  next = setCondition(next, {
+    type: ClusterConditionType.Synced,
+    status: synced ? 'True' : 'False',
+    reason: synced ? 'Applied' : 'Applying',
+    // No revision numbers here: they change with every batch, and a condition that changes
+    // with every heartbeat would turn heartbeats into registry writes.
+    message: synced ? 'the agent applied every import the hub sent' : 'the agent is applying imports the hub sent',
+    lastTransitionTime: at,
+  });
+  // Refresh the heartbeat time and applied revision at most every TTL/2: enough to read, few
+  // writes at scale.
+  const previous = cluster.status?.lastHeartbeatTime;
+  const last = typeof previous === 'string' ? Date.parse(previous) : Number.NaN;
+  const refresh = Number.isNaN(last) || seen.at - last > ttlMs / 2;
+  return {
+    ...cluster.status,
+    agentVersion: seen.heartbeat.agentVersion,
+    lastHeartbeatTime: refresh ? new Date(seen.at).toISOString() : previous,
+    appliedRevision: refresh ? applied : (cluster.status?.appliedRevision ?? applied),
+    conditions: next,
+  };
+}
+
+/** `status`, or undefined when it differs from the cluster's only in condition transition times. */
+function changed(cluster: ClusterResource, status: Record<string, unknown> & { conditions: Condition[] }): ClusterResource['status'] | undefined {
+  const unchanged = JSON.stringify(stripTimes(status)) === JSON.stringify(stripTimes(cluster.status ?? {}));
+  return unchanged ? undefined : status;
+}
+
+/** Status without condition transition times, which alone never warrant a write. */
+function stripTimes(status: Record<string, unknown>): unknown {
+  const conditions = (status.conditions as Condition[] | undefined)?.map(({ lastTransitionTime: _t, ...c }) => c);
+  return { ...status, conditions };
+}

@@ -1,0 +1,107 @@
+// Exporters of a global service, normalised once when an export changes: the shape of the
+// exported Service, its endpoints already in the import form, and its time for conflict order.
+// Pure.
+import type { LabelSelector } from '../api/labels.ts';
+import type { Endpoint, ExportState, ImportState, ServicePort, ServiceType } from '../api/messages.ts';
+import type { ExternalServiceResource } from '../api/resources.ts';
+import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
+
+export type SessionAffinity = ExportState['sessionAffinity'];
+export type ImportEndpoint = ImportState['endpoints'][number];
+
+/** Exports with no parseable exportedAt sort after every real one: they never win a conflict. */
+const UNKNOWN_TIME = Number.MAX_SAFE_INTEGER;
+
+/** One exporter of a global service, normalised once when its export changes. */
+export interface Exporter {
+  readonly cluster: string;
+  readonly exportedAt: string;
+  readonly exportedAtMs: number;
+  readonly type: ServiceType;
+  readonly ports: readonly ServicePort[];
+  readonly sessionAffinity: SessionAffinity;
+  /** Only clusters matching may see this export; undefined: every cluster of its clusterset. */
+  readonly exportTo: LabelSelector | undefined;
+  /** ExternalService exporters only: the Network their endpoints live in. */
+  readonly network: string | undefined;
+  /** Converted once to the import shape, so that building an import only concatenates. */
+  readonly endpoints: readonly ImportEndpoint[];
+  /** The ports the endpoints listen on, when the exporter said (ExportState.endpointPorts). */
+  readonly endpointPorts?: readonly ServicePort[] | undefined;
+}
+
+// Keys in alphabetical order here and in normalPort and the imports built from them: the wire form
+// is then stable and canonical. Nothing relies on it for correctness (comparisons are by content).
+function toImportEndpoint(cluster: string, e: Endpoint): ImportEndpoint {
+  return {
+    addresses: e.addresses,
+    cluster,
+    ...(e.hostname !== undefined ? { hostname: e.hostname } : {}),
+    ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
+    ready: e.ready,
+    serving: e.serving,
+    terminating: e.terminating,
+    ...(e.zone !== undefined ? { zone: e.zone } : {}),
+  };
+}
+
+function normalPort(p: ServicePort): ServicePort {
+  return {
+    ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
+    ...(p.name !== undefined ? { name: p.name } : {}),
+    port: p.port,
+    protocol: p.protocol,
+  };
+}
+
+function timeOf(iso: string): number {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? UNKNOWN_TIME : t;
+}
+
+export function exporterFromExport(cluster: string, state: ExportState): Exporter {
+  return {
+    cluster,
+    exportedAt: state.exportedAt,
+    exportedAtMs: timeOf(state.exportedAt),
+    type: state.type,
+    ports: state.ports.map(normalPort),
+    sessionAffinity: state.sessionAffinity,
+    exportTo: state.exportTo,
+    network: undefined,
+    endpoints: state.endpoints.map((e) => toImportEndpoint(cluster, e)),
+    ...(state.endpointPorts !== undefined ? { endpointPorts: state.endpointPorts } : {}),
+  };
+}
+
+/** An ExternalService joins its global service as the exporter named `external`. */
+export function exporterFromExternal(es: ExternalServiceResource): Exporter {
+  const exportedAt = es.metadata.creationTimestamp ?? '';
+  return {
+    cluster: RESERVED_CLUSTER_NAME,
+    exportedAt,
+    exportedAtMs: exportedAt === '' ? UNKNOWN_TIME : timeOf(exportedAt),
+    type: 'ClusterSetIP',
+    ports: es.spec.ports.map((p) => normalPort({ ...p, protocol: p.protocol ?? 'TCP' })),
+    sessionAffinity: 'None',
+    exportTo: es.spec.exportTo?.clusterSelector,
+    network: es.spec.network,
+    endpoints: es.spec.endpoints.map((e) => {
+      const ready = e.ready ?? true;
+      return toImportEndpoint(RESERVED_CLUSTER_NAME, {
+        addresses: [e.address],
+        ready,
+        serving: ready,
+        terminating: false,
+        ...(e.hostname !== undefined ? { hostname: e.hostname } : {}),
+        ...(e.zone !== undefined ? { zone: e.zone } : {}),
+      });
+    }),
+  };
+}
+
+/** Oldest export first; equal times by cluster name, so every hub replica agrees on the winner. */
+export function compareExporters(a: Exporter, b: Exporter): number {
+  if (a.exportedAtMs !== b.exportedAtMs) return a.exportedAtMs - b.exportedAtMs;
+  return a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0;
+}

@@ -1,0 +1,147 @@
+// Reading the service model: who sees a service (its audience, in view classes), what each
+// consumer imports of it, and the merged global services. Each import is built fresh from the
+// model's entries; nothing here is cached outside the model, and nothing here mutates it but the
+// per-entry audience and shape memos, which the model resets whenever their inputs change.
+import { matchesSelector } from '../api/labels.ts';
+import type { ExportStatus, ImportState } from '../api/messages.ts';
+import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
+import type { Exporter, ImportEndpoint } from './exporters.ts';
+import { resolveShape, type GlobalService } from './merge.ts';
+import type { Audience, ServiceEntry, ServicesModel, ViewClass } from './model.ts';
+import { componentOf, proximity, reachable, type ClusterPlace } from './topology.ts';
+
+function visibleTo(model: ServicesModel, e: Exporter, consumer: ClusterPlace): boolean {
+  if (e.cluster !== RESERVED_CLUSTER_NAME) {
+    const place = model.places.get(e.cluster);
+    if (place?.clusterSet !== consumer.clusterSet) return false;
+  }
+  return e.exportTo === undefined || matchesSelector(e.exportTo, consumer.labels);
+}
+
+export function viewOf(model: ServicesModel, entry: ServiceEntry, consumer: ClusterPlace): { visible: Exporter[]; sig: string; classKey: string } | undefined {
+  const visible: Exporter[] = [];
+  let sig = '';
+  let own = false;
+  for (const [i, e] of entry.exporters.entries()) {
+    if (!visibleTo(model, e, consumer)) continue;
+    visible.push(e);
+    sig += `${i},`;
+    if (e.cluster === consumer.name) own = true;
+  }
+  if (visible.length === 0) return undefined;
+  const classKey = `${sig}|${componentOf(model.topology, consumer.network)}|${consumer.provider}|${consumer.region}|${own ? consumer.name : ''}`;
+  return { visible, sig, classKey };
+}
+
+export function audienceOf(model: ServicesModel, entry: ServiceEntry): Audience {
+  if (entry.audience !== undefined && entry.audienceEpoch === model.epoch) return entry.audience;
+  const building = new Map<string, { sig: string; place: ClusterPlace; consumers: string[] }>();
+  for (const place of model.places.values()) {
+    const view = viewOf(model, entry, place);
+    if (view === undefined) continue;
+    const cls = building.get(view.classKey);
+    if (cls === undefined) building.set(view.classKey, { sig: view.sig, place, consumers: [place.name] });
+    else cls.consumers.push(place.name);
+  }
+  const classes = new Map<string, ViewClass>();
+  for (const [classKey, cls] of building) {
+    const id = cls.consumers.join(',');
+    let consumers = model.consumerLists.get(id);
+    if (consumers === undefined) model.consumerLists.set(id, (consumers = cls.consumers));
+    classes.set(classKey, { sig: cls.sig, place: cls.place, consumers });
+  }
+  entry.audience = { classes };
+  entry.audienceEpoch = model.epoch;
+  return entry.audience;
+}
+
+/** Consumers that see the service (and so import it), by name. */
+export function consumersOf(model: ServicesModel, key: string): string[] {
+  const entry = model.services.get(key);
+  return entry === undefined ? [] : [...audienceOf(model, entry).classes.values()].flatMap((c) => c.consumers).sort();
+}
+
+function computeImport(model: ServicesModel, entry: ServiceEntry, consumer: ClusterPlace): ImportState | undefined {
+  const view = viewOf(model, entry, consumer);
+  return view === undefined ? undefined : buildImport(model, entry, consumer, view.visible, view.sig);
+}
+
+export function buildImport(model: ServicesModel, entry: ServiceEntry, consumer: ClusterPlace, visible: readonly Exporter[], sig: string): ImportState {
+  let shape = entry.shapes.get(sig);
+  if (shape === undefined) {
+    shape = visible.length === entry.exporters.length ? entry.merged.service : resolveShape(visible);
+    entry.shapes.set(sig, shape);
+  }
+  const included: { e: Exporter; rank: number }[] = [];
+  for (const e of visible) {
+    let network: string | undefined;
+    let provider: string | undefined;
+    let region: string | undefined;
+    if (e.cluster === RESERVED_CLUSTER_NAME) {
+      network = e.network;
+      const np = network === undefined ? undefined : model.topology.networks.get(network);
+      provider = np?.provider;
+      region = np?.region;
+    } else {
+      const place = model.places.get(e.cluster);
+      if (place?.available !== true) continue;
+      network = place.network;
+      provider = place.provider;
+      region = place.region;
+    }
+    if (network === undefined || !reachable(model.topology, consumer.network, network)) continue;
+    included.push({ e, rank: proximity(consumer, e.cluster, provider, region) });
+  }
+  included.sort((a, b) => a.rank - b.rank || (a.e.cluster < b.e.cluster ? -1 : a.e.cluster > b.e.cluster ? 1 : 0));
+  const endpoints: ImportEndpoint[] = [];
+  for (const { e } of included) for (const ep of e.endpoints) endpoints.push(ep);
+  const vip = model.vips.get(entry.key);
+  // Keys in alphabetical order, as merge.ts builds ports and endpoints: a stable wire form.
+  const clusterPorts = included.filter((x) => x.e.endpointPorts !== undefined).map((x) => ({ cluster: x.e.cluster, ports: [...(x.e.endpointPorts ?? [])] }));
+  const result: ImportState = {
+    ...(clusterPorts.length > 0 ? { clusterPorts } : {}),
+    clusters: included.map((x) => x.e.cluster),
+    endpoints,
+    ips: shape.type === 'ClusterSetIP' && vip !== undefined ? [vip] : [],
+    name: entry.name,
+    namespace: entry.namespace,
+    ports: [...shape.ports],
+    sessionAffinity: shape.sessionAffinity,
+    type: shape.type,
+  };
+  return result;
+}
+
+/** What `consumer` imports of one service; undefined when it may see no export of it. */
+/** Everything `consumer` imports, by namespace/name: its snapshot. */
+export function importsFor(model: ServicesModel, consumer: string): ImportState[] {
+  return [...importMap(model, consumer).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+}
+
+export function importMap(model: ServicesModel, consumer: string): Map<string, ImportState> {
+  const out = new Map<string, ImportState>();
+  const place = model.places.get(consumer);
+  if (place === undefined) return out;
+  for (const entry of model.services.values()) {
+    const imp = computeImport(model, entry, place);
+    if (imp !== undefined) out.set(entry.key, imp);
+  }
+  return out;
+}
+
+/** The status of each of `cluster`'s exports, for its agent to write to its ServiceExports. */
+export function exportStatusFor(model: ServicesModel, cluster: string): ExportStatus[] {
+  const out: ExportStatus[] = [];
+  for (const key of [...(model.exportsOf.get(cluster) ?? [])].sort()) {
+    const s = model.services.get(key)?.merged.statuses.get(cluster);
+    if (s !== undefined) out.push(s);
+  }
+  return out;
+}
+
+export function globalServices(model: ServicesModel): GlobalService[] {
+  return [...model.services.keys()].sort().flatMap((k) => {
+    const s = model.services.get(k)?.merged.service;
+    return s === undefined ? [] : [s];
+  });
+}
