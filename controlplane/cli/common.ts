@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
 import { resolveKind, KINDS, type KindInfo } from '../api/kinds.ts';
-import { ADMIN_TOKEN_FILE } from '../hub/config.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/hub.ts';
+import { ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/config.ts';
 import { HubClient } from './client.ts';
 
 /** A command line that cannot mean anything: exit code 2. */

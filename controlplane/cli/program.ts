@@ -3,8 +3,7 @@
 // authorised. The commands live in commands/*.ts.
 import { Command, CommanderError } from 'commander';
 import { CausewayError, formatProblem, InvalidInputError } from '../api/errors.ts';
-import { ADMIN_TOKEN_FILE } from '../hub/config.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/hub.ts';
+import { ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/config.ts';
 import { addClusterCommands, addTokenCommands } from './commands/access.ts';
 import { addRegistryCommands } from './commands/registry.ts';
 import { addAgentCommand, addServerCommands } from './commands/run.ts';

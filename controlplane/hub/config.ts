@@ -63,6 +63,10 @@ export function loadHubConfig(file: string | undefined): HubConfig {
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 
+/** Where the hub serves and keeps its data unless told otherwise (the CLI's defaults too). */
+export const DEFAULT_LISTEN = '127.0.0.1:7080';
+export const DEFAULT_DATA_DIR = '.causeway';
+
 /**
  * The admin token in `<dataDir>/admin.token` (0600), created on first start as k3s writes its
  * kubeconfig; the hub keeps only its hash in memory.

@@ -14,7 +14,7 @@ import { issueHubUser, issueSystemUser, type IdentityState } from '../identity/n
 import { startAgentGateway } from './agent-gateway.ts';
 import { TokenAuthenticator } from './auth.ts';
 import { CredentialStore } from './credentials.ts';
-import { ensureAdminToken, loadHubConfig } from './config.ts';
+import { DEFAULT_LISTEN, ensureAdminToken, loadHubConfig } from './config.ts';
 import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import { buildHubServer } from './http/server.ts';
 
@@ -41,9 +41,6 @@ export interface RunningHub {
   readonly registry: Registry;
   stop(): Promise<void>;
 }
-
-export const DEFAULT_LISTEN = '127.0.0.1:7080';
-export const DEFAULT_DATA_DIR = '.causeway';
 
 export async function startHub(options: HubOptions): Promise<RunningHub> {
   const logger = options.logger ?? pino({ name: 'causeway-hub' });

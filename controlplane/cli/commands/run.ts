@@ -1,8 +1,8 @@
 // The commands that run a program: the hub, the demo, and a cluster's agent.
 import type { Command } from 'commander';
-import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, startHub } from '../../hub/hub.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../../hub/config.ts';
 import { err, out, positive, waitForSignal } from '../common.ts';
-import { runDemo, type RunningDemo } from '../demo.ts';
+import type { RunningDemo } from '../demo.ts';
 
 export function addServerCommands(program: Command): void {
   program
@@ -14,6 +14,8 @@ export function addServerCommands(program: Command): void {
     .option('--nats <url>', 'URL of an existing NATS cluster')
     .option('--config <file>', 'hub config file (API tokens and their scopes)')
     .action(async (o: { listen: string; dataDir: string; etcd?: string; nats?: string; config?: string }) => {
+      // Loaded only when asked for: the other commands need none of the hub's libraries.
+      const { startHub } = await import('../../hub/hub.ts');
       const hub = await startHub({
         listen: o.listen,
         dataDir: o.dataDir,
@@ -39,6 +41,7 @@ export function addServerCommands(program: Command): void {
       const stopped = waitForSignal(async () => {
         await started.demo?.stop();
       });
+      const { runDemo } = await import('../demo.ts');
       started.demo = await runDemo(o, out);
       await stopped;
     });
@@ -71,5 +74,20 @@ export function addAgentCommand(program: Command): void {
       });
       err(`agent for cluster ${o.cluster} running${agent.metricsUrl !== undefined ? `; metrics on ${agent.metricsUrl}` : ''}`);
       await waitForSignal(() => agent.stop());
+      exitSoonIfHeld('agent');
     });
+}
+
+/**
+ * After a stop that has closed everything it owns, a client library may still hold a handle
+ * (the Kubernetes client's sockets to the API server, seen after the agent's stop): say what
+ * is left, and exit after a grace second instead of running on. The timer is unref'd, so a
+ * clean stop exits at once without it.
+ */
+function exitSoonIfHeld(what: string): void {
+  setTimeout(() => {
+    const left = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'PipeWrap' && r !== 'TTYWrap');
+    err(`${what} stopped; exiting although the process still holds ${left.join(', ') || 'timers'}`);
+    process.exit(process.exitCode ?? 0);
+  }, 1000).unref();
 }
