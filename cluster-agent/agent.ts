@@ -17,6 +17,7 @@ import { periodicController, type KernelSettings } from './controllers/single-ke
 import { Reporter } from './controllers/reporter.ts';
 import { SyncController } from './controllers/sync.ts';
 import type { ServiceExportObject } from './objects.ts';
+import { agentConditions } from './planners/conditions.ts';
 import { ConnectionState, type ClusterEvents, type ClusterPort, type HubTransport } from './ports.ts';
 import { newMetrics, silentLogger, type AgentLogger, type AgentMetrics } from './telemetry.ts';
 
@@ -51,8 +52,6 @@ export interface AgentOptions {
 }
 
 const REPORT_ENVELOPE_BYTES = 4096;
-/** Condition messages are bounded by the heartbeat schema. */
-const MAX_CONDITION_MESSAGE = 1024;
 
 const keyOfExport = (se: ServiceExportObject): string => serviceKeyString({ namespace: se.metadata.namespace ?? '', name: se.metadata.name });
 
@@ -241,7 +240,6 @@ export class Agent {
   }
 
   heartbeat(): Heartbeat {
-    const kubeOk = this.kube.synced && this.kube.healthy;
     return {
       v: PROTOCOL_VERSION,
       cluster: this.options.cluster,
@@ -249,42 +247,17 @@ export class Agent {
       agentVersion: this.options.agentVersion ?? AGENT_VERSION,
       appliedRevision: this.imports.appliedRevision(),
       time: (this.options.now?.() ?? new Date()).toISOString(),
-      conditions: [
-        {
-          type: 'KubernetesReachable',
-          status: kubeOk ? 'True' : 'False',
-          reason: kubeOk ? 'WatchesRunning' : this.kube.synced ? 'WatchRestarting' : 'NotSynced',
-          message: this.kube.message.slice(0, MAX_CONDITION_MESSAGE),
+      conditions: agentConditions({
+        kube: this.kube,
+        hub: this.hub,
+        imports: {
+          snapshotApplied: this.imports.snapshotApplied(),
+          applied: this.imports.appliedRevision(),
+          revision: this.imports.revision(),
+          failing: this.imports.failing(),
+          syncing: this.syncs.syncing(),
         },
-        {
-          type: 'HubReachable',
-          status: this.hub.reachable ? 'True' : 'False',
-          reason: this.hub.reachable ? 'Acknowledged' : 'NoAcknowledgement',
-          message: this.hub.message.slice(0, MAX_CONDITION_MESSAGE),
-        },
-        this.importsCondition(),
-      ],
+      }),
     };
-  }
-
-  private importsCondition(): NonNullable<Heartbeat['conditions']>[number] {
-    const applied = this.imports.appliedRevision();
-    const revision = this.imports.revision();
-    const progress = `applied revision ${applied} of ${revision}`;
-    const failing = [...this.imports.failing()];
-    const condition = (status: 'True' | 'False', reason: string, message: string): NonNullable<Heartbeat['conditions']>[number] => ({
-      type: 'ImportsApplied',
-      status,
-      reason,
-      message: message.slice(0, MAX_CONDITION_MESSAGE),
-    });
-    if (!this.imports.snapshotApplied()) return condition('False', 'AwaitingSnapshot', progress);
-    if (failing.length > 0) {
-      const which = failing.map(([k, err]) => `${k}: ${err}`).join('; ');
-      return condition('False', 'ApplyFailed', `${failing.length} service(s) failing to apply, retrying each: ${which} (${progress})`);
-    }
-    if (applied !== revision) return condition('False', 'Applying', progress);
-    if (this.syncs.syncing()) return condition('False', 'Syncing', progress);
-    return condition('True', 'UpToDate', progress);
   }
 }
