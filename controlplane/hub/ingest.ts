@@ -2,13 +2,13 @@
 // bound to the cluster the NATS server authenticated (the subject), deduplicated per agent
 // session, written in one transaction per report, unchanged exports skipped. Runs on every hub
 // replica (a queue group spreads the reports).
-import { exportKey } from '../api/keys.ts';
-import { parseServiceKey, reportCodec, reportReplyCodec, serviceKeyString, type Report, type ReportReply } from '../api/messages.ts';
+import { reportCodec, reportReplyCodec, type Report, type ReportReply } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import { SerialQueue } from '../kernel/async.ts';
-import type { Op, Store } from '../registry/store.ts';
+import type { Store } from '../registry/store.ts';
 import type { ExportIndex } from './exports.ts';
+import { isReplay, planReport, txnSlices, type PartialRun, type SessionMark } from './ingest-plan.ts';
 
 export interface IngestDeps {
   readonly store: Store;
@@ -22,9 +22,9 @@ export interface IngestDeps {
 
 export class ReportIngest {
   private readonly deps: IngestDeps;
-  private readonly sessions = new Map<string, { session: string; seq: number; revision: number }>();
+  private readonly sessions = new Map<string, SessionMark>();
   /** Full reports in parts: what the parts so far named, per cluster. */
-  private readonly partial = new Map<string, { session: string; next: number; kept: Set<string> }>();
+  private readonly partial = new Map<string, PartialRun>();
   /** One report at a time per cluster: writes of one agent never reorder. */
   private readonly serial = new SerialQueue();
 
@@ -63,7 +63,7 @@ export class ReportIngest {
       return;
     }
     const last = this.sessions.get(report.cluster);
-    if (last !== undefined && last.session === report.session && report.seq <= last.seq) {
+    if (last !== undefined && isReplay(last, report)) {
       // A retry of something already stored: acknowledge without writing it again.
       this.deps.count('report', 'duplicate');
       this.reply(msg, { ok: true, seq: report.seq, revision: last.revision });
@@ -76,68 +76,15 @@ export class ReportIngest {
   }
 
   private async write(report: Report): Promise<number> {
-    const { exports } = this.deps;
-    const ops: Op[] = [];
-    const kept = new Set<string>();
-    for (const e of report.upserts) {
-      const service = serviceKeyString(e);
-      kept.add(service);
-      const json = JSON.stringify(e);
-      if (exports.json(report.cluster, service) !== json) ops.push({ type: 'put', key: exportKey(report.cluster, e.namespace, e.name), value: json });
-    }
-    for (const r of report.removals) {
-      if (kept.has(serviceKeyString(r))) continue;
-      if (exports.json(report.cluster, serviceKeyString(r)) !== undefined) ops.push({ type: 'delete', key: exportKey(report.cluster, r.namespace, r.name) });
-    }
-    let sweep = report.full && report.part === undefined;
-    if (report.full && report.part !== undefined) {
-      const { index, count } = report.part;
-      const run = index === 0 ? { session: report.session, next: 0, kept: new Set<string>() } : this.partial.get(report.cluster);
-      if (run?.session === report.session && run.next === index) {
-        for (const k of kept) run.kept.add(k);
-        run.next = index + 1;
-        this.partial.set(report.cluster, run);
-        if (index === count - 1) {
-          sweep = true;
-          for (const k of run.kept) kept.add(k);
-          this.partial.delete(report.cluster);
-        }
-      } else {
-        // A part out of order (a lost one): store what it says, sweep nothing until a whole run.
-        this.partial.delete(report.cluster);
-      }
-    }
-    if (sweep) {
-      for (const service of exports.servicesOf(report.cluster)) {
-        if (kept.has(service)) continue;
-        const { namespace, name } = parseServiceKey(service);
-        ops.push({ type: 'delete', key: exportKey(report.cluster, namespace, name) });
-      }
-    }
+    const plan = planReport(report, this.deps.exports, this.partial.get(report.cluster));
+    if (plan.partial === undefined) this.partial.delete(report.cluster);
+    else this.partial.set(report.cluster, plan.partial);
     let revision = 0;
-    // etcd bounds a transaction's operations and bytes; large full reports go in slices, each
-    // a complete statement about the services it holds.
-    for (const slice of slices(ops, 1000, 1024 * 1024)) revision = (await this.deps.store.txn([], slice)).revision;
+    for (const slice of txnSlices(plan.ops)) revision = (await this.deps.store.txn([], slice)).revision;
     return revision;
   }
 
   private reply(msg: BusMessage, body: ReportReply): void {
     if (msg.reply !== undefined) this.deps.bus.publish(msg.reply, reportReplyCodec.encode(body));
   }
-}
-
-function* slices(ops: readonly Op[], maxOps: number, maxBytes: number): Iterable<Op[]> {
-  let current: Op[] = [];
-  let bytes = 0;
-  for (const op of ops) {
-    const size = op.key.length + (op.type === 'put' ? op.value.length : 0);
-    if (current.length > 0 && (current.length >= maxOps || bytes + size > maxBytes)) {
-      yield current;
-      current = [];
-      bytes = 0;
-    }
-    current.push(op);
-    bytes += size;
-  }
-  if (current.length > 0) yield current;
 }

@@ -1,11 +1,15 @@
-// Report ingestion on the hub, against the in-memory store and bus fakes: validation, binding to
-// the subject's cluster, replays, and full reports (whole or in parts) sweeping what they omit.
+// Report ingestion on the hub. The decisions (what a report writes, full reports whole or in parts
+// sweeping what they omit, replays, transaction slices) through the pure planner, table-driven;
+// the loop (validation, binding to the subject's cluster, replies, one write) against the
+// in-memory store and bus fakes.
 import assert from 'node:assert/strict';
 import { EXPORTS_PREFIX } from '../../controlplane/api/keys.ts';
 import { reportCodec, type ExportState, type Report, type ReportReply } from '../../controlplane/api/messages.ts';
 import { MemoryBus } from '../../controlplane/bus/memory-bus.ts';
 import { ExportIndex } from '../../controlplane/hub/exports.ts';
 import { ReportIngest } from '../../controlplane/hub/ingest.ts';
+import { isReplay, planReport, txnSlices, type PartialRun, type StoredExports } from '../../controlplane/hub/ingest-plan.ts';
+import type { Op } from '../../controlplane/registry/store.ts';
 import { WatchedPrefix } from '../../controlplane/hub/watched.ts';
 import { MemoryStore } from '../../controlplane/registry/memory-store.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -21,6 +25,118 @@ function exp(name: string, address = '10.0.0.1'): ExportState {
     endpoints: [{ addresses: [address], ready: true, serving: true, terminating: false }],
   };
 }
+
+// ---- the planner ---------------------------------------------------------------------------------
+
+/** What is stored, as the ExportIndex would give it: cluster → service → the export. */
+function storedOf(entries: Record<string, ExportState[]>): StoredExports {
+  const byCluster = new Map(Object.entries(entries).map(([c, list]) => [c, new Map(list.map((e) => [`${e.namespace}/${e.name}`, JSON.stringify(e)]))]));
+  return {
+    json: (cluster, service) => byCluster.get(cluster)?.get(service),
+    servicesOf: (cluster) => [...(byCluster.get(cluster)?.keys() ?? [])],
+  };
+}
+
+function opsOf(ops: readonly Op[]): string[] {
+  return ops.map((o) => `${o.type} ${o.key.slice(EXPORTS_PREFIX.length)}`).sort();
+}
+
+function planned(cluster: string, o: Partial<Report>): Report {
+  return { v: 1, cluster, session: 'session-1', seq: 1, full: false, upserts: [], removals: [], ...o };
+}
+
+describe('report planner (pure)', () => {
+  const stored = storedOf({ a: [exp('x'), exp('y')], b: [exp('x')] });
+  const cases: { name: string; report: Report; partial?: PartialRun; ops: string[]; next?: { next: number; kept: string[] } | undefined }[] = [
+    { name: 'an unchanged upsert writes nothing', report: planned('a', { upserts: [exp('x')] }), ops: [] },
+    { name: 'a changed upsert is put', report: planned('a', { upserts: [exp('x', '10.0.0.9')] }), ops: ['put a/inference/x'] },
+    { name: 'a new export is put', report: planned('a', { upserts: [exp('z')] }), ops: ['put a/inference/z'] },
+    {
+      name: 'a removal of a stored export deletes it',
+      report: planned('a', { removals: [{ namespace: 'inference', name: 'x' }] }),
+      ops: ['delete a/inference/x'],
+    },
+    { name: 'a removal of nothing stored writes nothing', report: planned('a', { removals: [{ namespace: 'inference', name: 'q' }] }), ops: [] },
+    {
+      name: 'an upsert and a removal of one service keep the upsert',
+      report: planned('a', { upserts: [exp('z')], removals: [{ namespace: 'inference', name: 'z' }] }),
+      ops: ['put a/inference/z'],
+    },
+    {
+      name: 'a full report deletes what it does not name, in its own cluster only',
+      report: planned('a', { full: true, upserts: [exp('y', '10.0.0.2')] }),
+      ops: ['delete a/inference/x', 'put a/inference/y'],
+    },
+    {
+      name: 'an empty full report deletes everything of its cluster',
+      report: planned('a', { full: true }),
+      ops: ['delete a/inference/x', 'delete a/inference/y'],
+    },
+    {
+      name: 'the first part of a full report sweeps nothing and starts a run',
+      report: planned('a', { full: true, part: { index: 0, count: 2 }, upserts: [exp('x')] }),
+      ops: [],
+      next: { next: 1, kept: ['inference/x'] },
+    },
+    {
+      name: 'the last part of an unbroken run sweeps what no part named',
+      report: planned('a', { full: true, part: { index: 1, count: 2 }, upserts: [exp('z')] }),
+      partial: { session: 'session-1', next: 1, kept: new Set(['inference/x']) },
+      ops: ['delete a/inference/y', 'put a/inference/z'],
+      next: undefined,
+    },
+    {
+      name: 'a part after a lost one sweeps nothing and ends the run',
+      report: planned('a', { full: true, part: { index: 2, count: 3 }, upserts: [exp('z')] }),
+      partial: { session: 'session-1', next: 1, kept: new Set(['inference/x']) },
+      ops: ['put a/inference/z'],
+      next: undefined,
+    },
+    {
+      name: 'a part of another session does not continue the run',
+      report: planned('a', { session: 'session-2', full: true, part: { index: 1, count: 2 } }),
+      partial: { session: 'session-1', next: 1, kept: new Set(['inference/x']) },
+      ops: [],
+      next: undefined,
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const plan = planReport(c.report, stored, c.partial);
+      assert.deepEqual(opsOf(plan.ops), c.ops);
+      if ('next' in c) {
+        assert.deepEqual(plan.partial === undefined ? undefined : { next: plan.partial.next, kept: [...plan.partial.kept].sort() }, c.next);
+      }
+    });
+  }
+
+  it('tells replays of an agent session from new reports', () => {
+    const last = { session: 's', seq: 5, revision: 9 };
+    assert.equal(isReplay(undefined, planned('a', { session: 's', seq: 1 })), false);
+    assert.equal(isReplay(last, planned('a', { session: 's', seq: 5 })), true);
+    assert.equal(isReplay(last, planned('a', { session: 's', seq: 4 })), true);
+    assert.equal(isReplay(last, planned('a', { session: 's', seq: 6 })), false);
+    assert.equal(isReplay(last, planned('a', { session: 't', seq: 1 })), false);
+  });
+
+  it('slices large writes under the operation and byte bounds, keeping order', () => {
+    const ops: Op[] = Array.from({ length: 2500 }, (_, i) => ({ type: 'put', key: `k${i}`, value: 'v'.repeat(10) }));
+    const slices = txnSlices(ops, 1000, 1024 * 1024);
+    assert.deepEqual(
+      slices.map((s) => s.length),
+      [1000, 1000, 500],
+    );
+    assert.deepEqual(slices.flat(), ops);
+    const big: Op[] = Array.from({ length: 5 }, (_, i) => ({ type: 'put', key: `k${i}`, value: 'v'.repeat(400) }));
+    assert.deepEqual(
+      txnSlices(big, 1000, 1000).map((s) => s.length),
+      [2, 2, 1],
+    );
+    assert.deepEqual(txnSlices([]), []);
+  });
+});
+
+// ---- the loop ------------------------------------------------------------------------------------
 
 describe('hub report ingestion (in-memory store and bus fakes)', () => {
   let store: MemoryStore;
@@ -127,23 +243,5 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
     await waitFor('index', async () => (await stored()).length === 3);
     await send('a', report('a', { full: true, upserts: [exp('y', '10.0.0.2')] }));
     await waitFor('swept', async () => JSON.stringify(await stored()) === JSON.stringify(['a/inference/y', 'b/inference/x']));
-  });
-
-  it('a full report in parts sweeps only after its last part', async () => {
-    await send('a', report('a', { upserts: [exp('old'), exp('x')] }));
-    await waitFor('index', async () => (await stored()).length === 2);
-    await send('a', report('a', { full: true, part: { index: 0, count: 2 }, upserts: [exp('x')] }));
-    assert.deepEqual(await stored(), ['a/inference/old', 'a/inference/x']);
-    await send('a', report('a', { full: true, part: { index: 1, count: 2 }, upserts: [exp('y')] }));
-    await waitFor('old swept', async () => JSON.stringify(await stored()) === JSON.stringify(['a/inference/x', 'a/inference/y']));
-  });
-
-  it('a run of parts with one missing sweeps nothing', async () => {
-    await send('a', report('a', { upserts: [exp('old')] }));
-    await waitFor('index', async () => (await stored()).length === 1);
-    await send('a', report('a', { full: true, part: { index: 0, count: 3 }, upserts: [exp('x')] }));
-    await send('a', report('a', { full: true, part: { index: 2, count: 3 }, upserts: [exp('y')] }));
-    await waitFor('parts stored', async () => (await stored()).length === 3);
-    assert.deepEqual(await stored(), ['a/inference/old', 'a/inference/x', 'a/inference/y']);
   });
 });
