@@ -51,10 +51,6 @@ const nodeIo = `^(node:)?(${NODE_IO.join('|')})$`;
 // target: `withExceptions` lets exactly that dependency through that rule. Delete the entry once
 // its fix lands, and depcruise fails on any regression.
 const TEMPORARY = {
-  // ipam/vips.ts does its etcd I/O through the registry's Store port, and the registry imports
-  // ipam's allocator: a package cycle. The hub-controllers work makes vips.ts pure.
-  ipamUsesStore: { rule: 'core-imports-only-api-kernel-core', from: '^controlplane/ipam/vips\\.ts$', to: '^controlplane/registry/store\\.ts$' },
-  ipamRegistryFolderCycle: { rule: 'no-folder-cycles', from: '^controlplane/(ipam|registry)/?$', to: '^controlplane/(ipam|registry)/?$' },
   // isIP/isIPv4 from node:net: pure functions, but in an I/O module the contract must not load.
   // The contract's owner replaces them with ip-bigint's parser.
   apiCidrUsesNodeNet: { rule: 'api-no-node-io', from: '^controlplane/api/cidr\\.ts$', to: '^(node:)?net$' },
