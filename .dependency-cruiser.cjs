@@ -51,8 +51,9 @@ const nodeIo = `^(node:)?(${NODE_IO.join('|')})$`;
 // target: `withExceptions` lets exactly that dependency through that rule. Delete the entry once
 // its fix lands, and depcruise fails on any regression.
 const TEMPORARY = {
-  // isIP/isIPv4 from node:net: pure functions, but in an I/O module the contract must not load.
-  // The contract's owner replaces them with ip-bigint's parser.
+  // isIP/isIPv4 from node:net: pure functions, but in a module the contract must not load. They
+  // check address syntax before cidr-tools (which accepts 10.256.0.0; docs/adr/0002); ip-bigint's
+  // parseIp can do that check, which is the contract owner's change to make.
   apiCidrUsesNodeNet: { rule: 'api-no-node-io', from: '^controlplane/api/cidr\\.ts$', to: '^(node:)?net$' },
 };
 
