@@ -68,49 +68,14 @@ function withExceptions(rule) {
 }
 
 const rules = [
-  {
-    name: 'api-imports-only-itself',
-    comment: 'The contract imports only itself and pure libraries: no I/O library, no node I/O module, no other layer.',
-    severity: 'error',
-    from: { path: API },
-    to: {
-      pathNot: [API, npm(PURE_LIBRARIES)],
-      dependencyTypesNot: ['core'],
-    },
-  },
-  {
-    name: 'api-no-node-io',
-    comment: 'The contract does no I/O.',
-    severity: 'error',
-    from: { path: API },
-    to: { dependencyTypes: ['core'], path: nodeIo },
-  },
-  {
-    name: 'kernel-imports-only-api',
-    comment: 'The controller kernel knows the contract and nothing else: no store, no bus, no library with I/O.',
-    severity: 'error',
-    from: { path: KERNEL },
-    to: { pathNot: [API, KERNEL], dependencyTypesNot: ['core'] },
-  },
-  {
-    name: 'kernel-no-node-io',
-    severity: 'error',
-    from: { path: KERNEL },
-    to: { dependencyTypes: ['core'], path: nodeIo },
-  },
-  {
-    name: 'core-imports-only-api-kernel-core',
-    comment: 'Planners are pure: they import the contract, the kernel, the pure core and pure libraries; I/O reaches them through arguments.',
-    severity: 'error',
-    from: { path: CORE },
-    to: { pathNot: [API, KERNEL, CORE, npm(PURE_LIBRARIES)], dependencyTypesNot: ['core'] },
-  },
-  {
-    name: 'core-no-node-io',
-    severity: 'error',
-    from: { path: CORE },
-    to: { dependencyTypes: ['core'], path: nodeIo },
-  },
+  ...pureLayer('api-imports-only-itself', API, [API, npm(PURE_LIBRARIES)], 'The contract imports only itself and pure libraries.'),
+  ...pureLayer('kernel-imports-only-api', KERNEL, [API, KERNEL], 'The controller kernel knows the contract and nothing else: no store, no bus, no library.'),
+  ...pureLayer(
+    'core-imports-only-api-kernel-core',
+    CORE,
+    [API, KERNEL, CORE, npm(PURE_LIBRARIES)],
+    'Planners are pure: they import the contract, the kernel, the pure core and pure libraries; I/O reaches them through arguments.',
+  ),
   {
     name: 'adapters-not-up',
     comment: 'Adapters translate a library to the contract; they never reach into controllers or composition roots.',
@@ -167,6 +132,18 @@ module.exports = {
     reporterOptions: { text: { highlightFocused: true } },
   },
 };
+
+/**
+ * A layer without I/O: modules under `path` import only what `allowed` matches (node's modules
+ * aside), and of node's modules none that does I/O (rule `<layer>-no-node-io`).
+ */
+function pureLayer(name, path, allowed, comment) {
+  const layer = name.split('-')[0];
+  return [
+    { name, comment, severity: 'error', from: { path }, to: { pathNot: allowed, dependencyTypesNot: ['core'] } },
+    { name: `${layer}-no-node-io`, comment: 'No I/O in this layer.', severity: 'error', from: { path }, to: { dependencyTypes: ['core'], path: nodeIo } },
+  ];
+}
 
 /** `library` (a resolved-path pattern) may be imported only by `owner` (and by tests). */
 function io(name, library, owner) {
