@@ -1,10 +1,11 @@
-// Clusterset VIP allocation on the in-memory store fake (MemoryStore): first free address, stable
-// reuse, release quarantine, exhaustion, pool changes, stale caches and concurrent allocators.
+// Clusterset VIPs: the pure decisions (vipAction, planVip) table-driven, and the VipStore port on the
+// in-memory store fake (MemoryStore): first free address, stable reuse, release quarantine,
+// exhaustion, pool changes, stale caches and concurrent allocators.
 import assert from 'node:assert/strict';
 import { UnavailableError } from '../../controlplane/api/errors.ts';
 import { VIPS_PREFIX, vipClaimKey } from '../../controlplane/api/keys.ts';
 import type { IPPoolResource } from '../../controlplane/api/resources.ts';
-import { PoolExhaustedError, usableRange, vipMap } from '../../controlplane/ipam/vips.ts';
+import { planVip, PoolExhaustedError, usableRange, vipAction, vipMap, type VipAssignment, type VipClaim } from '../../controlplane/ipam/vips.ts';
 import { VipStore } from '../../controlplane/registry/vip-store.ts';
 import { MemoryStore } from '../../controlplane/registry/memory-store.ts';
 
@@ -175,4 +176,125 @@ describe('VipStore (on the in-memory store fake)', () => {
     assert.deepEqual(new Map(claims.map((c) => [c.service.slice('inference/'.length), c.ip])), byService);
     assert.deepEqual(vipMap(await a.list()), new Map([...byService].map(([n, ip]) => [`inference/${n}`, ip])));
   });
+});
+
+describe('VIP decisions (pure: vipAction, planVip)', () => {
+  const pools = [pool('vips', ['10.96.0.0/29'])];
+  const claim = (ip: string, service: string, releasedAt?: Date): VipClaim => ({
+    ip,
+    service,
+    ...(releasedAt !== undefined ? { releasedAt: releasedAt.toISOString() } : {}),
+  });
+  const assignment = (ip: string, name = 'a'): VipAssignment => ({ namespace: 'inference', name, ip, pool: 'vips', allocatedAt: T0.toISOString() });
+
+  const actions: [string, boolean, string | undefined, IPPoolResource[], ReturnType<typeof vipAction>][] = [
+    ['a ClusterSetIP service without a VIP is ensured', true, undefined, pools, 'ensure'],
+    ['a known VIP inside the pools needs no round trip', true, '10.96.0.1', pools, 'none'],
+    ['a known VIP outside every pool is ensured (moved)', true, '10.97.0.1', pools, 'ensure'],
+    ['with no ClusterSetIPs pool nothing can be done', true, undefined, [pool('lb', ['10.98.0.0/30'], 'LoadBalancer')], 'none'],
+    ['a service gone (or Headless) with a VIP releases it', false, '10.96.0.1', pools, 'release'],
+    ['a service gone without a VIP needs nothing', false, undefined, pools, 'none'],
+  ];
+  for (const [name, wanted, known, p, action] of actions) {
+    it(name, () => {
+      assert.equal(vipAction(wanted, known, p), action);
+    });
+  }
+
+  const plans: [string, Parameters<typeof planVip>[0], string][] = [
+    [
+      'keeps an assignment inside the pools',
+      { service: svc('a'), pools, current: assignment('10.96.0.5'), claims: new Map(), now: T0, quarantineMs: MINUTE },
+      'keep 10.96.0.5',
+    ],
+    [
+      'keeps an assignment when no pool exists to judge it',
+      { service: svc('a'), pools: [], current: assignment('10.97.0.5'), claims: new Map(), now: T0, quarantineMs: MINUTE },
+      'keep 10.97.0.5',
+    ],
+    [
+      'takes the first unclaimed address',
+      { service: svc('a'), pools, current: undefined, claims: new Map([['10.96.0.1', claim('10.96.0.1', 'inference/x')]]), now: T0, quarantineMs: MINUTE },
+      'assign 10.96.0.2',
+    ],
+    [
+      'skips an address in quarantine, takes it once the quarantine passed',
+      {
+        service: svc('a'),
+        pools,
+        current: undefined,
+        claims: new Map([['10.96.0.1', claim('10.96.0.1', 'inference/x', T0)]]),
+        now: later(MINUTE - 1),
+        quarantineMs: MINUTE,
+      },
+      'assign 10.96.0.2',
+    ],
+    [
+      'reuses an address whose quarantine passed',
+      {
+        service: svc('a'),
+        pools,
+        current: undefined,
+        claims: new Map([['10.96.0.1', claim('10.96.0.1', 'inference/x', T0)]]),
+        now: later(MINUTE),
+        quarantineMs: MINUTE,
+      },
+      'assign 10.96.0.1',
+    ],
+    [
+      'gives a service its own released address back inside the quarantine',
+      {
+        service: svc('a'),
+        pools,
+        current: undefined,
+        claims: new Map([['10.96.0.3', claim('10.96.0.3', 'inference/a', T0)]]),
+        now: later(1),
+        quarantineMs: MINUTE,
+      },
+      'assign 10.96.0.3',
+    ],
+    [
+      'moves an assignment a shrunk pool no longer holds, releasing the old address',
+      {
+        service: svc('a'),
+        pools,
+        current: assignment('10.97.0.1'),
+        claims: new Map([['10.97.0.1', claim('10.97.0.1', 'inference/a')]]),
+        now: T0,
+        quarantineMs: MINUTE,
+      },
+      'assign 10.96.0.1 moved 10.97.0.1',
+    ],
+    ['refuses when no pool exists', { service: svc('a'), pools: [], current: undefined, claims: new Map(), now: T0, quarantineMs: MINUTE }, 'exhausted'],
+    [
+      'refuses when every address is held',
+      {
+        service: svc('a'),
+        pools: [pool('tiny', ['10.96.0.0/30'])],
+        current: undefined,
+        claims: new Map([
+          ['10.96.0.1', claim('10.96.0.1', 'inference/x')],
+          ['10.96.0.2', claim('10.96.0.2', 'inference/y')],
+        ]),
+        now: T0,
+        quarantineMs: MINUTE,
+      },
+      'exhausted',
+    ],
+  ];
+  for (const [name, observed, expected] of plans) {
+    it(`planVip ${name}`, () => {
+      const p = planVip(observed);
+      const shown =
+        p.kind === 'keep'
+          ? `keep ${p.assignment.ip}`
+          : p.kind === 'assign'
+            ? `assign ${p.assignment.ip}${p.moved !== undefined ? ` moved ${p.moved}` : ''}`
+            : 'exhausted';
+      assert.equal(shown, expected);
+      if (p.kind === 'exhausted') assert.ok(p.error instanceof PoolExhaustedError);
+      if (p.kind === 'assign')
+        assert.deepEqual([p.assignment.namespace, p.assignment.name, p.assignment.allocatedAt], ['inference', 'a', observed.now.toISOString()]);
+    });
+  }
 });

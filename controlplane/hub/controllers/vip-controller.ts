@@ -52,6 +52,11 @@ export class VipController {
     for (const key of this.deps.keys()) this.controller.add(key);
   }
 
+  /** Services whose last attempt failed and that wait for a retry. */
+  failing(): number {
+    return this.controller.failing();
+  }
+
   lead(signal: AbortSignal): Promise<void> {
     return this.controller.run(signal);
   }
