@@ -11,7 +11,8 @@ import { heartbeatCodec } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { BusMessage } from '../bus/bus.ts';
 import { Controller, type ReconcileResult } from '../kernel/controller.ts';
-import { systemClock, type Clock } from '../kernel/clock.ts';
+import type { Clock } from '../kernel/clock.ts';
+import { backgroundClock } from './controllers/background-clock.ts';
 import { raceAbort } from '../kernel/async.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -40,7 +41,7 @@ export class LivenessController {
 
   constructor(deps: LivenessDeps) {
     this.deps = deps;
-    this.clock = deps.clock ?? systemClock;
+    this.clock = deps.clock ?? backgroundClock;
     this.startedAt = this.clock.now();
     this.controller = new Controller<string>({
       name: 'liveness',

@@ -8,7 +8,8 @@
 import { MAX_MESSAGE_BYTES, importBatchCodec, type ExportStatus, type ImportBatch, type ImportState } from '../../api/messages.ts';
 import { clusterSubject } from '../../api/subjects.ts';
 import { Controller } from '../../kernel/controller.ts';
-import { systemClock, type Clock } from '../../kernel/clock.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import { backgroundClock } from './background-clock.ts';
 import { deltaBatch, emptyDelta, snapshotBatches, upToDateBatch, type PendingDelta } from './batches.ts';
 import { deltaFits, planDelivery, planSync, snapshotTarget, type ConsumerDeliveryState, type SnapshotRequest } from './delivery-plan.ts';
 
@@ -45,7 +46,7 @@ export class DeliveryController {
 
   constructor(deps: DeliveryDeps) {
     this.deps = deps;
-    this.clock = deps.clock ?? systemClock;
+    this.clock = deps.clock ?? backgroundClock;
     const onError = (consumer: string, err: unknown): void => {
       deps.warn({ cluster: consumer, err }, 'sending imports failed');
     };

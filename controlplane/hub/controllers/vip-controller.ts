@@ -5,6 +5,7 @@ import { parseServiceKey } from '../../api/messages.ts';
 import type { IPPoolResource } from '../../api/resources.ts';
 import { PoolExhaustedError, vipAction, type VipRegistry } from '../../ipam/vips.ts';
 import { Controller, TerminalError } from '../../kernel/controller.ts';
+import { backgroundClock } from './background-clock.ts';
 
 export interface VipControllerDeps {
   readonly vips: VipRegistry;
@@ -27,6 +28,7 @@ export class VipController {
     this.deps = deps;
     this.controller = new Controller<string>({
       name: 'vips',
+      clock: backgroundClock,
       concurrency: 4,
       reconcile: async (key, signal) => {
         await this.reconcile(key, signal);
