@@ -14,7 +14,7 @@
 //
 // The model is plain data owned by one caller (the hub's merge controller); applyChanges mutates
 // it in place, because copying 10,000 services per endpoint change is exactly the cost to avoid.
-import { parseServiceKey, type ExportState } from '../api/messages.ts';
+import { parseServiceKey, serviceKeyString, type ExportState } from '../api/messages.ts';
 import type { ClusterResource, ExternalServiceResource, NetworkResource } from '../api/resources.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import { compareExporters, exporterFromExport, exporterFromExternal, type Exporter } from './exporters.ts';
@@ -181,7 +181,7 @@ export function buildModel(input: MergeInput, options: ModelOptions = {}): Servi
     }
   }
   for (const es of input.externalServices) {
-    const key = `${es.metadata.namespace ?? 'default'}/${es.metadata.name}`;
+    const key = serviceKeyString({ namespace: es.metadata.namespace ?? 'default', name: es.metadata.name });
     entryFor(model, key).byCluster.set(RESERVED_CLUSTER_NAME, exporterFromExternal(es));
     indexExport(model, RESERVED_CLUSTER_NAME, key, true);
   }
