@@ -27,7 +27,7 @@ export interface MergeInput {
   /** cluster name → "namespace/name" → its export. */
   readonly exports: ReadonlyMap<string, ReadonlyMap<string, ExportState>>;
   readonly externalServices: readonly ExternalServiceResource[];
-  /** "namespace/name" → clusterset VIP (VipAllocator.list). */
+  /** "namespace/name" → clusterset VIP (VipRegistry.list). */
   readonly vips: ReadonlyMap<string, string>;
 }
 
