@@ -74,9 +74,9 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   const warn: Warn = (fields, message) => {
     logger.warn(fields, message);
   };
-  const parts = buildParts(deps, count, warn);
+  const parts = buildParts(deps, count, warn, ac.signal);
   const { objects, exportsWatch, view, services, liveness } = parts;
-  const forget = forgetter(deps, warn);
+  const forget = forgetter(deps, warn, ac.signal);
   view.onChange((changes) => {
     for (const c of changes) {
       if (c.kind !== 'Cluster') continue;
@@ -112,7 +112,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   };
 }
 
-function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn): Parts {
+function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: AbortSignal): Parts {
   const { store, bus, logger } = deps;
   const objects = new WatchedPrefix(store, OBJECTS_PREFIX);
   const exportsWatch = new WatchedPrefix(store, EXPORTS_PREFIX);
@@ -128,7 +128,7 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn): Parts {
     count,
     warn,
   });
-  const ingest = new ReportIngest({ store, bus, exports, clusterExists: (c) => view.cluster(c) !== undefined, count, warn });
+  const ingest = new ReportIngest({ store, bus, exports, clusterExists: (c) => view.cluster(c) !== undefined, count, warn, signal });
   return { objects, exportsWatch, view, exports, services, liveness, ingest };
 }
 
@@ -136,16 +136,17 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn): Parts {
  * A deleted cluster loses its credential and its exports (level-based: the sweep at the start of
  * each term also catches deletions that happened while no hub was running).
  */
-function forgetter(deps: AgentGatewayDeps, warn: Warn): (cluster: string) => void {
+function forgetter(deps: AgentGatewayDeps, warn: Warn, signal: AbortSignal): (cluster: string) => void {
   const { store, credentials, logger } = deps;
   return (cluster) => {
     void (async () => {
       await credentials.revoke(cluster).catch(() => undefined);
-      const { kvs } = await store.range(clusterExportsPrefix(cluster));
+      const { kvs } = await store.range(clusterExportsPrefix(cluster), signal);
       if (kvs.length > 0)
         await store.txn(
           [],
           kvs.map((kv) => ({ type: 'delete' as const, key: kv.key })),
+          signal,
         );
       logger.info({ cluster }, 'cluster deleted: credential revoked, exports dropped');
     })().catch((err: unknown) => {

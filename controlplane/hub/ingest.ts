@@ -18,6 +18,8 @@ export interface IngestDeps {
   readonly clusterExists: (cluster: string) => boolean;
   readonly count: (kind: string, result: string) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
+  /** Ends writes in flight when the gateway stops. */
+  readonly signal?: AbortSignal;
 }
 
 export class ReportIngest {
@@ -80,7 +82,7 @@ export class ReportIngest {
     if (plan.partial === undefined) this.partial.delete(report.cluster);
     else this.partial.set(report.cluster, plan.partial);
     let revision = 0;
-    for (const slice of txnSlices(plan.ops)) revision = (await this.deps.store.txn([], slice)).revision;
+    for (const slice of txnSlices(plan.ops)) revision = (await this.deps.store.txn([], slice, this.deps.signal)).revision;
     return revision;
   }
 
