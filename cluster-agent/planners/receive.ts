@@ -7,6 +7,7 @@
 // The desired state itself (thousands of services) is not copied per batch: `applyBatch` writes
 // the chosen batches into the caller's maps and says which keys changed.
 import type { Condition } from '../../controlplane/api/conditions.ts';
+import { mergeImportParts } from '../../controlplane/api/import-parts.ts';
 import { serviceKeyString, type ImportBatch, type ImportState } from '../../controlplane/api/messages.ts';
 
 export interface Assembly {
@@ -125,7 +126,8 @@ function assemble(
   const { chunk: _chunk, ...first } = chunk;
   const batch: ImportBatch = {
     ...first,
-    upserts: ordered.flatMap((p) => p.upserts),
+    // One service too large for a message arrives as several upserts of its key (api/import-parts.ts).
+    upserts: mergeImportParts(ordered.flatMap((p) => p.upserts)),
     removals: ordered.flatMap((p) => p.removals),
     exportStatus: ordered.flatMap((p) => p.exportStatus),
     exportStatusRemovals: ordered.flatMap((p) => p.exportStatusRemovals ?? []),

@@ -1,17 +1,17 @@
 // ImportBatch values for one consumer, built as plain data and encoded only through the codec
-// (importBatchCodec): a delta on top of what the consumer last got, or a snapshot split into
-// chunks under the message budget with packBySize. Pure.
+// (importBatchCodec): a delta on top of what the consumer last got, or a snapshot. Both go out
+// through importBatchParts (api/import-parts.ts), which splits them under the message budget.
+// Pure.
+import { importBatchParts } from '../../api/import-parts.ts';
 import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
-  encodedSize,
   parseServiceKey,
   type ExportStatus,
   type ImportBatch,
   type ImportState,
   type ServiceKey,
 } from '../../api/messages.ts';
-import { packBySize } from '../../api/pack.ts';
 
 /** What changed for one consumer since its last batch: by service key, undefined meaning removed. */
 export interface PendingDelta {
@@ -22,9 +22,6 @@ export interface PendingDelta {
 export function emptyDelta(): PendingDelta {
   return { imports: new Map(), statuses: new Map() };
 }
-
-/** Room for the envelope (version, cluster, revisions, chunk) around the listed items. */
-const ENVELOPE_BYTES = 4096;
 
 export function deltaBatch(consumer: string, fromRevision: number, revision: number, delta: PendingDelta): ImportBatch {
   const upserts: ImportState[] = [];
@@ -57,9 +54,7 @@ export function upToDateBatch(consumer: string, revision: number): ImportBatch {
   return deltaBatch(consumer, revision, revision, emptyDelta());
 }
 
-type Item = { readonly field: 'upserts'; readonly value: ImportState } | { readonly field: 'statuses'; readonly value: ExportStatus };
-
-/** The consumer's whole desired state at `revision`, in chunks that each fit a message. */
+/** The consumer's whole desired state at `revision`, in chunks that each fit a message (import-parts.ts). */
 export function snapshotBatches(
   consumer: string,
   revision: number,
@@ -67,20 +62,15 @@ export function snapshotBatches(
   statuses: readonly ExportStatus[],
   maxBytes: number = MAX_MESSAGE_BYTES,
 ): ImportBatch[] {
-  const items: Item[] = [
-    ...imports.map((value) => ({ field: 'upserts' as const, value })),
-    ...statuses.map((value) => ({ field: 'statuses' as const, value })),
-  ];
-  const parts = packBySize(items, (item) => encodedSize(item.value), { maxBytes, baseBytes: ENVELOPE_BYTES });
-  return parts.map((part, index) => ({
+  const snapshot: ImportBatch = {
     v: PROTOCOL_VERSION,
     cluster: consumer,
     kind: 'snapshot',
     fromRevision: 0,
     revision,
-    upserts: part.flatMap((i) => (i.field === 'upserts' ? [i.value] : [])),
+    upserts: [...imports],
     removals: [],
-    exportStatus: part.flatMap((i) => (i.field === 'statuses' ? [i.value] : [])),
-    ...(parts.length > 1 ? { chunk: { index, count: parts.length } } : {}),
-  }));
+    exportStatus: [...statuses],
+  };
+  return importBatchParts(snapshot, maxBytes);
 }

@@ -46,8 +46,3 @@ export const SYNC_REPLY_FRESH_MS = 5000;
 export function snapshotTarget(request: SnapshotRequest | undefined, now: number): { readonly reply: string } | 'imports' {
   return request?.reply !== undefined && now - request.askedAt < SYNC_REPLY_FRESH_MS ? { reply: request.reply } : 'imports';
 }
-
-/** A delta larger than a message is replaced by a (chunked) snapshot. */
-export function deltaFits(encodedBytes: number, maxBytes: number): boolean {
-  return encodedBytes <= maxBytes;
-}

@@ -6,12 +6,13 @@
 // leadership term's signal; a new term starts from nothing sent, so every consumer is re-based on
 // a snapshot (the resync).
 import { MAX_MESSAGE_BYTES, importBatchCodec, type ExportStatus, type ImportBatch, type ImportState } from '../../api/messages.ts';
+import { importBatchParts } from '../../api/import-parts.ts';
 import { clusterSubject } from '../../api/subjects.ts';
 import { Controller } from '../../kernel/controller.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { backgroundClock } from './background-clock.ts';
 import { deltaBatch, emptyDelta, snapshotBatches, upToDateBatch, type PendingDelta } from './batches.ts';
-import { deltaFits, planDelivery, planSync, snapshotTarget, type ConsumerDeliveryState, type SnapshotRequest } from './delivery-plan.ts';
+import { planDelivery, planSync, snapshotTarget, type ConsumerDeliveryState, type SnapshotRequest } from './delivery-plan.ts';
 
 /** What delivery reads of the service model, and where it publishes. */
 export interface DeliveryDeps {
@@ -119,7 +120,14 @@ export class DeliveryController {
     const c = this.consumer(consumer);
     if (c === undefined) return false;
     if (planSync(afterRevision, this.stateOf(consumer, c)) === 'up-to-date') {
-      if (reply !== undefined && c.sent !== undefined) this.deps.publish(reply, importBatchCodec.encode(upToDateBatch(consumer, c.sent)));
+      // Outside a reconcile: a failed publish must not throw into the bus callback; the agent asks again.
+      if (reply !== undefined && c.sent !== undefined) {
+        try {
+          this.deps.publish(reply, importBatchCodec.encode(upToDateBatch(consumer, c.sent)));
+        } catch (err) {
+          this.deps.warn({ cluster: consumer, err }, 'answering a sync request failed');
+        }
+      }
       return true;
     }
     this.wantSnapshot(consumer, reply);
@@ -171,12 +179,11 @@ export class DeliveryController {
 
   private sendDelta(name: string, c: Consumer): void {
     const revision = this.deps.revision();
-    const data = importBatchCodec.encode(deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta()));
-    if (!deltaFits(data.byteLength, this.deps.maxBytes ?? MAX_MESSAGE_BYTES)) {
-      this.wantSnapshot(name, undefined);
-      return;
+    const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta());
+    // A large delta goes in chunks like a snapshot; the consumer applies it once all have arrived.
+    for (const part of importBatchParts(delta, this.deps.maxBytes ?? MAX_MESSAGE_BYTES)) {
+      this.deps.publish(clusterSubject(name, 'imports'), importBatchCodec.encode(part));
     }
-    this.deps.publish(clusterSubject(name, 'imports'), data);
     c.sent = revision;
     c.pending = undefined;
     this.deps.count('imports', 'delta');

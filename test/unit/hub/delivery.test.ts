@@ -6,7 +6,6 @@ import { importBatchCodec, type ExportStatus, type ImportBatch, type ImportState
 import { deltaBatch, emptyDelta, snapshotBatches } from '../../../controlplane/hub/controllers/batches.ts';
 import { DeliveryController } from '../../../controlplane/hub/controllers/delivery.ts';
 import {
-  deltaFits,
   planDelivery,
   planSync,
   snapshotTarget,
@@ -84,8 +83,6 @@ describe('delivery decisions (pure)', () => {
     assert.equal(snapshotTarget({ reply: 'r', askedAt: 1000 }, 1000 + SYNC_REPLY_FRESH_MS), 'imports');
     assert.equal(snapshotTarget({ reply: undefined, askedAt: 1000 }, 1000), 'imports');
     assert.equal(snapshotTarget(undefined, 1000), 'imports');
-    assert.equal(deltaFits(100, 100), true);
-    assert.equal(deltaFits(101, 100), false);
   });
 });
 
@@ -224,7 +221,7 @@ describe('DeliveryController loop (in-memory publisher)', () => {
     assert.deepEqual(published, []);
   });
 
-  it('replaces a delta larger than a message by a chunked snapshot', async () => {
+  it('sends a delta larger than a message as a chunked delta, every chunk under the budget', async () => {
     const small = new DeliveryController({
       registered: (c) => c === 'c',
       consumers: () => ['c'],
@@ -243,8 +240,18 @@ describe('DeliveryController loop (in-memory publisher)', () => {
     const first = published.length;
     revision = 12;
     for (let i = 0; i < 20; i++) small.recordImport('c', `inference/s${i}`, imp(`s${i}`, 20));
-    await waitFor('a second snapshot', () => published.length >= 2 * first);
-    assert.ok(published.slice(first).every((p) => p.batch.kind === 'snapshot' && p.batch.revision === 12));
+    await waitFor(
+      'the delta, all its chunks',
+      () => published.length > first && published.at(-1)?.batch.chunk?.index === (published.at(-1)?.batch.chunk?.count ?? 0) - 1,
+    );
+    const delta = published.slice(first);
+    assert.ok(delta.length > 1);
+    assert.deepEqual(
+      [...new Set(delta.map((p) => `${p.batch.kind} ${p.batch.fromRevision}->${p.batch.revision} of ${p.batch.chunk?.count ?? 1}`))],
+      [`delta 10->12 of ${delta.length}`],
+    );
+    assert.ok(delta.every((p) => importBatchCodec.encode(p.batch).byteLength <= 8 * 1024));
+    assert.deepEqual(delta.flatMap((p) => p.batch.upserts.map((u) => u.name)).sort(), Array.from({ length: 20 }, (_, i) => `s${i}`).sort());
     term.abort();
     await leading;
   });
