@@ -5,7 +5,7 @@
 import { PROTOCOL_VERSION, parseServiceKey, serviceKeyString, type ExportState, type Report } from '../../controlplane/api/messages.ts';
 import type { Controller } from '../../controlplane/kernel/controller.ts';
 import { computeExport } from '../exports.ts';
-import { MAX_REPORT_ITEMS, keysOf, planFullReport, planIncrementalReport, reportedForm, type ReportBody } from '../planners/report-plan.ts';
+import { MAX_REPORT_ITEMS, fitExport, keysOf, planFullReport, planIncrementalReport, reportedForm, type ReportBody } from '../planners/report-plan.ts';
 import type { ClusterPort, HubTransport } from '../ports.ts';
 import { singleKeyController, type KernelSettings } from './single-key.ts';
 import { errorName, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
@@ -94,10 +94,12 @@ export class Reporter {
       nodeLabelAllowList: this.opts.nodeLabelAllowList,
     });
     if (!result.ok) return undefined;
-    if (result.truncatedEndpoints > 0) {
-      this.opts.log.warn({ service: key, dropped: result.truncatedEndpoints }, 'export has more endpoints than a report may carry; the rest are not exported');
+    const fitted = fitExport(result.state, this.opts.maxReportBytes);
+    const dropped = result.truncatedEndpoints + fitted.dropped;
+    if (dropped > 0) {
+      this.opts.log.warn({ service: key, dropped }, 'export has more endpoints than a report may carry; the rest are not exported');
     }
-    return result.state;
+    return fitted.state;
   }
 
   private limits(): { maxBytes: number; maxItems: number } {

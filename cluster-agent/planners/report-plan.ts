@@ -21,6 +21,22 @@ export interface ReportLimits {
 
 export const MAX_REPORT_ITEMS = 10_000;
 
+/**
+ * An export that alone would not fit one report keeps the endpoints that fit, in order (computeExport
+ * sorts the least useful last), and says how many it dropped: the hub would refuse the whole report.
+ */
+export function fitExport(state: ExportState, maxBytes: number): { readonly state: ExportState; readonly dropped: number } {
+  if (encodedSize(state) <= maxBytes) return { state, dropped: 0 };
+  let bytes = encodedSize({ ...state, endpoints: [] });
+  let kept = 0;
+  for (const e of state.endpoints) {
+    bytes += encodedSize(e) + 1;
+    if (bytes > maxBytes) break;
+    kept += 1;
+  }
+  return { state: { ...state, endpoints: state.endpoints.slice(0, kept) }, dropped: state.endpoints.length - kept };
+}
+
 /** What the hub holds of an export, to compare with the current state. */
 export function reportedForm(state: ExportState): string {
   return canonicalJson(state);

@@ -3,7 +3,7 @@
 // changed since the last acknowledgement, removals only of what the hub holds.
 import assert from 'node:assert/strict';
 import { encodedSize, type ExportState } from '../../../controlplane/api/messages.ts';
-import { keysOf, planFullReport, planIncrementalReport, reportedForm } from '../../../cluster-agent/planners/report-plan.ts';
+import { fitExport, keysOf, planFullReport, planIncrementalReport, reportedForm } from '../../../cluster-agent/planners/report-plan.ts';
 
 function exp(name: string, endpoints = 1): ExportState {
   return {
@@ -86,5 +86,32 @@ describe('agent planner: incremental reports (pure)', () => {
       [2, 2, 1],
     );
     assert.deepEqual(bodies.flatMap(keysOf), [...current.keys()]);
+  });
+});
+
+describe('agent planner: an export too large for one report (pure)', () => {
+  const large: ExportState = {
+    ...exp('big'),
+    endpoints: Array.from({ length: 3000 }, (_, i) => ({
+      addresses: [`10.1.${i >> 8}.${i & 255}`],
+      ready: true,
+      serving: true,
+      terminating: false,
+      nodeName: `node-${i}`,
+      labels: { 'nvidia.com/gpu.product': 'NVIDIA-H100-80GB-HBM3' },
+    })),
+  };
+
+  it('keeps the endpoints that fit, in order, and counts the rest', () => {
+    const budget = 64 * 1024;
+    const { state: fitted, dropped } = fitExport(large, budget);
+    assert.ok(encodedSize(fitted) <= budget);
+    assert.ok(dropped > 0 && fitted.endpoints.length + dropped === large.endpoints.length);
+    assert.deepEqual(fitted.endpoints, large.endpoints.slice(0, fitted.endpoints.length));
+    assert.ok(encodedSize({ ...fitted, endpoints: large.endpoints.slice(0, fitted.endpoints.length + 1) }) > budget, 'as many as fit');
+  });
+
+  it('leaves an export that fits alone', () => {
+    assert.deepEqual(fitExport(large, encodedSize(large)), { state: large, dropped: 0 });
   });
 });
