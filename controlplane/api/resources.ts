@@ -126,6 +126,11 @@ export const clusterSpecSchema = z
     clusterSet: nameSchema.optional(),
     podCIDRs: z.array(cidrSchema).min(1).max(2).optional(),
     serviceCIDRs: z.array(cidrSchema).min(1).max(2).optional(),
+    /**
+     * Ranges besides the pod CIDRs whose addresses this cluster may export as endpoints (node
+     * networks for host-network pods, a VM subnet): the hub refuses reported endpoints outside both.
+     */
+    endpointCIDRs: z.array(cidrSchema).max(16).optional(),
     ipam: z
       .strictObject({
         pool: nameSchema,

@@ -9,6 +9,8 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { clusterExportsPrefix, EXPORTS_PREFIX, leaderElectionKey, OBJECTS_PREFIX } from '../api/keys.ts';
 import { ALL_AGENT_SUBJECTS, SUBJECT_ROOT } from '../api/subjects.ts';
+import type { ClusterResource } from '../api/resources.ts';
+import { effectiveCidrs } from '../api/semantic.ts';
 import type { Bus, Subscription } from '../bus/bus.ts';
 import { abortedPromise, aborted, sleep } from '../kernel/async.ts';
 import { Backoff } from '../kernel/backoff.ts';
@@ -128,7 +130,16 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
     count,
     warn,
   });
-  const ingest = new ReportIngest({ store, bus, exports, clusterExists: (c) => view.cluster(c) !== undefined, count, warn, signal });
+  const ingest = new ReportIngest({
+    store,
+    bus,
+    exports,
+    clusterExists: (c) => view.cluster(c) !== undefined,
+    clusterRanges: (c) => endpointRanges(view.cluster(c)),
+    count,
+    warn,
+    signal,
+  });
   return { objects, exportsWatch, view, exports, services, liveness, ingest };
 }
 
@@ -211,4 +222,11 @@ function subscribeAgents(bus: Bus, { ingest, liveness, services }: Parts): Subsc
       services.handleSync(msg);
     }),
   ];
+}
+
+/** Where a cluster's endpoints may be: its pod CIDRs (given or allocated) and spec.endpointCIDRs; undefined while it has none. */
+function endpointRanges(cluster: ClusterResource | undefined): readonly string[] | undefined {
+  if (cluster === undefined) return undefined;
+  const ranges = [...effectiveCidrs(cluster).pod, ...(cluster.spec.endpointCIDRs ?? [])];
+  return ranges.length > 0 ? ranges : undefined;
 }

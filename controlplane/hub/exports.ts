@@ -30,6 +30,11 @@ export class ExportIndex {
     return this.byCluster.get(cluster)?.get(service)?.json;
   }
 
+  /** The stored export, as parsed. */
+  state(cluster: string, service: string): ExportState | undefined {
+    return this.byCluster.get(cluster)?.get(service)?.state;
+  }
+
   servicesOf(cluster: string): string[] {
     return [...(this.byCluster.get(cluster)?.keys() ?? [])];
   }

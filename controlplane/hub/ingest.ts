@@ -2,13 +2,14 @@
 // bound to the cluster the NATS server authenticated (the subject), deduplicated per agent
 // session, written in one transaction per report, unchanged exports skipped. Runs on every hub
 // replica (a queue group spreads the reports).
-import { reportCodec, reportReplyCodec, type Report, type ReportReply } from '../api/messages.ts';
+import { reportCodec, reportReplyCodec, serviceKeyString, type Report, type ReportReply } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import { SerialQueue } from '../kernel/async.ts';
 import type { Store } from '../registry/store.ts';
 import type { ExportIndex } from './exports.ts';
 import { isReplay, planReport, txnSlices, type PartialRun, type SessionMark } from './ingest-plan.ts';
+import { checkReport } from './report-checks.ts';
 
 export interface IngestDeps {
   readonly store: Store;
@@ -16,6 +17,10 @@ export interface IngestDeps {
   readonly exports: ExportIndex;
   /** True when the cluster is registered (reports from unknown clusters are refused). */
   readonly clusterExists: (cluster: string) => boolean;
+  /** The ranges the cluster's endpoints must fall in (report-checks.ts); undefined while it declares none. */
+  readonly clusterRanges: (cluster: string) => readonly string[] | undefined;
+  /** The hub's clock, for the first-sight time of exports. */
+  readonly now?: () => Date;
   readonly count: (kind: string, result: string) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
   /** Ends writes in flight when the gateway stops. */
@@ -29,6 +34,8 @@ export class ReportIngest {
   private readonly partial = new Map<string, PartialRun>();
   /** One report at a time per cluster: writes of one agent never reorder. */
   private readonly serial = new SerialQueue();
+  /** First-sight times this hub wrote, until the watch-fed index shows them: "cluster ns/name" → time. */
+  private readonly firstSeen = new Map<string, string>();
 
   constructor(deps: IngestDeps) {
     this.deps = deps;
@@ -77,7 +84,19 @@ export class ReportIngest {
     this.reply(msg, { ok: true, seq: report.seq, revision });
   }
 
-  private async write(report: Report): Promise<number> {
+  private async write(received: Report): Promise<number> {
+    const checked = checkReport(received, {
+      ranges: this.deps.clusterRanges(received.cluster),
+      exportedAt: (service) => this.deps.exports.state(received.cluster, service)?.exportedAt ?? this.firstSeen.get(`${received.cluster} ${service}`),
+      now: (this.deps.now?.() ?? new Date()).toISOString(),
+    });
+    for (const [why, n] of checked.refused) {
+      this.deps.count('endpoint', `rejected_${why}`);
+      this.deps.warn({ cluster: received.cluster, reason: why, endpoints: n }, 'refused reported endpoints');
+    }
+    const report = checked.report;
+    for (const e of report.upserts) this.firstSeen.set(`${report.cluster} ${serviceKeyString(e)}`, e.exportedAt);
+    for (const r of report.removals) this.firstSeen.delete(`${report.cluster} ${serviceKeyString(r)}`);
     const plan = planReport(report, this.deps.exports, this.partial.get(report.cluster));
     if (plan.partial === undefined) this.partial.delete(report.cluster);
     else this.partial.set(report.cluster, plan.partial);

@@ -159,6 +159,7 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
       bus,
       exports,
       clusterExists: (c) => c === 'a' || c === 'b',
+      clusterRanges: () => undefined,
       count: (k, r) => counted.push(`${k}:${r}`),
       warn: () => undefined,
     });
