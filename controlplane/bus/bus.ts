@@ -14,6 +14,7 @@ export interface Subscription {
 }
 
 export interface Bus {
+  /** A handler that throws loses that message only; the subscription goes on (the adapter reports the error). */
   subscribe(subject: string, options: { readonly queue?: string }, handler: (msg: BusMessage) => void): Subscription;
   publish(subject: string, data: Uint8Array): void;
   /** Resolves once everything published so far has reached the server. */

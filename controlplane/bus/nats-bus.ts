@@ -10,20 +10,27 @@ export interface NatsBusOptions {
   readonly token?: string;
   readonly name: string;
   readonly inboxPrefix?: string;
+  /**
+   * A subscription handler threw. The message is dropped and the subscription goes on: one bad
+   * message (or one bug it hits) must never stop the hub hearing every agent. Default: ignored.
+   */
+  readonly onHandlerError?: (subject: string, err: unknown) => void;
 }
 
 export class NatsBus implements Bus {
   private readonly nc: NatsConnection;
+  private readonly onHandlerError: (subject: string, err: unknown) => void;
 
-  private constructor(nc: NatsConnection) {
+  private constructor(nc: NatsConnection, onHandlerError: (subject: string, err: unknown) => void) {
     this.nc = nc;
+    this.onHandlerError = onHandlerError;
   }
 
   static async connect(options: NatsBusOptions): Promise<NatsBus> {
     try {
       // NATS may be restarting while the hub starts; keep trying instead of failing start-up.
       const nc = await connectNats({ ...options, waitOnFirstConnect: true });
-      return new NatsBus(nc);
+      return new NatsBus(nc, options.onHandlerError ?? (() => undefined));
     } catch (err) {
       throw new UnavailableError(`cannot connect to NATS at ${String(options.servers)}: ${(err as Error).message}`, { cause: err });
     }
@@ -34,7 +41,11 @@ export class NatsBus implements Bus {
       ...(options.queue !== undefined ? { queue: options.queue } : {}),
       callback: (err, msg) => {
         if (err !== null) return;
-        handler({ subject: msg.subject, data: msg.data, reply: msg.reply });
+        try {
+          handler({ subject: msg.subject, data: msg.data, reply: msg.reply });
+        } catch (thrown) {
+          this.onHandlerError(msg.subject, thrown);
+        }
       },
     });
     return {

@@ -47,6 +47,16 @@ export function kindArg(word: string): KindInfo {
 export const outputOption = (): Option => new Option('-o, --output <format>', 'output format').choices(['table', 'wide', 'yaml', 'json']).default('table');
 export const fileOption = (): Option => new Option('-f, --filename <path...>', 'file, directory or - (stdin) with YAML/JSON manifests').makeOptionMandatory();
 
+/** How long shutdown may take before the process exits anyway, saying so. */
+export const SHUTDOWN_DEADLINE_MS = 15_000;
+/** After a clean stop, how long a leftover handle may keep the process alive before it exits anyway. */
+const LINGER_MS = 2000;
+
+/**
+ * Resolves once SIGINT/SIGTERM arrived and `stop` finished. Shutdown is bounded: a stop that
+ * takes longer than SHUTDOWN_DEADLINE_MS exits 1, and a process still held open by some handle
+ * LINGER_MS after a clean stop exits 0, naming what held it, instead of hanging on.
+ */
 export function waitForSignal(stop: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
@@ -57,7 +67,17 @@ export function waitForSignal(stop: () => Promise<void>): Promise<void> {
       }
       stopping = true;
       err(`\n${signal}: stopping the hub and the servers it started ...`);
+      const deadline = setTimeout(() => {
+        err(`shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000}s; exiting`);
+        process.exit(1);
+      }, SHUTDOWN_DEADLINE_MS);
+      deadline.unref();
       void stop().finally(() => {
+        clearTimeout(deadline);
+        setTimeout(() => {
+          err(`stopped; exiting although still open: ${process.getActiveResourcesInfo().join(', ')}`);
+          process.exit(process.exitCode ?? 0);
+        }, LINGER_MS).unref();
         resolve();
       });
     };

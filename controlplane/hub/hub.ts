@@ -39,6 +39,8 @@ export interface RunningHub {
   /** The embedded nats-server, when the hub started one (fault tests restart it). */
   readonly nats?: EmbeddedNats | undefined;
   readonly registry: Registry;
+  /** Logs and counts an error nothing caught (the process-level handlers of `causeway hub` call it). */
+  uncaught(kind: 'rejection' | 'exception', err: unknown): void;
   stop(): Promise<void>;
 }
 
@@ -66,15 +68,25 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     const nats = options.nats === undefined ? await embeddedNats(dataDir, identity, stops, logger) : undefined;
     const natsUrl = options.nats ?? nats?.url ?? '';
     const hubUser = await issueHubUser(identity);
-    const bus = await NatsBus.connect({ servers: natsUrl, creds: hubUser.creds, name: 'causeway-hub' });
+    const metrics = metricsOf(registry, store);
+    const uncaught = (kind: 'handler' | 'rejection' | 'exception', err: unknown, fields: Record<string, unknown> = {}): void => {
+      metrics.uncaughtErrors.inc({ kind });
+      logger.error({ err, kind, ...fields }, 'uncaught error (a bug); the hub goes on');
+    };
+    const bus = await NatsBus.connect({
+      servers: natsUrl,
+      creds: hubUser.creds,
+      name: 'causeway-hub',
+      onHandlerError: (subject, err) => {
+        uncaught('handler', err, { subject });
+      },
+    });
     stops.push(() => bus.close());
     const pusher = await NatsAccountPusher.connect({ servers: natsUrl, systemUserCreds: (await issueSystemUser(identity)).creds });
     stops.push(() => pusher.close());
     credentials.setPush(async (jwt) => {
       await pusher.push(jwt);
     });
-
-    const metrics = metricsOf(registry, store);
 
     const agents = await startAgentGateway({ store, registry, bus, credentials, metrics, logger });
     stops.push(() => agents.stop());
@@ -91,7 +103,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       { url, dataDir, etcd: etcdUrls, nats: natsUrl, tokens: config.tokens.map((t) => `${t.name} (${t.role})`), adminTokenFile: admin.file },
       'hub serving',
     );
-    return { url, adminTokenFile: admin.file, etcdUrls, natsUrl, nats, registry, stop: stopAll };
+    return { url, adminTokenFile: admin.file, etcdUrls, natsUrl, nats, registry, uncaught, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -13,6 +13,8 @@ export interface HubMetrics {
   readonly watchers: Gauge;
   readonly agentMessages: Counter<'kind' | 'result'>;
   readonly importBatches: Counter<'kind'>;
+  /** Errors nothing caught (a bug each): `handler` (a bus subscription), `rejection`, `exception`. */
+  readonly uncaughtErrors: Counter<'kind'>;
 }
 
 export function createHubMetrics(collectObjects: () => Promise<Record<string, number>>, pingStore: () => Promise<boolean>): HubMetrics {
@@ -66,6 +68,12 @@ export function createHubMetrics(collectObjects: () => Promise<Record<string, nu
       name: 'causeway_agent_messages_total',
       help: 'Messages from agents by kind (report, heartbeat, sync) and result (ok, duplicate, rejected_<reason>, error).',
       labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    }),
+    uncaughtErrors: new Counter({
+      name: 'causeway_hub_uncaught_errors_total',
+      help: 'Errors no controller caught (each one a bug): kind handler (a bus subscription), rejection, exception. The hub logs them and goes on.',
+      labelNames: ['kind'] as const,
       registers: [registry],
     }),
     importBatches: new Counter({

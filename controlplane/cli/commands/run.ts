@@ -26,6 +26,13 @@ export function addServerCommands(program: Command): void {
         nats: o.nats,
         configFile: o.config,
       });
+      // One bug must not take the control plane down: log it, count it, go on (controllers retry their keys).
+      process.on('unhandledRejection', (e) => {
+        hub.uncaught('rejection', e);
+      });
+      process.on('uncaughtException', (e) => {
+        hub.uncaught('exception', e);
+      });
       err(`hub serving on ${hub.url}; admin token in ${hub.adminTokenFile}`);
       await waitForSignal(() => hub.stop());
     });
