@@ -54,6 +54,11 @@ export class Registry {
     return decodeObject(kv.value, kv.modRevision);
   }
 
+  /** The store's current revision: what a watch may start from at most. */
+  async revision(signal?: AbortSignal): Promise<number> {
+    return (await this.store.range(HEAD_KEY, signal)).revision;
+  }
+
   /** History, newest first; only entries touching `ref` when given. */
   async history(filter: { ref?: ObjectRef; limit?: number } = {}, signal?: AbortSignal): Promise<HistoryEntry[]> {
     const entries = await this.readHistory(signal);

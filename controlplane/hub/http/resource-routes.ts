@@ -9,6 +9,7 @@ import type { Resource } from '../../api/resources.ts';
 import { authorizeChange, canRead, type Principal } from '../auth.ts';
 import { API_PREFIX, type HubApp, type HubServerDeps } from './app.ts';
 import { audited, declaredFrom, dryRunQuery, flag, kindOf, mismatch, principalOf, queryValue, refFrom } from './requests.ts';
+import { resourceVersionParam } from './bad-request.ts';
 import { statusBody } from './status.ts';
 import { watchStream } from './watch.ts';
 
@@ -111,6 +112,7 @@ function resourceHandlers(deps: HubServerDeps) {
     async remove(principal: Principal, plural: string, name: string, namespace: string | undefined, q: z.infer<typeof deleteQuery>): Promise<unknown> {
       const ref = refFrom(plural, name, namespace);
       const dryRun = flag(q.dryRun);
+      if (q.resourceVersion !== undefined) resourceVersionParam(q.resourceVersion);
       const result = await audited(deps, 'delete', principal, dryRun, () =>
         registry.delete(ref, principal, {
           dryRun,

@@ -3,6 +3,7 @@
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { CausewayError, InvalidInputError, type Problem } from '../../api/errors.ts';
 import { BODY_LIMIT } from './app.ts';
+import { BadParameterError } from './bad-request.ts';
 
 export interface StatusBody {
   kind: 'Status';
@@ -20,6 +21,7 @@ export function statusBody(code: number, reason: string, message: string, proble
 
 export function statusOf(err: unknown): StatusBody {
   if (hasZodFastifySchemaValidationErrors(err)) return statusOf(invalidFromSchema(err.validation));
+  if (err instanceof BadParameterError) return statusBody(400, 'BadRequest', err.message, err.problems);
   if (err instanceof InvalidInputError) return statusBody(err.httpStatus, err.reason, err.message, err.problems);
   if (err instanceof CausewayError) return statusBody(err.httpStatus, err.reason, err.message);
   const e = err as { statusCode?: number; code?: string; message?: string };

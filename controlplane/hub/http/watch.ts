@@ -4,7 +4,7 @@ import type { FastifyReply } from 'fastify';
 import type { KindInfo } from '../../api/kinds.ts';
 import type { Resource } from '../../api/resources.ts';
 import type { HubServerDeps } from './app.ts';
-import { positiveInt } from './requests.ts';
+import { BadParameterError, resourceVersionParam } from './bad-request.ts';
 import { statusOf } from './status.ts';
 
 export async function watchStream(
@@ -20,7 +20,19 @@ export async function watchStream(
   reply.raw.on('close', () => {
     ac.abort();
   });
-  let after = fromVersion !== undefined && fromVersion !== '' && fromVersion !== '0' ? positiveInt(fromVersion, 'resourceVersion') : undefined;
+  // "" and "0" mean "from a fresh list", as in Kubernetes.
+  let after = fromVersion !== undefined && fromVersion !== '' && fromVersion !== '0' ? resourceVersionParam(fromVersion) : undefined;
+  if (after !== undefined) {
+    // A watch from a revision the registry has not reached would wait in silence, maybe forever.
+    const current = await registry.revision(ac.signal);
+    if (after > current) {
+      throw new BadParameterError(
+        'resourceVersion',
+        String(after),
+        `is in the future: the registry is at revision ${current}; watch from a revision a list returned`,
+      );
+    }
+  }
   const initial: Resource[] = [];
   if (after === undefined) {
     const listed = await registry.list(info.kind, ac.signal);

