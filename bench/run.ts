@@ -19,7 +19,8 @@ import { measureFloor, type Floor } from './floor.ts';
 import { nowMs, type AgentPlan, type WorkerStatus } from './ipc.ts';
 import { launchAgents, startWorkers, statusOf, type WorkerHandle } from './pool.ts';
 import { CpuMeter, round, rssBytes, type Machine } from './procs.ts';
-import { writeReports, type BenchResult, type PropagationRow, type ThroughputRow } from './report.ts';
+import { writeReports } from './report.ts';
+import type { BenchResult, PropagationRow, ThroughputRow } from './result.ts';
 import { PropagationTracker } from './tracker.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -1,0 +1,90 @@
+// The shape of a run's results as written to bench-results/<run>.json and docs/benchmarks.json:
+// run.ts fills it in, the report's sections (markdown.ts, goals.ts, chart.ts) read it. NaN is
+// written to JSON as null and read back as "not measured".
+import type { Machine } from './procs.ts';
+
+export interface PropagationRow {
+  readonly clusters: number;
+  readonly services: number;
+  readonly endpoints: number;
+  readonly changes_per_s: number;
+  readonly target_changes_per_s: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  readonly measured_changes: number;
+  readonly incomplete: number;
+  readonly consumers_per_change: number;
+  readonly floor_ms?: number;
+  readonly p50_over_floor?: number;
+}
+
+export interface ThroughputRow {
+  readonly target_changes_per_s: number;
+  readonly changes_per_s: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  readonly incomplete: number;
+  readonly etcd_writes_per_s: number;
+  readonly etcd_puts_per_s: number;
+  readonly reports_per_s: number;
+  readonly cpu_cores: Record<string, number>;
+  readonly generator_behind_ms: number;
+  readonly sustained: boolean;
+}
+
+export interface BenchResult {
+  readonly date: string;
+  readonly commit: string;
+  readonly mode: 'quick' | 'full';
+  readonly duration_s: number;
+  readonly machine: Machine;
+  readonly setup: Record<string, number>;
+  readonly floor_ms: number;
+  readonly floor: readonly { clusters: number; etcd_put_ms: number; nats_publish_deliver_ms: number; floor_ms: number }[];
+  readonly propagation: readonly PropagationRow[];
+  /** The same path under a light load (nothing queues): what the path itself costs. */
+  readonly propagation_light?: readonly PropagationRow[];
+  readonly steps: readonly {
+    clusters: number;
+    register_ms: number;
+    credentials_ms: number;
+    startup_converge_ms: number;
+    etcd_keys: number | undefined;
+    idle_rss_mb: Record<string, number>;
+    steady_peak_rss_mb: Record<string, number>;
+    steady_hub_event_loop_lag_ms?: Record<string, number>;
+    steady_agent_timings?: Record<string, number>[];
+    steady_cpu_cores: Record<string, number>;
+    steady_etcd_writes_per_s: number;
+    steady_etcd_puts_per_s: number;
+    steady_reports_per_s: number;
+    generator_behind_ms: number;
+  }[];
+  readonly throughput: { clusters: number; steps: readonly ThroughputRow[]; max_sustained_changes_per_s: number } | undefined;
+  readonly memory:
+    | {
+        hub_rss_mb: number;
+        hub_endpoints: number;
+        hub_rss_mb_per_100k_endpoints: number;
+        hub_rss_mb_with_big_consumer: number;
+        agent_worker_rss_mb: number;
+        agent_worker_idle_rss_mb: number;
+        agent_imported_endpoints: number;
+        agent_rss_mb_per_100k_imported: number;
+        agent_heap_mb: number;
+      }
+    | undefined;
+  readonly resync:
+    | {
+        big_consumer_join_ms: number;
+        cold_resync_ms: number;
+        warm_resync_ms: number;
+        resync_endpoints: number;
+        hub_restart: { hub_ready_ms: number; every_agent_served_ms: number; rounds: number; outage_changes: number; outage_changes_lost: number };
+        nats_restart: { agents: number; nats_up_ms: number; all_reconnected_and_synced_ms: number; probe_after_max_ms: number; probe_after_incomplete: number };
+      }
+    | undefined;
+  readonly problems: readonly string[];
+}
