@@ -11,11 +11,25 @@ import { HubClient } from './client.ts';
 /** A command line that cannot mean anything: exit code 2. */
 export class UsageError extends Error {}
 
+/**
+ * Registry data is written by many hands: a region of "\u001b[31m…" or a message with "\r" must
+ * print as text, not drive the terminal. Control characters (C0 but tab and newline, DEL, C1) and
+ * bidirectional overrides (Trojan Source) are shown escaped. JSON and YAML output never holds them
+ * raw (both formats escape them), so round trips through `apply` are unaffected.
+ */
+export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 export const out = (line: string): void => {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${terminalSafe(line)}\n`);
 };
 export const err = (line: string): void => {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${terminalSafe(line)}\n`);
 };
 
 interface ClientOptions {

@@ -1,0 +1,40 @@
+// The CLI prints registry data as text (issue 12 §4): terminal control sequences in a field are
+// shown escaped, never executed; everything else is printed as it is.
+import assert from 'node:assert/strict';
+import { terminalSafe } from '../../controlplane/cli/common.ts';
+import { printResources } from '../../controlplane/cli/print.ts';
+import { KINDS } from '../../controlplane/api/kinds.ts';
+import type { Resource } from '../../controlplane/api/resources.ts';
+import { parseYamlDocuments } from '../../controlplane/api/validate.ts';
+
+describe('CLI output', () => {
+  const cases: [string, string, string][] = [
+    ['an ANSI colour sequence', 'eu\u001b[31mred\u001b[0m', 'eu\\x1b[31mred\\x1b[0m'],
+    ['a carriage return that would overwrite the line', 'ok\rFAKE', 'ok\\x0dFAKE'],
+    ['a C1 control (CSI)', 'a\u009bb', 'a\\x9bb'],
+    ['a bidirectional override', 'abc\u202edef', 'abc\\u202edef'],
+    ['DEL and NUL', 'a\u007fb\u0000', 'a\\x7fb\\x00'],
+    ['tabs, newlines and ordinary Unicode, unchanged', 'a\tb\nü 東京 🚀', 'a\tb\nü 東京 🚀'],
+  ];
+  for (const [name, input, shown] of cases) {
+    it(`escapes ${name}`, () => {
+      assert.equal(terminalSafe(input), shown);
+    });
+  }
+
+  it('leaves -o yaml and -o json free of raw control characters, so escaping them changes nothing and apply reads them back', () => {
+    const cluster = {
+      apiVersion: 'causeway.dev/v1alpha1',
+      kind: 'Cluster',
+      metadata: { name: 'c1' },
+      spec: { provider: 'aws', region: 'us\u001b[31m-east-1\r', network: 'n', podCIDRs: ['10.0.0.0/16'], serviceCIDRs: ['10.1.0.0/16'] },
+    } as unknown as Resource;
+    for (const format of ['yaml', 'json'] as const) {
+      const text = printResources(KINDS.Cluster, [cluster], format);
+      assert.equal(terminalSafe(text), text, `${format} output holds no raw control character`);
+      const back = parseYamlDocuments(text);
+      assert.ok(back.ok);
+      assert.equal((back.value[0]?.object as { spec: { region: string } } | undefined)?.spec.region, 'us\u001b[31m-east-1\r');
+    }
+  });
+});
