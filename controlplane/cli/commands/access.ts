@@ -1,9 +1,9 @@
 // Access: a cluster agent's NATS credential, and API tokens for the hub config file.
-import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { hashToken, newToken } from '../../hub/auth.ts';
 import { client, err, out, UsageError } from '../common.ts';
+import { openSecretFile } from '../secret-file.ts';
 
 export function addClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('cluster operations');
@@ -14,10 +14,12 @@ export function addClusterCommands(program: Command): void {
     .option('--rotate', 'issue a new credential and revoke the current one', false)
     .option('--output-file <file>', 'write the .creds file here (mode 0600) instead of stdout')
     .action(async (name: string, o: { rotate: boolean; outputFile?: string }, cmd: Command) => {
+      // The file first: a rotation must not revoke the old credential and then fail to write the new one.
+      const write = o.outputFile === undefined ? undefined : openSecretFile(o.outputFile, '--output-file');
       const credential = await client(cmd).credentials(name, o.rotate);
-      if (o.outputFile !== undefined) {
-        writeFileSync(o.outputFile, credential.creds, { mode: 0o600 });
-        err(`wrote ${o.outputFile} (user ${credential.publicKey}, issued ${credential.issuedAt})`);
+      if (write !== undefined) {
+        write(credential.creds);
+        err(`wrote ${o.outputFile ?? ''} (user ${credential.publicKey}, issued ${credential.issuedAt})`);
       } else out(credential.creds.trimEnd());
     });
 }
