@@ -62,11 +62,20 @@ export function desiredClusterStatus(input: LivenessInput): LivenessPlan {
 function aliveStatus(input: LivenessInput, seen: Seen, ttlMs: number): Record<string, unknown> & { conditions: Condition[] } {
   const { cluster, now, sent } = input;
   const at = new Date(now).toISOString();
+  // Refresh the heartbeat time, applied revision and agent version at most every TTL/2 while the
+  // cluster stays available: enough to read, few writes at scale, and an agent that changes what
+  // it claims on every heartbeat cannot turn heartbeats into registry writes.
+  const previous = cluster.status?.lastHeartbeatTime;
+  const last = typeof previous === 'string' ? Date.parse(previous) : Number.NaN;
+  const wasAvailable = cluster.status?.conditions?.some((c) => c.type === ClusterConditionType.Available && c.status === 'True') === true;
+  const refresh = !wasAvailable || Number.isNaN(last) || seen.at - last > ttlMs / 2;
+  const storedVersion = typeof cluster.status?.agentVersion === 'string' ? cluster.status.agentVersion : undefined;
+  const agentVersion = refresh ? seen.heartbeat.agentVersion : (storedVersion ?? seen.heartbeat.agentVersion);
   let next = setCondition(cluster.status?.conditions ?? [], {
     type: ClusterConditionType.Available,
     status: 'True',
     reason: ClusterReason.Heartbeating,
-    message: `agent ${seen.heartbeat.agentVersion} heartbeating`,
+    message: `agent ${agentVersion} heartbeating`,
     lastTransitionTime: at,
   });
   const applied = seen.heartbeat.appliedRevision;
@@ -80,14 +89,9 @@ function aliveStatus(input: LivenessInput, seen: Seen, ttlMs: number): Record<st
     message: synced ? 'the agent applied every import the hub sent' : 'the agent is applying imports the hub sent',
     lastTransitionTime: at,
   });
-  // Refresh the heartbeat time and applied revision at most every TTL/2: enough to read, few
-  // writes at scale.
-  const previous = cluster.status?.lastHeartbeatTime;
-  const last = typeof previous === 'string' ? Date.parse(previous) : Number.NaN;
-  const refresh = Number.isNaN(last) || seen.at - last > ttlMs / 2;
   return {
     ...cluster.status,
-    agentVersion: seen.heartbeat.agentVersion,
+    agentVersion,
     lastHeartbeatTime: refresh ? new Date(seen.at).toISOString() : previous,
     appliedRevision: refresh ? applied : (cluster.status?.appliedRevision ?? applied),
     conditions: next,

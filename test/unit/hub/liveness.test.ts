@@ -133,6 +133,29 @@ describe('desiredClusterStatus (pure)', () => {
     assert.equal(status.appliedRevision, 7);
     assert.equal(status.agentVersion, '1.0.0');
   });
+
+  it('bounds status writes: 100 heartbeats, each claiming another agent version, write at most once per TTL/2 (issue 12 §2)', () => {
+    let stored = cluster();
+    let writes = 0;
+    // One heartbeat every 100 ms for 10 s (one TTL): the hub applies each plan to what it stored.
+    for (let i = 0; i < 100; i++) {
+      const at = T0 + i * 100;
+      const plan = desiredClusterStatus({
+        cluster: stored,
+        seen: { at, heartbeat: { ...heartbeat(5), agentVersion: `9.9.${i}` } },
+        now: at,
+        sent: 5,
+        startedAt: T0,
+      });
+      if (plan.status !== undefined) {
+        writes += 1;
+        stored = { ...stored, status: plan.status };
+      }
+    }
+    assert.ok(writes <= 3, `${writes} status writes for 100 heartbeats`);
+    // What it shows is a version the agent did send, refreshed at the last write.
+    assert.match(String((stored.status as Record<string, unknown>).agentVersion), /^9\.9\.\d+$/);
+  });
 });
 
 describe('LivenessController loop (ManualClock, in-memory status writer)', () => {
