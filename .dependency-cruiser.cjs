@@ -42,6 +42,10 @@ const KERNEL = '^controlplane/kernel/';
 const CORE = '^(controlplane/(services|ipam|policy)|providers/model)/';
 const ADAPTERS = '^(controlplane/(registry|bus|identity|embedded)|providers/(aws|gcp|onprem))/';
 const ROOTS = '^(controlplane/(hub|cli)|cluster-agent|bench|bin)/';
+/** The planners that live beside their controllers (agent and hub): pure like the core. */
+const PLANNERS = '^(cluster-agent/planners/|controlplane/hub/controllers/[^/]+-plan\\.ts$|controlplane/hub/(ingest-plan|report-checks)\\.ts$)';
+/** Pure agent modules its planners build on: Kubernetes object shapes, import and export rules. */
+const AGENT_PURE = '^cluster-agent/(objects|imports|exports)\\.ts$';
 const PRODUCT = '^(controlplane|cluster-agent|providers|bin)/';
 
 const npm = (names) => `(^|/)node_modules/(${names.map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})/`;
@@ -75,6 +79,12 @@ const rules = [
     CORE,
     [API, KERNEL, CORE, npm(PURE_LIBRARIES)],
     'Planners are pure: they import the contract, the kernel, the pure core and pure libraries; I/O reaches them through arguments.',
+  ),
+  ...pureLayer(
+    'planners-import-only-pure',
+    PLANNERS,
+    [API, KERNEL, CORE, PLANNERS, AGENT_PURE, npm(PURE_LIBRARIES), '^controlplane/registry/store\\.ts$'],
+    'Planners beside their controllers are pure as the core is (the Store port may be named for the operations they return).',
   ),
   {
     name: 'adapters-not-up',
