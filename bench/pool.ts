@@ -147,3 +147,8 @@ export async function launchAgents(workers: readonly WorkerHandle[], plans: read
 export async function statusOf(workers: readonly WorkerHandle[]): Promise<WorkerStatus[]> {
   return Promise.all(workers.map((w) => w.status()));
 }
+
+/** Stops every worker of a set (each killed if it does not exit in time). */
+export async function stopWorkers(workers: readonly WorkerHandle[]): Promise<void> {
+  await Promise.all(workers.map((w) => w.stop()));
+}

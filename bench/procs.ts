@@ -90,3 +90,13 @@ export function round(v: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 }
+
+/** Bytes as megabytes (2^20), one decimal; unknown (a process gone) reads 0. */
+export function mb(bytes: number | undefined): number {
+  return round((bytes ?? 0) / 2 ** 20, 1);
+}
+
+/** Every value of a record rounded (the per-worker timings as reported). */
+export function roundValues(values: Record<string, number>, digits = 1): Record<string, number> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, round(v, digits)]));
+}

@@ -1,0 +1,93 @@
+// The benchmark's settings: the quick and the full run, and what the command line changes in them
+// (`--quick`, `--clusters 10,100`, `--rates 1000,2000`, `--no-extras`, `--profile`).
+
+export interface Config {
+  readonly mode: 'quick' | 'full';
+  readonly steps: readonly number[];
+  readonly servicesPerCluster: number;
+  readonly endpointsPerService: number;
+  readonly groupSize: number;
+  readonly rate: number;
+  readonly steadyMs: number;
+  /** A light load before the steady one: the latency of the path when nothing queues. */
+  readonly lightRate: number;
+  /** From this many clusters on, agents start spread over startSpreadMs. */
+  readonly spreadFrom: number;
+  readonly startSpreadMs: number;
+  readonly lightMs: number;
+  readonly warmupMs: number;
+  readonly throughputRates: readonly number[];
+  readonly throughputMs: number;
+  readonly bigImports: number;
+  readonly workers: number;
+  readonly extras: boolean;
+  readonly profile: boolean;
+  /** The whole run is abandoned (and reported as far as it got) after this. */
+  readonly budgetMs: number;
+}
+
+const QUICK: Config = {
+  mode: 'quick',
+  steps: [10, 100],
+  servicesPerCluster: 10,
+  endpointsPerService: 10,
+  groupSize: 10,
+  rate: 1000,
+  steadyMs: 10_000,
+  lightRate: 20,
+  lightMs: 5000,
+  spreadFrom: 1000,
+  startSpreadMs: 30_000,
+  warmupMs: 1000,
+  throughputRates: [100, 250, 500, 1000, 2000, 5000, 10_000],
+  throughputMs: 6000,
+  bigImports: 100_000,
+  workers: 2,
+  extras: true,
+  profile: false,
+  budgetMs: 15 * 60_000,
+};
+
+const FULL: Config = {
+  mode: 'full',
+  steps: [10, 100, 1000],
+  servicesPerCluster: 10,
+  endpointsPerService: 25,
+  groupSize: 10,
+  rate: 1000,
+  steadyMs: 30_000,
+  lightRate: 20,
+  lightMs: 10_000,
+  spreadFrom: 1000,
+  startSpreadMs: 30_000,
+  warmupMs: 2000,
+  throughputRates: [100, 250, 500, 1000, 2000, 5000, 10_000],
+  throughputMs: 10_000,
+  bigImports: 100_000,
+  workers: 4,
+  extras: true,
+  profile: false,
+  budgetMs: 29 * 60_000,
+};
+
+/** A comma-separated list of positive integers after `flag`; undefined when absent or empty. */
+function positiveIntegers(argv: readonly string[], flag: string): number[] | undefined {
+  const i = argv.indexOf(flag);
+  const list = (i >= 0 ? argv[i + 1] : undefined)
+    ?.split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
+  return list !== undefined && list.length > 0 ? list : undefined;
+}
+
+export function parseArgs(argv: readonly string[]): Config {
+  const clusters = positiveIntegers(argv, '--clusters');
+  const rates = positiveIntegers(argv, '--rates');
+  return {
+    ...(argv.includes('--quick') ? QUICK : FULL),
+    ...(clusters !== undefined ? { steps: clusters } : {}),
+    ...(rates !== undefined ? { throughputRates: rates } : {}),
+    extras: !argv.includes('--no-extras'),
+    profile: argv.includes('--profile'),
+  };
+}

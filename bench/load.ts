@@ -1,0 +1,142 @@
+// The measurements of propagation: a paced, open-loop load at a rate (what the sources made, the
+// latency until every consumer applied it, and what etcd, the hub and each process cost meanwhile),
+// and probes: one change in every cluster at once, or rounds of them until one propagates whole.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { etcdCounters, hubCounters } from './env.ts';
+import { nowMs } from './ipc.ts';
+import { statusOf, type WorkerHandle } from './pool.ts';
+import { mb, round, rssBytes } from './procs.ts';
+import type { PropagationRow } from './result.ts';
+import { pids, type StepContext } from './step-context.ts';
+
+export interface LoadOutcome {
+  readonly row: PropagationRow;
+  readonly etcdWritesPerS: number;
+  readonly etcdPutsPerS: number;
+  readonly reportsPerS: number;
+  readonly cpuCores: Record<string, number>;
+  readonly peakRssMb: Record<string, number>;
+  readonly behindMs: number;
+  readonly agentTimings: Record<string, number>[];
+  readonly hubEventLoopLagMs: Record<string, number>;
+}
+
+/** Paced open-loop load at `rate` changes/s for `durationMs`, then drain; the tracker measures. */
+export async function runLoad(ctx: StepContext, phase: string, rate: number, durationMs: number): Promise<LoadOutcome> {
+  const { env, tracker, workers } = ctx;
+  const sources = workers;
+  const etcdBefore = await etcdCounters(env.etcd.url);
+  const hubBefore = await hubCounters(env.hub.url);
+  const peak: Record<string, number> = {};
+  const sampler = setInterval(() => {
+    for (const [name, pid] of pids(ctx)) peak[name] = Math.max(peak[name] ?? 0, mb(rssBytes(pid)));
+  }, 1000);
+  ctx.cpu.begin();
+  const start = nowMs();
+  for (const w of sources) w.loadDone = undefined;
+  const done = Promise.all(sources.map((w) => w.next('load-done', durationMs + 300_000)));
+  for (const w of sources) w.send({ type: 'load', phase, rate: rate / sources.length, durationMs });
+  const finished = await done;
+  const timings = await statusOf(workers)
+    .then((s) => s.map((x) => x.timings))
+    .catch(() => []);
+  const loadSeconds = (nowMs() - start) / 1000;
+  const cpuCores = ctx.cpu.end();
+  const etcdAfter = await etcdCounters(env.etcd.url);
+  const hubAfter = await hubCounters(env.hub.url);
+  await tracker.drain(phase, 20_000);
+  clearInterval(sampler);
+  const made = finished.reduce((n, f) => n + f.made, 0);
+  const behindMs = Math.max(...finished.map((f) => f.behindMs));
+  const r = tracker.result(phase, start + ctx.config.warmupMs);
+  tracker.abandon(phase);
+  const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number => (b[k] ?? 0) - (a[k] ?? 0);
+  return {
+    row: {
+      clusters: ctx.ds.shape.clusters,
+      services: ctx.ds.services,
+      endpoints: ctx.ds.endpoints,
+      changes_per_s: round((made / durationMs) * 1000, 0),
+      target_changes_per_s: rate,
+      p50_ms: round(r.p50, 1),
+      p99_ms: round(r.p99, 1),
+      max_ms: round(r.max, 1),
+      measured_changes: r.made,
+      incomplete: r.incomplete,
+      consumers_per_change: ctx.config.groupSize,
+    },
+    etcdWritesPerS: round(delta(etcdBefore, etcdAfter, 'etcd_server_proposals_committed_total') / loadSeconds, 0),
+    etcdPutsPerS: round(delta(etcdBefore, etcdAfter, 'etcd_mvcc_put_total') / loadSeconds, 0),
+    reportsPerS: round(delta(hubBefore, hubAfter, 'report_ok') / loadSeconds, 0),
+    cpuCores,
+    peakRssMb: peak,
+    behindMs: round(behindMs, 0),
+    agentTimings: timings,
+    hubEventLoopLagMs: {
+      p50: round(hubAfter.eventloop_lag_p50_ms ?? Number.NaN, 1),
+      p99: round(hubAfter.eventloop_lag_p99_ms ?? Number.NaN, 1),
+      max: round(hubAfter.eventloop_lag_max_ms ?? Number.NaN, 1),
+    },
+  };
+}
+
+/** Makes one change in every exporting cluster; resolves once every worker has made its share. */
+export async function probe(ctx: StepContext, phase: string, endpoint = 0): Promise<number> {
+  const byWorker = new Map<WorkerHandle, number[]>();
+  for (let i = 0; i < ctx.ds.shape.clusters; i++) {
+    const w = ctx.workers[i % ctx.workers.length];
+    if (w === undefined) continue;
+    const list = byWorker.get(w) ?? [];
+    list.push(i);
+    byWorker.set(w, list);
+  }
+  const made = await Promise.all(
+    [...byWorker].map(async ([w, clusters]) => {
+      const done = w.next('probed', 60_000);
+      w.send({ type: 'probe', phase, clusters, endpoint });
+      return (await done).made;
+    }),
+  );
+  return made.reduce((a, b) => a + b, 0);
+}
+
+/** A change in every cluster at once; the time until every consumer applied each. */
+export async function probeAll(ctx: StepContext, phase: string, timeoutMs: number): Promise<{ p50: number; max: number; incomplete: number }> {
+  await probe(ctx, phase);
+  await ctx.tracker.drain(phase, timeoutMs);
+  const r = ctx.tracker.result(phase);
+  ctx.tracker.abandon(phase);
+  return { p50: round(r.p50, 0), max: round(r.max, 0), incomplete: r.incomplete };
+}
+
+/**
+ * After an outage began at `since`: a round of changes (one per cluster) every `everyMs` until a
+ * round propagates completely; "served again" is when that round's last change was applied.
+ */
+export async function servedAgain(
+  ctx: StepContext,
+  prefix: string,
+  since: number,
+  everyMs: number,
+  timeoutMs: number,
+): Promise<{ servedMs: number; rounds: number; roundStarts: number[] }> {
+  const starts: number[] = [];
+  const deadline = since + timeoutMs;
+  for (let r = 0; nowMs() < deadline; r++) {
+    starts.push(nowMs());
+    // Each round changes another endpoint, so a later round does not stand in for a lost one.
+    await probe(ctx, `${prefix}-${r}`, r);
+    const next = nowMs() + everyMs;
+    while (nowMs() < next) {
+      for (const [k, start] of starts.entries()) {
+        const phase = `${prefix}-${k}`;
+        if (ctx.tracker.pending(phase) === 0) {
+          const res = ctx.tracker.result(phase);
+          if (res.made > 0 && res.incomplete === 0) return { servedMs: round(start + res.max - since, 0), rounds: starts.length, roundStarts: starts };
+        }
+      }
+      await sleep(20);
+    }
+  }
+  return { servedMs: Number.NaN, rounds: starts.length, roundStarts: starts };
+}

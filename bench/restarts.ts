@@ -1,0 +1,107 @@
+// Crashes of the servers while the agents run: the hub killed (SIGKILL) and a new hub process
+// started while etcd and NATS stay up; nats-server killed and restarted on the same port, so that
+// every agent reconnects and resyncs at once. Each says how long until every agent is served again.
+import { nowMs } from './ipc.ts';
+import { probe, probeAll, servedAgain } from './load.ts';
+import { log } from './log.ts';
+import { statusOf, type WorkerHandle } from './pool.ts';
+import { round } from './procs.ts';
+import type { BenchResult } from './result.ts';
+import type { StepContext } from './step-context.ts';
+import { settle, sum, until } from './waits.ts';
+
+type Resync = NonNullable<BenchResult['resync']>;
+
+/** The hub crashes (SIGKILL) while every cluster changes one endpoint; a new hub starts at once. */
+export async function restartHub(ctx: StepContext, all: readonly WorkerHandle[], problems: string[]): Promise<Resync['hub_restart'] | undefined> {
+  const { env, tracker } = ctx;
+  log('  hub restart: SIGKILL, a change in every cluster, new hub process');
+  try {
+    // First crash: one change in every cluster while no hub runs, then nothing: are they delivered?
+    await env.hub.kill();
+    await probe(ctx, 'hub-outage', 1);
+    await env.hub.start();
+    await tracker.drain('hub-outage', 30_000);
+    const outage = tracker.result('hub-outage');
+    tracker.abandon('hub-outage');
+    log(
+      `  hub crash with a change in every cluster during the outage: ${outage.made - outage.incomplete} of ${outage.made} delivered to every consumer (last after ${round(outage.max, 0)} ms from the change)`,
+    );
+    await settle(all, 30_000);
+    // Second crash: a round of changes (one per cluster) every second until one goes all the way.
+    await env.hub.kill();
+    const tKill = nowMs();
+    const hubStarted = env.hub.start().then(() => nowMs() - tKill);
+    const served = await servedAgain(ctx, 'hub-restart', tKill, 1000, 90_000);
+    const hubReadyMs = await hubStarted;
+    const hubProbe = { max: served.servedMs, incomplete: outage.incomplete, rounds: served.rounds };
+    for (let r = 0; r < served.rounds; r++) tracker.abandon(`hub-restart-${r}`);
+    log(
+      `  hub ready again after ${Math.round(hubReadyMs)} ms; every agent served again (a round of changes in every cluster applied by all consumers) ${hubProbe.max} ms after the crash (${hubProbe.rounds} rounds)`,
+    );
+    if (hubProbe.incomplete > 0)
+      problems.push(
+        `hub restart: ${hubProbe.incomplete} of ${outage.made} changes made while no hub ran were not applied by every consumer within 30 s of the new hub starting (nothing else changed afterwards)`,
+      );
+    return {
+      hub_ready_ms: round(hubReadyMs, 0),
+      every_agent_served_ms: hubProbe.max,
+      rounds: hubProbe.rounds,
+      outage_changes: outage.made,
+      outage_changes_lost: hubProbe.incomplete,
+    };
+  } catch (err) {
+    problems.push(`hub restart: ${(err as Error).message}`);
+    log(`  hub restart failed: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** What the report says of the nats-server restart when no hub ran to measure it with. */
+export function natsRestartNotMeasured(agents: number): Resync['nats_restart'] {
+  return { agents, nats_up_ms: Number.NaN, all_reconnected_and_synced_ms: Number.NaN, probe_after_max_ms: Number.NaN, probe_after_incomplete: 0 };
+}
+
+/** nats-server restarts (SIGKILL, same port): every agent reconnects and resyncs at once. */
+export async function restartNats(ctx: StepContext, all: readonly WorkerHandle[], problems: string[]): Promise<Resync['nats_restart']> {
+  const { env, ds } = ctx;
+  let reconnectMs = Number.NaN;
+  await settle(all, 30_000);
+  // The mark: from here on an agent counts as served only after a sync that completes after the restart.
+  await Promise.all(
+    all.map(async (w) => {
+      const s = w.next('status');
+      w.send({ type: 'mark' });
+      await s;
+    }),
+  );
+  const tNats = nowMs();
+  await env.restartNats();
+  const natsUpMs = nowMs() - tNats;
+  try {
+    reconnectMs =
+      natsUpMs +
+      (await until(
+        'every agent reconnected and synced',
+        300_000,
+        async () => {
+          const s = await statusOf(all);
+          return sum(s, (x) => x.servedSinceMark) === sum(s, (x) => x.agents) && sum(s, (x) => x.connected) === sum(s, (x) => x.agents);
+        },
+        250,
+      ));
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  const afterProbe = await probeAll(ctx, 'after-reconnect', 120_000);
+  log(
+    `  nats-server restart: ${ds.shape.clusters + 1} agents reconnected and synced in ${Math.round(reconnectMs)} ms; a change in every cluster then propagated in ${afterProbe.max} ms max`,
+  );
+  return {
+    agents: ds.shape.clusters + 1,
+    nats_up_ms: round(natsUpMs, 0),
+    all_reconnected_and_synced_ms: round(reconnectMs, 0),
+    probe_after_max_ms: afterProbe.max,
+    probe_after_incomplete: afterProbe.incomplete,
+  };
+}
