@@ -14,6 +14,28 @@ import type { HubMetrics } from '../metrics.ts';
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
 export const BODY_LIMIT = 1024 * 1024;
 
+/**
+ * How long a client may take, so that slow or idle sockets cannot pile up (issue 12 §2): the whole
+ * request (headers and body) must arrive within `requestTimeoutMs` (408 otherwise), its headers
+ * within `headersTimeoutMs`; an idle keep-alive connection goes after `keepAliveTimeoutMs`; a
+ * socket with no traffic either way goes after `connectionTimeoutMs` (watches send a newline
+ * every 15 s, well inside it). None of them limits how long a response streams.
+ */
+export interface HttpTimeouts {
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly connectionTimeoutMs: number;
+}
+
+/** A 1 MiB apply at 35 KB/s still arrives in 30 s. */
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  connectionTimeoutMs: 60_000,
+};
+
 export interface HubServerDeps {
   readonly credentials?: CredentialStore;
   readonly services?: ServicesView;
@@ -22,6 +44,8 @@ export interface HubServerDeps {
   readonly auth: TokenAuthenticator;
   readonly metrics: HubMetrics;
   readonly logger: Logger;
+  /** DEFAULT_HTTP_TIMEOUTS unless given (tests shorten them). */
+  readonly timeouts?: Partial<HttpTimeouts>;
 }
 
 declare module 'fastify' {
@@ -32,7 +56,8 @@ declare module 'fastify' {
 
 export type HubApp = ReturnType<typeof createApp>;
 
-export function createApp(logger: Logger) {
+export function createApp(logger: Logger, timeouts: Partial<HttpTimeouts> = {}) {
+  const t = { ...DEFAULT_HTTP_TIMEOUTS, ...timeouts };
   // Request lines would drown the audit log; latency and codes go to /metrics instead.
   // forceCloseConnections: on stop, end open watch streams and idle or never-used keep-alive
   // connections at once; otherwise one client could hold the hub's shutdown open.
@@ -42,6 +67,12 @@ export function createApp(logger: Logger) {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: true,
+    requestTimeout: t.requestTimeoutMs,
+    keepAliveTimeout: t.keepAliveTimeoutMs,
+    connectionTimeout: t.connectionTimeoutMs,
+    // Node checks the request and headers timeouts on this interval (30 s by default, which
+    // would let a 30 s timeout run to a minute).
+    http: { headersTimeout: Math.min(t.headersTimeoutMs, t.requestTimeoutMs), connectionsCheckingInterval: Math.min(1000, t.requestTimeoutMs / 2) },
   }).withTypeProvider<ZodTypeProvider>();
   // Responses are not schema-checked: every body the API returns is built from the contract.
   app.setValidatorCompiler(validatorCompiler);

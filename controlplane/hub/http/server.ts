@@ -8,11 +8,11 @@ import { registerRegistryRoutes } from './registry-routes.ts';
 import { registerResourceRoutes } from './resource-routes.ts';
 import { statusBody, statusOf } from './status.ts';
 
-export { API_PREFIX, BODY_LIMIT, type HubServerDeps } from './app.ts';
+export { API_PREFIX, BODY_LIMIT, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, type HubServerDeps } from './app.ts';
 
 export function buildHubServer(deps: HubServerDeps): HubApp {
   const { auth, metrics } = deps;
-  const app = createApp(deps.logger);
+  const app = createApp(deps.logger, deps.timeouts);
 
   app.addHook('onRequest', (request, _reply, done) => {
     try {
@@ -33,6 +33,9 @@ export function buildHubServer(deps: HubServerDeps): HubApp {
   app.setErrorHandler(async (err: unknown, request, reply) => {
     const status = statusOf(err);
     if (status.code >= 500) request.log.error({ err }, 'request failed');
+    // Refused before its body was read (401, 413, 415, ...): close the socket rather than wait
+    // for the rest of a body nobody will read.
+    if (!request.raw.complete) void reply.header('connection', 'close');
     await reply.code(status.code).type('application/json').send(status);
   });
   app.setNotFoundHandler((request, reply) => {
