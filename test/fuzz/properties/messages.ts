@@ -41,10 +41,10 @@ interface CodecCase {
 }
 
 const CASES: readonly CodecCase[] = [
-  { codec: reportCodec as Codec<unknown>, valid: validReport },
-  { codec: heartbeatCodec as Codec<unknown>, valid: validHeartbeat },
-  { codec: syncRequestCodec as Codec<unknown>, valid: validSyncRequest },
-  { codec: importBatchCodec as Codec<unknown>, valid: validImportBatch },
+  { codec: reportCodec, valid: validReport },
+  { codec: heartbeatCodec, valid: validHeartbeat },
+  { codec: syncRequestCodec, valid: validSyncRequest },
+  { codec: importBatchCodec, valid: validImportBatch },
 ];
 
 const REASONS = new Set(['oversized', 'malformed', 'invalid', 'wrong-cluster']);
