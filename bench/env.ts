@@ -13,6 +13,8 @@ import { startNats, type EmbeddedNats } from '../controlplane/embedded/nats.ts';
 import { CredentialStore } from '../controlplane/hub/credentials.ts';
 import { issueHubUser, type IdentityState } from '../controlplane/identity/nats-identity.ts';
 import { EtcdStore } from '../controlplane/registry/etcd-store.ts';
+import { exitOf, exitWithin, livePid, signalPid } from './child.ts';
+import { Cleanups } from './cleanups.ts';
 
 const CAUSEWAY_BIN = resolve(import.meta.dirname, '../bin/causeway.js');
 
@@ -30,9 +32,6 @@ export class HubProcess {
   private exited: Promise<void> = Promise.resolve();
   private readonly args: string[];
   private readonly logFile: string;
-  private readonly killOnExit = (): void => {
-    this.signal('SIGKILL');
-  };
 
   constructor(port: number, args: string[], logFile: string) {
     this.url = `http://127.0.0.1:${port}`;
@@ -41,7 +40,7 @@ export class HubProcess {
   }
 
   get pid(): number | undefined {
-    return this.child?.exitCode === null ? this.child.pid : undefined;
+    return livePid(this.child);
   }
 
   async start(): Promise<void> {
@@ -49,13 +48,7 @@ export class HubProcess {
     const child = spawn(process.execPath, this.args, { stdio: ['ignore', log, log] });
     closeSync(log);
     this.child = child;
-    process.once('exit', this.killOnExit);
-    this.exited = new Promise((done) => {
-      child.once('exit', () => {
-        process.removeListener('exit', this.killOnExit);
-        done();
-      });
-    });
+    this.exited = exitOf(child);
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the hub exited during start-up (code ${child.exitCode}); see ${this.logFile}`);
@@ -71,30 +64,16 @@ export class HubProcess {
 
   /** SIGTERM (a clean stop, which also writes its CPU profile), SIGKILL after the grace period. */
   async stop(graceMs = 15_000): Promise<void> {
-    if (this.pid === undefined) return;
-    this.signal('SIGTERM');
-    const timedOut = await Promise.race([this.exited.then(() => false), sleep(graceMs).then(() => true)]);
-    if (timedOut) {
-      this.signal('SIGKILL');
-      await this.exited;
-    }
+    if (this.child === undefined || this.pid === undefined) return;
+    signalPid(this.pid, 'SIGTERM');
+    await exitWithin(this.child, this.exited, graceMs);
   }
 
   /** SIGKILL: a crash. */
   async kill(): Promise<void> {
     if (this.pid === undefined) return;
-    this.signal('SIGKILL');
+    signalPid(this.pid, 'SIGKILL');
     await this.exited;
-  }
-
-  private signal(sig: NodeJS.Signals): void {
-    const pid = this.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // Gone already.
-    }
   }
 }
 
@@ -115,9 +94,9 @@ export interface Env {
 export async function startEnv(options: EnvOptions): Promise<Env> {
   const dataDir = options.dataDir;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const stops: (() => Promise<void>)[] = [];
+  const stops = new Cleanups();
   const stopAll = async (): Promise<void> => {
-    for (const s of stops.reverse()) await s().catch(() => undefined);
+    await stops.run();
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {

@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { exitOf, exitWithin, livePid } from './child.ts';
 import type { AgentPlan, AgentTuning, FromWorker, ToWorker, WorkerStatus } from './ipc.ts';
 import type { PropagationTracker } from './tracker.ts';
 
@@ -15,9 +15,6 @@ export class WorkerHandle {
   private readonly child: ChildProcess;
   private readonly waiters: { type: FromWorker['type']; resolve: (m: FromWorker) => void }[] = [];
   private readonly exited: Promise<void>;
-  private readonly killOnExit = (): void => {
-    this.kill();
-  };
   loadDone: { made: number; behindMs: number } | undefined;
   error: string | undefined;
 
@@ -32,13 +29,7 @@ export class WorkerHandle {
       stdio: ['ignore', log, log, 'ipc'],
     });
     closeSync(log);
-    process.once('exit', this.killOnExit);
-    this.exited = new Promise((done) => {
-      this.child.once('exit', () => {
-        process.removeListener('exit', this.killOnExit);
-        done();
-      });
-    });
+    this.exited = exitOf(this.child);
     this.child.on('message', (raw) => {
       const msg = raw as FromWorker;
       switch (msg.type) {
@@ -68,7 +59,7 @@ export class WorkerHandle {
   }
 
   get pid(): number | undefined {
-    return this.child.exitCode === null ? this.child.pid : undefined;
+    return livePid(this.child);
   }
 
   send(msg: ToWorker): void {
@@ -100,21 +91,7 @@ export class WorkerHandle {
   async stop(): Promise<void> {
     if (this.pid === undefined) return;
     this.send({ type: 'stop' });
-    const timedOut = await Promise.race([this.exited.then(() => false), sleep(20_000).then(() => true)]);
-    if (timedOut) {
-      this.kill();
-      await this.exited;
-    }
-  }
-
-  kill(): void {
-    const pid = this.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone already.
-    }
+    await exitWithin(this.child, this.exited, 20_000);
   }
 }
 
