@@ -20,6 +20,8 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './changes.ts';
+import { delayFor } from '../kernel/backoff.ts';
+import { SerialQueue, sleep } from '../kernel/async.ts';
 import { decodeObject, encodeObject, stripVersion } from './stored-object.ts';
 import type { Op, Store } from './store.ts';
 import { planWrite, type Mutation, type Snapshot } from './write-plan.ts';
@@ -33,12 +35,15 @@ export class Registry {
   private readonly now: () => Date;
   private readonly newUid: () => string;
   private readonly maxAttempts: number;
+  // Declarations of one hub go through one at a time: they all compare the write head, so writes
+  // racing each other would only make each other retry, and enough of them ran out of attempts.
+  private readonly writes = new SerialQueue();
 
   constructor(store: Store, options: RegistryOptions = {}) {
     this.store = store;
     this.now = options.now ?? (() => new Date());
     this.newUid = options.newUid ?? randomUUID;
-    this.maxAttempts = options.maxAttempts ?? 8;
+    this.maxAttempts = options.maxAttempts ?? 16;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -112,7 +117,11 @@ export class Registry {
    * Restores every resource to what it was at `revision` by writing a new revision, reconstructed
    * from the history (which survives etcd compaction, unlike etcd's own old revisions).
    */
-  async rollback(revision: number, actor: Actor, options: WriteOptions = {}): Promise<WriteResult> {
+  rollback(revision: number, actor: Actor, options: WriteOptions = {}): Promise<WriteResult> {
+    return this.writes.run(() => this.rollbackNow(revision, actor, options));
+  }
+
+  private async rollbackNow(revision: number, actor: Actor, options: WriteOptions): Promise<WriteResult> {
     for (let attempt = 1; ; attempt++) {
       const snapshot = await this.snapshot();
       if (revision > snapshot.revision) {
@@ -141,16 +150,22 @@ export class Registry {
       const result = await this.tryWrite(snapshot, mutations, actor, 'rollback', options, revision);
       if (result !== undefined) return result;
       if (attempt >= this.maxAttempts) throw new ConflictError('the registry kept changing during rollback; try again');
+      await retryPause(attempt);
     }
   }
 
-  private async write(mutations: readonly Mutation[], actor: Actor, operation: HistoryEntry['operation'], options: WriteOptions): Promise<WriteResult> {
-    for (let attempt = 1; ; attempt++) {
-      const snapshot = await this.snapshot();
-      const result = await this.tryWrite(snapshot, mutations, actor, operation, options);
-      if (result !== undefined) return result;
-      if (attempt >= this.maxAttempts) throw new ConflictError('the registry kept changing under this write; try again');
-    }
+  private write(mutations: readonly Mutation[], actor: Actor, operation: HistoryEntry['operation'], options: WriteOptions): Promise<WriteResult> {
+    return this.writes.run(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const snapshot = await this.snapshot();
+        // A lost race re-plans on the new snapshot: a write without a precondition then succeeds,
+        // one with a resourceVersion that another writer moved gets its 409 from the plan.
+        const result = await this.tryWrite(snapshot, mutations, actor, operation, options);
+        if (result !== undefined) return result;
+        if (attempt >= this.maxAttempts) throw new ConflictError('the registry kept changing under this write; try again');
+        await retryPause(attempt);
+      }
+    });
   }
 
   /** Plans and commits against one snapshot; undefined when another writer got there first. */
@@ -260,3 +275,13 @@ export class Registry {
       .sort((a, b) => a.seq - b.seq);
   }
 }
+
+/**
+ * Between attempts that lost the write head to another hub replica: jittered, so that replicas
+ * retrying at once spread out; 16 attempts wait about 2.5 s in all at most.
+ */
+function retryPause(attempt: number): Promise<void> {
+  return sleep(delayFor({ baseMs: 5, maxMs: 200 }, attempt - 1), NEVER);
+}
+
+const NEVER = new AbortController().signal;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { Resource } from '../../controlplane/api/resources.ts';
 import type { StatusBody } from '../../controlplane/hub/http/status.ts';
 import { cluster } from '../fixtures/resources.ts';
+import { HISTORY_PREFIX, OBJECTS_PREFIX } from '../../controlplane/api/keys.ts';
 import { etcdSnapshot, registrySnapshot, startTestHub, type TestHub } from '../harness/hub.ts';
 
 const API = '/apis/causeway.dev/v1alpha1';
@@ -163,6 +164,48 @@ describe('hub hardening at the HTTP edge (issue 12 §2, §3; real hub, real etcd
       ac.abort();
       const event = JSON.parse(text.trim().split('\n')[0] ?? '') as { type: string; object: Resource };
       assert.deepEqual([event.type, event.object.metadata.name, event.object.metadata.resourceVersion], ['ADDED', 'rv-watched', String(written.revision)]);
+    });
+  });
+
+  describe('concurrent writes', () => {
+    it('20 concurrent applies without a resourceVersion to different objects all succeed, and history holds 20 writes', async () => {
+      const before = await registrySnapshot(hub.etcdUrl);
+      const historyBefore = Object.keys(before.keys).filter((k) => k.startsWith(HISTORY_PREFIX)).length;
+      const names = Array.from({ length: 20 }, (_, i) => `conc-${i}`);
+      const replies = await Promise.all(names.map((n) => apply([ownCluster(n, { batch: 'concurrent' })])));
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        names.map(() => 200),
+        replies.map((r) => r.text).join('\n'),
+      );
+      const after = await registrySnapshot(hub.etcdUrl);
+      const records = Object.entries(after.keys)
+        .filter(([k]) => k.startsWith(HISTORY_PREFIX))
+        .map(([, v]) => JSON.parse(v.value) as { changes: { name: string; action: string }[] });
+      assert.equal(records.length - historyBefore, 20);
+      assert.deepEqual(
+        records
+          .slice(historyBefore)
+          .flatMap((r) => r.changes.map((c) => `${c.action} ${c.name}`))
+          .sort(),
+        names.map((n) => `created ${n}`).sort(),
+      );
+      // Every write is at a revision of its own, and every object is stored.
+      assert.equal(new Set(replies.map((r) => r.body.revision)).size, 20);
+      for (const n of names) assert.ok(after.keys[`${OBJECTS_PREFIX}clusters/${n}`] !== undefined, n);
+    });
+
+    it('two concurrent writes with the same resourceVersion: one wins, the other gets 409 stale', async () => {
+      const base = await applyOk([ownCluster('conc-rv', { step: '0' })]);
+      const rv = String(base.revision);
+      const withVersion = (step: string): Record<string, unknown> => {
+        const obj = ownCluster('conc-rv', { step });
+        return { ...obj, metadata: { ...(obj.metadata as object), resourceVersion: rv } };
+      };
+      const replies = await Promise.all([apply([withVersion('a')]), apply([withVersion('b')])]);
+      assert.deepEqual(replies.map((r) => r.status).sort(), [200, 409], replies.map((r) => r.text).join('\n'));
+      const loser = replies.find((r) => r.status === 409);
+      assert.match((loser?.body as unknown as StatusBody).message, /metadata\.resourceVersion \d+ is stale/);
     });
   });
 });
