@@ -197,15 +197,6 @@ export async function hubCounters(hubUrl: string): Promise<Record<string, number
   return out;
 }
 
-export function pidOf(pidFile: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export function listProfiles(dir: string | undefined): string[] {
   if (dir === undefined) return [];
   try {

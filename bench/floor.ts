@@ -3,7 +3,7 @@
 import type { EtcdStore } from '../controlplane/registry/etcd-store.ts';
 import { natsPublishDeliverMs } from './nats-floor.ts';
 import { round } from './procs.ts';
-import { median } from './stats.ts';
+import { medianAfterWarmup } from './stats.ts';
 
 export interface Floor {
   readonly etcd_put_ms: number;
@@ -18,7 +18,7 @@ export async function measureFloor(store: EtcdStore, natsUrl: string, hubCreds: 
     await store.txn([], [{ type: 'put', key: '/bench/floor', value: String(i) }]);
     times.push(performance.now() - t0);
   }
-  const etcd = median(times.slice(Math.floor(samples / 10)));
+  const etcd = medianAfterWarmup(times);
   const nats = await natsPublishDeliverMs(natsUrl, hubCreds, samples);
   return { etcd_put_ms: round(etcd, 3), nats_publish_deliver_ms: round(nats, 3), floor_ms: round(etcd + nats, 3) };
 }

@@ -1,7 +1,7 @@
 // The NATS half of the floor: one publish → deliver between two connections on this machine's
 // nats-server, with the hub's credential (the only file of the benchmark importing the client).
 import { connectNats } from '../controlplane/bus/nats-connect.ts';
-import { median } from './stats.ts';
+import { medianAfterWarmup } from './stats.ts';
 
 /** Median milliseconds from publish on one connection to delivery on another. */
 export async function natsPublishDeliverMs(servers: string, creds: string, samples = 300): Promise<number> {
@@ -34,7 +34,7 @@ export async function natsPublishDeliverMs(servers: string, creds: string, sampl
       ]);
       times.push(t1 - t0);
     }
-    return median(times.slice(Math.floor(samples / 10)));
+    return medianAfterWarmup(times);
   } finally {
     await pub.close();
     await sub.close();

@@ -88,6 +88,13 @@ export class WorkerHandle {
     return (await reply).status;
   }
 
+  /** From now on an agent counts as served only after a sync that completes later (WorkerStatus.servedSinceMark). */
+  async mark(): Promise<WorkerStatus> {
+    const reply = this.next('status');
+    this.send({ type: 'mark' });
+    return (await reply).status;
+  }
+
   async stop(): Promise<void> {
     if (this.pid === undefined) return;
     this.send({ type: 'stop' });

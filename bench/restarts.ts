@@ -67,14 +67,8 @@ export async function restartNats(ctx: StepContext, all: readonly WorkerHandle[]
   const { env, ds } = ctx;
   let reconnectMs = Number.NaN;
   await settle(all, 30_000);
-  // The mark: from here on an agent counts as served only after a sync that completes after the restart.
-  await Promise.all(
-    all.map(async (w) => {
-      const s = w.next('status');
-      w.send({ type: 'mark' });
-      await s;
-    }),
-  );
+  // Served again means a sync completed after the restart.
+  await Promise.all(all.map((w) => w.mark()));
   const tNats = nowMs();
   await env.restartNats();
   const natsUpMs = nowMs() - tNats;

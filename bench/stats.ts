@@ -17,3 +17,8 @@ export function summarize(samples: readonly number[]): Summary {
 export function median(samples: readonly number[]): number {
   return summarize(samples).p50;
 }
+
+/** The median once the first tenth (connections and caches warming up) is left out. */
+export function medianAfterWarmup(samples: readonly number[]): number {
+  return median(samples.slice(Math.floor(samples.length / 10)));
+}
