@@ -34,6 +34,11 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  * Cluster names become one subject token, so they must hold no `.`, `*`, `>` or whitespace.
  * Kubernetes DNS-1123 labels never do, which is why we require one.
  */
+/** True for what assertClusterName accepts: the one definition of a cluster token, for builders and parsers alike. */
+export function isClusterName(cluster: string): boolean {
+  return cluster.length > 0 && cluster.length <= MAX_CLUSTER_NAME && DNS1123_LABEL.test(cluster);
+}
+
 export function assertClusterName(cluster: string): void {
   let message: string | undefined;
   if (cluster.length === 0) message = 'cluster name is empty';
@@ -81,7 +86,7 @@ export function parseAgentSubject(subject: string): { readonly cluster: string; 
   if (tokens.length !== 5 || `${tokens[0]}.${tokens[1]}` !== SUBJECT_ROOT || tokens[2] !== 'agent') return undefined;
   const cluster = tokens[3];
   const kind = tokens[4];
-  if (cluster === undefined || kind === undefined || kind === '' || !DNS1123_LABEL.test(cluster)) return undefined;
+  if (cluster === undefined || kind === undefined || kind === '' || !isClusterName(cluster)) return undefined;
   return { cluster, kind };
 }
 

@@ -94,12 +94,15 @@ export function validateDocument(doc: RawDocument): Validated<Resource> {
     message,
     ...(value !== undefined ? { value } : {}),
   });
-  if (!isRecord(object)) {
-    return { ok: false, problems: [at('', 'expected a mapping with apiVersion, kind, metadata and spec', object)] };
-  }
+  // Depth first: nothing below (zod, the echo of a value in a problem, the JSON of the reply) may
+  // recurse through a hostile value.
   const deep = tooDeep(object);
   if (deep !== undefined) {
     return { ok: false, problems: [at(deep, `nested more than ${MAX_NESTING_DEPTH} levels deep; no Causeway resource needs that`)] };
+  }
+  if (!isRecord(object)) {
+    const got = Array.isArray(object) ? `a list of ${object.length}` : object;
+    return { ok: false, problems: [at('', 'expected a mapping with apiVersion, kind, metadata and spec', got)] };
   }
   const kind = object.kind;
   const name = isRecord(object.metadata) && typeof object.metadata.name === 'string' ? object.metadata.name : undefined;

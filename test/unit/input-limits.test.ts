@@ -38,6 +38,15 @@ describe('input limits', () => {
     assert.match(p.message, /nested more than 32 levels/);
   });
 
+  it('refuses a document that is itself a list nested 100,000 deep, without echoing it (found by fuzzing: a 500)', () => {
+    const p = problems(validateDocuments([{ source: { document: 1 }, object: nested(100_000) }]))[0];
+    assert.ok(p !== undefined);
+    assert.match(p.message, /nested more than 32 levels/);
+    assert.ok(JSON.stringify(p).length < 1000, 'the problem (and so the reply) stays small');
+    const flat = problems(validateDocuments([{ source: { document: 1 }, object: Array.from({ length: 100_000 }, () => 1) }]))[0];
+    assert.deepEqual([flat?.message, flat?.value], ['expected a mapping with apiVersion, kind, metadata and spec', 'a list of 100000']);
+  });
+
   it('refuses YAML nested 100,000 levels deep as malformed, naming the document', () => {
     const v = parseYamlDocuments(`a: 1\n---\nb: ${'['.repeat(100_000)}`, 'deep.yaml');
     const p = problems(v)[0];

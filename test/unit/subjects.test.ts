@@ -142,6 +142,9 @@ describe('NATS subjects (stable API)', () => {
     ['causeway.v1.agent.AWS.report', undefined],
     ['causeway.v1.agent.aws-1.report.extra', undefined],
     ['causeway.v1.agent.aws-1.', undefined],
+    // Found by fuzzing: the parser took a 64-character cluster that the builders refuse.
+    [`causeway.v1.agent.${'a'.repeat(63)}.report`, { cluster: 'a'.repeat(63), kind: 'report' }],
+    [`causeway.v1.agent.${'a'.repeat(64)}.report`, undefined],
   ];
   for (const [subject, expected] of parsed) {
     it(`parseAgentSubject(${subject})`, () => {
