@@ -5,7 +5,15 @@
 import { ConflictError, NotFoundError } from '../api/errors.ts';
 import { CREDENTIALS_PREFIX, credentialsKey, IDENTITY_KEY } from '../api/keys.ts';
 import { createIdentityState, issueAgentUser, parseIdentityState, revokeUsers, type IdentityState } from '../identity/nats-identity.ts';
-import type { Store } from '../registry/store.ts';
+import { delayFor } from '../kernel/backoff.ts';
+import { sleep } from '../kernel/async.ts';
+import type { Actor, CredentialOperation } from '../registry/changes.ts';
+import { appendRecord, readHead } from '../registry/history.ts';
+import type { Op, Store } from '../registry/store.ts';
+
+/** Attempts when the credential or the history head moved between our read and our write. */
+const MAX_ATTEMPTS = 16;
+const NEVER = new AbortController().signal;
 
 export interface AgentCredential {
   readonly cluster: string;
@@ -43,23 +51,46 @@ export class CredentialStore {
     }
   }
 
-  /** The cluster's current credential; a new one when there is none or `rotate` asks for it. */
-  async issue(cluster: string, options: { rotate?: boolean } = {}): Promise<AgentCredential> {
-    for (let attempt = 0; attempt < 8; attempt++) {
+  /**
+   * The cluster's current credential; a new one when there is none or `rotate` asks for it. With
+   * an `actor`, the hand-out is recorded in the registry's history in the same transaction
+   * (who, which cluster, which user key; never the seed), so no credential leaves unaudited.
+   */
+  async issue(cluster: string, options: { rotate?: boolean; actor?: Actor } = {}): Promise<AgentCredential> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const kv = await this.store.get(credentialsKey(cluster));
-      if (kv !== undefined && options.rotate !== true) return JSON.parse(kv.value) as AgentCredential;
-      const identity = await this.identity();
-      const user = await issueAgentUser(identity, cluster);
-      const credential: AgentCredential = { cluster, publicKey: user.publicKey, creds: user.creds, issuedAt: this.now().toISOString() };
-      const res = await this.store.txn(
-        [{ key: credentialsKey(cluster), modRevision: kv?.modRevision ?? 0 }],
-        [{ type: 'put', key: credentialsKey(cluster), value: JSON.stringify(credential) }],
-      );
-      if (!res.succeeded) continue;
-      if (kv !== undefined) await this.revokeKeys([(JSON.parse(kv.value) as AgentCredential).publicKey]);
+      const existing = kv === undefined ? undefined : (JSON.parse(kv.value) as AgentCredential);
+      const reuse = existing !== undefined && options.rotate !== true;
+      const credential = reuse ? existing : await this.newCredential(cluster);
+      const operation: CredentialOperation = existing === undefined ? 'issue-credentials' : reuse ? 'get-credentials' : 'rotate-credentials';
+      const audit =
+        options.actor === undefined
+          ? { compares: [], ops: [] }
+          : appendRecord(await readHead(this.store), {
+              time: this.now().toISOString(),
+              actor: { name: options.actor.name, role: options.actor.role },
+              operation,
+              changes: [],
+              credential: { cluster, publicKey: credential.publicKey },
+            });
+      const ops: Op[] = [...(reuse ? [] : [{ type: 'put' as const, key: credentialsKey(cluster), value: JSON.stringify(credential) }]), ...audit.ops];
+      if (ops.length === 0) return credential;
+      // The credential key is compared even when only the audit is written: the record must name
+      // the key actually handed out.
+      const res = await this.store.txn([{ key: credentialsKey(cluster), modRevision: kv?.modRevision ?? 0 }, ...audit.compares], ops);
+      if (!res.succeeded) {
+        await sleep(delayFor({ baseMs: 5, maxMs: 200 }, attempt - 1), NEVER);
+        continue;
+      }
+      if (existing !== undefined && !reuse) await this.revokeKeys([existing.publicKey]);
       return credential;
     }
     throw new ConflictError(`the credential of cluster ${cluster} kept changing; try again`);
+  }
+
+  private async newCredential(cluster: string): Promise<AgentCredential> {
+    const user = await issueAgentUser(await this.identity(), cluster);
+    return { cluster, publicKey: user.publicKey, creds: user.creds, issuedAt: this.now().toISOString() };
   }
 
   /** Revokes and forgets a cluster's credential (the cluster was deleted). */

@@ -49,10 +49,16 @@ export interface HistoryEntry {
   readonly seq: number;
   readonly time: string;
   readonly actor: Actor;
-  readonly operation: 'apply' | 'create' | 'update' | 'delete' | 'rollback';
+  readonly operation: 'apply' | 'create' | 'update' | 'delete' | 'rollback' | CredentialOperation;
   readonly rollbackTo?: number;
+  /** Empty for a credential hand-out: it declares nothing, so a rollback passes over it. */
   readonly changes: readonly HistoryChange[];
+  /** For a credential operation: whose, and which user key (never the seed or the .creds). */
+  readonly credential?: { readonly cluster: string; readonly publicKey: string };
 }
+
+/** An agent credential created, handed out again, or replaced (the old key revoked). */
+export type CredentialOperation = 'issue-credentials' | 'get-credentials' | 'rotate-credentials';
 
 export interface WatchEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';

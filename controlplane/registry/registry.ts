@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { ConflictError, InvalidInputError, NotFoundError } from '../api/errors.ts';
-import { HEAD_KEY, HISTORY_PREFIX, historyKey, kindPrefix, objectKey, OBJECTS_PREFIX, parseObjectKey, refOf, refString, type ObjectRef } from '../api/keys.ts';
+import { HEAD_KEY, HISTORY_PREFIX, kindPrefix, objectKey, OBJECTS_PREFIX, parseObjectKey, refOf, refString, type ObjectRef } from '../api/keys.ts';
 import type { Kind } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
 import {
@@ -24,6 +24,7 @@ import { delayFor } from '../kernel/backoff.ts';
 import { SerialQueue, sleep } from '../kernel/async.ts';
 import { decodeObject, encodeObject, stripVersion } from './stored-object.ts';
 import type { Op, Store } from './store.ts';
+import { appendRecord, readHead } from './history.ts';
 import { planWrite, type Mutation, type Snapshot } from './write-plan.ts';
 
 // The registry's API speaks the vocabulary of changes.ts; its callers import it from here.
@@ -73,7 +74,7 @@ export class Registry {
         ? entries
         : entries
             .map((e) => ({ ...e, changes: e.changes.filter((c) => refString({ kind: c.kind, namespace: c.namespace, name: c.name }) === want) }))
-            .filter((e) => e.changes.length > 0);
+            .filter((e) => e.changes.length > 0 || (e.credential !== undefined && refString({ kind: 'Cluster', name: e.credential.cluster }) === want));
     return picked.reverse().slice(0, filter.limit ?? Infinity);
   }
 
@@ -183,34 +184,30 @@ export class Registry {
     const written = changes.filter((c) => c.action !== Action.unchanged);
     if (dryRun || written.length === 0) return { revision: snapshot.revision, dryRun, changes };
 
-    const seq = snapshot.seq + 1;
-    const time = this.now().toISOString();
-    const ops: Op[] = written.map((c) =>
+    const objectOps: Op[] = written.map((c) =>
       c.after !== undefined ? { type: 'put', key: objectKey(c.ref), value: encodeObject(c.after) } : { type: 'delete', key: objectKey(c.ref) },
     );
-    const record: Omit<HistoryEntry, 'revision'> = {
-      seq,
-      time,
-      actor: { name: actor.name, role: actor.role },
-      operation,
-      ...(rollbackTo !== undefined ? { rollbackTo } : {}),
-      changes: written.map((c) => ({
-        kind: c.ref.kind,
-        ...(c.ref.namespace !== undefined ? { namespace: c.ref.namespace } : {}),
-        name: c.ref.name,
-        action: c.action,
-        ...(c.before !== undefined ? { before: c.before } : {}),
-        ...(c.after !== undefined ? { after: stripVersion(c.after) } : {}),
-      })),
-    };
-    ops.push({ type: 'put', key: historyKey(seq), value: JSON.stringify(record) });
-    ops.push({ type: 'put', key: HEAD_KEY, value: JSON.stringify({ seq }) });
+    const history = appendRecord(
+      { revision: snapshot.headRevision, seq: snapshot.seq },
+      {
+        time: this.now().toISOString(),
+        actor: { name: actor.name, role: actor.role },
+        operation,
+        ...(rollbackTo !== undefined ? { rollbackTo } : {}),
+        changes: written.map((c) => ({
+          kind: c.ref.kind,
+          ...(c.ref.namespace !== undefined ? { namespace: c.ref.namespace } : {}),
+          name: c.ref.name,
+          action: c.action,
+          ...(c.before !== undefined ? { before: c.before } : {}),
+          ...(c.after !== undefined ? { after: stripVersion(c.after) } : {}),
+        })),
+      },
+    );
+    const ops = [...objectOps, ...history.ops];
     // Objects are compared too: status writes (updateStatus) do not move the head, and an apply
     // built on an older copy must not put back the status it read.
-    const compares = [
-      { key: HEAD_KEY, modRevision: snapshot.headRevision },
-      ...written.map((c) => ({ key: objectKey(c.ref), modRevision: Number(c.before?.metadata.resourceVersion ?? 0) })),
-    ];
+    const compares = [...history.compares, ...written.map((c) => ({ key: objectKey(c.ref), modRevision: Number(c.before?.metadata.resourceVersion ?? 0) }))];
     const res = await this.store.txn(compares, ops);
     if (!res.succeeded) return undefined;
     const withVersion = (r: Resource | undefined): Resource | undefined =>
@@ -247,15 +244,14 @@ export class Registry {
   private async snapshot(): Promise<Snapshot> {
     // Head first: if the write that follows still finds the head unmoved, nothing was written
     // since, so the range read after it is exactly the state the write builds on.
-    const head = await this.store.get(HEAD_KEY);
+    const head = await readHead(this.store);
     const { kvs, revision } = await this.store.range(OBJECTS_PREFIX);
     const objects = new Map<string, Resource>();
     for (const kv of kvs) {
       const ref = parseObjectKey(kv.key);
       if (ref !== undefined) objects.set(refString(ref), decodeObject(kv.value, kv.modRevision));
     }
-    const seq = head === undefined ? 0 : (JSON.parse(head.value) as { seq: number }).seq;
-    return { headRevision: head?.modRevision ?? 0, seq, revision, objects };
+    return { headRevision: head.revision, seq: head.seq, revision, objects };
   }
 
   private async readHistory(signal?: AbortSignal): Promise<HistoryEntry[]> {

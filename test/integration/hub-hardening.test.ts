@@ -70,6 +70,12 @@ async function refusedWithoutWrite(status: number, send: () => Promise<Reply>): 
   return body;
 }
 
+function teamToken(name: string): string {
+  const token = hub.tokens[name];
+  assert.ok(token !== undefined, `no token for ${name}`);
+  return token;
+}
+
 /** A cluster in a clusterset of its own, so that its CIDRs meet no other test's. */
 function ownCluster(name: string, labels: Record<string, string>, pod = '172.16.0.0/16', service = '172.17.0.0/20'): Record<string, unknown> {
   return cluster(name, pod, service, { network: 'hh-net', provider: 'onprem', spec: { clusterSet: `set-${name}`, region: 'lab' }, labels });
@@ -206,6 +212,71 @@ describe('hub hardening at the HTTP edge (issue 12 §2, §3; real hub, real etcd
       assert.deepEqual(replies.map((r) => r.status).sort(), [200, 409], replies.map((r) => r.text).join('\n'));
       const loser = replies.find((r) => r.status === 409);
       assert.match((loser?.body as unknown as StatusBody).message, /metadata\.resourceVersion \d+ is stale/);
+    });
+  });
+
+  describe('agent credentials: admins only, every hand-out in the history', () => {
+    interface CredentialEntry {
+      revision: number;
+      actor: { name: string; role: string };
+      operation: string;
+      credential?: { cluster: string; publicKey: string };
+      changes: unknown[];
+    }
+    const credentialEntries = async (token?: string, query = ''): Promise<CredentialEntry[]> => {
+      const res = await call<{ items: CredentialEntry[] }>('GET', `${API}/history${query}`, token !== undefined ? { token } : {});
+      assert.equal(res.status, 200, res.text);
+      return res.body.items.filter((e) => e.operation.endsWith('-credentials'));
+    };
+
+    it("a team token is refused the same way for its own cluster, another team's and one that does not exist, writing nothing", async () => {
+      await applyOk([ownCluster('cred-gpu', { gpu: 'true' }), ownCluster('cred-other', { role: 'inference' }, '172.18.0.0/16', '172.19.0.0/20')]);
+      const team = teamToken('gpu-team');
+      const messages: string[] = [];
+      for (const name of ['cred-gpu', 'cred-other', 'cred-nowhere']) {
+        const status = await refusedWithoutWrite(403, () => call('POST', `${API}/clusters/${name}/credentials`, { token: team }));
+        assert.equal(status.reason, 'Forbidden');
+        messages.push(status.message);
+      }
+      assert.deepEqual(messages, Array(3).fill('token "gpu-team" (role team) may not fetch agent credentials: admins only'));
+      const rotate = await refusedWithoutWrite(403, () => call('POST', `${API}/clusters/cred-gpu/credentials?rotate=true`, { token: team }));
+      assert.equal(rotate.message, messages[0]);
+      assert.deepEqual(await credentialEntries(), []);
+    });
+
+    it('issuing, handing out again and rotating are each a history entry with actor, cluster and revision, never the secret', async () => {
+      await applyOk([ownCluster('cred-audit', {}, '172.20.0.0/16', '172.21.0.0/20')]);
+      type Credential = { cluster: string; publicKey: string; creds: string };
+      const first = await call<Credential>('POST', `${API}/clusters/cred-audit/credentials`);
+      assert.equal(first.status, 200, first.text);
+      const again = await call<Credential>('POST', `${API}/clusters/cred-audit/credentials`);
+      assert.equal(again.body.publicKey, first.body.publicKey);
+      const rotated = await call<Credential>('POST', `${API}/clusters/cred-audit/credentials?rotate=true`);
+      assert.equal(rotated.status, 200, rotated.text);
+      assert.notEqual(rotated.body.publicKey, first.body.publicKey);
+
+      const entries = (await credentialEntries()).filter((e) => e.credential?.cluster === 'cred-audit');
+      assert.deepEqual(
+        entries.map((e) => [e.operation, e.actor.name, e.actor.role, e.credential?.publicKey]),
+        [
+          ['rotate-credentials', 'admin', 'admin', rotated.body.publicKey],
+          ['get-credentials', 'admin', 'admin', first.body.publicKey],
+          ['issue-credentials', 'admin', 'admin', first.body.publicKey],
+        ],
+      );
+      assert.ok(entries.every((e) => e.revision > 0 && e.changes.length === 0));
+      assert.equal(new Set(entries.map((e) => e.revision)).size, 3);
+      // The seed is in the .creds text; no history record holds it, or any part of the .creds.
+      const seed = /\b(SU[A-Z2-7]{50,})\b/.exec(first.body.creds)?.[1];
+      assert.ok(seed !== undefined, 'a .creds file holds a user seed');
+      const raw = JSON.stringify((await registrySnapshot(hub.etcdUrl)).keys);
+      for (const c of [first.body.creds, rotated.body.creds]) {
+        const s = /\b(SU[A-Z2-7]{50,})\b/.exec(c)?.[1] ?? '';
+        assert.ok(!raw.includes(s), 'a user seed is in the history');
+      }
+      // The history of the cluster includes them; a team's history never shows them.
+      assert.equal((await credentialEntries(undefined, '?kind=Cluster&name=cred-audit')).length, 3);
+      assert.deepEqual(await credentialEntries(teamToken('gpu-team')), []);
     });
   });
 });

@@ -48,7 +48,8 @@ export function registerRegistryRoutes(app: HubApp, deps: HubServerDeps): void {
         ...e,
         changes: e.changes.filter((c) => principal.role === 'admin' || [c.before, c.after].some((r) => r !== undefined && canRead(principal, r))),
       }))
-      .filter((e) => e.changes.length > 0)
+      // Admins see every entry, credential hand-outs included (they change no object).
+      .filter((e) => principal.role === 'admin' || e.changes.length > 0)
       .slice(0, limit ?? Infinity);
     return { apiVersion: API_VERSION, kind: 'History', items: visible };
   });
