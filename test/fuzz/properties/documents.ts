@@ -24,6 +24,8 @@ export function assertProblems(problems: readonly Problem[], what: string): void
     assert.ok(typeof p.message === 'string' && p.message.trim() !== '', `${what}: a problem without a reason: ${JSON.stringify(p)}`);
     noThrow('formatProblem', () => formatProblem(p));
   }
+  // The hub sends problems back as JSON: one it cannot serialise is a 500 (test/fuzz/found/).
+  noThrow('JSON.stringify of the problems', () => JSON.stringify(problems));
 }
 
 const validate = (object: unknown): ReturnType<typeof validateDocument> =>

@@ -5,13 +5,14 @@
 // - a refusal is a Status with a reason and a message (and each problem it lists has one);
 // - no write from a refused request, a dry run or a diff: the registry (every declared object
 //   without its status, the write head, the next history record) is the same before and after;
+// - a team token writes only objects in its own namespaces;
 // - an accepted apply moves the head exactly when it reports a change;
 // - an accepted object, read back and printed as `causeway get -o yaml` prints it, applies again
 //   as "unchanged".
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
-import { HEAD_KEY, historyKey, OBJECTS_PREFIX } from '../../../controlplane/api/keys.ts';
+import { HEAD_KEY, historyKey, OBJECTS_PREFIX, parseObjectKey } from '../../../controlplane/api/keys.ts';
 import { KINDS, type Kind } from '../../../controlplane/api/kinds.ts';
 import type { Resource } from '../../../controlplane/api/resources.ts';
 import { printResource } from '../../../controlplane/cli/print.ts';
@@ -115,13 +116,16 @@ async function registryState(store: EtcdStore): Promise<RegistryState> {
   return { head: head === undefined ? undefined : { value: head.value, modRevision: head.modRevision }, nextHistory: next !== undefined, objects };
 }
 
+/** The objects whose declared parts differ between two states. */
+function changedObjects(a: RegistryState, b: RegistryState): string[] {
+  return [...new Set([...a.objects.keys(), ...b.objects.keys()])].filter((k) => a.objects.get(k) !== b.objects.get(k));
+}
+
 function changed(a: RegistryState, b: RegistryState): string | undefined {
   if (!isDeepStrictEqual(a.head, b.head)) return `the write head moved: ${JSON.stringify(a.head)} → ${JSON.stringify(b.head)}`;
   if (b.nextHistory) return 'a history record was written after the head';
-  for (const k of new Set([...a.objects.keys(), ...b.objects.keys()])) {
-    if (a.objects.get(k) !== b.objects.get(k)) return `${k} changed`;
-  }
-  return undefined;
+  const objects = changedObjects(a, b);
+  return objects.length > 0 ? `${objects.join(', ')} changed` : undefined;
 }
 
 function assertStatusBody(reply: Reply, what: string): void {
@@ -155,6 +159,11 @@ export async function checkRequest(h: HubUnderTest, req: HttpRequest): Promise<O
     return Outcome.refused;
   }
   if (req.readOnly && diff !== undefined) throw new InvalidWriteError(`${what} is read-only but wrote: ${diff}`);
+  if (req.who === 'team') {
+    const mine: readonly string[] = TEAM.namespaces;
+    const outside = changedObjects(before, after).filter((k) => !mine.includes(parseObjectKey(k)?.namespace ?? ''));
+    if (outside.length > 0) throw new InvalidWriteError(`${what}: a team token of ${TEAM.namespaces.join(', ')} wrote ${outside.join(', ')}`);
+  }
   const changes = (reply.body as { changes?: { action: string }[] } | undefined)?.changes;
   if (!req.readOnly && req.path.startsWith(`${API}/apply`) && changes !== undefined) {
     const changing = changes.some((c) => c.action !== 'unchanged');
@@ -266,6 +275,34 @@ export const resourceRequest: fc.Arbitrary<HttpRequest> = fc
     });
   });
 
+/**
+ * A team's own kinds (ExternalService, GlobalPolicy) in its namespace and in others', and the
+ * platform's kinds, valid or changed at one field, applied or created with the team's token.
+ */
+export const teamRequest: fc.Arbitrary<HttpRequest> = fc
+  .tuple(
+    fc.oneof(
+      { arbitrary: fc.oneof(validDocument({ ...SEEDED, namespaces: TEAM.namespaces }), validDocument(SEEDED)), weight: 3 },
+      { arbitrary: mutatedDocument({ ...SEEDED, namespaces: TEAM.namespaces }).map((m) => m.object), weight: 1 },
+    ),
+    fc.boolean(),
+    fc.boolean(),
+  )
+  .map(([doc, viaApply, dryRun]) => {
+    const d = doc as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    const kind = typeof d.kind === 'string' && d.kind in KINDS ? (d.kind as Kind) : 'ExternalService';
+    const namespace = typeof d.metadata?.namespace === 'string' ? d.metadata.namespace : undefined;
+    const path = viaApply ? `${API}/apply` : pathOf(kind, '', namespace, false);
+    return summarised({
+      method: 'POST',
+      path: `${path}${dryRun ? '?dryRun=true' : ''}`,
+      who: 'team',
+      contentType: 'application/json',
+      body: viaApply ? documents([doc]) : json(doc),
+      readOnly: dryRun,
+    });
+  });
+
 // ---- properties ------------------------------------------------------------------------------
 
 export function httpProperties(hub: () => HubUnderTest): FuzzProperty[] {
@@ -274,6 +311,7 @@ export function httpProperties(hub: () => HubUnderTest): FuzzProperty[] {
   return [
     requests('http: apply, dry run and diff bodies: no 5xx, no write when refused', applyRequest, 150, 5),
     requests('http: POST and PUT bodies: no 5xx, no write when refused', resourceRequest, 150, 4),
+    requests('http: a team token writes only in its own namespaces', teamRequest, 80, 2),
     property({
       name: 'http: an accepted object, printed by get -o yaml, applies as unchanged',
       tier: 'http',
