@@ -4,6 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ForbiddenError, UnauthorizedError } from '../api/errors.ts';
 import { refString } from '../api/keys.ts';
 import { formatSelector, matchesSelector, type LabelSelector } from '../api/labels.ts';
+import type { GlobalServiceView } from '../api/read-model.ts';
 import type { Resource } from '../api/resources.ts';
 import type { ChangeResult } from '../registry/registry.ts';
 
@@ -109,4 +110,28 @@ export function requireAdmin(p: Principal, what: string): void {
 
 function verb(c: ChangeResult): string {
   return c.action === 'created' ? 'create' : c.action === 'deleted' ? 'delete' : 'update';
+}
+
+/**
+ * The global services a principal may see: a team's own namespaces, with the exporters and
+ * importers outside its cluster selector left out, the endpoint count of the exporters it sees,
+ * and condition messages that name a cluster it may not see reduced to their reason.
+ */
+export function visibleServices(p: Principal, services: readonly GlobalServiceView[], clusters: readonly Resource[]): GlobalServiceView[] {
+  if (p.role === 'admin') return [...services];
+  const readable = new Set(clusters.filter((c) => c.kind === 'Cluster' && canRead(p, c)).map((c) => c.metadata.name));
+  return services
+    .filter((s) => p.namespaces.includes(s.namespace))
+    .map((s) => {
+      const exporters = s.exporters.filter((e) => readable.has(e.cluster));
+      const hidden = [...s.exporters.map((e) => e.cluster), ...s.importers].filter((c) => !readable.has(c));
+      const names = (m: string): boolean => hidden.some((c) => new RegExp(`(^|[^a-z0-9-])${c}($|[^a-z0-9-])`).test(m));
+      return {
+        ...s,
+        exporters,
+        importers: s.importers.filter((c) => readable.has(c)),
+        endpoints: exporters.reduce((n, e) => n + e.endpoints, 0),
+        conditions: s.conditions.map((c) => (names(c.message) ? { ...c, message: `${c.reason} (details name clusters you may not see)` } : c)),
+      };
+    });
 }

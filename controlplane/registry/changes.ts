@@ -69,6 +69,11 @@ export interface WriteOptions {
   readonly dryRun?: boolean;
   /** Called for every change that would be written, before writing; throws to refuse all. */
   readonly authorize?: (change: ChangeResult) => void;
+  /**
+   * Whether the actor may read an object (all, when not given). What it may not read is absent
+   * to it, and refusals say nothing about it.
+   */
+  readonly visible?: (r: Resource) => boolean;
 }
 
 export interface RegistryOptions {

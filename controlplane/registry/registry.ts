@@ -110,7 +110,7 @@ export class Registry {
   }
 
   /** What `apply` would change, without writing. */
-  async diff(declared: readonly Declared[], options: Pick<WriteOptions, 'authorize'> = {}): Promise<ChangeResult[]> {
+  async diff(declared: readonly Declared[], options: Pick<WriteOptions, 'authorize' | 'visible'> = {}): Promise<ChangeResult[]> {
     return [...(await this.apply(declared, { name: 'diff', role: 'system' }, { ...options, dryRun: true })).changes];
   }
 
@@ -180,7 +180,7 @@ export class Registry {
   ): Promise<WriteResult | undefined> {
     const dryRun = options.dryRun ?? false;
     // Authorised (inside plan) against the same snapshot the write builds on: no window to change scope.
-    const changes = planWrite(snapshot, mutations, { now: this.now, newUid: this.newUid }, options.authorize);
+    const changes = planWrite(snapshot, mutations, { now: this.now, newUid: this.newUid }, options.authorize, options.visible);
     const written = changes.filter((c) => c.action !== Action.unchanged);
     if (dryRun || written.length === 0) return { revision: snapshot.revision, dryRun, changes };
 

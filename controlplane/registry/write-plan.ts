@@ -3,13 +3,14 @@
 // changes. The registry commits the plan in one transaction (registry.ts).
 import { isDeepStrictEqual } from 'node:util';
 import { ClusterConditionType, ClusterReason, ConditionStatus, type Condition } from '../api/conditions.ts';
-import { AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError, type Problem } from '../api/errors.ts';
+import { AlreadyExistsError, ConflictError, ForbiddenError, InvalidInputError, NotFoundError, type Problem } from '../api/errors.ts';
 import { refOf, refString, type ObjectRef } from '../api/keys.ts';
 import type { Resource } from '../api/resources.ts';
 import { checkSet } from '../api/semantic.ts';
 import type { Source } from '../api/validate.ts';
 import { Action, WriteMode, type ChangeResult, type Declared } from './changes.ts';
 import { allocateClusterCidrs } from './cluster-ipam.ts';
+import { redactHidden } from './redact.ts';
 
 export type Mutation =
   | { readonly type: 'upsert'; readonly mode: WriteMode; readonly declared: Declared }
@@ -28,6 +29,7 @@ export function planWrite(
   mutations: readonly Mutation[],
   clock: { now: () => Date; newUid: () => string },
   authorize?: (change: ChangeResult) => void,
+  visible: (r: Resource) => boolean = () => true,
 ): ChangeResult[] {
   const problems: Problem[] = [];
   const next = new Map(snapshot.objects);
@@ -39,7 +41,8 @@ export function planWrite(
     if (m.type === 'delete') {
       const key = refString(m.ref);
       const before = next.get(key);
-      if (before === undefined) throw new NotFoundError(`${key} not found`);
+      // What the actor may not read is absent to it: the same 404 as for an object that is not there.
+      if (before === undefined || !visible(before)) throw new NotFoundError(`${key} not found`);
       checkPrecondition(key, before, m.resourceVersion, undefined);
       next.delete(key);
       results.set(key, { ref: m.ref, action: Action.deleted, before });
@@ -62,6 +65,7 @@ export function planWrite(
     }
     sources.set(key, where);
     const before = snapshot.objects.get(key);
+    if (before !== undefined && !visible(before)) hiddenTarget(m.mode, key, ref, resource, authorize);
     if (m.mode === WriteMode.create && before !== undefined) throw new AlreadyExistsError(`${key} already exists`);
     if (m.mode === WriteMode.update && before === undefined) throw new NotFoundError(`${key} not found`);
     checkPrecondition(key, before, resource.metadata.resourceVersion, where);
@@ -96,8 +100,21 @@ export function planWrite(
   for (const r of results.values()) if (r.action !== Action.unchanged) authorize?.(r);
   const changed = new Set([...results.values()].filter((r) => r.action !== Action.unchanged).map((r) => refString(r.ref)));
   const setProblems = checkSet([...next.values()], sources).filter((p) => p.involves.some((ref) => changed.has(ref)));
-  if (setProblems.length > 0) throw new InvalidInputError(setProblems.map(({ involves: _i, ...p }) => p));
+  if (setProblems.length > 0) throw new InvalidInputError(redactHidden(setProblems, next, sources, visible));
   return [...results.values()];
+}
+
+/**
+ * A write onto an object the actor may not read. An update of it is a 404, as for an absent
+ * object; an apply or create is authorised as a creation first, so that an actor refused for its
+ * own scope (another team's namespace, labels outside its selector) gets the very answer it gets
+ * for a name that is free. What is left (a name in the actor's scope taken by an object outside
+ * it) cannot be answered without saying the name is taken, and says no more than that.
+ */
+function hiddenTarget(mode: WriteMode, key: string, ref: ObjectRef, resource: Resource, authorize?: (change: ChangeResult) => void): never {
+  if (mode === WriteMode.update) throw new NotFoundError(`${key} not found`);
+  authorize?.({ ref, action: Action.created, after: resource });
+  throw new ForbiddenError(`${key} is taken by an object outside your scope; choose another name`);
 }
 
 function created(resource: Resource, now: string, newUid: () => string): Resource {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import type { Resource } from '../../controlplane/api/resources.ts';
 import type { StatusBody } from '../../controlplane/hub/http/status.ts';
-import { cluster } from '../fixtures/resources.ts';
+import { cluster, externalService } from '../fixtures/resources.ts';
 import { HISTORY_PREFIX, OBJECTS_PREFIX } from '../../controlplane/api/keys.ts';
 import { etcdSnapshot, registrySnapshot, startTestHub, type TestHub } from '../harness/hub.ts';
 
@@ -278,5 +278,94 @@ describe('hub hardening at the HTTP edge (issue 12 §2, §3; real hub, real etcd
       assert.equal((await credentialEntries(undefined, '?kind=Cluster&name=cred-audit')).length, 3);
       assert.deepEqual(await credentialEntries(teamToken('gpu-team')), []);
     });
+  });
+
+  describe('a team learns nothing of what it may not read', () => {
+    before(async () => {
+      await applyOk([ownCluster('hidden-inf', { role: 'inference' }, '172.22.0.0/16', '172.23.0.0/20'), externalService('inference', 'hidden-db', 'hh-net')]);
+    });
+
+    // Each pair: the request on an object that exists outside the team's scope, and on one that does not exist.
+    const pairs: { what: string; method: string; hidden: string; absent: string; body?: (name: string) => unknown }[] = [
+      { what: 'DELETE of a cluster', method: 'DELETE', hidden: `${API}/clusters/hidden-inf`, absent: `${API}/clusters/never-was` },
+      {
+        what: 'PUT of a cluster',
+        method: 'PUT',
+        hidden: `${API}/clusters/hidden-inf`,
+        absent: `${API}/clusters/never-was`,
+        body: (name) => ownCluster(name, { gpu: 'true' }, '172.24.0.0/16', '172.25.0.0/20'),
+      },
+      {
+        what: "DELETE of an ExternalService in another team's namespace",
+        method: 'DELETE',
+        hidden: `${API}/namespaces/inference/externalservices/hidden-db`,
+        absent: `${API}/namespaces/inference/externalservices/never-was`,
+      },
+      {
+        what: "PUT of an ExternalService in another team's namespace",
+        method: 'PUT',
+        hidden: `${API}/namespaces/inference/externalservices/hidden-db`,
+        absent: `${API}/namespaces/inference/externalservices/never-was`,
+        body: (name) => externalService('inference', name, 'hh-net'),
+      },
+      {
+        what: 'GET of a cluster',
+        method: 'GET',
+        hidden: `${API}/clusters/hidden-inf`,
+        absent: `${API}/clusters/never-was`,
+      },
+    ];
+    for (const p of pairs) {
+      it(`${p.what}: the same 404 whether it exists or not, writing nothing`, async () => {
+        const token = teamToken('gpu-team');
+        const send = (path: string) => () => {
+          const name = path.split('/').pop() ?? '';
+          return call(p.method, path, { token, ...(p.body !== undefined ? { json: p.body(name) } : {}) });
+        };
+        const hidden = await refusedWithoutWrite(404, send(p.hidden));
+        const absent = await refusedWithoutWrite(404, send(p.absent));
+        assert.equal(hidden.message.replace('hidden-inf', 'X').replace('hidden-db', 'X'), absent.message.replace(/never-was/g, 'X'));
+      });
+    }
+
+    it("an apply of an ExternalService in another team's namespace: the same 403 whether it exists or not", async () => {
+      const token = teamToken('gpu-team');
+      const hidden = await refusedWithoutWrite(403, () => apply([externalService('inference', 'hidden-db', 'hh-net')], token));
+      const absent = await refusedWithoutWrite(403, () => apply([externalService('inference', 'never-was', 'hh-net')], token));
+      assert.equal(hidden.message.replace('hidden-db', 'X'), absent.message.replace('never-was', 'X'));
+    });
+
+    for (const [order, mine, theirs] of [
+      ['below', '10.50.0.0/16', '10.50.128.0/17'],
+      ['above', '10.60.128.0/17', '10.60.0.0/16'],
+    ] as const) {
+      it(`an overlap with a cluster the team may not see (its range ${order} the other): "overlaps a range you may not see", naming nothing of the other`, async () => {
+        await applyOk([
+          cluster(`ovl-hidden-${order}`, theirs, '172.30.0.0/20', {
+            network: 'hh-net',
+            provider: 'onprem',
+            spec: { clusterSet: `set-ovl-${order}`, region: 'lab' },
+            labels: { role: 'inference' },
+          }),
+        ]);
+        const mineObj = cluster(`ovl-mine-${order}`, mine, '172.31.0.0/20', {
+          network: 'hh-net',
+          provider: 'onprem',
+          spec: { clusterSet: `set-ovl-${order}`, region: 'lab' },
+          labels: { gpu: 'true' },
+        });
+        const status = await refusedWithoutWrite(422, () => apply([mineObj], teamToken('gpu-team')));
+        assert.deepEqual(
+          status.details?.problems?.map((p) => [p.kind, p.name, p.field, p.value]),
+          [['Cluster', `ovl-mine-${order}`, 'spec.podCIDRs[0]', mine]],
+        );
+        assert.match(status.message, new RegExp(`spec\\.podCIDRs\\[0\\]: ${mine.replace(/[./]/g, '\\$&')} overlaps a range you may not see`));
+        const text = JSON.stringify(status);
+        assert.ok(!text.includes(`ovl-hidden-${order}`) && !text.includes(theirs), text);
+        // An admin is told which cluster and range it is.
+        const adminView = await refusedWithoutWrite(422, () => apply([mineObj]));
+        assert.ok(adminView.message.includes(`ovl-hidden-${order}`) && adminView.message.includes(theirs), adminView.message);
+      });
+    }
   });
 });

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { NotFoundError } from '../../api/errors.ts';
 import { API_VERSION } from '../../api/kinds.ts';
-import { requireAdmin } from '../auth.ts';
+import { requireAdmin, visibleServices } from '../auth.ts';
 import { API_PREFIX, type HubApp, type HubServerDeps } from './app.ts';
 import { flag, principalOf, queryValue } from './requests.ts';
 
@@ -38,9 +38,11 @@ export function registerAgentRoutes(app: HubApp, deps: HubServerDeps): void {
     },
   );
 
-  app.get(`${API_PREFIX}/services`, (request) => {
+  app.get(`${API_PREFIX}/services`, async (request) => {
     const principal = principalOf(request);
-    const items = (deps.services?.list() ?? []).filter((s) => principal.role === 'admin' || principal.namespaces.includes(s.namespace));
+    const services = deps.services?.list() ?? [];
+    const clusters = principal.role === 'admin' ? [] : (await registry.list('Cluster')).items;
+    const items = visibleServices(principal, services, clusters);
     return { apiVersion: API_VERSION, kind: 'List', metadata: { resourceVersion: '' }, items: items.map((s) => ({ kind: 'GlobalService', ...s })) };
   });
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../../api/errors.ts';
 import type { ObjectRef } from '../../api/keys.ts';
 import { API_VERSION } from '../../api/kinds.ts';
+import type { Resource } from '../../api/resources.ts';
 import { authorizeChange, canRead, requireAdmin, type Principal } from '../auth.ts';
 import { API_PREFIX, type HubApp, type HubServerDeps } from './app.ts';
 import { audited, changeView, declaredFrom, dryRunQuery, flag, kindOf, positiveInt, principalOf, queryValue, resultView } from './requests.ts';
@@ -16,6 +17,7 @@ export function registerRegistryRoutes(app: HubApp, deps: HubServerDeps): void {
     authorize: (c: Parameters<typeof authorizeChange>[1]) => {
       authorizeChange(principal, c);
     },
+    visible: (r: Resource) => canRead(principal, r),
   });
 
   app.post(`${API_PREFIX}/apply`, { schema: { querystring: dryRunQuery } }, async (request) => {

@@ -57,6 +57,7 @@ function resourceHandlers(deps: HubServerDeps) {
     authorize: (c: Parameters<typeof authorizeChange>[1]) => {
       authorizeChange(principal, c);
     },
+    visible: (r: Resource) => canRead(principal, r),
   });
   return {
     async list(reply: FastifyReply, principal: Principal, plural: string, namespace: string | undefined, q: z.infer<typeof listQuery>): Promise<unknown> {
