@@ -3,7 +3,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ForbiddenError, UnauthorizedError } from '../api/errors.ts';
 import { refString } from '../api/keys.ts';
-import { formatSelector, matchesSelector, type LabelSelector } from '../api/labels.ts';
+import { formatSelector, matchesSelector, type LabelSelector, type SelectorOperator } from '../api/labels.ts';
 import type { GlobalServiceView } from '../api/read-model.ts';
 import type { Resource } from '../api/resources.ts';
 import type { ChangeResult } from '../registry/registry.ts';
@@ -91,10 +91,21 @@ export function authorizeChange(p: Principal, change: ChangeResult): void {
           deny(`${r === change.before ? 'its current' : 'its'} labels do not match the team's cluster selector ${formatSelector(p.clusterSelector)}`);
         }
         break;
-      case 'ExternalService':
+      case 'ExternalService': {
         if (!p.namespaces.includes(r.metadata.namespace ?? ''))
           deny(`namespace "${r.metadata.namespace ?? ''}" is not one of the team's (${p.namespaces.join(', ') || 'none'})`);
+        // What the team writes must reach only clusters it may reach; the old state it replaces
+        // or deletes may have been written wider by an admin.
+        if (r !== change.after) break;
+        const audience = r.spec.exportTo?.clusterSelector;
+        if (p.clusterSelector === undefined) deny('the team has no cluster selector, so it may export to no cluster');
+        else if (audience === undefined || !selectorWithin(audience, p.clusterSelector)) {
+          deny(
+            `spec.exportTo.clusterSelector ${audience === undefined ? '(absent: every cluster)' : formatSelector(audience)} reaches beyond the team's cluster selector ${formatSelector(p.clusterSelector)}; select a subset of it`,
+          );
+        }
         break;
+      }
       case 'GlobalPolicy':
         if (!p.namespaces.includes(r.metadata.namespace ?? ''))
           deny(`namespace "${r.metadata.namespace ?? ''}" is not one of the team's (${p.namespaces.join(', ') || 'none'})`);
@@ -134,4 +145,57 @@ export function visibleServices(p: Principal, services: readonly GlobalServiceVi
         conditions: s.conditions.map((c) => (names(c.message) ? { ...c, message: `${c.reason} (details name clusters you may not see)` } : c)),
       };
     });
+}
+
+/**
+ * A team's ExternalService without spec.exportTo is exported to the team's own clusters: the
+ * team's cluster selector is written into it, so the stored object says who receives it and the
+ * exchange needs to know nothing of who wrote it. (Refusing it would break a team's plain
+ * manifests for no gain; exporting it to every cluster would let a team reach clusters outside
+ * its scope.) Admins' declarations and explicit selectors are left as written.
+ */
+export function withTeamDefaults(p: Principal, r: Resource): Resource {
+  if (p.role === 'admin' || r.kind !== 'ExternalService' || r.spec.exportTo !== undefined || p.clusterSelector === undefined) return r;
+  return { ...r, spec: { ...r.spec, exportTo: { clusterSelector: p.clusterSelector } } } as Resource;
+}
+
+interface Requirement {
+  readonly key: string;
+  readonly operator: SelectorOperator;
+  readonly values: readonly string[];
+}
+
+function requirements(s: LabelSelector): Requirement[] {
+  return [
+    ...Object.entries(s.matchLabels ?? {}).map(([key, v]) => ({ key, operator: 'In' as const, values: [v] })),
+    ...(s.matchExpressions ?? []).map((e) => ({ key: e.key, operator: e.operator, values: e.values ?? [] })),
+  ];
+}
+
+/**
+ * Whether every cluster `inner` selects is also selected by `outer`: each of outer's requirements
+ * must follow from one of inner's. Sound but not complete (a selector that only implies outer's
+ * terms together is refused), which errs on the side of the team's scope.
+ */
+export function selectorWithin(inner: LabelSelector, outer: LabelSelector): boolean {
+  const have = requirements(inner);
+  return requirements(outer).every((want) => have.some((h) => h.key === want.key && implies(h, want)));
+}
+
+function implies(h: Requirement, want: Requirement): boolean {
+  const subset = (a: readonly string[], b: readonly string[]): boolean => a.every((v) => b.includes(v));
+  switch (want.operator) {
+    case 'In':
+      return h.operator === 'In' && subset(h.values, want.values);
+    case 'NotIn':
+      return (
+        (h.operator === 'In' && h.values.every((v) => !want.values.includes(v))) ||
+        (h.operator === 'NotIn' && subset(want.values, h.values)) ||
+        h.operator === 'DoesNotExist'
+      );
+    case 'Exists':
+      return h.operator === 'In' || h.operator === 'Exists';
+    case 'DoesNotExist':
+      return h.operator === 'DoesNotExist';
+  }
 }

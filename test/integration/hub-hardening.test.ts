@@ -368,4 +368,64 @@ describe('hub hardening at the HTTP edge (issue 12 §2, §3; real hub, real etcd
       });
     }
   });
+
+  describe("a team's ExternalService exports only inside the team's cluster selector", () => {
+    const es = (name: string, exportTo?: unknown): Record<string, unknown> => {
+      const base = externalService('ml-training', name, 'hh-net') as { spec: Record<string, unknown> };
+      return { ...base, spec: { ...base.spec, ...(exportTo !== undefined ? { exportTo } : {}) } };
+    };
+    const stored = async (name: string): Promise<Resource> => {
+      const res = await call<Resource>('GET', `${API}/namespaces/ml-training/externalservices/${name}`);
+      assert.equal(res.status, 200, res.text);
+      return res.body;
+    };
+
+    for (const [what, selector] of [
+      ["another team's clusters", { matchLabels: { role: 'inference' } }],
+      ['every cluster (an empty selector)', {}],
+      ['a wider selector (gpu in (true,false))', { matchExpressions: [{ key: 'gpu', operator: 'In', values: ['true', 'false'] }] }],
+      ['the selector without its own term', { matchLabels: { zone: 'a' } }],
+    ] as const) {
+      it(`exportTo ${what}: 403 naming spec.exportTo.clusterSelector, nothing written, by apply and by POST`, async () => {
+        const token = teamToken('gpu-team');
+        const status = await refusedWithoutWrite(403, () => apply([es('es-wide', { clusterSelector: selector })], token));
+        assert.match(
+          status.message,
+          /^token "gpu-team" \(role team\) may not create ExternalService\/ml-training\/es-wide: spec\.exportTo\.clusterSelector .* reaches beyond the team's cluster selector gpu=true/,
+        );
+        const posted = await refusedWithoutWrite(403, () =>
+          call('POST', `${API}/namespaces/ml-training/externalservices`, { json: es('es-wide', { clusterSelector: selector }), token }),
+        );
+        assert.equal(posted.message, status.message);
+      });
+    }
+
+    it('exportTo inside the selector (gpu=true and zone=a) is written as given', async () => {
+      const selector = { matchLabels: { gpu: 'true', zone: 'a' } };
+      await applyOk([es('es-narrow', { clusterSelector: selector })], teamToken('gpu-team'));
+      const r = await stored('es-narrow');
+      assert.deepEqual(r.kind === 'ExternalService' ? r.spec.exportTo : undefined, { clusterSelector: selector });
+    });
+
+    it("without exportTo, a team's ExternalService is exported to the team's selector, and re-applying it changes nothing", async () => {
+      const token = teamToken('gpu-team');
+      await applyOk([es('es-default')], token);
+      const r = await stored('es-default');
+      assert.deepEqual(r.kind === 'ExternalService' ? r.spec.exportTo : undefined, { clusterSelector: { matchLabels: { gpu: 'true' } } });
+      const again = await applyOk([es('es-default')], token);
+      assert.deepEqual(
+        again.changes.map((c) => c.action),
+        ['unchanged'],
+      );
+      // An admin's declaration without exportTo is left as written (every cluster).
+      await applyOk([es('es-admin')]);
+      const a = await stored('es-admin');
+      assert.equal(a.kind === 'ExternalService' ? a.spec.exportTo : 'not an ExternalService', undefined);
+    });
+
+    it('a team may still delete its ExternalService that an admin exported more widely', async () => {
+      await applyOk([es('es-wide-admin', { clusterSelector: {} })]);
+      assert.equal((await call('DELETE', `${API}/namespaces/ml-training/externalservices/es-wide-admin`, { token: teamToken('gpu-team') })).status, 200);
+    });
+  });
 });

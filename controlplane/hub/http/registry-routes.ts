@@ -6,7 +6,7 @@ import { API_VERSION } from '../../api/kinds.ts';
 import type { Resource } from '../../api/resources.ts';
 import { authorizeChange, canRead, requireAdmin, type Principal } from '../auth.ts';
 import { API_PREFIX, type HubApp, type HubServerDeps } from './app.ts';
-import { audited, changeView, declaredFrom, dryRunQuery, flag, kindOf, positiveInt, principalOf, queryValue, resultView } from './requests.ts';
+import { audited, changeView, declaredFor, dryRunQuery, flag, kindOf, positiveInt, principalOf, queryValue, resultView } from './requests.ts';
 
 const historyQuery = z.object({ kind: queryValue, name: queryValue, namespace: queryValue, limit: queryValue });
 const rollbackBody = z.strictObject({ toRevision: z.int().min(1), dryRun: z.boolean().optional() });
@@ -25,12 +25,15 @@ export function registerRegistryRoutes(app: HubApp, deps: HubServerDeps): void {
     const dryRun = flag(request.query.dryRun);
     // Parsed inside `audited`, so that refused input is counted like any other refusal.
     return resultView(
-      await audited(deps, 'apply', principal, dryRun, () => registry.apply(declaredFrom(request.body), principal, { dryRun, ...authorizer(principal) })),
+      await audited(deps, 'apply', principal, dryRun, () =>
+        registry.apply(declaredFor(principal, request.body), principal, { dryRun, ...authorizer(principal) }),
+      ),
     );
   });
 
   app.post(`${API_PREFIX}/diff`, async (request) => {
-    const changes = await registry.diff(declaredFrom(request.body), authorizer(principalOf(request)));
+    const principal = principalOf(request);
+    const changes = await registry.diff(declaredFor(principal, request.body), authorizer(principal));
     return { apiVersion: API_VERSION, kind: 'Diff', changes: changes.map(changeView) };
   });
 

@@ -8,7 +8,7 @@ import { API_VERSION, KINDS, resolveKind, type KindInfo } from '../../api/kinds.
 import type { Resource } from '../../api/resources.ts';
 import { expandList, parseYamlDocuments, validateDocuments, type RawDocument } from '../../api/validate.ts';
 import type { ChangeResult, WriteResult } from '../../registry/registry.ts';
-import type { Principal } from '../auth.ts';
+import { withTeamDefaults, type Principal } from '../auth.ts';
 import { API_PREFIX, type HubServerDeps } from './app.ts';
 import { resultLabel } from './status.ts';
 
@@ -93,6 +93,11 @@ export function declaredFrom(body: unknown): { resource: Resource; source: RawDo
   const v = validateDocuments(docs);
   if (!v.ok) throw new InvalidInputError(v.problems);
   return v.value;
+}
+
+/** The declared resources as `principal` means them: a team's defaults filled in (auth.ts, withTeamDefaults). */
+export function declaredFor(principal: Principal, body: unknown): { resource: Resource; source: RawDocument['source'] }[] {
+  return declaredFrom(body).map((d) => ({ ...d, resource: withTeamDefaults(principal, d.resource) }));
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -8,7 +8,7 @@ import { API_VERSION } from '../../api/kinds.ts';
 import type { Resource } from '../../api/resources.ts';
 import { authorizeChange, canRead, type Principal } from '../auth.ts';
 import { API_PREFIX, type HubApp, type HubServerDeps } from './app.ts';
-import { audited, declaredFrom, dryRunQuery, flag, kindOf, mismatch, principalOf, queryValue, refFrom } from './requests.ts';
+import { audited, declaredFor, dryRunQuery, flag, kindOf, mismatch, principalOf, queryValue, refFrom } from './requests.ts';
 import { resourceVersionParam } from './bad-request.ts';
 import { statusBody } from './status.ts';
 import { watchStream } from './watch.ts';
@@ -82,7 +82,7 @@ function resourceHandlers(deps: HubServerDeps) {
 
     async create(principal: Principal, plural: string, namespace: string | undefined, body: unknown, dryRun: boolean): Promise<unknown> {
       const info = kindOf(plural);
-      const declared = declaredFrom({ documents: [{ object: body }] });
+      const declared = declaredFor(principal, { documents: [{ object: body }] });
       const [d] = declared;
       if (d === undefined || d.resource.kind !== info.kind) throw mismatch(`kind ${info.kind}`, d?.resource.kind);
       if (namespace !== undefined && d.resource.metadata.namespace !== namespace)
@@ -95,7 +95,7 @@ function resourceHandlers(deps: HubServerDeps) {
 
     async update(principal: Principal, plural: string, name: string, namespace: string | undefined, body: unknown, dryRun: boolean): Promise<unknown> {
       const ref = refFrom(plural, name, namespace);
-      const declared = declaredFrom({ documents: [{ object: body }] });
+      const declared = declaredFor(principal, { documents: [{ object: body }] });
       const [d] = declared;
       if (d === undefined || d.resource.kind !== ref.kind || d.resource.metadata.name !== ref.name || d.resource.metadata.namespace !== ref.namespace) {
         const m = d?.resource.metadata;
