@@ -129,6 +129,17 @@ function locate(source: Source): { file?: string; document?: number } {
 
 function checkPrecondition(key: string, before: Resource | undefined, wanted: string | undefined, source: Source | undefined): void {
   if (wanted === undefined) return;
+  // "0" or "007" can never match a revision: say what is wrong rather than call it stale.
+  if (!/^[1-9][0-9]*$/.test(wanted) || !Number.isSafeInteger(Number(wanted))) {
+    throw new InvalidInputError([
+      {
+        ...locate(source ?? {}),
+        field: source === undefined ? 'resourceVersion' : 'metadata.resourceVersion',
+        value: wanted,
+        message: 'expected a positive integer: the metadata.resourceVersion the hub returned for the object',
+      },
+    ]);
+  }
   const have = before?.metadata.resourceVersion;
   if (have !== wanted) {
     const where = source?.file !== undefined ? `${source.file}: document ${source.document ?? '?'}: ` : '';
