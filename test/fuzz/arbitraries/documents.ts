@@ -4,7 +4,7 @@
 // the refusal names that field).
 import fc from 'fast-check';
 import { API_VERSION, RESERVED_CLUSTER_NAME, type Kind } from '../../../controlplane/api/kinds.ts';
-import { anyCidr, badCidr, cidr, dnsLabel, hostileValue, labelKey, labels, labelValue, ordinaryIp, pooledName, specialIp } from './primitives.ts';
+import { anyCidr, badCidr, cidr, dnsLabel, hostileValue, labelKey, labels, labelValue, nested, ordinaryIp, pooledName, specialIp } from './primitives.ts';
 
 type Doc = Record<string, unknown>;
 type Provider = 'aws' | 'gcp' | 'onprem';
@@ -319,6 +319,13 @@ export const garbageDocument: fc.Arbitrary<unknown> = fc.oneof(
   }),
   fc.dictionary(fc.string({ maxLength: 8 }), hostileValue, { maxKeys: 5 }),
 );
+
+/** Documents nested 16 to 131,072 levels deep, as a whole or under spec (too deep to send with JSON.stringify). */
+export const deepDocument: fc.Arbitrary<unknown> = fc
+  .tuple(fc.integer({ min: 4, max: 17 }), fc.boolean(), fc.boolean())
+  .map(([k, asObject, whole]) =>
+    whole ? nested(2 ** k, asObject) : { apiVersion: API_VERSION, kind: 'Cluster', metadata: { name: 'deep' }, spec: nested(2 ** k, asObject) },
+  );
 
 /** Two clusters of one clusterset whose pod CIDRs overlap: each valid alone, refused together. */
 export function overlappingClusters(ctx: DocContext, pair: [string, string]): fc.Arbitrary<Doc[]> {
