@@ -194,8 +194,9 @@ const rawBody: fc.Arbitrary<{ type: string; text: string }> = fc.oneof(
   fc
     .constantFrom('', '{', 'null', '[]', '"x"', '{"documents": 5}', '{"documents": [{"object": 1, "extra": 2}]}', '{"__proto__": {"admin": true}}')
     .map((text) => ({ type: 'application/json', text })),
+  // Deep nesting (16 to 131,072 levels) as a whole document, under spec and in mappings; built as
+  // text, since JSON.stringify itself overflows on these.
   fc.integer({ min: 4, max: 17 }).map((k) => ({ type: 'application/json', text: `{"documents":[{"object":${'['.repeat(2 ** k)}${']'.repeat(2 ** k)}}]}` })),
-  // Built as text: JSON.stringify itself overflows on these.
   fc
     .integer({ min: 4, max: 17 })
     .map((k) => ({ type: 'application/json', text: `{"documents":[{"object":{"kind":"Cluster","spec":${'['.repeat(2 ** k)}${']'.repeat(2 ** k)}}}]}` })),
