@@ -136,6 +136,16 @@ describe('hub hardening at the HTTP edge (issue 12 §2, §3; real hub, real etcd
       );
     });
 
+    it('a list with a malformed resourceVersion: 400 naming it; "0" and "" still mean any', async () => {
+      const res = await call('GET', `${API}/clusters?resourceVersion=-3`);
+      assert.equal(res.status, 400, res.text);
+      assert.deepEqual(
+        (res.body as StatusBody).details?.problems?.map((p) => [p.field, p.value]),
+        [['resourceVersion', '-3']],
+      );
+      for (const any of ['0', '']) assert.equal((await call('GET', `${API}/clusters?resourceVersion=${any}`)).status, 200);
+    });
+
     it('a watch from a future resourceVersion: 400 at once, saying which revision the registry is at', async () => {
       const now = (await etcdSnapshot(hub.etcdUrl)).revision;
       const res = await call('GET', `${API}/clusters?watch=true&resourceVersion=${now + 1000}`);

@@ -64,6 +64,8 @@ function resourceHandlers(deps: HubServerDeps) {
       const info = kindOf(plural);
       if (namespace !== undefined && !info.namespaced) throw new NotFoundError(`${info.kind} is not namespaced`);
       const visible = (r: Resource): boolean => canRead(principal, r) && (namespace === undefined || r.metadata.namespace === namespace);
+      // A list reads the latest state whatever it names, but one that cannot be a revision is a mistake worth saying.
+      if (q.resourceVersion !== undefined && q.resourceVersion !== '' && q.resourceVersion !== '0') resourceVersionParam(q.resourceVersion);
       if (q.watch === 'true' || q.watch === '1') {
         await watchStream(deps, reply, info, visible, q.resourceVersion);
         return reply;
