@@ -83,20 +83,20 @@ function emptyOutcomes(): Record<Outcome, number> {
   return { accepted: 0, refused: 0, crash: 0, '5xx': 0, 'invalid-write': 0, violation: 0 };
 }
 
-/** Runs `p` for `numRuns` cases (FUZZ_SEED replays a run). */
-export async function runProperty(p: FuzzProperty, numRuns: number): Promise<PropertyResult> {
+/** Runs `p` for `numRuns` cases; `seed` fixes them (default: FUZZ_SEED, else a fresh one). */
+export async function runProperty(p: FuzzProperty, numRuns: number, seed?: number): Promise<PropertyResult> {
   // Mocha sets an unlimited stack trace depth, which makes every stack overflow that the YAML
   // parser catches (deep nesting) capture 10,000 frames: 3-4 times slower than in the hub.
   const traceLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 10;
   try {
-    return await runChecked(p, numRuns);
+    return await runChecked(p, numRuns, seed ?? (process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : undefined));
   } finally {
     Error.stackTraceLimit = traceLimit;
   }
 }
 
-async function runChecked(p: FuzzProperty, numRuns: number): Promise<PropertyResult> {
+async function runChecked(p: FuzzProperty, numRuns: number, seed: number | undefined): Promise<PropertyResult> {
   const seen: Outcome[] = [];
   const attempt = async (v: unknown): Promise<void> => {
     try {
@@ -114,7 +114,7 @@ async function runChecked(p: FuzzProperty, numRuns: number): Promise<PropertyRes
       throw err;
     }
   };
-  const params = { numRuns, ...(process.env.FUZZ_SEED !== undefined ? { seed: Number(process.env.FUZZ_SEED) } : {}) };
+  const params = { numRuns, ...(seed !== undefined ? { seed } : {}) };
   const started = performance.now();
   const details = p.tier === 'pure' ? fc.check(fc.property(p.arbitrary, attemptSync), params) : await fc.check(fc.asyncProperty(p.arbitrary, attempt), params);
   const ms = performance.now() - started;

@@ -102,6 +102,18 @@ describe('hub hardening at the HTTP edge (issue 12 §2, §3; real hub, real etcd
   });
   after(() => hub.stop());
 
+  describe('the router’s own refusals (found by fuzzing)', () => {
+    it('a path segment longer than any name is a 414 Status, and writes nothing; a long but possible name is judged as a name', async () => {
+      const body = await refusedWithoutWrite(414, () => call('PUT', `${API}/clusters/${'x'.repeat(254)}`, { json: {} }));
+      assert.equal(body.reason, 'RequestURITooLong');
+      assert.match(body.message, /longer than 253 characters/);
+      const get = await call('GET', `${API}/clusters/${'x'.repeat(254)}`);
+      assert.deepEqual([get.status, (get.body as StatusBody).kind], [414, 'Status']);
+      const possible = await call('GET', `${API}/clusters/${'x'.repeat(120)}`);
+      assert.equal(possible.status, 404, possible.text);
+    });
+  });
+
   describe('resourceVersion parameters', () => {
     for (const bad of ['abc', '-1', '0', '1.5', '1e3', '', '99999999999999999999']) {
       it(`DELETE ?resourceVersion=${JSON.stringify(bad)}: 400 naming resourceVersion and a positive integer, nothing deleted`, async () => {

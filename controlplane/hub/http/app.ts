@@ -1,7 +1,7 @@
 // The hub's fastify instance: options, body parsers, and zod as the route schema language
 // (fastify-type-provider-zod, docs/adr/0007), so that params, query and bodies are typed by the
 // schema that checks them. The only folder of the hub that imports fastify.
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyReply } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ServicesView } from '../../api/read-model.ts';
@@ -10,9 +10,11 @@ import type { Store } from '../../registry/store.ts';
 import type { Principal, TokenAuthenticator } from '../auth.ts';
 import type { CredentialStore } from '../credentials.ts';
 import type { HubMetrics } from '../metrics.ts';
+import { BODY_LIMIT, MAX_PATH_SEGMENT } from './limits.ts';
+import { statusBody } from './status.ts';
 
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
-export const BODY_LIMIT = 1024 * 1024;
+export { BODY_LIMIT, MAX_PATH_SEGMENT } from './limits.ts';
 
 /**
  * How long a client may take, so that slow or idle sockets cannot pile up (issue 12 §2): the whole
@@ -67,6 +69,18 @@ export function createApp(logger: Logger, timeouts: Partial<HttpTimeouts> = {}) 
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Longest name Kubernetes allows (a DNS-1123 subdomain) plus room: longer is not a name.
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
+    // The router's own refusals (a URL it cannot decode, a segment past maxParamLength) answer
+    // in the same Status shape as every other refusal.
+    frameworkErrors: (err, _request, reply) => {
+      const e = err as { code?: string };
+      const body =
+        e.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? statusBody(414, 'RequestURITooLong', `a path segment is longer than ${MAX_PATH_SEGMENT} characters; no name is that long`)
+          : statusBody(400, 'BadRequest', 'the URL could not be decoded');
+      void (reply as unknown as FastifyReply).code(body.code).type('application/json').send(body);
+    },
     requestTimeout: t.requestTimeoutMs,
     keepAliveTimeout: t.keepAliveTimeoutMs,
     connectionTimeout: t.connectionTimeoutMs,

@@ -2,7 +2,7 @@
 // failures (body too large, media type, schema validation) each mapped to one code and reason.
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { CausewayError, InvalidInputError, type Problem } from '../../api/errors.ts';
-import { BODY_LIMIT } from './app.ts';
+import { BODY_LIMIT } from './limits.ts';
 import { BadParameterError } from './bad-request.ts';
 
 export interface StatusBody {
