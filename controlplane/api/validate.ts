@@ -35,7 +35,9 @@ export const MAX_DOCUMENTS = 5000;
 export function parseYamlDocuments(text: string, file?: string): Validated<RawDocument[]> {
   const lineCounter = new LineCounter();
   const parser = new Parser(lineCounter.addNewLine);
-  const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
+  // logLevel 'error': the yaml library would print a process warning per complex map key, so a
+  // client could write to the hub's stderr; such keys become strings that validation then refuses.
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
   const problems: Problem[] = [];
   const out: RawDocument[] = [];
   const where = (index: number): Source => ({ ...(file !== undefined ? { file } : {}), document: index });

@@ -84,6 +84,23 @@ describe('input limits', () => {
     assert.match(problems(list)[0]?.message ?? '', /more than 5000 documents/);
   });
 
+  it('a complex map key prints no process warning (a client could write to the hub’s stderr otherwise)', async () => {
+    let warnings = 0;
+    const count = (): void => {
+      warnings += 1;
+    };
+    process.on('warning', count);
+    try {
+      parseYamlDocuments('? [a, b]\n: c\n', 'keys.yaml');
+      await new Promise<void>((resolve) => {
+        setImmediate(resolve);
+      });
+    } finally {
+      process.off('warning', count);
+    }
+    assert.equal(warnings, 0);
+  });
+
   it('still accepts ordinary documents', () => {
     const v = parseYamlDocuments('apiVersion: causeway.dev/v1alpha1\nkind: Network\nmetadata: {name: n}\nspec: {provider: onprem}\n---\n', 'ok.yaml');
     if (!v.ok) assert.fail(v.problems.map((p) => p.message).join('; '));
