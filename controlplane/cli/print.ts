@@ -206,7 +206,9 @@ export function historyTable(entries: readonly HistoryEntry[]): string {
       e.time.replace(/\.\d+Z$/, 'Z'),
       e.actor.name,
       e.operation + (e.rollbackTo !== undefined ? ` (to ${e.rollbackTo})` : ''),
-      e.changes.map((c) => `${c.action} ${c.kind.toLowerCase()}/${c.namespace !== undefined ? `${c.namespace}/` : ''}${c.name}`).join(', '),
+      e.credential !== undefined
+        ? `credential of cluster/${e.credential.cluster} (user ${e.credential.publicKey.slice(0, 12)}…)`
+        : e.changes.map((c) => `${c.action} ${c.kind.toLowerCase()}/${c.namespace !== undefined ? `${c.namespace}/` : ''}${c.name}`).join(', '),
     ]),
   ]);
 }

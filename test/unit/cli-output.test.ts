@@ -2,7 +2,8 @@
 // shown escaped, never executed; everything else is printed as it is.
 import assert from 'node:assert/strict';
 import { terminalSafe } from '../../controlplane/cli/common.ts';
-import { printResources } from '../../controlplane/cli/print.ts';
+import { historyTable, printResources } from '../../controlplane/cli/print.ts';
+import type { HistoryEntry } from '../../controlplane/registry/registry.ts';
 import { KINDS } from '../../controlplane/api/kinds.ts';
 import type { Resource } from '../../controlplane/api/resources.ts';
 import { parseYamlDocuments } from '../../controlplane/api/validate.ts';
@@ -36,5 +37,21 @@ describe('CLI output', () => {
       assert.ok(back.ok);
       assert.equal((back.value[0]?.object as { spec: { region: string } } | undefined)?.spec.region, 'us\u001b[31m-east-1\r');
     }
+  });
+});
+
+describe('CLI history table', () => {
+  it('shows whose credential a credential record is about (it changes no object)', () => {
+    const text = historyTable([
+      {
+        revision: 42,
+        time: '2026-12-01T10:00:00.123Z',
+        actor: { name: 'admin', role: 'admin' },
+        operation: 'rotate-credentials',
+        changes: [],
+        credential: { cluster: 'aws-train', publicKey: 'UABCDEFGHIJKLMNOPQRSTUVWXYZ' },
+      } as unknown as HistoryEntry,
+    ]);
+    assert.match(text, /rotate-credentials\s+credential of cluster\/aws-train \(user UABCDEFGHIJK…\)/);
   });
 });
