@@ -1,5 +1,6 @@
 // MemoryBus: an in-process Bus for unit tests, with NATS semantics where they matter (wildcards,
-// one member of a queue group per message, asynchronous delivery). Never used by the product.
+// one member of a queue group per message, asynchronous delivery), and a connection a test can
+// drop (setConnected). Never used by the product.
 import { subjectMatches } from '../api/subjects.ts';
 import type { Bus, BusMessage, Subscription } from './bus.ts';
 
@@ -11,8 +12,30 @@ interface Sub {
 
 export class MemoryBus implements Bus {
   private readonly subs = new Set<Sub>();
+  private readonly connectionListeners = new Set<(connected: boolean) => void>();
+  private up = true;
   /** Every message published, for assertions. */
   readonly published: BusMessage[] = [];
+
+  connected(): boolean {
+    return this.up;
+  }
+
+  onConnectionChange(listener: (connected: boolean) => void): Subscription {
+    this.connectionListeners.add(listener);
+    return {
+      unsubscribe: () => {
+        this.connectionListeners.delete(listener);
+      },
+    };
+  }
+
+  /** Failure injection: the connection drops (false) or comes back (true), as NATS reports it. */
+  setConnected(connected: boolean): void {
+    if (connected === this.up) return;
+    this.up = connected;
+    for (const l of [...this.connectionListeners]) l(connected);
+  }
 
   subscribe(subject: string, options: { queue?: string }, handler: (msg: BusMessage) => void): Subscription {
     const sub: Sub = { pattern: subject, queue: options.queue, handler };
@@ -25,6 +48,9 @@ export class MemoryBus implements Bus {
   }
 
   publish(subject: string, data: Uint8Array, reply?: string): void {
+    // Nothing reaches anyone while the connection is down (NATS would buffer a client's own
+    // publishes; for the hub's tests, "nobody hears" is what matters).
+    if (!this.up) return;
     const msg: BusMessage = { subject, data, reply };
     this.published.push(msg);
     const queues = new Set<string>();

@@ -1,5 +1,6 @@
 // NatsBus: the Bus port on NATS (nats.js v3), connected with a user credential (.creds) through
-// nats-connect.ts. Reconnects forever; subscriptions survive reconnects.
+// nats-connect.ts. Reconnects forever; subscriptions survive reconnects; the connection's state
+// (nc.status() events) is reported through connected() and onConnectionChange.
 import { connectNats, type NatsConnection } from './nats-connect.ts';
 import { UnavailableError } from '../api/errors.ts';
 import type { Bus, BusMessage, Subscription } from './bus.ts';
@@ -20,10 +21,46 @@ export interface NatsBusOptions {
 export class NatsBus implements Bus {
   private readonly nc: NatsConnection;
   private readonly onHandlerError: (subject: string, err: unknown) => void;
+  private readonly connectionListeners = new Set<(connected: boolean) => void>();
+  private up = true;
 
   private constructor(nc: NatsConnection, onHandlerError: (subject: string, err: unknown) => void) {
     this.nc = nc;
     this.onHandlerError = onHandlerError;
+    void this.followStatus();
+  }
+
+  /** nats.js reports a lost and a regained connection only as status events: follow them. */
+  private async followStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'close') this.setUp(false);
+      else if (s.type === 'reconnect') this.setUp(true);
+    }
+    this.setUp(false);
+  }
+
+  private setUp(up: boolean): void {
+    if (up === this.up) return;
+    this.up = up;
+    for (const l of [...this.connectionListeners])
+      try {
+        l(up);
+      } catch (err) {
+        this.onHandlerError('(connection state)', err);
+      }
+  }
+
+  connected(): boolean {
+    return this.up && !this.nc.isClosed();
+  }
+
+  onConnectionChange(listener: (connected: boolean) => void): Subscription {
+    this.connectionListeners.add(listener);
+    return {
+      unsubscribe: () => {
+        this.connectionListeners.delete(listener);
+      },
+    };
   }
 
   static async connect(options: NatsBusOptions): Promise<NatsBus> {

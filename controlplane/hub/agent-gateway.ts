@@ -127,6 +127,10 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
     cluster: (name) => view.cluster(name),
     sentRevision: (cluster) => services.sentRevision(cluster),
     ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
+    connection: bus,
+    info: (fields, message) => {
+      logger.info(fields, message);
+    },
     count,
     warn,
   });

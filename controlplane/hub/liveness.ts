@@ -3,20 +3,24 @@
 // next heartbeat marks it available again. The clock starts when this controller starts, so a hub
 // restart gives every agent a full TTL to be heard before anything is withdrawn.
 //
+// Silence is evidence only when the hub could have heard: while its own bus connection is down,
+// for a TTL after it returns, and while most clusters are silent at once, nobody expires (logged,
+// and counted as causeway_agent_messages_total{kind="liveness",result="expiry_held_*"}).
+//
 // A controller keyed by cluster: a heartbeat or a change of the Cluster adds its key; the
 // reconciler computes the desired status (controllers/liveness-plan.ts) and writes it, then asks
 // to run again exactly when the TTL would run out. Every replica hears heartbeats (so a new leader
 // knows who is alive); only the leader runs the controller, so only the leader writes.
 import { heartbeatCodec } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
-import type { BusMessage } from '../bus/bus.ts';
+import type { Bus, BusMessage } from '../bus/bus.ts';
 import { Controller, type ReconcileResult } from '../kernel/controller.ts';
 import type { Clock } from '../kernel/clock.ts';
 import { backgroundClock } from './controllers/background-clock.ts';
 import { raceAbort } from '../kernel/async.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import type { Registry } from '../registry/registry.ts';
-import { desiredClusterStatus, type Seen } from './controllers/liveness-plan.ts';
+import { desiredClusterStatus, ExpiryHeld, fleetSilence, type Seen } from './controllers/liveness-plan.ts';
 
 export { DEFAULT_HEARTBEAT_TTL_SECONDS } from './controllers/liveness-plan.ts';
 
@@ -28,6 +32,9 @@ export interface LivenessDeps {
   /** The import revision the hub last sent the cluster, to judge Synced. */
   readonly sentRevision: (cluster: string) => number | undefined;
   readonly clock?: Clock;
+  /** The hub's own bus connection; default: always connected. */
+  readonly connection?: Pick<Bus, 'connected' | 'onConnectionChange'>;
+  readonly info?: (fields: Record<string, unknown>, message: string) => void;
   readonly count: (kind: string, result: string) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
 }
@@ -35,14 +42,22 @@ export interface LivenessDeps {
 export class LivenessController {
   private readonly deps: LivenessDeps;
   private readonly clock: Clock;
-  private readonly startedAt: number;
+  /** When this hub started hearing agents: its start, or its bus connection's last return. */
+  private listeningSince: number;
+  private connected: boolean;
+  /** Why expiries were last held (to log a change once, not once per cluster). */
+  private heldFor: ExpiryHeld | undefined;
   private readonly seen = new Map<string, Seen>();
   private readonly controller: Controller<string>;
 
   constructor(deps: LivenessDeps) {
     this.deps = deps;
     this.clock = deps.clock ?? backgroundClock;
-    this.startedAt = this.clock.now();
+    this.listeningSince = this.clock.now();
+    this.connected = deps.connection?.connected() ?? true;
+    deps.connection?.onConnectionChange((up) => {
+      this.connectionChanged(up);
+    });
     this.controller = new Controller<string>({
       name: 'liveness',
       concurrency: 4,
@@ -68,6 +83,18 @@ export class LivenessController {
     if (this.deps.cluster(from) !== undefined) this.controller.add(from);
   }
 
+  /** The bus connection dropped or came back: every cluster is looked at again. */
+  private connectionChanged(up: boolean): void {
+    if (up === this.connected) return;
+    this.connected = up;
+    // Nothing could be heard while it was down: every cluster gets a full TTL from its return.
+    if (up) this.listeningSince = this.clock.now();
+    const fields = { connected: up };
+    if (up) (this.deps.info ?? this.deps.warn)(fields, 'bus connection back: every cluster gets a full heartbeat TTL before anything expires');
+    else this.deps.warn(fields, 'bus connection lost: the hub hears no agent, so no cluster expires until it is back');
+    for (const c of this.deps.clusters()) this.controller.add(c.metadata.name);
+  }
+
   /** The Cluster changed (its status, its TTL): look at it again. */
   clusterChanged(name: string): void {
     this.controller.add(name);
@@ -85,6 +112,7 @@ export class LivenessController {
       return undefined;
     }
     const plan = this.plan(cluster);
+    this.noteHeld(plan.held);
     if (plan.status !== undefined) {
       // Re-planned on the stored copy inside the compare-and-swap; a lost lease writes nothing more.
       await raceAbort(
@@ -99,12 +127,46 @@ export class LivenessController {
 
   private plan(cluster: ClusterResource): ReturnType<typeof desiredClusterStatus> {
     const name = cluster.metadata.name;
-    return desiredClusterStatus({
+    const input = {
       cluster,
       seen: this.seen.get(name),
       now: this.clock.now(),
       sent: this.deps.sentRevision(name),
-      startedAt: this.startedAt,
-    });
+      startedAt: this.listeningSince,
+      connected: this.connected,
+    };
+    const plan = desiredClusterStatus(input);
+    // Only an expiry asks about the whole fleet: the usual heartbeat costs nothing more.
+    if (plan.status === undefined || !expires(plan.status)) return plan;
+    return desiredClusterStatus({ ...input, massSilence: this.fleet().massSilence });
   }
+
+  private fleet(): ReturnType<typeof fleetSilence> {
+    const members = [...this.deps.clusters()].map((c) => ({ cluster: c, seen: this.seen.get(c.metadata.name) }));
+    return fleetSilence(members, this.clock.now(), this.listeningSince);
+  }
+
+  private noteHeld(held: ExpiryHeld | undefined): void {
+    if (held === undefined) {
+      // An expiry went ahead, or a cluster was heard: an earlier hold may be over.
+      if (this.heldFor === ExpiryHeld.MassSilence) {
+        if (this.fleet().massSilence) return;
+        this.deps.warn({}, 'most clusters are heard again: silent clusters expire as usual');
+      }
+      this.heldFor = undefined;
+      return;
+    }
+    this.deps.count('liveness', `expiry_held_${held.replace('-', '_')}`);
+    if (held === this.heldFor) return;
+    this.heldFor = held;
+    if (held === ExpiryHeld.MassSilence) {
+      const f = this.fleet();
+      this.deps.warn({ silent: f.silent, clusters: f.total }, 'most clusters went silent at once: expiring none of them (the hub side is the likelier fault)');
+    }
+  }
+}
+
+/** Whether `status` marks the cluster Available=False (the write that withdraws its endpoints). */
+function expires(status: NonNullable<ClusterResource['status']>): boolean {
+  return status.conditions?.some((c) => c.type === 'Available' && c.status === 'False') === true;
 }

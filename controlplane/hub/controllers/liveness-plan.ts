@@ -1,6 +1,12 @@
 // Cluster liveness, the decision: the status a cluster should have given when its agent was last
 // heard, and when that answer next changes by itself (its TTL running out). Pure: the time, the
-// last heartbeat and the revision the hub last sent are arguments.
+// last heartbeat, what the hub can hear and the revision the hub last sent are arguments.
+//
+// Silence withdraws a cluster's endpoints only when it says something about that cluster. While
+// the hub's own bus connection is down it hears nobody, and for a TTL after it came back (or after
+// the hub started) a silent agent may just not have been heard yet: nobody expires. When most
+// clusters fall silent at once the likelier cause is the hub's side (its nats-server, its network),
+// as the Kubernetes node-lifecycle controller assumes of a zone: nobody expires either.
 import { ClusterConditionType, ClusterReason, setCondition, type Condition } from '../../api/conditions.ts';
 import type { Heartbeat } from '../../api/messages.ts';
 import type { ClusterResource } from '../../api/resources.ts';
@@ -20,15 +26,33 @@ export interface LivenessInput {
   readonly now: number;
   /** The import revision the hub last sent the cluster, to judge Synced. */
   readonly sent: number | undefined;
-  /** When this hub started listening: a silent cluster gets a full TTL from then. */
+  /**
+   * Since when this hub can hear agents: when it started, or when its bus connection last came
+   * back, whichever is later. A silent cluster gets a full TTL from then.
+   */
   readonly startedAt: number;
+  /** Whether the hub's bus connection is up now; default true. While it is down nobody expires. */
+  readonly connected?: boolean;
+  /** Most clusters are silent at once (massSilence): nobody expires. Default false. */
+  readonly massSilence?: boolean;
 }
+
+/** Why an expiry is held back; undefined in the plan when none is. */
+export const ExpiryHeld = {
+  /** The hub's own bus connection is down: it can hear nobody. */
+  BusDisconnected: 'bus-disconnected',
+  /** Most clusters went silent at once: the hub's side is the likelier cause. */
+  MassSilence: 'mass-silence',
+} as const;
+export type ExpiryHeld = (typeof ExpiryHeld)[keyof typeof ExpiryHeld];
 
 export interface LivenessPlan {
   /** The status to write; undefined when the cluster already has it. */
   readonly status: ClusterResource['status'] | undefined;
   /** Look again after this long even if nothing is heard (the TTL runs out); undefined: no need. */
   readonly recheckInMs: number | undefined;
+  /** The cluster is past its TTL but not expired, and why. */
+  readonly held?: ExpiryHeld;
 }
 
 export function ttlMsOf(cluster: ClusterResource): number {
@@ -43,12 +67,17 @@ export function desiredClusterStatus(input: LivenessInput): LivenessPlan {
     // Alive until `ttlMs` after the heartbeat: one millisecond past it, the answer changes.
     return { status: changed(cluster, aliveStatus(input, seen, ttlMs)), recheckInMs: seen.at + ttlMs + 1 - now };
   }
-  const silentSince = seen?.at ?? input.startedAt;
+  // A connection change re-plans every cluster: nothing to look at again until then.
+  if (input.connected === false) return { status: undefined, recheckInMs: undefined, held: ExpiryHeld.BusDisconnected };
+  const silentSince = Math.max(seen?.at ?? input.startedAt, input.startedAt);
   if (now - silentSince <= ttlMs) return { status: undefined, recheckInMs: silentSince + ttlMs + 1 - now };
   const conditions = cluster.status?.conditions ?? [];
   const available = conditions.find((c) => c.type === ClusterConditionType.Available);
   // Never connected (Unknown, nothing heard) or never reported on: nothing to withdraw.
   if (available === undefined || (available.status === 'Unknown' && seen === undefined)) return { status: undefined, recheckInMs: undefined };
+  // Held while most are silent; a heartbeat from any of them may end that, so look again soon.
+  if (input.massSilence === true && available.status !== 'False')
+    return { status: undefined, recheckInMs: massSilenceRecheckMs(ttlMs), held: ExpiryHeld.MassSilence };
   const next = setCondition(conditions, {
     type: ClusterConditionType.Available,
     status: 'False',
@@ -57,6 +86,42 @@ export function desiredClusterStatus(input: LivenessInput): LivenessPlan {
     lastTransitionTime: new Date(now).toISOString(),
   });
   return { status: changed(cluster, { ...cluster.status, conditions: next }), recheckInMs: undefined };
+}
+
+/** While expiries are held for mass silence, how often each silent cluster is looked at again. */
+export function massSilenceRecheckMs(ttlMs: number): number {
+  return Math.max(1000, Math.floor(ttlMs / 5));
+}
+
+export interface FleetMember {
+  readonly cluster: ClusterResource;
+  readonly seen: Seen | undefined;
+}
+
+export interface FleetSilence {
+  /** Clusters past their TTL (heard of before, by this hub or an earlier one). */
+  readonly silent: number;
+  /** Clusters that count: heard by this hub, or with an Available condition other than Unknown. */
+  readonly total: number;
+  /** More than half of them, and more than one, are silent: expire nobody. */
+  readonly massSilence: boolean;
+}
+
+/**
+ * Whether most clusters are silent at once. Clusters that never connected do not count (they
+ * would hold expiries forever in a set where most agents were never installed); clusters already
+ * withdrawn do, as the node-lifecycle controller counts every NotReady node of a zone.
+ */
+export function fleetSilence(members: Iterable<FleetMember>, now: number, startedAt: number): FleetSilence {
+  let silent = 0;
+  let total = 0;
+  for (const { cluster, seen } of members) {
+    const available = cluster.status?.conditions?.find((c) => c.type === ClusterConditionType.Available)?.status;
+    if (seen === undefined && (available === undefined || available === 'Unknown')) continue;
+    total++;
+    if (now - Math.max(seen?.at ?? startedAt, startedAt) > ttlMsOf(cluster)) silent++;
+  }
+  return { silent, total, massSilence: silent > 1 && silent * 2 > total };
 }
 
 function aliveStatus(input: LivenessInput, seen: Seen, ttlMs: number): Record<string, unknown> & { conditions: Condition[] } {
