@@ -1,15 +1,18 @@
 // The NATS identity of the clusterset and each cluster's agent credential, kept in etcd so every
 // hub replica signs with the same keys. Issuing is idempotent (the same .creds until rotated);
 // rotating or deleting a cluster revokes the old user key in the account JWT that the NATS server
-// enforces — pushed at once, and rendered into the server's preload at every start.
-import { ConflictError, NotFoundError } from '../api/errors.ts';
+// enforces — pushed at once, and rendered into the server's preload at every start. Every value
+// here holds seeds, so each goes through the SecretCodec (the hub's SecretBox: AES-256-GCM with a
+// key kept outside etcd); `reseal` re-writes what an older hub or an older key wrote.
+import { ConflictError, InvalidInputError, NotFoundError } from '../api/errors.ts';
 import { CREDENTIALS_PREFIX, credentialsKey, IDENTITY_KEY } from '../api/keys.ts';
 import { createIdentityState, issueAgentUser, parseIdentityState, revokeUsers, type IdentityState } from '../identity/nats-identity.ts';
 import { delayFor } from '../kernel/backoff.ts';
 import { sleep } from '../kernel/async.ts';
 import type { Actor, CredentialOperation } from '../registry/changes.ts';
 import { appendRecord, readHead } from '../registry/history.ts';
-import type { Op, Store } from '../registry/store.ts';
+import type { KeyValue, Op, Store } from '../registry/store.ts';
+import { CLEAR_TEXT, isSealed, sealedKeyId, type SecretCodec } from '../identity/secret-box.ts';
 
 /** Attempts when the credential or the history head moved between our read and our write. */
 const MAX_ATTEMPTS = 16;
@@ -25,14 +28,80 @@ export interface AgentCredential {
 /** Delivers an updated app account JWT to the running NATS server (NatsAccountPusher). */
 export type AccountJwtPush = (accountJwt: string) => Promise<void>;
 
+export interface CredentialStoreOptions {
+  /** How secrets are stored; the hub passes its SecretBox. The default, clear text, is for tools and tests. */
+  readonly secrets?: SecretCodec;
+  readonly now?: () => Date;
+}
+
+/** Every etcd key whose value holds a secret. */
+async function secretValues(store: Store): Promise<KeyValue[]> {
+  const [identity, { kvs }] = await Promise.all([store.get(IDENTITY_KEY), store.range(CREDENTIALS_PREFIX)]);
+  return [...(identity === undefined ? [] : [identity]), ...kvs];
+}
+
+/** The ids of the keys that sealed the secrets in etcd (none on a fresh etcd or one written by an older hub). */
+export async function sealedSecretKeyIds(store: Store): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const kv of await secretValues(store)) if (isSealed(kv.value)) ids.add(sealedKeyId(kv.value) ?? 'unknown');
+  return [...ids];
+}
+
 export class CredentialStore {
   private readonly store: Store;
   private readonly now: () => Date;
+  private readonly secrets: SecretCodec;
   private push: AccountJwtPush | undefined;
 
-  constructor(store: Store, now: () => Date = () => new Date()) {
+  constructor(store: Store, options: CredentialStoreOptions = {}) {
     this.store = store;
-    this.now = now;
+    this.now = options.now ?? (() => new Date());
+    this.secrets = options.secrets ?? CLEAR_TEXT;
+  }
+
+  /**
+   * Re-writes every secret that is clear text (an older hub's) or sealed with a key other than the
+   * first, each a compare-and-swap on its revision. Every value is opened before any is written, so
+   * a wrong or missing key refuses the start and changes nothing. Returns how many it re-wrote.
+   */
+  async reseal(): Promise<number> {
+    const values = await secretValues(this.store);
+    const opened = values.map((kv) => ({ kv, plaintext: this.openJson(kv) }));
+    let resealed = 0;
+    for (let { kv, plaintext } of opened) {
+      while (this.secrets.stale(kv.value)) {
+        const res = await this.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'put', key: kv.key, value: this.seal(plaintext, kv.key) }]);
+        if (res.succeeded) {
+          resealed++;
+          break;
+        }
+        // Another replica wrote it between our read and our write: look again.
+        const current = await this.store.get(kv.key);
+        if (current === undefined) break;
+        kv = current;
+        plaintext = this.openJson(kv);
+      }
+    }
+    return resealed;
+  }
+
+  private openJson(kv: KeyValue): string {
+    const plaintext = this.secrets.open(kv.value, kv.key);
+    // What is re-sealed must be what the readers parse: refuse to wrap a damaged value.
+    try {
+      JSON.parse(plaintext);
+    } catch (err) {
+      throw new InvalidInputError([{ field: kv.key, message: 'is not the JSON a hub writes; restore it from a backup of etcd' }], { cause: err });
+    }
+    return plaintext;
+  }
+
+  private seal(plaintext: string, key: string): string {
+    return this.secrets.seal(plaintext, key);
+  }
+
+  private read(kv: KeyValue): unknown {
+    return JSON.parse(this.secrets.open(kv.value, kv.key));
   }
 
   /** Where revocations go once NATS is up (before that they are picked up by the preload). */
@@ -44,9 +113,12 @@ export class CredentialStore {
   async identity(): Promise<IdentityState> {
     for (;;) {
       const kv = await this.store.get(IDENTITY_KEY);
-      if (kv !== undefined) return parseIdentityState(JSON.parse(kv.value));
+      if (kv !== undefined) return parseIdentityState(this.read(kv));
       const fresh = createIdentityState();
-      const res = await this.store.txn([{ key: IDENTITY_KEY, modRevision: 0 }], [{ type: 'put', key: IDENTITY_KEY, value: JSON.stringify(fresh) }]);
+      const res = await this.store.txn(
+        [{ key: IDENTITY_KEY, modRevision: 0 }],
+        [{ type: 'put', key: IDENTITY_KEY, value: this.seal(JSON.stringify(fresh), IDENTITY_KEY) }],
+      );
       if (res.succeeded) return fresh;
     }
   }
@@ -59,7 +131,7 @@ export class CredentialStore {
   async issue(cluster: string, options: { rotate?: boolean; actor?: Actor } = {}): Promise<AgentCredential> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const kv = await this.store.get(credentialsKey(cluster));
-      const existing = kv === undefined ? undefined : (JSON.parse(kv.value) as AgentCredential);
+      const existing = kv === undefined ? undefined : (this.read(kv) as AgentCredential);
       const reuse = existing !== undefined && options.rotate !== true;
       const credential = reuse ? existing : await this.newCredential(cluster);
       const operation: CredentialOperation = existing === undefined ? 'issue-credentials' : reuse ? 'get-credentials' : 'rotate-credentials';
@@ -73,7 +145,10 @@ export class CredentialStore {
               changes: [],
               credential: { cluster, publicKey: credential.publicKey },
             });
-      const ops: Op[] = [...(reuse ? [] : [{ type: 'put' as const, key: credentialsKey(cluster), value: JSON.stringify(credential) }]), ...audit.ops];
+      const ops: Op[] = [
+        ...(reuse ? [] : [{ type: 'put' as const, key: credentialsKey(cluster), value: this.seal(JSON.stringify(credential), credentialsKey(cluster)) }]),
+        ...audit.ops,
+      ];
       if (ops.length === 0) return credential;
       // The credential key is compared even when only the audit is written: the record must name
       // the key actually handed out.
@@ -97,7 +172,7 @@ export class CredentialStore {
   async revoke(cluster: string): Promise<void> {
     const kv = await this.store.get(credentialsKey(cluster));
     if (kv === undefined) throw new NotFoundError(`cluster ${cluster} has no credential`);
-    await this.revokeKeys([(JSON.parse(kv.value) as AgentCredential).publicKey]);
+    await this.revokeKeys([(this.read(kv) as AgentCredential).publicKey]);
     await this.store.txn([{ key: credentialsKey(cluster), modRevision: kv.modRevision }], [{ type: 'delete', key: credentialsKey(cluster) }]);
   }
 
@@ -111,12 +186,12 @@ export class CredentialStore {
     for (;;) {
       const kv = await this.store.get(IDENTITY_KEY);
       if (kv === undefined) return;
-      const current = parseIdentityState(JSON.parse(kv.value));
+      const current = parseIdentityState(this.read(kv));
       // The revocation time must be after the old JWT's issue time (whole seconds, inclusive).
       const { state, appAccountJwt } = await revokeUsers(current, publicKeys, Math.ceil(this.now().getTime() / 1000));
       const res = await this.store.txn(
         [{ key: IDENTITY_KEY, modRevision: kv.modRevision }],
-        [{ type: 'put', key: IDENTITY_KEY, value: JSON.stringify(state) }],
+        [{ type: 'put', key: IDENTITY_KEY, value: this.seal(JSON.stringify(state), IDENTITY_KEY) }],
       );
       if (!res.succeeded) continue;
       await this.push?.(appAccountJwt);

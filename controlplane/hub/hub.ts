@@ -1,6 +1,6 @@
 // The hub's composition root: reads its options once, starts or connects to etcd and NATS,
 // wires the store, registry, auth and HTTP API, and stops everything in reverse order.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ALL_KINDS } from '../api/kinds.ts';
@@ -11,9 +11,12 @@ import { Registry } from '../registry/registry.ts';
 import { NatsBus } from '../bus/nats-bus.ts';
 import { NatsAccountPusher } from '../identity/nats-account-push.ts';
 import { issueHubUser, issueSystemUser, type IdentityState } from '../identity/nats-identity.ts';
+import type { SecretBox } from '../identity/secret-box.ts';
+import { createSecretKeyFile, readSecretKeyFile, SECRET_KEY_FILE } from '../identity/secret-key-file.ts';
+import { InvalidInputError } from '../api/errors.ts';
 import { startAgentGateway } from './agent-gateway.ts';
 import { TokenAuthenticator } from './auth.ts';
-import { CredentialStore } from './credentials.ts';
+import { CredentialStore, sealedSecretKeyIds } from './credentials.ts';
 import { DEFAULT_LISTEN, ensureAdminToken, loadHubConfig } from './config.ts';
 import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import { buildHubServer } from './http/server.ts';
@@ -27,6 +30,8 @@ export interface HubOptions {
   /** External NATS URL; none means start an embedded nats-server under dataDir. */
   readonly nats?: string | undefined;
   readonly configFile?: string | undefined;
+  /** The keys that encrypt secrets in etcd; default `<dataDir>/secrets.key`, created on first start. Replicas sharing an etcd share it. */
+  readonly secretKeyFile?: string | undefined;
   readonly logger?: Logger;
 }
 
@@ -34,6 +39,7 @@ export interface RunningHub {
   /** http://HOST:PORT */
   readonly url: string;
   readonly adminTokenFile: string;
+  readonly secretKeyFile: string;
   readonly etcdUrls: readonly string[];
   readonly natsUrl: string;
   /** The embedded nats-server, when the hub started one (fault tests restart it). */
@@ -62,7 +68,11 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     const store = new EtcdStore({ endpoints: etcdUrls });
     stops.push(() => store.close());
     const registry = new Registry(store);
-    const credentials = new CredentialStore(store);
+    const secrets = await openSecretBox(store, dataDir, options.secretKeyFile, logger);
+    const credentials = new CredentialStore(store, { secrets });
+    // Every start re-encrypts what an older hub wrote in clear, or an older key sealed (rotation).
+    const resealed = await credentials.reseal();
+    logger.info({ secretKeyFile: secrets.source, keyIds: secrets.keyIds, resealed }, 'secrets in etcd are encrypted with the first key');
     const identity = await credentials.identity();
 
     const nats = options.nats === undefined ? await embeddedNats(dataDir, identity, stops, logger) : undefined;
@@ -103,11 +113,36 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       { url, dataDir, etcd: etcdUrls, nats: natsUrl, tokens: config.tokens.map((t) => `${t.name} (${t.role})`), adminTokenFile: admin.file },
       'hub serving',
     );
-    return { url, adminTokenFile: admin.file, etcdUrls, natsUrl, nats, registry, uncaught, stop: stopAll };
+    return { url, adminTokenFile: admin.file, secretKeyFile: secrets.source, etcdUrls, natsUrl, nats, registry, uncaught, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * The hub's SecretBox. A key file named by the operator must exist. The default one is created on
+ * first start, unless etcd already holds secrets sealed by some key: a new key could not open them,
+ * so that is a start-up error naming the file, and nothing is written.
+ */
+async function openSecretBox(store: EtcdStore, dataDir: string, given: string | undefined, logger: Logger): Promise<SecretBox> {
+  const file = resolve(given ?? join(dataDir, SECRET_KEY_FILE));
+  if (given === undefined && !existsSync(file)) {
+    const sealed = await sealedSecretKeyIds(store);
+    if (sealed.length === 0) return createSecretKeyFile(file);
+    throw new InvalidInputError([
+      {
+        file,
+        field: '',
+        message:
+          `does not exist, but etcd already holds secrets encrypted with key ${sealed.join(', ')}: restore this file from its backup, ` +
+          'or pass --secret-key-file with the key file of the hubs that wrote them (no new key is created: it could not read them)',
+      },
+    ]);
+  }
+  const box = readSecretKeyFile(file);
+  if ((statSync(file).mode & 0o077) !== 0) logger.warn({ secretKeyFile: file }, 'the secret key file is readable by group or others; chmod 600 it');
+  return box;
 }
 
 /** The etcd to use: the given cluster, or one started under dataDir (stopped with the hub). */

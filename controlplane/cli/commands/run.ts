@@ -13,7 +13,11 @@ export function addServerCommands(program: Command): void {
     .option('--etcd <urls>', 'comma-separated etcd client URLs of an existing etcd cluster')
     .option('--nats <url>', 'URL of an existing NATS cluster')
     .option('--config <file>', 'hub config file (API tokens and their scopes)')
-    .action(async (o: { listen: string; dataDir: string; etcd?: string; nats?: string; config?: string }) => {
+    .option(
+      '--secret-key-file <file>',
+      'keys that encrypt secrets in etcd (default <data-dir>/secrets.key, created on first start); replicas sharing an etcd share it',
+    )
+    .action(async (o: { listen: string; dataDir: string; etcd?: string; nats?: string; config?: string; secretKeyFile?: string }) => {
       // Loaded only when asked for: the other commands need none of the hub's libraries.
       const { startHub } = await import('../../hub/hub.ts');
       const hub = await startHub({
@@ -25,6 +29,7 @@ export function addServerCommands(program: Command): void {
           .filter((u) => u !== ''),
         nats: o.nats,
         configFile: o.config,
+        secretKeyFile: o.secretKeyFile,
       });
       // One bug must not take the control plane down: log it, count it, go on (controllers retry their keys).
       process.on('unhandledRejection', (e) => {
