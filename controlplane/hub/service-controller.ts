@@ -11,10 +11,13 @@ import type { GlobalServiceView, ServicesView } from '../api/read-model.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import { vipMap, type VipRegistry } from '../ipam/vips.ts';
+import type { ClusterResource } from '../api/resources.ts';
+import { trustedAvailability } from '../services/availability.ts';
 import { applyChanges, type ModelChange } from '../services/changes.ts';
 import { buildModel, type ServicesModel } from '../services/model.ts';
 import { consumersOf, exportStatusFor, globalServices, importsFor } from '../services/views.ts';
 import { DeliveryController } from './controllers/delivery.ts';
+import { ttlMsOf } from './controllers/liveness-plan.ts';
 import { VipController } from './controllers/vip-controller.ts';
 import type { ExportIndex } from './exports.ts';
 import type { RegistryView, ResourceChange } from './registry-view.ts';
@@ -41,9 +44,13 @@ export class ServiceController implements ServicesView {
   private modelRevision = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly startedAt: number;
+  /** Per cluster whose stored False is not trusted yet: the timer that looks at it again. */
+  private readonly trustTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(deps: ServiceControllerDeps) {
     this.deps = deps;
+    this.startedAt = this.nowMs();
     const warn = (fields: Record<string, unknown>, message: string): void => {
       deps.logger.warn(fields, message);
     };
@@ -79,7 +86,13 @@ export class ServiceController implements ServicesView {
     const { view, exports } = this.deps;
     const assigned = await this.deps.vips.list(signal);
     this.model = buildModel(
-      { clusters: view.clusters(), networks: view.networks(), exports: exports.all(), externalServices: view.externalServices(), vips: vipMap(assigned) },
+      {
+        clusters: view.clusters().map((c) => this.trusted(c)),
+        networks: view.networks(),
+        exports: exports.all(),
+        externalServices: view.externalServices(),
+        vips: vipMap(assigned),
+      },
       { now: this.now() },
     );
     view.onChange((changes, rev) => {
@@ -95,6 +108,8 @@ export class ServiceController implements ServicesView {
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    for (const t of this.trustTimers.values()) clearTimeout(t);
+    this.trustTimers.clear();
   }
 
   /** Sends imports and allocates VIPs until `signal` (the leadership term's) aborts. */
@@ -145,7 +160,7 @@ export class ServiceController implements ServicesView {
     let networksChanged = false;
     for (const c of changes) {
       if (c.kind === 'Cluster') {
-        this.queue({ kind: 'cluster', name: refName(c.ref), resource: c.after?.kind === 'Cluster' ? c.after : undefined }, revision);
+        this.queue({ kind: 'cluster', name: refName(c.ref), resource: c.after?.kind === 'Cluster' ? this.trusted(c.after) : undefined }, revision);
       } else if (c.kind === 'ExternalService') {
         const { namespace, name } = parseServiceKey(c.ref.slice(c.ref.indexOf('/') + 1));
         this.queue({ kind: 'external-service', namespace, name, resource: c.after?.kind === 'ExternalService' ? c.after : undefined }, revision);
@@ -185,6 +200,34 @@ export class ServiceController implements ServicesView {
 
   private now(): string {
     return (this.deps.now?.() ?? new Date()).toISOString();
+  }
+
+  private nowMs(): number {
+    return (this.deps.now?.() ?? new Date()).getTime();
+  }
+
+  /** The cluster as the model sees it; a stale False is looked at again when it becomes trusted. */
+  private trusted(cluster: ClusterResource): ClusterResource {
+    const name = cluster.metadata.name;
+    const verdict = trustedAvailability(cluster, { hubStartedAt: this.startedAt, now: this.nowMs(), graceMs: ttlMsOf(cluster) });
+    const pending = this.trustTimers.get(name);
+    if (pending !== undefined) clearTimeout(pending);
+    this.trustTimers.delete(name);
+    if (verdict.trustAt !== undefined && !this.stopped) {
+      // One past the deadline, so that the look again finds the False trusted.
+      const timer = setTimeout(
+        () => {
+          this.trustTimers.delete(name);
+          const current = this.deps.view.cluster(name);
+          if (current !== undefined) this.queue({ kind: 'cluster', name, resource: this.trusted(current) }, this.revisionSeen);
+        },
+        verdict.trustAt + 1 - this.nowMs(),
+      );
+      // A pending look must not hold a stopping hub open.
+      timer.unref();
+      this.trustTimers.set(name, timer);
+    }
+    return verdict.cluster;
   }
 }
 

@@ -6,6 +6,7 @@ import type { LabelSelector } from '../../controlplane/api/labels.ts';
 import type { ExportState, ImportState, ServicePort } from '../../controlplane/api/messages.ts';
 import type { ClusterResource, ExternalServiceResource, NetworkResource } from '../../controlplane/api/resources.ts';
 import { canonicalJson } from '../../controlplane/api/json.ts';
+import { trustedAvailability } from '../../controlplane/services/availability.ts';
 import { applyChanges, type ChangeResult, type ModelChange } from '../../controlplane/services/changes.ts';
 import { jsonEqual } from '../../controlplane/services/json-equal.ts';
 import type { GlobalService } from '../../controlplane/services/merge.ts';
@@ -705,5 +706,51 @@ describe('incremental service model', () => {
     const r = applyChange(model, { kind: 'export', cluster: 'a', namespace: 'inference', name: 'one', state: reordered });
     assert.deepEqual(r.imports, []);
     assert.deepEqual(r.services, []);
+  });
+});
+
+// ---- a False this hub did not observe (issue 13 §1) -----------------------------------------
+
+describe('availability a hub that starts may act on (trustedAvailability)', () => {
+  const started = Date.parse(T0) + 60 * 60_000;
+  const ttl = 5000;
+  /** Cluster b stored Available=False, turned at `turnedAt`. */
+  const down = (turnedAt: string): ClusterResource => {
+    const c = cluster('b', { available: false });
+    return { ...c, status: { conditions: (c.status?.conditions ?? []).map((x) => ({ ...x, lastTransitionTime: turnedAt })) } };
+  };
+  const cases: { name: string; cluster: ClusterResource; now: number; available: string | undefined; trustAt: number | undefined }[] = [
+    {
+      name: 'a False stored before this hub started counts as Unknown until the hub has listened a TTL',
+      cluster: down(T0),
+      now: started + 1000,
+      available: 'Unknown',
+      trustAt: started + ttl,
+    },
+    { name: 'once the hub has listened a TTL, the stored False is trusted', cluster: down(T0), now: started + ttl, available: 'False', trustAt: undefined },
+    {
+      name: 'a False that turned after this hub started (its own liveness, or another replica) is trusted at once',
+      cluster: down(new Date(started + 500).toISOString()),
+      now: started + 1000,
+      available: 'False',
+      trustAt: undefined,
+    },
+    { name: 'an unreadable transition time is treated as old', cluster: down('not a time'), now: started + 1000, available: 'Unknown', trustAt: started + ttl },
+    { name: 'an available cluster is left as it is', cluster: cluster('b'), now: started + 1000, available: 'True', trustAt: undefined },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const verdict = trustedAvailability(c.cluster, { hubStartedAt: started, now: c.now, graceMs: ttl });
+      assert.equal(verdict.cluster.status?.conditions?.find((x) => x.type === 'Available')?.status, c.available);
+      assert.equal(verdict.trustAt, c.trustAt);
+    });
+  }
+
+  it("the model built at a hub's start keeps the endpoints of a cluster an earlier hub left Available=False, and withdraws them once that is trusted", () => {
+    const seen = (now: number): ClusterResource => trustedAvailability(down(T0), { hubStartedAt: started, now, graceMs: ttl }).cluster;
+    const model = buildModel(input({ clusters: [cluster('a'), seen(started)], exports: [['b', exp({ endpoints: ['10.0.0.9'] })]] }), { now: at(60) });
+    assert.deepEqual(addrs(importFor(model, 'a', 'inference/llm')), ['b:10.0.0.9'], "not withdrawn on an earlier hub's word");
+    applyChange(model, { kind: 'cluster', name: 'b', resource: seen(started + ttl) }, { now: at(61) });
+    assert.deepEqual(addrs(importFor(model, 'a', 'inference/llm')), [], 'withdrawn once the hub has listened a TTL and still holds False');
   });
 });
