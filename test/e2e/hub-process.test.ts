@@ -1,9 +1,10 @@
 // `causeway hub` and `causeway demo` as a user starts them: child processes on their embedded
 // default (each starts its own etcd and nats-server under its data dir). Proves readiness, the
 // 0600 admin token, a clean stop on SIGTERM/SIGINT that leaves no etcd or nats-server behind (even
-// with a watch stream open), and that state survives a restart on the same data dir.
+// with a watch stream open), that state survives a restart on the same data dir, and that a start
+// without the key file of the secrets it sealed in etcd is refused with the file named.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Resource } from '../../controlplane/api/resources.ts';
 import { freePort } from '../../controlplane/embedded/child-server.ts';
@@ -77,10 +78,11 @@ describe('causeway hub as a process, on its embedded etcd and nats-server', func
     url = `http://${listen}`;
   });
 
-  it('starts, answers /readyz, and writes <data-dir>/admin.token with mode 0600', async () => {
+  it('starts, answers /readyz, and writes <data-dir>/admin.token and <data-dir>/secrets.key with mode 0600', async () => {
     hub = await start();
     const file = join(dataDir, 'admin.token');
     assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dataDir, 'secrets.key')).mode & 0o777, 0o600);
     token = readFileSync(file, 'utf8').trim();
     assert.match(token, /^cw_[A-Za-z0-9_-]{43}$/);
     assert.match(hub.stderr(), new RegExp(`hub serving on ${url.replace(/\./g, '\\.')}; admin token in ${resolve(file).replace(/\./g, '\\.')}`));
@@ -112,6 +114,23 @@ describe('causeway hub as a process, on its embedded etcd and nats-server', func
     await reader?.cancel().catch(() => undefined);
     await assertNoOrphans(s, dataDir);
     await assert.rejects(fetch(`${url}/healthz`), TypeError);
+  });
+
+  it('refuses to start without the key file of the secrets in its etcd: exit 1, the file named, no trace, no new key, no orphans', async () => {
+    const keyFile = resolve(dataDir, 'secrets.key');
+    renameSync(keyFile, `${keyFile}.moved`);
+    try {
+      const proc = startCauseway(['hub', '--listen', listen, '--data-dir', dataDir], { cwd: work, pidFiles: pidFiles(dataDir) });
+      const exit = await proc.exited;
+      assert.deepEqual(exit, { code: 1, signal: null }, proc.stderr());
+      assert.match(proc.stderr(), /^error: rejected; nothing was changed$/m);
+      assert.ok(proc.stderr().includes(`  ${keyFile}: does not exist, but etcd already holds secrets encrypted with key `), proc.stderr());
+      assert.doesNotMatch(proc.stderr(), /^\s+at /m, 'no stack trace');
+      assert.equal(existsSync(keyFile), false, 'no new key was created');
+      for (const f of pidFiles(dataDir)) assert.equal(existsSync(f), false, `${f}: the etcd it started is stopped`);
+    } finally {
+      renameSync(`${keyFile}.moved`, keyFile);
+    }
   });
 
   it('starts again on the same data dir with the same clusters, history and admin token, and stops again cleanly', async () => {
