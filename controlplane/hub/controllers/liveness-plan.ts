@@ -99,7 +99,7 @@ export interface FleetMember {
 }
 
 export interface FleetSilence {
-  /** Clusters past their TTL (heard of before, by this hub or an earlier one). */
+  /** Clusters not heard for more than half their TTL (heard of before, by this hub or an earlier one). */
   readonly silent: number;
   /** Clusters that count: heard by this hub, or with an Available condition other than Unknown. */
   readonly total: number;
@@ -108,7 +108,10 @@ export interface FleetSilence {
 }
 
 /**
- * Whether most clusters are silent at once. Clusters that never connected do not count (they
+ * Whether most clusters are silent at once. Silent means not heard for more than half its TTL:
+ * one shared fault silences every agent within a heartbeat interval of each other, so when the
+ * first of them reaches its TTL the others have not, and counting only those past it would expire
+ * that first one alone. Clusters that never connected do not count (they
  * would hold expiries forever in a set where most agents were never installed); clusters already
  * withdrawn do, as the node-lifecycle controller counts every NotReady node of a zone.
  */
@@ -119,7 +122,7 @@ export function fleetSilence(members: Iterable<FleetMember>, now: number, starte
     const available = cluster.status?.conditions?.find((c) => c.type === ClusterConditionType.Available)?.status;
     if (seen === undefined && (available === undefined || available === 'Unknown')) continue;
     total++;
-    if (now - Math.max(seen?.at ?? startedAt, startedAt) > ttlMsOf(cluster)) silent++;
+    if (now - Math.max(seen?.at ?? startedAt, startedAt) > ttlMsOf(cluster) / 2) silent++;
   }
   return { silent, total, massSilence: silent > 1 && silent * 2 > total };
 }

@@ -110,6 +110,20 @@ describe('fleetSilence (pure)', () => {
     },
     { name: 'the only cluster silent is not "more than one": expire it', members: [heard('a', silentAt)], silent: 1, total: 1, massSilence: false },
     { name: 'one heard and one silent of two: expire', members: [heard('a', silentAt), heard('b', freshAt)], silent: 1, total: 2, massSilence: false },
+    {
+      name: 'one past its TTL and one silent past TTL/2 of three: hold (one shared fault silences them a heartbeat apart)',
+      members: [heard('a', silentAt), heard('b', now - 6 * s), heard('c', freshAt)],
+      silent: 2,
+      total: 3,
+      massSilence: true,
+    },
+    {
+      name: 'heard exactly TTL/2 ago is not silent',
+      members: [heard('a', silentAt), heard('b', now - 5 * s), heard('c', freshAt)],
+      silent: 1,
+      total: 3,
+      massSilence: false,
+    },
     { name: 'every cluster silent: hold', members: ['a', 'b', 'c'].map((n) => heard(n, silentAt)), silent: 3, total: 3, massSilence: true },
     {
       name: 'clusters that never connected do not count',
