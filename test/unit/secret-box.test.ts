@@ -175,6 +175,17 @@ describe('credential store: secrets sealed on write, re-sealed on start (in-memo
     assert.deepEqual(await onlyNew.issue('aws-1'), credential);
   });
 
+  it('two replicas re-sealing one clear-text identity at once: one write wins, the other sees it done', async () => {
+    const store = new MemoryStore();
+    const legacy = createIdentityState();
+    await store.txn([], [{ type: 'put', key: IDENTITY_KEY, value: JSON.stringify(legacy) }]);
+    const box = new SecretBox([key()], FILE);
+    const counts = await Promise.all([new CredentialStore(store, { secrets: box }).reseal(), new CredentialStore(store, { secrets: box }).reseal()]);
+    assert.equal(counts[0] + counts[1], 1, `re-sealed ${counts.join(' + ')} times`);
+    assert.deepEqual(await new CredentialStore(store, { secrets: box }).identity(), legacy);
+    assert.equal(sealedKeyId((await store.get(IDENTITY_KEY))?.value ?? ''), box.primaryKeyId);
+  });
+
   it('refuses to re-seal with a wrong key and writes nothing', async () => {
     const store = new MemoryStore();
     const owner = new CredentialStore(store, { secrets: new SecretBox([key()], FILE) });
