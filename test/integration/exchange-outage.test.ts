@@ -193,6 +193,31 @@ describe('a NATS outage or a hub start withdraws nothing (real hub, etcd, nats-s
     assertNothingWithdrawn(expected, samples, 'hub start on a stale Available=False');
     await waitFor('every cluster Available=True', allAvailable, 15_000);
   });
+
+  it('a cluster silent across a hub start still loses its endpoints one TTL after the start, and gets them back within seconds of returning', async () => {
+    await onprem.stopAgent();
+    await waitForEndpoints([aws, gcp], NS, SVC, [], (TTL_SECONDS + 10) * 1000);
+    const startedAt = Date.now();
+    await set.restartHub();
+    // The new hub gives it a full TTL (its stored False is not this hub's word); then it must be
+    // withdrawn again within a few seconds.
+    const graceOver = startedAt + (TTL_SECONDS + 1) * 1000;
+    await waitFor('a TTL since the hub started', () => Date.now() >= graceOver, (TTL_SECONDS + 5) * 1000);
+    await waitForEndpoints([aws, gcp], NS, SVC, [], 5000);
+    assert.equal((await available())[ONPREM], 'False');
+    const samples = await sampleWhile(
+      () => JSON.stringify([aws, gcp].map((c) => endpointSummary(c, NS, SVC))),
+      () => Promise.resolve(),
+      { everyMs: 50, afterMs: 2000 },
+    );
+    assert.deepEqual([...new Set(samples)], ['[[],[]]'], 'it stays withdrawn while silent');
+    const returnedAt = Date.now();
+    await onprem.startAgent();
+    await waitForEndpoints([aws, gcp], NS, SVC, ENDPOINTS, 5000);
+    const back = Date.now() - returnedAt;
+    assert.ok(back <= 5000, `endpoints back ${back} ms after the agent returned`);
+    await waitFor('every cluster Available=True', allAvailable, 15_000);
+  });
 });
 
 /** Writes Available=False (HeartbeatExpired, as an earlier hub would) for `clusters`, straight into etcd. */
