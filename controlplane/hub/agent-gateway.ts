@@ -107,6 +107,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     registryView: view,
     stop: async () => {
       for (const s of subs) s.unsubscribe();
+      liveness.stop();
       services.stop();
       ac.abort();
       await Promise.allSettled([...runs, campaigning, parts.ingest.drain()]);

@@ -13,7 +13,7 @@
 // knows who is alive); only the leader runs the controller, so only the leader writes.
 import { heartbeatCodec } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
-import type { Bus, BusMessage } from '../bus/bus.ts';
+import type { Bus, BusMessage, Subscription } from '../bus/bus.ts';
 import { Controller, type ReconcileResult } from '../kernel/controller.ts';
 import type { Clock } from '../kernel/clock.ts';
 import { backgroundClock } from './controllers/background-clock.ts';
@@ -48,6 +48,7 @@ export class LivenessController {
   /** Why expiries were last held (to log a change once, not once per cluster). */
   private heldFor: ExpiryHeld | undefined;
   private readonly seen = new Map<string, Seen>();
+  private readonly connectionSub: Subscription | undefined;
   private readonly controller: Controller<string>;
 
   constructor(deps: LivenessDeps) {
@@ -55,7 +56,7 @@ export class LivenessController {
     this.clock = deps.clock ?? backgroundClock;
     this.listeningSince = this.clock.now();
     this.connected = deps.connection?.connected() ?? true;
-    deps.connection?.onConnectionChange((up) => {
+    this.connectionSub = deps.connection?.onConnectionChange((up) => {
       this.connectionChanged(up);
     });
     this.controller = new Controller<string>({
@@ -81,6 +82,11 @@ export class LivenessController {
     this.deps.count('heartbeat', 'ok');
     this.seen.set(from, { at: this.clock.now(), heartbeat: decoded.value });
     if (this.deps.cluster(from) !== undefined) this.controller.add(from);
+  }
+
+  /** Stops following the bus connection (a stopping hub's closing connection is not an outage). */
+  stop(): void {
+    this.connectionSub?.unsubscribe();
   }
 
   /** The bus connection dropped or came back: every cluster is looked at again. */
