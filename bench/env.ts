@@ -11,6 +11,7 @@ import { freePort } from '../controlplane/embedded/child-server.ts';
 import { startEtcd, type EmbeddedEtcd } from '../controlplane/embedded/etcd.ts';
 import { startNats, type EmbeddedNats } from '../controlplane/embedded/nats.ts';
 import { CredentialStore } from '../controlplane/hub/credentials.ts';
+import { SECRET_KEY_FILE, readSecretKeyFile } from '../controlplane/identity/secret-key-file.ts';
 import { issueHubUser, type IdentityState } from '../controlplane/identity/nats-identity.ts';
 import { EtcdStore } from '../controlplane/registry/etcd-store.ts';
 import { exitOf, exitWithin, livePid, signalPid } from './child.ts';
@@ -153,7 +154,9 @@ export async function startEnv(options: EnvOptions): Promise<Env> {
       },
       restartNats: async () => {
         await nats.server.kill();
-        nats = await startNats({ dataDir: natsDir, identity: await new CredentialStore(store).identity(), port: natsPort });
+        // The hub encrypted the identity with the key it keeps beside its data (docs/security.md).
+        const secrets = readSecretKeyFile(join(hubDir, SECRET_KEY_FILE));
+        nats = await startNats({ dataDir: natsDir, identity: await new CredentialStore(store, { secrets }).identity(), port: natsPort });
       },
       stop: stopAll,
     };
