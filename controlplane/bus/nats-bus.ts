@@ -27,7 +27,9 @@ export class NatsBus implements Bus {
   private constructor(nc: NatsConnection, onHandlerError: (subject: string, err: unknown) => void) {
     this.nc = nc;
     this.onHandlerError = onHandlerError;
-    void this.followStatus();
+    this.followStatus().catch((err: unknown) => {
+      this.onHandlerError('(connection state)', err);
+    });
   }
 
   /** nats.js reports a lost and a regained connection only as status events: follow them. */
