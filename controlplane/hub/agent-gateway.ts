@@ -121,8 +121,18 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
   const exportsWatch = new WatchedPrefix(store, EXPORTS_PREFIX);
   const view = new RegistryView(objects);
   const exports = new ExportIndex(exportsWatch);
-  const services = new ServiceController({ bus, vips: new VipStore(store), view, exports, logger, count, flushIntervalMs: deps.flushIntervalMs ?? 20 });
-  const liveness = new LivenessController({
+  const services: ServiceController = new ServiceController({
+    bus,
+    vips: new VipStore(store),
+    view,
+    exports,
+    logger,
+    count,
+    flushIntervalMs: deps.flushIntervalMs ?? 20,
+    // Called only after construction, once `liveness` below exists.
+    judgesSilence: (cluster: ClusterResource): boolean => liveness.judgesSilence(cluster),
+  });
+  const liveness: LivenessController = new LivenessController({
     registry: deps.registry,
     clusters: () => view.clusters(),
     cluster: (name) => view.cluster(name),

@@ -20,7 +20,7 @@ import { backgroundClock } from './controllers/background-clock.ts';
 import { raceAbort } from '../kernel/async.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import type { Registry } from '../registry/registry.ts';
-import { desiredClusterStatus, ExpiryHeld, fleetSilence, type Seen } from './controllers/liveness-plan.ts';
+import { desiredClusterStatus, ExpiryHeld, fleetSilence, ttlMsOf, type Seen } from './controllers/liveness-plan.ts';
 
 export { DEFAULT_HEARTBEAT_TTL_SECONDS } from './controllers/liveness-plan.ts';
 
@@ -82,6 +82,15 @@ export class LivenessController {
     this.deps.count('heartbeat', 'ok');
     this.seen.set(from, { at: this.clock.now(), heartbeat: decoded.value });
     if (this.deps.cluster(from) !== undefined) this.controller.add(from);
+  }
+
+  /**
+   * Whether this hub's silence about `cluster` means anything now: its bus connection is up, it
+   * has listened for a TTL since it started or reconnected, and most clusters are not silent. The
+   * service model trusts a False it did not observe only then.
+   */
+  judgesSilence(cluster: ClusterResource): boolean {
+    return this.connected && this.clock.now() - this.listeningSince > ttlMsOf(cluster) && !this.fleet().massSilence;
   }
 
   /** Stops following the bus connection (a stopping hub's closing connection is not an outage). */

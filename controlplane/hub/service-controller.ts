@@ -31,6 +31,8 @@ export interface ServiceControllerDeps {
   readonly count: (kind: string, result: string) => void;
   readonly flushIntervalMs: number;
   readonly now?: () => Date;
+  /** Liveness can judge this cluster's silence now (LivenessController.judgesSilence); default: always. */
+  readonly judgesSilence?: (cluster: ClusterResource) => boolean;
 }
 
 export class ServiceController implements ServicesView {
@@ -209,7 +211,10 @@ export class ServiceController implements ServicesView {
   /** The cluster as the model sees it; a stale False is looked at again when it becomes trusted. */
   private trusted(cluster: ClusterResource): ClusterResource {
     const name = cluster.metadata.name;
-    const verdict = trustedAvailability(cluster, { hubStartedAt: this.startedAt, now: this.nowMs(), graceMs: ttlMsOf(cluster) });
+    const stored = cluster.status?.conditions?.find((c) => c.type === 'Available')?.status;
+    // Asked only of a False (it looks at every cluster): the usual change costs nothing more.
+    const held = stored === 'False' && this.deps.judgesSilence !== undefined && !this.deps.judgesSilence(cluster);
+    const verdict = trustedAvailability(cluster, { hubStartedAt: this.startedAt, now: this.nowMs(), graceMs: ttlMsOf(cluster), held });
     const pending = this.trustTimers.get(name);
     if (pending !== undefined) clearTimeout(pending);
     this.trustTimers.delete(name);

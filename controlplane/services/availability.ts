@@ -3,8 +3,9 @@
 // observe: one left by an earlier hub (or written during an outage) says nothing about whether the
 // agent is alive now. Until this hub has had one heartbeat TTL of its own to hear the agent, such a
 // False counts as Unknown (endpoints kept); from then on the stored status is trusted again, since
-// this hub's liveness has had a full TTL to write True for every agent it hears. Pure: the times
-// are arguments.
+// this hub's liveness has had a full TTL to write True for every agent it hears, unless liveness
+// is holding expiries then (it hears nobody, or most clusters are silent): the mask stays while it
+// does. Pure: the times are arguments.
 import { ClusterConditionType } from '../api/conditions.ts';
 import type { ClusterResource } from '../api/resources.ts';
 
@@ -14,12 +15,19 @@ export interface AvailabilityTrust {
   readonly now: number;
   /** The cluster's heartbeat TTL (ms): how long this hub gives it to be heard. */
   readonly graceMs: number;
+  /**
+   * Liveness cannot judge silence now (its bus connection is down, came back less than a TTL ago,
+   * or most clusters are silent): a False it did not observe stays masked past the grace.
+   */
+  readonly held?: boolean;
+  /** While held, how soon to look again (ms). Default graceMs / 5. */
+  readonly heldRecheckMs?: number;
 }
 
 export interface TrustedCluster {
   /** The cluster as the model should see it. */
   readonly cluster: ClusterResource;
-  /** When a masked False becomes trusted (ms): look at the cluster again then. Undefined: nothing masked. */
+  /** When to look at a masked False again (ms): when it may become trusted. Undefined: nothing masked. */
   readonly trustAt: number | undefined;
 }
 
@@ -33,7 +41,8 @@ export function trustedAvailability(cluster: ClusterResource, trust: Availabilit
   const turned = Date.parse(available.lastTransitionTime);
   // A False written after this hub started was observed by this hub's lifetime (its own liveness
   // or another replica's); an unreadable time is treated as old.
-  if ((!Number.isNaN(turned) && turned >= trust.hubStartedAt) || trust.now >= trustAt) return { cluster, trustAt: undefined };
+  if (!Number.isNaN(turned) && turned >= trust.hubStartedAt) return { cluster, trustAt: undefined };
+  if (trust.now >= trustAt && trust.held !== true) return { cluster, trustAt: undefined };
   const masked = {
     ...available,
     status: 'Unknown' as const,
@@ -41,5 +50,6 @@ export function trustedAvailability(cluster: ClusterResource, trust: Availabilit
     message: `stored as False before this hub started; trusted once the hub has listened for one heartbeat TTL (${available.reason}: ${available.message})`,
   };
   const status = { ...cluster.status, conditions: conditions.map((c) => (c === available ? masked : c)) };
-  return { cluster: { ...cluster, status }, trustAt };
+  const lookAgain = trust.now >= trustAt ? trust.now + (trust.heldRecheckMs ?? Math.max(1000, trust.graceMs / 5)) : trustAt;
+  return { cluster: { ...cluster, status }, trustAt: lookAgain };
 }

@@ -719,7 +719,23 @@ describe('availability a hub that starts may act on (trustedAvailability)', () =
     const c = cluster('b', { available: false });
     return { ...c, status: { conditions: (c.status?.conditions ?? []).map((x) => ({ ...x, lastTransitionTime: turnedAt })) } };
   };
-  const cases: { name: string; cluster: ClusterResource; now: number; available: string | undefined; trustAt: number | undefined }[] = [
+  const cases: { name: string; cluster: ClusterResource; now: number; held?: boolean; available: string | undefined; trustAt: number | undefined }[] = [
+    {
+      name: 'past the grace while liveness cannot judge silence (bus down, mass silence): still Unknown, looked at again in TTL/5',
+      cluster: down(T0),
+      now: started + ttl + 10,
+      held: true,
+      available: 'Unknown',
+      trustAt: started + ttl + 10 + 1000,
+    },
+    {
+      name: 'a False this hub observed is trusted even while liveness holds expiries',
+      cluster: down(new Date(started + 500).toISOString()),
+      now: started + ttl + 10,
+      held: true,
+      available: 'False',
+      trustAt: undefined,
+    },
     {
       name: 'a False stored before this hub started counts as Unknown until the hub has listened a TTL',
       cluster: down(T0),
@@ -740,7 +756,7 @@ describe('availability a hub that starts may act on (trustedAvailability)', () =
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const verdict = trustedAvailability(c.cluster, { hubStartedAt: started, now: c.now, graceMs: ttl });
+      const verdict = trustedAvailability(c.cluster, { hubStartedAt: started, now: c.now, graceMs: ttl, held: c.held ?? false });
       assert.equal(verdict.cluster.status?.conditions?.find((x) => x.type === 'Available')?.status, c.available);
       assert.equal(verdict.trustAt, c.trustAt);
     });

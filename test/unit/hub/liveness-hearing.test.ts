@@ -223,6 +223,8 @@ describe('LivenessController hearing (ManualClock, MemoryBus with a droppable co
     // Three TTLs of hearing nobody.
     await run(3 * TTL, []);
     assert.deepEqual(availability(), { a: 'True', b: 'True', c: 'True' }, 'nothing expired while the hub could hear nobody');
+    const c = (): ClusterResource => stored.get('c') ?? cluster('c');
+    assert.equal(liveness.judgesSilence(c()), false, 'the service model is told silence means nothing now');
     assert.ok(
       warnings.some((w) => w.includes('bus connection lost')),
       warnings.join('; '),
@@ -231,7 +233,9 @@ describe('LivenessController hearing (ManualClock, MemoryBus with a droppable co
     // a and b are heard again; c stays silent. Just short of a TTL after the return: nothing yet.
     await run(TTL - 1, ['a', 'b']);
     assert.deepEqual(availability(), { a: 'True', b: 'True', c: 'True' }, 'a full TTL from the return');
+    assert.equal(liveness.judgesSilence(c()), false, 'nor within a TTL of the return');
     await run(2, ['a', 'b']);
+    assert.equal(liveness.judgesSilence(c()), true, 'a TTL after the return, with most clusters heard, silence means something');
     assert.deepEqual(availability(), { a: 'True', b: 'True', c: 'False' }, 'c, silent a TTL past the return, expires');
   });
 
