@@ -14,8 +14,9 @@ export class UsageError extends Error {}
 /**
  * Registry data is written by many hands: a region of "\u001b[31m…" or a message with "\r" must
  * print as text, not drive the terminal. Control characters (C0 but tab and newline, DEL, C1) and
- * bidirectional overrides (Trojan Source) are shown escaped. JSON and YAML output never holds them
- * raw (both formats escape them), so round trips through `apply` are unaffected.
+ * bidirectional overrides (Trojan Source) are shown escaped in everything meant to be read by a
+ * person. `-o yaml|json` are data, written as they are (see `outData`): YAML prints a bidi override
+ * in a plain scalar raw, and escaping it would change the value that `apply -f -` reads back.
  */
 export function terminalSafe(text: string): string {
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -27,6 +28,15 @@ export function terminalSafe(text: string): string {
 
 export const out = (line: string): void => {
   process.stdout.write(`${terminalSafe(line)}\n`);
+};
+/** `-o yaml|json` output: exact, so that it round-trips through `apply` (both formats escape C0 themselves). */
+export const outData = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+/** Output in `format`: data formats exactly, the human ones (tables) terminal-safe. */
+export const outIn = (format: string, text: string): void => {
+  if (format === 'yaml' || format === 'json') outData(text);
+  else out(text);
 };
 export const err = (line: string): void => {
   process.stderr.write(`${terminalSafe(line)}\n`);

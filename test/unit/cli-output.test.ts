@@ -23,20 +23,37 @@ describe('CLI output', () => {
     });
   }
 
-  it('leaves -o yaml and -o json free of raw control characters, so escaping them changes nothing and apply reads them back', () => {
+  it('keeps -o yaml and -o json exact, so apply reads back every value, bidi overrides included (they are data, not escaped)', () => {
+    const region = 'us\u001b[31m-east-1\r\u202e1-tsae';
     const cluster = {
       apiVersion: 'causeway.dev/v1alpha1',
       kind: 'Cluster',
       metadata: { name: 'c1' },
-      spec: { provider: 'aws', region: 'us\u001b[31m-east-1\r', network: 'n', podCIDRs: ['10.0.0.0/16'], serviceCIDRs: ['10.1.0.0/16'] },
+      spec: { provider: 'aws', region, network: 'n', podCIDRs: ['10.0.0.0/16'], serviceCIDRs: ['10.1.0.0/16'] },
     } as unknown as Resource;
     for (const format of ['yaml', 'json'] as const) {
       const text = printResources(KINDS.Cluster, [cluster], format);
-      assert.equal(terminalSafe(text), text, `${format} output holds no raw control character`);
+      assert.ok(!text.includes('\u001b') && !text.includes('\r'), `${format}: the serialiser escapes C0 itself`);
       const back = parseYamlDocuments(text);
       assert.ok(back.ok);
-      assert.equal((back.value[0]?.object as { spec: { region: string } } | undefined)?.spec.region, 'us\u001b[31m-east-1\r');
+      assert.equal((back.value[0]?.object as { spec: { region: string } } | undefined)?.spec.region, region);
     }
+    // Escaping the YAML as terminal text would have changed the value: this is why data formats are written raw.
+    // (YAML prints a bidi override alone in a plain scalar, where "\u202e" is not an escape.)
+    const plain = { ...cluster, spec: { ...(cluster.spec as object), region: 'eu\u202eeast' } } as unknown as Resource;
+    const escaped = parseYamlDocuments(terminalSafe(printResources(KINDS.Cluster, [plain], 'yaml')));
+    assert.ok(escaped.ok);
+    assert.equal((escaped.value[0]?.object as { spec: { region: string } } | undefined)?.spec.region, 'eu\\u202eeast');
+  });
+
+  it('escapes the table output, which is for people', () => {
+    const cluster = {
+      apiVersion: 'causeway.dev/v1alpha1',
+      kind: 'Cluster',
+      metadata: { name: 'c1' },
+      spec: { provider: 'aws', region: 'eu\u001b[31m', network: 'n', podCIDRs: ['10.0.0.0/16'], serviceCIDRs: ['10.1.0.0/16'] },
+    } as unknown as Resource;
+    assert.match(terminalSafe(printResources(KINDS.Cluster, [cluster], 'table')), /eu\\x1b\[31m/);
   });
 });
 

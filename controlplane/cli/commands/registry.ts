@@ -6,7 +6,7 @@ import { NotFoundError } from '../../api/errors.ts';
 import type { OutputFormat } from '../print.ts';
 import { changeLine, describe, historyTable, printResource, printResources, printServices, unifiedDiff } from '../print.ts';
 import { readManifests } from '../files.ts';
-import { client, err, fileOption, kindArg, out, outputOption, positive, stdinIfAsked, UsageError } from '../common.ts';
+import { client, err, fileOption, kindArg, out, outData, outIn, outputOption, positive, stdinIfAsked, UsageError } from '../common.ts';
 
 /** `get services`: the global services the hub derived from every cluster's exports. */
 const SERVICE_WORDS = new Set(['services', 'service', 'svc', 'globalservices', 'globalservice']);
@@ -70,15 +70,15 @@ function addGet(program: Command): void {
         const list = await client(cmd).services();
         const items = list.items.filter((s) => (name === undefined || s.name === name) && (o.namespace === undefined || s.namespace === o.namespace));
         if (name !== undefined && items.length === 0) throw new NotFoundError(`global service ${name} not found`);
-        out(printServices(items, o.output));
+        outIn(o.output, printServices(items, o.output));
         return;
       }
       const info = kindArg(kind);
       const c = client(cmd);
-      if (name !== undefined) out(printResource(info, await c.get(info, name, o.namespace), o.output));
+      if (name !== undefined) outIn(o.output, printResource(info, await c.get(info, name, o.namespace), o.output));
       else {
         const list = await c.list(info, o.namespace);
-        out(printResources(info, list.items, o.output, list.metadata.resourceVersion));
+        outIn(o.output, printResources(info, list.items, o.output, list.metadata.resourceVersion));
       }
     });
 }
@@ -132,8 +132,8 @@ function addHistory(program: Command): void {
         ...(name !== undefined ? { name } : {}),
         limit: o.limit,
       });
-      if (o.output === 'json') out(JSON.stringify({ kind: 'History', items }, null, 2));
-      else if (o.output === 'yaml') out(stringify({ kind: 'History', items }).trimEnd());
+      if (o.output === 'json') outData(JSON.stringify({ kind: 'History', items }, null, 2));
+      else if (o.output === 'yaml') outData(stringify({ kind: 'History', items }).trimEnd());
       else out(items.length === 0 ? 'No history.' : historyTable(items));
     });
 }
