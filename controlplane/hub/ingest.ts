@@ -2,11 +2,12 @@
 // bound to the cluster the NATS server authenticated (the subject), deduplicated per agent
 // session, written in one transaction per report, unchanged exports skipped. Runs on every hub
 // replica (a queue group spreads the reports).
+import { clusterExportsPrefix } from '../api/keys.ts';
 import { reportCodec, reportReplyCodec, serviceKeyString, type Report, type ReportReply } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import { SerialQueue } from '../kernel/async.ts';
-import type { Store } from '../registry/store.ts';
+import type { Op, Store } from '../registry/store.ts';
 import type { ExportIndex } from './exports.ts';
 import { isReplay, planReport, txnSlices, type PartialRun, type SessionMark } from './ingest-plan.ts';
 import { checkReport } from './report-checks.ts';
@@ -87,7 +88,7 @@ export class ReportIngest {
   private async write(received: Report): Promise<number> {
     const checked = checkReport(received, {
       ranges: this.deps.clusterRanges(received.cluster),
-      exportedAt: (service) => this.deps.exports.state(received.cluster, service)?.exportedAt ?? this.firstSeen.get(`${received.cluster} ${service}`),
+      exportedAt: (service) => this.exportedAt(received.cluster, service),
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });
     for (const [why, n] of checked.refused) {
@@ -95,14 +96,36 @@ export class ReportIngest {
       this.deps.warn({ cluster: received.cluster, reason: why, endpoints: n }, 'refused reported endpoints');
     }
     const report = checked.report;
-    for (const e of report.upserts) this.firstSeen.set(`${report.cluster} ${serviceKeyString(e)}`, e.exportedAt);
-    for (const r of report.removals) this.firstSeen.delete(`${report.cluster} ${serviceKeyString(r)}`);
     const plan = planReport(report, this.deps.exports, this.partial.get(report.cluster));
+    this.rememberFirstSight(report, plan.ops);
     if (plan.partial === undefined) this.partial.delete(report.cluster);
     else this.partial.set(report.cluster, plan.partial);
     let revision = 0;
     for (const slice of txnSlices(plan.ops)) revision = (await this.deps.store.txn([], slice, this.deps.signal)).revision;
     return revision;
+  }
+
+  /** The hub's first sight of an export: as stored, or as this hub wrote it before the watch showed it. */
+  private exportedAt(cluster: string, service: string): string | undefined {
+    const key = `${cluster} ${service}`;
+    const stored = this.deps.exports.state(cluster, service)?.exportedAt;
+    // Once the index shows it, the index is the record: the bridge entry is no longer needed.
+    if (stored !== undefined) this.firstSeen.delete(key);
+    return stored ?? this.firstSeen.get(key);
+  }
+
+  /**
+   * Bridges the watch's lag: new exports keep the time given them here until the index has them,
+   * and every export this write deletes (a removal, or a full report's sweep) is forgotten, so one
+   * exported again later is seen anew.
+   */
+  private rememberFirstSight(report: Report, ops: readonly Op[]): void {
+    for (const e of report.upserts) {
+      const service = serviceKeyString(e);
+      if (this.deps.exports.state(report.cluster, service) === undefined) this.firstSeen.set(`${report.cluster} ${service}`, e.exportedAt);
+    }
+    const prefix = clusterExportsPrefix(report.cluster);
+    for (const op of ops) if (op.type === 'delete' && op.key.startsWith(prefix)) this.firstSeen.delete(`${report.cluster} ${op.key.slice(prefix.length)}`);
   }
 
   private reply(msg: BusMessage, body: ReportReply): void {

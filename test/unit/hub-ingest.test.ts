@@ -144,6 +144,7 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
   let ac: AbortController;
   const counted: string[] = [];
   let seq = 0;
+  let now = new Date('2026-12-01T10:00:00.000Z');
 
   beforeEach(async () => {
     store = new MemoryStore();
@@ -160,6 +161,7 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
       exports,
       clusterExists: (c) => c === 'a' || c === 'b',
       clusterRanges: () => undefined,
+      now: () => now,
       count: (k, r) => counted.push(`${k}:${r}`),
       warn: () => undefined,
     });
@@ -187,6 +189,26 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
     assert.deepEqual(await stored(), ['a/inference/x', 'a/inference/y']);
     await waitFor('index to see both', async () => (await send('a', report('a', { removals: [{ namespace: 'inference', name: 'x' }] }))).ok);
     await waitFor('x removed', async () => JSON.stringify(await stored()) === JSON.stringify(['a/inference/y']));
+  });
+
+  it('stores the hub’s first sight as the export time, keeps it while the export lasts, and sees a re-export anew after a sweep', async () => {
+    const exportedAt = async (): Promise<string | undefined> =>
+      (JSON.parse((await store.range(EXPORTS_PREFIX)).kvs[0]?.value ?? '{}') as { exportedAt?: string }).exportedAt;
+    now = new Date('2026-12-01T10:00:00.000Z');
+    assert.equal((await send('a', report('a', { upserts: [{ ...exp('x'), exportedAt: '1970-01-01T00:00:00Z' }] }))).ok, true);
+    assert.equal(await exportedAt(), '2026-12-01T10:00:00.000Z', 'the hub’s clock, not the forged 1970');
+    // Changed right away (before or after the index caught up): the first sight stays.
+    now = new Date('2026-12-01T10:05:00.000Z');
+    const changed = { ...exp('x'), ports: [{ port: 9000, protocol: 'TCP' as const }] };
+    assert.equal((await send('a', report('a', { upserts: [changed] }))).ok, true);
+    assert.equal(await exportedAt(), '2026-12-01T10:00:00.000Z');
+    // A full report without it sweeps it; exported again later, it is seen anew.
+    await waitFor('the index to show x', async () => (await stored()).length === 1);
+    assert.equal((await send('a', report('a', { full: true, upserts: [] }))).ok, true);
+    await waitFor('x swept', async () => (await stored()).length === 0);
+    now = new Date('2026-12-01T11:00:00.000Z');
+    assert.equal((await send('a', report('a', { upserts: [exp('x')] }))).ok, true);
+    assert.equal(await exportedAt(), '2026-12-01T11:00:00.000Z');
   });
 
   const hostile: [string, string, unknown, string][] = [
