@@ -119,6 +119,7 @@ const rules = [
   io('nats-client', '(^|/)node_modules/@nats-io/transport-node/', '^controlplane/bus/nats-connect\\.ts$'),
   io('nats-jetstream', '(^|/)node_modules/@nats-io/(jetstream|kv|obj)/', '^(controlplane/bus/nats-[^/]+|cluster-agent/nats-[^/]+)\\.ts$'),
   io('nats-jwt', '(^|/)node_modules/@nats-io/(jwt|nkeys)/', '^controlplane/identity/'),
+  io('x509', '(^|/)node_modules/(@peculiar/x509|reflect-metadata)/', '^controlplane/identity/pki\\.ts$'),
   io('kubernetes', '(^|/)node_modules/@kubernetes/client-node/', '^cluster-agent/kube-[^/]+\\.ts$'),
   io('fastify', '(^|/)node_modules/(fastify|fastify-[^/]+|@fastify/[^/]+)/', '^controlplane/hub/http/'),
   io('aws', '(^|/)node_modules/@aws-sdk/', '^providers/aws/'),
