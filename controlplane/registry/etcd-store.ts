@@ -11,6 +11,8 @@ export interface EtcdStoreOptions {
   /** Nests every key under this prefix (tests isolate themselves this way). */
   readonly namespace?: string;
   readonly dialTimeoutMs?: number;
+  /** PEMs for an etcd that speaks TLS: the CA that signs it, and the client certificate it requires. */
+  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string } | undefined;
 }
 
 const ALWAYS_KEY = '/causeway/always';
@@ -23,6 +25,16 @@ export class EtcdStore implements Store {
     this.client = new Etcd3({
       hosts: [...options.endpoints],
       dialTimeout: options.dialTimeoutMs ?? 3000,
+      ...(options.tls !== undefined
+        ? {
+            credentials: {
+              rootCertificate: Buffer.from(options.tls.ca),
+              ...(options.tls.cert !== undefined && options.tls.key !== undefined
+                ? { certChain: Buffer.from(options.tls.cert), privateKey: Buffer.from(options.tls.key) }
+                : {}),
+            },
+          }
+        : {}),
       // gRPC's default 4 MiB receive limit is far below one range of a large prefix (250,000
       // endpoints of exports are ~36 MB) or one big watch response.
       grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 },
