@@ -16,6 +16,8 @@ export interface RunAgentOptions {
   readonly natsUrl: string;
   /** Path of the `.creds` file from `causeway cluster credentials NAME`. */
   readonly credsFile: string;
+  /** Path of the PEM CA certificate that signs the NATS server's certificate (the hub's `ca.crt`); required for tls:// URLs of a private CA. */
+  readonly caFile?: string | undefined;
   /** Path of a kubeconfig; the in-cluster configuration when absent. */
   readonly kubeconfig?: string;
   /** Default 5 s. */
@@ -74,10 +76,30 @@ async function readCreds(credsFile: string, cluster: string): Promise<string> {
   return creds;
 }
 
+/** `--ca`: PEM certificate(s) of the CA that signs the NATS servers' certificates. */
+async function readCa(caFile: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(caFile, 'utf8');
+  } catch (err) {
+    throw new InvalidInputError(
+      [{ field: '--ca', value: caFile, message: `cannot read the CA certificate (${(err as Error).message}); it is the hub's <data-dir>/ca.crt` }],
+      {
+        cause: err,
+      },
+    );
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new InvalidInputError([{ field: '--ca', value: caFile, message: 'not a PEM certificate (no "BEGIN CERTIFICATE" block)' }]);
+  }
+  return text;
+}
+
 export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> {
   assertClusterName(options.cluster);
   const servers = natsServers(options.natsUrl);
   const creds = await readCreds(options.credsFile, options.cluster);
+  const ca = options.caFile === undefined ? undefined : await readCa(options.caFile);
   const metricsListen = options.metricsListen === undefined ? undefined : parseListen(options.metricsListen, '--metrics-listen');
   const log = options.logger ?? pino({ name: 'causeway-agent' });
   const retryBaseMs = options.retryBaseMs ?? 250;
@@ -94,6 +116,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     cluster: options.cluster,
     servers,
     creds,
+    ca,
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs, syncFirstReplyMs: options.requestTimeoutMs } : {}),
     onRejected: (subject, reason, message) => {
       log.warn({ subject, reason, message }, 'refused a message from NATS');

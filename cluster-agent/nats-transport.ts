@@ -27,6 +27,8 @@ export interface NatsTransportOptions {
   readonly servers: string | readonly string[];
   /** The `.creds` file's text. */
   readonly creds: string;
+  /** PEM of the CA that signs the NATS servers' certificates (`causeway agent --ca`); TLS is then required. */
+  readonly ca?: string | undefined;
   /** Report request timeout; default 10 s. */
   readonly requestTimeoutMs?: number;
   /** How long a sync waits for its first reply (default 10 s) and then for each further chunk (default 500 ms). */
@@ -83,6 +85,7 @@ export class NatsHubTransport implements HubTransport {
           inboxPrefix: agentInboxPrefix(this.options.cluster),
           name: this.options.name ?? `causeway-agent-${this.options.cluster}`,
           timeoutMs: 5000,
+          ca: this.options.ca,
           reconnectTimeWaitMs: this.options.reconnectTimeWaitMs ?? 2000,
           reconnectJitterMs: this.options.reconnectJitterMs ?? 1000,
         });

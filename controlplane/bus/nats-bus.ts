@@ -11,6 +11,8 @@ export interface NatsBusOptions {
   readonly token?: string;
   readonly name: string;
   readonly inboxPrefix?: string;
+  /** PEM of the CA that signs the servers' certificates; TLS is then required. */
+  readonly ca?: string | undefined;
   /**
    * A subscription handler threw. The message is dropped and the subscription goes on: one bad
    * message (or one bug it hits) must never stop the hub hearing every agent. Default: ignored.

@@ -20,6 +20,8 @@ export interface NatsConnectOptions {
   readonly reconnectJitterMs?: number;
   /** Connect timeout; default the client's (20 s). */
   readonly timeoutMs?: number;
+  /** PEM of the CA(s) that sign the servers' certificates; TLS is then required. */
+  readonly ca?: string | undefined;
 }
 
 /** "a,b" and ["a", "b"] alike become a list of server URLs. */
@@ -41,5 +43,6 @@ export function connectNats(options: NatsConnectOptions): Promise<NatsConnection
     reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
     ...(options.reconnectJitterMs !== undefined ? { reconnectJitter: options.reconnectJitterMs } : {}),
     waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+    ...(options.ca !== undefined ? { tls: { ca: options.ca } } : {}),
   });
 }

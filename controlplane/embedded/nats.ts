@@ -5,10 +5,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appAccountJwt, identityPublicKeys, operatorJwt, systemAccountJwt, type IdentityState } from '../identity/nats-identity.ts';
 import { renderNatsServerConfig } from '../identity/nats-server-config.ts';
+import type { TlsFiles } from '../identity/tls-files.ts';
 import { ChildServer, freePort, portOpen } from './child-server.ts';
 
 export interface EmbeddedNats {
+  /** Where the hub itself connects (nats:// or, with TLS, tls://). */
   readonly url: string;
+  readonly port: number;
   readonly server: ChildServer;
   stop(): Promise<void>;
 }
@@ -18,6 +21,10 @@ export interface NatsOptions {
   /** Rendered into the config at every start, so the preload carries the current revocations. */
   readonly identity: IdentityState;
   readonly port?: number;
+  /** Loopback unless told otherwise (`causeway hub --nats-listen`). */
+  readonly host?: string;
+  /** The server's certificate; when given, the server speaks TLS only. */
+  readonly tls?: Pick<TlsFiles, 'certFile' | 'keyFile'> | undefined;
 }
 
 export async function startNats(options: NatsOptions): Promise<EmbeddedNats> {
@@ -34,6 +41,8 @@ export async function startNats(options: NatsOptions): Promise<EmbeddedNats> {
     renderNatsServerConfig({
       serverName: 'causeway_embedded',
       port,
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      tls: options.tls,
       operatorJwt: await operatorJwt(options.identity),
       systemAccount: keys.systemAccount,
       preload: {
@@ -55,6 +64,9 @@ export async function startNats(options: NatsOptions): Promise<EmbeddedNats> {
     logFile,
     pidFile: join(options.dataDir, 'nats.pid'),
   });
-  await server.waitReady(() => portOpen(port), logFile);
-  return { url: `nats://127.0.0.1:${port}`, server, stop: () => server.stop() };
+  // The hub reaches its own server on loopback whatever address it also serves.
+  const local = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  await server.waitReady(() => portOpen(port, local), logFile);
+  const hostPart = local.includes(':') ? `[${local}]` : local;
+  return { url: `${options.tls === undefined ? 'nats' : 'tls'}://${hostPart}:${port}`, port, server, stop: () => server.stop() };
 }

@@ -1,6 +1,6 @@
 // The hub's composition root: reads its options once, starts or connects to etcd and NATS,
 // wires the store, registry, auth and HTTP API, and stops everything in reverse order.
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ALL_KINDS } from '../api/kinds.ts';
@@ -20,15 +20,22 @@ import { CredentialStore, sealedSecretKeyIds } from './credentials.ts';
 import { DEFAULT_LISTEN, ensureAdminToken, loadHubConfig } from './config.ts';
 import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import { buildHubServer } from './http/server.ts';
+import { isLoopback, isWildcard, prepareHubTls, type HubTls, type HubTlsOptions } from './tls.ts';
 
-export interface HubOptions {
-  /** HOST:PORT; default 127.0.0.1:7080. Port 0 picks a free one. */
+export interface HubOptions extends HubTlsOptions {
+  /** HOST:PORT; default 127.0.0.1:7080. Port 0 picks a free one. Not loopback: HTTPS. */
   readonly listen: string;
+  /** HOST:PORT of the embedded nats-server; default 127.0.0.1 on the port it had before (or a free one). Not loopback: TLS. */
+  readonly natsListen?: string | undefined;
   readonly dataDir: string;
   /** External etcd client URLs; none means start an embedded etcd under dataDir. */
   readonly etcd?: readonly string[] | undefined;
   /** External NATS URL; none means start an embedded nats-server under dataDir. */
   readonly nats?: string | undefined;
+  /** For an external etcd over TLS: the CA that signs it, and the client certificate it asks for. */
+  readonly etcdCaFile?: string | undefined;
+  readonly etcdCertFile?: string | undefined;
+  readonly etcdKeyFile?: string | undefined;
   readonly configFile?: string | undefined;
   /** The keys that encrypt secrets in etcd; default `<dataDir>/secrets.key`, created on first start. Replicas sharing an etcd share it. */
   readonly secretKeyFile?: string | undefined;
@@ -36,9 +43,13 @@ export interface HubOptions {
 }
 
 export interface RunningHub {
-  /** http://HOST:PORT */
+  /** http://HOST:PORT, or https:// when the API serves TLS. */
   readonly url: string;
   readonly adminTokenFile: string;
+  /** `<data-dir>/ca.crt`, the CA that clients of the API and of the embedded NATS trust, when they speak TLS. */
+  readonly caFile: string | undefined;
+  /** PEM of the same, for clients in this process. */
+  readonly ca: string | undefined;
   readonly secretKeyFile: string;
   readonly etcdUrls: readonly string[];
   readonly natsUrl: string;
@@ -56,6 +67,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const config = loadHubConfig(options.configFile);
   const { host, port } = parseListen(options.listen);
+  const natsListen = options.nats === undefined ? parseListen(options.natsListen ?? '127.0.0.1:0', '--nats-listen') : undefined;
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
     for (const stop of stops.reverse())
@@ -64,8 +76,9 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       });
   };
   try {
-    const etcdUrls = await etcdOrEmbedded(options.etcd ?? [], dataDir, stops, logger);
-    const store = new EtcdStore({ endpoints: etcdUrls });
+    const tls = await prepareHubTls(dataDir, { apiHost: host, natsHost: natsListen?.host, embeddedEtcd: (options.etcd ?? []).length === 0 }, options);
+    const { urls: etcdUrls, tls: etcdTls } = await etcdOrEmbedded(options, dataDir, tls, stops, logger);
+    const store = new EtcdStore({ endpoints: etcdUrls, tls: etcdTls });
     stops.push(() => store.close());
     const registry = new Registry(store);
     const secrets = await openSecretBox(store, dataDir, options.secretKeyFile, logger);
@@ -75,8 +88,17 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     logger.info({ secretKeyFile: secrets.source, keyIds: secrets.keyIds, resealed }, 'secrets in etcd are encrypted with the first key');
     const identity = await credentials.identity();
 
-    const nats = options.nats === undefined ? await embeddedNats(dataDir, identity, stops, logger) : undefined;
+    const nats = natsListen === undefined ? undefined : await embeddedNats(dataDir, identity, natsListen, tls, stops, logger);
     const natsUrl = options.nats ?? nats?.url ?? '';
+    // The embedded server is verified against our CA; an external one against --ca, or the system's CAs.
+    const natsCa =
+      nats !== undefined
+        ? tls.nats !== undefined
+          ? tls.clientCa
+          : undefined
+        : options.caFile !== undefined
+          ? readFileSync(options.caFile, 'utf8')
+          : undefined;
     const hubUser = await issueHubUser(identity);
     const metrics = metricsOf(registry, store);
     const uncaught = (kind: 'handler' | 'rejection' | 'exception', err: unknown, fields: Record<string, unknown> = {}): void => {
@@ -87,12 +109,13 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       servers: natsUrl,
       creds: hubUser.creds,
       name: 'causeway-hub',
+      ca: natsCa,
       onHandlerError: (subject, err) => {
         uncaught('handler', err, { subject });
       },
     });
     stops.push(() => bus.close());
-    const pusher = await NatsAccountPusher.connect({ servers: natsUrl, systemUserCreds: (await issueSystemUser(identity)).creds });
+    const pusher = await NatsAccountPusher.connect({ servers: natsUrl, systemUserCreds: (await issueSystemUser(identity)).creds, ca: natsCa });
     stops.push(() => pusher.close());
     credentials.setPush(async (jwt) => {
       await pusher.push(jwt);
@@ -103,17 +126,37 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
 
     const admin = ensureAdminToken(dataDir);
     const auth = new TokenAuthenticator([admin.entry, ...config.tokens]);
-    const app = buildHubServer({ registry, store, auth, metrics, logger, credentials, services: agents.services });
+    const app = buildHubServer({ registry, store, auth, metrics, logger, credentials, services: agents.services, https: tls.api });
     await app.listen({ host, port });
     stops.push(() => app.close());
     const address = app.server.address();
     const bound = typeof address === 'object' && address !== null ? address.port : port;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    const url = `${tls.api !== undefined ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`;
     logger.info(
-      { url, dataDir, etcd: etcdUrls, nats: natsUrl, tokens: config.tokens.map((t) => `${t.name} (${t.role})`), adminTokenFile: admin.file },
+      {
+        url,
+        dataDir,
+        etcd: etcdUrls,
+        nats: natsUrl,
+        tls: { api: tls.api?.certFile ?? false, nats: tls.nats?.certFile ?? false, etcd: etcdTls !== undefined, clientCa: tls.clientCaFile },
+        tokens: config.tokens.map((t) => `${t.name} (${t.role})`),
+        adminTokenFile: admin.file,
+      },
       'hub serving',
     );
-    return { url, adminTokenFile: admin.file, secretKeyFile: secrets.source, etcdUrls, natsUrl, nats, registry, uncaught, stop: stopAll };
+    return {
+      url,
+      adminTokenFile: admin.file,
+      caFile: tls.clientCaFile,
+      ca: tls.clientCa,
+      secretKeyFile: secrets.source,
+      etcdUrls,
+      natsUrl,
+      nats,
+      registry,
+      uncaught,
+      stop: stopAll,
+    };
   } catch (err) {
     await stopAll();
     throw err;
@@ -145,19 +188,60 @@ async function openSecretBox(store: EtcdStore, dataDir: string, given: string | 
   return box;
 }
 
-/** The etcd to use: the given cluster, or one started under dataDir (stopped with the hub). */
-async function etcdOrEmbedded(urls: readonly string[], dataDir: string, stops: (() => Promise<void>)[], logger: Logger): Promise<readonly string[]> {
-  if (urls.length > 0) return urls;
-  const etcd: EmbeddedEtcd = await startEtcd({ dataDir: join(dataDir, 'etcd') });
+type EtcdClientTls = { ca: string; cert?: string | undefined; key?: string | undefined } | undefined;
+
+/**
+ * The etcd to use: the given cluster (over TLS with `--etcd-cacert`/`--etcd-cert`/`--etcd-key` when
+ * given), or one started under dataDir with TLS and client certificates (stopped with the hub).
+ */
+async function etcdOrEmbedded(
+  options: HubOptions,
+  dataDir: string,
+  tls: HubTls,
+  stops: (() => Promise<void>)[],
+  logger: Logger,
+): Promise<{ urls: readonly string[]; tls: EtcdClientTls }> {
+  const urls = options.etcd ?? [];
+  if (urls.length > 0) {
+    const read = (file: string | undefined): string | undefined => (file === undefined ? undefined : readFileSync(file, 'utf8'));
+    const ca = read(options.etcdCaFile);
+    const clientTls = ca === undefined ? undefined : { ca, cert: read(options.etcdCertFile), key: read(options.etcdKeyFile) };
+    return { urls, tls: clientTls };
+  }
+  const etcd: EmbeddedEtcd = await startEtcd({ dataDir: join(dataDir, 'etcd'), tls: tls.etcd });
   stops.push(() => etcd.stop());
-  logger.info({ etcd: etcd.url, dataDir: join(dataDir, 'etcd') }, 'started embedded etcd');
-  return [etcd.url];
+  logger.info({ etcd: etcd.url, dataDir: join(dataDir, 'etcd'), clientCertificateAuth: etcd.clientTls !== undefined }, 'started embedded etcd');
+  const client = etcd.clientTls;
+  return {
+    urls: [etcd.url],
+    tls:
+      client === undefined
+        ? undefined
+        : { ca: readFileSync(client.caFile, 'utf8'), cert: readFileSync(client.certFile, 'utf8'), key: readFileSync(client.keyFile, 'utf8') },
+  };
 }
 
-async function embeddedNats(dataDir: string, identity: IdentityState, stops: (() => Promise<void>)[], logger: Logger): Promise<EmbeddedNats> {
-  const nats = await startNats({ dataDir: join(dataDir, 'nats'), identity });
+async function embeddedNats(
+  dataDir: string,
+  identity: IdentityState,
+  listen: { host: string; port: number },
+  tls: HubTls,
+  stops: (() => Promise<void>)[],
+  logger: Logger,
+): Promise<EmbeddedNats> {
+  const nats = await startNats({
+    dataDir: join(dataDir, 'nats'),
+    identity,
+    host: listen.host,
+    ...(listen.port !== 0 ? { port: listen.port } : {}),
+    tls: tls.nats,
+  });
   stops.push(() => nats.stop());
-  logger.info({ nats: nats.url }, 'started embedded nats-server (operator mode)');
+  const reach = isWildcard(listen.host) || !isLoopback(listen.host) ? `${listen.host}:${nats.port}` : undefined;
+  logger.info(
+    { nats: nats.url, listen: `${listen.host}:${nats.port}`, tls: tls.nats !== undefined, agentsReachIt: reach },
+    'started embedded nats-server (operator mode)',
+  );
   return nats;
 }
 
@@ -178,9 +262,9 @@ function metricsOf(registry: Registry, store: EtcdStore): HubMetrics {
   );
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(listen);
   const port = Number(m?.[2]);
-  if (m?.[1] === undefined || port > 65535) throw new Error(`--listen: expected HOST:PORT such as ${DEFAULT_LISTEN} (got "${listen}")`);
+  if (m?.[1] === undefined || port > 65535) throw new Error(`${flag}: expected HOST:PORT such as ${DEFAULT_LISTEN} (got "${listen}")`);
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }

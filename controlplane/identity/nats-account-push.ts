@@ -15,6 +15,8 @@ export interface AccountPusherOptions {
   /** `.creds` text of a system-account user. */
   readonly systemUserCreds: string;
   readonly name?: string;
+  /** PEM of the CA that signs the servers' certificates; TLS is then required. */
+  readonly ca?: string | undefined;
   /** How long one push waits for the server's answer. */
   readonly timeoutMs?: number;
 }
@@ -44,7 +46,12 @@ export class NatsAccountPusher {
   static async connect(options: AccountPusherOptions, signal?: AbortSignal): Promise<NatsAccountPusher> {
     signal?.throwIfAborted();
     try {
-      const nc = await connectNats({ servers: options.servers, creds: options.systemUserCreds, name: options.name ?? 'causeway-account-push' });
+      const nc = await connectNats({
+        servers: options.servers,
+        creds: options.systemUserCreds,
+        name: options.name ?? 'causeway-account-push',
+        ca: options.ca,
+      });
       return new NatsAccountPusher(nc, options.timeoutMs ?? 5000);
     } catch (err) {
       throw new UnavailableError('cannot connect to NATS as the system user', { cause: err });

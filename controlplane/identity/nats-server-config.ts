@@ -23,6 +23,8 @@ export interface NatsServerConfigOptions {
   /** Bytes; nats-server picks from the machine when absent. */
   readonly jetStreamMaxMemory?: number;
   readonly jetStreamMaxFile?: number;
+  /** Serve TLS only (clients verify the server; they authenticate with their JWTs, not certificates). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
 }
 
 const ACCOUNT_KEY = /^A[A-Z2-7]{55}$/;
@@ -39,6 +41,9 @@ export function renderNatsServerConfig(options: NatsServerConfigOptions): string
   return [
     `server_name: ${options.serverName}`,
     `listen: ${quote(`${host}:${options.port}`)}`,
+    ...(options.tls === undefined
+      ? []
+      : ['tls: {', `  cert_file: ${quote(options.tls.certFile)}`, `  key_file: ${quote(options.tls.keyFile)}`, '  timeout: 5', '}']),
     '',
     `operator: ${quote(options.operatorJwt)}`,
     `system_account: ${options.systemAccount}`,

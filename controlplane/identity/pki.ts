@@ -110,6 +110,15 @@ export function signedBy(pem: string, keyPem: string, caPem: string): boolean {
   }
 }
 
+/** True when `keyPem` is the private key of the certificate `pem`. */
+export function isKeyOf(pem: string, keyPem: string): boolean {
+  try {
+    return new X509Certificate(pem).checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
+  }
+}
+
 /** True when the certificate is valid for `host` (a DNS name, or an IP address in either notation). */
 export function covers(pem: string, host: string): boolean {
   const cert = new X509Certificate(pem);

@@ -2,14 +2,16 @@
 // the hub API, the embedded etcd (server, peer, and the hub's client certificate) and the embedded
 // nats-server. Layout under the data dir:
 //
-//   ca.crt              the CA certificate: what clients trust (the CLI finds it next to admin.token)
+//   tls/ca.crt          the CA certificate
 //   tls/ca.key          the CA's private key (0600): it never leaves this directory
 //   tls/NAME.crt/.key   one leaf per server or client (keys 0600)
+//   ca.crt              what clients of this hub must trust, when it serves TLS (the CLI finds it
+//                       next to admin.token): this CA's certificate, or the operator's `--ca`
 //
 // A leaf is issued again when it is missing, not signed by the current CA, not valid for a host it
 // must serve, or within RENEW_BEFORE_DAYS of expiry; a present CA is never replaced (everything that
 // trusts it would stop working), and half a CA (certificate without key, or the reverse) is an error.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError } from '../api/errors.ts';
 import { certificateFacts, covers, createCertificateAuthority, issueCertificate, signedBy, type CertificateUsage, type CertifiedKey } from './pki.ts';
@@ -57,7 +59,7 @@ export class LocalCertificateAuthority {
   static async open(dataDir: string, now = new Date()): Promise<LocalCertificateAuthority> {
     const tlsDir = join(dataDir, TLS_DIR);
     mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
-    const caFile = join(dataDir, CA_CERT_FILE);
+    const caFile = join(tlsDir, CA_CERT_FILE);
     const caKeyFile = join(tlsDir, 'ca.key');
     const haveCert = existsSync(caFile);
     const haveKey = existsSync(caKeyFile);
@@ -67,7 +69,7 @@ export class LocalCertificateAuthority {
         {
           file: missing,
           field: '',
-          message: `is missing but ${present} exists: restore it from its backup, or remove both to make a new CA (every client must then trust the new ${CA_CERT_FILE})`,
+          message: `is missing but ${present} exists: restore it from its backup, or remove both to make a new CA (every client must then trust the new one)`,
         },
       ]);
     }
@@ -88,7 +90,9 @@ export class LocalCertificateAuthority {
       throw new InvalidInputError([{ file: caFile, field: '', message: `is not a CA certificate self-signed with the key in ${caKeyFile}` }]);
     }
     if (facts.notAfter.getTime() < now.getTime()) {
-      throw new InvalidInputError([{ file: caFile, field: '', message: `expired on ${facts.notAfter.toISOString()}: remove ${caFile} and ${caKeyFile} to make a new CA` }]);
+      throw new InvalidInputError([
+        { file: caFile, field: '', message: `expired on ${facts.notAfter.toISOString()}: remove ${caFile} and ${caKeyFile} to make a new CA` },
+      ]);
     }
     return new LocalCertificateAuthority(caFile, tlsDir, ca);
   }
@@ -125,6 +129,20 @@ function readLeaf(certFile: string, keyFile: string): CertifiedKey | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Writes (or, with `undefined`, removes) `<dataDir>/ca.crt`: the CA that clients of this hub trust,
+ * found there by the CLI next to the admin token. Returns its path when written.
+ */
+export function publishClientCa(dataDir: string, pem: string | undefined): string | undefined {
+  const file = join(dataDir, CA_CERT_FILE);
+  if (pem === undefined) {
+    rmSync(file, { force: true });
+    return undefined;
+  }
+  writeAtomically(file, pem, 0o644);
+  return file;
 }
 
 /** Write-then-rename, so a crash mid-write never leaves a torn key or certificate. */

@@ -12,7 +12,7 @@ export interface EtcdStoreOptions {
   readonly namespace?: string;
   readonly dialTimeoutMs?: number;
   /** PEMs for an etcd that speaks TLS: the CA that signs it, and the client certificate it requires. */
-  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string } | undefined;
+  readonly tls?: { readonly ca: string; readonly cert?: string | undefined; readonly key?: string | undefined } | undefined;
 }
 
 const ALWAYS_KEY = '/causeway/always';

@@ -21,9 +21,9 @@ describe('the hub CA and its certificates', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('creates the CA on first open (key 0600 under tls/, certificate next to admin.token) and keeps it after', async () => {
+  it('creates the CA on first open (key 0600 under tls/) and keeps it after', async () => {
     const first = await LocalCertificateAuthority.open(dir);
-    assert.equal(first.caFile, join(dir, 'ca.crt'));
+    assert.equal(first.caFile, join(dir, 'tls', 'ca.crt'));
     assert.equal(statSync(join(dir, 'tls', 'ca.key')).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, 'tls')).mode & 0o777, 0o700);
     assert.equal(certificateFacts(first.certificate).isCa, true);
@@ -33,7 +33,7 @@ describe('the hub CA and its certificates', () => {
 
   it('refuses half a CA, naming the missing file, and writes nothing', async () => {
     await LocalCertificateAuthority.open(dir);
-    const cert = readFileSync(join(dir, 'ca.crt'), 'utf8');
+    const cert = readFileSync(join(dir, 'tls', 'ca.crt'), 'utf8');
     unlinkSync(join(dir, 'tls', 'ca.key'));
     await assert.rejects(LocalCertificateAuthority.open(dir), (err: unknown) => {
       assert.ok(err instanceof InvalidInputError);
@@ -41,7 +41,7 @@ describe('the hub CA and its certificates', () => {
       assert.match(err.problems[0].message, /is missing but .*ca\.crt exists/);
       return true;
     });
-    assert.equal(readFileSync(join(dir, 'ca.crt'), 'utf8'), cert);
+    assert.equal(readFileSync(join(dir, 'tls', 'ca.crt'), 'utf8'), cert);
   });
 
   it('issues a leaf once, and again only for a new host, another CA or a near expiry', async () => {

@@ -4,30 +4,68 @@ import { DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../../hub/config.ts';
 import { err, out, positive, waitForSignal } from '../common.ts';
 import type { RunningDemo } from '../demo.ts';
 
+interface HubFlags {
+  listen: string;
+  dataDir: string;
+  etcd?: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  nats?: string;
+  natsListen?: string;
+  tls: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  ca?: string;
+  tlsSan?: string;
+  config?: string;
+  secretKeyFile?: string;
+}
+
 export function addServerCommands(program: Command): void {
   program
     .command('hub')
     .description('run the hub: the registry API on etcd (embedded etcd and nats-server unless --etcd/--nats are given)')
-    .option('--listen <host:port>', 'address to serve the API on', DEFAULT_LISTEN)
-    .option('--data-dir <dir>', 'where the admin token and embedded servers keep their data', DEFAULT_DATA_DIR)
+    .option('--listen <host:port>', 'address to serve the API on; not loopback: HTTPS', DEFAULT_LISTEN)
+    .option('--data-dir <dir>', 'where the admin token, the CA and embedded servers keep their data', DEFAULT_DATA_DIR)
     .option('--etcd <urls>', 'comma-separated etcd client URLs of an existing etcd cluster')
+    .option('--etcd-cacert <file>', 'external etcd over TLS: the CA that signs its certificate')
+    .option('--etcd-cert <file>', 'external etcd: the client certificate the hub presents')
+    .option('--etcd-key <file>', 'external etcd: the key of --etcd-cert')
     .option('--nats <url>', 'URL of an existing NATS cluster')
+    .option('--nats-listen <host:port>', 'address of the embedded nats-server (default 127.0.0.1 on the port it had); not loopback: TLS')
+    .option('--tls', 'serve the API and the embedded nats-server over TLS on loopback too', false)
+    .option('--tls-cert <file>', 'certificate for the API and the embedded nats-server, instead of one the hub CA signs')
+    .option('--tls-key <file>', 'key of --tls-cert')
+    .option('--ca <file>', 'CA that signed --tls-cert (clients trust it), and that the hub trusts for an external tls:// NATS')
+    .option('--tls-san <names>', 'comma-separated extra DNS names or addresses for the generated certificates, e.g. hub.example.com')
     .option('--config <file>', 'hub config file (API tokens and their scopes)')
     .option(
       '--secret-key-file <file>',
       'keys that encrypt secrets in etcd (default <data-dir>/secrets.key, created on first start); replicas sharing an etcd share it',
     )
-    .action(async (o: { listen: string; dataDir: string; etcd?: string; nats?: string; config?: string; secretKeyFile?: string }) => {
+    .action(async (o: HubFlags) => {
       // Loaded only when asked for: the other commands need none of the hub's libraries.
       const { startHub } = await import('../../hub/hub.ts');
+      const list = (v: string | undefined): string[] | undefined =>
+        v
+          ?.split(',')
+          .map((u) => u.trim())
+          .filter((u) => u !== '');
       const hub = await startHub({
         listen: o.listen,
         dataDir: o.dataDir,
-        etcd: o.etcd
-          ?.split(',')
-          .map((u) => u.trim())
-          .filter((u) => u !== ''),
+        etcd: list(o.etcd),
+        etcdCaFile: o.etcdCacert,
+        etcdCertFile: o.etcdCert,
+        etcdKeyFile: o.etcdKey,
         nats: o.nats,
+        natsListen: o.natsListen,
+        tls: o.tls,
+        tlsCertFile: o.tlsCert,
+        tlsKeyFile: o.tlsKey,
+        caFile: o.ca,
+        tlsHosts: list(o.tlsSan),
         configFile: o.config,
         secretKeyFile: o.secretKeyFile,
       });
@@ -38,7 +76,7 @@ export function addServerCommands(program: Command): void {
       process.on('uncaughtException', (e) => {
         hub.uncaught('exception', e);
       });
-      err(`hub serving on ${hub.url}; admin token in ${hub.adminTokenFile}`);
+      err(`hub serving on ${hub.url}; admin token in ${hub.adminTokenFile}${hub.caFile !== undefined ? `; clients trust ${hub.caFile}` : ''}`);
       await waitForSignal(() => hub.stop());
     });
 
@@ -66,6 +104,7 @@ export function addAgentCommand(program: Command): void {
     .requiredOption('--cluster <name>', 'the cluster this agent serves (as registered)')
     .requiredOption('--nats <url>', 'NATS URL(s), comma-separated')
     .requiredOption('--creds <file>', 'the .creds file from `causeway cluster credentials NAME`')
+    .option('--ca <file>', "CA certificate that signs the NATS server's certificate (the hub's <data-dir>/ca.crt) for tls:// URLs")
     .option('--kubeconfig <path>', 'kubeconfig of the cluster (default: in-cluster config)')
     .option('--metrics-listen <host:port>', "serve the agent's Prometheus /metrics here; default off")
     .option(
@@ -74,20 +113,23 @@ export function addAgentCommand(program: Command): void {
       (v) => positive(v, '--heartbeat-interval'),
       5000,
     )
-    .action(async (o: { cluster: string; nats: string; creds: string; kubeconfig?: string; metricsListen?: string; heartbeatInterval: number }) => {
-      const { runAgent } = await import('../../../cluster-agent/main.ts');
-      const agent = await runAgent({
-        cluster: o.cluster,
-        natsUrl: o.nats,
-        credsFile: o.creds,
-        heartbeatIntervalMs: o.heartbeatInterval,
-        ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
-        ...(o.metricsListen !== undefined ? { metricsListen: o.metricsListen } : {}),
-      });
-      err(`agent for cluster ${o.cluster} running${agent.metricsUrl !== undefined ? `; metrics on ${agent.metricsUrl}` : ''}`);
-      await waitForSignal(() => agent.stop());
-      exitSoonIfHeld('agent');
-    });
+    .action(
+      async (o: { cluster: string; nats: string; creds: string; ca?: string; kubeconfig?: string; metricsListen?: string; heartbeatInterval: number }) => {
+        const { runAgent } = await import('../../../cluster-agent/main.ts');
+        const agent = await runAgent({
+          cluster: o.cluster,
+          natsUrl: o.nats,
+          credsFile: o.creds,
+          caFile: o.ca,
+          heartbeatIntervalMs: o.heartbeatInterval,
+          ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
+          ...(o.metricsListen !== undefined ? { metricsListen: o.metricsListen } : {}),
+        });
+        err(`agent for cluster ${o.cluster} running${agent.metricsUrl !== undefined ? `; metrics on ${agent.metricsUrl}` : ''}`);
+        await waitForSignal(() => agent.stop());
+        exitSoonIfHeld('agent');
+      },
+    );
 }
 
 /**

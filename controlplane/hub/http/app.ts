@@ -1,6 +1,8 @@
 // The hub's fastify instance: options, body parsers, and zod as the route schema language
 // (fastify-type-provider-zod, docs/adr/0007), so that params, query and bodies are typed by the
 // schema that checks them. The only folder of the hub that imports fastify.
+import http from 'node:http';
+import https from 'node:https';
 import Fastify, { LogController, type FastifyReply } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
@@ -48,6 +50,8 @@ export interface HubServerDeps {
   readonly logger: Logger;
   /** DEFAULT_HTTP_TIMEOUTS unless given (tests shorten them). */
   readonly timeouts?: Partial<HttpTimeouts>;
+  /** Serve HTTPS with this certificate (PEM); plain HTTP without. */
+  readonly https?: { readonly cert: string; readonly key: string } | undefined;
 }
 
 declare module 'fastify' {
@@ -58,8 +62,16 @@ declare module 'fastify' {
 
 export type HubApp = ReturnType<typeof createApp>;
 
-export function createApp(logger: Logger, timeouts: Partial<HttpTimeouts> = {}) {
+export function createApp(logger: Logger, timeouts: Partial<HttpTimeouts> = {}, tls?: { readonly cert: string; readonly key: string }) {
   const t = { ...DEFAULT_HTTP_TIMEOUTS, ...timeouts };
+  // Node checks the request and headers timeouts on this interval (30 s by default, which
+  // would let a 30 s timeout run to a minute).
+  const serverOptions: http.ServerOptions = {
+    headersTimeout: Math.min(t.headersTimeoutMs, t.requestTimeoutMs),
+    connectionsCheckingInterval: Math.min(1000, t.requestTimeoutMs / 2),
+    requestTimeout: t.requestTimeoutMs,
+    keepAliveTimeout: t.keepAliveTimeoutMs,
+  };
   // Request lines would drown the audit log; latency and codes go to /metrics instead.
   // forceCloseConnections: on stop, end open watch streams and idle or never-used keep-alive
   // connections at once; otherwise one client could hold the hub's shutdown open.
@@ -84,9 +96,14 @@ export function createApp(logger: Logger, timeouts: Partial<HttpTimeouts> = {}) 
     requestTimeout: t.requestTimeoutMs,
     keepAliveTimeout: t.keepAliveTimeoutMs,
     connectionTimeout: t.connectionTimeoutMs,
-    // Node checks the request and headers timeouts on this interval (30 s by default, which
-    // would let a 30 s timeout run to a minute).
-    http: { headersTimeout: Math.min(t.headersTimeoutMs, t.requestTimeoutMs), connectionsCheckingInterval: Math.min(1000, t.requestTimeoutMs / 2) },
+    // One factory for HTTP and HTTPS, so that both get every timeout above (fastify's own https
+    // path drops the `http` options). Typed as http.Server: an https.Server is one, plus TLS.
+    serverFactory: (handler) => {
+      const server =
+        tls === undefined ? http.createServer(serverOptions, handler) : https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key }, handler);
+      server.setTimeout(t.connectionTimeoutMs);
+      return server;
+    },
   }).withTypeProvider<ZodTypeProvider>();
   // Responses are not schema-checked: every body the API returns is built from the contract.
   app.setValidatorCompiler(validatorCompiler);

@@ -12,7 +12,7 @@ export { API_PREFIX, BODY_LIMIT, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, type 
 
 export function buildHubServer(deps: HubServerDeps): HubApp {
   const { auth, metrics } = deps;
-  const app = createApp(deps.logger, deps.timeouts);
+  const app = createApp(deps.logger, deps.timeouts, deps.https);
 
   app.addHook('onRequest', (request, _reply, done) => {
     try {
