@@ -27,6 +27,7 @@ export const ErrorReason = {
   Forbidden: 'Forbidden',
   Gone: 'Expired',
   Unavailable: 'ServiceUnavailable',
+  OutcomeUnknown: 'OutcomeUnknown',
 } as const;
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
 
@@ -82,11 +83,28 @@ export class GoneError extends CausewayError {
   override readonly name = 'GoneError';
 }
 
+/** Nothing was done: the hub, or its etcd, could not be reached or did not answer a read. Try again later. */
 export class UnavailableError extends CausewayError {
   readonly reason = ErrorReason.Unavailable;
   readonly httpStatus = 503;
   override readonly name = 'UnavailableError';
 }
+
+/**
+ * A write whose outcome nobody can tell: it was sent, and the answer never came (the connection
+ * dropped, the hub died, etcd stopped answering after it got the write). It may have been applied.
+ * Not a refusal: check the history before concluding, or send the same declaration again (apply
+ * is idempotent). The same exit code as UnavailableError in the CLI.
+ */
+export class OutcomeUnknownError extends CausewayError {
+  readonly reason = ErrorReason.OutcomeUnknown;
+  readonly httpStatus = 503;
+  override readonly name = 'OutcomeUnknownError';
+}
+
+/** What to do about an OutcomeUnknownError, in the words of the CLI (the hub's 503 bodies say it too). */
+export const OUTCOME_UNKNOWN_ADVICE =
+  'the change may have been applied: check `causeway history`; re-running the same `causeway apply` is safe (apply is idempotent: what is already as declared is left unchanged)';
 
 /** `file: document 2 (Cluster aws-train): spec.podCIDRs[0]: got "x", expected ...` */
 export function formatProblem(p: Problem): string {

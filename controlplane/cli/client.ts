@@ -1,5 +1,12 @@
 // The hub's HTTP client, used by the CLI (and by tests as a user would): turns Status bodies back
-// into the named errors, and a refused connection into UnavailableError.
+// into the named errors, and failures of the connection into one of two: UnavailableError when
+// nothing can have reached the hub (refused, no such host, an untrusted certificate), and, for a
+// request that changes state, OutcomeUnknownError when the connection failed after the request
+// was sent. node:http rather than fetch: it says when the connection was made (so that the two
+// can be told apart) and takes a CA to trust.
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import {
   AlreadyExistsError,
   ConflictError,
@@ -7,6 +14,8 @@ import {
   GoneError,
   InvalidInputError,
   NotFoundError,
+  OUTCOME_UNKNOWN_ADVICE,
+  OutcomeUnknownError,
   UnauthorizedError,
   UnavailableError,
   type CausewayError,
@@ -42,13 +51,26 @@ export interface ListView<T> {
   items: T[];
 }
 
+export interface HubClientOptions {
+  /**
+   * PEM text of the CA certificate(s) to trust for an https:// hub. When given, only these are
+   * trusted (not the system's store): the hub serves a certificate its own CA signed.
+   */
+  readonly ca?: string | Buffer;
+}
+
+/** How long one request may take in all, connecting included. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export class HubClient {
   private readonly server: string;
   private readonly token: string | undefined;
+  private readonly ca: string | Buffer | undefined;
 
-  constructor(server: string, token: string | undefined) {
+  constructor(server: string, token: string | undefined, options: HubClientOptions = {}) {
     this.server = server.replace(/\/+$/, '');
     this.token = token;
+    this.ca = options.ca;
   }
 
   apply(documents: { source: Source; object: unknown }[], dryRun: boolean): Promise<ApplyResultView> {
@@ -95,30 +117,158 @@ export class HubClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    const url = new URL(`${this.server}${path}`);
+    let res: Exchange;
     try {
-      res = await fetch(`${this.server}${path}`, {
-        method,
-        headers: {
-          ...(this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(30_000),
-      });
+      res = await this.exchange(method, url, body === undefined ? undefined : JSON.stringify(body));
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new UnavailableError(`cannot reach the hub at ${this.server} (${cause}); is it running? (causeway hub, or npm run demo)`, { cause: err });
+      throw this.connectionError(err as ExchangeFailure, changesState(method, url, body));
     }
-    const text = await res.text();
     let parsed: unknown;
     try {
-      parsed = text === '' ? undefined : JSON.parse(text);
+      parsed = res.text === '' ? undefined : JSON.parse(res.text);
     } catch {
       parsed = undefined;
     }
-    if (res.ok) return parsed as T;
-    throw errorFromStatus(res.status, parsed, text);
+    if (res.status >= 200 && res.status < 300) return parsed as T;
+    throw errorFromStatus(res.status, parsed, res.text, changesState(method, url, body));
+  }
+
+  /** One request on a connection of its own (no keep-alive: a reused socket would blur whether the hub got it). */
+  private exchange(method: string, url: URL, payload: string | undefined): Promise<Exchange> {
+    return new Promise((resolve, reject) => {
+      const https = url.protocol === 'https:';
+      if (!https && url.protocol !== 'http:') {
+        reject(new ExchangeFailure('connect', Object.assign(new Error(`unsupported scheme ${url.protocol}`), { code: 'ERR_INVALID_PROTOCOL' })));
+        return;
+      }
+      let phase: ExchangePhase = 'connect';
+      let status: number | undefined;
+      let settled = false;
+      const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(new ExchangeFailure(phase, err, status));
+      };
+      const options: RequestOptions & { ca?: string | Buffer } = {
+        method,
+        agent: false,
+        headers: {
+          ...(this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
+        },
+        ...(https && this.ca !== undefined ? { ca: this.ca } : {}),
+      };
+      const req: ClientRequest = (https ? httpsRequest : httpRequest)(url, options);
+      const timer = setTimeout(() => {
+        req.destroy(Object.assign(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' }));
+      }, REQUEST_TIMEOUT_MS);
+      req.on('socket', (socket: Socket) => {
+        // From here on the request is on its way: a failure may come after the hub got it.
+        const connected = (): void => {
+          if (phase === 'connect') phase = 'sent';
+        };
+        if (!socket.connecting) connected();
+        else socket.once(https ? 'secureConnect' : 'connect', connected);
+      });
+      req.on('error', fail);
+      req.on('response', (res: IncomingMessage) => {
+        phase = 'answer';
+        status = res.statusCode ?? 0;
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete) {
+            fail(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' }));
+            return;
+          }
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({ status: status ?? 0, text });
+        });
+      });
+      req.end(payload);
+    });
+  }
+
+  private connectionError(failure: ExchangeFailure, writes: boolean): CausewayError {
+    const code = failure.code;
+    const err = failure.cause;
+    if (failure.phase === 'connect') {
+      const tls = tlsProblem(code);
+      if (tls !== undefined) {
+        return new UnavailableError(
+          `cannot reach the hub at ${this.server}: ${tls} (${code}); pass the CA certificate that signed it with --certificate-authority <file>`,
+          { cause: err },
+        );
+      }
+      return new UnavailableError(`cannot reach the hub at ${this.server} (${code}); is it running? (causeway hub, or npm run demo)`, { cause: err });
+    }
+    if (failure.phase === 'answer' && failure.status !== undefined && failure.status >= 200 && failure.status < 300) {
+      return new UnavailableError(
+        `the hub answered HTTP ${failure.status} at ${this.server}, but the rest of its answer was cut off (${code})${writes ? ': the change was applied; see `causeway history`' : ''}`,
+        { cause: err },
+      );
+    }
+    const what = code === 'ETIMEDOUT' ? `did not answer within ${REQUEST_TIMEOUT_MS / 1000} s` : `went away during the request (${code})`;
+    if (!writes) return new UnavailableError(`the hub at ${this.server} ${what}; this request changes nothing: run it again`, { cause: err });
+    return new OutcomeUnknownError(`the hub at ${this.server} ${what}; ${OUTCOME_UNKNOWN_ADVICE}`, { cause: err });
+  }
+}
+
+interface Exchange {
+  readonly status: number;
+  readonly text: string;
+}
+
+/** How far a request got: connecting (nothing sent), sent (no answer yet), or answering. */
+type ExchangePhase = 'connect' | 'sent' | 'answer';
+
+class ExchangeFailure extends Error {
+  readonly phase: ExchangePhase;
+  readonly code: string;
+  readonly status: number | undefined;
+  constructor(phase: ExchangePhase, cause: Error, status?: number) {
+    super(cause.message, { cause });
+    this.phase = phase;
+    this.code = (cause as { code?: unknown }).code !== undefined ? String((cause as { code?: unknown }).code) : cause.message;
+    this.status = status;
+  }
+}
+
+/** Whether a request can change the registry: a diff and a dry run cannot. */
+function changesState(method: string, url: URL, body: unknown): boolean {
+  if (method === 'GET' || method === 'HEAD') return false;
+  if (url.pathname.endsWith('/diff')) return false;
+  const dryRun = url.searchParams.get('dryRun');
+  if (dryRun !== null && dryRun !== 'false' && dryRun !== '0') return false;
+  return (body as { dryRun?: unknown } | undefined)?.dryRun !== true;
+}
+
+/** What a TLS failure code means for the user, when it is one. */
+function tlsProblem(code: string): string | undefined {
+  switch (code) {
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_UNTRUSTED':
+    case 'CERT_SIGNATURE_FAILURE':
+      return 'its certificate is not trusted';
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return 'its certificate is not for this host name';
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+      return 'its certificate is not valid now';
+    default:
+      return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') ? 'the TLS handshake failed' : undefined;
   }
 }
 
@@ -128,8 +278,8 @@ function collectionPath(info: KindInfo, namespace: string | undefined): string {
     : `${API_PREFIX}/${info.plural}`;
 }
 
-function errorFromStatus(code: number, body: unknown, text: string): CausewayError | Error {
-  const status = (body ?? {}) as { message?: string; details?: { problems?: Problem[] } };
+function errorFromStatus(code: number, body: unknown, text: string, writes: boolean): CausewayError | Error {
+  const status = (body ?? {}) as { message?: string; reason?: string; details?: { problems?: Problem[] } };
   const message = status.message ?? (text !== '' ? text : `HTTP ${code}`);
   switch (code) {
     case 401:
@@ -148,6 +298,9 @@ function errorFromStatus(code: number, body: unknown, text: string): CausewayErr
     case 422:
       return new InvalidInputError(status.details?.problems ?? [{ field: '', message }]);
     case 503:
+      if (status.reason === 'OutcomeUnknown') return new OutcomeUnknownError(message);
+      // A proxy, or an older hub, saying a write's connection dropped: it may still have been applied.
+      if (writes && /connection (dropped|reset|closed)/i.test(message)) return new OutcomeUnknownError(`${message}; ${OUTCOME_UNKNOWN_ADVICE}`);
       return new UnavailableError(message);
     default:
       return new Error(`hub answered ${code}: ${message}`);

@@ -1,6 +1,6 @@
 // The `causeway` command line: kubectl-like verbs against the hub, plus `hub`, `demo` and `agent`
-// to run one. Exit codes: 0 success, 1 rejected input, 2 usage error, 3 hub unreachable or not
-// authorised. The commands live in commands/*.ts.
+// to run one. Exit codes: 0 success, 1 rejected input, 2 usage error, 3 hub unreachable, not
+// authorised, or gone during a write whose outcome is unknown. The commands live in commands/*.ts.
 import { Command, CommanderError } from 'commander';
 import { CausewayError, formatProblem, InvalidInputError } from '../api/errors.ts';
 import { ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/config.ts';
@@ -63,6 +63,8 @@ function report(e: unknown): number {
       case 'Unauthorized':
       case 'Forbidden':
       case 'ServiceUnavailable':
+      case 'OutcomeUnknown':
+        // A write that may or may not have been applied: the hub went away, the input was not refused.
         return ExitCode.unavailable;
       case 'Invalid':
       case 'NotFound':

@@ -1,7 +1,7 @@
 // Errors as Kubernetes `Status` bodies: the named error set (api/errors.ts) and fastify's own
 // failures (body too large, media type, schema validation) each mapped to one code and reason.
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { CausewayError, InvalidInputError, type Problem } from '../../api/errors.ts';
+import { CausewayError, InvalidInputError, OUTCOME_UNKNOWN_ADVICE, OutcomeUnknownError, type Problem } from '../../api/errors.ts';
 import { BODY_LIMIT } from './limits.ts';
 import { BadParameterError } from './bad-request.ts';
 
@@ -23,6 +23,7 @@ export function statusOf(err: unknown): StatusBody {
   if (hasZodFastifySchemaValidationErrors(err)) return statusOf(invalidFromSchema(err.validation));
   if (err instanceof BadParameterError) return statusBody(400, 'BadRequest', err.message, err.problems);
   if (err instanceof InvalidInputError) return statusBody(err.httpStatus, err.reason, err.message, err.problems);
+  if (err instanceof OutcomeUnknownError) return statusBody(err.httpStatus, err.reason, `${err.message}; ${OUTCOME_UNKNOWN_ADVICE}`);
   if (err instanceof CausewayError) return statusBody(err.httpStatus, err.reason, err.message);
   const e = err as { statusCode?: number; code?: string; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
@@ -56,6 +57,7 @@ export function resultLabel(err: unknown): string {
         return 'not_found';
       case 'Expired':
       case 'ServiceUnavailable':
+      case 'OutcomeUnknown':
         return 'error';
     }
   }
