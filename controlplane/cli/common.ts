@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
 import { resolveKind, KINDS, type KindInfo } from '../api/kinds.ts';
-import { ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/config.ts';
+import { ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN, HUB_URL_FILE } from '../hub/config.ts';
+import { CA_CERT_FILE } from '../identity/tls-files.ts';
 import { HubClient } from './client.ts';
 
 /** A command line that cannot mean anything: exit code 2. */
@@ -45,15 +46,41 @@ export const err = (line: string): void => {
 interface ClientOptions {
   server?: string;
   token?: string;
+  certificateAuthority?: string;
 }
 
+/**
+ * The hub client from the global options, the environment, and what a hub on this machine left in
+ * the default data dir: the URL it serves (`hub.url`), its admin token and the CA it serves TLS
+ * with (`ca.crt`), the way kubectl reads one kubeconfig.
+ */
 export function client(cmd: Command): HubClient {
   const o = cmd.optsWithGlobals<ClientOptions>();
-  const server = o.server ?? process.env.CAUSEWAY_SERVER ?? `http://${DEFAULT_LISTEN}`;
+  const server = o.server ?? process.env.CAUSEWAY_SERVER ?? savedHubUrl() ?? `http://${DEFAULT_LISTEN}`;
   let token = o.token ?? process.env.CAUSEWAY_TOKEN;
   const tokenFile = join(DEFAULT_DATA_DIR, ADMIN_TOKEN_FILE);
   if (token === undefined && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
-  return new HubClient(server, token);
+  const given = o.certificateAuthority ?? process.env.CAUSEWAY_CA;
+  const local = join(DEFAULT_DATA_DIR, CA_CERT_FILE);
+  const caFile = given ?? (existsSync(local) ? local : undefined);
+  if (caFile === undefined || !server.startsWith('https:')) return new HubClient(server, token);
+  let ca: string;
+  try {
+    ca = readFileSync(caFile, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--certificate-authority: cannot read ${caFile} (${(e as Error).message})`);
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--certificate-authority: ${caFile} is not a PEM certificate`);
+  return new HubClient(server, token, { ca });
+}
+
+function savedHubUrl(): string | undefined {
+  try {
+    const url = readFileSync(join(DEFAULT_DATA_DIR, HUB_URL_FILE), 'utf8').trim();
+    return /^https?:\/\/\S+$/.test(url) ? url : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function kindArg(word: string): KindInfo {

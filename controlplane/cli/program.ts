@@ -14,8 +14,9 @@ export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3 } as cons
 export function buildProgram(): Command {
   const program = new Command('causeway')
     .description('Causeway: one registry of clusters, networks, services and policy across AWS, GCP and on-prem.')
-    .option('--server <url>', `hub URL (env CAUSEWAY_SERVER; default http://${DEFAULT_LISTEN})`)
+    .option('--server <url>', `hub URL (env CAUSEWAY_SERVER; default the one in ${DEFAULT_DATA_DIR}/hub.url, or http://${DEFAULT_LISTEN})`)
     .option('--token <token>', `bearer token (env CAUSEWAY_TOKEN; default ${DEFAULT_DATA_DIR}/${ADMIN_TOKEN_FILE} when present)`)
+    .option('--certificate-authority <file>', `CA certificate to trust for an https hub (env CAUSEWAY_CA; default ${DEFAULT_DATA_DIR}/ca.crt when present)`)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });

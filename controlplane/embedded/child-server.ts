@@ -2,7 +2,7 @@
 // process group of its own so that stopping it stops everything it forked, with a pid file so
 // that a hub killed with SIGKILL can clean up after itself on the next start.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, rmSync, statfsSync, writeFileSync, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,54 +18,84 @@ export interface ChildServerOptions {
   /** Written with the child's pid while it runs; a stale one is cleaned up by `killStale`. */
   readonly pidFile?: string;
   readonly cwd?: string;
+  /** Where the server keeps its data: named when start-up fails for lack of space. */
+  readonly dataDir?: string;
+}
+
+/** How a server process ended. */
+export interface ChildExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
 }
 
 export class ChildServer {
   readonly name: string;
   private readonly child: ChildProcess;
-  private readonly exited: Promise<number | null>;
+  private readonly exited: Promise<ChildExit>;
   private readonly pidFile: string | undefined;
+  private readonly dataDir: string | undefined;
   private exitCode: number | null | undefined;
 
-  private constructor(options: ChildServerOptions, child: ChildProcess) {
+  private constructor(options: ChildServerOptions, child: ChildProcess, log: WriteStream) {
     this.name = options.name;
     this.child = child;
     this.pidFile = options.pidFile;
+    this.dataDir = options.dataDir;
     // If we exit without stopping it (a second Ctrl-C, a crash), the server must not outlive us.
     const killOnExit = (): void => {
       this.signal('SIGKILL');
     };
     process.once('exit', killOnExit);
+    // Exited once the process is gone and its last words are in the log file (its pipes closed and
+    // the log flushed), so that whoever reports the exit can quote them; a grandchild holding the
+    // pipes open delays that by at most a second.
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         process.removeListener('exit', killOnExit);
-        this.exitCode = code ?? (signal === null ? null : -1);
         // Only our own pid file: a server started since on the same data dir has written its own.
         if (this.pidFile !== undefined && readPid(this.pidFile) === child.pid) rmSync(this.pidFile, { force: true });
-        resolve(code);
+        let done = false;
+        const finish = (): void => {
+          if (done) return;
+          done = true;
+          clearTimeout(fallback);
+          log.end(() => {
+            this.exitCode = code ?? (signal === null ? null : -1);
+            resolve({ code, signal });
+          });
+        };
+        const fallback = setTimeout(finish, 1000);
+        child.once('close', finish);
       });
     });
   }
 
   static start(options: ChildServerOptions): ChildServer {
     if (options.pidFile !== undefined) killStale(options.pidFile, options.command);
+    if (options.dataDir !== undefined) assertSpace(options.name, options.dataDir);
     const log = createWriteStream(options.logFile, { flags: 'a' });
     const child = spawn(options.command, [...options.args], {
       cwd: options.cwd,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout.pipe(log);
-    child.stderr.pipe(log);
+    // Both into one file, which neither may end: it is ended once the process has closed both.
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
     child.on('error', () => undefined);
     if (child.pid !== undefined && options.pidFile !== undefined) {
       writeFileSync(options.pidFile, `${child.pid}\n`);
     }
-    return new ChildServer(options, child);
+    return new ChildServer(options, child, log);
   }
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** Resolves when the process has exited, however it ended. */
+  whenExited(): Promise<ChildExit> {
+    return this.exited;
   }
 
   get running(): boolean {
@@ -109,14 +139,36 @@ export class ChildServer {
     const backoff = new Backoff({ baseMs: 20, maxMs: 250 });
     for (;;) {
       if (!this.running) {
-        throw new UnavailableError(`${this.name} exited during start-up (code ${String(this.exitCode)}): ${await tail(logFile)}`);
+        const last = await tailOf(logFile);
+        // etcd's answer to a full disk is a Go panic; say what it means, and where.
+        if (/no space left on device/i.test(last)) {
+          throw new UnavailableError(`${this.name} cannot start: no space left on device in ${this.dataDir ?? 'its data dir'} (free some and start again)`);
+        }
+        throw new UnavailableError(`${this.name} exited during start-up (code ${String(this.exitCode)}): ${last}`);
       }
       if (await ready().catch(() => false)) return;
       if (Date.now() > deadline) {
-        throw new UnavailableError(`${this.name} was not ready within ${timeoutMs} ms: ${await tail(logFile)}`);
+        throw new UnavailableError(`${this.name} was not ready within ${timeoutMs} ms: ${await tailOf(logFile)}`);
       }
       await sleep(backoff.next());
     }
+  }
+}
+
+/** Below this much free space a server cannot even write its first WAL segment or pid file. */
+const MIN_FREE_BYTES = 4 * 1024 * 1024;
+
+/** Refuses to start a server on a full disk with a message that says so (not a Go stack trace). */
+function assertSpace(name: string, dir: string): void {
+  let free: number;
+  try {
+    const fs = statfsSync(dir);
+    free = fs.bavail * fs.bsize;
+  } catch {
+    return; // Not there yet: the server creates it, and says why if it cannot.
+  }
+  if (free < MIN_FREE_BYTES) {
+    throw new UnavailableError(`${name} cannot start: no space left on device in ${dir} (${free} bytes free; free some and start again)`);
   }
 }
 
@@ -128,9 +180,10 @@ function readPid(file: string): number | undefined {
   }
 }
 
-async function tail(file: string): Promise<string> {
+/** The last lines of a server's log, for messages about how it ended. */
+export async function tailOf(file: string, lines = 8): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').slice(-8).join('\n');
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 /** Kills a server left running by a previous process that died without stopping it. */

@@ -8,6 +8,8 @@ import { ChildServer, freePort } from './child-server.ts';
 
 export interface EmbeddedEtcd {
   readonly url: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
   readonly server: ChildServer;
   /** The client certificate that etcd requires (TLS on), for the hub's store. */
   readonly clientTls?: TlsFiles | undefined;
@@ -91,9 +93,10 @@ export async function startEtcd(options: EtcdOptions): Promise<EmbeddedEtcd> {
     ],
     logFile,
     pidFile: join(options.dataDir, 'etcd.pid'),
+    dataDir: options.dataDir,
   });
   await server.waitReady(() => etcdHealthy(url, tls?.client), logFile);
-  return { url, server, clientTls: tls?.client, stop: () => server.stop() };
+  return { url, clientPort, peerPort, server, clientTls: tls?.client, stop: () => server.stop() };
 }
 
 /** etcd's own /health, over TLS with the client certificate when it asks for one. */

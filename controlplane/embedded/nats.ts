@@ -63,6 +63,7 @@ export async function startNats(options: NatsOptions): Promise<EmbeddedNats> {
     args: ['-c', config],
     logFile,
     pidFile: join(options.dataDir, 'nats.pid'),
+    dataDir: options.dataDir,
   });
   // The hub reaches its own server on loopback whatever address it also serves.
   const local = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;

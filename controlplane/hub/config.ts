@@ -62,6 +62,8 @@ export function loadHubConfig(file: string | undefined): HubConfig {
 }
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
+/** `<data-dir>/hub.url`: the URL the hub serves, written at start for the CLI on the same machine. */
+export const HUB_URL_FILE = 'hub.url';
 
 /** Where the hub serves and keeps its data unless told otherwise (the CLI's defaults too). */
 export const DEFAULT_LISTEN = '127.0.0.1:7080';

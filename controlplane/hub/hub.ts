@@ -1,6 +1,6 @@
 // The hub's composition root: reads its options once, starts or connects to etcd and NATS,
 // wires the store, registry, auth and HTTP API, and stops everything in reverse order.
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ALL_KINDS } from '../api/kinds.ts';
@@ -17,10 +17,12 @@ import { InvalidInputError } from '../api/errors.ts';
 import { startAgentGateway } from './agent-gateway.ts';
 import { TokenAuthenticator } from './auth.ts';
 import { CredentialStore, sealedSecretKeyIds } from './credentials.ts';
-import { DEFAULT_LISTEN, ensureAdminToken, loadHubConfig } from './config.ts';
+import { DEFAULT_LISTEN, ensureAdminToken, HUB_URL_FILE, loadHubConfig } from './config.ts';
 import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import { buildHubServer } from './http/server.ts';
 import { isLoopback, isWildcard, prepareHubTls, type HubTls, type HubTlsOptions } from './tls.ts';
+import type { HealthCheck, HealthChecks } from './health.ts';
+import { Supervisor, type Supervisable, type SupervisorEvent } from '../embedded/supervisor.ts';
 
 export interface HubOptions extends HubTlsOptions {
   /** HOST:PORT; default 127.0.0.1:7080. Port 0 picks a free one. Not loopback: HTTPS. */
@@ -53,8 +55,10 @@ export interface RunningHub {
   readonly secretKeyFile: string;
   readonly etcdUrls: readonly string[];
   readonly natsUrl: string;
-  /** The embedded nats-server, when the hub started one (fault tests restart it). */
-  readonly nats?: EmbeddedNats | undefined;
+  /** The servers the hub started and keeps running (fault tests kill them). */
+  readonly embedded: { readonly etcd: Supervisor<EmbeddedEtcd> | undefined; readonly nats: Supervisor<EmbeddedNats> | undefined };
+  /** Resolves when a server the hub started could not be brought back: the process should exit non-zero. */
+  readonly fatal: Promise<Error>;
   readonly registry: Registry;
   /** Logs and counts an error nothing caught (the process-level handlers of `causeway hub` call it). */
   uncaught(kind: 'rejection' | 'exception', err: unknown): void;
@@ -77,7 +81,9 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
   };
   try {
     const tls = await prepareHubTls(dataDir, { apiHost: host, natsHost: natsListen?.host, embeddedEtcd: (options.etcd ?? []).length === 0 }, options);
-    const { urls: etcdUrls, tls: etcdTls } = await etcdOrEmbedded(options, dataDir, tls, stops, logger);
+    const supervised: Supervisor<Supervisable>[] = [];
+    const { urls: etcdUrls, tls: etcdTls, supervisor: etcdSupervisor } = await etcdOrEmbedded(options, dataDir, tls, stops, logger);
+    if (etcdSupervisor !== undefined) supervised.push(etcdSupervisor);
     const store = new EtcdStore({ endpoints: etcdUrls, tls: etcdTls });
     stops.push(() => store.close());
     const registry = new Registry(store);
@@ -86,13 +92,19 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     // Every start re-encrypts what an older hub wrote in clear, or an older key sealed (rotation).
     const resealed = await credentials.reseal();
     logger.info({ secretKeyFile: secrets.source, keyIds: secrets.keyIds, resealed }, 'secrets in etcd are encrypted with the first key');
-    const identity = await credentials.identity();
+    let identity = await credentials.identity();
+    // A restarted nats-server gets the current revocations in its preload; the last known ones if etcd is away too.
+    const currentIdentity = async (): Promise<IdentityState> => {
+      identity = await credentials.identity().catch(() => identity);
+      return identity;
+    };
 
-    const nats = natsListen === undefined ? undefined : await embeddedNats(dataDir, identity, natsListen, tls, stops, logger);
-    const natsUrl = options.nats ?? nats?.url ?? '';
+    const natsSupervisor = natsListen === undefined ? undefined : await embeddedNats(dataDir, currentIdentity, natsListen, tls, stops, logger);
+    if (natsSupervisor !== undefined) supervised.push(natsSupervisor);
+    const natsUrl = options.nats ?? natsSupervisor?.server.url ?? '';
     // The embedded server is verified against our CA; an external one against --ca, or the system's CAs.
     const natsCa =
-      nats !== undefined
+      natsSupervisor !== undefined
         ? tls.nats !== undefined
           ? tls.clientCa
           : undefined
@@ -100,7 +112,25 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
           ? readFileSync(options.caFile, 'utf8')
           : undefined;
     const hubUser = await issueHubUser(identity);
-    const metrics = metricsOf(registry, store);
+    const health: { bus?: NatsBus } = {};
+    const checks: HealthChecks = () =>
+      Promise.resolve([
+        ...(health.bus === undefined
+          ? []
+          : [
+              {
+                name: 'nats',
+                ready: health.bus.connected(),
+                message: health.bus.connected() ? 'ok' : `the hub is not connected to NATS at ${natsUrl} (reconnecting)`,
+              },
+            ]),
+        ...supervised.map(serverCheck),
+      ]);
+    const metrics = metricsOf(registry, store, checks);
+    for (const s of supervised)
+      s.onRestart(() => {
+        metrics.embeddedRestarts.inc({ server: s.name });
+      });
     const uncaught = (kind: 'handler' | 'rejection' | 'exception', err: unknown, fields: Record<string, unknown> = {}): void => {
       metrics.uncaughtErrors.inc({ kind });
       logger.error({ err, kind, ...fields }, 'uncaught error (a bug); the hub goes on');
@@ -115,6 +145,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       },
     });
     stops.push(() => bus.close());
+    health.bus = bus;
     const pusher = await NatsAccountPusher.connect({ servers: natsUrl, systemUserCreds: (await issueSystemUser(identity)).creds, ca: natsCa });
     stops.push(() => pusher.close());
     credentials.setPush(async (jwt) => {
@@ -126,12 +157,15 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
 
     const admin = ensureAdminToken(dataDir);
     const auth = new TokenAuthenticator([admin.entry, ...config.tokens]);
-    const app = buildHubServer({ registry, store, auth, metrics, logger, credentials, services: agents.services, https: tls.api });
+    const app = buildHubServer({ registry, store, auth, metrics, logger, credentials, services: agents.services, https: tls.api, health: checks });
     await app.listen({ host, port });
     stops.push(() => app.close());
     const address = app.server.address();
     const bound = typeof address === 'object' && address !== null ? address.port : port;
-    const url = `${tls.api !== undefined ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    // A wildcard listen is reached on loopback from this machine (and the certificate names 127.0.0.1).
+    const reach = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+    const url = `${tls.api !== undefined ? 'https' : 'http'}://${reach.includes(':') ? `[${reach}]` : reach}:${bound}`;
+    writeFileSync(join(dataDir, HUB_URL_FILE), `${url}\n`, { mode: 0o644 });
     logger.info(
       {
         url,
@@ -152,7 +186,8 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       secretKeyFile: secrets.source,
       etcdUrls,
       natsUrl,
-      nats,
+      embedded: { etcd: etcdSupervisor, nats: natsSupervisor },
+      fatal: Promise.race(supervised.map((s) => s.fatal)),
       registry,
       uncaught,
       stop: stopAll,
@@ -192,7 +227,8 @@ type EtcdClientTls = { ca: string; cert?: string | undefined; key?: string | und
 
 /**
  * The etcd to use: the given cluster (over TLS with `--etcd-cacert`/`--etcd-cert`/`--etcd-key` when
- * given), or one started under dataDir with TLS and client certificates (stopped with the hub).
+ * given), or one started under dataDir with TLS and client certificates, kept running by a
+ * supervisor on the same ports, and stopped with the hub.
  */
 async function etcdOrEmbedded(
   options: HubOptions,
@@ -200,7 +236,7 @@ async function etcdOrEmbedded(
   tls: HubTls,
   stops: (() => Promise<void>)[],
   logger: Logger,
-): Promise<{ urls: readonly string[]; tls: EtcdClientTls }> {
+): Promise<{ urls: readonly string[]; tls: EtcdClientTls; supervisor?: Supervisor<EmbeddedEtcd> }> {
   const urls = options.etcd ?? [];
   if (urls.length > 0) {
     const read = (file: string | undefined): string | undefined => (file === undefined ? undefined : readFileSync(file, 'utf8'));
@@ -208,12 +244,25 @@ async function etcdOrEmbedded(
     const clientTls = ca === undefined ? undefined : { ca, cert: read(options.etcdCertFile), key: read(options.etcdKeyFile) };
     return { urls, tls: clientTls };
   }
-  const etcd: EmbeddedEtcd = await startEtcd({ dataDir: join(dataDir, 'etcd'), tls: tls.etcd });
-  stops.push(() => etcd.stop());
-  logger.info({ etcd: etcd.url, dataDir: join(dataDir, 'etcd'), clientCertificateAuth: etcd.clientTls !== undefined }, 'started embedded etcd');
+  const etcdDir = join(dataDir, 'etcd');
+  let ports: { clientPort: number; peerPort: number } | undefined;
+  const supervisor = await Supervisor.start<EmbeddedEtcd>({
+    name: 'etcd-server',
+    logFile: join(dataDir, 'etcd.log'),
+    start: async () => {
+      const etcd = await startEtcd({ dataDir: etcdDir, tls: tls.etcd, ...ports });
+      ports = { clientPort: etcd.clientPort, peerPort: etcd.peerPort };
+      return etcd;
+    },
+    onEvent: logSupervision(logger),
+  });
+  stops.push(() => supervisor.stop());
+  const etcd = supervisor.server;
+  logger.info({ etcd: etcd.url, dataDir: etcdDir, clientCertificateAuth: etcd.clientTls !== undefined }, 'started embedded etcd');
   const client = etcd.clientTls;
   return {
     urls: [etcd.url],
+    supervisor,
     tls:
       client === undefined
         ? undefined
@@ -223,30 +272,72 @@ async function etcdOrEmbedded(
 
 async function embeddedNats(
   dataDir: string,
-  identity: IdentityState,
+  identity: () => Promise<IdentityState>,
   listen: { host: string; port: number },
   tls: HubTls,
   stops: (() => Promise<void>)[],
   logger: Logger,
-): Promise<EmbeddedNats> {
-  const nats = await startNats({
-    dataDir: join(dataDir, 'nats'),
-    identity,
-    host: listen.host,
-    ...(listen.port !== 0 ? { port: listen.port } : {}),
-    tls: tls.nats,
+): Promise<Supervisor<EmbeddedNats>> {
+  const supervisor = await Supervisor.start<EmbeddedNats>({
+    name: 'nats-server',
+    logFile: join(dataDir, 'nats.log'),
+    // The port is kept in <data-dir>/nats/port: a restart serves the address agents were given.
+    start: async () =>
+      startNats({
+        dataDir: join(dataDir, 'nats'),
+        identity: await identity(),
+        host: listen.host,
+        ...(listen.port !== 0 ? { port: listen.port } : {}),
+        tls: tls.nats,
+      }),
+    onEvent: logSupervision(logger),
   });
-  stops.push(() => nats.stop());
+  stops.push(() => supervisor.stop());
+  const nats = supervisor.server;
   const reach = isWildcard(listen.host) || !isLoopback(listen.host) ? `${listen.host}:${nats.port}` : undefined;
   logger.info(
     { nats: nats.url, listen: `${listen.host}:${nats.port}`, tls: tls.nats !== undefined, agentsReachIt: reach },
     'started embedded nats-server (operator mode)',
   );
-  return nats;
+  return supervisor;
+}
+
+/** Each supervision event as one log line: how a server ended, and how its restart went. */
+function logSupervision(logger: Logger): (event: SupervisorEvent) => void {
+  return (e) => {
+    switch (e.kind) {
+      case 'exited':
+        logger.error({ server: e.name, code: e.exit.code, signal: e.exit.signal, logTail: e.logTail }, `${e.name} exited; starting it again`);
+        break;
+      case 'restarted':
+        logger.warn({ server: e.name, attempt: e.attempt, downMs: e.downMs }, `${e.name} is running again`);
+        break;
+      case 'restart-failed':
+        logger.error({ server: e.name, attempt: e.attempt, err: e.err, retryInMs: Math.round(e.retryInMs) }, `${e.name} did not start; retrying`);
+        break;
+      case 'gave-up':
+        logger.fatal({ server: e.name, err: e.err }, `${e.name} could not be brought back; the hub exits`);
+        break;
+    }
+  };
+}
+
+/** A supervised server as a /readyz and /metrics check. */
+function serverCheck(s: Supervisor<Supervisable>): HealthCheck {
+  switch (s.state) {
+    case 'running':
+      return { name: s.name, ready: true, message: 'ok' };
+    case 'restarting':
+      return { name: s.name, ready: false, message: `exited; restarting (down ${(s.downForMs() / 1000).toFixed(1)} s, ${s.restarts} restarts so far)` };
+    case 'failed':
+      return { name: s.name, ready: false, message: 'could not be started again; the hub is exiting' };
+    case 'stopped':
+      return { name: s.name, ready: false, message: 'stopped' };
+  }
 }
 
 /** The hub's metrics, with the object counts per kind and etcd's health read at scrape time. */
-function metricsOf(registry: Registry, store: EtcdStore): HubMetrics {
+function metricsOf(registry: Registry, store: EtcdStore, checks: HealthChecks): HubMetrics {
   return createHubMetrics(
     async () => {
       const { items } = await registry.list();
@@ -259,6 +350,7 @@ function metricsOf(registry: Registry, store: EtcdStore): HubMetrics {
         () => true,
         () => false,
       ),
+    checks,
   );
 }
 

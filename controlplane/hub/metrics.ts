@@ -2,6 +2,7 @@
 // plus Node's process metrics. One registry per hub instance (no global default), so tests can
 // run several hubs in one process.
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import type { HealthChecks } from './health.ts';
 
 export interface HubMetrics {
   readonly registry: PromRegistry;
@@ -15,10 +16,27 @@ export interface HubMetrics {
   readonly importBatches: Counter<'kind'>;
   /** Errors nothing caught (a bug each): `handler` (a bus subscription), `rejection`, `exception`. */
   readonly uncaughtErrors: Counter<'kind'>;
+  /** Restarts of a server the hub started (etcd-server, nats-server) after it exited unasked. */
+  readonly embeddedRestarts: Counter<'server'>;
 }
 
-export function createHubMetrics(collectObjects: () => Promise<Record<string, number>>, pingStore: () => Promise<boolean>): HubMetrics {
+export function createHubMetrics(
+  collectObjects: () => Promise<Record<string, number>>,
+  pingStore: () => Promise<boolean>,
+  checks: HealthChecks = () => Promise.resolve([]),
+): HubMetrics {
   const registry = new PromRegistry();
+  new Gauge({
+    name: 'causeway_dependency_up',
+    help: 'What /readyz checks, one series each: 1 when ready (etcd answers, the NATS connection is up, an embedded etcd-server or nats-server runs).',
+    labelNames: ['dependency'] as const,
+    registers: [registry],
+    async collect() {
+      const results = await checks().catch(() => []);
+      this.reset();
+      for (const c of results) this.set({ dependency: c.name }, c.ready ? 1 : 0);
+    },
+  });
   collectDefaultMetrics({ register: registry, prefix: 'causeway_hub_' });
   const registryObjects = new Gauge({
     name: 'causeway_registry_objects',
@@ -74,6 +92,12 @@ export function createHubMetrics(collectObjects: () => Promise<Record<string, nu
       name: 'causeway_hub_uncaught_errors_total',
       help: 'Errors no controller caught (each one a bug): kind handler (a bus subscription), rejection, exception. The hub logs them and goes on.',
       labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    embeddedRestarts: new Counter({
+      name: 'causeway_embedded_server_restarts_total',
+      help: 'Times the hub started a server of its own (etcd-server, nats-server) again after it exited unasked.',
+      labelNames: ['server'] as const,
       registers: [registry],
     }),
     importBatches: new Counter({

@@ -83,7 +83,8 @@ export async function prepareHubTls(dataDir: string, endpoints: HubEndpoints, op
   if (endpoints.embeddedEtcd && ca !== undefined) {
     const local = ['127.0.0.1', 'localhost'];
     etcd = {
-      server: await ca.leaf({ name: 'etcd-server', commonName: 'causeway etcd', hosts: local, usage: 'server' }),
+      // Both usages: etcd's own gRPC gateway dials the client port with the server certificate.
+      server: await ca.leaf({ name: 'etcd-server', commonName: 'causeway etcd', hosts: local, usage: 'server-and-client' }),
       peer: await ca.leaf({ name: 'etcd-peer', commonName: 'causeway etcd peer', hosts: local, usage: 'server-and-client' }),
       client: await ca.leaf({ name: 'etcd-client', commonName: 'causeway-hub', hosts: [], usage: 'client' }),
     };

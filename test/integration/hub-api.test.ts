@@ -782,7 +782,7 @@ describe('hub readiness follows etcd (a hub with an etcd of its own)', function 
         return res.status === 503 ? ((await res.json()) as StatusBody) : undefined;
       });
       assert.equal(down.reason, 'ServiceUnavailable');
-      assert.match(down.message, /^etcd is not answering/);
+      assert.match(down.message, /^not ready: etcd: etcd is not answering/);
       assert.equal((await fetch(`${lone.url}/healthz`)).status, 200);
       const metrics = await fetch(`${lone.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
       assert.equal(metric(await metrics.text(), 'causeway_etcd_up'), 0);

@@ -76,6 +76,14 @@ export function addServerCommands(program: Command): void {
       process.on('uncaughtException', (e) => {
         hub.uncaught('exception', e);
       });
+      // A server the hub started that cannot be brought back: stop the rest and exit non-zero, so that
+      // the service manager (systemd, Kubernetes) sees it, instead of serving 503s forever.
+      void hub.fatal.then(async (e) => {
+        err(`error: ${e.message}; stopping the hub`);
+        process.exitCode = 1;
+        await hub.stop().catch(() => undefined);
+        process.exit(1);
+      });
       err(`hub serving on ${hub.url}; admin token in ${hub.adminTokenFile}${hub.caFile !== undefined ? `; clients trust ${hub.caFile}` : ''}`);
       await waitForSignal(() => hub.stop());
     });

@@ -11,6 +11,7 @@ import type { Registry } from '../../registry/registry.ts';
 import type { Store } from '../../registry/store.ts';
 import type { Principal, TokenAuthenticator } from '../auth.ts';
 import type { CredentialStore } from '../credentials.ts';
+import type { HealthChecks } from '../health.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { BODY_LIMIT, MAX_PATH_SEGMENT } from './limits.ts';
 import { statusBody } from './status.ts';
@@ -50,6 +51,13 @@ export interface HubServerDeps {
   readonly logger: Logger;
   /** DEFAULT_HTTP_TIMEOUTS unless given (tests shorten them). */
   readonly timeouts?: Partial<HttpTimeouts>;
+  /**
+   * How long a request may take once its body is read, before it is answered 503 (deadline.ts);
+   * DEFAULT_REQUEST_DEADLINE_MS unless given. Keep it above the store's own call timeout.
+   */
+  readonly requestDeadlineMs?: number | undefined;
+  /** What /readyz checks beyond etcd answering (NATS, the servers the hub started). */
+  readonly health?: HealthChecks | undefined;
   /** Serve HTTPS with this certificate (PEM); plain HTTP without. */
   readonly https?: { readonly cert: string; readonly key: string } | undefined;
 }
