@@ -1,8 +1,22 @@
 // EtcdStore: the Store port on etcd v3 through the etcd3 client. The only file that imports
 // etcd3. Revisions are numbers (etcd's int64 stays below 2^53 for any realistic lifetime).
-import { Etcd3, type IKeyValue, type Namespace } from 'etcd3';
-import { GoneError, UnavailableError } from '../api/errors.ts';
-import { raceAbort } from '../kernel/async.ts';
+// Every call has a deadline: a frozen etcd keeps its connections open and answers nothing, and
+// etcd3 would wait for it forever. A call that fails says whether it was done: a read that got no
+// answer, and a write that never left, are UnavailableError ("etcd is not answering"); a write
+// sent without an answer is OutcomeUnknownError, since etcd may have applied it.
+import {
+  ClientClosedError,
+  Etcd3,
+  GRPCCancelledError,
+  GRPCDeadlineExceededError,
+  GRPCInternalError,
+  GRPCUnavailableError,
+  type IKeyValue,
+  type IOptions,
+  type Namespace,
+} from 'etcd3';
+import { GoneError, OutcomeUnknownError, UnavailableError, type CausewayError } from '../api/errors.ts';
+import { raceAbort, sleep } from '../kernel/async.ts';
 import { EventQueue, type Compare, type KeyValue, type Leadership, type Op, type Store, type StoreEvent, type TxnResult } from './store.ts';
 
 export interface EtcdStoreOptions {
@@ -13,15 +27,51 @@ export interface EtcdStoreOptions {
   readonly dialTimeoutMs?: number;
   /** PEMs for an etcd that speaks TLS: the CA that signs it, and the client certificate it requires. */
   readonly tls?: { readonly ca: string; readonly cert?: string | undefined; readonly key?: string | undefined } | undefined;
+  /**
+   * How long one etcd call (a get, a range, a transaction) may take before it fails with "etcd is
+   * not answering"; DEFAULT_ETCD_CALL_TIMEOUT_MS unless given. Watches and elections are streams
+   * and have none. Keep it below the hub's HTTP request deadline, so that an API call held up by
+   * one etcd call gets this answer, which knows whether the call was a write that may have landed.
+   */
+  readonly callTimeoutMs?: number;
 }
 
+/** A read of the whole registry takes tens of milliseconds; a healthy etcd never comes near this. */
+export const DEFAULT_ETCD_CALL_TIMEOUT_MS = 4000;
+
 const ALWAYS_KEY = '/causeway/always';
+
+/** Reads are tried this often within their deadline; writes are sent once. */
+const READ_ATTEMPTS = 3;
+
+/** How long after a call's gRPC deadline the store stops waiting for etcd3 to report it. */
+const BACKSTOP_MS = 250;
+
+type FaultPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/**
+ * etcd3's default global policy retries every failed call three times, writes included: a write
+ * that lost its connection may have been applied, and sending it again hides what happened (and
+ * stacks deadlines). Every call goes once; `call` below retries reads, and writes that never left.
+ */
+const SEND_ONCE: FaultPolicy = {
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- cockatiel's type-level marker, required by IPolicy and never read
+  _altReturn: undefined as never,
+  onSuccess: () => ({ dispose: () => undefined }),
+  onFailure: () => ({ dispose: () => undefined }),
+  execute: (fn, signal) => Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal })),
+};
 
 export class EtcdStore implements Store {
   private readonly client: Etcd3;
   private readonly ns: Namespace;
+  private readonly callTimeoutMs: number;
+  /** What the last failed call found, for the calls the circuit breaker then holds back. */
+  private lastFailure = 'it failed repeatedly';
 
   constructor(options: EtcdStoreOptions) {
+    const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_ETCD_CALL_TIMEOUT_MS;
+    this.callTimeoutMs = callTimeoutMs;
     this.client = new Etcd3({
       hosts: [...options.endpoints],
       dialTimeout: options.dialTimeoutMs ?? 3000,
@@ -38,19 +88,24 @@ export class EtcdStore implements Store {
       // gRPC's default 4 MiB receive limit is far below one range of a large prefix (250,000
       // endpoints of exports are ~36 MB) or one big watch response.
       grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 },
+      // The gRPC deadline cancels a call etcd never answers, so that calls do not pile up on a
+      // frozen etcd (and its circuit breaker's trial call ends). `call` sets it for its own calls;
+      // this one is for the rest (leases, elections).
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+      faultHandling: { global: SEND_ONCE },
     });
     this.ns = options.namespace !== undefined ? this.client.namespace(options.namespace) : this.client;
   }
 
   async get(key: string, signal?: AbortSignal): Promise<KeyValue | undefined> {
-    const res = await guard(this.ns.get(key).exec(), signal);
+    const res = await this.call('read', (o) => this.ns.get(key).options(o).exec(), signal);
     const kv = res.kvs[0];
     // The single-key read leaves the namespace prefix on the key; answer with the key asked for.
     return kv === undefined ? undefined : { ...toKeyValue(kv), key };
   }
 
   async range(prefix: string, signal?: AbortSignal): Promise<{ kvs: KeyValue[]; revision: number }> {
-    const res = await guard(this.ns.getAll().prefix(prefix).exec(), signal);
+    const res = await this.call('read', (o) => this.ns.getAll().prefix(prefix).options(o).exec(), signal);
     return { kvs: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
   }
 
@@ -59,10 +114,8 @@ export class EtcdStore implements Store {
     // etcd3's builder starts from a compare; with none, use one that always holds.
     let builder = first === undefined ? this.ns.if(ALWAYS_KEY, 'Version', '>', -1) : this.ns.if(first.key, 'Mod', '==', first.modRevision);
     for (const c of rest) builder = builder.and(c.key, 'Mod', '==', c.modRevision);
-    const res = await guard(
-      builder.then(...ops.map((op) => (op.type === 'put' ? this.ns.put(op.key).value(op.value) : this.ns.delete().key(op.key)))).commit(),
-      signal,
-    );
+    const txn = builder.then(...ops.map((op) => (op.type === 'put' ? this.ns.put(op.key).value(op.value) : this.ns.delete().key(op.key))));
+    const res = await this.call('write', (o) => txn.options(o).commit(), signal);
     return { succeeded: res.succeeded, revision: Number(res.header.revision) };
   }
 
@@ -168,16 +221,44 @@ export class EtcdStore implements Store {
   }
 
   async compact(revision: number): Promise<void> {
-    await this.client.kv.compact({ revision: String(revision), physical: true });
+    // Compacting twice to one revision is harmless: a lost answer is retried like a read's.
+    await this.call('read', (o) => this.client.kv.compact({ revision: String(revision), physical: true }, o));
   }
 
   async ping(signal?: AbortSignal): Promise<void> {
-    await guard(this.client.get('/causeway/ping').exec(), signal);
+    await this.call('read', (o) => this.client.get('/causeway/ping').options(o).exec(), signal);
   }
 
   close(): Promise<void> {
     this.client.close();
     return Promise.resolve();
+  }
+
+  /**
+   * Runs one etcd call within the call deadline and the caller's AbortSignal (etcd3 takes none),
+   * and maps its failure to the named errors. Reads are tried again while the deadline allows,
+   * after a failure that left etcd's state as it was; writes only when they never left.
+   */
+  private async call<T>(kind: 'read' | 'write', run: (options: { deadline: Date }) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const deadline = Date.now() + this.callTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      // gRPC's deadline comes first and says whether the call had left; this one is the backstop
+      // for waits inside etcd3 itself.
+      const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now() + BACKSTOP_MS));
+      try {
+        return await raceAbort(run({ deadline: new Date(deadline) }), signal === undefined ? timeout : AbortSignal.any([signal, timeout]));
+      } catch (err) {
+        if (signal?.aborted === true) throw err;
+        const failure = classify(err, timeout.aborted, this.callTimeoutMs, this.lastFailure);
+        if (!failure.held) this.lastFailure = failure.detail;
+        const pause = 25 * 2 ** attempt;
+        if (failure.retry && (kind === 'read' || !failure.sent) && attempt < READ_ATTEMPTS && Date.now() + pause < deadline) {
+          await sleep(pause, signal ?? NEVER);
+          continue;
+        }
+        throw failure.error(kind);
+      }
+    }
   }
 }
 
@@ -190,15 +271,60 @@ function toKeyValue(kv: IKeyValue): KeyValue {
   };
 }
 
+const NEVER = new AbortController().signal;
+
+interface Failure {
+  /** What was found, in a few words ("no answer within 4000 ms"). */
+  readonly detail: string;
+  /** Whether the circuit breaker held the call back (it found nothing new). */
+  readonly held: boolean;
+  /** Whether the call may have reached etcd (and a write may have been applied). */
+  readonly sent: boolean;
+  /** Whether trying again can help now. */
+  readonly retry: boolean;
+  readonly error: (kind: 'read' | 'write') => CausewayError;
+}
+
 /**
- * Maps etcd client failures to UnavailableError and honours the caller's AbortSignal (etcd3 takes
- * none): an abort rejects at once with UnavailableError, and the listener goes when `p` settles.
+ * What an etcd3 failure says about the call. Three kinds: it never left (no connection, the
+ * circuit breaker open, or the deadline passed while waiting for a connection); it left and no
+ * answer came (deadline, dropped connection); or etcd answered with an error (anything else).
  */
-async function guard<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  try {
-    return await (signal === undefined ? p : raceAbort(p, signal));
-  } catch (err) {
-    if (signal?.aborted === true) throw err;
-    throw new UnavailableError(`etcd: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+function classify(err: unknown, timedOut: boolean, timeoutMs: number, lastFailure: string): Failure {
+  const message = err instanceof Error ? err.message : String(err);
+  const notAnswering = (detail: string): UnavailableError => new UnavailableError(`etcd is not answering: ${detail}`, { cause: err });
+  // `forRead` says what happened; `forWrite` the same of a write that etcd may have applied.
+  const lost = (forRead: string, forWrite: string): Failure => ({
+    detail: forRead,
+    held: false,
+    sent: true,
+    retry: !timedOut,
+    error: (kind) => (kind === 'read' ? notAnswering(forRead) : new OutcomeUnknownError(`etcd is not answering: ${forWrite}`, { cause: err })),
+  });
+  const neverSent = (detail: string, retry: boolean): Failure => ({ detail, held: false, sent: false, retry, error: () => notAnswering(detail) });
+
+  if (err instanceof ClientClosedError) {
+    return { detail: 'client closed', held: false, sent: false, retry: false, error: () => new UnavailableError('etcd client closed', { cause: err }) };
   }
+  // cockatiel's BrokenCircuitError: after three failures in a row etcd3 sends nothing for 5 s.
+  if ((err as { name?: unknown }).name === 'BrokenCircuitError' || /circuit breaker is open/.test(message)) {
+    const detail = `${lastFailure}; after repeated failures the hub holds its calls for a few seconds before trying again`;
+    return { ...neverSent(detail, false), held: true };
+  }
+  if (err instanceof GRPCUnavailableError && /No connection established/.test(message)) {
+    const last = /Last error: (?:Error: )?(.*?)(?:\. Resolution note|$)/.exec(message)?.[1];
+    return neverSent(`cannot connect${last !== undefined ? ` (${last})` : ''}`, true);
+  }
+  // gRPC names the phase a deadline passed in: still waiting for a connection means nothing was sent.
+  if (err instanceof GRPCDeadlineExceededError && /Waiting for LB pick|waiting for connect/i.test(message)) {
+    return neverSent(`no connection within ${timeoutMs} ms`, false);
+  }
+  if (timedOut || err instanceof GRPCDeadlineExceededError) {
+    return lost(`no answer within ${timeoutMs} ms`, `no answer within ${timeoutMs} ms to a write it was sent`);
+  }
+  if (err instanceof GRPCUnavailableError || err instanceof GRPCCancelledError || err instanceof GRPCInternalError) {
+    const detail = message.replace(/^\w+: /, '');
+    return lost(`the connection failed (${detail})`, `the connection failed (${detail}) after a write was sent`);
+  }
+  return { detail: message, held: false, sent: true, retry: false, error: () => new UnavailableError(`etcd: ${message}`, { cause: err }) };
 }

@@ -13,7 +13,7 @@ export function registerProbeRoutes(app: HubApp, deps: Pick<HubServerDeps, 'stor
   app.get('/readyz', async (_request, reply) => {
     const etcd: HealthCheck = await deps.store.ping(AbortSignal.timeout(1000)).then(
       () => ({ name: 'etcd', ready: true, message: 'ok' }),
-      (err: unknown) => ({ name: 'etcd', ready: false, message: `etcd is not answering: ${(err as Error).message}` }),
+      (err: unknown) => ({ name: 'etcd', ready: false, message: notAnswering(err) }),
     );
     const checks = [etcd, ...((await deps.health?.().catch(() => [])) ?? [])];
     if (checks.every((c) => c.ready)) return { status: 'ready', checks };
@@ -21,4 +21,11 @@ export function registerProbeRoutes(app: HubApp, deps: Pick<HubServerDeps, 'stor
   });
   app.get('/metrics', async (_request, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   app.get(`${API_PREFIX}/whoami`, (request) => principalOf(request));
+}
+
+/** The store's own failures already say "etcd is not answering: …"; the probe's 1 s running out says only "aborted". */
+function notAnswering(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (message.startsWith('etcd is not answering')) return message;
+  return `etcd is not answering: ${message === 'aborted' ? 'no answer within 1000 ms' : message}`;
 }

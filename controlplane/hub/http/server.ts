@@ -3,12 +3,14 @@
 // the named error set as Kubernetes `Status` bodies (status.ts). Routes live in *-routes.ts.
 import { registerAgentRoutes } from './agent-routes.ts';
 import { createApp, type HubApp, type HubServerDeps } from './app.ts';
+import { addRequestDeadline, DEFAULT_REQUEST_DEADLINE_MS } from './deadline.ts';
 import { OPEN_PATHS, registerProbeRoutes } from './probe-routes.ts';
 import { registerRegistryRoutes } from './registry-routes.ts';
 import { registerResourceRoutes } from './resource-routes.ts';
 import { statusBody, statusOf } from './status.ts';
 
 export { API_PREFIX, BODY_LIMIT, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, type HubServerDeps } from './app.ts';
+export { DEFAULT_REQUEST_DEADLINE_MS } from './deadline.ts';
 
 export function buildHubServer(deps: HubServerDeps): HubApp {
   const { auth, metrics } = deps;
@@ -42,6 +44,8 @@ export function buildHubServer(deps: HubServerDeps): HubApp {
     void reply.code(404).send(statusBody(404, 'NotFound', `no route for ${request.method} ${request.url}`));
   });
 
+  // Before the routes: it wraps each route as it is registered.
+  addRequestDeadline(app, deps.requestDeadlineMs ?? DEFAULT_REQUEST_DEADLINE_MS, deps.store);
   registerProbeRoutes(app, deps);
   registerRegistryRoutes(app, deps);
   registerAgentRoutes(app, deps);
