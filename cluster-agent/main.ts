@@ -1,6 +1,7 @@
 // The agent's composition root: validates its options once, builds the Kubernetes adapter, the
 // NATS transport, the agent's controllers and (if asked) the /metrics server, starts them, and
 // stops them in reverse order.
+import { realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { InvalidInputError } from '../controlplane/api/errors.ts';
@@ -8,7 +9,7 @@ import { assertClusterName } from '../controlplane/api/subjects.ts';
 import { Agent, type AgentLogger, type AgentMetrics } from './agent.ts';
 import { KubeCluster } from './kube-cluster.ts';
 import { agentRegistry, parseListen, startMetricsServer, type MetricsServer } from './metrics-server.ts';
-import { NatsHubTransport } from './nats-transport.ts';
+import { jwtTimes, NatsHubTransport } from './nats-transport.ts';
 
 export interface RunAgentOptions {
   readonly cluster: string;
@@ -73,7 +74,30 @@ async function readCreds(credsFile: string, cluster: string): Promise<string> {
   if (!creds.includes('BEGIN NATS USER JWT')) {
     throw new InvalidInputError([{ field: '--creds', value: credsFile, message: 'not a NATS .creds file (no "BEGIN NATS USER JWT" block)' }]);
   }
+  const expiresAt = jwtTimes(creds)?.expiresAt;
+  if (expiresAt !== undefined && expiresAt * 1000 <= Date.now()) {
+    throw new InvalidInputError([
+      {
+        field: '--creds',
+        value: credsFile,
+        message: `the credential expired at ${new Date(expiresAt * 1000).toISOString()}; get a new one with \`causeway cluster credentials ${cluster} --output-file FILE\``,
+      },
+    ]);
+  }
   return creds;
+}
+
+/** Replaces the .creds file atomically, 0600, in place of the file or symlink target it names. */
+function writeCredsFile(file: string, creds: string): void {
+  const target = realpathSync(file);
+  const tmp = `${target}.${process.pid}.tmp`;
+  writeFileSync(tmp, creds, { mode: 0o600, flag: 'wx' });
+  try {
+    renameSync(tmp, target);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** `--ca`: PEM certificate(s) of the CA that signs the NATS servers' certificates. */
@@ -123,6 +147,19 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     },
     onError: (what, err) => {
       log.warn({ what, err }, 'NATS');
+    },
+    onRenewed: (renewed, expiresAt) => {
+      // Written back so that a restart presents the renewed JWT; a read-only file (a mounted Secret)
+      // keeps working until the old expiry, and the log says what to do before then.
+      try {
+        writeCredsFile(options.credsFile, renewed);
+        log.info({ expiresAt, credsFile: options.credsFile }, 'renewed the NATS credential');
+      } catch (err) {
+        log.warn(
+          { err, expiresAt, credsFile: options.credsFile },
+          'renewed the NATS credential but cannot write it back; after a restart the agent uses the old one until it expires',
+        );
+      }
     },
   });
   const agent = new Agent(cluster, transport, {

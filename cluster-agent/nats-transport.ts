@@ -3,11 +3,16 @@
 // may read), reconnecting forever; sends reports and sync requests as requests, heartbeats as
 // publishes; receives import batches on `causeway.v1.cluster.<cluster>.imports`. Everything
 // received is validated like API input (messages.ts) before the agent sees it.
+import { randomBytes } from 'node:crypto';
 import { connectNats, type NatsConnection } from '../controlplane/bus/nats-connect.ts';
 import { UnavailableError } from '../controlplane/api/errors.ts';
 import {
+  PROTOCOL_VERSION,
   heartbeatCodec,
   importBatchCodec,
+  renewReplyCodec,
+  renewRequestCodec,
+  type RenewRequest,
   reportCodec,
   reportReplyCodec,
   syncRequestCodec,
@@ -41,20 +46,51 @@ export interface NatsTransportOptions {
   /** Called for every message refused by validation (counted and logged by the caller). */
   readonly onRejected?: (subject: string, reason: string, message: string) => void;
   readonly onError?: (what: string, err: unknown) => void;
+  /** Called with the new `.creds` text after each renewal (the agent writes it back to its file). */
+  readonly onRenewed?: (creds: string, expiresAt: string) => void;
+  /** Retry of a failed renewal: default 5 s doubling to 5 min. */
+  readonly renewRetry?: { readonly baseMs: number; readonly maxMs: number };
+}
+
+const JWT_BLOCK = /(-----BEGIN NATS USER JWT-----\s*)(\S+)(\s*------END NATS USER JWT------)/;
+/** setTimeout's ceiling is ~24.8 days; longer waits are taken in steps. */
+const MAX_SLEEP_MS = 86_400_000;
+
+/** The claims renewal needs from the agent's own JWT (its holder need not verify it). */
+export function jwtTimes(creds: string): { subject: string; issuedAt: number; expiresAt: number | undefined } | undefined {
+  const jwt = JWT_BLOCK.exec(creds)?.[2];
+  const payload = jwt?.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown; iat?: unknown; exp?: unknown };
+    if (typeof claims.sub !== 'string' || typeof claims.iat !== 'number') return undefined;
+    return { subject: claims.sub, issuedAt: claims.iat, expiresAt: typeof claims.exp === 'number' ? claims.exp : undefined };
+  } catch {
+    return undefined;
+  }
 }
 
 export class NatsHubTransport implements HubTransport {
   private readonly options: NatsTransportOptions;
+  /** The current `.creds`: what each (re)connect presents, replaced by each renewal. */
+  private creds: string;
   private nc: NatsConnection | undefined;
   private up = false;
   private closed = false;
   private readonly stopConnecting = new AbortController();
   private background: Promise<void> = Promise.resolve();
+  private readonly session = randomBytes(8).toString('hex');
   /** Messages refused by validation, by reason. */
   readonly rejected = new Map<string, number>();
 
   constructor(options: NatsTransportOptions) {
     this.options = options;
+    this.creds = options.creds;
+  }
+
+  /** The `.creds` text in use (renewals replace it). */
+  currentCreds(): string {
+    return this.creds;
   }
 
   start(events: TransportEvents, signal: AbortSignal): Promise<void> {
@@ -65,9 +101,14 @@ export class NatsHubTransport implements HubTransport {
       },
       { once: true },
     );
-    this.background = this.connectLoop(events).catch((err: unknown) => {
-      this.options.onError?.('nats connection', err);
-    });
+    this.background = Promise.all([
+      this.connectLoop(events).catch((err: unknown) => {
+        this.options.onError?.('nats connection', err);
+      }),
+      this.renewLoop(this.stopConnecting.signal).catch((err: unknown) => {
+        this.options.onError?.('credential renewal', err);
+      }),
+    ]).then(() => undefined);
     return Promise.resolve();
   }
 
@@ -81,7 +122,7 @@ export class NatsHubTransport implements HubTransport {
         // this loop instead, so that close() never waits on a client that cannot be stopped.
         nc = await connectNats({
           servers: this.options.servers,
-          creds: this.options.creds,
+          creds: () => this.creds,
           inboxPrefix: agentInboxPrefix(this.options.cluster),
           name: this.options.name ?? `causeway-agent-${this.options.cluster}`,
           timeoutMs: 5000,
@@ -112,6 +153,65 @@ export class NatsHubTransport implements HubTransport {
       events.connection(ConnectionState.Disconnected);
       await sleep(backoff.next(), signal);
     }
+  }
+
+  /**
+   * Asks the hub to sign the credential's JWT again once two thirds of its life have passed, then
+   * reconnects with it (nats-server cuts a connection off when the JWT it opened with expires).
+   * A refusal (the credential was rotated, or the cluster deleted) ends renewing: the agent is cut
+   * off at expiry and says why. Other failures are retried with backoff.
+   */
+  private async renewLoop(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.options.renewRetry ?? { baseMs: 5000, maxMs: 300_000 });
+    while (!aborted(signal)) {
+      const times = jwtTimes(this.creds);
+      if (times?.expiresAt === undefined) return;
+      const renewAtMs = (times.issuedAt + ((times.expiresAt - times.issuedAt) * 2) / 3) * 1000;
+      const waitMs = renewAtMs - Date.now();
+      if (waitMs > 0) {
+        await sleep(Math.min(waitMs, MAX_SLEEP_MS), signal);
+        continue;
+      }
+      let outcome: 'renewed' | 'refused' | 'failed';
+      try {
+        outcome = await this.renewOnce(times.subject, times.expiresAt, signal);
+      } catch (err) {
+        this.options.onError?.('credential renewal', err);
+        outcome = 'failed';
+      }
+      if (outcome === 'refused') return;
+      if (outcome === 'renewed') backoff.reset();
+      else await sleep(backoff.next(), signal);
+    }
+  }
+
+  private async renewOnce(publicKey: string, oldExpiry: number, signal: AbortSignal): Promise<'renewed' | 'refused' | 'failed'> {
+    if (!this.connected()) return 'failed';
+    const nc = this.connection();
+    const request: RenewRequest = { v: PROTOCOL_VERSION, cluster: this.options.cluster, session: this.session, publicKey };
+    const msg = await raceAbort(
+      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Renew), renewRequestCodec.encode(request), { timeout: this.options.requestTimeoutMs ?? 10_000 }),
+      signal,
+    );
+    const reply = renewReplyCodec.decode(msg.data);
+    if (!reply.ok) throw new UnavailableError(`the hub answered a renewal with an unexpected reply: ${reply.message}`);
+    if (!reply.value.ok) {
+      const refused = reply.value.reason === 'rotated' || reply.value.reason === 'unknown-cluster';
+      this.options.onError?.(refused ? 'credential renewal refused' : 'credential renewal', new Error(reply.value.message));
+      return refused ? 'refused' : 'failed';
+    }
+    const renewed = this.creds.replace(JWT_BLOCK, `$1${reply.value.jwt}$3`);
+    const times = jwtTimes(renewed);
+    // Only a JWT for our own key, later than the one we hold: anything else is not a renewal.
+    if (times?.subject !== publicKey || times.expiresAt === undefined || times.expiresAt <= oldExpiry) {
+      if (times?.expiresAt !== undefined && times.expiresAt === oldExpiry) return 'failed';
+      throw new UnavailableError('the hub answered a renewal with a JWT for another key or no later expiry');
+    }
+    this.creds = renewed;
+    this.options.onRenewed?.(renewed, reply.value.expiresAt);
+    // Reconnect now, at a moment of our choosing, with the new JWT.
+    await nc.reconnect();
+    return 'renewed';
   }
 
   private watchStatus(nc: NatsConnection, events: TransportEvents): void {

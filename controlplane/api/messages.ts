@@ -152,6 +152,23 @@ export const syncRequestSchema = z.object({
 });
 export type SyncRequest = z.output<typeof syncRequestSchema>;
 
+/**
+ * An agent asks for its credential's JWT to be signed again before it expires. It names the user
+ * key it connects with; the hub answers only for the cluster's current key (a rotated one is revoked).
+ */
+export const renewRequestSchema = z.object({
+  ...agentEnvelope,
+  publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'expected a NATS user public key (U...)'),
+});
+export type RenewRequest = z.output<typeof renewRequestSchema>;
+
+/** The renewed user JWT (never a seed: the agent keeps its own), or why not. */
+export const renewReplySchema = z.union([
+  z.object({ ok: z.literal(true), jwt: z.string().min(1).max(8192), expiresAt: z.iso.datetime({ offset: true }) }),
+  z.object({ ok: z.literal(false), reason: z.string().max(63), message: z.string().max(4096) }),
+]);
+export type RenewReply = z.output<typeof renewReplySchema>;
+
 // ---- hub → agent -----------------------------------------------------------------------------
 
 /** What a consuming cluster must import for one global service. */
@@ -241,6 +258,8 @@ export const reportReplyCodec = codec('report-reply', reportReplySchema);
 export const heartbeatCodec = codec('heartbeat', heartbeatSchema);
 export const syncRequestCodec = codec('sync-request', syncRequestSchema);
 export const importBatchCodec = codec('import-batch', importBatchSchema);
+export const renewRequestCodec = codec('renew-request', renewRequestSchema);
+export const renewReplyCodec = codec('renew-reply', renewReplySchema);
 
 /** Every message kind, by name: the golden fixtures under test/fixtures/protocol/ are named after these. */
 export const CODECS = {
@@ -249,6 +268,8 @@ export const CODECS = {
   heartbeat: heartbeatCodec,
   'sync-request': syncRequestCodec,
   'import-batch': importBatchCodec,
+  'renew-request': renewRequestCodec,
+  'renew-reply': renewReplyCodec,
 } as const;
 
 /** Encoded size of a value, for packing messages under MAX_MESSAGE_BYTES. */

@@ -14,6 +14,8 @@ export const AgentSubjectKind = {
   Report: 'report',
   Heartbeat: 'heartbeat',
   Sync: 'sync',
+  /** Asks for the credential's JWT to be signed again before it expires (messages.ts RenewRequest). */
+  Renew: 'renew',
 } as const;
 export type AgentSubjectKind = (typeof AgentSubjectKind)[keyof typeof AgentSubjectKind];
 

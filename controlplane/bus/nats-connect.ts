@@ -9,8 +9,8 @@ export interface NatsConnectOptions {
   /** One URL, several separated by ",", or a list. */
   readonly servers: string | readonly string[];
   readonly name: string;
-  /** `.creds` text (user JWT and seed). */
-  readonly creds?: string | undefined;
+  /** `.creds` text (user JWT and seed), or where to read the current one at each (re)connect (renewed credentials). */
+  readonly creds?: string | (() => string) | undefined;
   readonly token?: string | undefined;
   /** Where this client's replies arrive; an agent's credential allows only its own. */
   readonly inboxPrefix?: string | undefined;
@@ -30,12 +30,17 @@ export function natsServers(servers: string | readonly string[]): string[] {
   return list.map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
+function credsBytes(creds: string | (() => string)): Uint8Array | (() => Uint8Array) {
+  const encoder = new TextEncoder();
+  return typeof creds === 'string' ? encoder.encode(creds) : () => encoder.encode(creds());
+}
+
 /** Connects; once connected, the client reconnects forever. */
 export function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
   return connect({
     servers: natsServers(options.servers),
     name: options.name,
-    ...(options.creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(options.creds)) } : {}),
+    ...(options.creds !== undefined ? { authenticator: credsAuthenticator(credsBytes(options.creds)) } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.inboxPrefix !== undefined ? { inboxPrefix: options.inboxPrefix } : {}),
     ...(options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}),

@@ -21,6 +21,7 @@ import { VipStore } from '../registry/vip-store.ts';
 import type { CredentialStore } from './credentials.ts';
 import { ExportIndex } from './exports.ts';
 import { ReportIngest } from './ingest.ts';
+import { CredentialRenewals } from './renewals.ts';
 import { LivenessController } from './liveness.ts';
 import type { HubMetrics } from './metrics.ts';
 import { RegistryView } from './registry-view.ts';
@@ -65,6 +66,7 @@ interface Parts {
   readonly services: ServiceController;
   readonly liveness: LivenessController;
   readonly ingest: ReportIngest;
+  readonly renewals: CredentialRenewals;
 }
 
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
@@ -155,7 +157,8 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
     warn,
     signal,
   });
-  return { objects, exportsWatch, view, exports, services, liveness, ingest };
+  const renewals = new CredentialRenewals({ bus, credentials: deps.credentials, clusterExists: (c) => view.cluster(c) !== undefined, count, warn });
+  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals };
 }
 
 /**
@@ -225,8 +228,11 @@ async function sweepDeleted(deps: AgentGatewayDeps, parts: Parts, forget: (clust
   }
 }
 
-function subscribeAgents(bus: Bus, { ingest, liveness, services }: Parts): Subscription[] {
+function subscribeAgents(bus: Bus, { ingest, liveness, services, renewals }: Parts): Subscription[] {
   return [
+    bus.subscribe(`${SUBJECT_ROOT}.agent.*.renew`, { queue: HUB_QUEUE }, (msg) => {
+      renewals.handle(msg);
+    }),
     bus.subscribe(`${SUBJECT_ROOT}.agent.*.report`, { queue: HUB_QUEUE }, (msg) => {
       ingest.handle(msg);
     }),

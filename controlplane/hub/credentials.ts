@@ -6,7 +6,7 @@
 // key kept outside etcd); `reseal` re-writes what an older hub or an older key wrote.
 import { ConflictError, InvalidInputError, NotFoundError } from '../api/errors.ts';
 import { CREDENTIALS_PREFIX, credentialsKey, IDENTITY_KEY } from '../api/keys.ts';
-import { createIdentityState, issueAgentUser, parseIdentityState, revokeUsers, type IdentityState } from '../identity/nats-identity.ts';
+import { createIdentityState, credsSeed, issueAgentUser, parseIdentityState, revokeUsers, type IdentityState } from '../identity/nats-identity.ts';
 import { delayFor } from '../kernel/backoff.ts';
 import { sleep } from '../kernel/async.ts';
 import type { Actor, CredentialOperation } from '../registry/changes.ts';
@@ -23,6 +23,23 @@ export interface AgentCredential {
   readonly publicKey: string;
   readonly creds: string;
   readonly issuedAt: string;
+  /** When nats-server stops accepting its JWT; absent for credentials an older hub issued. */
+  readonly expiresAt?: string;
+}
+
+/** Agents' JWTs are valid this long unless the hub is told otherwise (`causeway hub --credential-ttl`). */
+export const DEFAULT_CREDENTIAL_TTL_SECONDS = 30 * 86_400;
+
+/** A JWT with less than this share of its lifetime left is signed again when asked for. */
+const RENEW_WHEN_LEFT = 1 / 3;
+
+/** Why a renewal was refused (the reply's reason). */
+export class RenewalRefused extends Error {
+  readonly reason: 'unknown-cluster' | 'rotated';
+  constructor(reason: 'unknown-cluster' | 'rotated', message: string) {
+    super(message);
+    this.reason = reason;
+  }
 }
 
 /** Delivers an updated app account JWT to the running NATS server (NatsAccountPusher). */
@@ -32,6 +49,8 @@ export interface CredentialStoreOptions {
   /** How secrets are stored; the hub passes its SecretBox. The default, clear text, is for tools and tests. */
   readonly secrets?: SecretCodec;
   readonly now?: () => Date;
+  /** How long an agent's JWT is valid; DEFAULT_CREDENTIAL_TTL_SECONDS unless given. */
+  readonly ttlSeconds?: number;
 }
 
 /** Every etcd key whose value holds a secret. */
@@ -51,12 +70,19 @@ export class CredentialStore {
   private readonly store: Store;
   private readonly now: () => Date;
   private readonly secrets: SecretCodec;
+  private readonly ttlSeconds: number;
   private push: AccountJwtPush | undefined;
 
   constructor(store: Store, options: CredentialStoreOptions = {}) {
     this.store = store;
     this.now = options.now ?? (() => new Date());
     this.secrets = options.secrets ?? CLEAR_TEXT;
+    this.ttlSeconds = options.ttlSeconds ?? DEFAULT_CREDENTIAL_TTL_SECONDS;
+  }
+
+  /** How long agents' JWTs are valid. */
+  get credentialTtlSeconds(): number {
+    return this.ttlSeconds;
   }
 
   /**
@@ -132,9 +158,13 @@ export class CredentialStore {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const kv = await this.store.get(credentialsKey(cluster));
       const existing = kv === undefined ? undefined : (this.read(kv) as AgentCredential);
-      const reuse = existing !== undefined && options.rotate !== true;
-      const credential = reuse ? existing : await this.newCredential(cluster);
-      const operation: CredentialOperation = existing === undefined ? 'issue-credentials' : reuse ? 'get-credentials' : 'rotate-credentials';
+      const keep = existing !== undefined && options.rotate !== true;
+      // Kept: the same key, its JWT signed again if it nears expiry (or an older hub issued it without one).
+      const renewed = keep && this.dueForRenewal(existing) ? await this.renewed(existing) : undefined;
+      const reuse = keep && renewed === undefined;
+      const credential = keep ? (renewed ?? existing) : await this.newCredential(cluster);
+      const operation: CredentialOperation =
+        existing === undefined ? 'issue-credentials' : renewed !== undefined ? 'renew-credentials' : reuse ? 'get-credentials' : 'rotate-credentials';
       const audit =
         options.actor === undefined
           ? { compares: [], ops: [] }
@@ -157,15 +187,67 @@ export class CredentialStore {
         await sleep(delayFor({ baseMs: 5, maxMs: 200 }, attempt - 1), NEVER);
         continue;
       }
-      if (existing !== undefined && !reuse) await this.revokeKeys([existing.publicKey]);
+      if (existing !== undefined && !keep) await this.revokeKeys([existing.publicKey]);
       return credential;
     }
     throw new ConflictError(`the credential of cluster ${cluster} kept changing; try again`);
   }
 
+  /**
+   * An agent's request (over NATS) to have the JWT of `publicKey` signed again before it expires.
+   * Only the cluster's current key is renewed: a rotated key is revoked, and a JWT issued after its
+   * revocation time would be accepted again. The renewal is recorded in the history like a hand-out.
+   */
+  async renew(cluster: string, publicKey: string): Promise<AgentCredential> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const kv = await this.store.get(credentialsKey(cluster));
+      if (kv === undefined) throw new RenewalRefused('unknown-cluster', `cluster ${cluster} has no credential; it may have been deleted`);
+      const current = this.read(kv) as AgentCredential;
+      if (current.publicKey !== publicKey) {
+        throw new RenewalRefused(
+          'rotated',
+          `user key ${publicKey} is no longer the credential of cluster ${cluster}; get a new one with \`causeway cluster credentials ${cluster}\``,
+        );
+      }
+      if (!this.dueForRenewal(current)) return current;
+      const renewed = await this.renewed(current);
+      const audit = appendRecord(await readHead(this.store), {
+        time: this.now().toISOString(),
+        actor: { name: `agent/${cluster}`, role: 'agent' },
+        operation: 'renew-credentials',
+        changes: [],
+        credential: { cluster, publicKey },
+      });
+      const res = await this.store.txn(
+        [{ key: credentialsKey(cluster), modRevision: kv.modRevision }, ...audit.compares],
+        [{ type: 'put', key: credentialsKey(cluster), value: this.seal(JSON.stringify(renewed), credentialsKey(cluster)) }, ...audit.ops],
+      );
+      if (res.succeeded) return renewed;
+      await sleep(delayFor({ baseMs: 5, maxMs: 200 }, attempt - 1), NEVER);
+    }
+    throw new ConflictError(`the credential of cluster ${cluster} kept changing; try again`);
+  }
+
+  private dueForRenewal(credential: AgentCredential): boolean {
+    if (credential.expiresAt === undefined) return true;
+    const left = Date.parse(credential.expiresAt) - this.now().getTime();
+    return left < this.ttlSeconds * 1000 * RENEW_WHEN_LEFT;
+  }
+
+  private expiry(): number {
+    return Math.floor(this.now().getTime() / 1000) + this.ttlSeconds;
+  }
+
+  private async renewed(credential: AgentCredential): Promise<AgentCredential> {
+    const expiresAt = this.expiry();
+    const user = await issueAgentUser(await this.identity(), credential.cluster, { expiresAt, seed: credsSeed(credential.creds) });
+    return { ...credential, creds: user.creds, expiresAt: new Date(expiresAt * 1000).toISOString() };
+  }
+
   private async newCredential(cluster: string): Promise<AgentCredential> {
-    const user = await issueAgentUser(await this.identity(), cluster);
-    return { cluster, publicKey: user.publicKey, creds: user.creds, issuedAt: this.now().toISOString() };
+    const expiresAt = this.expiry();
+    const user = await issueAgentUser(await this.identity(), cluster, { expiresAt });
+    return { cluster, publicKey: user.publicKey, creds: user.creds, issuedAt: this.now().toISOString(), expiresAt: new Date(expiresAt * 1000).toISOString() };
   }
 
   /** Revokes and forgets a cluster's credential (the cluster was deleted). */

@@ -39,6 +39,8 @@ export interface HubOptions extends HubTlsOptions {
   readonly etcdCertFile?: string | undefined;
   readonly etcdKeyFile?: string | undefined;
   readonly configFile?: string | undefined;
+  /** How long agents' NATS credentials are valid (renewed by the agents before they expire); default 30 days. */
+  readonly credentialTtlSeconds?: number | undefined;
   /** The keys that encrypt secrets in etcd; default `<dataDir>/secrets.key`, created on first start. Replicas sharing an etcd share it. */
   readonly secretKeyFile?: string | undefined;
   readonly logger?: Logger;
@@ -88,7 +90,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     stops.push(() => store.close());
     const registry = new Registry(store);
     const secrets = await openSecretBox(store, dataDir, options.secretKeyFile, logger);
-    const credentials = new CredentialStore(store, { secrets });
+    const credentials = new CredentialStore(store, { secrets, ...(options.credentialTtlSeconds !== undefined ? { ttlSeconds: options.credentialTtlSeconds } : {}) });
     // Every start re-encrypts what an older hub wrote in clear, or an older key sealed (rotation).
     const resealed = await credentials.reseal();
     logger.info({ secretKeyFile: secrets.source, keyIds: secrets.keyIds, resealed }, 'secrets in etcd are encrypted with the first key');

@@ -52,8 +52,33 @@ export interface UserCredentials {
 }
 
 export interface AgentUserOptions {
-  /** Unix seconds after which the server refuses the JWT; none by default. */
+  /** Unix seconds after which the server refuses the JWT (and disconnects the agent); none by default. */
   readonly expiresAt?: number;
+  /** Sign a JWT for this existing user seed (a renewal) instead of making a new key. */
+  readonly seed?: string;
+}
+
+/**
+ * Connections the server admits per account, whatever credentials are presented: one agent per
+ * cluster and a few per hub replica fit many times over; a leaked credential cannot exhaust the
+ * server's file descriptors on its own. The system account is the hubs' pushers only.
+ */
+export const APP_ACCOUNT_MAX_CONNECTIONS = 20_000;
+export const SYSTEM_ACCOUNT_MAX_CONNECTIONS = 64;
+/** Subscriptions one agent connection may hold: it needs three (imports, its inbox, a spare). */
+export const AGENT_MAX_SUBSCRIPTIONS = 32;
+
+/** The seed of a `.creds` text (its NKEY block). */
+export function credsSeed(creds: string): string {
+  const m = /-----BEGIN USER NKEY SEED-----\s*(S[A-Z2-7]+)\s*------END USER NKEY SEED------/.exec(creds);
+  if (m?.[1] === undefined) throw new InvalidInputError([{ field: 'creds', message: 'no user NKEY seed block' }]);
+  return m[1];
+}
+
+/** The claims of a user JWT that renewal looks at (not verified: for the holder's own JWT). */
+export function userJwtClaims(jwt: string): { readonly subject: string; readonly issuedAt: number; readonly expiresAt: number | undefined } {
+  const claims = decode<User>(jwt) as ClaimsData<User> & { exp?: number };
+  return { subject: claims.sub, issuedAt: claims.iat, expiresAt: claims.exp };
 }
 
 export function createIdentityState(): IdentityState {
@@ -132,7 +157,7 @@ export async function operatorJwt(state: IdentityState): Promise<string> {
 export async function systemAccountJwt(state: IdentityState): Promise<string> {
   const account = keyPair(state.systemAccountSeed, Role.Account);
   const operator = keyPair(state.operatorSeed, Role.Operator);
-  return encodeAccount(SYSTEM_ACCOUNT_NAME, account, { limits: natsLimits() }, { signer: operator });
+  return encodeAccount(SYSTEM_ACCOUNT_NAME, account, { limits: { ...natsLimits(), conn: SYSTEM_ACCOUNT_MAX_CONNECTIONS } }, { signer: operator });
 }
 
 /** The app account's JWT, always carrying the full revocation map (the server keeps only the last). */
@@ -142,6 +167,7 @@ export async function appAccountJwt(state: IdentityState, jetStream: JetStreamAc
   const claims: Partial<Account> = {
     limits: {
       ...natsLimits(),
+      conn: APP_ACCOUNT_MAX_CONNECTIONS,
       mem_storage: jetStream.memoryBytes,
       disk_storage: jetStream.diskBytes,
       streams: jetStream.streams,
@@ -175,8 +201,11 @@ export async function issueAgentUser(state: IdentityState, cluster: string, opti
     sub: { allow: [...permissions.sub.allow] },
     // JWT durations are Go time.Duration: nanoseconds.
     resp: { max: permissions.resp.maxMessages, ttl: permissions.resp.ttlMs * 1_000_000 },
+    subs: AGENT_MAX_SUBSCRIPTIONS,
+    data: -1,
+    payload: -1,
   };
-  const user = await issueUser(state.appAccountSeed, `agent-${cluster}`, claims, options.expiresAt);
+  const user = await issueUser(state.appAccountSeed, `agent-${cluster}`, claims, options.expiresAt, options.seed);
   return { ...user, inboxPrefix: agentInboxPrefix(cluster) };
 }
 
@@ -212,9 +241,9 @@ export function decodeJwt<T = unknown>(jwt: string): ClaimsData<T> {
   return decode<T>(jwt);
 }
 
-async function issueUser(accountSeed: string, name: string, claims: Partial<User>, expiresAt?: number): Promise<UserCredentials> {
+async function issueUser(accountSeed: string, name: string, claims: Partial<User>, expiresAt?: number, existingSeed?: string): Promise<UserCredentials> {
   const account = keyPair(accountSeed, Role.Account);
-  const seed = newSeed(Role.User);
+  const seed = existingSeed ?? newSeed(Role.User);
   const user = keyPair(seed, Role.User);
   const jwt = await encodeUser(name, user, account, claims, expiresAt === undefined ? {} : { exp: expiresAt });
   return { name, publicKey: user.getPublicKey(), seed, jwt, creds: formatCreds(jwt, seed) };

@@ -58,7 +58,7 @@ export interface HistoryEntry {
 }
 
 /** An agent credential created, handed out again, or replaced (the old key revoked). */
-export type CredentialOperation = 'issue-credentials' | 'get-credentials' | 'rotate-credentials';
+export type CredentialOperation = 'issue-credentials' | 'get-credentials' | 'rotate-credentials' | 'renew-credentials';
 
 export interface WatchEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';

@@ -22,6 +22,7 @@ import {
   formatCreds,
   issueAgentUser,
   revokeUsers,
+  systemAccountJwt,
   type IdentityState,
   type UserCredentials,
 } from '../../controlplane/identity/nats-identity.ts';
@@ -65,6 +66,19 @@ describe('NATS identity: what nkeys.js would sign, node:crypto signs', () => {
     assert.deepEqual(claims.nats['pub'], { allow: ['causeway.v1.agent.aws-1.>'] });
     assert.deepEqual(claims.nats['sub'], { allow: ['causeway.v1.cluster.aws-1.>', '_INBOX_aws-1.>'] });
     assert.deepEqual(claims.nats['resp'], { max: 1, ttl: 120_000_000_000 });
+    assert.equal(claims.nats['subs'], 32);
+  });
+
+  it('limits connections per account in the JWTs the server enforces, and renews a user with its own key', async () => {
+    const state = createIdentityState();
+    const app = decodeJwt<{ limits?: { conn?: number } }>(await appAccountJwt(state));
+    const sys = decodeJwt<{ limits?: { conn?: number } }>(await systemAccountJwt(state));
+    assert.equal(app.nats.limits?.conn, 20_000);
+    assert.equal(sys.nats.limits?.conn, 64);
+    const first = await issueAgentUser(state, 'aws-1', { expiresAt: 4_000_000_000 });
+    const renewed = await issueAgentUser(state, 'aws-1', { expiresAt: 4_000_000_100, seed: first.seed });
+    assert.equal(renewed.publicKey, first.publicKey);
+    assert.equal(decodeJwt(renewed.jwt).exp, 4_000_000_100);
   });
 
   it('carries the full revocation map in every app account JWT and only ever widens it', async () => {

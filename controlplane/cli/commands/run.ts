@@ -1,7 +1,7 @@
 // The commands that run a program: the hub, the demo, and a cluster's agent.
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../../hub/config.ts';
-import { err, out, positive, waitForSignal } from '../common.ts';
+import { err, out, positive, UsageError, waitForSignal } from '../common.ts';
 import type { RunningDemo } from '../demo.ts';
 
 interface HubFlags {
@@ -19,7 +19,17 @@ interface HubFlags {
   ca?: string;
   tlsSan?: string;
   config?: string;
+  credentialTtl: number;
   secretKeyFile?: string;
+}
+
+/** "30d", "12h", "90m" or "45s" (a whole number and a unit) → seconds; at least a minute. */
+function duration(v: string): number {
+  const m = /^([0-9]+)([dhms])$/.exec(v);
+  const unit = { d: 86_400, h: 3600, m: 60, s: 1 } as const;
+  const seconds = m === null ? NaN : Number(m[1]) * unit[m[2] as keyof typeof unit];
+  if (!(seconds >= 60)) throw new UsageError(`--credential-ttl: expected a duration of at least a minute such as 30d, 12h or 90m (got "${v}")`);
+  return seconds;
 }
 
 export function addServerCommands(program: Command): void {
@@ -40,6 +50,7 @@ export function addServerCommands(program: Command): void {
     .option('--ca <file>', 'CA that signed --tls-cert (clients trust it), and that the hub trusts for an external tls:// NATS')
     .option('--tls-san <names>', 'comma-separated extra DNS names or addresses for the generated certificates, e.g. hub.example.com')
     .option('--config <file>', 'hub config file (API tokens and their scopes)')
+    .option('--credential-ttl <duration>', "how long an agent's NATS credential is valid; agents renew it in its last third (e.g. 30d, 12h)", duration, 30 * 86_400)
     .option(
       '--secret-key-file <file>',
       'keys that encrypt secrets in etcd (default <data-dir>/secrets.key, created on first start); replicas sharing an etcd share it',
@@ -67,6 +78,7 @@ export function addServerCommands(program: Command): void {
         caFile: o.ca,
         tlsHosts: list(o.tlsSan),
         configFile: o.config,
+        credentialTtlSeconds: o.credentialTtl,
         secretKeyFile: o.secretKeyFile,
       });
       // One bug must not take the control plane down: log it, count it, go on (controllers retry their keys).
