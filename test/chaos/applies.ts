@@ -1,9 +1,13 @@
 // The write workload: `causeway apply -f FILE` of the same 1,000 ExternalServices again and again,
 // each apply stamping every object with the next generation (a label), sent round-robin to the
 // hubs as a load balancer would. An apply is acknowledged when the CLI exits 0 and names the
-// revision it wrote. After each fault the runner checks that the registry holds every object at
-// one generation, no older than the last acknowledged one (nothing lost, nothing half-done), and
-// that `causeway history` holds every acknowledged revision with all 1,000 changes.
+// revision it wrote.
+//
+// Checked all along: every second the registry is read through a hub's API (one etcd revision);
+// every read must hold all 1,000 objects at one generation (nothing half-done) and no older than
+// the last apply acknowledged before the read began (nothing lost). Checked after each fault:
+// `causeway history` holds every acknowledged revision with all 1,000 objects at its generation,
+// and no record that wrote only part of the set.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -140,6 +144,76 @@ export class ApplyLoop {
     return record;
   }
 }
+
+export interface RegistryRead {
+  readonly at: number;
+  /** Objects per generation label value. */
+  readonly generations: Readonly<Record<string, number>>;
+  readonly objects: number;
+  /** The highest generation acknowledged before the read began. */
+  readonly acknowledgedBefore: number;
+}
+
+/** Reads the applied set every READ_MS through whichever hub answers, and keeps the reads that were wrong. */
+export class RegistryReader {
+  /** Reads showing part of an apply: objects missing or at mixed generations. */
+  readonly mixed: (RegistryRead & { readonly window: string })[] = [];
+  /** Reads older than an acknowledged apply. */
+  readonly regressed: (RegistryRead & { readonly window: string })[] = [];
+  window = 'baseline';
+  reads = 0;
+  failures = 0;
+  private readonly clients: () => readonly HubClient[];
+  private readonly applies: ApplyLoop;
+  private running = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(clients: () => readonly HubClient[], applies: ApplyLoop) {
+    this.clients = clients;
+    this.applies = applies;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let turn = 0;
+    while (this.running) {
+      const started = Date.now();
+      const acknowledgedBefore = this.applies.lastAcknowledged();
+      const clients = this.clients();
+      const client = clients[turn++ % clients.length];
+      try {
+        if (client === undefined) throw new Error('no hub');
+        const { items } = await client.list(KINDS.ExternalService, APPLY_NAMESPACE);
+        const generations: Record<string, number> = {};
+        for (const o of items) {
+          const g = o.metadata.labels?.[GENERATION_LABEL] ?? '?';
+          generations[g] = (generations[g] ?? 0) + 1;
+        }
+        const read = { at: started, generations, objects: items.length, acknowledgedBefore, window: this.window };
+        this.reads++;
+        const keys = Object.keys(generations);
+        if (items.length !== APPLY_OBJECTS || keys.length !== 1) this.mixed.push(read);
+        if (Math.max(0, ...keys.map(Number).filter(Number.isInteger)) < acknowledgedBefore) this.regressed.push(read);
+      } catch {
+        // A hub or etcd down: the fault at work, not a wrong answer.
+        this.failures++;
+      }
+      await sleep(Math.max(0, READ_MS - (Date.now() - started)));
+    }
+  }
+}
+
+const READ_MS = 1000;
 
 export interface ApplyCheck {
   readonly attempted: number;

@@ -20,7 +20,7 @@ import { leaderElectionKey } from '../../controlplane/api/keys.ts';
 import { portOpen } from '../../controlplane/embedded/child-server.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { processCommand, readPidFile } from '../harness/cli.ts';
-import { checkApplies, type ApplyLoop } from './applies.ts';
+import { APPLY_NAMESPACE, checkApplies, GENERATION_LABEL, type ApplyLoop, type RegistryReader } from './applies.ts';
 import { allEmpty, allExactly, allHave, STABLE, type Churn, type Sampler } from './endpoints.ts';
 import { clustersOf, TTL_SECONDS, type HubHandle, type Topology } from './topology.ts';
 
@@ -44,6 +44,7 @@ export interface Context {
   readonly churn: Churn;
   readonly sampler: Sampler;
   readonly applies: ApplyLoop;
+  readonly registry: RegistryReader;
   log(message: string): void;
 }
 
@@ -60,6 +61,8 @@ export interface FaultSpec {
   readonly name: string;
   readonly topology: Topology['kind'];
   readonly what: string;
+  /** A check of the checks: run only when named, and expected to FAIL. */
+  readonly selftest?: boolean;
   inject(ctx: Context): Promise<Injected>;
 }
 
@@ -86,8 +89,13 @@ export interface FaultResult {
 
 // ---- the faults ------------------------------------------------------------------------------
 
+function etcdUrlOf(ctx: Context): string {
+  if (ctx.topo.etcdUrl === undefined) throw new Error(`the ${ctx.topo.kind} topology has no etcd of the runner's`);
+  return ctx.topo.etcdUrl;
+}
+
 async function leaderHub(ctx: Context): Promise<HubHandle | undefined> {
-  const store = new EtcdStore({ endpoints: [ctx.topo.etcdUrl], dialTimeoutMs: 1000 });
+  const store = new EtcdStore({ endpoints: [etcdUrlOf(ctx)], dialTimeoutMs: 1000 });
   try {
     const { kvs } = await store.range(ELECTION_PREFIX, AbortSignal.timeout(2000));
     const first = [...kvs].sort((a, b) => a.createRevision - b.createRevision)[0];
@@ -230,6 +238,48 @@ export const FAULTS: readonly FaultSpec[] = [
   },
   { name: 'embedded-nats-kill', topology: 'embedded', what: "SIGKILL of the hub's embedded nats-server", inject: killEmbedded('nats') },
   { name: 'embedded-etcd-kill', topology: 'embedded', what: "SIGKILL of the hub's embedded etcd", inject: killEmbedded('etcd') },
+  {
+    name: 'selftest-withdrawal',
+    topology: 'ha',
+    selftest: true,
+    what: "the exporter partitioned as agent-partition does, the sampler NOT told: must FAIL with every consumer's endpoints withdrawn",
+    inject: async (ctx) => {
+      ctx.topo.exporter.proxy.partition();
+      try {
+        await sleep(PARTITION_MS);
+      } finally {
+        ctx.topo.exporter.proxy.restore();
+      }
+      return { endedAt: Date.now(), notes: [] };
+    },
+  },
+  {
+    name: 'selftest-lost-write',
+    topology: 'ha',
+    selftest: true,
+    what: 'every applied object put back one generation straight into etcd, one of them to generation 0: must FAIL with a lost write and a half-done read',
+    inject: async (ctx) => {
+      await ctx.applies.pause();
+      const store = new EtcdStore({ endpoints: [etcdUrlOf(ctx)] });
+      try {
+        const prefix = `/causeway/v1/objects/externalservices/${APPLY_NAMESPACE}/`;
+        const { kvs } = await store.range(prefix);
+        const back = String(ctx.applies.lastAcknowledged() - 1);
+        const ops = kvs.map((kv, i) => {
+          const o = JSON.parse(kv.value) as { metadata: { labels?: Record<string, string> } };
+          o.metadata.labels = { ...o.metadata.labels, [GENERATION_LABEL]: i === 0 ? '0' : back };
+          return { type: 'put' as const, key: kv.key, value: JSON.stringify(o) };
+        });
+        await store.txn([], ops);
+        // Long enough for the registry reader to see it before the next apply repairs it.
+        await sleep(3000);
+      } finally {
+        await store.close();
+        ctx.applies.start();
+      }
+      return { endedAt: Date.now(), notes: [] };
+    },
+  },
 ];
 
 // ---- recovery --------------------------------------------------------------------------------
@@ -250,7 +300,7 @@ async function notWell(ctx: Context, since: number): Promise<string[]> {
   const { topo } = ctx;
   const bad: string[] = [];
   if (topo.kind === 'ha') {
-    if (!(await etcdHealthy(topo.etcdUrl))) bad.push('etcd not healthy');
+    if (!(await etcdHealthy(etcdUrlOf(ctx)))) bad.push('etcd not healthy');
     if (topo.nats?.running !== true || !(await portOpen(topo.natsPort))) bad.push('nats-server not serving');
   } else {
     if (embeddedPid(ctx, 'etcd') === undefined) bad.push('no embedded etcd running');
@@ -301,9 +351,10 @@ async function waitApplyInFlight(applies: ApplyLoop, forMs: number): Promise<voi
 // ---- one fault, start to verdict ---------------------------------------------------------------
 
 export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResult> {
-  const { sampler, applies, churn, topo } = ctx;
+  const { sampler, applies, churn, topo, registry } = ctx;
   const firstRecord = applies.records.length;
   sampler.window = spec.name;
+  registry.window = spec.name;
   const problems: string[] = [];
   const exitsBefore = unplannedExits(topo);
   // The fault lands while an apply is being written: the CLI has been running long enough to
@@ -352,6 +403,16 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
     };
   }
   problems.push(...check.problems);
+  const mixed = registry.mixed.filter((r) => r.window === spec.name);
+  const regressed = registry.regressed.filter((r) => r.window === spec.name);
+  if (mixed.length > 0)
+    problems.push(
+      `${mixed.length} registry read(s) held part of an apply, e.g. ${mixed[0]?.objects ?? 0} objects at generations ${JSON.stringify(mixed[0]?.generations)}`,
+    );
+  if (regressed.length > 0)
+    problems.push(
+      `${regressed.length} registry read(s) were older than an acknowledged apply, e.g. generations ${JSON.stringify(regressed[0]?.generations)} after generation ${regressed[0]?.acknowledgedBefore ?? 0} was acknowledged`,
+    );
 
   const withdrawals = sampler.withdrawalsIn(spec.name);
   const end = Date.now();
@@ -383,7 +444,7 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
       `${failedApplies.length} apply(s) refused or failed during the fault (not acknowledged): ${[...new Set(failedApplies.map((r) => `exit ${String(r.code)}`))].join(', ')}`,
     );
 
-  const lostWrites = check.lost + endpointLost;
+  const lostWrites = check.lost + endpointLost + regressed.length;
   const result: FaultResult = {
     fault: spec.name,
     topology: spec.topology,
@@ -393,7 +454,7 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
     withdrawn: withdrawals.length,
     withdrawnSeconds,
     lostWrites,
-    halfDone: check.halfDone,
+    halfDone: check.halfDone + mixed.length,
     appliesAcknowledged: check.acknowledged,
     appliesAttempted: check.attempted,
     convergedMs,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { cleanupAll } from '../harness/cleanup.ts';
-import { ApplyLoop } from './applies.ts';
+import { ApplyLoop, RegistryReader } from './applies.ts';
 import { allHave, Churn, Sampler } from './endpoints.ts';
 import { FAULTS, RECOVERY_BOUND_MS, RESTORE_BOUND_MS, runFault, WITHDRAW_BOUND_MS, type Context, type FaultResult, type FaultSpec } from './faults.ts';
 import { markdownReport, textTable } from './report.ts';
@@ -27,7 +27,8 @@ const { values } = parseArgs({
 });
 
 if (values.list) {
-  for (const f of FAULTS) process.stdout.write(`${f.name.padEnd(20)} ${f.topology.padEnd(9)} ${f.what}\n`);
+  for (const f of FAULTS)
+    process.stdout.write(`${f.name.padEnd(20)} ${f.topology.padEnd(9)} ${f.selftest === true ? '(self-test, only when named) ' : ''}${f.what}\n`);
   process.exit(0);
 }
 const only = values.only
@@ -44,7 +45,8 @@ if (!Number.isInteger(runs) || runs < 1) {
   process.stderr.write('chaos: --runs takes a whole number of runs, 1 or more\n');
   process.exit(2);
 }
-const selected = FAULTS.filter((f) => only === undefined || only.includes(f.name));
+// Self-tests (checks of the checks, expected to fail) run only when named.
+const selected = FAULTS.filter((f) => (only === undefined ? f.selftest !== true : only.includes(f.name)));
 
 // One Service per process registers an exit hook; a run holds a few dozen.
 process.setMaxListeners(200);
@@ -90,9 +92,11 @@ async function startPhase(kind: Topology['kind']): Promise<Phase> {
     sampler.start();
     const all = await sampler.until((s) => allHave(s, want), 10_000);
     if (all === undefined) throw new Error('the sampler does not see the imported endpoints');
+    const registry = new RegistryReader(() => topo.clients, applies);
+    registry.start();
     churn.start();
     applies.start();
-    const phase: Phase = { topo, ctx: { topo, churn, sampler, applies, log } };
+    const phase: Phase = { topo, ctx: { topo, churn, sampler, applies, registry, log } };
     current = phase;
     return phase;
   } catch (err) {
@@ -107,6 +111,7 @@ async function stopPhase(phase: Phase, keepLogs: string | undefined): Promise<vo
   await ctx.applies.pause();
   await ctx.churn.pause();
   await ctx.sampler.stop();
+  await ctx.registry.stop();
   await topo.stop();
   if (keepLogs !== undefined) {
     const dest = join(keepLogs, topo.work.split('/').pop() ?? topo.kind);
@@ -124,7 +129,8 @@ async function stopPhase(phase: Phase, keepLogs: string | undefined): Promise<vo
   }
   rmSync(topo.work, { recursive: true, force: true });
   log(
-    `stopped the ${topo.kind} topology (samples ${ctx.sampler.samples}, sample errors ${ctx.sampler.errors}, longest gap between samples ${ctx.sampler.maxGapMs} ms; endpoint changes ${ctx.churn.changes}, failed ${ctx.churn.failures})`,
+    `stopped the ${topo.kind} topology (endpoint samples ${ctx.sampler.samples}, failed ${ctx.sampler.errors}, longest gap between two ${ctx.sampler.maxGapMs} ms; ` +
+      `endpoint changes ${ctx.churn.changes}, failed ${ctx.churn.failures}; registry reads ${ctx.registry.reads}, failed ${ctx.registry.failures}; applies ${ctx.applies.records.length})`,
   );
 }
 

@@ -76,7 +76,8 @@ export interface Topology {
   readonly nats: Service | undefined;
   /** Where nats-server listens (the agents reach it through their partition proxies). */
   readonly natsPort: number;
-  readonly etcdUrl: string;
+  /** The runner's etcd (ha); the embedded one is the hub's own business (it speaks TLS with client certificates). */
+  readonly etcdUrl: string | undefined;
   readonly disk: TmpfsDisk | undefined;
   readonly clusters: readonly ChaosCluster[];
   readonly exporter: ChaosCluster;
@@ -372,21 +373,13 @@ export async function startEmbeddedTopology(work: string): Promise<Topology> {
     const hub = await startHub('hub', work, [], configFile);
     stops.push(() => hub.service.stop());
     const natsPort = Number(readFileSync(join(hub.dataDir, 'nats', 'port'), 'utf8').trim());
-    const etcdUrl = embeddedEtcdUrl(hub);
     const client = new HubClient(hub.url, token);
     const clusters = await registerAndStartClusters(work, natsPort, client, stops);
-    return topology('embedded', work, token, [hub], [client], undefined, undefined, natsPort, etcdUrl, undefined, clusters, stops);
+    return topology('embedded', work, token, [hub], [client], undefined, undefined, natsPort, undefined, undefined, clusters, stops);
   } catch (err) {
     await stops.run();
     throw err;
   }
-}
-
-/** The embedded etcd's client URL, from the hub's log line "started embedded etcd". */
-function embeddedEtcdUrl(hub: HubHandle): string {
-  const log = readFileSync(join(hub.dataDir, '..', `${hub.name}.log`), 'utf8');
-  const m = /"etcd":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*"msg":"started embedded etcd"/.exec(log);
-  return m?.[1] ?? '';
 }
 
 function topology(
@@ -398,7 +391,7 @@ function topology(
   etcd: Service | undefined,
   nats: Service | undefined,
   natsPort: number,
-  etcdUrl: string,
+  etcdUrl: string | undefined,
   disk: TmpfsDisk | undefined,
   clusters: ChaosCluster[],
   stops: Stops,
