@@ -40,6 +40,12 @@ export interface AgentGatewayDeps {
   /** How long the service controller gathers changes before sending them (coalescing). */
   readonly flushIntervalMs?: number;
   readonly leaseTtlSeconds?: number;
+  /**
+   * Stable across restarts of this replica (kept in its data dir): the campaign's candidate starts
+   * with it, so a replica restarted after kill -9 ends its dead self's term at once instead of
+   * waiting out the lease (10.7-11.1 s before this).
+   */
+  readonly replicaId?: string;
 }
 
 export interface AgentGateway {
@@ -190,8 +196,16 @@ function forgetter(deps: AgentGatewayDeps, warn: Warn, signal: AbortSignal): (cl
  * every key when they start, so a new leader re-bases every agent.
  */
 async function campaign(deps: AgentGatewayDeps, parts: Parts, forget: (cluster: string) => void, warn: Warn, signal: AbortSignal): Promise<void> {
-  const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  const replica = deps.replicaId ?? randomUUID();
+  const identity = `${replica}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   const backoff = new Backoff(CAMPAIGN_BACKOFF);
+  if (deps.replicaId !== undefined) {
+    const ended = await deps.store.reclaimLeadership(LEADER_ELECTION, `${deps.replicaId}/`, signal).catch((err: unknown) => {
+      warn({ err }, 'could not end the previous term of this replica; campaigning anyway');
+      return 0;
+    });
+    if (ended > 0) deps.logger.info({ identity, ended }, "ended this replica's previous term (it was killed without resigning)");
+  }
   while (!aborted(signal)) {
     try {
       const leadership = await deps.store.campaign(LEADER_ELECTION, identity, deps.leaseTtlSeconds ?? 10, signal);

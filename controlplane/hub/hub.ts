@@ -1,5 +1,6 @@
 // The hub's composition root: reads its options once, starts or connects to etcd and NATS,
 // wires the store, registry, auth and HTTP API, and stops everything in reverse order.
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -154,7 +155,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       await pusher.push(jwt);
     });
 
-    const agents = await startAgentGateway({ store, registry, bus, credentials, metrics, logger });
+    const agents = await startAgentGateway({ store, registry, bus, credentials, metrics, logger, replicaId: replicaId(dataDir) });
     stops.push(() => agents.stop());
 
     const admin = ensureAdminToken(dataDir);
@@ -336,6 +337,20 @@ function serverCheck(s: Supervisor<Supervisable>): HealthCheck {
     case 'stopped':
       return { name: s.name, ready: false, message: 'stopped' };
   }
+}
+
+/** This replica's id, made once and kept in `<data-dir>/replica.id` (see AgentGatewayDeps.replicaId). */
+function replicaId(dataDir: string): string {
+  const file = join(dataDir, 'replica.id');
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f-]{36}$/.test(id)) return id;
+  } catch {
+    // First start.
+  }
+  const id = randomUUID();
+  writeFileSync(file, `${id}\n`, { mode: 0o644 });
+  return id;
 }
 
 /** The hub's metrics, with the object counts per kind and etcd's health read at scrape time. */

@@ -190,6 +190,21 @@ export class EtcdStore implements Store {
     return queue;
   }
 
+  async reclaimLeadership(name: string, candidatePrefix: string, signal?: AbortSignal): Promise<number> {
+    // etcd3's elections keep one key per campaign, `election/<name>/<lease id>`, holding the candidate.
+    const res = await this.call('read', (o) => this.ns.getAll().prefix(`election/${name}/`).options(o).exec(), signal);
+    let ended = 0;
+    for (const kv of res.kvs) {
+      if (!kv.value.toString().startsWith(candidatePrefix)) continue;
+      await this.call('write', (o) => this.client.leaseClient.leaseRevoke({ ID: kv.lease }, o), signal).catch((err: unknown) => {
+        // Expired meanwhile: what we wanted.
+        if (!/not found/i.test(String(err))) throw err;
+      });
+      ended++;
+    }
+    return ended;
+  }
+
   campaign(name: string, candidate: string, ttlSeconds: number, signal: AbortSignal): Promise<Leadership> {
     const campaign = this.ns.election(name, ttlSeconds).campaign(candidate);
     return new Promise((resolve, reject) => {
@@ -323,7 +338,8 @@ function classify(err: unknown, timedOut: boolean, timeoutMs: number, lastFailur
     return lost(`no answer within ${timeoutMs} ms`, `no answer within ${timeoutMs} ms to a write it was sent`);
   }
   if (err instanceof GRPCUnavailableError || err instanceof GRPCCancelledError || err instanceof GRPCInternalError) {
-    const detail = message.replace(/^\w+: /, '');
+    // "14 UNAVAILABLE: Connection dropped" says "Connection dropped".
+    const detail = message.replace(/^(\w+Error: )?(\d+ [A-Z_]+: )?/, '');
     return lost(`the connection failed (${detail})`, `the connection failed (${detail}) after a write was sent`);
   }
   return { detail: message, held: false, sent: true, retry: false, error: () => new UnavailableError(`etcd: ${message}`, { cause: err }) };

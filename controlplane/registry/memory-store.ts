@@ -90,7 +90,7 @@ export class MemoryStore implements Store {
     return Promise.resolve();
   }
 
-  private readonly elections = new Map<string, { candidate: string; elect: () => void }[]>();
+  private readonly elections = new Map<string, { candidate: string; elect: () => void; end: () => void }[]>();
 
   /** First come, first elected; the next in line is elected when the leader resigns. */
   campaign(name: string, candidate: string, _ttlSeconds: number, signal: AbortSignal): Promise<Leadership> {
@@ -101,19 +101,26 @@ export class MemoryStore implements Store {
       const lost = new Promise<Error>((r) => {
         loseNow = r;
       });
+      const end = (why: Error): void => {
+        const i = line.indexOf(entry);
+        if (i < 0) return;
+        line.splice(i, 1);
+        loseNow(why);
+        if (i === 0) line[0]?.elect();
+      };
       const entry = {
         candidate,
         elect: () => {
           resolve({
             lost,
             resign: () => {
-              const i = line.indexOf(entry);
-              if (i >= 0) line.splice(i, 1);
-              loseNow(new Error('resigned'));
-              line[0]?.elect();
+              end(new Error('resigned'));
               return Promise.resolve();
             },
           });
+        },
+        end: () => {
+          end(new Error('lease revoked'));
         },
       };
       line.push(entry);
@@ -128,6 +135,13 @@ export class MemoryStore implements Store {
       );
       if (line.length === 1) entry.elect();
     });
+  }
+
+  reclaimLeadership(name: string, candidatePrefix: string): Promise<number> {
+    const line = this.elections.get(name) ?? [];
+    const ended = line.filter((e) => e.candidate.startsWith(candidatePrefix));
+    for (const e of ended) e.end();
+    return Promise.resolve(ended.length);
   }
 
   ping(): Promise<void> {

@@ -56,6 +56,12 @@ export interface Store {
    * elected. `lost` resolves if leadership is lost later (lease expired, etcd unreachable).
    */
   campaign(name: string, candidate: string, ttlSeconds: number, signal: AbortSignal): Promise<Leadership>;
+  /**
+   * Ends every campaign of `name` whose candidate starts with `candidatePrefix` (revokes its
+   * lease): a hub restarted after kill -9 takes back what its dead self held instead of waiting
+   * out the lease. Returns how many it ended.
+   */
+  reclaimLeadership(name: string, candidatePrefix: string, signal?: AbortSignal): Promise<number>;
   /** Cheap liveness probe for /readyz. */
   ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;

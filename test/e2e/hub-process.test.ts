@@ -143,6 +143,28 @@ describe('causeway hub as a process, on its embedded etcd and nats-server', func
     assert.deepEqual(await hub.stop('SIGTERM', 15_000), { code: 0, signal: null }, hub.stderr());
     await assertNoOrphans(s, dataDir);
   });
+
+  // Reproduction (issue 13 §2): the next start after a kill -9 restored etcd with the dead hub's
+  // 10 s lease and led only 10.7-11.1 s after it was ready, and agents' syncs got no reply meanwhile.
+  it("leads within 2 s of being ready after a kill -9: it ends its dead self's term instead of waiting out the lease", async () => {
+    const first = await start();
+    await waitFor('the first hub to lead', () => /"leader":true/.test(first.stdout()), 15_000);
+    const orphans = servers(dataDir);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    hub = await start();
+    const ready = Date.now();
+    await waitFor('the new hub to lead', () => /"leader":true/.test(hub.stdout()), 10_000);
+    const leadsAfterMs = Date.now() - ready;
+    assert.ok(leadsAfterMs < 2000, `led ${leadsAfterMs} ms after it was ready`);
+    assert.match(hub.stdout(), /ended this replica's previous term/);
+    // The servers the dead hub left behind were replaced, not joined.
+    assert.equal(processCommand(orphans.etcd), undefined);
+    assert.equal(processCommand(orphans.nats), undefined);
+    const s = servers(dataDir);
+    assert.deepEqual(await hub.stop('SIGTERM', 15_000), { code: 0, signal: null }, hub.stderr());
+    await assertNoOrphans(s, dataDir);
+  });
 });
 
 describe('causeway demo as a process', function () {

@@ -132,6 +132,44 @@ function contract(name: string, make: () => Promise<Store>): void {
       // History stored as keys survives compaction: the current value is still there.
       assert.equal((await store.get('c'))?.value, '3');
     });
+
+    it('elects one candidate at a time, and ends the terms a restarted replica reclaims by prefix', async () => {
+      const ac = new AbortController();
+      try {
+        const first = await store.campaign('gw', 'replica-1/host/100', 10, ac.signal);
+        let secondElected = false;
+        const second = store.campaign('gw', 'replica-2/host/200', 10, ac.signal).then((l) => {
+          secondElected = true;
+          return l;
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(secondElected, false, 'one leader at a time');
+        // Another replica's prefix ends nothing; our own ends our dead self's term at once.
+        assert.equal(await store.reclaimLeadership('gw', 'replica-3/'), 0);
+        assert.equal(await store.reclaimLeadership('gw', 'replica-1/'), 1);
+        const lost = await Promise.race([
+          first.lost.then(() => 'lost'),
+          new Promise((r) =>
+            setTimeout(() => {
+              r('kept');
+            }, 5000),
+          ),
+        ]);
+        assert.equal(lost, 'lost');
+        const leadership = await Promise.race([
+          second,
+          new Promise<undefined>((r) =>
+            setTimeout(() => {
+              r(undefined);
+            }, 5000),
+          ),
+        ]);
+        assert.ok(leadership !== undefined, 'the next candidate is elected');
+        await leadership.resign();
+      } finally {
+        ac.abort();
+      }
+    });
   });
 }
 
