@@ -190,7 +190,9 @@ export class NatsHubTransport implements HubTransport {
     const nc = this.connection();
     const request: RenewRequest = { v: PROTOCOL_VERSION, cluster: this.options.cluster, session: this.session, publicKey };
     const msg = await raceAbort(
-      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Renew), renewRequestCodec.encode(request), { timeout: this.options.requestTimeoutMs ?? 10_000 }),
+      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Renew), renewRequestCodec.encode(request), {
+        timeout: this.options.requestTimeoutMs ?? 10_000,
+      }),
       signal,
     );
     const reply = renewReplyCodec.decode(msg.data);

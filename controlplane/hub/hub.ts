@@ -91,7 +91,10 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     stops.push(() => store.close());
     const registry = new Registry(store);
     const secrets = await openSecretBox(store, dataDir, options.secretKeyFile, logger);
-    const credentials = new CredentialStore(store, { secrets, ...(options.credentialTtlSeconds !== undefined ? { ttlSeconds: options.credentialTtlSeconds } : {}) });
+    const credentials = new CredentialStore(store, {
+      secrets,
+      ...(options.credentialTtlSeconds !== undefined ? { ttlSeconds: options.credentialTtlSeconds } : {}),
+    });
     // Every start re-encrypts what an older hub wrote in clear, or an older key sealed (rotation).
     const resealed = await credentials.reseal();
     logger.info({ secretKeyFile: secrets.source, keyIds: secrets.keyIds, resealed }, 'secrets in etcd are encrypted with the first key');

@@ -50,7 +50,12 @@ export function addServerCommands(program: Command): void {
     .option('--ca <file>', 'CA that signed --tls-cert (clients trust it), and that the hub trusts for an external tls:// NATS')
     .option('--tls-san <names>', 'comma-separated extra DNS names or addresses for the generated certificates, e.g. hub.example.com')
     .option('--config <file>', 'hub config file (API tokens and their scopes)')
-    .option('--credential-ttl <duration>', "how long an agent's NATS credential is valid; agents renew it in its last third (e.g. 30d, 12h)", duration, 30 * 86_400)
+    .option(
+      '--credential-ttl <duration>',
+      "how long an agent's NATS credential is valid; agents renew it in its last third (e.g. 30d, 12h)",
+      duration,
+      30 * 86_400,
+    )
     .option(
       '--secret-key-file <file>',
       'keys that encrypt secrets in etcd (default <data-dir>/secrets.key, created on first start); replicas sharing an etcd share it',
