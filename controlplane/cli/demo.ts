@@ -1,14 +1,16 @@
-// `causeway demo`: a hub on its embedded default (its own etcd and nats-server on loopback), the
-// example clusterset applied through the real API, and three simulated clusters — each a
-// Kubernetes API test double in its own process (demo-clusters.ts) with a real agent process —
-// exchanging the on-prem inference service (journey 2). Shows the result, then serves until Ctrl-C.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// `causeway demo`: a hub on its embedded default (its own etcd and nats-server on loopback) as a
+// process of its own, over TLS with the CA it makes under its data dir; the example clusterset
+// applied through the real API; and three simulated clusters — each a Kubernetes API test double in
+// its own process (demo-clusters.ts) with a real agent process — exchanging the on-prem inference
+// service (journey 2). Shows the result, then serves until Ctrl-C. The hub can be killed and started
+// again under it, as a user would try: the agents reconnect.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
 import { KINDS } from '../api/kinds.ts';
 import { ChildServer } from '../embedded/child-server.ts';
-import { startHub, type RunningHub } from '../hub/hub.ts';
+import { ADMIN_TOKEN_FILE, HUB_URL_FILE } from '../hub/config.ts';
+import { CA_CERT_FILE } from '../identity/tls-files.ts';
 import { HubClient } from './client.ts';
 import { startSimulatedCluster, type KubeObject, type SimulatedCluster } from './demo-clusters.ts';
 import { readManifests } from './files.ts';
@@ -21,13 +23,28 @@ const CAUSEWAY_BIN = resolve(import.meta.dirname, '../../bin/causeway.js');
 const SIMULATED = ['aws-train', 'gcp-train', 'onprem-inference'] as const;
 const EXPORTER = 'onprem-inference';
 
+/** The demo's hub: a `causeway hub` process on the demo's data dir. */
+export interface DemoHub {
+  readonly url: string;
+  readonly pid: number | undefined;
+  /** tls://127.0.0.1:PORT of its embedded nats-server (the port is kept in <data-dir>/nats/port). */
+  readonly natsUrl: string;
+  /** The CA its API and nats-server certificates are signed by. */
+  readonly caFile: string;
+  readonly adminTokenFile: string;
+  readonly logFile: string;
+}
+
 export interface RunningDemo {
-  readonly hub: RunningHub;
+  readonly hub: DemoHub;
   stop(): Promise<void>;
 }
 
+/** The hub's own shutdown is bounded at 15 s (SHUTDOWN_DEADLINE_MS); give it that before SIGKILL. */
+const HUB_STOP_GRACE_MS = 16_000;
+
 interface DemoContext {
-  readonly hub: RunningHub;
+  readonly hub: DemoHub;
   readonly client: HubClient;
   readonly dataDir: string;
   readonly out: (line: string) => void;
@@ -39,28 +56,34 @@ interface DemoContext {
 export async function runDemo(options: { listen: string; dataDir: string }, out: (line: string) => void): Promise<RunningDemo> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const logFile = join(dataDir, 'hub.log');
-  // The terminal is for the demo's story; the hub's JSON logs go to a file.
-  const logger = pino({ name: 'causeway-hub' }, pino.destination({ dest: logFile, mkdir: true, sync: false }));
-  out(`Starting the hub with its embedded etcd and nats-server (data in ${rel(dataDir)}) ...`);
-  const hub = await startHub({ listen: options.listen, dataDir, logger });
+  out(`Starting the hub (its own process) with its embedded etcd and nats-server, over TLS (data in ${rel(dataDir)}) ...`);
+  const hubArgs = ['hub', '--listen', options.listen, '--data-dir', dataDir, '--tls'];
+  const { process: hubProcess, hub } = await startHubProcess(dataDir, hubArgs);
   const ac = new AbortController();
-  const stops: (() => Promise<void>)[] = [() => hub.stop()];
+  const stops: (() => Promise<void>)[] = [() => hubProcess.stop(HUB_STOP_GRACE_MS)];
   const stop = async (): Promise<void> => {
     ac.abort();
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
+  // Killing the hub under the demo is allowed: say how to bring it back; the agents reconnect.
+  void hubProcess.whenExited().then((exit) => {
+    if (ac.signal.aborted) return;
+    out(`\nThe hub (pid ${hub.pid ?? '?'}) exited (${exit.signal ?? `code ${String(exit.code)}`}). The clusters and agents keep running; start it again with:`);
+    out(`  npx causeway ${hubArgs.map((a) => (a === dataDir ? rel(dataDir) : a)).join(' ')}`);
+    out('and the agents reconnect to it by themselves.');
+  });
   try {
-    const client = new HubClient(hub.url, readFileSync(hub.adminTokenFile, 'utf8').trim());
+    const client = new HubClient(hub.url, readFileSync(hub.adminTokenFile, 'utf8').trim(), { ca: readFileSync(hub.caFile, 'utf8') });
     const ctx: DemoContext = { hub, client, dataDir, out, stops, signal: ac.signal };
     await applyExamples(ctx);
     const clusters = await startClusters(ctx);
     const consumers = await exportAndWait(ctx, clusters);
     await showResult(ctx, clusters, consumers);
     out('');
-    out(`Hub:        ${hub.url}   (etcd ${hub.etcdUrls.join(',')}, nats ${hub.natsUrl})`);
+    out(`Hub:        ${hub.url}   (pid ${hub.pid ?? '?'}; nats ${hub.natsUrl}; try kill -9 on it, then start it again)`);
+    out(`CA:         ${rel(hub.caFile)}   (the API and NATS speak TLS; the CLI trusts it by default)`);
     out(`Token file: ${rel(hub.adminTokenFile)}   (the CLI reads it by default)`);
-    out(`Hub logs:   ${rel(logFile)}`);
+    out(`Hub logs:   ${rel(hub.logFile)}`);
     out('');
     out('Try, in another terminal:');
     out('  npx causeway get services');
@@ -74,6 +97,45 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     await stop();
     throw err;
   }
+}
+
+/** Starts `causeway hub` as a child process and waits until it answers /readyz over TLS. */
+async function startHubProcess(dataDir: string, args: readonly string[]): Promise<{ process: ChildServer; hub: DemoHub }> {
+  const logFile = join(dataDir, 'hub.log');
+  const urlFile = join(dataDir, HUB_URL_FILE);
+  // A URL left by an earlier run is not this hub's.
+  rmSync(urlFile, { force: true });
+  const child = ChildServer.start({ name: 'hub', command: process.execPath, args: [CAUSEWAY_BIN, ...args], logFile, pidFile: join(dataDir, 'hub.pid') });
+  let hub: DemoHub | undefined;
+  try {
+    await child.waitReady(
+      async () => {
+        if (!existsSync(urlFile)) return false;
+        const url = readFileSync(urlFile, 'utf8').trim();
+        const caFile = join(dataDir, CA_CERT_FILE);
+        const port = readFileSync(join(dataDir, 'nats', 'port'), 'utf8').trim();
+        const candidate: DemoHub = {
+          url,
+          pid: child.pid,
+          natsUrl: `tls://127.0.0.1:${port}`,
+          caFile,
+          adminTokenFile: join(dataDir, ADMIN_TOKEN_FILE),
+          logFile,
+        };
+        const probe = new HubClient(url, undefined, { ca: readFileSync(caFile, 'utf8') });
+        await probe.request('GET', '/readyz');
+        hub = candidate;
+        return true;
+      },
+      logFile,
+      60_000,
+    );
+  } catch (err) {
+    await child.stop(HUB_STOP_GRACE_MS);
+    throw err;
+  }
+  if (hub === undefined) throw new Error('unreachable: ready without a hub');
+  return { process: child, hub };
 }
 
 function rel(p: string): string {
@@ -111,7 +173,20 @@ async function startClusters({ hub, client, dataDir, out, stops, signal }: DemoC
     const agent = ChildServer.start({
       name: `agent ${cluster}`,
       command: process.execPath,
-      args: [CAUSEWAY_BIN, 'agent', '--cluster', cluster, '--nats', hub.natsUrl, '--creds', credsFile, '--kubeconfig', simulated.kubeconfig],
+      args: [
+        CAUSEWAY_BIN,
+        'agent',
+        '--cluster',
+        cluster,
+        '--nats',
+        hub.natsUrl,
+        '--ca',
+        hub.caFile,
+        '--creds',
+        credsFile,
+        '--kubeconfig',
+        simulated.kubeconfig,
+      ],
       logFile: join(dir, 'agent.log'),
       pidFile: join(dir, 'agent.pid'),
     });
