@@ -59,6 +59,8 @@ export interface HubClientOptions {
   readonly ca?: string | Buffer;
 }
 
+const NOT_A_URL = 'not an http:// or https:// URL (expected http://HOST:PORT or https://HOST:PORT)';
+
 /** How long one request may take in all, connecting included. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -117,7 +119,12 @@ export class HubClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = new URL(`${this.server}${path}`);
+    let url: URL;
+    try {
+      url = new URL(`${this.server}${path}`);
+    } catch (err) {
+      throw new UnavailableError(`cannot reach the hub at ${this.server}: ${NOT_A_URL}`, { cause: err });
+    }
     let res: Exchange;
     try {
       res = await this.exchange(method, url, body === undefined ? undefined : JSON.stringify(body));
@@ -139,7 +146,7 @@ export class HubClient {
     return new Promise((resolve, reject) => {
       const https = url.protocol === 'https:';
       if (!https && url.protocol !== 'http:') {
-        reject(new ExchangeFailure('connect', Object.assign(new Error(`unsupported scheme ${url.protocol}`), { code: 'ERR_INVALID_PROTOCOL' })));
+        reject(new ExchangeFailure('connect', Object.assign(new Error(`${url.protocol} is not http: or https:`), { code: 'ERR_INVALID_PROTOCOL' })));
         return;
       }
       let phase: ExchangePhase = 'connect';
@@ -201,6 +208,9 @@ export class HubClient {
     const code = failure.code;
     const err = failure.cause;
     if (failure.phase === 'connect') {
+      if (code === 'ERR_INVALID_PROTOCOL') {
+        return new UnavailableError(`cannot reach the hub at ${this.server}: ${NOT_A_URL}`, { cause: err });
+      }
       const tls = tlsProblem(code);
       if (tls !== undefined) {
         return new UnavailableError(

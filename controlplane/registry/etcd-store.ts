@@ -26,7 +26,15 @@ export interface EtcdStoreOptions {
   readonly namespace?: string;
   readonly dialTimeoutMs?: number;
   /** PEMs for an etcd that speaks TLS: the CA that signs it, and the client certificate it requires. */
-  readonly tls?: { readonly ca: string; readonly cert?: string | undefined; readonly key?: string | undefined } | undefined;
+  readonly tls?:
+    | {
+        readonly ca: string;
+        readonly cert?: string | undefined;
+        readonly key?: string | undefined;
+        /** The name to check etcd's certificate against, instead of the host of its URL (an IP, which TLS's SNI may not carry). */
+        readonly serverName?: string | undefined;
+      }
+    | undefined;
   /**
    * How long one etcd call (a get, a range, a transaction) may take before it fails with "etcd is
    * not answering"; DEFAULT_ETCD_CALL_TIMEOUT_MS unless given. Watches and elections are streams
@@ -87,7 +95,10 @@ export class EtcdStore implements Store {
         : {}),
       // gRPC's default 4 MiB receive limit is far below one range of a large prefix (250,000
       // endpoints of exports are ~36 MB) or one big watch response.
-      grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 },
+      grpcOptions: {
+        'grpc.max_receive_message_length': 512 * 1024 * 1024,
+        ...(options.tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': options.tls.serverName } : {}),
+      },
       // The gRPC deadline cancels a call etcd never answers, so that calls do not pile up on a
       // frozen etcd (and its circuit breaker's trial call ends). `call` sets it for its own calls;
       // this one is for the rest (leases, elections).

@@ -86,6 +86,14 @@ describe('the CLI client tells "cannot reach the hub" from "outcome unknown" (re
     assert.match(err.message, /\((ENOTFOUND|EAI_AGAIN)\)/);
   });
 
+  it('a server that is not an http(s) URL is "cannot reach the hub", saying what a URL looks like', async () => {
+    for (const server of ['127.0.0.1:7080', 'ftp://127.0.0.1:7080', 'not a url']) {
+      const err = await failure(new HubClient(server, hub.adminToken).apply(docs(network('x')), false));
+      assert.ok(err instanceof UnavailableError && !(err instanceof OutcomeUnknownError), `${err.name}: ${err.message}`);
+      assert.equal(err.message, `cannot reach the hub at ${server}: not an http:// or https:// URL (expected http://HOST:PORT or https://HOST:PORT)`);
+    }
+  });
+
   it('an apply whose connection drops as the hub answers: outcome unknown (it was applied), and running it again changes nothing', async () => {
     const object = cluster('dropped-apply', '10.2.0.0/16', '172.22.0.0/16');
     proxy.set(ProxyMode.dropOnReply);
