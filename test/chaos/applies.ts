@@ -66,7 +66,7 @@ export class ApplyLoop {
   private running = false;
   private loop: Promise<void> | undefined;
   private turn = 0;
-  private inFlight: number | undefined;
+  private inFlight: { readonly since: number; readonly hub: string } | undefined;
 
   constructor(dir: string, token: string, hubs: () => readonly { url: string; name: string }[]) {
     this.dir = dir;
@@ -92,9 +92,19 @@ export class ApplyLoop {
     return Math.max(0, ...this.records.filter((r) => r.revision !== undefined).map((r) => r.generation));
   }
 
-  /** When the apply now running started; undefined between applies. */
-  inFlightSince(): number | undefined {
+  /** When the apply now running started, and to which hub; undefined between applies. */
+  inFlightNow(): { readonly since: number; readonly hub: string } | undefined {
     return this.inFlight;
+  }
+
+  /** The median time of the last five acknowledged applies (800 ms before there are any). */
+  typicalMs(): number {
+    const last = this.records
+      .filter((r) => r.revision !== undefined)
+      .slice(-5)
+      .map((r) => r.endedAt - r.startedAt)
+      .sort((a, b) => a - b);
+    return last[Math.floor(last.length / 2)] ?? 800;
   }
 
   /** The highest generation attempted so far. */
@@ -122,7 +132,7 @@ export class ApplyLoop {
     const hub = hubs[this.turn++ % hubs.length];
     if (hub === undefined) throw new Error('no hub to apply to');
     const startedAt = Date.now();
-    this.inFlight = startedAt;
+    this.inFlight = { since: startedAt, hub: hub.name };
     const run = await causeway(['apply', '-f', file], { cwd: this.dir, server: hub.url, token: this.token, timeoutMs: 60_000 }).catch((err: unknown) => ({
       code: null,
       signal: null,

@@ -2,7 +2,8 @@
 // etcd keeps its data in, filled with one file until the kernel answers ENOSPC, then freed. The
 // runner unmounts it at the end whatever happened, and on its process's exit as a last resort.
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class TmpfsDisk {
@@ -33,38 +34,27 @@ export class TmpfsDisk {
     return s.bavail * s.bsize;
   }
 
-  /** Writes one file until the disk is full; returns the bytes it took. */
-  fill(): number {
-    const fd = openSync(this.fillFile, 'a');
-    const chunk = Buffer.alloc(1024 * 1024, 0x5a);
+  /** Writes one file until the disk is full; returns the bytes it took. Asynchronous: the runner's samplers go on meanwhile. */
+  async fill(): Promise<number> {
+    const file = await open(this.fillFile, 'a');
     let written = 0;
     try {
-      for (;;) {
-        let n: number;
-        try {
-          n = writeSync(fd, chunk);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw err;
-        }
-        written += n;
-        if (n < chunk.length) {
-          // The last partial chunk: what is left is smaller than 1 MiB; take it byte-wise.
-          const small = Buffer.alloc(4096, 0x5a);
-          for (;;) {
-            try {
-              const m = writeSync(fd, small);
-              written += m;
-              if (m === 0) break;
-            } catch {
-              break;
-            }
+      // Down to single pages: the last bytes free are taken too.
+      for (let size = 4 * 1024 * 1024; size >= 4096; size /= 4) {
+        const chunk = Buffer.alloc(size, 0x5a);
+        for (;;) {
+          try {
+            const { bytesWritten } = await file.write(chunk);
+            written += bytesWritten;
+            if (bytesWritten < chunk.length) break;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
+            throw err;
           }
-          break;
         }
       }
     } finally {
-      closeSync(fd);
+      await file.close();
     }
     return written;
   }

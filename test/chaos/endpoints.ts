@@ -131,6 +131,8 @@ export class Sampler {
   samples = 0;
   errors = 0;
   maxGapMs = 0;
+  /** The longest time between two samples, per window. */
+  readonly maxGapIn = new Map<string, number>();
   private readonly consumers: readonly ChaosCluster[];
   private readonly churn: Churn;
   private readonly seen: Set<string>[];
@@ -194,7 +196,10 @@ export class Sampler {
     let previous = 0;
     while (this.running) {
       const started = Date.now();
-      if (previous !== 0) this.maxGapMs = Math.max(this.maxGapMs, started - previous);
+      if (previous !== 0) {
+        this.maxGapMs = Math.max(this.maxGapMs, started - previous);
+        this.maxGapIn.set(this.window, Math.max(this.maxGapIn.get(this.window) ?? 0, started - previous));
+      }
       previous = started;
       const addresses = await Promise.all(
         this.consumers.map((c) =>

@@ -36,6 +36,7 @@ const PARTITION_MS = (TTL_SECONDS + 8) * 1000;
 const ETCD_STOP_MS = 20_000;
 const DISK_FULL_MS = 15_000;
 const CONVERGE_MS = 20_000;
+const APPLY_IN_FLIGHT_SHARE = 0.6;
 /** The election the hubs campaign in (controlplane/hub/agent-gateway.ts), under etcd3's election prefix. */
 const ELECTION_PREFIX = `election/${leaderElectionKey('agent-gateway')}/`;
 
@@ -49,6 +50,8 @@ export interface Context {
 }
 
 export interface Injected {
+  /** When the fault began, if not when `inject` was called. */
+  readonly injectedAt?: number;
   /** When the fault ended (recovery is timed from here). */
   readonly endedAt: number;
   readonly notes: string[];
@@ -80,6 +83,8 @@ export interface FaultResult {
   readonly appliesAcknowledged: number;
   readonly appliesAttempted: number;
   readonly convergedMs: number | undefined;
+  /** The longest time between two endpoint samples in the fault's window (the sampling's real resolution). */
+  readonly maxSampleGapMs: number;
   readonly withdrawnMs?: number | undefined;
   readonly restoredMs?: number | undefined;
   readonly notes: string[];
@@ -99,8 +104,8 @@ async function leaderHub(ctx: Context): Promise<HubHandle | undefined> {
   try {
     const { kvs } = await store.range(ELECTION_PREFIX, AbortSignal.timeout(2000));
     const first = [...kvs].sort((a, b) => a.createRevision - b.createRevision)[0];
-    // The candidate is hostname/pid/random (agent-gateway.ts).
-    const pid = Number(first?.value.split('/')[1]);
+    // The candidate ends in <pid>/<random> (controlplane/hub/agent-gateway.ts).
+    const pid = Number(first?.value.split('/').at(-2));
     return ctx.topo.hubs.find((h) => h.service.pid === pid);
   } finally {
     await store.close();
@@ -113,8 +118,11 @@ function killHub(which: 'leader' | 'follower'): FaultSpec['inject'] {
     if (leader === undefined) throw new Error('no live hub leads the agent gateway before the fault');
     const target = which === 'leader' ? leader : ctx.topo.hubs.find((h) => h !== leader);
     if (target === undefined) throw new Error(`no ${which} hub`);
+    // The hub dies while it is writing an apply of its own.
+    await waitApplyInFlight(ctx.applies, target.name);
+    const injectedAt = Date.now();
     await target.service.kill();
-    return { endedAt: Date.now(), notes: [`killed ${target.name} (the ${which}); the runner starts it again after 1 s`] };
+    return { injectedAt, endedAt: Date.now(), notes: [`killed ${target.name} (the ${which}); the runner starts it again after 1 s`] };
   };
 }
 
@@ -221,7 +229,7 @@ export const FAULTS: readonly FaultSpec[] = [
       if (disk === undefined) throw new Error('no tmpfs disk under etcd');
       const etcd = service(ctx, 'etcd');
       const startsBefore = etcd.startCount;
-      const bytes = disk.fill();
+      const bytes = await disk.fill();
       try {
         await sleep(DISK_FULL_MS);
       } finally {
@@ -339,13 +347,26 @@ async function waitRecovered(ctx: Context, since: number): Promise<{ recoveryMs:
   return { recoveryMs: undefined, unrecovered: last, lastToRecover: last };
 }
 
-async function waitApplyInFlight(applies: ApplyLoop, forMs: number): Promise<void> {
+/**
+ * Until an apply (to `hub`, when given) has run for 60 % of the time the last ones took: the CLI
+ * has had the time to start and send its request, not yet to get its answer. Gives up after 15 s.
+ */
+async function waitApplyInFlight(applies: ApplyLoop, hub?: string): Promise<void> {
+  const forMs = Math.round(applies.typicalMs() * APPLY_IN_FLIGHT_SHARE);
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    const since = applies.inFlightSince();
-    if (since !== undefined && Date.now() - since >= forMs) return;
-    await sleep(20);
+    const now = applies.inFlightNow();
+    if (now !== undefined && (hub === undefined || now.hub === hub) && Date.now() - now.since >= forMs) return;
+    await sleep(10);
   }
+}
+
+/** What became of the apply that was in flight when the fault began. */
+function inFlightOutcome(applies: ApplyLoop, at: number): string {
+  const r = applies.records.find((x) => x.startedAt <= at && x.endedAt >= at);
+  if (r === undefined) return 'no apply was in flight when the fault began';
+  const outcome = r.revision !== undefined ? `acknowledged at revision ${r.revision}` : `not acknowledged (exit ${String(r.code)}: ${r.error})`;
+  return `the apply in flight when the fault began (generation ${r.generation}, to ${r.hub}, sent ${at - r.startedAt} ms before, ${r.endedAt - r.startedAt} ms in all): ${outcome}`;
 }
 
 // ---- one fault, start to verdict ---------------------------------------------------------------
@@ -357,11 +378,12 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
   registry.window = spec.name;
   const problems: string[] = [];
   const exitsBefore = unplannedExits(topo);
-  // The fault lands while an apply is being written: the CLI has been running long enough to
-  // have sent its request (it starts in about half a second), not long enough to have its answer.
-  await waitApplyInFlight(applies, 600);
+  // The fault lands while an apply is being written.
+  await waitApplyInFlight(applies);
   ctx.log(`${spec.name}: ${spec.what}`);
+  const calledAt = Date.now();
   const injected = await spec.inject(ctx);
+  const injectedAt = injected.injectedAt ?? calledAt;
   const recovery = await waitRecovered(ctx, injected.endedAt);
   ctx.log(
     recovery.recoveryMs === undefined
@@ -434,14 +456,14 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
         `endpoints restored ${injected.restoredMs === undefined ? 'never' : `after ${(injected.restoredMs / 1000).toFixed(1)} s`} (bound ${RESTORE_BOUND_MS / 1000} s)`,
       );
   }
-  const notes = [...injected.notes];
+  const notes = [...injected.notes, inFlightOutcome(applies, injectedAt)];
   if (recovery.recoveryMs !== undefined && recovery.lastToRecover.length > 0) notes.push(`last to recover: ${recovery.lastToRecover.join('; ')}`);
   const exits = unplannedExits(topo).slice(exitsBefore.length);
   if (exits.length > 0) notes.push(`exits nobody asked for: ${exits.join(', ')}`);
   const failedApplies = records.filter((r) => r.revision === undefined);
   if (failedApplies.length > 0)
     notes.push(
-      `${failedApplies.length} apply(s) refused or failed during the fault (not acknowledged): ${[...new Set(failedApplies.map((r) => `exit ${String(r.code)}`))].join(', ')}`,
+      `${failedApplies.length} apply(s) not acknowledged: ${[...new Set(failedApplies.map((r) => `exit ${String(r.code)}: ${r.error.replace(/\s+/g, ' ').slice(0, 160)}`))].join(' | ')}`,
     );
 
   const lostWrites = check.lost + endpointLost + regressed.length;
@@ -458,6 +480,7 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
     appliesAcknowledged: check.acknowledged,
     appliesAttempted: check.attempted,
     convergedMs,
+    maxSampleGapMs: sampler.maxGapIn.get(spec.name) ?? 0,
     withdrawnMs: injected.withdrawnMs,
     restoredMs: injected.restoredMs,
     notes,

@@ -32,6 +32,7 @@ function row(r: FaultResult): string[] {
     String(r.lostWrites),
     String(r.halfDone),
     `${r.appliesAcknowledged}/${r.appliesAttempted}`,
+    `${r.maxSampleGapMs} ms`,
     r.pass ? 'pass' : 'FAIL',
   ];
 }
@@ -54,13 +55,14 @@ export function textTable(results: readonly FaultResult[]): string {
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|');
 
-export function markdownReport(runs: readonly (readonly FaultResult[])[], minutes: string): string {
+export function markdownReport(runs: readonly (readonly FaultResult[])[], stats: readonly (readonly string[])[], minutes: string): string {
   const out: string[] = [];
   for (const [i, results] of runs.entries()) {
     out.push(`Run ${i + 1} of ${runs.length}:`, '', `| ${HEADERS.join(' | ')} |`, `| ${HEADERS.map(() => '---').join(' | ')} |`);
     for (const r of results) out.push(`| ${row(r).map(cell).join(' | ')} |`);
     const notes = results.flatMap((r) => [...r.notes.map((n) => `- ${r.fault}: ${n}`), ...r.problems.map((p) => `- ${r.fault}: **FAIL**: ${p}`)]);
     if (notes.length > 0) out.push('', ...notes);
+    for (const l of stats[i] ?? []) out.push(`- ${l.trim()}`);
     out.push('');
   }
   out.push(`${runs.length} run(s), ${minutes} min in all.`, '');

@@ -105,6 +105,9 @@ async function startPhase(kind: Topology['kind']): Promise<Phase> {
   }
 }
 
+/** One line on what a topology's watchers did, for the report: how dense the sampling really was. */
+const phaseStats: string[] = [];
+
 async function stopPhase(phase: Phase, keepLogs: string | undefined): Promise<void> {
   current = undefined;
   const { ctx, topo } = phase;
@@ -128,10 +131,12 @@ async function stopPhase(phase: Phase, keepLogs: string | undefined): Promise<vo
     }
   }
   rmSync(topo.work, { recursive: true, force: true });
-  log(
-    `stopped the ${topo.kind} topology (endpoint samples ${ctx.sampler.samples}, failed ${ctx.sampler.errors}, longest gap between two ${ctx.sampler.maxGapMs} ms; ` +
-      `endpoint changes ${ctx.churn.changes}, failed ${ctx.churn.failures}; registry reads ${ctx.registry.reads}, failed ${ctx.registry.failures}; applies ${ctx.applies.records.length})`,
-  );
+  const { sampler, churn, registry, applies } = ctx;
+  const line =
+    `${topo.kind} topology: ${sampler.samples} endpoint samples of ${topo.consumers.length} consumers (${sampler.errors} failed, longest gap ${sampler.maxGapMs} ms), ` +
+    `${churn.changes} endpoint changes (${churn.failures} failed), ${registry.reads} registry reads (${registry.failures} failed while a fault was on), ${applies.records.length} applies of 1,000 objects (typically ${applies.typicalMs()} ms each)`;
+  phaseStats.push(line);
+  log(`stopped the ${line}`);
 }
 
 async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -162,6 +167,7 @@ function errored(spec: FaultSpec, err: unknown): FaultResult {
     appliesAcknowledged: 0,
     appliesAttempted: 0,
     convergedMs: undefined,
+    maxSampleGapMs: 0,
     notes: [],
     problems: [`the runner could not run it: ${err instanceof Error ? err.message : String(err)}`],
     pass: false,
@@ -213,6 +219,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const allRuns: FaultResult[][] = [];
+const runStats: string[][] = [];
 try {
   mkdirSync(ROOT, { recursive: true, mode: 0o700 });
   log(
@@ -225,7 +232,9 @@ try {
       if (faults.length > 0) results.push(...(await runPhase(kind, faults, values['keep-logs'])));
     }
     allRuns.push(results);
-    process.stdout.write(`\nchaos run ${run} of ${runs} (${new Date().toISOString()}):\n${textTable(results)}\n`);
+    const stats = phaseStats.splice(0).map((l) => `  ${l}`);
+    process.stdout.write(`\nchaos run ${run} of ${runs} (${new Date().toISOString()}):\n${textTable(results)}\n${stats.join('\n')}\n`);
+    runStats.push(stats);
   }
 } finally {
   if (current !== undefined) await current.topo.stop();
@@ -235,7 +244,7 @@ try {
 
 const failed = allRuns.flat().filter((r) => !r.pass);
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
-if (values.markdown !== undefined) writeFileSync(values.markdown, markdownReport(allRuns, minutes));
+if (values.markdown !== undefined) writeFileSync(values.markdown, markdownReport(allRuns, runStats, minutes));
 process.stdout.write(
   failed.length === 0
     ? `\nchaos: every invariant held in ${allRuns.length} run(s) (${minutes} min)\n`
