@@ -229,7 +229,7 @@ async function openSecretBox(store: EtcdStore, dataDir: string, given: string | 
   return box;
 }
 
-type EtcdClientTls = { ca: string; cert?: string | undefined; key?: string | undefined } | undefined;
+type EtcdClientTls = { ca: string; cert?: string | undefined; key?: string | undefined; serverName?: string } | undefined;
 
 /**
  * The etcd to use: the given cluster (over TLS with `--etcd-cacert`/`--etcd-cert`/`--etcd-key` when
@@ -272,7 +272,13 @@ async function etcdOrEmbedded(
     tls:
       client === undefined
         ? undefined
-        : { ca: readFileSync(client.caFile, 'utf8'), cert: readFileSync(client.certFile, 'utf8'), key: readFileSync(client.keyFile, 'utf8') },
+        : {
+            ca: readFileSync(client.caFile, 'utf8'),
+            cert: readFileSync(client.certFile, 'utf8'),
+            key: readFileSync(client.keyFile, 'utf8'),
+            // Its certificate names localhost too; SNI carries no IP address.
+            serverName: 'localhost',
+          },
   };
 }
 

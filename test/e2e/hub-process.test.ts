@@ -5,9 +5,11 @@
 // without the key file of the secrets it sealed in etcd is refused with the file named.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import https from 'node:https';
 import { join, resolve } from 'node:path';
 import type { Resource } from '../../controlplane/api/resources.ts';
 import { freePort } from '../../controlplane/embedded/child-server.ts';
+import { HubClient } from '../../controlplane/cli/client.ts';
 import type { HistoryEntry } from '../../controlplane/registry/registry.ts';
 import { causeway, EXAMPLES_DIR, processCommand, readPidFile, startCauseway, type CausewayProcess } from '../harness/cli.ts';
 import { tempDir } from '../harness/servers.ts';
@@ -31,6 +33,22 @@ function servers(dataDir: string): Servers {
   assert.match(processCommand(etcd) ?? '<not running>', /(^|\/)etcd$/);
   assert.match(processCommand(nats) ?? '<not running>', /(^|\/)nats-server$/);
   return { etcd, nats };
+}
+
+/** GET over https, trusting `ca` only. */
+function httpsText(url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca, timeout: 5000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          resolve(text);
+        });
+      })
+      .on('error', reject);
+  });
 }
 
 async function assertNoOrphans(s: Servers, dataDir: string): Promise<void> {
@@ -168,20 +186,20 @@ describe('causeway hub as a process, on its embedded etcd and nats-server', func
 });
 
 describe('causeway demo as a process', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
 
-  it('applies examples/, prints the clusters and the token file, serves until SIGINT, then exits 0 with no orphans', async () => {
+  it('applies examples/ over TLS, prints the clusters and the token file, survives a kill -9 of its hub, serves until SIGINT, exits 0 with no orphans', async () => {
     const work = tempDir('demo');
     const dataDir = join(work, 'demo-data');
     const listen = `127.0.0.1:${await freePort()}`;
-    const demo = startCauseway(['demo', '--listen', listen, '--data-dir', dataDir], { cwd: work, pidFiles: pidFiles(dataDir) });
+    const demo = startCauseway(['demo', '--listen', listen, '--data-dir', dataDir], { cwd: work, pidFiles: [...pidFiles(dataDir), join(dataDir, 'hub.pid')] });
     await waitFor(
       'the demo to say "Serving until Ctrl-C."',
       () => {
         if (demo.hasExited()) throw new Error(`the demo exited:\n${demo.stderr()}`);
         return demo.stdout().includes('Serving until Ctrl-C.');
       },
-      45_000,
+      60_000,
     ).catch((err: unknown) => {
       throw demo.hasExited() ? new Error(`the demo exited:\n${demo.stdout()}\n${demo.stderr()}`) : err;
     });
@@ -198,13 +216,55 @@ describe('causeway demo as a process', function () {
     const tokenFile = /^Token file: (\S+)/m.exec(out)?.[1];
     assert.equal(tokenFile, join('demo-data', 'admin.token'));
     assert.equal(statSync(join(work, tokenFile)).mode & 0o777, 0o600);
-    const hubUrl = /^Hub: +(http:\/\/\S+)/m.exec(out)?.[1];
-    assert.equal(hubUrl, `http://${listen}`);
-    assert.equal((await fetch(`${hubUrl}/readyz`)).status, 200);
+    // Over TLS with its own CA: https only, verified against demo-data/ca.crt.
+    const hubUrl = /^Hub: +(https:\/\/\S+)/m.exec(out)?.[1];
+    assert.equal(hubUrl, `https://${listen}`);
+    const caFile = /^CA: +(\S+)/m.exec(out)?.[1] ?? '';
+    assert.equal(caFile, join('demo-data', 'ca.crt'));
+    const ca = readFileSync(join(work, caFile), 'utf8');
+    const probe = new HubClient(hubUrl, undefined, { ca });
+    assert.deepEqual(await probe.request('GET', '/readyz').then((r) => (r as { status: string }).status), 'ready');
+    await assert.rejects(fetch(`http://${listen}/readyz`), 'no plain HTTP');
+    await assert.rejects(new HubClient(hubUrl, undefined).request('GET', '/readyz'), /not trusted/);
+    assert.match(readFileSync(join(dataDir, 'clusters', 'aws-train', 'agent.log'), 'utf8'), /tls:\/\/127\.0\.0\.1:\d+/);
+
+    // The hub is its own process: kill -9 it, start it again as the demo says, and the agents come back to it.
+    const hubPid = Number(/^Hub: .*\(pid (\d+);/m.exec(out)?.[1]);
+    assert.ok(Number.isInteger(hubPid) && hubPid > 1);
+    process.kill(hubPid, 'SIGKILL');
+    const command = await waitFor(
+      'the demo to say how to start the hub again',
+      () => /start it again with:\n {2}npx causeway (.+)\n/.exec(demo.stdout())?.[1],
+      10_000,
+    );
+    assert.equal(demo.hasExited(), false, 'the demo and its clusters go on');
+    const again = startCauseway(command.split(' '), { cwd: work, pidFiles: pidFiles(dataDir) });
+    await waitFor(
+      'the restarted hub to answer /readyz',
+      () =>
+        probe.request('GET', '/readyz').then(
+          () => true,
+          () => {
+            if (again.hasExited()) throw new Error(`the restarted hub exited:\n${again.stderr()}`);
+            return false;
+          },
+        ),
+      30_000,
+    );
+    // Heartbeats counted by the restarted hub come from agents that reconnected to its nats-server.
+    const heartbeats = async (): Promise<number> => {
+      const metrics = await httpsText(`${hubUrl}/metrics`, ca).catch(() => '');
+      return Number(/causeway_agent_messages_total\{kind="heartbeat",result="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    };
+    await waitFor('the agents to heartbeat to the restarted hub', async () => (await heartbeats()) >= 3, 30_000);
+    const token = readFileSync(join(work, tokenFile), 'utf8').trim();
+    const llm = (await new HubClient(hubUrl, token, { ca }).services()).items.find((svc) => svc.name === 'llm-serving');
+    assert.equal(llm?.endpoints, 3, 'the exported service is served by the restarted hub');
 
     const s = servers(dataDir);
-    assert.deepEqual(await demo.stop('SIGINT', 15_000), { code: 0, signal: null }, demo.stderr());
-    assert.match(demo.stderr(), /SIGINT: stopping the hub and the servers it started/);
+    assert.deepEqual(await demo.stop('SIGINT', 30_000), { code: 0, signal: null }, demo.stderr());
+    assert.match(demo.stderr(), /SIGINT: stopping/);
+    assert.deepEqual(await again.stop('SIGTERM', 15_000), { code: 0, signal: null }, again.stderr());
     await assertNoOrphans(s, dataDir);
   });
 });

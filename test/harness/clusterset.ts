@@ -8,7 +8,7 @@
 // Faults: restart the hub on the same data dir and etcd, restart the hub's nats-server on the same
 // config and port, stop / start / restart one agent. Everything is stopped by `stop` or, failing
 // that, by the root hook.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -16,7 +16,6 @@ import { KINDS } from '../../controlplane/api/kinds.ts';
 import type { ClusterResource } from '../../controlplane/api/resources.ts';
 import { HubClient } from '../../controlplane/cli/client.ts';
 import { readManifests } from '../../controlplane/cli/files.ts';
-import { ChildServer, portOpen } from '../../controlplane/embedded/child-server.ts';
 import { runAgent, type RunningAgent } from '../../cluster-agent/main.ts';
 import { onCleanup } from './cleanup.ts';
 import { startTestHub, type TestHub } from './hub.ts';
@@ -202,14 +201,6 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
     }
     await Promise.all(clusters.map((c) => c.startAgent()));
 
-    // Nats-servers started here by restartNats (the hub stops its own); all stopped at the end,
-    // whichever is still running.
-    let restartedNats: ChildServer | undefined;
-    const startedNats: ChildServer[] = [];
-    stops.unshift(async () => {
-      await Promise.all(startedNats.map((n) => n.stop()));
-    });
-
     const set: ClusterSet = {
       testHub,
       client,
@@ -223,29 +214,17 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
       natsUrl: () => testHub.hub.natsUrl,
       restartHub: async () => {
         await testHub.restart();
-        // The hub's start killed the server restartNats left (by its pid file) and started its own.
-        restartedNats = undefined;
       },
       restartNats: async (restartOptions = {}) => {
-        // The hub's embedded nats-server is a ChildServer the hub does not expose: find it by the
-        // pid file it keeps in the data dir, stop that pid's process group, and start the server
-        // again with the config the hub rendered (same port, resolver dir and JetStream dir).
-        const natsDir = join(testHub.dataDir, 'nats');
-        const pidFile = join(natsDir, 'nats.pid');
-        const configFile = join(natsDir, 'nats.conf');
-        const pid = restartedNats?.pid ?? natsPid(pidFile, configFile);
-        const port = Number(new URL(testHub.hub.natsUrl.replace(/^nats:/, 'http:')).port);
-        if (restartedNats !== undefined) {
-          await (restartOptions.kill === true ? restartedNats.kill() : restartedNats.stop());
-        } else {
-          process.kill(-pid, restartOptions.kill === true ? 'SIGKILL' : 'SIGTERM');
-        }
-        await waitFor("the hub's nats-server to exit", async () => !(await portOpen(port)) && !processAlive(pid), 10_000);
-        const logFile = join(testHub.dataDir, 'nats.log');
-        const child = ChildServer.start({ name: 'nats-server', command: 'nats-server', args: ['-c', configFile], logFile, pidFile });
-        restartedNats = child;
-        startedNats.push(child);
-        await child.waitReady(() => portOpen(port), logFile);
+        // The hub supervises its embedded nats-server (issue 13 §2): stop or kill it, and the hub
+        // starts it again on the same port, config and data, as it would after a crash.
+        const nats = testHub.hub.embedded.nats;
+        if (nats === undefined) throw new Error('the hub runs no embedded nats-server');
+        const restarts = nats.restarts;
+        const child = nats.server.server;
+        if (restartOptions.kill === true) await child.kill();
+        else child.signal('SIGTERM');
+        await waitFor("the hub to start its nats-server again", () => nats.restarts > restarts && nats.state === 'running', 15_000);
       },
       metrics: async () => {
         const res = await fetch(`${testHub.url}/metrics`);
@@ -259,36 +238,6 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
     await stop();
     throw err;
   }
-}
-
-/**
- * The pid of the nats-server this process started with `configFile`: from its pid file, or (when
- * the file is gone) the child of this process whose command line is `nats-server -c configFile`.
- */
-function natsPid(pidFile: string, configFile: string): number {
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 1) return pid;
-  }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const parent = Number(/^\d+ \(.*\) \S (\d+) /.exec(readFileSync(`/proc/${entry}/stat`, 'utf8'))?.[1]);
-      if (cmdline[0] === 'nats-server' && cmdline[1] === '-c' && cmdline[2] === configFile && parent === process.pid) return Number(entry);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  throw new Error(`no nats-server started by this process with ${configFile}`);
-}
-
-/**
- * Until Node has reaped it: only then has its ChildServer's exit handler run (which removes the
- * pid file, and must not remove the one the next server writes).
- */
-function processAlive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`);
 }
 
 // ---- objects in the simulated clusters ---------------------------------------------------------

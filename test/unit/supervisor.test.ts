@@ -3,7 +3,7 @@
 // bound makes the supervisor give up (the hub then exits non-zero); a stop is not an exit to
 // restart from; a server that dies at start-up on a full disk says so, naming the directory.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChildServer } from '../../controlplane/embedded/child-server.ts';
@@ -40,6 +40,8 @@ describe('supervisor of embedded servers', () => {
     let restarts = 0;
     sup.onRestart(() => restarts++);
     const first = sup.server.server.pid;
+    // Killed once it has spoken, so that its log has last words to quote.
+    await until(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('started'));
     await sup.server.server.kill();
     await until(() => sup.state === 'running' && sup.server.server.pid !== first);
     assert.equal(starts, 2);
