@@ -224,7 +224,7 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
         const child = nats.server.server;
         if (restartOptions.kill === true) await child.kill();
         else child.signal('SIGTERM');
-        await waitFor("the hub to start its nats-server again", () => nats.restarts > restarts && nats.state === 'running', 15_000);
+        await waitFor('the hub to start its nats-server again', () => nats.restarts > restarts && nats.state === 'running', 15_000);
       },
       metrics: async () => {
         const res = await fetch(`${testHub.url}/metrics`);
