@@ -46,4 +46,38 @@ describe('causeway hub on an existing etcd and NATS, as a process', function () 
     assert.ok(Date.now() - started < 17_000, `exited after ${Date.now() - started} ms`);
     assert.equal((await fetch(`${etcd.url}/health`)).status, 200, 'the etcd it did not start still runs');
   });
+
+  // Reproduction (issue 13 §3): a follower replica stopped etcd and NATS on SIGTERM but never
+  // exited (3 of 3, >70 s). Shutdown is bounded whether or not the hub leads.
+  it('stops a follower replica on SIGTERM within the bound, while the leader serves on, then the leader', async () => {
+    const start = async (name: string): Promise<{ hub: ReturnType<typeof startCauseway>; listen: string }> => {
+      const work = tempDir(`hub-external-${name}`);
+      const listen = `127.0.0.1:${await freePort()}`;
+      const hub = startCauseway(['hub', '--listen', listen, '--data-dir', join(work, 'data'), '--etcd', etcd.url, '--nats', nats.url], { cwd: work });
+      await waitFor(
+        `${name} /readyz 200`,
+        async () => {
+          if (hub.hasExited()) throw new Error(`exited: ${hub.stderr()}`);
+          return (await fetch(`http://${listen}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status === 200;
+        },
+        30_000,
+      );
+      return { hub, listen };
+    };
+    const leader = await start('leader');
+    await waitFor('the first replica to lead', () => /"leader":true/.test(leader.hub.stdout()), 15_000);
+    const follower = await start('follower');
+    await waitFor('the second replica to follow', () => follower.hub.stdout().includes('"msg":"agent gateway listening"'), 15_000);
+    assert.doesNotMatch(follower.hub.stdout(), /"leader":true/);
+    for (const [who, replica] of [
+      ['follower', follower],
+      ['leader', leader],
+    ] as const) {
+      const started = Date.now();
+      const exit = await replica.hub.stop('SIGTERM', 20_000);
+      assert.deepEqual(exit, { code: 0, signal: null }, `${who}: ${replica.hub.stderr()}`);
+      assert.ok(Date.now() - started < 17_000, `${who} exited after ${Date.now() - started} ms`);
+      if (who === 'follower') assert.equal((await fetch(`http://${leader.listen}/readyz`)).status, 200, 'the leader serves on');
+    }
+  });
 });
