@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
 import { systemClock, type Clock } from '../controlplane/kernel/clock.ts';
-import { ImportController } from './controllers/import-controller.ts';
+import { ImportController, type AppliedImports } from './controllers/import-controller.ts';
 import { periodicController, type KernelSettings } from './controllers/single-key.ts';
 import { Reporter } from './controllers/reporter.ts';
 import { SyncController } from './controllers/sync.ts';
@@ -22,6 +22,7 @@ import { ConnectionState, type ClusterEvents, type ClusterPort, type HubTranspor
 import { newMetrics, silentLogger, type AgentLogger, type AgentMetrics } from './telemetry.ts';
 
 export { silentLogger, type AgentLogger, type AgentMetrics } from './telemetry.ts';
+export type { AppliedImport, AppliedImports } from './controllers/import-controller.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -129,6 +130,11 @@ export class Agent {
   /** The revision whose desired state every service has been through (those failing aside: see the heartbeat). */
   appliedRevision(): number {
     return this.imports.appliedRevision();
+  }
+
+  /** The ServiceImports and EndpointSlices applied to the cluster, per service (read-only; what clusterset.local answers from). */
+  appliedImports(): AppliedImports {
+    return this.imports.appliedImports();
   }
 
   /** Services whose last apply failed, with the error. */

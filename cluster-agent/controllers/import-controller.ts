@@ -11,7 +11,7 @@ import type { BackoffOptions } from '../../controlplane/kernel/backoff.ts';
 import type { Clock } from '../../controlplane/kernel/clock.ts';
 import { Controller } from '../../controlplane/kernel/controller.ts';
 import { exportProblem } from '../exports.ts';
-import { desiredImport } from '../imports.ts';
+import { desiredImport, type DesiredImport } from '../imports.ts';
 import { isOwned, ownedServiceKey, refOf, refString, type KubeObject, type ObjectRef } from '../objects.ts';
 import { ImportOp, planExportStatus, planServiceImport, unknownObjects, type ImportOperation } from '../planners/import-plan.ts';
 import { ReceiveOutcome, applyBatch, emptyReceiveState, receiveBatch, type DesiredState, type ReceiveState } from '../planners/receive.ts';
@@ -32,6 +32,21 @@ export interface ImportControllerOptions {
   readonly log: AgentLogger;
 }
 
+/** One service as the cluster has it from us: the ServiceImport and the EndpointSlices last applied in full. */
+export interface AppliedImport {
+  readonly serviceImport: KubeObject;
+  readonly endpointSlices: readonly KubeObject[];
+}
+
+/** What the cluster imports, as applied (read-only): for the clusterset.local DNS server. */
+export interface AppliedImports {
+  /** True once the first snapshot has been through every key: before that, absence proves nothing. */
+  readonly complete: boolean;
+  readonly revision: number;
+  /** By service key "ns/name"; a service appears once its ServiceImport is applied and goes once it is deleted. */
+  readonly services: ReadonlyMap<string, AppliedImport>;
+}
+
 export class ImportController {
   private readonly opts: ImportControllerOptions;
   private readonly controller: Controller<string>;
@@ -49,6 +64,9 @@ export class ImportController {
   private readonly failures = new Map<string, string>();
   /** Notified on every state change, for whoever waits for a revision (the sync controller). */
   private readonly changed = new Wakeup();
+  /** Per key, what its last reconcile wrote (or found already written): read by `appliedImports()`. */
+  private readonly written = new Map<string, AppliedImport>();
+  private caughtUp = false;
 
   constructor(options: ImportControllerOptions) {
     this.opts = options;
@@ -92,6 +110,11 @@ export class ImportController {
   /** Services whose last apply failed, with the error: retried on their own backoff. */
   failing(): ReadonlyMap<string, string> {
     return this.failures;
+  }
+
+  /** The ServiceImports and EndpointSlices the cluster has from us, as last applied (a live view, not a copy). */
+  appliedImports(): AppliedImports {
+    return { complete: this.caughtUp, revision: this.applied, services: this.written };
   }
 
   /** Looks at a key again (its ServiceExport, Service or an owned object changed). */
@@ -169,6 +192,7 @@ export class ImportController {
   /** Everything marked up to `revision` has been reconciled (or waits for a retry): it is applied. */
   private advance(): void {
     if (!this.adopted || !this.state.snapshotApplied || this.controller.pending() > 0) return;
+    this.caughtUp = true;
     if (this.state.revision > this.applied) {
       this.applied = this.state.revision;
       this.changed.notify();
@@ -182,13 +206,21 @@ export class ImportController {
     const live = new Map<string, KubeObject | undefined>();
     for (const ref of unknownObjects(desired, known)) live.set(refString(ref), await this.opts.port.get(ref, signal));
     const ops = planServiceImport(desired, { known, live, statusApplied: this.known.statusApplied }, { snapshotApplied: this.state.snapshotApplied });
-    await this.apply(key, ops, signal);
+    this.noteWritten(key, desired, await this.apply(key, ops, signal));
     await this.reconcileExportStatus(key, signal);
     this.failures.delete(key);
     return undefined;
   }
 
-  private async apply(key: string, ops: readonly ImportOperation[], signal: AbortSignal): Promise<void> {
+  /** A service counts as applied only if its ServiceImport is in the cluster (not refused, its namespace present). */
+  private noteWritten(key: string, desired: DesiredImport | undefined, unwritten: ReadonlySet<string>): void {
+    const isWritten = (o: KubeObject): boolean => !unwritten.has(refString(refOf(o)));
+    if (desired === undefined || !isWritten(desired.serviceImport)) this.written.delete(key);
+    else this.written.set(key, { serviceImport: desired.serviceImport, endpointSlices: desired.endpointSlices.filter(isWritten) });
+  }
+
+  /** Applies the operations; returns the ids of the desired objects left unwritten. */
+  private async apply(key: string, ops: readonly ImportOperation[], signal: AbortSignal): Promise<ReadonlySet<string>> {
     const { port, metrics, log } = this.opts;
     const unwritten = new Set<string>();
     for (const o of ops) {
@@ -220,6 +252,7 @@ export class ImportController {
           break;
       }
     }
+    return unwritten;
   }
 
   /** Server-side applies one object; false when its namespace does not exist here. */
