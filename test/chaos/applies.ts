@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KINDS, type HubClient } from '../../controlplane/cli/client.ts';
 import type { HistoryEntry } from '../../controlplane/registry/registry.ts';
 import { causeway } from '../harness/cli.ts';
+import type { FrontProxy } from './front-proxy.ts';
 
 export const APPLY_OBJECTS = 1000;
 export const APPLY_NAMESPACE = 'chaos';
@@ -57,18 +58,29 @@ export function applyDocuments(generation: number): string {
   return `${docs.join('\n---\n')}\n`;
 }
 
+export interface ApplyTarget {
+  readonly name: string;
+  readonly front: FrontProxy;
+}
+
+export interface InFlight {
+  readonly since: number;
+  readonly hub: string;
+  readonly front: FrontProxy;
+}
+
 export class ApplyLoop {
   readonly records: ApplyRecord[] = [];
-  private readonly hubs: () => readonly { url: string; name: string }[];
+  private readonly hubs: () => readonly ApplyTarget[];
   private readonly token: string;
   private readonly dir: string;
   private generation = 0;
   private running = false;
   private loop: Promise<void> | undefined;
   private turn = 0;
-  private inFlight: { readonly since: number; readonly hub: string } | undefined;
+  private inFlight: InFlight | undefined;
 
-  constructor(dir: string, token: string, hubs: () => readonly { url: string; name: string }[]) {
+  constructor(dir: string, token: string, hubs: () => readonly ApplyTarget[]) {
     this.dir = dir;
     this.token = token;
     this.hubs = hubs;
@@ -93,7 +105,7 @@ export class ApplyLoop {
   }
 
   /** When the apply now running started, and to which hub; undefined between applies. */
-  inFlightNow(): { readonly since: number; readonly hub: string } | undefined {
+  inFlightNow(): InFlight | undefined {
     return this.inFlight;
   }
 
@@ -132,8 +144,8 @@ export class ApplyLoop {
     const hub = hubs[this.turn++ % hubs.length];
     if (hub === undefined) throw new Error('no hub to apply to');
     const startedAt = Date.now();
-    this.inFlight = { since: startedAt, hub: hub.name };
-    const run = await causeway(['apply', '-f', file], { cwd: this.dir, server: hub.url, token: this.token, timeoutMs: 60_000 }).catch((err: unknown) => ({
+    this.inFlight = { since: startedAt, hub: hub.name, front: hub.front };
+    const run = await causeway(['apply', '-f', file], { cwd: this.dir, server: hub.front.url, token: this.token, timeoutMs: 60_000 }).catch((err: unknown) => ({
       code: null,
       signal: null,
       stdout: '',

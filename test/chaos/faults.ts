@@ -36,7 +36,7 @@ const PARTITION_MS = (TTL_SECONDS + 8) * 1000;
 const ETCD_STOP_MS = 20_000;
 const DISK_FULL_MS = 15_000;
 const CONVERGE_MS = 20_000;
-const APPLY_IN_FLIGHT_SHARE = 0.6;
+const APPLY_IN_FLIGHT_SHARE = 0.5;
 /** The election the hubs campaign in (controlplane/hub/agent-gateway.ts), under etcd3's election prefix. */
 const ELECTION_PREFIX = `election/${leaderElectionKey('agent-gateway')}/`;
 
@@ -52,6 +52,8 @@ export interface Context {
 export interface Injected {
   /** When the fault began, if not when `inject` was called. */
   readonly injectedAt?: number;
+  /** What apply the fault landed on, if `inject` waited for one of its own. */
+  readonly inFlight?: string | undefined;
   /** When the fault ended (recovery is timed from here). */
   readonly endedAt: number;
   readonly notes: string[];
@@ -119,10 +121,10 @@ function killHub(which: 'leader' | 'follower'): FaultSpec['inject'] {
     const target = which === 'leader' ? leader : ctx.topo.hubs.find((h) => h !== leader);
     if (target === undefined) throw new Error(`no ${which} hub`);
     // The hub dies while it is writing an apply of its own.
-    await waitApplyInFlight(ctx.applies, target.name);
+    const inFlight = await waitApplyInFlight(ctx.applies, target.name);
     const injectedAt = Date.now();
     await target.service.kill();
-    return { injectedAt, endedAt: Date.now(), notes: [`killed ${target.name} (the ${which}); the runner starts it again after 1 s`] };
+    return { injectedAt, inFlight, endedAt: Date.now(), notes: [`killed ${target.name} (the ${which}); the runner starts it again after 1 s`] };
   };
 }
 
@@ -348,25 +350,28 @@ async function waitRecovered(ctx: Context, since: number): Promise<{ recoveryMs:
 }
 
 /**
- * Until an apply (to `hub`, when given) has run for 60 % of the time the last ones took: the CLI
- * has had the time to start and send its request, not yet to get its answer. Gives up after 15 s.
+ * Until an apply (to `hub`, when given) has reached its hub whole, unanswered, for half the time
+ * that hub takes to answer one: the fault lands while the hub is writing it. Gives up after 15 s.
  */
-async function waitApplyInFlight(applies: ApplyLoop, hub?: string): Promise<void> {
-  const forMs = Math.round(applies.typicalMs() * APPLY_IN_FLIGHT_SHARE);
+async function waitApplyInFlight(applies: ApplyLoop, hub?: string): Promise<string | undefined> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     const now = applies.inFlightNow();
-    if (now !== undefined && (hub === undefined || now.hub === hub) && Date.now() - now.since >= forMs) return;
-    await sleep(10);
+    const waiting = now?.front.awaitingSince();
+    const typical = now?.front.typicalServerMs() ?? 0;
+    if (now !== undefined && waiting !== undefined && (hub === undefined || now.hub === hub) && Date.now() - waiting >= typical * APPLY_IN_FLIGHT_SHARE)
+      return `an apply request had been with ${now.hub} for ${Date.now() - waiting} ms (it answers one in ${typical} ms typically)`;
+    await sleep(5);
   }
+  return undefined;
 }
 
 /** What became of the apply that was in flight when the fault began. */
 function inFlightOutcome(applies: ApplyLoop, at: number): string {
   const r = applies.records.find((x) => x.startedAt <= at && x.endedAt >= at);
-  if (r === undefined) return 'no apply was in flight when the fault began';
+  if (r === undefined) return 'no apply was running';
   const outcome = r.revision !== undefined ? `acknowledged at revision ${r.revision}` : `not acknowledged (exit ${String(r.code)}: ${r.error})`;
-  return `the apply in flight when the fault began (generation ${r.generation}, to ${r.hub}, sent ${at - r.startedAt} ms before, ${r.endedAt - r.startedAt} ms in all): ${outcome}`;
+  return `that apply (generation ${r.generation}, its CLI started ${at - r.startedAt} ms before and ran ${r.endedAt - r.startedAt} ms in all): ${outcome}`;
 }
 
 // ---- one fault, start to verdict ---------------------------------------------------------------
@@ -379,7 +384,7 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
   const problems: string[] = [];
   const exitsBefore = unplannedExits(topo);
   // The fault lands while an apply is being written.
-  await waitApplyInFlight(applies);
+  const inFlight = await waitApplyInFlight(applies);
   ctx.log(`${spec.name}: ${spec.what}`);
   const calledAt = Date.now();
   const injected = await spec.inject(ctx);
@@ -456,7 +461,10 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
         `endpoints restored ${injected.restoredMs === undefined ? 'never' : `after ${(injected.restoredMs / 1000).toFixed(1)} s`} (bound ${RESTORE_BOUND_MS / 1000} s)`,
       );
   }
-  const notes = [...injected.notes, inFlightOutcome(applies, injectedAt)];
+  const notes = [
+    ...injected.notes,
+    `${injected.inFlight ?? inFlight ?? 'no apply request was with a hub'} when the fault began; ${inFlightOutcome(applies, injectedAt)}`,
+  ];
   if (recovery.recoveryMs !== undefined && recovery.lastToRecover.length > 0) notes.push(`last to recover: ${recovery.lastToRecover.join('; ')}`);
   const exits = unplannedExits(topo).slice(exitsBefore.length);
   if (exits.length > 0) notes.push(`exits nobody asked for: ${exits.join(', ')}`);

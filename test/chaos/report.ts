@@ -10,6 +10,7 @@ const HEADERS = [
   'lost writes',
   'half-done applies',
   'applies ok/sent',
+  'longest sample gap',
   'verdict',
 ];
 

@@ -29,6 +29,7 @@ import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { CAUSEWAY_BIN, commandEnv, EXAMPLES_DIR, REPO_ROOT } from '../harness/cli.ts';
 import type { KubeObject } from '../harness/kube-api-double.ts';
 import { TmpfsDisk } from './disk.ts';
+import { FrontProxy } from './front-proxy.ts';
 import { KubeClient } from './kube-client.ts';
 import { PartitionProxy } from './partition-proxy.ts';
 import { Service } from './service.ts';
@@ -62,6 +63,8 @@ export interface ChaosCluster {
 export interface HubHandle {
   readonly name: string;
   readonly url: string;
+  /** The load balancer's way in to this hub, which the applies take. */
+  readonly front: FrontProxy;
   readonly dataDir: string;
   readonly service: Service;
 }
@@ -124,7 +127,7 @@ function writeHubConfig(work: string): { configFile: string; token: string } {
   return { configFile, token };
 }
 
-async function startHub(name: string, work: string, extra: readonly string[], configFile: string): Promise<HubHandle> {
+async function startHub(name: string, work: string, extra: readonly string[], configFile: string, stops: Stops): Promise<HubHandle> {
   const port = await freePort();
   const dataDir = join(work, name);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -139,8 +142,11 @@ async function startHub(name: string, work: string, extra: readonly string[], co
     restart: true,
     ready: () => httpOk(`${url}/readyz`),
   });
+  stops.push(() => service.stop());
   await service.start(90_000);
-  return { name, url, dataDir, service };
+  const front = await FrontProxy.start(port);
+  stops.push(() => front.stop());
+  return { name, url, front, dataDir, service };
 }
 
 /** Networks and pools of examples/, the three example clusters and a fourth consumer, all with the chaos TTL. */
@@ -352,9 +358,7 @@ export async function startHaTopology(work: string): Promise<Topology> {
     const external = ['--etcd', etcdUrl, '--nats', `nats://127.0.0.1:${natsPort}`, '--secret-key-file', keyFile];
     const hubs: HubHandle[] = [];
     for (const name of ['hub-a', 'hub-b']) {
-      const hub = await startHub(name, work, external, configFile);
-      stops.push(() => hub.service.stop());
-      hubs.push(hub);
+      hubs.push(await startHub(name, work, external, configFile, stops));
     }
     const clients = hubs.map((h) => new HubClient(h.url, token));
     const clusters = await registerAndStartClusters(work, natsPort, clients[0] ?? fail('no hub'), stops);
@@ -370,8 +374,7 @@ export async function startEmbeddedTopology(work: string): Promise<Topology> {
   try {
     mkdirSync(work, { recursive: true, mode: 0o700 });
     const { configFile, token } = writeHubConfig(work);
-    const hub = await startHub('hub', work, [], configFile);
-    stops.push(() => hub.service.stop());
+    const hub = await startHub('hub', work, [], configFile, stops);
     const natsPort = Number(readFileSync(join(hub.dataDir, 'nats', 'port'), 'utf8').trim());
     const client = new HubClient(hub.url, token);
     const clusters = await registerAndStartClusters(work, natsPort, client, stops);
