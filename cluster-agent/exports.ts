@@ -3,11 +3,12 @@
 // reason it cannot be exported (written back locally as a `Valid=False` condition).
 import { isIpAddress } from '../controlplane/api/cidr.ts';
 import { checkLabelKey, checkLabelValue } from '../controlplane/api/labels.ts';
-import type { Endpoint, ExportState, ServicePort } from '../controlplane/api/messages.ts';
+import type { Endpoint, ExportState, ServicePort, SessionAffinityConfig } from '../controlplane/api/messages.ts';
 import {
   EXPORT_TO_ANNOTATION,
   Labels,
   MANAGED_BY_AGENT,
+  OWNED_BY_LABEL,
   type EndpointObject,
   type EndpointSliceObject,
   type ServiceExportObject,
@@ -29,11 +30,17 @@ const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const MAX_ENDPOINTS_PER_EXPORT = 5000;
 const MAX_ADDRESSES_PER_ENDPOINT = 16;
 const MAX_PORTS = 100;
+const MAX_EXPORTED_ENTRIES = 64;
+const MAX_ANNOTATION_VALUE = 4096;
+/** Labels the agent puts on every ServiceImport it writes: an exported label may not replace them. */
+const RESERVED_IMPORT_LABELS: readonly string[] = [OWNED_BY_LABEL, Labels.McsServiceName];
 
 export const ExportReason = {
   ServiceNotFound: 'ServiceNotFound',
   InvalidExportTo: 'InvalidExportTo',
   UnsupportedServiceType: 'UnsupportedServiceType',
+  InvalidExportedLabels: 'InvalidExportedLabels',
+  InvalidExportedAnnotations: 'InvalidExportedAnnotations',
 } as const;
 export type ExportReason = (typeof ExportReason)[keyof typeof ExportReason];
 
@@ -68,13 +75,24 @@ export function computeExport(input: ExportInput): ExportComputation {
   const exportTo = parseExportTo(se.metadata.annotations?.[EXPORT_TO_ANNOTATION]);
   const selector = exportTo.ok ? exportTo.selector : undefined;
   const { endpoints, truncated } = collectEndpoints(name, input);
+  const sessionAffinity = svc.spec?.sessionAffinity === 'ClientIP' ? 'ClientIP' : 'None';
+  const affinityConfig = sessionAffinity === 'ClientIP' ? sessionAffinityConfigOf(svc) : undefined;
+  const internalTrafficPolicy = svc.spec?.internalTrafficPolicy;
+  const trafficDistribution = svc.spec?.trafficDistribution;
+  const exportedLabels = nonEmpty(se.spec?.exportedLabels);
+  const exportedAnnotations = nonEmpty(se.spec?.exportedAnnotations);
   const state: ExportState = {
     namespace,
     name,
     exportedAt: normaliseTime(se.metadata.creationTimestamp),
     type: svc.spec?.clusterIP === 'None' ? 'Headless' : 'ClusterSetIP',
     ports: servicePorts(svc),
-    sessionAffinity: svc.spec?.sessionAffinity === 'ClientIP' ? 'ClientIP' : 'None',
+    sessionAffinity,
+    ...(affinityConfig !== undefined ? { sessionAffinityConfig: affinityConfig } : {}),
+    ...(internalTrafficPolicy === 'Cluster' || internalTrafficPolicy === 'Local' ? { internalTrafficPolicy } : {}),
+    ...(trafficDistribution !== undefined && trafficDistribution !== '' && trafficDistribution.length <= 63 ? { trafficDistribution } : {}),
+    ...(exportedLabels !== undefined ? { exportedLabels } : {}),
+    ...(exportedAnnotations !== undefined ? { exportedAnnotations } : {}),
     ...(selector !== undefined ? { exportTo: { matchLabels: selector } } : {}),
     endpoints,
   };
@@ -92,7 +110,45 @@ export function exportProblem(se: ServiceExportObject, svc: ServiceObject | unde
     return { reason: ExportReason.UnsupportedServiceType, message: `Service ${where} is of type ExternalName, which cannot be exported (KEP-1645)` };
   }
   const exportTo = parseExportTo(se.metadata.annotations?.[EXPORT_TO_ANNOTATION]);
-  return exportTo.ok ? undefined : { reason: ExportReason.InvalidExportTo, message: exportTo.message };
+  if (!exportTo.ok) return { reason: ExportReason.InvalidExportTo, message: exportTo.message };
+  const labels = checkExported('exportedLabels', se.spec?.exportedLabels, (k, v) =>
+    RESERVED_IMPORT_LABELS.includes(k) ? `is set by the agent on every ServiceImport and cannot be exported` : (checkLabelKey(k) ?? checkLabelValue(v)),
+  );
+  if (labels !== undefined) return { reason: ExportReason.InvalidExportedLabels, message: `ServiceExport ${where}: ${labels}` };
+  const annotations = checkExported(
+    'exportedAnnotations',
+    se.spec?.exportedAnnotations,
+    (k, v) => checkLabelKey(k) ?? (v.length > MAX_ANNOTATION_VALUE ? `the value is longer than ${MAX_ANNOTATION_VALUE} characters` : undefined),
+  );
+  if (annotations !== undefined) return { reason: ExportReason.InvalidExportedAnnotations, message: `ServiceExport ${where}: ${annotations}` };
+  return undefined;
+}
+
+/** Why an exported label or annotation map cannot be carried to the ServiceImports; undefined when it can. */
+function checkExported(
+  field: string,
+  map: Readonly<Record<string, unknown>> | null | undefined,
+  check: (key: string, value: string) => string | undefined,
+): string | undefined {
+  if (map === undefined || map === null) return undefined;
+  const entries = Object.entries(map);
+  if (entries.length > MAX_EXPORTED_ENTRIES) return `spec.${field} has ${entries.length} entries; at most ${MAX_EXPORTED_ENTRIES} can be exported`;
+  for (const [key, value] of entries) {
+    if (typeof value !== 'string') return `spec.${field}["${key}"] must be a string`;
+    const problem = check(key, value);
+    if (problem !== undefined) return `spec.${field}["${key}"]: ${problem}`;
+  }
+  return undefined;
+}
+
+function nonEmpty(map: Readonly<Record<string, string>> | null | undefined): Record<string, string> | undefined {
+  return map === undefined || map === null || Object.keys(map).length === 0 ? undefined : { ...map };
+}
+
+/** The Service's ClientIP timeout, when it is a valid one (the API server defaults it to 10800 s). */
+function sessionAffinityConfigOf(svc: ServiceObject): SessionAffinityConfig | undefined {
+  const timeout = svc.spec?.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+  return typeof timeout === 'number' && Number.isInteger(timeout) && timeout >= 1 && timeout <= 86_400 ? { clientIP: { timeoutSeconds: timeout } } : undefined;
 }
 
 /** `k=v,k2=v2` → matchLabels; absent → no restriction. Anything else is an error saying how to fix it. */

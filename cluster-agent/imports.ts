@@ -36,11 +36,22 @@ export function ownedLabels(service: string): Record<string, string> {
 
 export function desiredImport(state: ImportState): DesiredImport {
   const ports = state.ports.map(portOf);
+  // The exported labels and annotations of the winning export (KEP-1645); ours cannot be replaced.
+  const labels = { ...(state.labels ?? {}), ...ownedLabels(state.name) };
+  const annotations = state.annotations !== undefined && Object.keys(state.annotations).length > 0 ? { ...state.annotations } : undefined;
   const serviceImport: KubeObject = {
     apiVersion: MCS_API_VERSION,
     kind: 'ServiceImport',
-    metadata: { name: state.name, namespace: state.namespace, labels: ownedLabels(state.name) },
-    spec: { type: state.type, ports, ips: [...state.ips], sessionAffinity: state.sessionAffinity },
+    metadata: { name: state.name, namespace: state.namespace, labels, ...(annotations !== undefined ? { annotations } : {}) },
+    spec: {
+      type: state.type,
+      ports,
+      ips: [...state.ips],
+      sessionAffinity: state.sessionAffinity,
+      ...(state.sessionAffinityConfig !== undefined ? { sessionAffinityConfig: sessionAffinityConfigOf(state.sessionAffinityConfig) } : {}),
+      ...(state.internalTrafficPolicy !== undefined ? { internalTrafficPolicy: state.internalTrafficPolicy } : {}),
+      ...(state.trafficDistribution !== undefined ? { trafficDistribution: state.trafficDistribution } : {}),
+    },
   };
   const serviceImportStatus: KubeObject = {
     apiVersion: MCS_API_VERSION,
@@ -116,6 +127,12 @@ export function endpointSliceName(service: string, cluster: string, family: Addr
   const hash = createHash('sha256').update(full).digest('hex').slice(0, 10);
   const head = full.slice(0, MAX_OBJECT_NAME - hash.length - 1).replace(/-+$/, '');
   return `${head}-${hash}`;
+}
+
+/** A fresh copy in a fixed key order (fingerprints compare JSON). */
+function sessionAffinityConfigOf(c: NonNullable<ImportState['sessionAffinityConfig']>): { clientIP?: { timeoutSeconds?: number } } {
+  const timeout = c.clientIP?.timeoutSeconds;
+  return c.clientIP === undefined ? {} : { clientIP: timeout !== undefined ? { timeoutSeconds: timeout } : {} };
 }
 
 function familyOf(address: string): AddressFamily {

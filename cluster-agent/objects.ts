@@ -63,6 +63,8 @@ export interface K8sCondition {
 }
 
 export interface ServiceExportObject extends KubeObject {
+  /** MCS ServiceExportSpec: what the ServiceImports of the service carry (KEP-1645, labels and annotations). */
+  spec?: { exportedLabels?: Record<string, string> | undefined; exportedAnnotations?: Record<string, string> | undefined } | undefined;
   status?: { conditions?: K8sCondition[] | undefined } | undefined;
 }
 
@@ -82,6 +84,9 @@ export interface ServiceObject extends KubeObject {
         clusterIPs?: string[] | undefined;
         ports?: ServicePortObject[] | undefined;
         sessionAffinity?: string | undefined;
+        sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number | undefined } | undefined } | undefined;
+        internalTrafficPolicy?: string | undefined;
+        trafficDistribution?: string | undefined;
       }
     | undefined;
 }

@@ -50,6 +50,8 @@ export function parseServiceKey(s: string): ServiceKey {
 const ipSchema = z.string().max(64).refine(isIpAddress, 'expected an IPv4 or IPv6 address');
 const shortString = z.string().min(1).max(253);
 const labelMapSchema = z.record(z.string().max(317), z.string().max(63)).refine((m) => Object.keys(m).length <= 64, 'at most 64 labels');
+/** Exported annotations (ServiceExport.spec.exportedAnnotations): keys as labels have them, values up to 4 KiB. */
+const annotationMapSchema = z.record(z.string().max(317), z.string().max(4096)).refine((m) => Object.keys(m).length <= 64, 'at most 64 annotations');
 
 export const servicePortSchema = z.object({
   name: z.string().max(63).optional(),
@@ -61,6 +63,22 @@ export type ServicePort = z.output<typeof servicePortSchema>;
 
 export const ServiceType = { ClusterSetIP: 'ClusterSetIP', Headless: 'Headless' } as const;
 export type ServiceType = (typeof ServiceType)[keyof typeof ServiceType];
+
+/** core/v1 SessionAffinityConfig, as Services and MCS ServiceImports carry it (only with ClientIP affinity). */
+export const sessionAffinityConfigSchema = z.object({
+  clientIP: z.object({ timeoutSeconds: z.int().min(1).max(86_400).optional() }).optional(),
+});
+export type SessionAffinityConfig = z.output<typeof sessionAffinityConfigSchema>;
+
+/** core/v1 Service.spec.internalTrafficPolicy. */
+export const internalTrafficPolicySchema = z.enum(['Cluster', 'Local']);
+export type InternalTrafficPolicy = z.output<typeof internalTrafficPolicySchema>;
+
+/**
+ * core/v1 Service.spec.trafficDistribution: a hint whose values Kubernetes keeps adding to
+ * (PreferClose, PreferSameZone, PreferSameNode), so any short string is carried as is.
+ */
+export const trafficDistributionSchema = z.string().min(1).max(63);
 
 /** One endpoint as EndpointSlices describe it (discovery.k8s.io/v1 conditions). */
 export const endpointSchema = z.object({
@@ -95,6 +113,13 @@ export const exportStateSchema = z.object({
   type: z.enum(['ClusterSetIP', 'Headless']),
   ports: z.array(servicePortSchema).max(100),
   sessionAffinity: z.enum(['None', 'ClientIP']),
+  /** The Service's sessionAffinityConfig (ClientIP affinity only). */
+  sessionAffinityConfig: sessionAffinityConfigSchema.optional(),
+  internalTrafficPolicy: internalTrafficPolicySchema.optional(),
+  trafficDistribution: trafficDistributionSchema.optional(),
+  /** ServiceExport.spec.exportedLabels / exportedAnnotations: what the ServiceImports carry. */
+  exportedLabels: labelMapSchema.optional(),
+  exportedAnnotations: annotationMapSchema.optional(),
   /** Only clusters matching may import it (annotation causeway.dev/export-to on the ServiceExport). */
   exportTo: labelSelectorSchema.optional(),
   endpoints: z.array(endpointSchema).max(5000),
@@ -180,6 +205,12 @@ export const importStateSchema = z.object({
   /** The clusterset VIP for ClusterSetIP services; empty for Headless. */
   ips: z.array(ipSchema),
   sessionAffinity: z.enum(['None', 'ClientIP']),
+  sessionAffinityConfig: sessionAffinityConfigSchema.optional(),
+  internalTrafficPolicy: internalTrafficPolicySchema.optional(),
+  trafficDistribution: trafficDistributionSchema.optional(),
+  /** Labels and annotations for the ServiceImport: the exported ones of the winning (oldest) export. */
+  labels: labelMapSchema.optional(),
+  annotations: annotationMapSchema.optional(),
   /** Per exporting cluster, the ports its endpoints listen on (ExportState.endpointPorts). */
   clusterPorts: z.array(z.object({ cluster: nameSchema, ports: z.array(servicePortSchema) })).optional(),
   /** Clusters whose endpoints are included (available, allowed, reachable), nearest first. */

@@ -2,7 +2,7 @@
 // exported Service, its endpoints already in the import form, and its time for conflict order.
 // Pure.
 import type { LabelSelector } from '../api/labels.ts';
-import type { Endpoint, ExportState, ImportState, ServicePort, ServiceType } from '../api/messages.ts';
+import type { Endpoint, ExportState, ImportState, InternalTrafficPolicy, ServicePort, ServiceType, SessionAffinityConfig } from '../api/messages.ts';
 import type { ExternalServiceResource } from '../api/resources.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 
@@ -20,6 +20,12 @@ export interface Exporter {
   readonly type: ServiceType;
   readonly ports: readonly ServicePort[];
   readonly sessionAffinity: SessionAffinity;
+  readonly sessionAffinityConfig: SessionAffinityConfig | undefined;
+  readonly internalTrafficPolicy: InternalTrafficPolicy | undefined;
+  readonly trafficDistribution: string | undefined;
+  /** ServiceExport.spec.exportedLabels / exportedAnnotations; undefined when none. */
+  readonly labels: Readonly<Record<string, string>> | undefined;
+  readonly annotations: Readonly<Record<string, string>> | undefined;
   /** Only clusters matching may see this export; undefined: every cluster of its clusterset. */
   readonly exportTo: LabelSelector | undefined;
   /** ExternalService exporters only: the Network their endpoints live in. */
@@ -54,6 +60,10 @@ function normalPort(p: ServicePort): ServicePort {
   };
 }
 
+function nonEmpty(map: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> | undefined {
+  return map === undefined || Object.keys(map).length === 0 ? undefined : map;
+}
+
 function timeOf(iso: string): number {
   const t = Date.parse(iso);
   return Number.isNaN(t) ? UNKNOWN_TIME : t;
@@ -67,6 +77,12 @@ export function exporterFromExport(cluster: string, state: ExportState): Exporte
     type: state.type,
     ports: state.ports.map(normalPort),
     sessionAffinity: state.sessionAffinity,
+    // The config means something only with ClientIP affinity (the API server refuses it otherwise).
+    sessionAffinityConfig: state.sessionAffinity === 'ClientIP' ? state.sessionAffinityConfig : undefined,
+    internalTrafficPolicy: state.internalTrafficPolicy,
+    trafficDistribution: state.trafficDistribution,
+    labels: nonEmpty(state.exportedLabels),
+    annotations: nonEmpty(state.exportedAnnotations),
     exportTo: state.exportTo,
     network: undefined,
     endpoints: state.endpoints.map((e) => toImportEndpoint(cluster, e)),
@@ -84,6 +100,12 @@ export function exporterFromExternal(es: ExternalServiceResource): Exporter {
     type: 'ClusterSetIP',
     ports: es.spec.ports.map((p) => normalPort({ ...p, protocol: p.protocol ?? 'TCP' })),
     sessionAffinity: 'None',
+    sessionAffinityConfig: undefined,
+    // What the API server gives every Service that does not say: endpoints of VMs have no node to stay on.
+    internalTrafficPolicy: 'Cluster',
+    trafficDistribution: undefined,
+    labels: undefined,
+    annotations: undefined,
     exportTo: es.spec.exportTo?.clusterSelector,
     network: es.spec.network,
     endpoints: es.spec.endpoints.map((e) => {

@@ -1,13 +1,17 @@
 // The merge of one global service (KEP-1645, Kubernetes Multi-Cluster Services): the exports of
 // the same namespace/name from every cluster, plus an ExternalService of that name, become one
-// service. Ports are unioned; a property that cannot be merged (a port's name, number or protocol,
-// ClusterSetIP vs Headless, session affinity) resolves to the oldest export (exportedAt, ties by
-// cluster name), and every export of a conflicted service gets `Conflict=True` naming the winner.
-// Pure: plain data in, plain data out. The incremental bookkeeping lives in model.ts.
+// service. Ports are unioned, merged by port number and protocol, and ports that are not identical
+// in every export raise a PortConflict (the union stays); a property that cannot be merged (a
+// port's name or properties, ClusterSetIP vs Headless, session affinity and its config, internal
+// traffic policy, traffic distribution, exported labels, exported annotations) resolves to the
+// oldest export (exportedAt, ties by cluster name), and every export of a conflicted service gets
+// `Conflict=True` naming the winner. Pure: plain data in, plain data out. The incremental
+// bookkeeping lives in model.ts.
 import type { Condition } from '../api/conditions.ts';
-import type { ExportStatus, ServicePort, ServiceType } from '../api/messages.ts';
+import type { ExportStatus, InternalTrafficPolicy, ServicePort, ServiceType, SessionAffinityConfig } from '../api/messages.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import { compareExporters, type Exporter, type SessionAffinity } from './exporters.ts';
+import { jsonEqual } from './json-equal.ts';
 import type { ClusterPlace } from './topology.ts';
 
 // ServiceExport condition types and reasons, as the upstream MCS API (sigs.k8s.io/mcs-api) names
@@ -20,6 +24,11 @@ export const ServiceExportReason = {
   PortConflict: 'PortConflict',
   TypeConflict: 'TypeConflict',
   SessionAffinityConflict: 'SessionAffinityConflict',
+  SessionAffinityConfigConflict: 'SessionAffinityConfigConflict',
+  InternalTrafficPolicyConflict: 'InternalTrafficPolicyConflict',
+  TrafficDistributionConflict: 'TrafficDistributionConflict',
+  LabelsConflict: 'LabelsConflict',
+  AnnotationsConflict: 'AnnotationsConflict',
   /** Ours: the exporting cluster is unavailable, so its endpoints are withdrawn from every import. */
   ClusterUnavailable: 'ClusterUnavailable',
   /** Ours: the export names a cluster the registry does not know (deleted while exporting). */
@@ -27,8 +36,25 @@ export const ServiceExportReason = {
   /** Ours: no exporting cluster is available, so the service has no endpoints anywhere. */
   NoAvailableExporters: 'NoAvailableExporters',
 } as const;
-export type ConflictReason = 'TypeConflict' | 'PortConflict' | 'SessionAffinityConflict';
-const REASON_ORDER: readonly ConflictReason[] = ['TypeConflict', 'PortConflict', 'SessionAffinityConflict'];
+export type ConflictReason =
+  | 'TypeConflict'
+  | 'PortConflict'
+  | 'SessionAffinityConflict'
+  | 'SessionAffinityConfigConflict'
+  | 'InternalTrafficPolicyConflict'
+  | 'TrafficDistributionConflict'
+  | 'LabelsConflict'
+  | 'AnnotationsConflict';
+const REASON_ORDER: readonly ConflictReason[] = [
+  'TypeConflict',
+  'PortConflict',
+  'SessionAffinityConflict',
+  'SessionAffinityConfigConflict',
+  'InternalTrafficPolicyConflict',
+  'TrafficDistributionConflict',
+  'LabelsConflict',
+  'AnnotationsConflict',
+];
 
 const MAX_MESSAGE = 1024;
 
@@ -41,8 +67,18 @@ export interface ExporterSummary {
   readonly conflict?: string;
 }
 
+/** The properties of a merged service besides its type and ports: the oldest export's. */
+export interface ShapeExtras {
+  readonly sessionAffinityConfig?: SessionAffinityConfig | undefined;
+  readonly internalTrafficPolicy?: InternalTrafficPolicy | undefined;
+  readonly trafficDistribution?: string | undefined;
+  /** For the ServiceImports: the exported labels and annotations. */
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+  readonly annotations?: Readonly<Record<string, string>> | undefined;
+}
+
 /** A global service as `causeway get services` shows it. */
-export interface GlobalService {
+export interface GlobalService extends ShapeExtras {
   readonly namespace: string;
   readonly name: string;
   readonly type: ServiceType;
@@ -56,7 +92,7 @@ export interface GlobalService {
   readonly endpointCount: number;
 }
 
-export interface Shape {
+export interface Shape extends ShapeExtras {
   readonly type: ServiceType;
   readonly ports: readonly ServicePort[];
   readonly sessionAffinity: SessionAffinity;
@@ -92,11 +128,51 @@ function comparePorts(a: ServicePort, b: ServicePort): number {
   return an < bn ? -1 : an > bn ? 1 : 0;
 }
 
+function portsKey(ports: readonly ServicePort[]): string {
+  return JSON.stringify([...ports].sort(comparePorts).map((p) => [p.port, p.protocol, p.name ?? '', p.appProtocol ?? '']));
+}
+
+function showPorts(ports: readonly ServicePort[]): string {
+  return ports.length === 0 ? 'none' : [...ports].sort(comparePorts).map(showPort).join(', ');
+}
+
+function showValue(v: unknown): string {
+  return v === undefined ? 'unset' : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** A property merged as a whole: the oldest export's value, `same` saying when another agrees. */
+interface WholeProperty {
+  readonly reason: ConflictReason;
+  readonly field: string;
+  readonly value: (e: Exporter) => unknown;
+  /** Whether to compare `e` at all (session affinity config: only between equal affinities). */
+  readonly applies?: (e: Exporter, first: Exporter) => boolean;
+}
+
+const WHOLE_PROPERTIES: readonly WholeProperty[] = [
+  { reason: 'TypeConflict', field: 'type', value: (e) => e.type },
+  { reason: 'SessionAffinityConflict', field: 'sessionAffinity', value: (e) => e.sessionAffinity },
+  {
+    reason: 'SessionAffinityConfigConflict',
+    field: 'sessionAffinityConfig',
+    value: (e) => e.sessionAffinityConfig,
+    // A different affinity is already its own conflict; its config follows from it.
+    applies: (e, first) => e.sessionAffinity === first.sessionAffinity,
+  },
+  // Unset is what the API server defaults to Cluster (an agent too old to report it says nothing).
+  { reason: 'InternalTrafficPolicyConflict', field: 'internalTrafficPolicy', value: (e) => e.internalTrafficPolicy ?? 'Cluster' },
+  { reason: 'TrafficDistributionConflict', field: 'trafficDistribution', value: (e) => e.trafficDistribution },
+  { reason: 'LabelsConflict', field: 'exportedLabels', value: (e) => e.labels },
+  { reason: 'AnnotationsConflict', field: 'exportedAnnotations', value: (e) => e.annotations },
+];
+
 /**
- * The merged shape of `exporters` (sorted oldest first) and what each lost. A port is accepted
- * unless an older export already has a different port with its name (unnamed counts as a name),
- * the same number and protocol under another name, or the same number with another protocol.
- * A conflicting port is left out; the export's other ports still join the union.
+ * The merged shape of `exporters` (sorted oldest first) and what each lost. Ports are merged by
+ * number and protocol (KEP-1645, "Service Port"): a port is accepted unless an older export already
+ * has that number and protocol with other properties (name, appProtocol), or already uses its name
+ * (unnamed counts as a name) for another port; a conflicting port is left out while the export's
+ * other ports still join the union. Exports whose ports are not identical to the oldest's raise a
+ * PortConflict too, though the union keeps every port. Every other property is the oldest export's.
  */
 export function resolveShape(exporters: readonly Exporter[]): Resolution {
   const first = exporters[0];
@@ -107,60 +183,81 @@ export function resolveShape(exporters: readonly Exporter[]): Resolution {
     if (list === undefined) lost.set(cluster, [n]);
     else list.push(n);
   };
+  for (const e of exporters) {
+    if (e === first) continue;
+    for (const prop of WHOLE_PROPERTIES) {
+      if (prop.applies !== undefined && !prop.applies(e, first)) continue;
+      const winner = prop.value(first);
+      const mine = prop.value(e);
+      if (jsonEqual(winner, mine)) continue;
+      note(e.cluster, {
+        reason: prop.reason,
+        winner: first.cluster,
+        message: `${prop.field} is ${showValue(winner)} as in the oldest export (cluster "${first.cluster}"); this export's ${showValue(mine)} is overridden`,
+      });
+    }
+  }
   const accepted: ServicePort[] = [];
   const byName = new Map<string, { port: ServicePort; owner: string }>();
   const byPortProtocol = new Map<string, { port: ServicePort; owner: string }>();
-  const byNumber = new Map<number, { port: ServicePort; owner: string }>();
   for (const e of exporters) {
-    if (e !== first && e.type !== first.type) {
-      note(e.cluster, {
-        reason: 'TypeConflict',
-        winner: first.cluster,
-        message: `type is ${first.type} as in the oldest export (cluster "${first.cluster}"); this export's ${e.type} is overridden`,
-      });
-    }
-    if (e !== first && e.sessionAffinity !== first.sessionAffinity) {
-      note(e.cluster, {
-        reason: 'SessionAffinityConflict',
-        winner: first.cluster,
-        message: `sessionAffinity is ${first.sessionAffinity} as in the oldest export (cluster "${first.cluster}"); this export's ${e.sessionAffinity} is overridden`,
-      });
-    }
     for (const p of e.ports) {
       const name = p.name ?? '';
+      const key = `${p.port}/${p.protocol}`;
+      const same = byPortProtocol.get(key);
+      if (same !== undefined && samePort(same.port, p)) continue;
       const named = byName.get(name);
-      if (named !== undefined && samePort(named.port, p)) continue;
-      const pp = byPortProtocol.get(`${p.port}/${p.protocol}`);
-      const num = byNumber.get(p.port);
-      let clash: { owner: string; message: string } | undefined;
-      if (named !== undefined && named.owner !== e.cluster) {
-        clash = {
-          owner: named.owner,
-          message: `port ${name === '' ? '(unnamed)' : `"${name}"`} is ${showPort(named.port)} in cluster "${named.owner}", an older export; this export's ${showPort(p)} is left out`,
-        };
-      } else if (pp !== undefined && pp.owner !== e.cluster) {
-        clash = {
-          owner: pp.owner,
-          message: `port ${p.port}/${p.protocol} is ${showPort(pp.port)} in cluster "${pp.owner}", an older export; this export's ${showPort(p)} is left out`,
-        };
-      } else if (num !== undefined && num.owner !== e.cluster && num.port.protocol !== p.protocol && pp === undefined) {
-        clash = {
-          owner: num.owner,
-          message: `port ${p.port} is ${num.port.protocol} in cluster "${num.owner}", an older export; this export's ${showPort(p)} is left out`,
-        };
-      }
+      const clash =
+        same !== undefined
+          ? {
+              owner: same.owner,
+              message: `port ${key} is ${showPort(same.port)} in cluster "${same.owner}", an older export; this export's ${showPort(p)} is left out`,
+            }
+          : named !== undefined
+            ? {
+                owner: named.owner,
+                message: `port ${name === '' ? '(unnamed)' : `"${name}"`} is ${showPort(named.port)} in cluster "${named.owner}", an older export; this export's ${showPort(p)} is left out`,
+              }
+            : undefined;
       if (clash !== undefined) {
-        note(e.cluster, { reason: 'PortConflict', winner: clash.owner, message: clash.message });
+        // Within one export the API server already refuses such ports; only other exports conflict.
+        if (clash.owner !== e.cluster) note(e.cluster, { reason: 'PortConflict', winner: clash.owner, message: clash.message });
         continue;
       }
       const entry = { port: p, owner: e.cluster };
       accepted.push(p);
-      if (!byName.has(name)) byName.set(name, entry);
-      byPortProtocol.set(`${p.port}/${p.protocol}`, entry);
-      if (!byNumber.has(p.port)) byNumber.set(p.port, entry);
+      byName.set(name, entry);
+      byPortProtocol.set(key, entry);
     }
   }
-  return { type: first.type, ports: accepted.sort(comparePorts), sessionAffinity: first.sessionAffinity, lost };
+  const reference = portsKey(first.ports);
+  for (const e of exporters) {
+    if (e === first || portsKey(e.ports) === reference) continue;
+    if (lost.get(e.cluster)?.some((n) => n.reason === 'PortConflict') === true) continue;
+    note(e.cluster, {
+      reason: 'PortConflict',
+      winner: first.cluster,
+      message: `ports differ from the oldest export's (cluster "${first.cluster}": ${showPorts(first.ports)}); this export has ${showPorts(e.ports)}: the import exposes the union, each port leading only to the clusters that expose it`,
+    });
+  }
+  return {
+    type: first.type,
+    ports: accepted.sort(comparePorts),
+    sessionAffinity: first.sessionAffinity,
+    ...shapeExtras(first),
+    lost,
+  };
+}
+
+/** The oldest export's properties besides type, ports and affinity; absent ones left out. */
+function shapeExtras(e: Exporter): ShapeExtras {
+  return {
+    ...(e.sessionAffinityConfig !== undefined ? { sessionAffinityConfig: e.sessionAffinityConfig } : {}),
+    ...(e.internalTrafficPolicy !== undefined ? { internalTrafficPolicy: e.internalTrafficPolicy } : {}),
+    ...(e.trafficDistribution !== undefined ? { trafficDistribution: e.trafficDistribution } : {}),
+    ...(e.labels !== undefined ? { labels: e.labels } : {}),
+    ...(e.annotations !== undefined ? { annotations: e.annotations } : {}),
+  };
 }
 
 // ---- conditions and the merged view ------------------------------------------------------------
@@ -377,6 +474,11 @@ export function mergeService(input: MergeServiceInput): MergedService {
     type: shape.type,
     ports: shape.ports,
     sessionAffinity: shape.sessionAffinity,
+    ...(shape.sessionAffinityConfig !== undefined ? { sessionAffinityConfig: shape.sessionAffinityConfig } : {}),
+    ...(shape.internalTrafficPolicy !== undefined ? { internalTrafficPolicy: shape.internalTrafficPolicy } : {}),
+    ...(shape.trafficDistribution !== undefined ? { trafficDistribution: shape.trafficDistribution } : {}),
+    ...(shape.labels !== undefined ? { labels: shape.labels } : {}),
+    ...(shape.annotations !== undefined ? { annotations: shape.annotations } : {}),
     ...(input.vip !== undefined && shape.type === 'ClusterSetIP' ? { vip: input.vip } : {}),
     exporters: summaries,
     conditions,

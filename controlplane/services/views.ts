@@ -96,17 +96,24 @@ export function buildImport(model: ServicesModel, entry: ServiceEntry, consumer:
   const endpoints: ImportEndpoint[] = [];
   for (const { e } of included) for (const ep of e.endpoints) endpoints.push(ep);
   const vip = model.vips.get(entry.key);
-  // Keys in alphabetical order, as merge.ts builds ports and endpoints: a stable wire form.
-  const clusterPorts = included.filter((x) => x.e.endpointPorts !== undefined).map((x) => ({ cluster: x.e.cluster, ports: [...(x.e.endpointPorts ?? [])] }));
+  // Keys in alphabetical order, as merge.ts builds ports and endpoints: a stable wire form. Each
+  // cluster's slices carry the ports its own endpoints listen on, or else its own Service's ports,
+  // never the union: traffic to a port reaches only the clusters that expose it (KEP-1645).
+  const clusterPorts = included.map((x) => ({ cluster: x.e.cluster, ports: [...(x.e.endpointPorts ?? x.e.ports)] }));
   const result: ImportState = {
+    ...(shape.annotations !== undefined ? { annotations: { ...shape.annotations } } : {}),
     ...(clusterPorts.length > 0 ? { clusterPorts } : {}),
     clusters: included.map((x) => x.e.cluster),
     endpoints,
+    ...(shape.internalTrafficPolicy !== undefined ? { internalTrafficPolicy: shape.internalTrafficPolicy } : {}),
     ips: shape.type === 'ClusterSetIP' && vip !== undefined ? [vip] : [],
+    ...(shape.labels !== undefined ? { labels: { ...shape.labels } } : {}),
     name: entry.name,
     namespace: entry.namespace,
     ports: [...shape.ports],
     sessionAffinity: shape.sessionAffinity,
+    ...(shape.sessionAffinityConfig !== undefined ? { sessionAffinityConfig: shape.sessionAffinityConfig } : {}),
+    ...(shape.trafficDistribution !== undefined ? { trafficDistribution: shape.trafficDistribution } : {}),
     type: shape.type,
   };
   return result;

@@ -42,7 +42,7 @@ function clusterOf(json: unknown): string | undefined {
 }
 
 /** Maps whose keys are data (labels), not fields. */
-const RECORDS = new Set(['labels', 'matchLabels']);
+const RECORDS = new Set(['labels', 'matchLabels', 'annotations', 'exportedLabels', 'exportedAnnotations']);
 /** Selectors stay strict: dropping a field of one that a newer peer added could widen who may import (see messages.ts). */
 const STRICT = new Set(['exportTo']);
 

@@ -79,6 +79,8 @@ interface ExportOpts {
   exportTo?: LabelSelector & ExportState['exportTo'];
   /** Addresses, one endpoint each. */
   endpoints?: string[];
+  /** Any other ExportState field (session affinity config, traffic policy, exported labels...). */
+  extra?: Partial<ExportState>;
 }
 
 const http: ServicePort = { name: 'http', port: 8000, protocol: 'TCP' };
@@ -92,6 +94,7 @@ function exp(o: ExportOpts = {}): ExportState {
     ports: o.ports ?? [http],
     sessionAffinity: o.affinity ?? 'None',
     ...(o.exportTo !== undefined ? { exportTo: o.exportTo } : {}),
+    ...o.extra,
     endpoints: (o.endpoints ?? ['10.0.0.1']).map((a) => ({ addresses: [a], ready: true, serving: true, terminating: false, zone: 'z1' })),
   };
 }
@@ -168,11 +171,36 @@ describe('service merge (KEP-1645)', () => {
       }),
     );
     const imp = importFor(model, 'c', 'inference/llm');
-    assert.deepEqual(imp?.clusterPorts, [{ cluster: 'a', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }]);
+    // b reported no endpoint ports: its slices carry its own Service's ports, never the union.
+    assert.deepEqual(imp?.clusterPorts, [
+      { cluster: 'a', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] },
+      { cluster: 'b', ports: [http] },
+    ]);
     assert.deepEqual(imp.ports, [http]);
   });
 
-  it('unions the ports of every export and reports Valid, Ready and no conflict', () => {
+  it('reports Valid, Ready and no conflict when every export has the same ports', () => {
+    const model = buildModel(
+      input({
+        clusters: [cluster('a'), cluster('b')],
+        exports: [
+          ['a', exp({ at: at(0), ports: [http] })],
+          ['b', exp({ at: at(1), ports: [http] })],
+        ],
+      }),
+    );
+    assert.deepEqual(
+      globalService(model, 'inference/llm')?.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`),
+      ['Valid=True/Valid', 'Conflict=False/NoConflicts', 'Ready=True/Exported'],
+    );
+    for (const c of ['a', 'b']) {
+      assert.equal(cond(model, c, 'Valid')?.status, 'True');
+      assert.equal(cond(model, c, 'Ready')?.reason, 'Exported');
+      assert.deepEqual(cond(model, c, 'Conflict'), { status: 'False', reason: 'NoConflicts', message: 'all exports agree' });
+    }
+  });
+
+  it('unions the ports of every export, and ports not identical everywhere raise PortConflict on every export (KEP-1645)', () => {
     const model = buildModel(
       input({
         clusters: [cluster('a'), cluster('b')],
@@ -189,19 +217,21 @@ describe('service merge (KEP-1645)', () => {
       svc.exporters.map((e) => [e.cluster, e.endpoints, e.conflict]),
       [
         ['a', 1, undefined],
-        ['b', 1, undefined],
+        ['b', 1, 'PortConflict'],
       ],
     );
     assert.equal(svc.endpointCount, 2);
     assert.deepEqual(
       svc.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`),
-      ['Valid=True/Valid', 'Conflict=False/NoConflicts', 'Ready=True/Exported'],
+      ['Valid=True/Valid', 'Conflict=True/PortConflict', 'Ready=True/Exported'],
     );
     for (const c of ['a', 'b']) {
       assert.equal(cond(model, c, 'Valid')?.status, 'True');
       assert.equal(cond(model, c, 'Ready')?.reason, 'Exported');
-      assert.deepEqual(cond(model, c, 'Conflict'), { status: 'False', reason: 'NoConflicts', message: 'all exports agree' });
+      assert.equal(cond(model, c, 'Conflict')?.status, 'True');
+      assert.equal(cond(model, c, 'Conflict')?.reason, 'PortConflict');
     }
+    assert.match(cond(model, 'b', 'Conflict')?.message ?? '', /the import exposes the union/);
   });
 
   const conflicts: {
@@ -209,14 +239,26 @@ describe('service merge (KEP-1645)', () => {
     older: ExportOpts;
     newer: ExportOpts;
     reason: string;
-    expect: { type?: string; ports?: ServicePort[]; affinity?: string };
+    expect: { type?: string; ports?: ServicePort[]; affinity?: string; service?: Partial<GlobalService> };
   }[] = [
     {
-      title: 'same port number with another protocol',
+      title: 'ports that differ (one number, two protocols: both join the union)',
       older: { ports: [{ name: 'dns-tcp', port: 53, protocol: 'TCP' }] },
       newer: { ports: [{ name: 'dns-udp', port: 53, protocol: 'UDP' }] },
       reason: 'PortConflict',
-      expect: { ports: [{ name: 'dns-tcp', port: 53, protocol: 'TCP' }] },
+      expect: {
+        ports: [
+          { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+          { name: 'dns-udp', port: 53, protocol: 'UDP' },
+        ],
+      },
+    },
+    {
+      title: 'one port number and protocol with another name',
+      older: { ports: [{ name: 'http', port: 8000, protocol: 'TCP' }] },
+      newer: { ports: [{ name: 'web', port: 8000, protocol: 'TCP' }] },
+      reason: 'PortConflict',
+      expect: { ports: [http] },
     },
     {
       title: 'same port name with another number',
@@ -245,6 +287,41 @@ describe('service merge (KEP-1645)', () => {
       reason: 'SessionAffinityConflict',
       expect: { affinity: 'ClientIP' },
     },
+    {
+      title: 'session affinity config (ClientIP timeout)',
+      older: { affinity: 'ClientIP', extra: { sessionAffinityConfig: { clientIP: { timeoutSeconds: 10 } } } },
+      newer: { affinity: 'ClientIP', extra: { sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } } } },
+      reason: 'SessionAffinityConfigConflict',
+      expect: { affinity: 'ClientIP', service: { sessionAffinityConfig: { clientIP: { timeoutSeconds: 10 } } } },
+    },
+    {
+      title: 'internal traffic policy',
+      older: { extra: { internalTrafficPolicy: 'Local' } },
+      newer: { extra: { internalTrafficPolicy: 'Cluster' } },
+      reason: 'InternalTrafficPolicyConflict',
+      expect: { service: { internalTrafficPolicy: 'Local' } },
+    },
+    {
+      title: 'traffic distribution',
+      older: { extra: { trafficDistribution: 'PreferClose' } },
+      newer: {},
+      reason: 'TrafficDistributionConflict',
+      expect: { service: { trafficDistribution: 'PreferClose' } },
+    },
+    {
+      title: 'exported labels',
+      older: { extra: { exportedLabels: { tier: 'gold' } } },
+      newer: { extra: { exportedLabels: { tier: 'silver', team: 'ml' } } },
+      reason: 'LabelsConflict',
+      expect: { service: { labels: { tier: 'gold' } } },
+    },
+    {
+      title: 'exported annotations',
+      older: {},
+      newer: { extra: { exportedAnnotations: { 'example.com/owner': 'ml' } } },
+      reason: 'AnnotationsConflict',
+      expect: { service: { annotations: undefined } },
+    },
   ];
 
   for (const c of conflicts) {
@@ -267,6 +344,9 @@ describe('service merge (KEP-1645)', () => {
         if (c.expect.type !== undefined) assert.equal(svc.type, c.expect.type);
         if (c.expect.ports !== undefined) assert.deepEqual(svc.ports, c.expect.ports);
         if (c.expect.affinity !== undefined) assert.equal(svc.sessionAffinity, c.expect.affinity);
+        for (const [field, value] of Object.entries(c.expect.service ?? {})) {
+          assert.deepEqual((svc as unknown as Record<string, unknown>)[field], value, field);
+        }
         assert.deepEqual(
           svc.exporters.map((e) => [e.cluster, e.conflict]),
           [
@@ -286,6 +366,9 @@ describe('service merge (KEP-1645)', () => {
         const imp = importFor(model, 'm', 'inference/llm');
         assert.equal(imp?.type, svc.type);
         assert.deepEqual(imp.ports, svc.ports);
+        for (const [field, value] of Object.entries(c.expect.service ?? {})) {
+          assert.deepEqual((imp as unknown as Record<string, unknown>)[field], value, `import ${field}`);
+        }
       });
     }
   }
@@ -304,7 +387,7 @@ describe('service merge (KEP-1645)', () => {
     assert.equal(cond(model, 'c', 'Conflict')?.reason, 'TypeConflict');
   });
 
-  it('accepts one port number on two protocols when the exports agree (DNS)', () => {
+  it('accepts one port number on two protocols, and raises PortConflict on the export that has only one (DNS)', () => {
     const dns: ServicePort[] = [
       { name: 'dns-tcp', port: 53, protocol: 'TCP' },
       { name: 'dns-udp', port: 53, protocol: 'UDP' },
@@ -319,7 +402,8 @@ describe('service merge (KEP-1645)', () => {
       }),
     );
     assert.deepEqual(globalService(model, 'inference/llm')?.ports, dns);
-    assert.equal(cond(model, 'b', 'Conflict')?.status, 'False');
+    assert.equal(cond(model, 'b', 'Conflict')?.status, 'True');
+    assert.equal(cond(model, 'b', 'Conflict')?.reason, 'PortConflict');
   });
 
   it('gives ClusterSetIP imports the VIP and Headless imports no IP', () => {
