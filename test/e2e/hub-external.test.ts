@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { freePort } from '../../controlplane/embedded/child-server.ts';
 import { CredentialStore } from '../../controlplane/hub/credentials.ts';
+import { createSecretKeyFile } from '../../controlplane/identity/secret-key-file.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { startCauseway } from '../harness/cli.ts';
 import { startTestNats, type TestNats } from '../harness/nats.ts';
@@ -14,8 +15,12 @@ describe('causeway hub on an existing etcd and NATS, as a process', function () 
   this.timeout(60_000);
   let etcd: TestEtcd;
   let nats: TestNats;
+  /** Replicas on one etcd share the key that seals its secrets (docs/operations.md). */
+  let keyFile: string;
 
   before(async () => {
+    keyFile = join(tempDir('hub-external-keys'), 'secrets.key');
+    createSecretKeyFile(keyFile);
     etcd = await startTestEtcd();
     // The NATS servers an operator runs trust the hub's operator: its identity lives in etcd.
     const store = new EtcdStore({ endpoints: [etcd.url] });
@@ -31,7 +36,10 @@ describe('causeway hub on an existing etcd and NATS, as a process', function () 
   it('serves, then exits 0 within the shutdown bound on SIGTERM, leaving the servers it did not start running', async () => {
     const work = tempDir('hub-external');
     const listen = `127.0.0.1:${await freePort()}`;
-    const hub = startCauseway(['hub', '--listen', listen, '--data-dir', join(work, 'data'), '--etcd', etcd.url, '--nats', nats.url], { cwd: work });
+    const hub = startCauseway(
+      ['hub', '--listen', listen, '--data-dir', join(work, 'data'), '--etcd', etcd.url, '--nats', nats.url, '--secret-key-file', keyFile],
+      { cwd: work },
+    );
     await waitFor(
       '/readyz 200',
       async () => {
@@ -53,7 +61,10 @@ describe('causeway hub on an existing etcd and NATS, as a process', function () 
     const start = async (name: string): Promise<{ hub: ReturnType<typeof startCauseway>; listen: string }> => {
       const work = tempDir(`hub-external-${name}`);
       const listen = `127.0.0.1:${await freePort()}`;
-      const hub = startCauseway(['hub', '--listen', listen, '--data-dir', join(work, 'data'), '--etcd', etcd.url, '--nats', nats.url], { cwd: work });
+      const hub = startCauseway(
+        ['hub', '--listen', listen, '--data-dir', join(work, 'data'), '--etcd', etcd.url, '--nats', nats.url, '--secret-key-file', keyFile],
+        { cwd: work },
+      );
       await waitFor(
         `${name} /readyz 200`,
         async () => {
