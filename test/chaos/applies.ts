@@ -185,6 +185,9 @@ export class RegistryReader {
   window = 'baseline';
   reads = 0;
   failures = 0;
+  /** Reads that got no answer (a hub or etcd down), per window. */
+  readonly failuresIn = new Map<string, number>();
+  readonly readsIn = new Map<string, number>();
   private readonly clients: () => readonly HubClient[];
   private readonly applies: ApplyLoop;
   private running = false;
@@ -223,12 +226,14 @@ export class RegistryReader {
         }
         const read = { at: started, generations, objects: items.length, acknowledgedBefore, window: this.window };
         this.reads++;
+        this.readsIn.set(read.window, (this.readsIn.get(read.window) ?? 0) + 1);
         const keys = Object.keys(generations);
         if (items.length !== APPLY_OBJECTS || keys.length !== 1) this.mixed.push(read);
         if (Math.max(0, ...keys.map(Number).filter(Number.isInteger)) < acknowledgedBefore) this.regressed.push(read);
       } catch {
         // A hub or etcd down: the fault at work, not a wrong answer.
         this.failures++;
+        this.failuresIn.set(this.window, (this.failuresIn.get(this.window) ?? 0) + 1);
       }
       await sleep(Math.max(0, READ_MS - (Date.now() - started)));
     }

@@ -468,6 +468,8 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
   if (recovery.recoveryMs !== undefined && recovery.lastToRecover.length > 0) notes.push(`last to recover: ${recovery.lastToRecover.join('; ')}`);
   const exits = unplannedExits(topo).slice(exitsBefore.length);
   if (exits.length > 0) notes.push(`exits nobody asked for: ${exits.join(', ')}`);
+  const unanswered = registry.failuresIn.get(spec.name) ?? 0;
+  if (unanswered > 0) notes.push(`${unanswered} of ${unanswered + (registry.readsIn.get(spec.name) ?? 0)} registry reads got no answer`);
   const failedApplies = records.filter((r) => r.revision === undefined);
   if (failedApplies.length > 0)
     notes.push(

@@ -134,7 +134,7 @@ async function stopPhase(phase: Phase, keepLogs: string | undefined): Promise<vo
   const { sampler, churn, registry, applies } = ctx;
   const line =
     `${topo.kind} topology: ${sampler.samples} endpoint samples of ${topo.consumers.length} consumers (${sampler.errors} failed, longest gap ${sampler.maxGapMs} ms), ` +
-    `${churn.changes} endpoint changes (${churn.failures} failed), ${registry.reads} registry reads (${registry.failures} failed while a fault was on), ${applies.records.length} applies of 1,000 objects (typically ${applies.typicalMs()} ms each)`;
+    `${churn.changes} endpoint changes (${churn.failures} failed), ${registry.reads} registry reads (${registry.failures} unanswered), ${applies.records.length} applies of 1,000 objects (typically ${applies.typicalMs()} ms each)`;
   phaseStats.push(line);
   log(`stopped the ${line}`);
 }
