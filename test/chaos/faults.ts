@@ -27,7 +27,7 @@ import { clustersOf, TTL_SECONDS, type HubHandle, type Topology } from './topolo
 /** Every fault must be recovered from within this long after its end, with no one stepping in. */
 export const RECOVERY_BOUND_MS = 30_000;
 /** How long the runner waits for a recovery before it gives up on it (and calls it not recovered). */
-const RECOVERY_GIVE_UP_MS = 90_000;
+const RECOVERY_GIVE_UP_MS = 60_000;
 /** Stale endpoints of a partitioned cluster must be gone from every consumer this soon after the partition. */
 export const WITHDRAW_BOUND_MS = (TTL_SECONDS + 5) * 1000;
 /** ... and back this soon after the link returns. */

@@ -4,7 +4,10 @@
 // every consumer's EndpointSlices sampled every 100 ms. Prints one table per run and exits 1 if
 // any invariant failed in any run.
 //
-//   node test/chaos/run.ts [--only FAULT,...] [--runs N] [--markdown FILE] [--keep-logs DIR] [--list]
+//   node test/chaos/run.ts [--only FAULT,...] [--runs N] [--markdown FILE] [--keep-logs DIR] [--budget-min M] [--list]
+//
+// --budget-min (default 13) bounds each run: a fault that would start after it is reported as
+// failed, not run.
 import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     markdown: { type: 'string' },
     'keep-logs': { type: 'string' },
+    'budget-min': { type: 'string', default: '13' },
     list: { type: 'boolean', default: false },
   },
 });
@@ -46,6 +50,11 @@ if (!Number.isInteger(runs) || runs < 1) {
   process.exit(2);
 }
 // Self-tests (checks of the checks, expected to fail) run only when named.
+const budgetMin = Number(values['budget-min']);
+if (!(budgetMin > 0)) {
+  process.stderr.write('chaos: --budget-min takes a number of minutes\n');
+  process.exit(2);
+}
 const selected = FAULTS.filter((f) => (only === undefined ? f.selftest !== true : only.includes(f.name)));
 
 // One Service per process registers an exit hook; a run holds a few dozen.
@@ -62,6 +71,7 @@ interface Phase {
 }
 
 let current: Phase | undefined;
+let runStarted = Date.now();
 let phases = 0;
 
 async function startPhase(kind: Topology['kind']): Promise<Phase> {
@@ -178,6 +188,11 @@ async function runPhase(kind: Topology['kind'], faults: readonly FaultSpec[], ke
   const results: FaultResult[] = [];
   let phase: Phase | undefined;
   for (const spec of faults) {
+    // Bounded whatever happens: a fault not started in time is not skipped as passing, it fails.
+    if (Date.now() - runStarted > budgetMin * 60_000) {
+      results.push(errored(spec, new Error(`not run: this run's budget of ${budgetMin} min was spent`)));
+      continue;
+    }
     try {
       phase ??= await startPhase(kind);
     } catch (err) {
@@ -226,6 +241,7 @@ try {
     `faults: ${selected.map((f) => f.name).join(', ')}; ${runs} run(s); bounds: recovery ${RECOVERY_BOUND_MS / 1000} s, stale withdrawal ${WITHDRAW_BOUND_MS / 1000} s, restore ${RESTORE_BOUND_MS / 1000} s`,
   );
   for (let run = 1; run <= runs; run++) {
+    runStarted = Date.now();
     const results: FaultResult[] = [];
     for (const kind of ['ha', 'embedded'] as const) {
       const faults = selected.filter((f) => f.topology === kind);
