@@ -125,6 +125,7 @@ const rules = [
   io('aws', '(^|/)node_modules/@aws-sdk/', '^providers/aws/'),
   io('gcp', '(^|/)node_modules/@google-cloud/', '^providers/gcp/'),
   io('grpc', '(^|/)node_modules/@grpc/', '^providers/onprem/'),
+  io('dns-wire', '(^|/)node_modules/(dns-packet|@leichtgewicht/ip-codec)/', '^cluster-agent/dns-server\\.ts$'),
 ];
 
 module.exports = {

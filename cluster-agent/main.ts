@@ -7,9 +7,11 @@ import { pino } from 'pino';
 import { InvalidInputError } from '../controlplane/api/errors.ts';
 import { assertClusterName } from '../controlplane/api/subjects.ts';
 import { Agent, type AgentLogger, type AgentMetrics } from './agent.ts';
+import { startDnsServer, type DnsServer } from './dns-server.ts';
 import { KubeCluster } from './kube-cluster.ts';
 import { agentRegistry, parseListen, startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { jwtTimes, NatsHubTransport } from './nats-transport.ts';
+import { appliedZone } from './planners/dns-answer.ts';
 
 export interface RunAgentOptions {
   readonly cluster: string;
@@ -32,6 +34,11 @@ export interface RunAgentOptions {
   readonly requestTimeoutMs?: number;
   /** HOST:PORT of a Prometheus `GET /metrics` endpoint (e.g. 127.0.0.1:9464; port 0 picks one); unset: none. */
   readonly metricsListen?: string;
+  /**
+   * HOST:PORT to serve the zone clusterset.local on, UDP and TCP, from the imports applied to this
+   * cluster (the address its CoreDNS forwards the zone to; port 0 picks one); unset: none.
+   */
+  readonly dnsListen?: string;
   readonly logger?: AgentLogger;
 }
 
@@ -40,6 +47,8 @@ export interface RunningAgent {
   readonly metrics: AgentMetrics;
   /** The /metrics URL when `metricsListen` was given. */
   readonly metricsUrl: string | undefined;
+  /** HOST:PORT (UDP and TCP) of the clusterset.local DNS server when `dnsListen` was given. */
+  readonly dnsAddress: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -125,6 +134,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   const creds = await readCreds(options.credsFile, options.cluster);
   const ca = options.caFile === undefined ? undefined : await readCa(options.caFile);
   const metricsListen = options.metricsListen === undefined ? undefined : parseListen(options.metricsListen, '--metrics-listen');
+  const dnsListen = options.dnsListen === undefined ? undefined : parseListen(options.dnsListen, '--dns-listen');
   const log = options.logger ?? pino({ name: 'causeway-agent' });
   const retryBaseMs = options.retryBaseMs ?? 250;
 
@@ -187,15 +197,30 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     }
     log.info({ url: metricsServer.url }, 'serving /metrics');
   }
+  let dnsServer: DnsServer | undefined;
+  if (dnsListen !== undefined) {
+    try {
+      dnsServer = await startDnsServer({ ...dnsListen, zone: appliedZone(() => agent.appliedImports()), log });
+    } catch (err) {
+      await metricsServer?.close();
+      await agent.stop();
+      await transport.close();
+      await cluster.stop();
+      throw err;
+    }
+    log.info({ address: dnsServer.address, zone: 'clusterset.local' }, 'serving DNS (UDP and TCP)');
+  }
 
   let stopping: Promise<void> | undefined;
   return {
     agent,
     metrics: agent.metrics,
     metricsUrl: metricsServer?.url,
+    dnsAddress: dnsServer?.address,
     stop: () => {
-      // Reverse order of construction: /metrics, the controllers, then NATS, then the watches.
+      // Reverse order of construction: DNS, /metrics, the controllers, then NATS, then the watches.
       stopping ??= (async () => {
+        await dnsServer?.close();
         await metricsServer?.close();
         await agent.stop();
         await transport.close();

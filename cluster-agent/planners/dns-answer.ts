@@ -131,6 +131,8 @@ export interface AppliedSource {
 }
 
 const SOA_MNAME = `ns.dns.${CLUSTERSET_ZONE}`;
+/** RFC 1035: 255 bytes on the wire, 253 characters written without the trailing dot. */
+const MAX_NAME_LENGTH = 253;
 const SOA_RNAME = `hostmaster.${CLUSTERSET_ZONE}`;
 
 /** The question → the answer. Never throws for any question. */
@@ -270,6 +272,8 @@ function srvNode(s: DnsService, port: DnsPort & { readonly name: string }, base:
   const targets = new Map<string, DnsRecord[]>();
   for (const e of s.endpoints) {
     const target = `${e.hostname}.${e.cluster}.${base}`;
+    // A name longer than DNS allows (long hostname, cluster, service and namespace together) cannot be a target.
+    if (target.length > MAX_NAME_LENGTH) continue;
     const own = e.ports.find((p) => p.name === port.name && p.protocol === port.protocol) ?? port;
     records.push({ name: '', type: 'SRV', ttl: DnsTtl.Record, priority: 0, weight, port: own.port, target });
     targets.set(target, addressRecords(target, e.addresses));

@@ -132,6 +132,7 @@ export function addAgentCommand(program: Command): void {
     .option('--ca <file>', "CA certificate that signs the NATS server's certificate (the hub's <data-dir>/ca.crt) for tls:// URLs")
     .option('--kubeconfig <path>', 'kubeconfig of the cluster (default: in-cluster config)')
     .option('--metrics-listen <host:port>', "serve the agent's Prometheus /metrics here; default off")
+    .option('--dns-listen <host:port>', 'serve clusterset.local for this cluster here, UDP and TCP (the address CoreDNS forwards the zone to); default off')
     .option(
       '--heartbeat-interval <ms>',
       "how often to heartbeat; keep it well under the cluster's spec.heartbeatTTLSeconds",
@@ -139,7 +140,16 @@ export function addAgentCommand(program: Command): void {
       5000,
     )
     .action(
-      async (o: { cluster: string; nats: string; creds: string; ca?: string; kubeconfig?: string; metricsListen?: string; heartbeatInterval: number }) => {
+      async (o: {
+        cluster: string;
+        nats: string;
+        creds: string;
+        ca?: string;
+        kubeconfig?: string;
+        metricsListen?: string;
+        dnsListen?: string;
+        heartbeatInterval: number;
+      }) => {
         const { runAgent } = await import('../../../cluster-agent/main.ts');
         const agent = await runAgent({
           cluster: o.cluster,
@@ -149,8 +159,11 @@ export function addAgentCommand(program: Command): void {
           heartbeatIntervalMs: o.heartbeatInterval,
           ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
           ...(o.metricsListen !== undefined ? { metricsListen: o.metricsListen } : {}),
+          ...(o.dnsListen !== undefined ? { dnsListen: o.dnsListen } : {}),
         });
-        err(`agent for cluster ${o.cluster} running${agent.metricsUrl !== undefined ? `; metrics on ${agent.metricsUrl}` : ''}`);
+        err(
+          `agent for cluster ${o.cluster} running${agent.metricsUrl !== undefined ? `; metrics on ${agent.metricsUrl}` : ''}${agent.dnsAddress !== undefined ? `; clusterset.local DNS on ${agent.dnsAddress}` : ''}`,
+        );
         await waitForSignal(() => agent.stop());
         exitSoonIfHeld('agent');
       },
