@@ -6,12 +6,14 @@
 // It serves HTTPS (a self-signed certificate made with the `openssl` CLI at start; plain http
 // with `insecure-skip-tls-verify` when `tls: false`) on 127.0.0.1 and follows the real API's
 // conventions for core/v1 namespaces, nodes and services, discovery.k8s.io/v1 endpointslices and CRDs
-// (by default the upstream MCS `serviceexports`/`serviceimports`, multicluster.x-k8s.io/v1alpha1):
+// (by default the upstream MCS `serviceexports`/`serviceimports`, multicluster.x-k8s.io/v1alpha1,
+// with their structural schemas: unknown fields pruned, defaults filled in, types and enums checked):
 // discovery, list (label/field selectors, limit/continue), watch (ADDED/MODIFIED/DELETED, keep-alive
 // newlines, 410 Gone after compaction), get, create, update, JSON merge patch, JSON patch,
 // server-side apply with per-manager field ownership, delete, the status subresource, Status errors.
 //
-// Deliberate simplifications: no OpenAPI schema validation or strategic merge patch (415); lists in
+// Deliberate simplifications: no OpenAPI validation of built-in types (a few Service defaults and
+// checks only), CRD schemas without pattern/format/CEL, no strategic merge patch (415); lists in
 // server-side apply are atomic (no list-map merge keys); no finalizers, graceful deletion or
 // deletecollection; deleting a namespace removes its contents at once; a `continue` token reads the
 // current state rather than a snapshot; client-sent managedFields are ignored.
@@ -43,6 +45,33 @@ export interface KubeObject {
   [field: string]: unknown;
 }
 
+/**
+ * The subset of a structural OpenAPI v3 schema (apiextensions.k8s.io/v1 JSONSchemaProps) the double
+ * applies to custom resources, in the API server's order: unknown fields are pruned, `default`s
+ * filled in, then `type`, `enum`, `required`, `maxItems`, `minimum`/`maximum` and `maxLength` checked
+ * (422 Invalid naming the field). No `pattern`, `format` or CEL rules.
+ */
+export interface JSONSchemaProps {
+  readonly type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+  readonly description?: string;
+  readonly properties?: Readonly<Record<string, JSONSchemaProps>>;
+  /** A map: every key kept, each value by this schema. */
+  readonly additionalProperties?: JSONSchemaProps;
+  readonly items?: JSONSchemaProps;
+  readonly required?: readonly string[];
+  readonly enum?: readonly unknown[];
+  readonly default?: unknown;
+  readonly maxItems?: number;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly 'x-kubernetes-preserve-unknown-fields'?: boolean;
+  readonly 'x-kubernetes-int-or-string'?: boolean;
+  readonly 'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  readonly 'x-kubernetes-list-map-keys'?: readonly string[];
+}
+
 /** The subset of an apiextensions.k8s.io/v1 CustomResourceDefinition the double serves from. */
 export interface CustomResourceDefinition {
   readonly metadata: { readonly name: string };
@@ -56,25 +85,117 @@ export interface CustomResourceDefinition {
       readonly listKind?: string;
       readonly shortNames?: readonly string[];
     };
-    readonly versions: readonly { readonly name: string; readonly served: boolean; readonly subresources?: { readonly status?: object } }[];
+    readonly versions: readonly {
+      readonly name: string;
+      readonly served: boolean;
+      readonly storage?: boolean;
+      readonly subresources?: { readonly status?: object };
+      /** Without one every field is kept, as with x-kubernetes-preserve-unknown-fields. */
+      readonly schema?: { readonly openAPIV3Schema: JSONSchemaProps };
+    }[];
   };
 }
 
-function mcsCrd(kind: string, shortName: string): CustomResourceDefinition {
+const str$ = (extra: Partial<JSONSchemaProps> = {}): JSONSchemaProps => ({ type: 'string', ...extra });
+const stringMap: JSONSchemaProps = { type: 'object', additionalProperties: { type: 'string' } };
+
+/** metav1.Condition as controller-gen writes it into CRDs. */
+const conditionSchema: JSONSchemaProps = {
+  type: 'object',
+  required: ['lastTransitionTime', 'message', 'reason', 'status', 'type'],
+  properties: {
+    lastTransitionTime: str$(),
+    message: str$({ maxLength: 32_768 }),
+    observedGeneration: { type: 'integer', minimum: 0 },
+    reason: str$({ minLength: 1, maxLength: 1024 }),
+    status: str$({ enum: ['True', 'False', 'Unknown'] }),
+    type: str$({ maxLength: 316 }),
+  },
+};
+
+const rootOf = (spec: JSONSchemaProps, status: JSONSchemaProps): JSONSchemaProps => ({
+  type: 'object',
+  properties: { apiVersion: str$(), kind: str$(), metadata: { type: 'object' }, spec, status },
+});
+
+/** sigs.k8s.io/mcs-api v1alpha1 ServiceExport: spec.exportedLabels/exportedAnnotations, status.conditions. */
+const serviceExportSchema = rootOf(
+  { type: 'object', properties: { exportedLabels: stringMap, exportedAnnotations: stringMap } },
+  {
+    type: 'object',
+    properties: {
+      conditions: { type: 'array', items: conditionSchema, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
+    },
+  },
+);
+
+/**
+ * sigs.k8s.io/mcs-api v1alpha1 ServiceImport as its conformance suite reads it today: ports, ips
+ * (one VIP in v1alpha1), type, sessionAffinity and sessionAffinityConfig, internalTrafficPolicy
+ * and trafficDistribution; status.clusters.
+ */
+const serviceImportSchema = rootOf(
+  {
+    type: 'object',
+    required: ['ports', 'type'],
+    properties: {
+      ips: { type: 'array', maxItems: 1, items: str$() },
+      ports: {
+        type: 'array',
+        'x-kubernetes-list-type': 'atomic',
+        items: {
+          type: 'object',
+          required: ['port'],
+          properties: {
+            appProtocol: str$(),
+            name: str$(),
+            port: { type: 'integer', minimum: 1, maximum: 65_535 },
+            protocol: str$({ default: 'TCP' }),
+            targetPort: { 'x-kubernetes-int-or-string': true },
+          },
+        },
+      },
+      sessionAffinity: str$(),
+      sessionAffinityConfig: {
+        type: 'object',
+        properties: { clientIP: { type: 'object', properties: { timeoutSeconds: { type: 'integer' } } } },
+      },
+      internalTrafficPolicy: str$(),
+      trafficDistribution: str$(),
+      type: str$({ enum: ['ClusterSetIP', 'Headless'] }),
+    },
+  },
+  {
+    type: 'object',
+    properties: {
+      clusters: {
+        type: 'array',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['cluster'],
+        items: { type: 'object', required: ['cluster'], properties: { cluster: str$() } },
+      },
+    },
+  },
+);
+
+function mcsCrd(kind: string, shortNames: readonly string[], schema: JSONSchemaProps): CustomResourceDefinition {
   const plural = `${kind.toLowerCase()}s`;
   return {
     metadata: { name: `${plural}.multicluster.x-k8s.io` },
     spec: {
       group: 'multicluster.x-k8s.io',
       scope: 'Namespaced',
-      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List`, shortNames: [shortName] },
-      versions: [{ name: 'v1alpha1', served: true, subresources: { status: {} } }],
+      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List`, shortNames },
+      versions: [{ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: schema } }],
     },
   };
 }
 
-/** The upstream MCS API CRDs (sigs.k8s.io/mcs-api), reduced to what the double serves. */
-export const mcsCustomResourceDefinitions: readonly CustomResourceDefinition[] = [mcsCrd('ServiceExport', 'svcex'), mcsCrd('ServiceImport', 'svcim')];
+/** The upstream MCS API CRDs (sigs.k8s.io/mcs-api), with their schemas, reduced to what the double serves. */
+export const mcsCustomResourceDefinitions: readonly CustomResourceDefinition[] = [
+  mcsCrd('ServiceExport', ['svcex', 'svcexport'], serviceExportSchema),
+  mcsCrd('ServiceImport', ['svcim'], serviceImportSchema),
+];
 
 export interface KubeApiDoubleOptions {
   /** Default 0: a free port. */
@@ -147,6 +268,8 @@ interface ResourceType {
   /** Real DELETE answers a Status for some built-ins and the deleted object for the rest. */
   readonly deleteReturnsStatus: boolean;
   readonly nameRule: RegExp;
+  /** A custom resource's structural schema: pruning, defaults, validation. */
+  readonly schema?: JSONSchemaProps | undefined;
 }
 
 const dns1123Subdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -230,6 +353,7 @@ function typesFromCrd(crd: CustomResourceDefinition): ResourceType[] {
       custom: true,
       deleteReturnsStatus: false,
       nameRule: dns1123Subdomain,
+      schema: v.schema?.openAPIV3Schema,
     }));
 }
 
@@ -677,12 +801,108 @@ function withoutVolatile(o: Obj): string {
   return canon(c);
 }
 
+// ---- structural schemas (custom resources) ---------------------------------------------------
+
+/** Drops what the schema does not know, and nulls, as the API server prunes custom resources. */
+function prune(v: unknown, schema: JSONSchemaProps | undefined): unknown {
+  if (schema === undefined || schema['x-kubernetes-preserve-unknown-fields'] === true) return v;
+  if (Array.isArray(v)) return v.map((x) => prune(x, schema.items));
+  if (!isObj(v)) return v;
+  for (const [k, child] of Object.entries(v)) {
+    const sub = schema.properties?.[k] ?? schema.additionalProperties;
+    if (child === null || sub === undefined) Reflect.deleteProperty(v, k);
+    else v[k] = prune(child, sub);
+  }
+  return v;
+}
+
+/** Fills in `default`s of absent fields inside objects that are present. */
+function fillDefaults(v: unknown, schema: JSONSchemaProps | undefined): void {
+  if (schema === undefined) return;
+  if (Array.isArray(v)) {
+    for (const x of v) fillDefaults(x, schema.items);
+    return;
+  }
+  if (!isObj(v)) return;
+  for (const [k, sub] of Object.entries(schema.properties ?? {})) {
+    if (v[k] === undefined && sub.default !== undefined) v[k] = clone(sub.default);
+    fillDefaults(v[k], sub);
+  }
+  if (schema.additionalProperties !== undefined) for (const child of Object.values(v)) fillDefaults(child, schema.additionalProperties);
+}
+
+const shown = (v: unknown): string => (v === undefined ? 'null' : JSON.stringify(v));
+
+/** The first violation of the schema, as the API server words it: [field path, why]; undefined when valid. */
+function violation(v: unknown, schema: JSONSchemaProps, path: string): [string, string] | undefined {
+  const typeOk = (): boolean => {
+    if (schema['x-kubernetes-int-or-string'] === true) return typeof v === 'string' || Number.isInteger(v);
+    const checks: Record<NonNullable<JSONSchemaProps['type']>, (x: unknown) => boolean> = {
+      object: isObj,
+      array: Array.isArray,
+      string: (x) => typeof x === 'string',
+      integer: Number.isInteger,
+      number: (x) => typeof x === 'number',
+      boolean: (x) => typeof x === 'boolean',
+    };
+    return schema.type === undefined || checks[schema.type](v);
+  };
+  if (!typeOk()) {
+    const actual = Array.isArray(v) ? 'array' : isObj(v) ? 'object' : Number.isInteger(v) ? 'integer' : typeof v;
+    return [path, `Invalid value: "${actual}": ${path} in body must be of type ${schema.type ?? 'integer or string'}: "${actual}"`];
+  }
+  if (schema.enum !== undefined && !schema.enum.some((e) => canon(e) === canon(v))) {
+    return [path, `Unsupported value: ${shown(v)}: supported values: ${schema.enum.map(shown).join(', ')}`];
+  }
+  if (typeof v === 'string') {
+    if (schema.maxLength !== undefined && v.length > schema.maxLength) return [path, `Too long: may not be more than ${schema.maxLength} bytes`];
+    if (schema.minLength !== undefined && v.length < schema.minLength)
+      return [path, `Invalid value: ${shown(v)}: ${path} in body should be at least ${schema.minLength} chars long`];
+  }
+  if (typeof v === 'number') {
+    if (schema.minimum !== undefined && v < schema.minimum)
+      return [path, `Invalid value: ${v}: ${path} in body should be greater than or equal to ${schema.minimum}`];
+    if (schema.maximum !== undefined && v > schema.maximum)
+      return [path, `Invalid value: ${v}: ${path} in body should be less than or equal to ${schema.maximum}`];
+  }
+  if (Array.isArray(v)) {
+    if (schema.maxItems !== undefined && v.length > schema.maxItems) return [path, `Too many: ${v.length}: must have at most ${schema.maxItems} items`];
+    for (const [i, x] of v.entries()) {
+      const bad = schema.items === undefined ? undefined : violation(x, schema.items, `${path}[${i}]`);
+      if (bad !== undefined) return bad;
+    }
+  }
+  if (isObj(v)) {
+    for (const k of schema.required ?? []) if (v[k] === undefined) return [`${path}.${k}`.replace(/^\./, ''), 'Required value'];
+    for (const [k, child] of Object.entries(v)) {
+      const sub = schema.properties?.[k] ?? schema.additionalProperties;
+      const bad = sub === undefined ? undefined : violation(child, sub, path === '' ? k : `${path}.${k}`);
+      if (bad !== undefined) return bad;
+    }
+  }
+  return undefined;
+}
+
+/** Prunes, defaults and validates a custom resource by its schema; metadata is the server's own. */
+function structural(t: ResourceType, o: Obj): void {
+  const schema = t.schema;
+  if (schema === undefined) return;
+  const metadata = o.metadata;
+  delete o.metadata;
+  prune(o, schema);
+  fillDefaults(o, schema);
+  o.metadata = metadata;
+  const bad = violation({ ...o, metadata: undefined }, { ...schema, properties: { ...schema.properties, metadata: {} } }, '');
+  if (bad !== undefined) throw invalid(t, str(meta(o).name) ?? '', bad[0], bad[1]);
+}
+
 /** Stamps server-owned metadata and stores `next`; a write that changes nothing keeps the old version, as the real server does. */
 function persist(s: State, t: ResourceType, old: Obj | undefined, next: Obj, entries: ManagedEntry[], dryRun: boolean): Obj {
   const m = meta(next);
   for (const f of systemMeta) Reflect.deleteProperty(m, f);
   next.apiVersion = apiVersionOf(t);
   next.kind = t.kind;
+  structural(t, next);
   const om = old ? meta(old) : undefined;
   const spec = (o: Obj): string => canon({ ...o, apiVersion: undefined, kind: undefined, metadata: undefined, status: undefined });
   m.uid = om?.uid ?? randomUUID();
@@ -721,6 +941,28 @@ function defaults(s: State, t: ResourceType, next: Obj, old: Obj | undefined): v
     const was = old && isObj(old.spec) ? old.spec : {};
     spec.type ??= 'ClusterIP';
     spec.sessionAffinity ??= 'None';
+    if (spec.type !== 'ExternalName') spec.internalTrafficPolicy ??= 'Cluster';
+    if (spec.sessionAffinity === 'ClientIP') {
+      const config = isObj(spec.sessionAffinityConfig) ? spec.sessionAffinityConfig : (spec.sessionAffinityConfig = {});
+      const clientIP = isObj(config.clientIP) ? config.clientIP : (config.clientIP = {});
+      clientIP.timeoutSeconds ??= 10_800;
+      const timeout = clientIP.timeoutSeconds;
+      if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 86_400) {
+        throw invalid(
+          t,
+          name,
+          'spec.sessionAffinityConfig.clientIP.timeoutSeconds',
+          `Invalid value: ${shown(timeout)}: must be greater than 0 and less than 86400`,
+        );
+      }
+    } else if (spec.sessionAffinityConfig !== undefined && spec.sessionAffinityConfig !== null) {
+      throw invalid(
+        t,
+        name,
+        'spec.sessionAffinityConfig',
+        `Invalid value: ${shown(spec.sessionAffinityConfig)}: must not be set when sessionAffinity is ${String(spec.sessionAffinity)}`,
+      );
+    }
     spec.clusterIP ??= was.clusterIP;
     if (old && spec.clusterIP !== was.clusterIP) throw invalid(t, name, 'spec.clusterIP', 'field is immutable');
     if (spec.clusterIP === undefined && spec.type !== 'ExternalName') {

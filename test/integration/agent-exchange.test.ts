@@ -237,6 +237,8 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
         type: 'ClusterSetIP',
         ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
         sessionAffinity: 'None',
+        // The API server (and so the double) defaults it on every Service but ExternalName.
+        internalTrafficPolicy: 'Cluster',
         exportTo: { matchLabels: { gpu: 'true' } },
         endpoints: ['10.1.0.5', '10.1.0.6'].map((a) => ({
           addresses: [a],

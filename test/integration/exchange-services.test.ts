@@ -72,7 +72,7 @@ describe('service exchange across three simulated clusters (real hub, etcd, nats
       const si = serviceImport(c, LLM.namespace, LLM.name);
       assert.deepEqual(
         si?.spec,
-        { type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], ips: [vip], sessionAffinity: 'None' },
+        { type: 'ClusterSetIP', ports: [{ name: 'http', port: 8000, protocol: 'TCP' }], ips: [vip], sessionAffinity: 'None', internalTrafficPolicy: 'Cluster' },
         `ServiceImport in ${c.name}`,
       );
       assert.deepEqual((si.status as { clusters?: unknown } | undefined)?.clusters, [{ cluster: ONPREM }], `ServiceImport status in ${c.name}`);

@@ -130,6 +130,7 @@ describe('Kubernetes API double (test double of kube-apiserver)', function () {
       ports: [{ port: 80, protocol: 'TCP', targetPort: 80 }],
       type: 'ClusterIP',
       sessionAffinity: 'None',
+      internalTrafficPolicy: 'Cluster',
       clusterIP: created.spec?.clusterIP,
       clusterIPs: [created.spec?.clusterIP],
     });
