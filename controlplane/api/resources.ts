@@ -154,6 +154,27 @@ export const clusterSpecSchema = z
     }
   });
 
+/** A standard BGP community (RFC 1997), two 16-bit halves. */
+const communitySchema = z.string().superRefine((v, ctx) => {
+  const m = /^([0-9]{1,5}):([0-9]{1,5})$/.exec(v);
+  if (m === null || Number(m[1]) > 65_535 || Number(m[2]) > 65_535) {
+    ctx.addIssue({ code: 'custom', message: 'expected a BGP community "ASN:value" with both parts 0-65535, such as "64512:100"', input: v });
+  }
+});
+
+/** AWS objects named by id or chosen by one tag. */
+function awsSelectorSchema(prefix: string, what: string) {
+  return z
+    .strictObject({
+      ids: z
+        .array(z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `expected a ${what} id such as "${prefix}-0a1b2c3d"`))
+        .min(1)
+        .optional(),
+      tag: z.strictObject({ key: z.string().min(1).max(128), value: z.string().max(256) }).optional(),
+    })
+    .refine((s) => s.ids !== undefined || s.tag !== undefined, { message: `name the ${what}s by ids or by tag` });
+}
+
 const linkSchema = z.strictObject({
   to: nameSchema,
   type: z.enum(['vpc-peering', 'transit-gateway', 'vpn', 'interconnect', 'bgp']),
@@ -175,15 +196,43 @@ export const networkSpecSchema = z
           .string()
           .regex(/^tgw-[0-9a-f]{8,17}$/, 'expected a transit gateway id such as "tgw-0a1b2c3d"')
           .optional(),
+        // What the AWS adapter programs (providers/aws): all optional, so older Networks stay valid.
+        transitGatewayAttachmentId: z
+          .string()
+          .regex(/^tgw-attach-[0-9a-f]{8,17}$/, 'expected a transit gateway attachment id such as "tgw-attach-0a1b2c3d"')
+          .optional(),
+        vpnGatewayId: z
+          .string()
+          .regex(/^vgw-[0-9a-f]{8,17}$/, 'expected a virtual private gateway id such as "vgw-0a1b2c3d"')
+          .optional(),
+        /** The route tables Causeway adds routes to: by id, by tag, or (neither) every table of the VPC. */
+        routeTables: awsSelectorSchema('rtb', 'route table').optional(),
+        /** The security groups Causeway adds rules to: by id or by tag (neither: none). */
+        securityGroups: awsSelectorSchema('sg', 'security group').optional(),
+        /** Routes a route table may hold (AWS's quota, 50 unless raised for the account). */
+        maxRoutesPerTable: z.int().min(1).max(1000).optional(),
       })
       .optional(),
     gcp: z
       .strictObject({
         project: z.string().regex(/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, 'expected a GCP project id such as "ml-platform-prod"'),
         network: nameSchema,
+        /** The Cloud Router whose BGP sessions carry the VPN/Interconnect links (custom advertised ranges). */
+        cloudRouter: z.strictObject({ region: z.string().min(1), name: nameSchema }).optional(),
       })
       .optional(),
-    onprem: z.strictObject({ site: z.string().min(1), asn: asnSchema }).optional(),
+    onprem: z
+      .strictObject({
+        site: z.string().min(1),
+        asn: asnSchema,
+        /** The site's BGP peers (fabric routers) that Causeway announces to. */
+        peers: z.array(z.strictObject({ address: ipSchema, asn: asnSchema, port: portSchema.optional() })).optional(),
+        /** Next hop of the announced prefixes (the site's gateway to its clusters). */
+        nextHop: ipSchema.optional(),
+        /** BGP communities on every announcement, as "ASN:value". */
+        communities: z.array(communitySchema).optional(),
+      })
+      .optional(),
     prefixes: z.array(cidrSchema).optional(),
     links: z.array(linkSchema).optional(),
   })
