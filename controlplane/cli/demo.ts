@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KINDS } from '../api/kinds.ts';
-import { ChildServer } from '../embedded/child-server.ts';
+import { Resolver } from 'node:dns/promises';
+import { ChildServer, freePort } from '../embedded/child-server.ts';
 import { ADMIN_TOKEN_FILE, HUB_URL_FILE } from '../hub/config.ts';
 import { CA_CERT_FILE } from '../identity/tls-files.ts';
 import { HubClient } from './client.ts';
@@ -79,11 +80,14 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     const clusters = await startClusters(ctx);
     const consumers = await exportAndWait(ctx, clusters);
     await showResult(ctx, clusters, consumers);
+    await showDns(ctx, clusters);
+    const demoFile = writeDemoJson(ctx, clusters);
     out('');
     out(`Hub:        ${hub.url}   (pid ${hub.pid ?? '?'}; nats ${hub.natsUrl}; try kill -9 on it, then start it again)`);
     out(`CA:         ${rel(hub.caFile)}   (the API and NATS speak TLS; the CLI trusts it by default)`);
     out(`Token file: ${rel(hub.adminTokenFile)}   (the CLI reads it by default)`);
     out(`Hub logs:   ${rel(hub.logFile)}`);
+    out(`Demo:       ${rel(demoFile)}   (the hub, token, CA, and each cluster's kubeconfig and DNS address)`);
     out('');
     out('Try, in another terminal:');
     out('  npx causeway get services');
@@ -138,6 +142,42 @@ async function startHubProcess(dataDir: string, args: readonly string[]): Promis
   return { process: child, hub };
 }
 
+/** A simulated cluster and the address its agent serves clusterset.local on. */
+type DemoCluster = SimulatedCluster & { readonly dns: string };
+
+const DNS_NAME = 'llm-serving.inference.svc.clusterset.local';
+
+/** What aws-train's applications would get for the service's clusterset name, from its agent's DNS. */
+async function showDns({ out }: DemoContext, clusters: ReadonlyMap<string, DemoCluster>): Promise<void> {
+  const aws = clusters.get('aws-train');
+  if (aws === undefined) return;
+  const [host, port] = [aws.dns.slice(0, aws.dns.lastIndexOf(':')), aws.dns.slice(aws.dns.lastIndexOf(':') + 1)];
+  let answer: { address: string; ttl: number }[] = [];
+  // SERVFAIL before the agent's first snapshot, NXDOMAIN until the import is applied: ask until it answers.
+  await until(10_000, async () => {
+    const resolver = new Resolver({ timeout: 1000, tries: 1 });
+    resolver.setServers([aws.dns]);
+    answer = await resolver.resolve4(DNS_NAME, { ttl: true });
+    return answer.length > 0;
+  });
+  out(`\n$ dig @${host} -p ${port} ${DNS_NAME}   (aws-train's agent DNS)`);
+  out(answer.length > 0 ? answer.map((a) => `${DNS_NAME}.  ${a.ttl}  IN  A  ${a.address}`).join('\n') : '  no answer within 10 s: see the agent log');
+}
+
+/** `<data-dir>/demo.json`: where each simulated environment is, for a user's own tools or scripts. */
+function writeDemoJson({ hub, dataDir }: DemoContext, clusters: ReadonlyMap<string, DemoCluster>): string {
+  const file = join(dataDir, 'demo.json');
+  const demo = {
+    hub: hub.url,
+    tokenFile: hub.adminTokenFile,
+    caFile: hub.caFile,
+    nats: hub.natsUrl,
+    clusters: Object.fromEntries([...clusters].map(([name, c]) => [name, { kubeconfig: c.kubeconfig, dns: c.dns }])),
+  };
+  writeFileSync(file, `${JSON.stringify(demo, null, 2)}\n`, { mode: 0o644 });
+  return file;
+}
+
 function rel(p: string): string {
   return relative(process.cwd(), p) || '.';
 }
@@ -153,9 +193,9 @@ async function applyExamples({ client, out }: DemoContext): Promise<void> {
 }
 
 /** One simulated Kubernetes API per example cluster, each with its agent as a child process. */
-async function startClusters({ hub, client, dataDir, out, stops, signal }: DemoContext): Promise<Map<string, SimulatedCluster>> {
+async function startClusters({ hub, client, dataDir, out, stops, signal }: DemoContext): Promise<Map<string, DemoCluster>> {
   out('\nStarting three simulated clusters (Kubernetes API test doubles), each with a real agent process ...');
-  const clusters = new Map<string, SimulatedCluster>();
+  const clusters = new Map<string, DemoCluster>();
   const agents: ChildServer[] = [];
   // Agents first, all at once; then their clusters (spliced in after the hub); the hub last.
   stops.push(async () => {
@@ -166,7 +206,9 @@ async function startClusters({ hub, client, dataDir, out, stops, signal }: DemoC
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const simulated = await startSimulatedCluster({ name: cluster, dir, namespaces: ['default', 'kube-system', 'inference', 'ml-training'], signal });
     stops.splice(1, 0, () => simulated.stop());
-    clusters.set(cluster, simulated);
+    // Each agent serves clusterset.local for its cluster, where that cluster's CoreDNS would forward the zone.
+    const dns = `127.0.0.1:${await freePort()}`;
+    clusters.set(cluster, Object.assign(simulated, { dns }));
     const credential = await client.credentials(cluster, false);
     const credsFile = join(dir, 'agent.creds');
     writeFileSync(credsFile, credential.creds, { mode: 0o600 });
@@ -186,12 +228,16 @@ async function startClusters({ hub, client, dataDir, out, stops, signal }: DemoC
         credsFile,
         '--kubeconfig',
         simulated.kubeconfig,
+        '--dns-listen',
+        dns,
       ],
       logFile: join(dir, 'agent.log'),
       pidFile: join(dir, 'agent.pid'),
     });
     agents.push(agent);
-    out(`  ${cluster.padEnd(17)} Kubernetes API ${simulated.url}, agent pid ${agent.pid ?? '?'} (log ${rel(join(dir, 'agent.log'))})`);
+    out(
+      `  ${cluster.padEnd(17)} Kubernetes API ${simulated.url}, agent pid ${agent.pid ?? '?'}, clusterset.local DNS ${dns} (log ${rel(join(dir, 'agent.log'))})`,
+    );
   }
   return clusters;
 }

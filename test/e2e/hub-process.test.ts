@@ -11,7 +11,7 @@ import type { Resource } from '../../controlplane/api/resources.ts';
 import { freePort } from '../../controlplane/embedded/child-server.ts';
 import { HubClient } from '../../controlplane/cli/client.ts';
 import type { HistoryEntry } from '../../controlplane/registry/registry.ts';
-import { causeway, EXAMPLES_DIR, processCommand, readPidFile, startCauseway, type CausewayProcess } from '../harness/cli.ts';
+import { causeway, EXAMPLES_DIR, processCommand, readPidFile, runCommand, startCauseway, type CausewayProcess } from '../harness/cli.ts';
 import { tempDir } from '../harness/servers.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -227,6 +227,21 @@ describe('causeway demo as a process', function () {
     await assert.rejects(fetch(`http://${listen}/readyz`), 'no plain HTTP');
     await assert.rejects(new HubClient(hubUrl, undefined).request('GET', '/readyz'), /not trusted/);
     assert.match(readFileSync(join(dataDir, 'clusters', 'aws-train', 'agent.log'), 'utf8'), /tls:\/\/127\.0\.0\.1:\d+/);
+    // aws-train's agent answers the service's clusterset.local name with its ClusterSetIP (issue 14 §3).
+    const vip = /^llm-serving\.inference\.svc\.clusterset\.local\. +\d+ +IN +A +(\S+)$/m.exec(out)?.[1];
+    assert.match(vip ?? '', /^10\.255\.\d+\.\d+$/, out);
+    const demoJson = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as {
+      hub: string;
+      clusters: Record<string, { kubeconfig: string; dns: string }>;
+    };
+    assert.equal(demoJson.hub, hubUrl);
+    assert.deepEqual(Object.keys(demoJson.clusters).sort(), ['aws-train', 'gcp-train', 'onprem-inference']);
+    const dig = await runCommand(
+      'dig',
+      ['+short', '@127.0.0.1', '-p', demoJson.clusters['aws-train']?.dns.split(':')[1] ?? '', 'llm-serving.inference.svc.clusterset.local'],
+      { cwd: work },
+    );
+    assert.equal(dig.stdout.trim(), vip, dig.stderr);
 
     // The hub is its own process: kill -9 it, start it again as the demo says, and the agents come back to it.
     const hubPid = Number(/^Hub: .*\(pid (\d+);/m.exec(out)?.[1]);
