@@ -1,0 +1,32 @@
+// Condition types and reasons of a routing domain (a Network's status), set by its provider
+// controller: machine-readable and stable, like the Cluster conditions in the contract. They belong
+// in controlplane/api/conditions.ts once the hub writes them; they live here until then.
+
+export const NetworkConditionType = {
+  /** The provider could not be made to match the plan: reason and message name the object. */
+  Degraded: 'Degraded',
+} as const;
+
+export const NetworkReason = {
+  /** Everything Causeway owns in the domain matches the plan. */
+  Reconciled: 'Reconciled',
+  /** A route table is full: the message names the table, the quota and the prefixes left out. */
+  RouteQuotaExceeded: 'RouteQuotaExceeded',
+  /** A planned route would take traffic from a route Causeway does not own: left alone, reported. */
+  RouteConflict: 'RouteConflict',
+  /** A link names nothing a route can point at (a missing transit gateway or Cloud Router field). */
+  LinkUnresolved: 'LinkUnresolved',
+  /** No route table matches the Network's selector. */
+  NoRouteTables: 'NoRouteTables',
+  /** The VPC, route table, transit gateway or security group the Network names does not exist. */
+  ProviderObjectNotFound: 'ProviderObjectNotFound',
+  /** The provider refused the credentials or the call (missing permission). */
+  ProviderForbidden: 'ProviderForbidden',
+  /** The provider throttled, failed or did not answer; retried with backoff. */
+  ProviderUnavailable: 'ProviderUnavailable',
+  /** The provider refused a change as invalid or conflicting (its own quota, a duplicate). */
+  ProviderRefused: 'ProviderRefused',
+  /** The call budget of this reconcile ran out; the rest follows on the next one. */
+  CallBudgetExhausted: 'CallBudgetExhausted',
+} as const;
+export type NetworkReason = (typeof NetworkReason)[keyof typeof NetworkReason];
