@@ -219,10 +219,17 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
     if (c === undefined) continue;
     const perDomain = podsBySetAndDomain.get(c.clusterSet) ?? new Map<string, Prefix[]>();
     podsBySetAndDomain.set(c.clusterSet, perDomain);
-    perDomain.set(c.domain, [...(perDomain.get(c.domain) ?? []), p]);
+    const list = perDomain.get(c.domain) ?? [];
+    list.push(p);
+    perDomain.set(c.domain, list);
   }
   const lbPools = new Map<string, Prefix[]>();
-  for (const p of model.prefixes) if (p.role === 'load-balancer' && p.domain !== undefined) lbPools.set(p.domain, [...(lbPools.get(p.domain) ?? []), p]);
+  for (const p of model.prefixes) {
+    if (p.role !== 'load-balancer' || p.domain === undefined) continue;
+    const list = lbPools.get(p.domain) ?? [];
+    list.push(p);
+    lbPools.set(p.domain, list);
+  }
   const vipPools = model.prefixes.filter((p) => p.role === 'clusterset-ips');
 
   for (const [set, perDomain] of [...podsBySetAndDomain].sort(([a], [b]) => cmp(a, b))) {
@@ -248,11 +255,12 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
   }
 
   // ExternalService endpoints: a route to each endpoint address from every consumer's domain.
+  const consumersOf = consumerIndex(model);
   const services = [...(options.services ?? [])].sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
   for (const s of services) {
     for (const e of s.exporters) {
       if (!('network' in e) || !domains.has(e.network)) continue;
-      for (const consumer of consumersOf(s, e, model)) {
+      for (const consumer of consumersOf(s, e)) {
         const c = clusterByName.get(consumer);
         if (c === undefined || c.domain === e.network || !planned(c.domain)) continue;
         const link = usableLink(c.domain, e.network, c.clusterSet);
@@ -269,9 +277,10 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
       const exporterDomain = 'cluster' in e ? clusterByName.get(e.cluster)?.domain : e.network;
       if (exporterDomain === undefined || !domains.has(exporterDomain)) continue;
       const targets = 'cluster' in e ? (clusterByName.get(e.cluster)?.podCIDRs ?? []) : e.addresses.map(hostPrefix);
-      for (const consumer of consumersOf(s, e, model)) {
+      for (const consumer of consumersOf(s, e)) {
         const c = clusterByName.get(consumer);
         if (c === undefined || ('cluster' in e && c.name === e.cluster)) continue;
+        if (!planned(c.domain) && !planned(exporterDomain)) continue;
         if (c.domain !== exporterDomain) {
           const link = linkBetween(c.domain, exporterDomain);
           if (link === undefined || link.routing.mode === 'unresolved') continue;
@@ -299,13 +308,23 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
   };
 }
 
-function consumersOf(s: ExportedService, e: ServiceExporter, model: NetworkModel): string[] {
-  if (s.consumers !== undefined) return [...s.consumers].sort();
-  if ('cluster' in e) {
-    const set = model.clusters.find((c) => c.name === e.cluster)?.clusterSet;
-    return model.clusters.filter((c) => c.clusterSet === set).map((c) => c.name);
+/** Who may consume an export: the service's own list, else the exporter's clusterset (everyone, for external endpoints). */
+function consumerIndex(model: NetworkModel): (s: ExportedService, e: ServiceExporter) => readonly string[] {
+  const bySet = new Map<string, string[]>();
+  const setOf = new Map<string, string>();
+  for (const c of model.clusters) {
+    const members = bySet.get(c.clusterSet) ?? [];
+    members.push(c.name);
+    bySet.set(c.clusterSet, members);
+    setOf.set(c.name, c.clusterSet);
   }
-  return model.clusters.map((c) => c.name);
+  const everyone = model.clusters.map((c) => c.name);
+  return (s, e) => {
+    if (s.consumers !== undefined) return [...s.consumers].sort();
+    if (!('cluster' in e)) return everyone;
+    const set = setOf.get(e.cluster);
+    return set === undefined ? [] : (bySet.get(set) ?? []);
+  };
 }
 
 function open(
