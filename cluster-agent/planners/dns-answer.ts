@@ -6,6 +6,7 @@
 //   <svc>.<ns>.svc.clusterset.local                     A/AAAA: the ClusterSetIPs; headless: every ready endpoint
 //   <hostname>.<clusterid>.<svc>.<ns>.svc.clusterset.local   A/AAAA: one ready endpoint of a headless service
 //   _<port>._<proto>.<svc>.<ns>.svc.clusterset.local    SRV per named port (headless: per ready endpoint and port)
+//   <svc>.<ns>.svc.clusterset.local                     SRV too: one per port, named or not (as CoreDNS answers)
 //   dns-version.clusterset.local                        TXT "1.0.0"
 //
 // Names that exist without records of the asked type (the apex, `svc`, a namespace with imports,
@@ -148,7 +149,11 @@ export function answerQuestion(q: DnsQuestion, zone: DnsZoneView): DnsAnswer {
   const owner = q.name.replace(/\.$/, '');
   const answers = node.records.filter((r) => q.type === 'ANY' || r.type === q.type).map((r) => ({ ...r, name: owner }));
   if (answers.length === 0) return negative(Rcode.NoError, zone);
-  const additionals = answers.flatMap((r) => (r.type === 'SRV' ? (node.targets.get(r.target) ?? []) : []));
+  // A target's addresses already in the answer (ANY, or SRV at the service's own name) are not repeated.
+  const answered = new Set(answers.map((r) => JSON.stringify({ ...r, name: r.name.toLowerCase() })));
+  const additionals = answers
+    .flatMap((r) => (r.type === 'SRV' ? (node.targets.get(r.target) ?? []) : []))
+    .filter((r) => !answered.has(JSON.stringify({ ...r, name: r.name.toLowerCase() })));
   return { rcode: Rcode.NoError, authoritative: true, answers, authorities: [], additionals: dedupe(additionals) };
 }
 
@@ -242,7 +247,12 @@ function serviceNode(below: readonly string[], s: DnsService, base: string): Nod
   const [first, second] = below;
   if (first === undefined) {
     const addresses = headless ? s.endpoints.flatMap((e) => e.addresses) : s.ips;
-    return { records: addressRecords('', addresses), targets: new Map() };
+    // SRV at the service's own name too, one per port, named or not — as CoreDNS answers it and as
+    // the upstream MCS conformance suite asks (clusterip_service_dns.go, headless_service_dns.go).
+    const srv = s.ports.map((port) => srvNode(s, port, base));
+    const targets = new Map<string, readonly DnsRecord[]>();
+    for (const n of srv) for (const [k, v] of n.targets) targets.set(k, v);
+    return { records: [...addressRecords('', addresses), ...srv.flatMap((n) => n.records)], targets };
   }
   if (below.length === 1) {
     // Empty non-terminals: `_<proto>` above the SRV names, `<clusterid>` above a headless service's hostnames.
@@ -259,7 +269,7 @@ function serviceNode(below: readonly string[], s: DnsService, base: string): Nod
   return endpoint === undefined ? undefined : { records: addressRecords('', endpoint.addresses), targets: new Map() };
 }
 
-function srvNode(s: DnsService, port: DnsPort & { readonly name: string }, base: string): Node {
+function srvNode(s: DnsService, port: DnsPort, base: string): Node {
   if (s.type === 'ClusterSetIP') {
     return {
       records: [{ name: '', type: 'SRV', ttl: DnsTtl.Record, priority: 0, weight: 100, port: port.port, target: base }],

@@ -272,6 +272,17 @@ describe('clusterset.local DNS served by the agent (real hub, etcd, nats-server 
     assert.equal((await dig(port, `_http._udp.${LLM}`, 'SRV')).status, 'NXDOMAIN');
   });
 
+  it('[clusterip_service_dns] A DNS SRV query of the <service>.<ns>.svc.clusterset.local domain for a ClusterIP service should return valid SRV records', async () => {
+    const srv = await dig(port, LLM, 'SRV');
+    assert.equal(srv.status, 'NOERROR');
+    assert.deepEqual(srv.answers, [`${LLM}. 5 IN SRV 0 100 8000 ${LLM}.`]);
+    const viaNode = await resolver(address).resolveSrv(LLM);
+    assert.deepEqual(
+      viaNode.map(({ name, port: p }) => `${name}:${p}`),
+      [`${LLM}:8000`],
+    );
+  });
+
   it('a headless service exported by two clusters: every ready endpoint, <hostname>.<clusterid> names, SRV per endpoint with the additional A records', async () => {
     for (const o of headless('apps', 'db', [
       { ip: '10.32.4.1', hostname: 'db-0' },
@@ -325,6 +336,13 @@ describe('clusterset.local DNS served by the agent (real hub, etcd, nats-server 
     assert.deepEqual(
       viaNode.map((s) => `${s.name}:${s.port}`).sort(),
       targets.map((t) => `${t}.${DB}:5432`),
+    );
+    // [headless_service_dns] A DNS SRV query of the <service>.<ns>.svc.clusterset.local domain for a
+    // headless service should return valid SRV records: one per ready endpoint, at the service's own name.
+    const atName = await dig(port, DB, 'SRV');
+    assert.deepEqual(
+      atName.answers.filter((l) => l.includes(' SRV ')),
+      targets.map((t) => `${DB}. 5 IN SRV 0 25 5432 ${t}.${DB}.`),
     );
   });
 

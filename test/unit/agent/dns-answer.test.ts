@@ -112,7 +112,14 @@ describe('agent planner: clusterset.local answers (pure, MCS DNS specification)'
       what: 'ANY gives every record of the name',
       name: `dual.apps.${ZONE}`,
       type: 'ANY',
-      want: [`dual.apps.${ZONE} 5 A 10.255.0.8`, `dual.apps.${ZONE} 5 AAAA fd00:255::8`],
+      want: [`dual.apps.${ZONE} 5 A 10.255.0.8`, `dual.apps.${ZONE} 5 AAAA fd00:255::8`, `dual.apps.${ZONE} 5 SRV 0 100 80 dual.apps.${ZONE}`],
+    },
+    {
+      what: 'SRV at the service name itself: one per port, named or not (as CoreDNS, and the upstream MCS DNS conformance cases)',
+      name: LLM,
+      type: 'SRV',
+      want: [`${LLM} 5 SRV 0 100 8000 ${LLM}`, `${LLM} 5 SRV 0 100 9000 ${LLM}`, `${LLM} 5 SRV 0 100 9100 ${LLM}`],
+      additionals: [`${LLM} 5 A 10.255.0.7`],
     },
     {
       what: 'SRV of a named TCP port → the service name, its A in the additional section',
@@ -176,7 +183,6 @@ describe('agent planner: clusterset.local answers (pure, MCS DNS specification)'
   const nodata: { what: string; name: string; type: string }[] = [
     { what: 'AAAA of an IPv4-only ClusterSetIP', name: LLM, type: 'AAAA' },
     { what: 'a type the name has none of', name: LLM, type: 'MX' },
-    { what: 'SRV at the service name itself (SRV names are _port._proto)', name: LLM, type: 'SRV' },
     { what: 'A at an SRV name', name: `_http._tcp.${LLM}`, type: 'A' },
     { what: '_tcp.<svc>: an empty non-terminal', name: `_tcp.${LLM}`, type: 'A' },
     { what: '<clusterid>.<headless svc>: an empty non-terminal', name: `onprem-inference.${DB}`, type: 'A' },
