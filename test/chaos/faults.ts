@@ -81,6 +81,8 @@ export interface FaultResult {
   readonly withdrawn: number;
   readonly withdrawnSeconds: number;
   readonly lostWrites: number;
+  /** The history check could not run: lost writes are a lower bound. */
+  readonly writesUnchecked: boolean;
   readonly halfDone: number;
   readonly appliesAcknowledged: number;
   readonly appliesAttempted: number;
@@ -427,6 +429,7 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
       lost: 0,
       halfDone: 0,
       problems: [`the applies could not be checked: ${(err as Error).message}`],
+      unchecked: true,
     };
   }
   problems.push(...check.problems);
@@ -486,6 +489,7 @@ export async function runFault(ctx: Context, spec: FaultSpec): Promise<FaultResu
     withdrawn: withdrawals.length,
     withdrawnSeconds,
     lostWrites,
+    writesUnchecked: check.unchecked === true,
     halfDone: check.halfDone + mixed.length,
     appliesAcknowledged: check.acknowledged,
     appliesAttempted: check.attempted,

@@ -30,7 +30,7 @@ function row(r: FaultResult): string[] {
     r.topology,
     seconds(r.recoveryMs),
     withdrawnCell(r),
-    String(r.lostWrites),
+    r.writesUnchecked ? `${r.lostWrites}+? (unchecked)` : String(r.lostWrites),
     String(r.halfDone),
     `${r.appliesAcknowledged}/${r.appliesAttempted}`,
     `${r.maxSampleGapMs} ms`,

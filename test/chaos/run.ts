@@ -173,6 +173,7 @@ function errored(spec: FaultSpec, err: unknown): FaultResult {
     withdrawn: 0,
     withdrawnSeconds: 0,
     lostWrites: 0,
+    writesUnchecked: true,
     halfDone: 0,
     appliesAcknowledged: 0,
     appliesAttempted: 0,
