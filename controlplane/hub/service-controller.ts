@@ -1,5 +1,6 @@
 // Turns every cluster's exports into what every other cluster must import. Changes from the
-// registry and the exports are gathered for `flushIntervalMs` (coalescing bursts) and applied to
+// registry and the exports are coalesced (`flushDelay`: the first change after a quiet spell goes at
+// once, later ones wait for the end of that flush's `flushIntervalMs` window) and applied to
 // the incremental service model (controlplane/services/: work proportional to what changed and who
 // sees it); the consumers they touched are marked dirty in the delivery controller, which sends
 // each its delta on top of the revision it last got, or a snapshot. The services they touched are
@@ -45,6 +46,8 @@ export class ServiceController implements ServicesView {
   /** The revision the model reflects: what batches are labelled with. */
   private modelRevision = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** When the last flush ran (ms), for the coalescing window. */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private readonly startedAt: number;
   /** Per cluster whose stored False is not trusted yet: the timer that looks at it again. */
@@ -179,14 +182,18 @@ export class ServiceController implements ServicesView {
     this.changes.push(change);
     this.revisionSeen = Math.max(this.revisionSeen, revision);
     if (this.timer === undefined && !this.stopped) {
-      this.timer = setTimeout(() => {
-        this.flush();
-      }, this.deps.flushIntervalMs);
+      this.timer = setTimeout(
+        () => {
+          this.flush();
+        },
+        flushDelay(performance.now(), this.lastFlushAt, this.deps.flushIntervalMs),
+      );
     }
   }
 
   private flush(): void {
     this.timer = undefined;
+    this.lastFlushAt = performance.now();
     const model = this.model;
     if (model === undefined || this.changes.length === 0) return;
     const changes = this.changes;
@@ -234,6 +241,16 @@ export class ServiceController implements ServicesView {
     }
     return verdict.cluster;
   }
+}
+
+/**
+ * How long to gather changes before applying them: none after a quiet spell (the first change goes
+ * out on the next turn of the event loop, with whatever arrived in the same watch batch), and under
+ * load the rest of the window that began with the last flush, so that a burst is applied once per
+ * `windowMs` instead of once per change. Latency at low rates is the floor's, not the window's.
+ */
+export function flushDelay(nowMs: number, lastFlushAtMs: number, windowMs: number): number {
+  return Math.max(0, Math.min(windowMs, lastFlushAtMs + windowMs - nowMs));
 }
 
 function refName(ref: string): string {
