@@ -122,7 +122,7 @@ const rules = [
   io('x509', '(^|/)node_modules/(@peculiar/x509|reflect-metadata)/', '^controlplane/identity/pki\\.ts$'),
   io('kubernetes', '(^|/)node_modules/@kubernetes/client-node/', '^cluster-agent/kube-[^/]+\\.ts$'),
   io('fastify', '(^|/)node_modules/(fastify|fastify-[^/]+|@fastify/[^/]+)/', '^controlplane/hub/http/'),
-  io('aws', '(^|/)node_modules/@aws-sdk/', '^providers/aws/'),
+  io('aws', '(^|/)node_modules/@aws-sdk/', '^providers/aws/ec2-sdk\\.ts$'),
   io('gcp', '(^|/)node_modules/@google-cloud/', '^providers/gcp/'),
   io('grpc', '(^|/)node_modules/@grpc/', '^providers/onprem/'),
   io('dns-wire', '(^|/)node_modules/(dns-packet|@leichtgewicht/ip-codec)/', '^cluster-agent/dns-server\\.ts$'),
