@@ -17,8 +17,7 @@ import type { RouteOwnership, RouteRecord } from '../model/ownership.ts';
 import { planRoutes, type PlanProblem } from '../model/route-plan.ts';
 import { desiredRules, diffAws, managedGroups, managedTables, observedTables, ownerTags, type RouteChange, type RuleChange } from './aws-diff.ts';
 import { CallBudget, CallBudgetExhaustedError, type CallBudgetOptions, type CallBudgetStats } from './call-budget.ts';
-import { QuotaExceededError, type Ec2Api, type MutationOutcome, type RuleSpec } from './ec2-api.ts';
-import type { CallGate } from './ec2-sdk.ts';
+import { QuotaExceededError, type CallGate, type Ec2Api, type MutationOutcome, type RuleSpec } from './ec2-api.ts';
 
 export interface AwsVpcAdapterOptions {
   /** The EC2 port for a domain, its calls passing `gate` (the domain's budget). */

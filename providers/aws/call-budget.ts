@@ -5,8 +5,7 @@
 import { UnavailableError } from '../../controlplane/api/errors.ts';
 import { delayFor, type BackoffOptions } from '../../controlplane/kernel/backoff.ts';
 import { systemClock, type Clock } from '../../controlplane/kernel/clock.ts';
-import { ThrottledError } from './ec2-api.ts';
-import type { CallGate } from './ec2-sdk.ts';
+import { ThrottledError, type CallGate } from './ec2-api.ts';
 
 export interface CallBudgetOptions {
   /** Steady calls per second; default 10. */

@@ -79,6 +79,11 @@ export interface MutationOptions {
   readonly signal: AbortSignal;
 }
 
+/** Passes every call to EC2 (each page included); the domain's CallBudget is one. */
+export interface CallGate {
+  run<T>(call: () => Promise<T>, signal: AbortSignal): Promise<T>;
+}
+
 export interface Ec2Api {
   describeVpc(vpcId: string, signal: AbortSignal): Promise<VpcEc2>;
   /** Every route table of the VPC, all pages. */

@@ -36,6 +36,7 @@ import {
   QuotaExceededError,
   ThrottledError,
   type AttachmentEc2,
+  type CallGate,
   type Ec2Api,
   type MutationOptions,
   type MutationOutcome,
@@ -49,11 +50,6 @@ import {
   type TransitGatewayEc2,
   type VpcEc2,
 } from './ec2-api.ts';
-
-/** Passes every call (each page included); the domain's CallBudget is one. */
-export interface CallGate {
-  run<T>(call: () => Promise<T>, signal: AbortSignal): Promise<T>;
-}
 
 const OPEN_GATE: CallGate = { run: (call) => call() };
 
