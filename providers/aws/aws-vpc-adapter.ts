@@ -75,12 +75,15 @@ interface Failure {
   readonly retry: boolean;
 }
 
-function failureOf(err: unknown, context: string): Failure {
+function failureOf(err: unknown, context: string, kind?: ChangeKind): Failure {
   const message = `${context}: ${err instanceof Error ? err.message : String(err)}`;
   if (err instanceof CallBudgetExhaustedError) return { reason: NetworkReason.CallBudgetExhausted, message, retry: true };
   if (err instanceof NotFoundError) return { reason: NetworkReason.ProviderObjectNotFound, message, retry: false };
   if (err instanceof ForbiddenError || err instanceof UnauthorizedError) return { reason: NetworkReason.ProviderForbidden, message, retry: false };
-  if (err instanceof QuotaExceededError) return { reason: NetworkReason.RouteQuotaExceeded, message, retry: false };
+  if (err instanceof QuotaExceededError) {
+    const routes = kind === 'create-route' || kind === 'replace-route';
+    return { reason: routes ? NetworkReason.RouteQuotaExceeded : NetworkReason.ProviderQuotaExceeded, message, retry: false };
+  }
   if (err instanceof UnavailableError) return { reason: NetworkReason.ProviderUnavailable, message, retry: true };
   if (err instanceof CausewayError) return { reason: NetworkReason.ProviderRefused, message, retry: false };
   throw err;
@@ -210,7 +213,7 @@ export class AwsVpcAdapter {
       } catch (err) {
         if (!(err instanceof CausewayError)) throw err;
         await onError?.(err).catch(() => undefined);
-        const f = failureOf(err, `${kind} ${what} in ${object}`);
+        const f = failureOf(err, `${kind} ${what} in ${object}`, kind);
         failures.push(f);
         for (const k of change.keys) notInPlace.add(k);
         applied.push({ kind, object, what, outcome: 'failed', error: f.message, drift: false });

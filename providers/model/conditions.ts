@@ -24,7 +24,9 @@ export const NetworkReason = {
   ProviderForbidden: 'ProviderForbidden',
   /** The provider throttled, failed or did not answer; retried with backoff. */
   ProviderUnavailable: 'ProviderUnavailable',
-  /** The provider refused a change as invalid or conflicting (its own quota, a duplicate). */
+  /** A provider quota other than the route table's refused a change (rules per security group). */
+  ProviderQuotaExceeded: 'ProviderQuotaExceeded',
+  /** The provider refused a change as invalid or conflicting (a duplicate, a bad parameter). */
   ProviderRefused: 'ProviderRefused',
   /** The call budget of this reconcile ran out; the rest follows on the next one. */
   CallBudgetExhausted: 'CallBudgetExhausted',

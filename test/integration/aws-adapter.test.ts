@@ -365,6 +365,27 @@ describe('AWS adapter against the EC2 test double', () => {
       }
     });
 
+    it('a full security group: ProviderQuotaExceeded, the routes still made', async () => {
+      const s = await setup();
+      try {
+        s.double.fail(
+          10,
+          { code: 'RulesPerSecurityGroupLimitExceeded', message: 'The maximum number of rules per security group has been reached.', status: 400 },
+          { match: (q) => q.action.startsWith('AuthorizeSecurityGroup') },
+        );
+        const r = await s.reconcile();
+        assert.deepEqual([r.conditions[0]?.status, r.conditions[0]?.reason], ['True', 'ProviderQuotaExceeded']);
+        assert.match(
+          r.conditions[0]?.message ?? '',
+          /authorize-rules .* in sg-0a1b2c3d4e5f60010: allowing 3 egress rule\(s\) in sg-0a1b2c3d4e5f60010: EC2 RulesPerSecurityGroupLimitExceeded/,
+        );
+        assert.equal(s.double.routesOf(TABLE_A)['10.32.0.0/16'], AWS_TGW);
+        assert.deepEqual(causewayRules(s.double, GPU_SG), []);
+      } finally {
+        await s.double.stop();
+      }
+    });
+
     it('a refused permission: ProviderForbidden, no route created, no record left', async () => {
       const s = await setup();
       try {
