@@ -95,3 +95,18 @@ export function credentialsKey(cluster: string): string {
 export function leaderElectionKey(name: string): string {
   return `${ROOT}leader/${name}`;
 }
+
+/**
+ * Routes Causeway created in a provider's route tables (routes cannot be tagged, so ownership is a
+ * record kept here): `route-ownership/<domain>/<table>/<destination, URI-encoded>` → RouteRecord
+ * (providers/model/ownership.ts). Written by the leader's provider controller only; no lease.
+ */
+export const ROUTE_OWNERSHIP_PREFIX = `${ROOT}route-ownership/`;
+
+export function routeOwnershipPrefix(domain: string): string {
+  return `${ROUTE_OWNERSHIP_PREFIX}${domain}/`;
+}
+
+export function routeOwnershipKey(domain: string, table: string, destination: string): string {
+  return `${routeOwnershipPrefix(domain)}${encodeURIComponent(table)}/${encodeURIComponent(destination)}`;
+}
