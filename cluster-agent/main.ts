@@ -30,7 +30,7 @@ export interface RunAgentOptions {
   /** Default 250 ms (doubling to 30 s): retry of reports, syncs, writes; also informer restarts. */
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
-  /** Default 10 s: how long a report or sync waits for the hub's reply. */
+  /** How long a report waits for the hub's reply (default 5 s) and a sync for its first (default 10 s); given, both. */
   readonly requestTimeoutMs?: number;
   /** HOST:PORT of a Prometheus `GET /metrics` endpoint (e.g. 127.0.0.1:9464; port 0 picks one); unset: none. */
   readonly metricsListen?: string;

@@ -34,7 +34,12 @@ export interface NatsTransportOptions {
   readonly creds: string;
   /** PEM of the CA that signs the NATS servers' certificates (`causeway agent --ca`); TLS is then required. */
   readonly ca?: string | undefined;
-  /** Report request timeout; default 10 s. */
+  /**
+   * Report (and renewal) request timeout; default REPORT_TIMEOUT_MS. The hub answers a report after
+   * one etcd write, which its own deadline bounds at 4 s; waiting longer only waits on a hub that
+   * died with the report (a queue group hands each report to one replica), and a retry is
+   * answered as a replay by whichever replica gets it.
+   */
   readonly requestTimeoutMs?: number;
   /** How long a sync waits for its first reply (default 10 s) and then for each further chunk (default 500 ms). */
   readonly syncFirstReplyMs?: number;
@@ -51,6 +56,8 @@ export interface NatsTransportOptions {
   /** Retry of a failed renewal: default 5 s doubling to 5 min. */
   readonly renewRetry?: { readonly baseMs: number; readonly maxMs: number };
 }
+
+export const REPORT_TIMEOUT_MS = 5000;
 
 const JWT_BLOCK = /(-----BEGIN NATS USER JWT-----\s*)(\S+)(\s*------END NATS USER JWT------)/;
 /** setTimeout's ceiling is ~24.8 days; longer waits are taken in steps. */
@@ -191,7 +198,7 @@ export class NatsHubTransport implements HubTransport {
     const request: RenewRequest = { v: PROTOCOL_VERSION, cluster: this.options.cluster, session: this.session, publicKey };
     const msg = await raceAbort(
       nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Renew), renewRequestCodec.encode(request), {
-        timeout: this.options.requestTimeoutMs ?? 10_000,
+        timeout: this.options.requestTimeoutMs ?? REPORT_TIMEOUT_MS,
       }),
       signal,
     );
@@ -273,7 +280,9 @@ export class NatsHubTransport implements HubTransport {
   async report(report: Report, signal: AbortSignal): Promise<ReportReply> {
     const nc = this.connection();
     const msg = await raceAbort(
-      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Report), reportCodec.encode(report), { timeout: this.options.requestTimeoutMs ?? 10_000 }),
+      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Report), reportCodec.encode(report), {
+        timeout: this.options.requestTimeoutMs ?? REPORT_TIMEOUT_MS,
+      }),
       signal,
     );
     const reply = reportReplyCodec.decode(msg.data);
