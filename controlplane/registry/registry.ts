@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { ConflictError, InvalidInputError, NotFoundError } from '../api/errors.ts';
-import { HEAD_KEY, HISTORY_PREFIX, kindPrefix, objectKey, OBJECTS_PREFIX, parseObjectKey, refOf, refString, type ObjectRef } from '../api/keys.ts';
+import { HEAD_KEY, HISTORY_PREFIX, historyKey, kindPrefix, objectKey, OBJECTS_PREFIX, parseObjectKey, refOf, refString, type ObjectRef } from '../api/keys.ts';
 import type { Kind } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
 import {
@@ -23,7 +23,7 @@ import {
 import { delayFor } from '../kernel/backoff.ts';
 import { SerialQueue, sleep } from '../kernel/async.ts';
 import { decodeObject, encodeObject, stripVersion } from './stored-object.ts';
-import type { Op, Store } from './store.ts';
+import type { KeyValue, Op, Store } from './store.ts';
 import { appendRecord, readHead } from './history.ts';
 import { planWrite, type Mutation, type Snapshot } from './write-plan.ts';
 
@@ -65,17 +65,49 @@ export class Registry {
     return (await this.store.range(HEAD_KEY, signal)).revision;
   }
 
-  /** History, newest first; only entries touching `ref` when given. */
-  async history(filter: { ref?: ObjectRef; limit?: number } = {}, signal?: AbortSignal): Promise<HistoryEntry[]> {
-    const entries = await this.readHistory(signal);
+  /**
+   * History, newest first; only entries touching `ref` when given, and shaped by `select` (which
+   * may drop an entry: the caller's visibility) when given. With a `limit`, records are read newest
+   * first a page at a time and reading stops once `limit` entries are picked: `history --limit 20`
+   * costs the same after a million writes as after twenty.
+   */
+  async history(
+    filter: { ref?: ObjectRef; limit?: number; select?: (e: HistoryEntry) => HistoryEntry | undefined } = {},
+    signal?: AbortSignal,
+  ): Promise<HistoryEntry[]> {
     const want = filter.ref !== undefined ? refString(filter.ref) : undefined;
-    const picked =
-      want === undefined
-        ? entries
-        : entries
-            .map((e) => ({ ...e, changes: e.changes.filter((c) => refString({ kind: c.kind, namespace: c.namespace, name: c.name }) === want) }))
-            .filter((e) => e.changes.length > 0 || (e.credential !== undefined && refString({ kind: 'Cluster', name: e.credential.cluster }) === want));
-    return picked.reverse().slice(0, filter.limit ?? Infinity);
+    const pick = (e: HistoryEntry): HistoryEntry | undefined => {
+      const touching =
+        want === undefined ? e : { ...e, changes: e.changes.filter((c) => refString({ kind: c.kind, namespace: c.namespace, name: c.name }) === want) };
+      if (
+        want !== undefined &&
+        touching.changes.length === 0 &&
+        !(e.credential !== undefined && refString({ kind: 'Cluster', name: e.credential.cluster }) === want)
+      ) {
+        return undefined;
+      }
+      return filter.select === undefined ? touching : filter.select(touching);
+    };
+    const limit = filter.limit;
+    if (limit === undefined) {
+      return (await this.readHistory(signal))
+        .reverse()
+        .map(pick)
+        .filter((e): e is HistoryEntry => e !== undefined);
+    }
+    const out: HistoryEntry[] = [];
+    const { seq } = await readHead(this.store, signal);
+    for (let top = seq; top >= 1 && out.length < limit; top -= HISTORY_PAGE) {
+      const seqs = Array.from({ length: Math.min(HISTORY_PAGE, top) }, (_, i) => top - i);
+      const kvs = await Promise.all(seqs.map((n) => this.store.get(historyKey(n), signal)));
+      for (const kv of kvs) {
+        if (kv === undefined) continue;
+        const e = pick(historyEntry(kv));
+        if (e !== undefined) out.push(e);
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
   }
 
   /**
@@ -256,19 +288,7 @@ export class Registry {
 
   private async readHistory(signal?: AbortSignal): Promise<HistoryEntry[]> {
     const { kvs } = await this.store.range(HISTORY_PREFIX, signal);
-    return kvs
-      .map((kv) => {
-        const record = JSON.parse(kv.value) as Omit<HistoryEntry, 'revision'>;
-        const revision = kv.createRevision;
-        return {
-          ...record,
-          revision,
-          changes: record.changes.map((c) =>
-            c.after !== undefined ? { ...c, after: { ...c.after, metadata: { ...c.after.metadata, resourceVersion: String(revision) } } } : c,
-          ),
-        };
-      })
-      .sort((a, b) => a.seq - b.seq);
+    return kvs.map(historyEntry);
   }
 }
 
@@ -281,3 +301,19 @@ function retryPause(attempt: number): Promise<void> {
 }
 
 const NEVER = new AbortController().signal;
+
+/** Records read a page at a time, newest first, for `history` with a limit. */
+const HISTORY_PAGE = 64;
+
+/** A history record as stored, with the revision it was written at (each object's resourceVersion then). */
+function historyEntry(kv: KeyValue): HistoryEntry {
+  const record = JSON.parse(kv.value) as Omit<HistoryEntry, 'revision'>;
+  const revision = kv.createRevision;
+  return {
+    ...record,
+    revision,
+    changes: record.changes.map((c) =>
+      c.after !== undefined ? { ...c, after: { ...c.after, metadata: { ...c.after.metadata, resourceVersion: String(revision) } } } : c,
+    ),
+  };
+}

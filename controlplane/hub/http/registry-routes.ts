@@ -4,6 +4,7 @@ import { InvalidInputError } from '../../api/errors.ts';
 import type { ObjectRef } from '../../api/keys.ts';
 import { API_VERSION } from '../../api/kinds.ts';
 import type { Resource } from '../../api/resources.ts';
+import type { HistoryEntry } from '../../registry/registry.ts';
 import { authorizeChange, canRead, requireAdmin, type Principal } from '../auth.ts';
 import { API_PREFIX, type HubApp, type HubServerDeps } from './app.ts';
 import { audited, changeView, declaredFor, dryRunQuery, flag, kindOf, positiveInt, principalOf, queryValue, resultView } from './requests.ts';
@@ -47,15 +48,14 @@ export function registerRegistryRoutes(app: HubApp, deps: HubServerDeps): void {
       if (q.name === undefined) throw new InvalidInputError([{ field: 'name', message: 'history of one object needs both kind and name' }]);
       ref = { kind: info.kind, name: q.name, ...(info.namespaced ? { namespace: q.namespace ?? 'default' } : {}) };
     }
-    const entries = await registry.history({ ...(ref !== undefined ? { ref } : {}) });
-    const visible = entries
-      .map((e) => ({
-        ...e,
-        changes: e.changes.filter((c) => principal.role === 'admin' || [c.before, c.after].some((r) => r !== undefined && canRead(principal, r))),
-      }))
-      // Admins see every entry, credential hand-outs included (they change no object).
-      .filter((e) => principal.role === 'admin' || e.changes.length > 0)
-      .slice(0, limit ?? Infinity);
+    // What the caller may read of each entry; admins see every entry, credential hand-outs
+    // included (they change no object). The limit counts what is visible.
+    const select = (e: HistoryEntry): HistoryEntry | undefined => {
+      if (principal.role === 'admin') return e;
+      const changes = e.changes.filter((c) => [c.before, c.after].some((r) => r !== undefined && canRead(principal, r)));
+      return changes.length > 0 ? { ...e, changes } : undefined;
+    };
+    const visible = await registry.history({ ...(ref !== undefined ? { ref } : {}), ...(limit !== undefined ? { limit } : {}), select });
     return { apiVersion: API_VERSION, kind: 'History', items: visible };
   });
 
