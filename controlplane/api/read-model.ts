@@ -19,3 +19,70 @@ export interface GlobalServiceView {
   readonly endpoints: number;
   readonly conditions: readonly Condition[];
 }
+
+// ---- the route plan and what applying it would change (issue 9: `get routes`, `plan`) ----------
+
+/** One domain's route plan (`causeway get routes`): derived from the registry alone. */
+export interface DomainRoutesView {
+  readonly apiVersion: string;
+  readonly kind: 'DomainRoutes';
+  readonly metadata: { readonly name: string };
+  readonly provider: string;
+  readonly routes: readonly {
+    readonly destination: string;
+    /** `static`: Causeway programs it; `learned`: the provider learns it (BGP, peering). */
+    readonly mode: string;
+    readonly link: string;
+    readonly via: { readonly kind: string; readonly id: string };
+    /** The route table when known; absent: every managed table of the domain. */
+    readonly table?: string;
+    /** The prefixes it carries, as `cidr (owner)`. */
+    readonly covers: readonly string[];
+  }[];
+  readonly announcements: readonly {
+    readonly prefix: string;
+    readonly nextHop?: string;
+    readonly communities: readonly string[];
+    /** `address AS asn` */
+    readonly peers: readonly string[];
+    readonly toward: readonly string[];
+  }[];
+  readonly firewall: readonly {
+    readonly direction: string;
+    readonly protocol: string;
+    readonly fromPort: number;
+    readonly toPort: number;
+    readonly sources: readonly string[];
+    readonly destinations: readonly string[];
+    readonly peerDomain: string;
+    readonly services: readonly string[];
+  }[];
+  readonly problems: readonly { readonly reason: string; readonly message: string }[];
+}
+
+/** What applying one domain's plan would change (`causeway plan`), asked of the provider with DryRun. */
+export interface DomainPlanView {
+  readonly apiVersion: string;
+  readonly kind: 'DomainPlan';
+  readonly metadata: { readonly name: string };
+  readonly provider: string;
+  readonly changes: readonly {
+    readonly action: 'create' | 'replace' | 'delete';
+    /** `route` or `rules`. */
+    readonly object: string;
+    /** The route table or security group. */
+    readonly in: string;
+    readonly what: string;
+    /** `would-succeed`, or `failed` with the provider's refusal in `error`. */
+    readonly outcome: string;
+    readonly error?: string;
+  }[];
+  readonly unchanged: { readonly routes: number; readonly rules: number };
+  readonly conditions: readonly Condition[];
+}
+
+/** The route plan and the provider plans, for the HTTP edge. */
+export interface ProvidersView {
+  routes(signal: AbortSignal): Promise<readonly DomainRoutesView[]>;
+  plan(signal: AbortSignal): Promise<readonly DomainPlanView[]>;
+}

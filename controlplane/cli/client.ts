@@ -25,7 +25,7 @@ import { KINDS, type KindInfo } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
 import type { Source } from '../api/validate.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
-import type { GlobalServiceView } from '../api/read-model.ts';
+import type { DomainPlanView, DomainRoutesView, GlobalServiceView } from '../api/read-model.ts';
 
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
 
@@ -108,6 +108,16 @@ export class HubClient {
 
   services(): Promise<{ items: GlobalServiceView[] }> {
     return this.request('GET', `${API_PREFIX}/services`);
+  }
+
+  /** The route plan per domain (admins only). */
+  routes(): Promise<{ items: DomainRoutesView[] }> {
+    return this.request('GET', `${API_PREFIX}/routes`);
+  }
+
+  /** What applying the route plan would change per domain, asked with DryRun (admins only). */
+  plan(): Promise<{ items: DomainPlanView[] }> {
+    return this.request('GET', `${API_PREFIX}/plan`);
   }
 
   credentials(cluster: string, rotate: boolean): Promise<{ cluster: string; publicKey: string; issuedAt: string; creds: string }> {

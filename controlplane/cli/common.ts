@@ -12,6 +12,9 @@ import { HubClient } from './client.ts';
 /** A command line that cannot mean anything: exit code 2. */
 export class UsageError extends Error {}
 
+/** `causeway plan` found changes to make: printed already; the exit code says so (4). */
+export class ChangesPending extends Error {}
+
 /**
  * Registry data is written by many hands: a region of "\u001b[31m…" or a message with "\r" must
  * print as text, not drive the terminal. Control characters (C0 but tab and newline, DEL, C1) and

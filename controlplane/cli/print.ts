@@ -9,7 +9,7 @@ import { effectiveCidrs } from '../api/semantic.ts';
 import { formatSelector } from '../api/labels.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
 import type { ChangeView } from './client.ts';
-import type { GlobalServiceView } from '../api/read-model.ts';
+import type { DomainPlanView, DomainRoutesView, GlobalServiceView } from '../api/read-model.ts';
 
 export const OutputFormat = { table: 'table', yaml: 'yaml', json: 'json', wide: 'wide' } as const;
 export type OutputFormat = (typeof OutputFormat)[keyof typeof OutputFormat];
@@ -264,5 +264,60 @@ export function printServices(items: readonly GlobalServiceView[], format: Outpu
           s.conditions.find((c) => c.type === 'Conflict' && c.status === 'True')?.reason ?? '',
         ]),
       ]);
+  }
+}
+
+const listOf = (items: readonly unknown[]) => ({ apiVersion: 'causeway.dev/v1alpha1', kind: 'List', metadata: { resourceVersion: '' }, items });
+
+/** `get routes`: per domain, its routes, announcements and firewall openings. */
+export function printRoutes(items: readonly DomainRoutesView[], format: OutputFormat): string {
+  switch (format) {
+    case 'json':
+      return JSON.stringify(listOf(items), null, 2);
+    case 'yaml':
+      return stringify(listOf(items)).trimEnd();
+    case 'table':
+    case 'wide': {
+      if (items.length === 0) return 'No networks found.';
+      const rows: string[][] = [['DOMAIN', 'KIND', 'WHAT', 'VIA/TO', 'DETAIL']];
+      for (const d of items) {
+        for (const r of d.routes) rows.push([d.metadata.name, `route (${r.mode})`, r.destination, `${r.via.id || r.via.kind} (${r.link})`, r.table ?? '']);
+        for (const a of d.announcements) rows.push([d.metadata.name, 'announce', a.prefix, a.peers.join(','), a.nextHop ?? '']);
+        for (const f of d.firewall)
+          rows.push([
+            d.metadata.name,
+            `firewall ${f.direction}`,
+            `${f.protocol}/${f.fromPort === f.toPort ? f.fromPort : `${f.fromPort}-${f.toPort}`}`,
+            `${f.sources.join(',')} -> ${f.destinations.join(',')}`,
+            f.services.join(','),
+          ]);
+        for (const p of d.problems) rows.push([d.metadata.name, 'problem', p.reason, '', p.message]);
+        if (d.routes.length + d.announcements.length + d.firewall.length + d.problems.length === 0) rows.push([d.metadata.name, '<none>', '', '', '']);
+      }
+      return table(rows);
+    }
+  }
+}
+
+/** `plan`: what applying would change per domain; every other domain line says it is unchanged. */
+export function printPlan(items: readonly DomainPlanView[], format: OutputFormat): string {
+  switch (format) {
+    case 'json':
+      return JSON.stringify(listOf(items), null, 2);
+    case 'yaml':
+      return stringify(listOf(items)).trimEnd();
+    case 'table':
+    case 'wide': {
+      if (items.length === 0) return 'No networks Causeway reconciles.';
+      const rows: string[][] = [['DOMAIN', 'ACTION', 'OBJECT', 'IN', 'WHAT', 'OUTCOME']];
+      for (const d of items) {
+        for (const c of d.changes)
+          rows.push([d.metadata.name, c.action, c.object, c.in, c.what, c.error !== undefined ? `${c.outcome}: ${c.error}` : c.outcome]);
+        rows.push([d.metadata.name, 'unchanged', `${d.unchanged.routes} routes, ${d.unchanged.rules} rules`, '', '', '']);
+        const degraded = d.conditions.find((c) => c.type === 'Degraded' && c.status === 'True');
+        if (degraded !== undefined) rows.push([d.metadata.name, 'degraded', degraded.reason, '', degraded.message, '']);
+      }
+      return table(rows);
+    }
   }
 }

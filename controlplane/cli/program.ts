@@ -1,15 +1,15 @@
 // The `causeway` command line: kubectl-like verbs against the hub, plus `hub`, `demo` and `agent`
 // to run one. Exit codes: 0 success, 1 rejected input, 2 usage error, 3 hub unreachable, not
-// authorised, or gone during a write whose outcome is unknown. The commands live in commands/*.ts.
+// authorised, or gone during a write whose outcome is unknown; 4 `plan` found changes pending. The commands live in commands/*.ts.
 import { Command, CommanderError } from 'commander';
 import { CausewayError, formatProblem, InvalidInputError } from '../api/errors.ts';
 import { ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/config.ts';
 import { addClusterCommands, addTokenCommands } from './commands/access.ts';
 import { addRegistryCommands } from './commands/registry.ts';
 import { addAgentCommand, addServerCommands } from './commands/run.ts';
-import { err, UsageError } from './common.ts';
+import { ChangesPending, err, UsageError } from './common.ts';
 
-export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3 } as const;
+export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3, pending: 4 } as const;
 
 export function buildProgram(): Command {
   const program = new Command('causeway')
@@ -49,6 +49,7 @@ function report(e: unknown): number {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.ok;
     return ExitCode.usage;
   }
+  if (e instanceof ChangesPending) return ExitCode.pending;
   if (e instanceof UsageError) {
     err(`error: ${e.message}`);
     return ExitCode.usage;

@@ -2,7 +2,7 @@
 // of the exports, report ingestion, heartbeats and liveness, the service model that turns exports
 // into per-cluster imports, and the clean-up after a cluster is deleted (credential revoked,
 // exports dropped). One replica leads (an etcd election): for each term it won, the leader-only
-// controllers (delivery, VIPs, liveness writes) run with that term's AbortSignal, so losing the
+// controllers (delivery, VIPs, liveness writes, the provider reconcilers per Network) run with that term's AbortSignal, so losing the
 // lease stops their work in flight.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -22,6 +22,9 @@ import type { CredentialStore } from './credentials.ts';
 import { ExportIndex } from './exports.ts';
 import { ReportIngest } from './ingest.ts';
 import { CredentialRenewals } from './renewals.ts';
+import type { ProvidersConfig } from './config.ts';
+import { NetworkController } from './controllers/network-controller.ts';
+import { HubProviders, RegistryIntentSource } from './providers.ts';
 import { LivenessController } from './liveness.ts';
 import type { HubMetrics } from './metrics.ts';
 import { RegistryView } from './registry-view.ts';
@@ -46,11 +49,15 @@ export interface AgentGatewayDeps {
    * waiting out the lease (10.7-11.1 s before this).
    */
   readonly replicaId?: string;
+  /** How to reach the providers the Networks name (hub config `providers`). */
+  readonly providers?: ProvidersConfig;
 }
 
 export interface AgentGateway {
   readonly services: ServiceController;
   readonly registryView: RegistryView;
+  /** The route plan and the provider plans (read-only; any replica answers). */
+  readonly providers: HubProviders;
   stop(): Promise<void>;
 }
 
@@ -73,6 +80,9 @@ interface Parts {
   readonly liveness: LivenessController;
   readonly ingest: ReportIngest;
   readonly renewals: CredentialRenewals;
+  readonly providers: HubProviders;
+  readonly intents: RegistryIntentSource;
+  readonly networks: NetworkController;
 }
 
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
@@ -87,12 +97,17 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   const parts = buildParts(deps, count, warn, ac.signal);
   const { objects, exportsWatch, view, services, liveness } = parts;
   const forget = forgetter(deps, warn, ac.signal);
+  const planInputsChanged = planInputsWatcher(parts);
   view.onChange((changes) => {
     for (const c of changes) {
       if (c.kind !== 'Cluster') continue;
       liveness.clusterChanged(c.ref.slice(c.ref.lastIndexOf('/') + 1));
       if (c.before !== undefined && c.after === undefined) forget(c.before.metadata.name);
     }
+    if (changes.some((c) => PLAN_KINDS.has(c.kind))) planInputsChanged();
+  });
+  parts.exports.onChange(() => {
+    planInputsChanged();
   });
 
   const runs = [
@@ -113,12 +128,14 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   return {
     services,
     registryView: view,
+    providers: parts.providers,
     stop: async () => {
       for (const s of subs) s.unsubscribe();
       liveness.stop();
       services.stop();
       ac.abort();
       await Promise.allSettled([...runs, campaigning, parts.ingest.drain()]);
+      await parts.providers.close();
     },
   };
 }
@@ -164,7 +181,37 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
     signal,
   });
   const renewals = new CredentialRenewals({ bus, credentials: deps.credentials, clusterExists: (c) => view.cluster(c) !== undefined, count, warn });
-  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals };
+  const intents = new RegistryIntentSource(view, () => exports.all());
+  const providers = new HubProviders({ store, intents, config: deps.providers ?? {} });
+  const networks = new NetworkController({
+    networks: () => view.networks(),
+    aws: () => providers.awsAdapter(),
+    registry: deps.registry,
+    warn,
+    reconciled: (network, changes, drift) => {
+      logger.info({ network, changes, drift }, 'network reconciled');
+    },
+  });
+  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks };
+}
+
+/** The kinds a route plan is made of (with the exports). */
+const PLAN_KINDS = new Set(['Network', 'Cluster', 'IPPool', 'ExternalService']);
+
+/**
+ * Called on every change of a plan's inputs: adds every reconciled Network when what they plan from
+ * changed. Status writes (the controller's own echoes, heartbeats) and endpoint churn change no
+ * input, so they reconcile nothing. A hub with no such Network compares nothing.
+ */
+function planInputsWatcher({ intents, networks }: Parts): () => void {
+  let last: string | undefined;
+  return () => {
+    if (networks.keys().length === 0) return;
+    const now = JSON.stringify(intents.now());
+    if (now === last) return;
+    last = now;
+    networks.changedAll();
+  };
 }
 
 /**
@@ -213,7 +260,7 @@ async function campaign(deps: AgentGatewayDeps, parts: Parts, forget: (cluster: 
       backoff.reset();
       const term = new AbortController();
       deps.logger.info({ identity, leader: true }, 'leading the agent gateway');
-      const leading = Promise.all([parts.services.lead(term.signal), parts.liveness.lead(term.signal)]);
+      const leading = Promise.all([parts.services.lead(term.signal), parts.liveness.lead(term.signal), parts.networks.lead(term.signal)]);
       let err: Error | undefined;
       try {
         await sweepDeleted(deps, parts, forget, warn);

@@ -1,5 +1,5 @@
 // The hub's configuration: command-line options plus an optional YAML config file holding API
-// tokens (hashed) and their scopes. Validated once at start; the result is immutable.
+// tokens (hashed) and their scopes, and how to reach the providers (endpoints, default region). Validated once at start; the result is immutable.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -22,16 +22,40 @@ const tokenSchema = z
     }
   });
 
+const endpointSchema = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://ec2.us-east-1.amazonaws.com' });
+
+const providersSchema = z.strictObject({
+  /** AWS: credentials come from the SDK's default chain (env, profile, web identity), never from here. */
+  aws: z
+    .strictObject({
+      /** EC2 endpoint for every region (a VPC endpoint, a proxy, or the EC2 test double). */
+      endpoint: endpointSchema.optional(),
+      /** The region of Networks that name none. */
+      region: z
+        .string()
+        .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'expected an AWS region such as us-east-1')
+        .optional(),
+    })
+    .optional(),
+});
+
 const configSchema = z.strictObject({
   tokens: z.array(tokenSchema).optional(),
+  providers: providersSchema.optional(),
 });
+
+/** How the hub reaches the providers its Networks name. */
+export interface ProvidersConfig {
+  readonly aws?: { readonly endpoint?: string | undefined; readonly region?: string | undefined } | undefined;
+}
 
 export interface HubConfig {
   readonly tokens: readonly TokenEntry[];
+  readonly providers: ProvidersConfig;
 }
 
 export function loadHubConfig(file: string | undefined): HubConfig {
-  if (file === undefined) return { tokens: [] };
+  if (file === undefined) return { tokens: [], providers: {} };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -58,7 +82,7 @@ export function loadHubConfig(file: string | undefined): HubConfig {
     if (names.has(t.name)) throw new InvalidInputError([{ file, field: `tokens[${i}].name`, message: `token name "${t.name}" is used twice` }]);
     names.add(t.name);
   }
-  return { tokens };
+  return { tokens, providers: parsed.data.providers ?? {} };
 }
 
 export const ADMIN_TOKEN_FILE = 'admin.token';

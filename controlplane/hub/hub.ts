@@ -158,12 +158,32 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       await pusher.push(jwt);
     });
 
-    const agents = await startAgentGateway({ store, registry, bus, credentials, metrics, logger, replicaId: replicaId(dataDir) });
+    const agents = await startAgentGateway({
+      store,
+      registry,
+      bus,
+      credentials,
+      metrics,
+      logger,
+      replicaId: replicaId(dataDir),
+      providers: config.providers,
+    });
     stops.push(() => agents.stop());
 
     const admin = ensureAdminToken(dataDir);
     const auth = new TokenAuthenticator([admin.entry, ...config.tokens]);
-    const app = buildHubServer({ registry, store, auth, metrics, logger, credentials, services: agents.services, https: tls.api, health: checks });
+    const app = buildHubServer({
+      registry,
+      store,
+      auth,
+      metrics,
+      logger,
+      credentials,
+      services: agents.services,
+      providers: agents.providers,
+      https: tls.api,
+      health: checks,
+    });
     await app.listen({ host, port });
     stops.push(() => app.close());
     const address = app.server.address();
@@ -180,6 +200,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
         nats: natsUrl,
         tls: { api: tls.api?.certFile ?? false, nats: tls.nats?.certFile ?? false, etcd: etcdTls !== undefined, clientCa: tls.clientCaFile },
         tokens: config.tokens.map((t) => `${t.name} (${t.role})`),
+        providers: config.providers,
         adminTokenFile: admin.file,
       },
       'hub serving',

@@ -26,6 +26,8 @@ export interface TestHubOptions {
   readonly etcd?: TestEtcd;
   /** Team tokens to put in the hub config file (stored there only as SHA-256). */
   readonly teams?: readonly TeamToken[];
+  /** More sections of the hub config file, as written (`providers: { aws: { endpoint } }`). */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 export interface TestHub {
@@ -54,8 +56,9 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
 
   const tokens: Record<string, string> = {};
   let configFile: string | undefined;
-  if (options.teams !== undefined && options.teams.length > 0) {
-    const entries = options.teams.map((t) => {
+  const teams = options.teams ?? [];
+  if (teams.length > 0 || options.config !== undefined) {
+    const entries = teams.map((t) => {
       const token = newToken('team');
       tokens[t.name] = token;
       return {
@@ -67,7 +70,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
       };
     });
     configFile = join(dir, 'hub-config.yaml');
-    writeFileSync(configFile, stringify({ tokens: entries }), { mode: 0o600 });
+    writeFileSync(configFile, stringify({ ...(entries.length > 0 ? { tokens: entries } : {}), ...options.config }), { mode: 0o600 });
   }
 
   let listen = '127.0.0.1:0';

@@ -4,17 +4,20 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { NotFoundError } from '../../api/errors.ts';
 import type { OutputFormat } from '../print.ts';
-import { changeLine, describe, historyTable, printResource, printResources, printServices, unifiedDiff } from '../print.ts';
+import { changeLine, describe, historyTable, printPlan, printResource, printResources, printRoutes, printServices, unifiedDiff } from '../print.ts';
 import { readManifests } from '../files.ts';
-import { client, err, fileOption, kindArg, out, outData, outIn, outputOption, positive, stdinIfAsked, UsageError } from '../common.ts';
+import { ChangesPending, client, err, fileOption, kindArg, out, outData, outIn, outputOption, positive, stdinIfAsked, UsageError } from '../common.ts';
 
 /** `get services`: the global services the hub derived from every cluster's exports. */
 const SERVICE_WORDS = new Set(['services', 'service', 'svc', 'globalservices', 'globalservice']);
+/** `get routes`: the route plan per domain (Network). */
+const ROUTE_WORDS = new Set(['routes', 'route']);
 
 export function addRegistryCommands(program: Command): void {
   addApply(program);
   addDiff(program);
   addGet(program);
+  addPlan(program);
   addDescribe(program);
   addDelete(program);
   addHistory(program);
@@ -60,7 +63,7 @@ function addGet(program: Command): void {
     .description('list resources of a kind, or show one')
     .argument(
       '<kind>',
-      'clusters, networks, ippools, externalservices, globalpolicies, or services (the derived global services); singular and short names work',
+      'clusters, networks, ippools, externalservices, globalpolicies, services (the derived global services) or routes (the route plan per network); singular and short names work',
     )
     .argument('[name]', 'one object')
     .addOption(outputOption())
@@ -73,6 +76,12 @@ function addGet(program: Command): void {
         outIn(o.output, printServices(items, o.output));
         return;
       }
+      if (ROUTE_WORDS.has(kind.toLowerCase())) {
+        const items = (await client(cmd).routes()).items.filter((d) => name === undefined || d.metadata.name === name);
+        if (name !== undefined && items.length === 0) throw new NotFoundError(`network ${name} not found`);
+        outIn(o.output, printRoutes(items, o.output));
+        return;
+      }
       const info = kindArg(kind);
       const c = client(cmd);
       if (name !== undefined) outIn(o.output, printResource(info, await c.get(info, name, o.namespace), o.output));
@@ -80,6 +89,20 @@ function addGet(program: Command): void {
         const list = await c.list(info, o.namespace);
         outIn(o.output, printResources(info, list.items, o.output, list.metadata.resourceVersion));
       }
+    });
+}
+
+function addPlan(program: Command): void {
+  program
+    .command('plan')
+    .description(
+      'show what applying the route plan would change in each network (create, replace, delete, unchanged), changing nothing; exit 4 when changes are pending',
+    )
+    .addOption(outputOption())
+    .action(async (o: { output: OutputFormat }, cmd: Command) => {
+      const { items } = await client(cmd).plan();
+      outIn(o.output, printPlan(items, o.output));
+      if (items.some((d) => d.changes.length > 0)) throw new ChangesPending('changes pending');
     });
 }
 

@@ -6,7 +6,7 @@ import https from 'node:https';
 import Fastify, { LogController, type FastifyReply } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import type { ServicesView } from '../../api/read-model.ts';
+import type { ProvidersView, ServicesView } from '../../api/read-model.ts';
 import type { Registry } from '../../registry/registry.ts';
 import type { Store } from '../../registry/store.ts';
 import type { Principal, TokenAuthenticator } from '../auth.ts';
@@ -44,6 +44,8 @@ export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = {
 export interface HubServerDeps {
   readonly credentials?: CredentialStore;
   readonly services?: ServicesView;
+  /** The route plan per domain and what applying it would change (`get routes`, `plan`). */
+  readonly providers?: ProvidersView;
   readonly registry: Registry;
   readonly store: Store;
   readonly auth: TokenAuthenticator;

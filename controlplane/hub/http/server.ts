@@ -5,6 +5,7 @@ import { registerAgentRoutes } from './agent-routes.ts';
 import { createApp, type HubApp, type HubServerDeps } from './app.ts';
 import { addRequestDeadline, DEFAULT_REQUEST_DEADLINE_MS } from './deadline.ts';
 import { OPEN_PATHS, registerProbeRoutes } from './probe-routes.ts';
+import { registerProviderRoutes } from './provider-routes.ts';
 import { registerRegistryRoutes } from './registry-routes.ts';
 import { registerResourceRoutes } from './resource-routes.ts';
 import { statusBody, statusOf } from './status.ts';
@@ -49,6 +50,7 @@ export function buildHubServer(deps: HubServerDeps): HubApp {
   registerProbeRoutes(app, deps);
   registerRegistryRoutes(app, deps);
   registerAgentRoutes(app, deps);
+  registerProviderRoutes(app, deps);
   registerResourceRoutes(app, deps);
   return app;
 }

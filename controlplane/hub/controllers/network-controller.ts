@@ -1,0 +1,92 @@
+// One reconciler per routing domain (issue 9 §4): a kernel Controller keyed by Network name that
+// makes each AWS VPC match the route plan through the provider adapter, writes the adapter's
+// conditions (Degraded, with the reason and the object it names) into the Network's status, backs
+// off while the provider is unavailable and looks again every drift interval (60 s by default).
+// Leader only: it runs with the leadership term's signal.
+import { setCondition } from '../../api/conditions.ts';
+import { UnavailableError } from '../../api/errors.ts';
+import type { NetworkResource } from '../../api/resources.ts';
+import { Controller } from '../../kernel/controller.ts';
+import { raceAbort } from '../../kernel/async.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import type { Registry } from '../../registry/registry.ts';
+import type { DomainAdapter } from '../providers.ts';
+import { backgroundClock } from './background-clock.ts';
+
+export interface NetworkControllerDeps {
+  readonly networks: () => readonly NetworkResource[];
+  /** The AWS adapter, made (and the SDK loaded) on first use. */
+  readonly aws: () => Promise<DomainAdapter>;
+  readonly registry: Pick<Registry, 'updateStatus'>;
+  readonly warn: (fields: Record<string, unknown>, message: string) => void;
+  /** Each applied reconcile: what it changed and repaired (logs, metrics). */
+  readonly reconciled?: (network: string, changes: number, drift: number) => void;
+  /** Backoff and requeue timers (tests); default the background clock. */
+  readonly clock?: Clock;
+}
+
+/** The providers this controller reconciles; GCP and on-prem adapters are still to come. */
+const RECONCILED = new Set(['aws']);
+
+export class NetworkController {
+  private readonly deps: NetworkControllerDeps;
+  private readonly controller: Controller<string>;
+
+  constructor(deps: NetworkControllerDeps) {
+    this.deps = deps;
+    this.controller = new Controller<string>({
+      name: 'networks',
+      clock: deps.clock ?? backgroundClock,
+      concurrency: 4,
+      reconcile: (name, signal) => this.reconcile(name, signal),
+      resync: () => this.keys(),
+      onError: (name, err, retryInMs) => {
+        deps.warn({ network: name, err, retryInMs }, 'network reconcile failed; retrying');
+      },
+    });
+  }
+
+  /** The Networks this controller reconciles. */
+  keys(): string[] {
+    return this.deps
+      .networks()
+      .filter((n) => RECONCILED.has(n.spec.provider))
+      .map((n) => n.metadata.name);
+  }
+
+  /** The plan inputs changed: every reconciled domain may have routes or rules to change. */
+  changedAll(): void {
+    for (const k of this.keys()) this.controller.add(k);
+  }
+
+  failing(): number {
+    return this.controller.failing();
+  }
+
+  lead(signal: AbortSignal): Promise<void> {
+    return this.controller.run(signal);
+  }
+
+  private async reconcile(name: string, signal: AbortSignal): Promise<{ requeueAfterMs: number } | undefined> {
+    const network = this.deps.networks().find((n) => n.metadata.name === name);
+    if (network === undefined || !RECONCILED.has(network.spec.provider)) return undefined;
+    const adapter = await this.deps.aws();
+    const result = await adapter.reconcile(name, signal);
+    if (signal.aborted) return undefined;
+    const changed = result.changes.filter((c) => c.outcome === 'done').length;
+    if (changed > 0 || result.drift > 0) this.deps.reconciled?.(name, changed, result.drift);
+    // Re-read inside the compare-and-swap; a lost lease writes nothing more.
+    await raceAbort(
+      this.deps.registry.updateStatus({ kind: 'Network', name }, (current) => {
+        if (signal.aborted) return undefined;
+        let conditions = current.status?.conditions ?? [];
+        for (const c of result.conditions) conditions = setCondition(conditions, c);
+        return { ...current.status, conditions };
+      }),
+      signal,
+    );
+    const degraded = result.conditions.find((c) => c.status === 'True');
+    if (result.retry) throw new UnavailableError(degraded?.message ?? `Network "${name}": the provider did not answer; retrying`);
+    return { requeueAfterMs: result.requeueAfterMs };
+  }
+}

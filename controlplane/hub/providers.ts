@@ -1,0 +1,261 @@
+// The hub's side of the providers (issue 9): what a provider controller plans from (an IntentSource
+// over the registry view and the exports), the AWS adapter made on first use — the SDK is loaded
+// only once an AWS Network exists — and the read-only route plan and provider plans (`causeway get
+// routes`, `causeway plan`) that the HTTP edge serves. Plans ask the provider with DryRun and change
+// nothing, so any replica answers them; only the leader's NetworkController applies.
+import type { Condition } from '../api/conditions.ts';
+import { API_VERSION } from '../api/kinds.ts';
+import { matchesSelector } from '../api/labels.ts';
+import type { ExportState } from '../api/messages.ts';
+import type { DomainPlanView, DomainRoutesView, ProvidersView } from '../api/read-model.ts';
+import type { ClusterResource, ExternalServiceResource } from '../api/resources.ts';
+import { EtcdRouteOwnership } from '../registry/route-ownership-store.ts';
+import type { Store } from '../registry/store.ts';
+import type { IntentSource, PlanInputs } from '../../providers/model/intents.ts';
+import type { AwsDomain, PrefixOwner, Protocol } from '../../providers/model/model.ts';
+import { planRoutes, type DomainPlan, type ExportedService } from '../../providers/model/route-plan.ts';
+import { buildModel } from '../../providers/model/translate.ts';
+import type { AppliedChange, DomainReconcileResult, ReconcileOptions } from '../../providers/aws/aws-vpc-adapter.ts';
+import type { ProvidersConfig } from './config.ts';
+import type { RegistryView } from './registry-view.ts';
+
+/** What the hub asks of a provider adapter: reconcile (or, with dryRun, plan) one domain. */
+export interface DomainAdapter {
+  reconcile(domain: string, signal: AbortSignal, options?: ReconcileOptions): Promise<DomainReconcileResult>;
+}
+
+/** The region of Networks that name none and of a hub config that names none. */
+const DEFAULT_AWS_REGION = 'us-east-1';
+
+/**
+ * The services exported between clusters, as the route planner takes them: per service, the ports
+ * the endpoints listen on, the clusters (and ExternalService networks) that export it, and who may
+ * consume it — the clusters an export-to selector matches when every exporter has one, otherwise
+ * the exporters' clustersets (the planner's default). Exports of clusters not registered are ignored.
+ */
+export function exportedServices(input: {
+  readonly clusters: readonly ClusterResource[];
+  readonly exports: ReadonlyMap<string, ReadonlyMap<string, ExportState>>;
+  readonly externalServices: readonly ExternalServiceResource[];
+}): ExportedService[] {
+  const clusters = new Map(input.clusters.map((c) => [c.metadata.name, c]));
+  interface Gathered {
+    namespace: string;
+    name: string;
+    ports: Map<string, { protocol: Protocol; port: number }>;
+    exporters: ExportedService['exporters'][number][];
+    selectors: (ExportState['exportTo'] | undefined)[];
+  }
+  const byKey = new Map<string, Gathered>();
+  const gathered = (namespace: string, name: string): Gathered => {
+    const key = `${namespace}/${name}`;
+    let g = byKey.get(key);
+    if (g === undefined) {
+      g = { namespace, name, ports: new Map(), exporters: [], selectors: [] };
+      byKey.set(key, g);
+    }
+    return g;
+  };
+  const addPorts = (g: Gathered, ports: readonly { port: number; protocol?: Protocol | undefined }[]): void => {
+    for (const p of ports) {
+      const protocol = p.protocol ?? 'TCP';
+      g.ports.set(`${protocol}/${p.port}`, { protocol, port: p.port });
+    }
+  };
+  for (const [cluster, services] of [...input.exports].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!clusters.has(cluster)) continue;
+    for (const state of services.values()) {
+      const g = gathered(state.namespace, state.name);
+      // Firewalls see the endpoints' ports (target ports), not the Service's.
+      addPorts(g, state.endpointPorts ?? state.ports);
+      g.exporters.push({ cluster });
+      g.selectors.push(state.exportTo);
+    }
+  }
+  for (const e of input.externalServices) {
+    const g = gathered(e.metadata.namespace ?? 'default', e.metadata.name);
+    addPorts(g, e.spec.ports);
+    g.exporters.push({ network: e.spec.network, addresses: e.spec.endpoints.map((x) => x.address) });
+    g.selectors.push(e.spec.exportTo?.clusterSelector);
+  }
+  return [...byKey.values()]
+    .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1))
+    .map((g) => {
+      const selectors = g.selectors.filter((s) => s !== undefined);
+      const consumers =
+        selectors.length === g.selectors.length && selectors.length > 0
+          ? input.clusters.filter((c) => selectors.some((s) => matchesSelector(s, c.metadata.labels))).map((c) => c.metadata.name)
+          : undefined;
+      return {
+        namespace: g.namespace,
+        name: g.name,
+        ports: [...g.ports.values()],
+        exporters: g.exporters,
+        ...(consumers !== undefined ? { consumers } : {}),
+      };
+    });
+}
+
+/** The plan inputs as of now, from the watch-fed registry view and the exports. */
+export class RegistryIntentSource implements IntentSource {
+  private readonly view: RegistryView;
+  private readonly exports: () => ReadonlyMap<string, ReadonlyMap<string, ExportState>>;
+
+  constructor(view: RegistryView, exports: () => ReadonlyMap<string, ReadonlyMap<string, ExportState>>) {
+    this.view = view;
+    this.exports = exports;
+  }
+
+  current(): Promise<PlanInputs> {
+    return Promise.resolve(this.now());
+  }
+
+  now(): PlanInputs {
+    const clusters = this.view.clusters();
+    return {
+      model: buildModel({ networks: this.view.networks(), clusters, pools: this.view.pools() }),
+      services: exportedServices({ clusters, exports: this.exports(), externalServices: this.view.externalServices() }),
+    };
+  }
+}
+
+export interface HubProvidersOptions {
+  readonly store: Store;
+  readonly intents: RegistryIntentSource;
+  readonly config: ProvidersConfig;
+}
+
+/** The provider adapters of one hub process, and the read-only views over them. */
+export class HubProviders implements ProvidersView {
+  private readonly opts: HubProvidersOptions;
+  private aws: Promise<{ adapter: DomainAdapter; close: () => void }> | undefined;
+
+  constructor(options: HubProvidersOptions) {
+    this.opts = options;
+  }
+
+  /** The AWS adapter; the first call loads the SDK. */
+  awsAdapter(): Promise<DomainAdapter> {
+    this.aws ??= this.loadAws();
+    return this.aws.then((a) => a.adapter);
+  }
+
+  private async loadAws(): Promise<{ adapter: DomainAdapter; close: () => void }> {
+    const [{ AwsVpcAdapter }, { SdkEc2Api, ec2Client }] = await Promise.all([
+      import('../../providers/aws/aws-vpc-adapter.ts'),
+      import('../../providers/aws/ec2-sdk.ts'),
+    ]);
+    const config = this.opts.config.aws ?? {};
+    const clients = new Map<string, ReturnType<typeof ec2Client>>();
+    // One client per region; credentials from the SDK's default chain (env, profile, web identity).
+    const clientFor = (domain: AwsDomain): ReturnType<typeof ec2Client> => {
+      const region = domain.region !== '' ? domain.region : (config.region ?? DEFAULT_AWS_REGION);
+      let c = clients.get(region);
+      if (c === undefined) {
+        c = ec2Client({ region, ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}) });
+        clients.set(region, c);
+      }
+      return c;
+    };
+    const adapter = new AwsVpcAdapter({
+      api: (domain, gate) => new SdkEc2Api({ client: clientFor(domain), gate }),
+      ownership: new EtcdRouteOwnership(this.opts.store),
+      intents: this.opts.intents,
+    });
+    return {
+      adapter,
+      close: () => {
+        for (const c of clients.values()) c.destroy();
+      },
+    };
+  }
+
+  /** The route plan of every domain, from the registry alone (no provider is asked). */
+  routes(): Promise<readonly DomainRoutesView[]> {
+    const { model, services } = this.opts.intents.now();
+    return Promise.resolve(planRoutes(model, { services }).domains.map(routesView));
+  }
+
+  /** What applying would change in each domain Causeway reconciles (AWS), asked with DryRun. */
+  async plan(signal: AbortSignal): Promise<readonly DomainPlanView[]> {
+    const { model } = this.opts.intents.now();
+    const aws = model.domains.filter((d) => d.provider === 'aws');
+    if (aws.length === 0) return [];
+    const adapter = await this.awsAdapter();
+    const out: DomainPlanView[] = [];
+    for (const d of aws) out.push(planView(await adapter.reconcile(d.name, signal, { dryRun: true }), 'aws'));
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const aws = this.aws;
+    this.aws = undefined;
+    if (aws !== undefined) (await aws.catch(() => undefined))?.close();
+  }
+}
+
+function routesView(d: DomainPlan): DomainRoutesView {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'DomainRoutes',
+    metadata: { name: d.domain },
+    provider: d.provider,
+    routes: d.routes.map((r) => ({
+      destination: r.destination,
+      mode: r.mode,
+      link: r.link,
+      via: { kind: r.via.kind, id: r.via.id },
+      ...(r.table !== undefined ? { table: r.table } : {}),
+      covers: r.covers.map((c) => `${c.cidr} (${ownerText(c.owner)})`),
+    })),
+    announcements: d.announcements.map((a) => ({
+      prefix: a.prefix,
+      ...(a.nextHop !== undefined ? { nextHop: a.nextHop } : {}),
+      communities: [...a.communities],
+      peers: a.peers.map((p) => `${p.address} AS${p.asn}`),
+      toward: [...a.toward],
+    })),
+    firewall: d.firewall.map((f) => ({
+      direction: f.direction,
+      protocol: f.protocol,
+      fromPort: f.fromPort,
+      toPort: f.toPort,
+      sources: [...f.sources],
+      destinations: [...f.destinations],
+      peerDomain: f.peerDomain,
+      services: [...f.services],
+    })),
+    problems: d.problems.map((p) => ({ reason: p.reason, message: p.message })),
+  };
+}
+
+function ownerText(owner: PrefixOwner): string {
+  return `${owner.kind} ${owner.name}`;
+}
+
+const ACTIONS: Record<AppliedChange['kind'], { action: DomainPlanView['changes'][number]['action']; object: string }> = {
+  'create-route': { action: 'create', object: 'route' },
+  'replace-route': { action: 'replace', object: 'route' },
+  'delete-route': { action: 'delete', object: 'route' },
+  'authorize-rules': { action: 'create', object: 'rules' },
+  'revoke-rules': { action: 'delete', object: 'rules' },
+};
+
+export function planView(r: DomainReconcileResult, provider: string): DomainPlanView {
+  const conditions: Condition[] = r.conditions.map((c) => ({ ...c }));
+  return {
+    apiVersion: API_VERSION,
+    kind: 'DomainPlan',
+    metadata: { name: r.domain },
+    provider,
+    changes: r.changes.map((c) => ({
+      ...ACTIONS[c.kind],
+      in: c.object,
+      what: c.what,
+      outcome: c.outcome,
+      ...(c.error !== undefined ? { error: c.error } : {}),
+    })),
+    unchanged: { ...r.unchanged },
+    conditions,
+  };
+}
