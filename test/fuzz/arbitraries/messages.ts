@@ -2,7 +2,7 @@
 // the ways a wire message goes wrong: a field mutated, bytes cut short, oversized, an unknown field
 // from a newer peer, another cluster's name.
 import fc from 'fast-check';
-import type { Codec, Heartbeat, ImportBatch, Report, SyncRequest } from '../../../controlplane/api/messages.ts';
+import type { Codec, Heartbeat, ImportBatch, RenewRequest, Report, SyncRequest } from '../../../controlplane/api/messages.ts';
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../../controlplane/api/messages.ts';
 import { dnsLabel, hostileValue, labelKey, labelValue, ordinaryIp } from './primitives.ts';
 
@@ -100,6 +100,12 @@ export const validHeartbeat = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arb
 
 export const validSyncRequest = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<SyncRequest> =>
   fc.record({ v: fc.constant(PROTOCOL_VERSION as 1), cluster, session, afterRevision: revision }).map(plain);
+
+/** A NATS user public key: "U" and 55 base32 characters. */
+const userPublicKey = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.split('')), minLength: 55, maxLength: 55 }).map((k) => `U${k}`);
+
+export const validRenewRequest = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<RenewRequest> =>
+  fc.record({ v: fc.constant(PROTOCOL_VERSION as 1), cluster, session, publicKey: userPublicKey }).map(plain);
 
 const importState = fc
   .record({

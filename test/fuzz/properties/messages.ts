@@ -8,7 +8,15 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../../controlplane/api/errors.ts';
-import { heartbeatCodec, importBatchCodec, reportCodec, syncRequestCodec, type Codec, type Decoded } from '../../../controlplane/api/messages.ts';
+import {
+  heartbeatCodec,
+  importBatchCodec,
+  renewRequestCodec,
+  reportCodec,
+  syncRequestCodec,
+  type Codec,
+  type Decoded,
+} from '../../../controlplane/api/messages.ts';
 import {
   ALL_AGENT_SUBJECTS,
   agentPermissions,
@@ -28,6 +36,7 @@ import {
   validHeartbeat,
   validImportBatch,
   validReport,
+  validRenewRequest,
   validSyncRequest,
   withUnknownFields,
 } from '../arbitraries/messages.ts';
@@ -44,6 +53,7 @@ const CASES: readonly CodecCase[] = [
   { codec: heartbeatCodec, valid: validHeartbeat },
   { codec: syncRequestCodec, valid: validSyncRequest },
   { codec: importBatchCodec, valid: validImportBatch },
+  { codec: renewRequestCodec, valid: validRenewRequest },
 ];
 
 const REASONS = new Set(['oversized', 'malformed', 'invalid', 'wrong-cluster']);
