@@ -189,7 +189,9 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
     registry: deps.registry,
     warn,
     reconciled: (network, changes, drift) => {
-      logger.info({ network, changes, drift }, 'network reconciled');
+      deps.metrics.providerChanges.inc({ network, kind: 'applied' }, changes);
+      if (drift > 0) deps.metrics.providerChanges.inc({ network, kind: 'drift' }, drift);
+      logger.info({ network, changes, drift }, drift > 0 ? 'network reconciled; drift made outside Causeway repaired' : 'network reconciled');
     },
   });
   return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks };

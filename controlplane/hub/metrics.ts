@@ -18,6 +18,8 @@ export interface HubMetrics {
   readonly uncaughtErrors: Counter<'kind'>;
   /** Restarts of a server the hub started (etcd-server, nats-server) after it exited unasked. */
   readonly embeddedRestarts: Counter<'server'>;
+  /** Provider changes the leader applied per Network: `applied` (every change made), `drift` (of those, repairs of changes made outside Causeway). */
+  readonly providerChanges: Counter<'network' | 'kind'>;
 }
 
 export function createHubMetrics(
@@ -98,6 +100,12 @@ export function createHubMetrics(
       name: 'causeway_embedded_server_restarts_total',
       help: 'Times the hub started a server of its own (etcd-server, nats-server) again after it exited unasked.',
       labelNames: ['server'] as const,
+      registers: [registry],
+    }),
+    providerChanges: new Counter({
+      name: 'causeway_provider_changes_total',
+      help: 'Routes and rules the leader changed in a provider, by Network: kind applied (every change), drift (repairs of what was changed outside Causeway).',
+      labelNames: ['network', 'kind'] as const,
       registers: [registry],
     }),
     importBatches: new Counter({

@@ -221,4 +221,19 @@ describe('hub: AWS Networks reconciled against the EC2 test double', function ()
     assert.equal(other.status?.conditions?.find((x) => x.type === 'Degraded')?.status, 'False');
     assert.deepEqual(ourRoutes(double), expectedRoutes([BATCH_PODS, ONPREM_LB_POOL]));
   });
+
+  it('puts back a route removed outside Causeway on the next reconcile, and counts the repair', async () => {
+    const [, second] = MANAGED_TABLES;
+    const table = second === undefined ? undefined : double.state.routeTables.get(second);
+    assert.ok(second !== undefined && table !== undefined);
+    const at = table.routes.findIndex((r) => r.destination === BATCH_PODS);
+    assert.ok(at >= 0);
+    table.routes.splice(at, 1);
+    // Any change of the plan's inputs reconciles the domain (the 60 s drift check would too).
+    await client.apply([{ source: { file: 'vips', document: 1 }, object: asObject(pool('clusterset-vips', 'ClusterSetIPs', ['10.255.0.0/16'])) }], false);
+    await waitFor('the route is back', () => (double.routesOf(second)[BATCH_PODS] === AWS_TGW ? true : undefined), 30_000);
+    const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+    assert.match(metrics, /causeway_provider_changes_total\{network="aws-train-vpc",kind="drift"\} 1\b/);
+    assert.deepEqual(ourRoutes(double), expectedRoutes([BATCH_PODS, ONPREM_LB_POOL]));
+  });
 });
