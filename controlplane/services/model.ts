@@ -18,7 +18,8 @@ import { parseServiceKey, serviceKeyString, type ExportState } from '../api/mess
 import type { ClusterResource, ExternalServiceResource, NetworkResource } from '../api/resources.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import { compareExporters, exporterFromExport, exporterFromExternal, type Exporter } from './exporters.ts';
-import { mergeService, type MergedService, type Shape } from './merge.ts';
+import { mergeService, type MergedService } from './merge.ts';
+import type { Shape } from './shape.ts';
 import { buildTopology, clusterPlace, type ClusterPlace, type Topology } from './topology.ts';
 
 export interface MergeInput {

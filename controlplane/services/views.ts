@@ -6,7 +6,8 @@ import { matchesSelector } from '../api/labels.ts';
 import type { ExportStatus, ImportState } from '../api/messages.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import type { Exporter, ImportEndpoint } from './exporters.ts';
-import { resolveShape, type GlobalService } from './merge.ts';
+import type { GlobalService } from './merge.ts';
+import { resolveShape } from './shape.ts';
 import type { Audience, ServiceEntry, ServicesModel, ViewClass } from './model.ts';
 import { componentOf, proximity, reachable, type ClusterPlace } from './topology.ts';
 

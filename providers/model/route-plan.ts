@@ -9,133 +9,15 @@
 // - A static route that would take traffic from a route Causeway does not own (same or a wider
 //   destination, another target) is not planned: the conflict is reported instead. Default routes
 //   (/0) are the exception: every specific route narrows them, by design.
-import {
-  type Announcement,
-  type Domain,
-  type Family,
-  type FirewallIntent,
-  type Link,
-  type NetworkModel,
-  type Prefix,
-  type PrefixRef,
-  type Protocol,
-  type RouteIntent,
-  type RouteTarget,
-} from './model.ts';
-import { compareCidrs, covers, familyOf, hostPrefix, prefixLength, sortCidrs, summarise } from './prefixes.ts';
+import type { Announcement, Domain, FirewallIntent, Link, NetworkModel, Prefix, PrefixRef, RouteIntent } from './model.ts';
+import { compareCidrs, familyOf, hostPrefix, summarise } from './prefixes.ts';
+import type { DomainObservation, DomainPlan, ExportedService, PlanOptions, PlanProblem, RoutePlan, ServiceExporter } from './plan-types.ts';
+import { planTable, type Wanted } from './route-table.ts';
 
-// ---- inputs --------------------------------------------------------------------------------
-
-export type ServiceExporter = { readonly cluster: string } | { readonly network: string; readonly addresses: readonly string[] };
-
-/** A service exported to other clusters, as the hub's merge sees it (plain data). */
-export interface ExportedService {
-  readonly namespace: string;
-  readonly name: string;
-  readonly ports: readonly { readonly protocol?: Protocol; readonly port: number; readonly endPort?: number }[];
-  /** Clusters that export it, and ExternalService endpoints (VMs, bare metal) in a Network. */
-  readonly exporters: readonly ServiceExporter[];
-  /**
-   * Clusters allowed to consume it (export-to selectors already resolved by the caller); undefined:
-   * every member of an exporting cluster's clusterset (every cluster, for external endpoints).
-   */
-  readonly consumers?: readonly string[];
-}
-
-export interface ObservedRoute {
-  readonly destination: string;
-  readonly target: RouteTarget;
-  /** `causeway` only where Causeway's ownership record names this exact route. */
-  readonly owner: 'causeway' | 'foreign';
-  readonly origin: 'local' | 'static' | 'propagated';
-}
-
-export interface ObservedRouteTable {
-  readonly id: string;
-  readonly routes: readonly ObservedRoute[];
-}
-
-/** What an adapter observed in a domain, as the planner needs it. */
-export interface DomainObservation {
-  /** The route tables Causeway manages in the domain (already chosen by the Network's selector). */
-  readonly routeTables?: readonly ObservedRouteTable[];
-}
-
-export interface PlanOptions {
-  readonly services?: readonly ExportedService[];
-  readonly observed?: Readonly<Record<string, DomainObservation>>;
-  /** Plan only these domains (a provider controller plans its own); default every domain. */
-  readonly only?: readonly string[];
-}
-
-// ---- outputs -------------------------------------------------------------------------------
-
-export const PlanReason = {
-  RouteQuotaExceeded: 'RouteQuotaExceeded',
-  RouteConflict: 'RouteConflict',
-  LinkUnresolved: 'LinkUnresolved',
-  NoRouteTables: 'NoRouteTables',
-} as const;
-export type PlanReason = (typeof PlanReason)[keyof typeof PlanReason];
-
-export type PlanProblem =
-  | {
-      readonly reason: 'RouteQuotaExceeded';
-      readonly domain: string;
-      readonly table: string;
-      readonly family: Family;
-      readonly quota: number;
-      /** Routes Causeway does not own that already use the quota. */
-      readonly usedByOthers: number;
-      readonly didNotFit: readonly string[];
-      readonly message: string;
-    }
-  | {
-      readonly reason: 'RouteConflict';
-      readonly domain: string;
-      readonly table: string;
-      readonly destination: string;
-      readonly covers: readonly PrefixRef[];
-      readonly foreign: { readonly destination: string; readonly target: RouteTarget };
-      readonly message: string;
-    }
-  | { readonly reason: 'LinkUnresolved'; readonly domain: string; readonly link: string; readonly message: string }
-  | { readonly reason: 'NoRouteTables'; readonly domain: string; readonly message: string };
-
-export interface DomainPlan {
-  readonly domain: string;
-  readonly provider: Domain['provider'];
-  readonly routes: readonly RouteIntent[];
-  readonly announcements: readonly Announcement[];
-  readonly firewall: readonly FirewallIntent[];
-  readonly problems: readonly PlanProblem[];
-}
-
-/** Two domains with clusters that should reach each other, and no usable link from one to the other. */
-export interface Unreachable {
-  readonly from: string;
-  readonly to: string;
-  readonly clusterSets: readonly string[];
-  readonly message: string;
-}
-
-export interface RoutePlan {
-  readonly domains: readonly DomainPlan[];
-  readonly unreachable: readonly Unreachable[];
-}
-
-export function domainPlan(plan: RoutePlan, domain: string): DomainPlan | undefined {
-  return plan.domains.find((d) => d.domain === domain);
-}
+// The plan's data, for the adapters and the hub (one import for the planner and its types).
+export * from './plan-types.ts';
 
 // ---- the planner ---------------------------------------------------------------------------
-
-interface Wanted {
-  readonly link: Link;
-  readonly via: RouteTarget;
-  readonly mode: 'static' | 'learned';
-  readonly prefixes: Map<string, PrefixRef[]>;
-}
 
 interface DomainWork {
   readonly domain: Domain;
@@ -148,7 +30,6 @@ interface DomainWork {
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-const sameTarget = (a: RouteTarget, b: RouteTarget): boolean => a.kind === b.kind && a.id === b.id;
 const refOf = (p: Prefix): PrefixRef => ({ cidr: p.cidr, owner: p.owner, role: p.role });
 
 export function planRoutes(model: NetworkModel, options: PlanOptions = {}): RoutePlan {
@@ -393,78 +274,4 @@ function finish(w: DomainWork, observed: DomainObservation | undefined): DomainP
         cmp(a.services.join(','), b.services.join(',')),
     );
   return { domain: d.name, provider: d.provider, routes, announcements, firewall, problems };
-}
-
-/** The static routes of one route table (or of every managed table, when none was observed). */
-function planTable(d: Domain, table: ObservedRouteTable | undefined, statics: readonly Wanted[], quota: number, problems: PlanProblem[]): RouteIntent[] {
-  const tableName = table?.id ?? 'every managed route table';
-  const foreign = (table?.routes ?? []).filter((r) => r.owner === 'foreign');
-  const ours = new Set((table?.routes ?? []).filter((r) => r.owner === 'causeway').map((r) => r.destination));
-  const candidates: { destination: string; entry: Wanted; covers: PrefixRef[] }[] = [];
-  for (const entry of statics) {
-    const kept = new Map<string, PrefixRef[]>();
-    for (const [cidr, refs] of entry.prefixes) {
-      // A foreign route already doing exactly this is left to do it.
-      if (foreign.some((f) => f.destination === cidr && sameTarget(f.target, entry.via))) continue;
-      const shadowed = foreign.find((f) => prefixLength(f.destination) > 0 && !sameTarget(f.target, entry.via) && covers(f.destination, cidr));
-      if (shadowed !== undefined) {
-        problems.push({
-          reason: 'RouteConflict',
-          domain: d.name,
-          table: tableName,
-          destination: cidr,
-          covers: refs,
-          foreign: { destination: shadowed.destination, target: shadowed.target },
-          message: `route table ${tableName}: a route to ${cidr} via ${entry.via.id} would take traffic from ${shadowed.destination} via ${shadowed.target.id}, which Causeway does not own; not planned`,
-        });
-        continue;
-      }
-      kept.set(cidr, refs);
-    }
-    for (const summary of summarise(kept.keys())) {
-      const refs = [...kept].filter(([cidr]) => covers(summary, cidr)).flatMap(([, r]) => r);
-      candidates.push({ destination: summary, entry, covers: refs });
-    }
-  }
-  const out: RouteIntent[] = [];
-  for (const family of [4, 6] as const) {
-    const usedByOthers = foreign.filter((f) => f.origin === 'static' && familyOf(f.destination) === family).length;
-    const room = Math.max(0, quota - usedByOthers);
-    // Routes already in place keep their slots, so a new prefix never evicts an existing one.
-    const mine = candidates
-      .filter((c) => familyOf(c.destination) === family)
-      .sort((a, b) => Number(ours.has(b.destination)) - Number(ours.has(a.destination)) || compareCidrs(a.destination, b.destination));
-    const fit = mine.slice(0, room);
-    const rest = mine.slice(room);
-    if (rest.length > 0) {
-      const didNotFit = sortCidrs(rest.map((r) => r.destination));
-      problems.push({
-        reason: 'RouteQuotaExceeded',
-        domain: d.name,
-        table: tableName,
-        family,
-        quota,
-        usedByOthers,
-        didNotFit,
-        message: `route table ${tableName} holds at most ${quota} IPv${family} routes (${usedByOthers} are not Causeway's); ${didNotFit.length} did not fit after summarising: ${didNotFit.join(', ')}${quotaHint(d)}`,
-      });
-    }
-    for (const c of fit) {
-      out.push({
-        domain: d.name,
-        ...(table !== undefined ? { table: table.id } : {}),
-        destination: c.destination,
-        family,
-        link: c.entry.link.id,
-        mode: 'static',
-        via: c.entry.via,
-        covers: c.covers,
-      });
-    }
-  }
-  return out;
-}
-
-function quotaHint(d: Domain): string {
-  return d.provider === 'aws' ? `; raise the account's quota and spec.aws.maxRoutesPerTable (now ${d.maxRoutesPerTable})` : '';
 }
