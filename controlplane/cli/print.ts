@@ -126,9 +126,8 @@ function columns(info: KindInfo): { head: string[]; row: (r: Resource) => string
 export function printResources(info: KindInfo, items: readonly Resource[], format: OutputFormat, resourceVersion?: string): string {
   switch (format) {
     case 'json':
-      return JSON.stringify(asList(items, resourceVersion), null, 2);
     case 'yaml':
-      return stringify(asList(items, resourceVersion)).trimEnd();
+      return asData(asList(items, resourceVersion), format);
     case 'table':
     case 'wide': {
       if (items.length === 0) return `No ${info.plural} found.`;
@@ -141,16 +140,15 @@ export function printResources(info: KindInfo, items: readonly Resource[], forma
 export function printResource(info: KindInfo, item: Resource, format: OutputFormat): string {
   switch (format) {
     case 'json':
-      return JSON.stringify(item, null, 2);
     case 'yaml':
-      return stringify(item).trimEnd();
+      return asData(item, format);
     case 'table':
     case 'wide':
       return printResources(info, [item], format);
   }
 }
 
-function asList(items: readonly Resource[], resourceVersion: string | undefined): Record<string, unknown> {
+function asList(items: readonly unknown[], resourceVersion: string | undefined): Record<string, unknown> {
   return { apiVersion: 'causeway.dev/v1alpha1', kind: 'List', metadata: { resourceVersion: resourceVersion ?? '' }, items };
 }
 
@@ -244,9 +242,8 @@ export function printServices(items: readonly GlobalServiceView[], format: Outpu
   const list = { apiVersion: 'causeway.dev/v1alpha1', kind: 'List', metadata: { resourceVersion: '' }, items };
   switch (format) {
     case 'json':
-      return JSON.stringify(list, null, 2);
     case 'yaml':
-      return stringify(list).trimEnd();
+      return asData(list, format);
     case 'table':
     case 'wide':
       if (items.length === 0) return 'No services found.';
@@ -267,15 +264,12 @@ export function printServices(items: readonly GlobalServiceView[], format: Outpu
   }
 }
 
-const listOf = (items: readonly unknown[]) => ({ apiVersion: 'causeway.dev/v1alpha1', kind: 'List', metadata: { resourceVersion: '' }, items });
-
 /** `get routes`: per domain, its routes, announcements and firewall openings. */
 export function printRoutes(items: readonly DomainRoutesView[], format: OutputFormat): string {
   switch (format) {
     case 'json':
-      return JSON.stringify(listOf(items), null, 2);
     case 'yaml':
-      return stringify(listOf(items)).trimEnd();
+      return asData(asList(items, ''), format);
     case 'table':
     case 'wide': {
       if (items.length === 0) return 'No networks found.';
@@ -303,9 +297,8 @@ export function printRoutes(items: readonly DomainRoutesView[], format: OutputFo
 export function printPlan(items: readonly DomainPlanView[], format: OutputFormat): string {
   switch (format) {
     case 'json':
-      return JSON.stringify(listOf(items), null, 2);
     case 'yaml':
-      return stringify(listOf(items)).trimEnd();
+      return asData(asList(items, ''), format);
     case 'table':
     case 'wide': {
       if (items.length === 0) return 'No networks Causeway reconciles.';
@@ -320,4 +313,9 @@ export function printPlan(items: readonly DomainPlanView[], format: OutputFormat
       return table(rows);
     }
   }
+}
+
+/** `-o json|yaml`: the value as data, exactly (round-trips through `apply` for resources). */
+function asData(value: unknown, format: 'json' | 'yaml'): string {
+  return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value).trimEnd();
 }
