@@ -4,6 +4,7 @@
 // certificates are the operator's (`--tls-cert`/`--tls-key`/`--ca`) or, by default, ones the data
 // dir's own CA signs for every name the hub answers to.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { InvalidInputError, type Problem } from '../api/errors.ts';
 import type { EtcdTls } from '../embedded/etcd.ts';
@@ -63,6 +64,7 @@ export function isWildcard(host: string): boolean {
 
 /** Makes or reads every certificate the hub needs, and publishes the CA its clients trust. */
 export async function prepareHubTls(dataDir: string, endpoints: HubEndpoints, options: HubTlsOptions): Promise<HubTls> {
+  checkTlsHosts(options.tlsHosts ?? []);
   const forced = options.tls === true;
   const apiOn = forced || options.tlsCertFile !== undefined || !isLoopback(endpoints.apiHost);
   const natsOn = endpoints.natsHost !== undefined && (forced || options.tlsCertFile !== undefined || !isLoopback(endpoints.natsHost));
@@ -94,6 +96,16 @@ export async function prepareHubTls(dataDir: string, endpoints: HubEndpoints, op
   const clientCa = !servesTls ? undefined : operator !== undefined ? operator.ca : ca?.certificate;
   const clientCaFile = publishClientCa(dataDir, clientCa);
   return { api, nats, clientCa, clientCaFile, etcd };
+}
+
+const DNS_NAME = /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** `--tls-san`: each a DNS name (a leading `*.` allowed) or an IP address, before any file is written. */
+export function checkTlsHosts(hosts: readonly string[]): void {
+  const problems: Problem[] = hosts
+    .filter((h) => isIP(h) === 0 && !DNS_NAME.test(h))
+    .map((h) => ({ field: '--tls-san', value: h, message: 'not a DNS name or an IP address (letters, digits, "-" and "." only)' }));
+  if (problems.length > 0) throw new InvalidInputError(problems);
 }
 
 /** The names a generated serving certificate must carry for a server listening on `host`. */
