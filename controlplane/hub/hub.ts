@@ -21,7 +21,7 @@ import { CredentialStore, sealedSecretKeyIds } from './credentials.ts';
 import { DEFAULT_LISTEN, ensureAdminToken, HUB_URL_FILE, loadHubConfig } from './config.ts';
 import { createHubMetrics, type HubMetrics } from './metrics.ts';
 import { buildHubServer } from './http/server.ts';
-import { prepareHubTls, type HubTlsOptions } from './tls.ts';
+import { checkTlsHosts, prepareHubTls, type HubTlsOptions } from './tls.ts';
 import type { HealthChecks } from './health.ts';
 import type { Supervisor, Supervisable } from '../embedded/supervisor.ts';
 import { embeddedNats, etcdOrEmbedded, serverCheck, type ExternalEtcdOptions } from './embedded-servers.ts';
@@ -66,10 +66,12 @@ export interface RunningHub {
 export async function startHub(options: HubOptions): Promise<RunningHub> {
   const logger = options.logger ?? pino({ name: 'causeway-hub' });
   const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const config = loadHubConfig(options.configFile);
+  // Flags first: a bad one is refused before anything is written.
   const { host, port } = parseListen(options.listen);
   const natsListen = options.nats === undefined ? parseListen(options.natsListen ?? '127.0.0.1:0', '--nats-listen') : undefined;
+  checkTlsHosts(options.tlsHosts ?? []);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const config = loadHubConfig(options.configFile);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
     for (const stop of stops.reverse())
