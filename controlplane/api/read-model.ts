@@ -68,7 +68,7 @@ export interface DomainPlanView {
   readonly provider: string;
   readonly changes: readonly {
     readonly action: 'create' | 'replace' | 'delete';
-    /** `route` or `rules`. */
+    /** `route`, `rules` (security group), `firewall` (GCP), `advertised-ranges` (Cloud Router) or `announcement` (BGP). */
     readonly object: string;
     /** The route table or security group. */
     readonly in: string;

@@ -15,14 +15,11 @@ import type { IntentSource, PlanInputs } from '../../providers/model/intents.ts'
 import type { AwsDomain, PrefixOwner, Protocol } from '../../providers/model/model.ts';
 import { planRoutes, type DomainPlan, type ExportedService } from '../../providers/model/route-plan.ts';
 import { buildModel } from '../../providers/model/translate.ts';
-import type { AppliedChange, DomainReconcileResult, ReconcileOptions } from '../../providers/aws/aws-vpc-adapter.ts';
+import type { AppliedChange, DomainAdapter, DomainReconcileResult } from '../../providers/model/reconcile.ts';
 import type { ProvidersConfig } from './config.ts';
 import type { RegistryView } from './registry-view.ts';
 
-/** What the hub asks of a provider adapter: reconcile (or, with dryRun, plan) one domain. */
-export interface DomainAdapter {
-  reconcile(domain: string, signal: AbortSignal, options?: ReconcileOptions): Promise<DomainReconcileResult>;
-}
+export type { DomainAdapter } from '../../providers/model/reconcile.ts';
 
 /** The region of Networks that name none and of a hub config that names none. */
 const DEFAULT_AWS_REGION = 'us-east-1';
@@ -239,6 +236,13 @@ const ACTIONS: Record<AppliedChange['kind'], { action: DomainPlanView['changes']
   'delete-route': { action: 'delete', object: 'route' },
   'authorize-rules': { action: 'create', object: 'rules' },
   'revoke-rules': { action: 'delete', object: 'rules' },
+  'create-firewall': { action: 'create', object: 'firewall' },
+  'update-firewall': { action: 'replace', object: 'firewall' },
+  'delete-firewall': { action: 'delete', object: 'firewall' },
+  'advertise-ranges': { action: 'create', object: 'advertised-ranges' },
+  'withdraw-ranges': { action: 'delete', object: 'advertised-ranges' },
+  announce: { action: 'create', object: 'announcement' },
+  withdraw: { action: 'delete', object: 'announcement' },
 };
 
 export function planView(r: DomainReconcileResult, provider: string): DomainPlanView {

@@ -15,6 +15,7 @@ import type { IntentSource } from '../model/intents.ts';
 import type { AwsDomain } from '../model/model.ts';
 import type { RouteOwnership, RouteRecord } from '../model/ownership.ts';
 import { planRoutes, type PlanProblem } from '../model/route-plan.ts';
+import type { AppliedChange, ChangeKind, DomainReconcileResult, ReconcileOptions } from '../model/reconcile.ts';
 import { desiredRules, diffAws, managedGroups, managedTables, observedTables, ownerTags, type RouteChange, type RuleChange } from './aws-diff.ts';
 import { CallBudget, CallBudgetExhaustedError, type CallBudgetOptions, type CallBudgetStats } from './call-budget.ts';
 import { QuotaExceededError, type CallGate, type Ec2Api, type MutationOutcome, type RuleSpec } from './ec2-api.ts';
@@ -33,41 +34,8 @@ export interface AwsVpcAdapterOptions {
   readonly random?: () => number;
 }
 
-export interface ReconcileOptions {
-  /** Plan only: ask EC2 with DryRun whether each change would succeed; change nothing, record nothing. */
-  readonly dryRun?: boolean;
-}
-
-export type ChangeKind = 'create-route' | 'replace-route' | 'delete-route' | 'authorize-rules' | 'revoke-rules';
-
-export interface AppliedChange {
-  readonly kind: ChangeKind;
-  /** Route table or security group. */
-  readonly object: string;
-  /** `destination via target` for routes; the rules' direction, protocol, ports and peers for rules. */
-  readonly what: string;
-  readonly outcome: MutationOutcome | 'failed' | 'skipped';
-  readonly error?: string;
-  /** The change put back something Causeway had in place before (drift made outside Causeway). */
-  readonly drift: boolean;
-}
-
-export interface DomainReconcileResult {
-  readonly domain: string;
-  readonly dryRun: boolean;
-  readonly changes: readonly AppliedChange[];
-  readonly unchanged: { readonly routes: number; readonly rules: number };
-  /** Changes that repaired drift. */
-  readonly drift: number;
-  readonly problems: readonly PlanProblem[];
-  readonly conditions: readonly Condition[];
-  /** Calls made to EC2 (pages and retries included), and how many of them were changes. */
-  readonly calls: number;
-  readonly mutatingCalls: number;
-  /** True when the failure is transient: the controller should retry with backoff. */
-  readonly retry: boolean;
-  readonly requeueAfterMs: number;
-}
+// The result types are provider-neutral (every adapter answers them); re-exported for AWS callers.
+export type { AppliedChange, ChangeKind, DomainReconcileResult, ReconcileOptions } from '../model/reconcile.ts';
 
 interface Failure {
   readonly reason: string;

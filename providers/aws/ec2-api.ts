@@ -3,6 +3,7 @@
 // (the one file that imports the SDK); nothing else in the adapter sees an SDK type or error.
 import { ConflictError, UnavailableError } from '../../controlplane/api/errors.ts';
 import type { Protocol } from '../model/model.ts';
+import type { MutationOutcome } from '../model/reconcile.ts';
 
 export interface Tag {
   readonly key: string;
@@ -72,7 +73,7 @@ export interface RuleEc2 extends RuleSpec {
   readonly tags: readonly Tag[];
 }
 
-export type MutationOutcome = 'done' | 'would-succeed';
+export type { MutationOutcome };
 
 export interface MutationOptions {
   readonly dryRun?: boolean;
