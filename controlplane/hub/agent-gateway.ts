@@ -185,7 +185,8 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
   const providers = new HubProviders({ store, intents, config: deps.providers ?? {} });
   const networks = new NetworkController({
     networks: () => view.networks(),
-    aws: () => providers.awsAdapter(),
+    adapter: (provider) => providers.adapter(provider),
+    reconciles: (provider) => HubProviders.reconciles(provider),
     registry: deps.registry,
     warn,
     reconciled: (network, changes, drift) => {

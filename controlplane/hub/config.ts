@@ -24,6 +24,8 @@ const tokenSchema = z
 
 const endpointSchema = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://ec2.us-east-1.amazonaws.com' });
 
+const hostPortSchema = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port such as 127.0.0.1:50051');
+
 const providersSchema = z.strictObject({
   /** AWS: credentials come from the SDK's default chain (env, profile, web identity), never from here. */
   aws: z
@@ -37,6 +39,27 @@ const providersSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  /**
+   * GCP: credentials from Google's default chain (GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+   * application-default login, workload identity, the metadata server), or a key file named here.
+   */
+  gcp: z
+    .strictObject({
+      /** Compute API endpoint (a Private Service Connect endpoint, a proxy, or the Compute test double). */
+      endpoint: endpointSchema.optional(),
+      /** A service-account key file, instead of the default chain. */
+      credentialsFile: z.string().min(1).optional(),
+    })
+    .optional(),
+  /** On-prem: the GoBGP daemon (gobgpd's gRPC API) that speaks BGP to each site's fabric routers. */
+  onprem: z
+    .strictObject({
+      /** gobgpd's API address for every site that names none, as host:port; default 127.0.0.1:50051. */
+      gobgp: hostPortSchema.optional(),
+      /** Per site (a Network's spec.onprem.site): its own gobgpd. */
+      sites: z.record(z.string().min(1), z.strictObject({ gobgp: hostPortSchema })).optional(),
+    })
+    .optional(),
 });
 
 const configSchema = z.strictObject({
@@ -47,6 +70,13 @@ const configSchema = z.strictObject({
 /** How the hub reaches the providers its Networks name. */
 export interface ProvidersConfig {
   readonly aws?: { readonly endpoint?: string | undefined; readonly region?: string | undefined } | undefined;
+  readonly gcp?: { readonly endpoint?: string | undefined; readonly credentialsFile?: string | undefined } | undefined;
+  readonly onprem?:
+    | {
+        readonly gobgp?: string | undefined;
+        readonly sites?: Readonly<Record<string, { readonly gobgp: string }>> | undefined;
+      }
+    | undefined;
 }
 
 export interface HubConfig {

@@ -8,7 +8,7 @@ import { API_VERSION } from '../api/kinds.ts';
 import { matchesSelector } from '../api/labels.ts';
 import type { ExportState } from '../api/messages.ts';
 import type { DomainPlanView, DomainRoutesView, ProvidersView } from '../api/read-model.ts';
-import type { ClusterResource, ExternalServiceResource } from '../api/resources.ts';
+import type { ClusterResource, ExternalServiceResource, Provider } from '../api/resources.ts';
 import { EtcdRouteOwnership } from '../registry/route-ownership-store.ts';
 import type { Store } from '../registry/store.ts';
 import type { IntentSource, PlanInputs } from '../../providers/model/intents.ts';
@@ -122,49 +122,45 @@ export interface HubProvidersOptions {
   readonly config: ProvidersConfig;
 }
 
+/** An adapter made on first use (its SDK loaded then), and how to release its clients. */
+export interface LoadedAdapter {
+  readonly adapter: DomainAdapter;
+  readonly close: () => void;
+}
+
+type AdapterLoader = (options: HubProvidersOptions) => Promise<LoadedAdapter>;
+
+/** The providers the hub reconciles, each loaded lazily: a hub without its Networks never loads its SDK. */
+const LOADERS: Partial<Record<Provider, AdapterLoader>> = {
+  aws: loadAws,
+};
+
 /** The provider adapters of one hub process, and the read-only views over them. */
 export class HubProviders implements ProvidersView {
   private readonly opts: HubProvidersOptions;
-  private aws: Promise<{ adapter: DomainAdapter; close: () => void }> | undefined;
+  private readonly loaded = new Map<Provider, Promise<LoadedAdapter>>();
 
   constructor(options: HubProvidersOptions) {
     this.opts = options;
   }
 
-  /** The AWS adapter; the first call loads the SDK. */
-  awsAdapter(): Promise<DomainAdapter> {
-    this.aws ??= this.loadAws();
-    return this.aws.then((a) => a.adapter);
+  /** Whether this hub reconciles Networks of this provider. */
+  static reconciles(provider: Provider): boolean {
+    return LOADERS[provider] !== undefined;
   }
 
-  private async loadAws(): Promise<{ adapter: DomainAdapter; close: () => void }> {
-    const [{ AwsVpcAdapter }, { SdkEc2Api, ec2Client }] = await Promise.all([
-      import('../../providers/aws/aws-vpc-adapter.ts'),
-      import('../../providers/aws/ec2-sdk.ts'),
-    ]);
-    const config = this.opts.config.aws ?? {};
-    const clients = new Map<string, ReturnType<typeof ec2Client>>();
-    // One client per region; credentials from the SDK's default chain (env, profile, web identity).
-    const clientFor = (domain: AwsDomain): ReturnType<typeof ec2Client> => {
-      const region = domain.region !== '' ? domain.region : (config.region ?? DEFAULT_AWS_REGION);
-      let c = clients.get(region);
-      if (c === undefined) {
-        c = ec2Client({ region, ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}) });
-        clients.set(region, c);
-      }
-      return c;
-    };
-    const adapter = new AwsVpcAdapter({
-      api: (domain, gate) => new SdkEc2Api({ client: clientFor(domain), gate }),
-      ownership: new EtcdRouteOwnership(this.opts.store),
-      intents: this.opts.intents,
-    });
-    return {
-      adapter,
-      close: () => {
-        for (const c of clients.values()) c.destroy();
-      },
-    };
+  /** The adapter of a provider; the first call loads its SDK. */
+  adapter(provider: Provider): Promise<DomainAdapter> {
+    let l = this.loaded.get(provider);
+    if (l === undefined) {
+      const loader = LOADERS[provider];
+      if (loader === undefined) return Promise.reject(new Error(`no adapter reconciles ${provider} Networks`));
+      l = loader(this.opts);
+      // A failed load is not cached: the next reconcile tries again.
+      l.catch(() => this.loaded.delete(provider));
+      this.loaded.set(provider, l);
+    }
+    return l.then((a) => a.adapter);
   }
 
   /** The route plan of every domain, from the registry alone (no provider is asked). */
@@ -173,22 +169,53 @@ export class HubProviders implements ProvidersView {
     return Promise.resolve(planRoutes(model, { services }).domains.map(routesView));
   }
 
-  /** What applying would change in each domain Causeway reconciles (AWS), asked with DryRun. */
+  /** What applying would change in each domain Causeway reconciles, asked with DryRun where the provider has it. */
   async plan(signal: AbortSignal): Promise<readonly DomainPlanView[]> {
     const { model } = this.opts.intents.now();
-    const aws = model.domains.filter((d) => d.provider === 'aws');
-    if (aws.length === 0) return [];
-    const adapter = await this.awsAdapter();
     const out: DomainPlanView[] = [];
-    for (const d of aws) out.push(planView(await adapter.reconcile(d.name, signal, { dryRun: true }), 'aws'));
+    for (const d of model.domains) {
+      if (!HubProviders.reconciles(d.provider)) continue;
+      const adapter = await this.adapter(d.provider);
+      out.push(planView(await adapter.reconcile(d.name, signal, { dryRun: true }), d.provider));
+    }
     return out;
   }
 
   async close(): Promise<void> {
-    const aws = this.aws;
-    this.aws = undefined;
-    if (aws !== undefined) (await aws.catch(() => undefined))?.close();
+    const loaded = [...this.loaded.values()];
+    this.loaded.clear();
+    for (const l of loaded) (await l.catch(() => undefined))?.close();
   }
+}
+
+async function loadAws(options: HubProvidersOptions): Promise<LoadedAdapter> {
+  const [{ AwsVpcAdapter }, { SdkEc2Api, ec2Client }] = await Promise.all([
+    import('../../providers/aws/aws-vpc-adapter.ts'),
+    import('../../providers/aws/ec2-sdk.ts'),
+  ]);
+  const config = options.config.aws ?? {};
+  const clients = new Map<string, ReturnType<typeof ec2Client>>();
+  // One client per region; credentials from the SDK's default chain (env, profile, web identity).
+  const clientFor = (domain: AwsDomain): ReturnType<typeof ec2Client> => {
+    const region = domain.region !== '' ? domain.region : (config.region ?? DEFAULT_AWS_REGION);
+    let c = clients.get(region);
+    if (c === undefined) {
+      c = ec2Client({ region, ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}) });
+      clients.set(region, c);
+    }
+    return c;
+  };
+  const adapter = new AwsVpcAdapter({
+    api: (domain, gate) => new SdkEc2Api({ client: clientFor(domain), gate }),
+    ownership: new EtcdRouteOwnership(options.store),
+    intents: options.intents,
+  });
+  return {
+    adapter,
+    close: () => {
+      for (const c of clients.values()) c.destroy();
+    },
+  };
 }
 
 function routesView(d: DomainPlan): DomainRoutesView {

@@ -1,11 +1,11 @@
 // One reconciler per routing domain (issue 9 §4): a kernel Controller keyed by Network name that
-// makes each AWS VPC match the route plan through the provider adapter, writes the adapter's
+// makes each domain (AWS VPC, GCP VPC network, on-prem site) match the route plan through the provider adapter, writes the adapter's
 // conditions (Degraded, with the reason and the object it names) into the Network's status, backs
 // off while the provider is unavailable and looks again every drift interval (60 s by default).
 // Leader only: it runs with the leadership term's signal.
 import { setCondition } from '../../api/conditions.ts';
 import { UnavailableError } from '../../api/errors.ts';
-import type { NetworkResource } from '../../api/resources.ts';
+import type { NetworkResource, Provider } from '../../api/resources.ts';
 import { Controller } from '../../kernel/controller.ts';
 import { raceAbort } from '../../kernel/async.ts';
 import type { Clock } from '../../kernel/clock.ts';
@@ -15,8 +15,10 @@ import { backgroundClock } from './background-clock.ts';
 
 export interface NetworkControllerDeps {
   readonly networks: () => readonly NetworkResource[];
-  /** The AWS adapter, made (and the SDK loaded) on first use. */
-  readonly aws: () => Promise<DomainAdapter>;
+  /** The adapter of a provider, made (and its SDK loaded) on first use. */
+  readonly adapter: (provider: Provider) => Promise<DomainAdapter>;
+  /** Whether an adapter reconciles Networks of this provider. */
+  readonly reconciles: (provider: Provider) => boolean;
   readonly registry: Pick<Registry, 'updateStatus'>;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
   /** Each applied reconcile: what it changed and repaired (logs, metrics). */
@@ -24,9 +26,6 @@ export interface NetworkControllerDeps {
   /** Backoff and requeue timers (tests); default the background clock. */
   readonly clock?: Clock;
 }
-
-/** The providers this controller reconciles; GCP and on-prem adapters are still to come. */
-const RECONCILED = new Set(['aws']);
 
 export class NetworkController {
   private readonly deps: NetworkControllerDeps;
@@ -50,7 +49,7 @@ export class NetworkController {
   keys(): string[] {
     return this.deps
       .networks()
-      .filter((n) => RECONCILED.has(n.spec.provider))
+      .filter((n) => this.deps.reconciles(n.spec.provider))
       .map((n) => n.metadata.name);
   }
 
@@ -69,8 +68,8 @@ export class NetworkController {
 
   private async reconcile(name: string, signal: AbortSignal): Promise<{ requeueAfterMs: number } | undefined> {
     const network = this.deps.networks().find((n) => n.metadata.name === name);
-    if (network === undefined || !RECONCILED.has(network.spec.provider)) return undefined;
-    const adapter = await this.deps.aws();
+    if (network === undefined || !this.deps.reconciles(network.spec.provider)) return undefined;
+    const adapter = await this.deps.adapter(network.spec.provider);
     const result = await adapter.reconcile(name, signal);
     if (signal.aborted) return undefined;
     const changed = result.changes.filter((c) => c.outcome === 'done').length;
@@ -81,7 +80,7 @@ export class NetworkController {
         if (signal.aborted) return undefined;
         let conditions = current.status?.conditions ?? [];
         for (const c of result.conditions) conditions = setCondition(conditions, c);
-        return { ...current.status, conditions };
+        return { ...current.status, ...result.status, conditions };
       }),
       signal,
     );

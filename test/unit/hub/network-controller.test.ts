@@ -9,7 +9,7 @@ import type { NetworkResource, Resource } from '../../../controlplane/api/resour
 import { NetworkController } from '../../../controlplane/hub/controllers/network-controller.ts';
 import type { DomainAdapter } from '../../../controlplane/hub/providers.ts';
 import { ManualClock } from '../../../controlplane/kernel/clock.ts';
-import type { DomainReconcileResult } from '../../../providers/aws/aws-vpc-adapter.ts';
+import type { DomainReconcileResult } from '../../../providers/model/reconcile.ts';
 import { awsNetwork, gcpNetwork, onpremNetwork } from '../../fixtures/providers/journey3.ts';
 import { waitFor } from '../../harness/wait.ts';
 
@@ -81,7 +81,8 @@ describe('NetworkController (fake adapter, manual clock)', () => {
     clock = new ManualClock(0);
     controller = new NetworkController({
       networks: () => [...networks.values()],
-      aws: () => Promise.resolve(adapter),
+      adapter: () => Promise.resolve(adapter),
+      reconciles: (provider) => provider === 'aws',
       registry,
       warn: () => undefined,
       clock,
@@ -93,7 +94,7 @@ describe('NetworkController (fake adapter, manual clock)', () => {
     await leading;
   });
 
-  it('reconciles the AWS Networks only, and writes the Degraded condition beside the status already there', async () => {
+  it('reconciles the Networks of the providers it has adapters for only, and writes the Degraded condition beside the status already there', async () => {
     leading = controller.lead(term.signal);
     await waitFor('aws-train-vpc reconciled', () => status('aws-train-vpc')?.conditions?.some((c) => c.type === 'Degraded'));
     assert.deepEqual(adapter.calls, ['aws-train-vpc']);
