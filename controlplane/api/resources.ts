@@ -179,6 +179,11 @@ const linkSchema = z.strictObject({
   to: nameSchema,
   type: z.enum(['vpc-peering', 'transit-gateway', 'vpn', 'interconnect', 'bgp']),
   bgp: z.strictObject({ localASN: asnSchema, peerASN: asnSchema, peerAddress: ipSchema.optional() }).optional(),
+  /**
+   * GCP only: the Cloud VPN tunnel that static custom routes over this vpn link point at
+   * (`nextHopVpnTunnel`). Without it, routes over the link are learned through the Cloud Router.
+   */
+  vpnTunnel: z.strictObject({ region: z.string().min(1), name: nameSchema }).optional(),
 });
 
 export const networkSpecSchema = z
@@ -251,6 +256,13 @@ export const networkSpecSchema = z
     for (const [i, l] of (s.links ?? []).entries()) {
       if (l.type === 'bgp' && l.bgp === undefined) {
         ctx.addIssue({ code: 'custom', path: ['links', i, 'bgp'], message: 'a bgp link needs localASN and peerASN' });
+      }
+      if (l.vpnTunnel !== undefined && (s.provider !== 'gcp' || l.type !== 'vpn')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['links', i, 'vpnTunnel'],
+          message: `only a GCP Network's vpn link names a Cloud VPN tunnel (this is a ${s.provider} ${l.type} link)`,
+        });
       }
     }
   });
