@@ -110,3 +110,14 @@ export function routeOwnershipPrefix(domain: string): string {
 export function routeOwnershipKey(domain: string, table: string, destination: string): string {
   return `${routeOwnershipPrefix(domain)}${encodeURIComponent(table)}/${encodeURIComponent(destination)}`;
 }
+
+/**
+ * Blocks released by deleted clusters (cluster CIDRs and LoadBalancer blocks), kept out of use for
+ * a quarantine: `ipam-releases/<cidr, URI-encoded>` → BlockRelease (ipam/releases.ts). Written
+ * only inside the registry's serialised write transaction (the head), like the objects.
+ */
+export const BLOCK_RELEASES_PREFIX = `${ROOT}ipam-releases/`;
+
+export function blockReleaseKey(cidr: string): string {
+  return `${BLOCK_RELEASES_PREFIX}${encodeURIComponent(cidr)}`;
+}

@@ -139,8 +139,28 @@ export const clusterSpecSchema = z
       })
       .optional(),
     heartbeatTTLSeconds: z.int().min(5).max(3600).optional(),
+    /**
+     * On-prem only: a block of LoadBalancer addresses for MetalLB, allocated by the hub from a
+     * LoadBalancer IPPool of the cluster's own Network into status.allocated.loadBalancerCIDRs
+     * (one block per address family of the pool). Prefix lengths default to the pool's
+     * spec.blockPrefixLength, then /28 (IPv4) and /120 (IPv6).
+     */
+    loadBalancer: z
+      .strictObject({
+        pool: nameSchema,
+        prefixLength: z.int().min(8).max(32).optional(),
+        ipv6PrefixLength: z.int().min(8).max(128).optional(),
+      })
+      .optional(),
   })
   .superRefine((s, ctx) => {
+    if (s.loadBalancer !== undefined && s.provider !== 'onprem') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['loadBalancer'],
+        message: `only on-prem clusters get a LoadBalancer block (MetalLB); a ${s.provider} cluster uses its provider's load balancers`,
+      });
+    }
     perFamily(s.podCIDRs, ctx, 'podCIDRs');
     perFamily(s.serviceCIDRs, ctx, 'serviceCIDRs');
     for (const field of ['podCIDRs', 'serviceCIDRs'] as const) {
@@ -270,12 +290,24 @@ export const networkSpecSchema = z
 export const IPPoolUse = { ClusterCIDRs: 'ClusterCIDRs', ClusterSetIPs: 'ClusterSetIPs', LoadBalancer: 'LoadBalancer' } as const;
 export type IPPoolUse = (typeof IPPoolUse)[keyof typeof IPPoolUse];
 
-export const ipPoolSpecSchema = z.strictObject({
-  use: z.enum(['ClusterCIDRs', 'ClusterSetIPs', 'LoadBalancer']),
-  cidrs: z.array(cidrSchema).min(1),
-  /** For LoadBalancer pools: the on-prem network that announces them. */
-  network: nameSchema.optional(),
-});
+export const ipPoolSpecSchema = z
+  .strictObject({
+    use: z.enum(['ClusterCIDRs', 'ClusterSetIPs', 'LoadBalancer']),
+    cidrs: z.array(cidrSchema).min(1),
+    /** For LoadBalancer pools: the on-prem network that announces them. */
+    network: nameSchema.optional(),
+    /** For LoadBalancer pools: the size of the block each cluster gets, per family (a Cluster's spec.loadBalancer may ask otherwise). */
+    blockPrefixLength: z.strictObject({ ipv4: z.int().min(8).max(32).optional(), ipv6: z.int().min(8).max(128).optional() }).optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.blockPrefixLength !== undefined && s.use !== 'LoadBalancer') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['blockPrefixLength'],
+        message: `only LoadBalancer pools hand out blocks of a pool-wide size (this pool is for ${s.use}); cluster CIDR sizes come from each Cluster's spec.ipam`,
+      });
+    }
+  });
 
 const servicePortSchema = z.strictObject({
   name: nameSchema.optional(),

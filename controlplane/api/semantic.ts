@@ -1,7 +1,9 @@
 // Checks across the whole set of resources, run on the set as it would be after a change:
 // references resolve, providers agree, and no two clusters that share routing (one clusterset)
-// have overlapping pod or service CIDRs — nor any cluster with a pool of clusterset VIPs.
+// have overlapping pod or service CIDRs — nor any cluster with a pool of clusterset VIPs, nor a
+// cluster or pool with the address ranges of a Network that is not its own (docs/ipam.md).
 import { parseCidr } from 'cidr-tools';
+import { checkCidr } from './cidr.ts';
 import type { Problem } from './errors.ts';
 import { refOf, refString } from './keys.ts';
 import type { ClusterResource, IPPoolResource, NetworkResource, Resource } from './resources.ts';
@@ -21,6 +23,31 @@ export function effectiveCidrs(c: ClusterResource): { pod: string[]; service: st
     pod: c.spec.podCIDRs ?? allocated?.podCIDRs ?? [],
     service: c.spec.serviceCIDRs ?? allocated?.serviceCIDRs ?? [],
   };
+}
+
+/** The LoadBalancer blocks the hub allocated to a cluster (status.allocated.loadBalancerCIDRs). */
+export function loadBalancerCidrs(c: ClusterResource): string[] {
+  const allocated = c.status?.allocated as { loadBalancerCIDRs?: unknown } | undefined;
+  const cidrs = allocated?.loadBalancerCIDRs;
+  return Array.isArray(cidrs) ? cidrs.filter((x): x is string => typeof x === 'string' && checkCidr(x).ok) : [];
+}
+
+/**
+ * A Network's address ranges: declared (spec.prefixes) and observed by its provider adapter
+ * (status.observedPrefixes: the VPC's and subnets' CIDRs). Status is written by the system, but a
+ * value that is not a CIDR is skipped rather than trusted.
+ */
+export function networkRanges(n: NetworkResource): { field: string; cidr: string; observed: boolean }[] {
+  const out = (n.spec.prefixes ?? []).map((cidr, i) => ({ field: `spec.prefixes[${i}]`, cidr, observed: false }));
+  const observed = n.status?.observedPrefixes;
+  if (Array.isArray(observed)) {
+    observed.forEach((v: unknown, i) => {
+      if (typeof v !== 'string') return;
+      const c = checkCidr(v);
+      if (c.ok) out.push({ field: `status.observedPrefixes[${i}]`, cidr: c.cidr, observed: true });
+    });
+  }
+  return out;
 }
 
 export function checkSet(resources: readonly Resource[], sources: ReadonlyMap<string, Source> = new Map()): SetProblem[] {
@@ -70,6 +97,24 @@ export function checkSet(resources: readonly Resource[], sources: ReadonlyMap<st
             report(r, 'spec.ipam.pool', `IPPool "${pool.metadata.name}" is for ${pool.spec.use}, not ClusterCIDRs`, [pool]);
           }
         }
+        if (r.spec.loadBalancer !== undefined) {
+          const name = r.spec.loadBalancer.pool;
+          const pool = pools.get(name);
+          if (pool === undefined) {
+            report(r, 'spec.loadBalancer.pool', `references IPPool "${name}", which does not exist`, [`IPPool/${name}`], name);
+          } else if (pool.spec.use !== 'LoadBalancer') {
+            report(r, 'spec.loadBalancer.pool', `IPPool "${name}" is for ${pool.spec.use}, not LoadBalancer`, [pool], name);
+          } else if (pool.spec.network !== r.spec.network) {
+            const whose = pool.spec.network === undefined ? 'names no network' : `belongs to Network "${pool.spec.network}"`;
+            report(
+              r,
+              'spec.loadBalancer.pool',
+              `IPPool "${name}" ${whose}, but this cluster is in Network "${r.spec.network}": a cluster's LoadBalancer block must come from a LoadBalancer pool of its own Network (spec.network), which announces it`,
+              [pool],
+              name,
+            );
+          }
+        }
         break;
       }
       case 'Network':
@@ -92,6 +137,11 @@ export function checkSet(resources: readonly Resource[], sources: ReadonlyMap<st
   return problems;
 }
 
+/** Only the overlaps (what the address-conflict controller reports on both objects). */
+export function addressConflicts(resources: readonly Resource[]): SetProblem[] {
+  return checkAddressSpace(resources, new Map());
+}
+
 interface Claim {
   readonly owner: Resource;
   readonly field: string;
@@ -101,35 +151,60 @@ interface Claim {
   readonly family: 4 | 6;
   /** Claims in different groups never conflict (clusters of different clustersets). */
   readonly group: string;
+  /**
+   * For a Network's range: the Network. For a cluster or pool: the Network whose ranges it may lie
+   * in (its own; for a ClusterCIDRs pool, every Network: '*'). Undefined: none.
+   */
+  readonly network?: string;
+  readonly range?: 'declared' | 'observed';
+}
+
+/** Whether two overlapping claims conflict. */
+function conflicts(a: Claim, b: Claim): boolean {
+  if (a.range !== undefined || b.range !== undefined) {
+    // Networks may overlap each other (unlinked VPCs often share 10.0.0.0/16); routing between them is the route planner's concern.
+    if (a.range !== undefined && b.range !== undefined) return false;
+    const [net, other] = a.range !== undefined ? [a, b] : [b, a];
+    return other.network !== '*' && other.network !== net.network;
+  }
+  return a.group === '*' || b.group === '*' || a.group === b.group;
 }
 
 /**
- * Address space that must not overlap: cluster pod/service CIDRs within one clusterset, and
- * every IPPool against every other pool and against the clusters. A sweep over intervals sorted
- * by start finds overlaps in O(n log n), which matters at a thousand clusters.
+ * Address space that must not overlap: cluster pod/service CIDRs within one clusterset; every
+ * IPPool against every other pool and against the clusters; and the ranges of each Network
+ * (declared and observed) against the clusters of other Networks, every ClusterSetIPs pool and
+ * every LoadBalancer pool not of that Network. The rule (docs/ipam.md): a cluster's CIDRs may lie
+ * inside its own Network's ranges (EKS pods take VPC addresses), never inside another's. A sweep
+ * over intervals sorted by start finds overlaps in O(n log n), which matters at a thousand clusters.
  */
 function checkAddressSpace(resources: readonly Resource[], sources: ReadonlyMap<string, Source>): SetProblem[] {
   const claims: Claim[] = [];
-  const add = (owner: Resource, field: string, cidr: string, group: string): void => {
+  const add = (owner: Resource, field: string, cidr: string, group: string, extra: Pick<Claim, 'network' | 'range'> = {}): void => {
     const p = parseCidr(cidr);
-    claims.push({ owner, field, cidr, start: p.start, end: p.end, family: p.version, group });
+    claims.push({ owner, field, cidr, start: p.start, end: p.end, family: p.version, group, ...extra });
   };
   for (const r of resources) {
     if (r.kind === 'Cluster') {
       const set = r.spec.clusterSet ?? DEFAULT_CLUSTER_SET;
       const { pod, service } = effectiveCidrs(r);
+      const own = { network: r.spec.network };
       pod.forEach((c, i) => {
-        add(r, `spec.podCIDRs[${i}]`, c, set);
+        add(r, `spec.podCIDRs[${i}]`, c, set, own);
       });
       service.forEach((c, i) => {
-        add(r, `spec.serviceCIDRs[${i}]`, c, set);
+        add(r, `spec.serviceCIDRs[${i}]`, c, set, own);
       });
     }
     if (r.kind === 'IPPool' && r.spec.use !== 'ClusterCIDRs') {
       // ClusterCIDRs pools are meant to contain cluster CIDRs; the others must stay apart from them.
+      const own = r.spec.use === 'LoadBalancer' && r.spec.network !== undefined ? { network: r.spec.network } : {};
       r.spec.cidrs.forEach((c, i) => {
-        add(r, `spec.cidrs[${i}]`, c, '*');
+        add(r, `spec.cidrs[${i}]`, c, '*', own);
       });
+    }
+    if (r.kind === 'Network') {
+      for (const n of networkRanges(r)) add(r, n.field, n.cidr, '#', { network: r.metadata.name, range: n.observed ? 'observed' : 'declared' });
     }
   }
   const problems: SetProblem[] = [];
@@ -141,13 +216,14 @@ function checkAddressSpace(resources: readonly Resource[], sources: ReadonlyMap<
     for (const c of sorted) {
       active = active.filter((a) => a.end >= c.start);
       for (const a of active) {
-        if (a.group !== '*' && c.group !== '*' && a.group !== c.group) continue;
+        if (!conflicts(a, c)) continue;
         if (a.owner === c.owner && a.field === c.field) continue;
         const pair = [refString(refOf(a.owner)), refString(refOf(c.owner))].sort().join(' ');
         const key = `${pair} ${a.cidr} ${c.cidr}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        problems.push(overlapProblem(c, a, sources));
+        // A Network's range is the other side: the problem is the cluster's or pool's, which can move.
+        problems.push(c.range !== undefined ? overlapProblem(a, c, sources) : overlapProblem(c, a, sources));
       }
       active.push(c);
     }
@@ -160,8 +236,15 @@ function overlapProblem(c: Claim, a: Claim, sources: ReadonlyMap<string, Source>
   const other = refString(refOf(a.owner));
   const src = sources.get(ref) ?? sources.get(other) ?? {};
   const sameOwner = ref === other;
-  const describe = (x: Claim): string => `${x.owner.kind} "${x.owner.metadata.name}" ${x.field.replace('spec.', '')} ${x.cidr}`;
-  const scope = c.group !== '*' && a.group !== '*' ? ` (both in clusterset "${c.group}")` : '';
+  const describe = (x: Claim): string => {
+    const what = x.range === 'observed' ? 'observed prefix ' : x.range === 'declared' ? 'prefix ' : '';
+    return `${x.owner.kind} "${x.owner.metadata.name}" ${what}${x.field.replace('spec.', '')} ${x.cidr}`;
+  };
+  const scope = a.range !== undefined ? '' : c.group !== '*' && a.group !== '*' ? ` (both in clusterset "${c.group}")` : '';
+  const fix =
+    a.range !== undefined
+      ? `; only the ranges of a cluster's or pool's own Network may hold its addresses: pick a range outside Network "${a.owner.metadata.name}"`
+      : '; pick non-overlapping ranges or set spec.ipam to have the hub allocate them';
   return {
     ...(src.file !== undefined ? { file: src.file } : {}),
     ...(src.document !== undefined ? { document: src.document } : {}),
@@ -170,7 +253,7 @@ function overlapProblem(c: Claim, a: Claim, sources: ReadonlyMap<string, Source>
     field: src.path !== undefined ? `${src.path}.${c.field}` : c.field,
     message: sameOwner
       ? `${c.cidr} overlaps ${a.field.replace('spec.', '')} ${a.cidr} of the same ${c.owner.kind}`
-      : `${describe(c)} overlaps ${describe(a)}${scope}; pick non-overlapping ranges or set spec.ipam to have the hub allocate them`,
+      : `${describe(c)} overlaps ${describe(a)}${scope}${fix}`,
     value: c.cidr,
     involves: [ref, other],
   };

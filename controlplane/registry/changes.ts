@@ -81,4 +81,6 @@ export interface RegistryOptions {
   readonly newUid?: () => string;
   /** Attempts when another writer moved the head between our read and our write. */
   readonly maxAttempts?: number;
+  /** How long a block released by a deleted cluster stays out of use; default 10 minutes. */
+  readonly blockQuarantineMs?: number;
 }

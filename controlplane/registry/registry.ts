@@ -5,7 +5,19 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { ConflictError, InvalidInputError, NotFoundError } from '../api/errors.ts';
-import { HEAD_KEY, HISTORY_PREFIX, historyKey, kindPrefix, objectKey, OBJECTS_PREFIX, parseObjectKey, refOf, refString, type ObjectRef } from '../api/keys.ts';
+import {
+  BLOCK_RELEASES_PREFIX,
+  HEAD_KEY,
+  HISTORY_PREFIX,
+  historyKey,
+  kindPrefix,
+  objectKey,
+  OBJECTS_PREFIX,
+  parseObjectKey,
+  refOf,
+  refString,
+  type ObjectRef,
+} from '../api/keys.ts';
 import type { Kind } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
 import {
@@ -25,7 +37,8 @@ import { SerialQueue, sleep } from '../kernel/async.ts';
 import { decodeObject, encodeObject, stripVersion } from './stored-object.ts';
 import type { KeyValue, Op, Store } from './store.ts';
 import { appendRecord, readHead } from './history.ts';
-import { planWrite, type Mutation, type Snapshot } from './write-plan.ts';
+import { parseRelease, type BlockRelease } from '../ipam/releases.ts';
+import { planWriteWithReleases, type Mutation, type Snapshot } from './write-plan.ts';
 
 // The registry's API speaks the vocabulary of changes.ts; its callers import it from here.
 export { Action, WriteMode } from './changes.ts';
@@ -36,6 +49,7 @@ export class Registry {
   private readonly now: () => Date;
   private readonly newUid: () => string;
   private readonly maxAttempts: number;
+  private readonly quarantineMs: number | undefined;
   // Declarations of one hub go through one at a time: they all compare the write head, so writes
   // racing each other would only make each other retry, and enough of them ran out of attempts.
   private readonly writes = new SerialQueue();
@@ -45,6 +59,13 @@ export class Registry {
     this.now = options.now ?? (() => new Date());
     this.newUid = options.newUid ?? randomUUID;
     this.maxAttempts = options.maxAttempts ?? 16;
+    this.quarantineMs = options.blockQuarantineMs;
+  }
+
+  /** Blocks released by deleted clusters, in quarantine or past it (tidied by the next write). */
+  async blockReleases(signal?: AbortSignal): Promise<BlockRelease[]> {
+    const { kvs } = await this.store.range(BLOCK_RELEASES_PREFIX, signal);
+    return kvs.flatMap((kv) => parseRelease(kv.value) ?? []);
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -212,7 +233,13 @@ export class Registry {
   ): Promise<WriteResult | undefined> {
     const dryRun = options.dryRun ?? false;
     // Authorised (inside plan) against the same snapshot the write builds on: no window to change scope.
-    const changes = planWrite(snapshot, mutations, { now: this.now, newUid: this.newUid }, options.authorize, options.visible);
+    const { changes, releaseOps } = planWriteWithReleases(
+      snapshot,
+      mutations,
+      { now: this.now, newUid: this.newUid, ...(this.quarantineMs !== undefined ? { quarantineMs: this.quarantineMs } : {}) },
+      options.authorize,
+      options.visible,
+    );
     const written = changes.filter((c) => c.action !== Action.unchanged);
     if (dryRun || written.length === 0) return { revision: snapshot.revision, dryRun, changes };
 
@@ -236,7 +263,7 @@ export class Registry {
         })),
       },
     );
-    const ops = [...objectOps, ...history.ops];
+    const ops = [...objectOps, ...releaseOps, ...history.ops];
     // Objects are compared too: status writes (updateStatus) do not move the head, and an apply
     // built on an older copy must not put back the status it read.
     const compares = [...history.compares, ...written.map((c) => ({ key: objectKey(c.ref), modRevision: Number(c.before?.metadata.resourceVersion ?? 0) }))];
@@ -277,13 +304,14 @@ export class Registry {
     // Head first: if the write that follows still finds the head unmoved, nothing was written
     // since, so the range read after it is exactly the state the write builds on.
     const head = await readHead(this.store);
-    const { kvs, revision } = await this.store.range(OBJECTS_PREFIX);
+    // Release records are written only by head-bumping writes, so the head compare covers them too.
+    const [{ kvs, revision }, releases] = await Promise.all([this.store.range(OBJECTS_PREFIX), this.blockReleases()]);
     const objects = new Map<string, Resource>();
     for (const kv of kvs) {
       const ref = parseObjectKey(kv.key);
       if (ref !== undefined) objects.set(refString(ref), decodeObject(kv.value, kv.modRevision));
     }
-    return { headRevision: head.revision, seq: head.seq, revision, objects };
+    return { headRevision: head.revision, seq: head.seq, revision, objects, releases };
   }
 
   private async readHistory(signal?: AbortSignal): Promise<HistoryEntry[]> {

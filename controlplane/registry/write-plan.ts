@@ -8,9 +8,12 @@ import { refOf, refString, type ObjectRef } from '../api/keys.ts';
 import type { Resource } from '../api/resources.ts';
 import { checkSet } from '../api/semantic.ts';
 import type { Source } from '../api/validate.ts';
+import { blockReleaseKey } from '../api/keys.ts';
+import { DEFAULT_BLOCK_QUARANTINE_MS, inQuarantine, type BlockRelease } from '../ipam/releases.ts';
 import { Action, WriteMode, type ChangeResult, type Declared } from './changes.ts';
-import { allocateClusterCidrs } from './cluster-ipam.ts';
+import { allocateClusterCidrs, heldBlocks } from './cluster-ipam.ts';
 import { redactHidden } from './redact.ts';
+import type { Op } from './store.ts';
 
 export type Mutation =
   | { readonly type: 'upsert'; readonly mode: WriteMode; readonly declared: Declared }
@@ -21,16 +24,42 @@ export interface Snapshot {
   readonly seq: number;
   readonly revision: number;
   readonly objects: Map<string, Resource>;
+  /** Blocks released by clusters, in quarantine or past it (BLOCK_RELEASES_PREFIX); none when absent. */
+  readonly releases?: readonly BlockRelease[];
+}
+
+export interface PlanClock {
+  now: () => Date;
+  newUid: () => string;
+  /** How long a released block stays out of use; default DEFAULT_BLOCK_QUARANTINE_MS. */
+  quarantineMs?: number;
+}
+
+/** What one write changes: the objects, and the release records of the blocks it frees or takes back. */
+export interface WritePlan {
+  readonly changes: ChangeResult[];
+  readonly releaseOps: Op[];
 }
 
 /** Applies mutations to the snapshot in memory, checks the result, and says what changes. */
 export function planWrite(
   snapshot: Snapshot,
   mutations: readonly Mutation[],
-  clock: { now: () => Date; newUid: () => string },
+  clock: PlanClock,
   authorize?: (change: ChangeResult) => void,
   visible: (r: Resource) => boolean = () => true,
 ): ChangeResult[] {
+  return planWriteWithReleases(snapshot, mutations, clock, authorize, visible).changes;
+}
+
+/** planWrite, with the release records the registry writes in the same transaction. */
+export function planWriteWithReleases(
+  snapshot: Snapshot,
+  mutations: readonly Mutation[],
+  clock: PlanClock,
+  authorize?: (change: ChangeResult) => void,
+  visible: (r: Resource) => boolean = () => true,
+): WritePlan {
   const problems: Problem[] = [];
   const next = new Map(snapshot.objects);
   const sources = new Map<string, Source>();
@@ -80,12 +109,25 @@ export function planWrite(
   }
   if (problems.length > 0) throw new InvalidInputError(problems);
 
-  // The hub allocates CIDRs for clusters that asked for it, seeing every other claim.
+  // Blocks of deleted clusters go into quarantine first, so that a cluster created in the same
+  // write cannot take them.
+  const clockNow = clock.now();
+  const quarantineMs = clock.quarantineMs ?? DEFAULT_BLOCK_QUARANTINE_MS;
+  const released: BlockRelease[] = [];
+  const release = (before: Resource | undefined, after: Resource | undefined): void => {
+    if (before?.kind !== 'Cluster') return;
+    const kept = new Set(after?.kind === 'Cluster' ? heldBlocks(after).map((b) => b.cidr) : []);
+    for (const b of heldBlocks(before)) if (!kept.has(b.cidr)) released.push({ ...b, cluster: before.metadata.name, releasedAt: now });
+  };
+  for (const r of results.values()) if (r.action === Action.deleted) release(r.before, undefined);
+  const quarantined = [...(snapshot.releases ?? []).filter((r) => inQuarantine(r, clockNow, quarantineMs)), ...released];
+
+  // The hub allocates CIDRs and LoadBalancer blocks for clusters that asked for them, seeing every other claim.
   for (const [key, result] of results) {
     if (result.after?.kind !== 'Cluster') continue;
-    const allocated = allocateClusterCidrs(result.after, [...next.values()]);
+    const allocated = allocateClusterCidrs(result.after, [...next.values()], quarantined);
     if (!allocated.ok) {
-      problems.push({ ...locate(sources.get(key) ?? {}), kind: 'Cluster', name: result.ref.name, field: 'spec.ipam.pool', message: allocated.message });
+      problems.push({ ...locate(sources.get(key) ?? {}), kind: 'Cluster', name: result.ref.name, field: allocated.field, message: allocated.message });
       continue;
     }
     if (allocated.cluster !== result.after) {
@@ -99,9 +141,42 @@ export function planWrite(
   // such, and its refusal does not describe objects outside the actor's scope.
   for (const r of results.values()) if (r.action !== Action.unchanged) authorize?.(r);
   const changed = new Set([...results.values()].filter((r) => r.action !== Action.unchanged).map((r) => refString(r.ref)));
-  const setProblems = checkSet([...next.values()], sources).filter((p) => p.involves.some((ref) => changed.has(ref)));
+  let setProblems = checkSet([...next.values()], sources).filter((p) => p.involves.some((ref) => changed.has(ref)));
+  if (setProblems.length > 0) {
+    // A problem the set already had is not this write's: an adapter's later observation (a
+    // Network's status.observedPrefixes) can overlap a cluster, and that is reported as the
+    // AddressConflict condition rather than freezing every edit of both objects.
+    const before = new Set(checkSet([...snapshot.objects.values()]).map(problemKey));
+    setProblems = setProblems.filter((p) => !before.has(problemKey(p)));
+  }
   if (setProblems.length > 0) throw new InvalidInputError(redactHidden(setProblems, next, sources, visible));
-  return [...results.values()];
+
+  for (const r of results.values()) if (r.action !== Action.deleted && r.action !== Action.unchanged) release(r.before, r.after);
+  return { changes: [...results.values()], releaseOps: releaseOps(snapshot.releases ?? [], released, next, clockNow, quarantineMs) };
+}
+
+function problemKey(p: { readonly involves: readonly string[]; readonly message: string }): string {
+  return `${[...p.involves].sort().join(' ')} ${p.message}`;
+}
+
+/** Puts the new release records; deletes those past their quarantine and those their cluster took back. */
+function releaseOps(
+  existing: readonly BlockRelease[],
+  released: readonly BlockRelease[],
+  next: ReadonlyMap<string, Resource>,
+  now: Date,
+  quarantineMs: number,
+): Op[] {
+  const held = new Set<string>();
+  for (const r of next.values()) if (r.kind === 'Cluster') for (const b of heldBlocks(r)) held.add(b.cidr);
+  const ops: Op[] = [];
+  const putting = new Set(released.map((r) => r.cidr));
+  for (const r of existing) {
+    if (putting.has(r.cidr)) continue;
+    if (!inQuarantine(r, now, quarantineMs) || held.has(r.cidr)) ops.push({ type: 'delete', key: blockReleaseKey(r.cidr) });
+  }
+  for (const r of released) if (!held.has(r.cidr)) ops.push({ type: 'put', key: blockReleaseKey(r.cidr), value: JSON.stringify(r) });
+  return ops;
 }
 
 /**
