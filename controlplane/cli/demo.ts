@@ -14,8 +14,10 @@ import { ADMIN_TOKEN_FILE, HUB_URL_FILE } from '../hub/config.ts';
 import { CA_CERT_FILE } from '../identity/tls-files.ts';
 import { HubClient } from './client.ts';
 import { startSimulatedCluster, type KubeObject, type SimulatedCluster } from './demo-clusters.ts';
+import { startProviderDoubles, type DemoProviders } from './demo-providers.ts';
 import { readManifests } from './files.ts';
-import { changeLine, printResources, printServices, table } from './print.ts';
+import { changeLine, printPlan, printResources, printRoutes, printServices, table } from './print.ts';
+import type { DomainPlanView } from '../api/read-model.ts';
 
 export const EXAMPLES_DIR = resolve(import.meta.dirname, '../../examples');
 const CAUSEWAY_BIN = resolve(import.meta.dirname, '../../bin/causeway.js');
@@ -49,7 +51,7 @@ interface DemoContext {
   readonly client: HubClient;
   readonly dataDir: string;
   readonly out: (line: string) => void;
-  /** Stops run in reverse order of registration: agents, then their clusters, then the hub. */
+  /** Stops run in reverse order of registration: agents, then their clusters, then the hub, then the provider doubles. */
   readonly stops: (() => Promise<void>)[];
   readonly signal: AbortSignal;
 }
@@ -57,11 +59,18 @@ interface DemoContext {
 export async function runDemo(options: { listen: string; dataDir: string }, out: (line: string) => void): Promise<RunningDemo> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  out(`Starting the hub (its own process) with its embedded etcd and nats-server, over TLS (data in ${rel(dataDir)}) ...`);
-  const hubArgs = ['hub', '--listen', options.listen, '--data-dir', dataDir, '--tls'];
-  const { process: hubProcess, hub } = await startHubProcess(dataDir, hubArgs);
   const ac = new AbortController();
-  const stops: (() => Promise<void>)[] = [() => hubProcess.stop(HUB_STOP_GRACE_MS)];
+  out("Starting the provider doubles the demo's Networks name (EC2 Query API test double) ...");
+  const providers = await startProviderDoubles(dataDir, ac.signal);
+  out(`  AWS (EC2 double) ${providers.aws.endpoint}, region ${providers.aws.region}`);
+  out(`Starting the hub (its own process) with its embedded etcd and nats-server, over TLS (data in ${rel(dataDir)}) ...`);
+  const hubArgs = ['hub', '--listen', options.listen, '--data-dir', dataDir, '--tls', '--config', providers.configFile];
+  const started = await startHubProcess(dataDir, hubArgs, providers.env).catch(async (err: unknown) => {
+    await providers.stop();
+    throw err;
+  });
+  const { process: hubProcess, hub } = started;
+  const stops: (() => Promise<void>)[] = [() => providers.stop(), () => hubProcess.stop(HUB_STOP_GRACE_MS)];
   const stop = async (): Promise<void> => {
     ac.abort();
     for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -70,7 +79,8 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
   void hubProcess.whenExited().then((exit) => {
     if (ac.signal.aborted) return;
     out(`\nThe hub (pid ${hub.pid ?? '?'}) exited (${exit.signal ?? `code ${String(exit.code)}`}). The clusters and agents keep running; start it again with:`);
-    out(`  npx causeway ${hubArgs.map((a) => (a === dataDir ? rel(dataDir) : a)).join(' ')}`);
+    const env = Object.entries(providers.env).map(([k, v]) => `${k}=${v}`);
+    out(`  ${[...env, 'npx causeway', ...hubArgs.map((a) => (a.startsWith(dataDir) ? rel(a) : a))].join(' ')}`);
     out('and the agents reconnect to it by themselves.');
   });
   try {
@@ -81,7 +91,8 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     const consumers = await exportAndWait(ctx, clusters);
     await showResult(ctx, clusters, consumers);
     await showDns(ctx, clusters);
-    const demoFile = writeDemoJson(ctx, clusters);
+    await showProviders(ctx);
+    const demoFile = writeDemoJson(ctx, clusters, providers);
     out('');
     out(`Hub:        ${hub.url}   (pid ${hub.pid ?? '?'}; nats ${hub.natsUrl}; try kill -9 on it, then start it again)`);
     out(`CA:         ${rel(hub.caFile)}   (the API and NATS speak TLS; the CLI trusts it by default)`);
@@ -94,6 +105,8 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     out('  npx causeway get clusters -o yaml');
     out('  npx causeway describe cluster onprem-inference');
     out('  npx causeway history');
+    out('  npx causeway get routes');
+    out('  npx causeway plan                      (exit 0: every provider matches the plan)');
     out('');
     out('Serving until Ctrl-C.');
     return { hub, stop };
@@ -104,12 +117,16 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
 }
 
 /** Starts `causeway hub` as a child process and waits until it answers /readyz over TLS. */
-async function startHubProcess(dataDir: string, args: readonly string[]): Promise<{ process: ChildServer; hub: DemoHub }> {
+async function startHubProcess(
+  dataDir: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+): Promise<{ process: ChildServer; hub: DemoHub }> {
   const logFile = join(dataDir, 'hub.log');
   const urlFile = join(dataDir, HUB_URL_FILE);
   // A URL left by an earlier run is not this hub's.
   rmSync(urlFile, { force: true });
-  const child = ChildServer.start({ name: 'hub', command: process.execPath, args: [CAUSEWAY_BIN, ...args], logFile, pidFile: join(dataDir, 'hub.pid') });
+  const child = ChildServer.start({ name: 'hub', command: process.execPath, args: [CAUSEWAY_BIN, ...args], env, logFile, pidFile: join(dataDir, 'hub.pid') });
   let hub: DemoHub | undefined;
   try {
     await child.waitReady(
@@ -164,8 +181,31 @@ async function showDns({ out }: DemoContext, clusters: ReadonlyMap<string, DemoC
   out(answer.length > 0 ? answer.map((a) => `${DNS_NAME}.  ${a.ttl}  IN  A  ${a.address}`).join('\n') : '  no answer within 10 s: see the agent log');
 }
 
+/**
+ * The hub programs the providers once the export gives it something to route: wait until `plan`
+ * has nothing pending in any domain, then show what the route plan holds and that nothing is left.
+ */
+async function showProviders({ client, out }: DemoContext): Promise<void> {
+  const started = Date.now();
+  let pending: DomainPlanView[] = [];
+  const settled = await until(30_000, async () => {
+    const { items } = await client.plan();
+    pending = items.filter((d) => d.changes.length > 0 || d.conditions.some((c) => c.type === 'Degraded' && c.status === 'True'));
+    return items.length > 0 && pending.length === 0;
+  });
+  out('\n$ causeway get routes');
+  out(printRoutes((await client.routes()).items, 'table'));
+  out('\n$ causeway plan');
+  out(printPlan((await client.plan()).items, 'table'));
+  out(
+    settled
+      ? `  every provider domain matches the plan (${Date.now() - started} ms after the export was seen)`
+      : `  still pending after 30 s in ${pending.map((d) => d.metadata.name).join(', ')}: see \`causeway describe network NAME\` and the hub log`,
+  );
+}
+
 /** `<data-dir>/demo.json`: where each simulated environment is, for a user's own tools or scripts. */
-function writeDemoJson({ hub, dataDir }: DemoContext, clusters: ReadonlyMap<string, DemoCluster>): string {
+function writeDemoJson({ hub, dataDir }: DemoContext, clusters: ReadonlyMap<string, DemoCluster>, providers: DemoProviders): string {
   const file = join(dataDir, 'demo.json');
   const demo = {
     hub: hub.url,
@@ -173,6 +213,7 @@ function writeDemoJson({ hub, dataDir }: DemoContext, clusters: ReadonlyMap<stri
     caFile: hub.caFile,
     nats: hub.natsUrl,
     clusters: Object.fromEntries([...clusters].map(([name, c]) => [name, { kubeconfig: c.kubeconfig, dns: c.dns }])),
+    aws: providers.aws,
   };
   writeFileSync(file, `${JSON.stringify(demo, null, 2)}\n`, { mode: 0o644 });
   return file;
@@ -205,7 +246,7 @@ async function startClusters({ hub, client, dataDir, out, stops, signal }: DemoC
     const dir = join(dataDir, 'clusters', cluster);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const simulated = await startSimulatedCluster({ name: cluster, dir, namespaces: ['default', 'kube-system', 'inference', 'ml-training'], signal });
-    stops.splice(1, 0, () => simulated.stop());
+    stops.splice(2, 0, () => simulated.stop());
     // Each agent serves clusterset.local for its cluster, where that cluster's CoreDNS would forward the zone.
     const dns = `127.0.0.1:${await freePort()}`;
     clusters.set(cluster, Object.assign(simulated, { dns }));

@@ -18,6 +18,8 @@ export interface ChildServerOptions {
   /** Written with the child's pid while it runs; a stale one is cleaned up by `killStale`. */
   readonly pidFile?: string;
   readonly cwd?: string;
+  /** Variables added to this process's environment for the child (credentials of a provider double, say). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Where the server keeps its data: named when start-up fails for lack of space. */
   readonly dataDir?: string;
 }
@@ -76,6 +78,7 @@ export class ChildServer {
     const log = createWriteStream(options.logFile, { flags: 'a' });
     const child = spawn(options.command, [...options.args], {
       cwd: options.cwd,
+      ...(options.env !== undefined ? { env: { ...process.env, ...options.env } } : {}),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -233,9 +233,23 @@ describe('causeway demo as a process', function () {
     const demoJson = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as {
       hub: string;
       clusters: Record<string, { kubeconfig: string; dns: string }>;
+      aws?: { endpoint: string; region: string };
     };
     assert.equal(demoJson.hub, hubUrl);
     assert.deepEqual(Object.keys(demoJson.clusters).sort(), ['aws-train', 'gcp-train', 'onprem-inference']);
+    // The hub programmed the EC2 double (issue 9 §7): `causeway plan` finds nothing left to change.
+    assert.match(demoJson.aws?.endpoint ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(out, /every provider domain matches the plan/, out);
+    const plan = await causeway(
+      ['plan', '-o', 'json', '--server', hubUrl, '--token', readFileSync(join(work, tokenFile), 'utf8').trim(), '--certificate-authority', caFile],
+      { cwd: work },
+    );
+    assert.equal(plan.code, 0, plan.stderr);
+    const planned = JSON.parse(plan.stdout) as { items: { metadata: { name: string }; changes: unknown[]; unchanged: { routes: number; rules: number } }[] };
+    const aws = planned.items.find((d) => d.metadata.name === 'aws-train-vpc');
+    assert.ok(aws !== undefined, plan.stdout);
+    assert.deepEqual(aws.changes, []);
+    assert.ok(aws.unchanged.routes > 0 && aws.unchanged.rules > 0, plan.stdout);
     const dig = await runCommand(
       'dig',
       ['+short', '@127.0.0.1', '-p', demoJson.clusters['aws-train']?.dns.split(':')[1] ?? '', 'llm-serving.inference.svc.clusterset.local'],
@@ -247,13 +261,24 @@ describe('causeway demo as a process', function () {
     const hubPid = Number(/^Hub: .*\(pid (\d+);/m.exec(out)?.[1]);
     assert.ok(Number.isInteger(hubPid) && hubPid > 1);
     process.kill(hubPid, 'SIGKILL');
-    const command = await waitFor(
+    // As a user would paste it: VAR=value ... npx causeway hub ... (the SDKs read the doubles' credentials from the environment).
+    const [vars, command] = await waitFor(
       'the demo to say how to start the hub again',
-      () => /start it again with:\n {2}npx causeway (.+)\n/.exec(demo.stdout())?.[1],
+      () => {
+        const m = /start it again with:\n {2}((?:[A-Z_]+=\S+ )*)npx causeway (.+)\n/.exec(demo.stdout());
+        return m === null ? undefined : ([m[1] ?? '', m[2] ?? ''] as const);
+      },
       10_000,
     );
+    assert.match(vars, /AWS_ACCESS_KEY_ID=/);
     assert.equal(demo.hasExited(), false, 'the demo and its clusters go on');
-    const again = startCauseway(command.split(' '), { cwd: work, pidFiles: pidFiles(dataDir) });
+    const env = Object.fromEntries(
+      vars
+        .trim()
+        .split(' ')
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+    const again = startCauseway(command.split(' '), { cwd: work, pidFiles: pidFiles(dataDir), env });
     await waitFor(
       'the restarted hub to answer /readyz',
       () =>

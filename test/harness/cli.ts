@@ -101,8 +101,11 @@ export interface CausewayProcess {
  * Starts a long-running `causeway` command (hub, demo). `pidFiles` are those of the servers it will
  * start: if the command has to be killed at clean-up, those are killed too.
  */
-export function startCauseway(args: readonly string[], options: { cwd: string; pidFiles?: readonly string[] }): CausewayProcess {
-  const child = spawn(process.execPath, [CAUSEWAY_BIN, ...args], { cwd: options.cwd, env: commandEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCauseway(
+  args: readonly string[],
+  options: { cwd: string; pidFiles?: readonly string[]; env?: Readonly<Record<string, string>> },
+): CausewayProcess {
+  const child = spawn(process.execPath, [CAUSEWAY_BIN, ...args], { cwd: options.cwd, env: commandEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not start causeway ${args.join(' ')}`);
   let stdout = '';
   let stderr = '';
