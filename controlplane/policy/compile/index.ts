@@ -1,0 +1,46 @@
+// Compilation per cluster and output format: `compileForCluster` is what the hub's policy
+// controller calls for each cluster (and `plan` for proposed policies), with the format the
+// Cluster's CNI supports. Exact or refused: a format that cannot carry the effective policy
+// returns no objects and an error problem that says why and which rule.
+import { isPrepared, prepare, type Prepared } from '../evaluate.ts';
+import { ProblemCode, type Policy, type World } from '../model.ts';
+import { compileNetworkPolicies, type CompileResult } from './network-policy.ts';
+
+export const PolicyFormat = {
+  NetworkPolicy: 'NetworkPolicy',
+  ClusterNetworkPolicy: 'ClusterNetworkPolicy',
+  AdminNetworkPolicy: 'AdminNetworkPolicy',
+  CalicoGlobalNetworkPolicy: 'CalicoGlobalNetworkPolicy',
+  CiliumClusterwideNetworkPolicy: 'CiliumClusterwideNetworkPolicy',
+} as const;
+export type PolicyFormat = (typeof PolicyFormat)[keyof typeof PolicyFormat];
+
+export function compileForCluster(
+  policies: readonly Policy[] | Prepared,
+  world: World,
+  cluster: string,
+  format: PolicyFormat = 'NetworkPolicy',
+): CompileResult {
+  const prepared = isPrepared(policies) ? policies : prepare(policies, world);
+  switch (format) {
+    case 'NetworkPolicy':
+      return compileNetworkPolicies(prepared, world, cluster);
+    case 'ClusterNetworkPolicy':
+    case 'AdminNetworkPolicy':
+    case 'CalicoGlobalNetworkPolicy':
+    case 'CiliumClusterwideNetworkPolicy':
+      return {
+        objects: [],
+        problems: [
+          {
+            severity: 'error',
+            code: ProblemCode.UnsupportedFormat,
+            cluster,
+            message: `output format ${format} is not compiled yet; set the cluster's policy format to NetworkPolicy (always supported)`,
+          },
+        ],
+      };
+  }
+}
+
+export type { CompileResult, CompiledObject } from './network-policy.ts';
