@@ -36,3 +36,16 @@ export function setCondition(conditions: readonly Condition[], next: Condition):
   const merged = prev !== undefined && prev.status === next.status ? { ...next, lastTransitionTime: prev.lastTransitionTime } : next;
   return [...conditions.filter((c) => c.type !== next.type), merged];
 }
+
+/**
+ * On a Cluster, IPPool or Network whose addresses overlap another object's in a way the set checks
+ * refuse, but which no write could refuse: a provider adapter observed the overlapping range later
+ * (Network status.observedPrefixes). Set on both objects, cleared when the overlap goes.
+ */
+export const AddressConditionType = { AddressConflict: 'AddressConflict' } as const;
+
+export const AddressReason = {
+  /** The message names the other object, both fields and both ranges. */
+  Overlap: 'AddressOverlap',
+  NoOverlap: 'NoOverlap',
+} as const;

@@ -16,13 +16,14 @@ import { abortedPromise, aborted, sleep } from '../kernel/async.ts';
 import { Backoff } from '../kernel/backoff.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Registry } from '../registry/registry.ts';
-import type { Store } from '../registry/store.ts';
+import { guardedWrites, type Compare, type Store } from '../registry/store.ts';
 import { VipStore } from '../registry/vip-store.ts';
 import type { CredentialStore } from './credentials.ts';
 import { ExportIndex } from './exports.ts';
 import { ReportIngest } from './ingest.ts';
 import { CredentialRenewals } from './renewals.ts';
 import type { ProvidersConfig } from './config.ts';
+import { AddressConflictController } from './controllers/address-conflict-controller.ts';
 import { NetworkController } from './controllers/network-controller.ts';
 import { HubProviders, RegistryIntentSource } from './providers.ts';
 import { LivenessController } from './liveness.ts';
@@ -42,6 +43,7 @@ export interface AgentGatewayDeps {
   readonly clock?: Clock;
   /** How long the service controller gathers changes before sending them (coalescing). */
   readonly flushIntervalMs?: number;
+  /** The leadership lease (etcd TTL); default DEFAULT_LEADER_LEASE_SECONDS. A standby takes over about this long after the leader dies. */
   readonly leaseTtlSeconds?: number;
   /**
    * Stable across restarts of this replica (kept in its data dir): the campaign's candidate starts
@@ -64,6 +66,17 @@ export interface AgentGateway {
 export const HUB_QUEUE = 'causeway-hub';
 export const LEADER_ELECTION = leaderElectionKey('agent-gateway');
 
+/**
+ * The leadership lease: etcd3 keeps it alive every third of it, so a leader misses two keepalives
+ * before it is lost; a killed leader's standby takes over within it (docs/reliability.md).
+ */
+export const DEFAULT_LEADER_LEASE_SECONDS = 3;
+
+/** The current term's guard (Leadership.guard) while this replica leads; leader-only etcd writes carry it. */
+interface Term {
+  guard: Compare | undefined;
+}
+
 /** Campaigning again after a failed campaign: soon, then less often while etcd stays away. */
 const CAMPAIGN_BACKOFF = { baseMs: 500, maxMs: 5000 };
 
@@ -83,6 +96,7 @@ interface Parts {
   readonly providers: HubProviders;
   readonly intents: RegistryIntentSource;
   readonly networks: NetworkController;
+  readonly addressConflicts: AddressConflictController;
 }
 
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
@@ -94,7 +108,8 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   const warn: Warn = (fields, message) => {
     logger.warn(fields, message);
   };
-  const parts = buildParts(deps, count, warn, ac.signal);
+  const term: Term = { guard: undefined };
+  const parts = buildParts(deps, term, count, warn, ac.signal);
   const { objects, exportsWatch, view, services, liveness } = parts;
   const forget = forgetter(deps, warn, ac.signal);
   const planInputsChanged = planInputsWatcher(parts);
@@ -105,6 +120,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
       if (c.before !== undefined && c.after === undefined) forget(c.before.metadata.name);
     }
     if (changes.some((c) => PLAN_KINDS.has(c.kind))) planInputsChanged();
+    parts.addressConflicts.changed(changes.map((c) => c.kind));
   });
   parts.exports.onChange(() => {
     planInputsChanged();
@@ -121,7 +137,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   await Promise.all([objects.ready(), exportsWatch.ready()]);
   await services.start(Math.max(objects.revision, exportsWatch.revision), ac.signal);
 
-  const campaigning = campaign(deps, parts, forget, warn, ac.signal);
+  const campaigning = campaign(deps, parts, term, forget, warn, ac.signal);
   const subs = subscribeAgents(deps.bus, parts);
   logger.info({ subjects: ALL_AGENT_SUBJECTS }, 'agent gateway listening');
 
@@ -140,7 +156,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   };
 }
 
-function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: AbortSignal): Parts {
+function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn, signal: AbortSignal): Parts {
   const { store, bus, logger } = deps;
   const objects = new WatchedPrefix(store, OBJECTS_PREFIX);
   const exportsWatch = new WatchedPrefix(store, EXPORTS_PREFIX);
@@ -148,7 +164,8 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
   const exports = new ExportIndex(exportsWatch);
   const services: ServiceController = new ServiceController({
     bus,
-    vips: new VipStore(store),
+    // Compared with the term in etcd: an allocation in flight when the lease goes writes nothing.
+    vips: new VipStore(guardedWrites(store, () => term.guard)),
     view,
     exports,
     logger,
@@ -195,7 +212,13 @@ function buildParts(deps: AgentGatewayDeps, count: Count, warn: Warn, signal: Ab
       logger.info({ network, changes, drift }, drift > 0 ? 'network reconciled; drift made outside Causeway repaired' : 'network reconciled');
     },
   });
-  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks };
+  // Leader only, like the others: an overlap a provider observed after the fact is reported on both objects.
+  const addressConflicts = new AddressConflictController({
+    resources: () => [...view.clusters(), ...view.pools(), ...view.networks()],
+    registry: deps.registry,
+    warn,
+  });
+  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks, addressConflicts };
 }
 
 /** The kinds a route plan is made of (with the exports). */
@@ -245,7 +268,7 @@ function forgetter(deps: AgentGatewayDeps, warn: Warn, signal: AbortSignal): (cl
  * lease is lost or the gateway stops; the leader-only controllers run with its signal and `resync`
  * every key when they start, so a new leader re-bases every agent.
  */
-async function campaign(deps: AgentGatewayDeps, parts: Parts, forget: (cluster: string) => void, warn: Warn, signal: AbortSignal): Promise<void> {
+async function campaign(deps: AgentGatewayDeps, parts: Parts, held: Term, forget: (cluster: string) => void, warn: Warn, signal: AbortSignal): Promise<void> {
   const replica = deps.replicaId ?? randomUUID();
   const identity = `${replica}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   const backoff = new Backoff(CAMPAIGN_BACKOFF);
@@ -258,17 +281,24 @@ async function campaign(deps: AgentGatewayDeps, parts: Parts, forget: (cluster: 
   }
   while (!aborted(signal)) {
     try {
-      const leadership = await deps.store.campaign(LEADER_ELECTION, identity, deps.leaseTtlSeconds ?? 10, signal);
+      const leadership = await deps.store.campaign(LEADER_ELECTION, identity, deps.leaseTtlSeconds ?? DEFAULT_LEADER_LEASE_SECONDS, signal);
       if (aborted(signal)) return;
+      held.guard = leadership.guard;
       backoff.reset();
       const term = new AbortController();
       deps.logger.info({ identity, leader: true }, 'leading the agent gateway');
-      const leading = Promise.all([parts.services.lead(term.signal), parts.liveness.lead(term.signal), parts.networks.lead(term.signal)]);
+      const leading = Promise.all([
+        parts.services.lead(term.signal),
+        parts.liveness.lead(term.signal),
+        parts.networks.lead(term.signal),
+        parts.addressConflicts.lead(term.signal),
+      ]);
       let err: Error | undefined;
       try {
         await sweepDeleted(deps, parts, forget, warn);
         err = await Promise.race([leadership.lost, abortedPromise(signal)]);
       } finally {
+        held.guard = undefined;
         term.abort();
         await leading;
       }

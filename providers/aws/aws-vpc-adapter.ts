@@ -9,6 +9,7 @@
 // tagged, when the RouteOwnership port holds a record of that exact route. Nothing else is changed.
 import { CausewayError, ForbiddenError, NotFoundError, UnauthorizedError, UnavailableError } from '../../controlplane/api/errors.ts';
 import type { Condition } from '../../controlplane/api/conditions.ts';
+import { checkCidr } from '../../controlplane/api/cidr.ts';
 import { systemClock, type Clock } from '../../controlplane/kernel/clock.ts';
 import { NetworkConditionType, NetworkReason } from '../model/conditions.ts';
 import type { IntentSource } from '../model/intents.ts';
@@ -269,11 +270,14 @@ export class AwsVpcAdapter {
           }
         : undefined;
     const failure = stop ?? failures[0] ?? notFound;
-    return result({ changes: applied, unchanged: changes.unchanged, drift: repaired, problems, retry: failure?.retry ?? false }, failure);
+    // The VPC's CIDR blocks (IPv4 and IPv6) join the hub's overlap checks as the Network's observed
+    // prefixes. Subnets lie inside them by EC2's rules, so DescribeSubnets would add a call and no range.
+    const status = { observedPrefixes: observedPrefixes(observed.vpc.cidrs) };
+    return result({ changes: applied, unchanged: changes.unchanged, drift: repaired, problems, retry: failure?.retry ?? false, status }, failure);
   }
 
   private async observe(domain: AwsDomain, api: Ec2Api, signal: AbortSignal) {
-    await api.describeVpc(domain.vpcId, signal);
+    const vpc = await api.describeVpc(domain.vpcId, signal);
     if (domain.transitGatewayId !== undefined) await api.describeTransitGateway(domain.transitGatewayId, signal);
     if (domain.transitGatewayAttachmentId !== undefined) {
       const a = await api.describeAttachment(domain.transitGatewayAttachmentId, signal);
@@ -293,7 +297,7 @@ export class AwsVpcAdapter {
       { key: 'causeway.dev/managed-by', value: this.owner },
       signal,
     );
-    return { tables, managed, missingTables, records, groups, missingGroups, rules };
+    return { vpc, tables, managed, missingTables, records, groups, missingGroups, rules };
   }
 
   private condition(domain: string, failure: Failure | undefined): Condition {
@@ -314,6 +318,16 @@ export class AwsVpcAdapter {
 const routeKey = (table: string, destination: string): string => `route|${table}|${destination}`;
 const ruleKeyOf = (groupId: string, r: RuleSpec): string =>
   `rule|${groupId}|${r.egress ? 'e' : 'i'}|${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidrIpv4 ?? r.cidrIpv6 ?? ''}`;
+
+/** Valid CIDRs only, normalised and sorted, so that an unchanged VPC writes an unchanged status. */
+function observedPrefixes(cidrs: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const c of cidrs) {
+    const checked = checkCidr(c);
+    if (checked.ok) out.add(checked.cidr);
+  }
+  return [...out].sort();
+}
 
 function problemFailure(problems: readonly PlanProblem[]): Failure | undefined {
   const first = problems[0];
