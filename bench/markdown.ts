@@ -39,6 +39,52 @@ function goalsSection(r: BenchResult): string[] {
   ];
 }
 
+/** The goal records of docs/benchmarks.json (issue 11's ids, and the route plan's), as a table. */
+function goalRecordsSection(r: BenchResult): string[] {
+  if (r.goals === undefined || r.goals.length === 0) return [];
+  return [
+    '## Goal records (docs/benchmarks.json `goals`)',
+    '',
+    table([
+      ['id', 'target', 'measured', 'met', 'how'],
+      ...r.goals.map((g) => [
+        `\`${g.id}\``,
+        `${g.comparison} ${fmt(g.target)} ${g.unit}`,
+        g.measured === null ? 'not measured' : `${fmt(g.measured, 2)} ${g.unit}`,
+        g.met === null ? 'not at that scale' : g.met ? '**yes**' : '**no**',
+        g.note,
+      ]),
+    ]),
+    '',
+  ];
+}
+
+function routePlanSection(r: BenchResult): string[] {
+  const p = r.route_plan;
+  if (p === undefined) return [];
+  return [
+    '## Route plan (issue 9 §8)',
+    '',
+    `Pure and in-process (bench/route-plan.ts): ${fmt(p.clusters)} clusters over ${fmt(p.domains)} domains (70 AWS VPCs, 20 GCP networks, 10 on-prem sites, each cloud domain linked both ways to three sites), ${fmt(p.services)} exported services. One core bounds every figure.`,
+    '',
+    table([
+      ['figure', 'value'],
+      ['model built from registry resources', `${fmt(p.model_ms, 1)} ms`],
+      [`full plan (model + every domain), median of ${p.full_plan_runs}`, `${fmt(p.full_plan_ms, 1)} ms`],
+      ['plan size', `${fmt(p.routes)} routes, ${fmt(p.firewall_openings)} firewall openings, ${fmt(p.announcements)} announcements`],
+      [
+        `incremental: one cluster's pod CIDR changes, ${p.incremental_domains} domains replanned (${p.incremental_runs} runs)`,
+        `p50 ${fmt(p.incremental_p50_ms, 1)} ms, p99 ${fmt(p.incremental_p99_ms, 1)} ms`,
+      ],
+      [
+        'steady reconcile of an unchanged AWS domain (EC2 double, real SDK)',
+        `${p.steady_reconcile.calls} calls, ${p.steady_reconcile.mutating_calls} mutating (the first reconcile made ${p.steady_reconcile.first_reconcile_changes} changes)`,
+      ],
+    ]),
+    '',
+  ];
+}
+
 type Column = readonly [header: string, cell: (p: PropagationRow) => string];
 
 const PROPAGATION_COLUMNS: readonly Column[] = [
@@ -250,11 +296,13 @@ export function markdown(r: BenchResult, analysis: string): string {
   const lines = [
     ...runSection(r),
     ...goalsSection(r),
+    ...goalRecordsSection(r),
     ...propagationSection(r),
     ...floorSection(r),
     ...throughputSection(r),
     ...memorySection(r),
     ...resyncSection(r),
+    ...routePlanSection(r),
     ...perStepSection(r),
     ...timingsSection(r),
     ...problemsSection(r),

@@ -1,7 +1,9 @@
 // The shape of a run's results as written to bench-results/<run>.json and docs/benchmarks.json:
 // run.ts fills it in, the report's sections (markdown.ts, goals.ts, chart.ts) read it. NaN is
 // written to JSON as null and read back as "not measured".
+import type { GoalRecord } from './goal-records.ts';
 import type { Machine } from './procs.ts';
+import type { RoutePlanFigures } from './route-plan.ts';
 
 export interface PropagationRow {
   readonly clusters: number;
@@ -86,5 +88,12 @@ export interface BenchResult {
         nats_restart: { agents: number; nats_up_ms: number; all_reconnected_and_synced_ms: number; probe_after_max_ms: number; probe_after_incomplete: number };
       }
     | undefined;
+  /** The route plan's figures (issue 9 §8), measured in-process. */
+  readonly route_plan?: RoutePlanFigures;
+  /** Clusters and endpoints of the top step. */
+  readonly clusters?: number;
+  readonly endpoints?: number;
+  /** Every goal as a record (issue 11's interface). */
+  readonly goals?: readonly GoalRecord[];
   readonly problems: readonly string[];
 }

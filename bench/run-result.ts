@@ -4,6 +4,8 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { Config } from './config.ts';
 import { round, roundValues, type Machine } from './procs.ts';
+import { goalRecords } from './goal-records.ts';
+import type { RoutePlanFigures } from './route-plan.ts';
 import type { BenchResult, PropagationRow } from './result.ts';
 import type { StepResult } from './step.ts';
 
@@ -52,9 +54,16 @@ function stepRow(s: StepResult): BenchResult['steps'][number] {
   };
 }
 
-export function buildResult(config: Config, steps: readonly StepResult[], problems: readonly string[], started: Date, root: string): BenchResult {
+export function buildResult(
+  config: Config,
+  steps: readonly StepResult[],
+  problems: readonly string[],
+  started: Date,
+  root: string,
+  routePlan?: RoutePlanFigures,
+): BenchResult {
   const last = steps[steps.length - 1];
-  return {
+  const figures: Omit<BenchResult, 'goals'> = {
     date: started.toISOString(),
     commit: commit(root),
     mode: config.mode,
@@ -84,6 +93,10 @@ export function buildResult(config: Config, steps: readonly StepResult[], proble
           },
     memory: last?.extras?.memory,
     resync: last?.extras === undefined ? undefined : (({ memory: _m, ...rest }) => rest)(last.extras),
+    ...(routePlan !== undefined ? { route_plan: routePlan } : {}),
+    clusters: last?.clusters ?? 0,
+    endpoints: last?.steady.row.endpoints ?? 0,
     problems: [...problems, ...steps.flatMap((s) => s.problems.map((p) => `step ${s.clusters}: ${p}`))],
   };
+  return { ...figures, goals: goalRecords(figures) };
 }

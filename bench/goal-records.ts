@@ -1,0 +1,127 @@
+// The goals as machine-readable records, in docs/benchmarks.json's `goals` list (issue 11's
+// interface): `{ id, target, measured, unit, met }` per goal, plus how it was measured. `met` is
+// null where the run did not measure at the goal's scale (a quick run, a step that did not reach
+// 1,000 clusters) and `measured` null where the figure is missing; nothing is rounded towards a goal.
+import type { RoutePlanFigures } from './route-plan.ts';
+import type { BenchResult } from './result.ts';
+
+export interface GoalRecord {
+  readonly id: string;
+  readonly target: number;
+  /** `<=` (lower is better) or `>=`. */
+  readonly comparison: '<=' | '>=';
+  readonly measured: number | null;
+  readonly unit: string;
+  readonly met: boolean | null;
+  /** Where and how it was measured, and what bounds it. */
+  readonly note: string;
+}
+
+type Figures = Omit<BenchResult, 'goals'>;
+
+const num = (v: number | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v * 1000) / 1000 : null);
+
+function record(id: string, target: number, comparison: '<=' | '>=', measured: number | undefined, unit: string, atScale: boolean, note: string): GoalRecord {
+  const m = num(measured);
+  const met = m === null || !atScale ? null : comparison === '<=' ? m <= target : m >= target;
+  return { id, target, comparison, measured: m, unit, met, note };
+}
+
+export function goalRecords(r: Figures): GoalRecord[] {
+  const top = r.propagation[r.propagation.length - 1];
+  const light = r.propagation_light?.[r.propagation_light.length - 1];
+  const at1000 = (top?.clusters ?? 0) >= 1000;
+  const where = top === undefined ? 'not measured' : `at ${top.clusters} clusters, ${top.endpoints} endpoints, ${top.changes_per_s} changes/s`;
+  const endToEnd = 'end to end through full agents (every simulated cluster runs the agent with its in-memory Kubernetes side; no light consumers yet)';
+  const records: GoalRecord[] = [
+    record('hub_p50_ms', 50, '<=', top?.p50_ms, 'ms', at1000, `${where}; ${endToEnd}`),
+    record('hub_p99_ms', 250, '<=', top?.p99_ms, 'ms', at1000 && top?.incomplete === 0, `${where}; ${endToEnd}`),
+    record('agent_sample_p99_ms', 500, '<=', top?.p99_ms, 'ms', at1000, `${where}; every cluster is a full agent`),
+    record(
+      'light_p50_over_floor',
+      10,
+      '<=',
+      light?.p50_over_floor,
+      'ratio',
+      light !== undefined,
+      light === undefined
+        ? 'not measured'
+        : `p50 ${light.p50_ms} ms under ${light.changes_per_s} changes/s at ${light.clusters} clusters, floor ${light.floor_ms ?? '?'} ms`,
+    ),
+    record(
+      'throughput_changes_per_s',
+      10_000,
+      '>=',
+      r.throughput?.max_sustained_changes_per_s,
+      'changes/s',
+      r.throughput !== undefined,
+      r.throughput === undefined ? 'not measured' : `highest rate sustained with p99 < 1 s at ${r.throughput.clusters} clusters`,
+    ),
+    record(
+      'hub_rss_mb_per_100k_endpoints',
+      300,
+      '<=',
+      r.memory?.hub_rss_mb_per_100k_endpoints,
+      'MB',
+      r.memory !== undefined,
+      r.memory === undefined ? 'not measured' : `hub RSS ${r.memory.hub_rss_mb} MB with ${r.memory.hub_endpoints} endpoints`,
+    ),
+    record(
+      'nats_restart_resync_s',
+      10,
+      '<=',
+      r.resync === undefined ? undefined : r.resync.nats_restart.all_reconnected_and_synced_ms / 1000,
+      's',
+      r.resync !== undefined && r.resync.nats_restart.agents >= 1000,
+      r.resync === undefined ? 'not measured' : `${r.resync.nats_restart.agents} agents reconnected and synced after nats-server was SIGKILLed and restarted`,
+    ),
+    record(
+      'leader_kill_recovery_s',
+      5,
+      '<=',
+      r.resync === undefined ? undefined : r.resync.hub_restart.every_agent_served_ms / 1000,
+      's',
+      r.resync !== undefined && at1000,
+      r.resync === undefined
+        ? 'not measured'
+        : 'one hub SIGKILLed and started again (the bench runs no standby yet): until every agent was served again; test/integration measures failover to a standby',
+    ),
+    record(
+      'warm_resync_100k_s',
+      1,
+      '<=',
+      r.resync === undefined ? undefined : r.resync.warm_resync_ms / 1000,
+      's',
+      r.resync !== undefined && r.resync.resync_endpoints >= 100_000,
+      r.resync === undefined ? 'not measured' : `warm resync of ${r.resync.resync_endpoints} endpoints`,
+    ),
+  ];
+  return [...records, ...routePlanRecords(r.route_plan)];
+}
+
+function routePlanRecords(p: RoutePlanFigures | undefined): GoalRecord[] {
+  if (p === undefined) return [];
+  const scale = p.clusters >= 1000 && p.domains >= 100;
+  const at = `${p.clusters} clusters over ${p.domains} domains, ${p.services} services; in-process, bound by one core`;
+  return [
+    record('route_plan_full_ms', 1000, '<=', p.full_plan_ms, 'ms', scale, `median of ${p.full_plan_runs} full plans (model ${p.model_ms} ms), ${at}`),
+    record(
+      'route_plan_incremental_p99_ms',
+      50,
+      '<=',
+      p.incremental_p99_ms,
+      'ms',
+      scale,
+      `p99 of ${p.incremental_runs} one-cluster changes, ${p.incremental_domains} domains replanned (p50 ${p.incremental_p50_ms} ms), ${at}`,
+    ),
+    record(
+      'steady_reconcile_mutating_calls',
+      0,
+      '<=',
+      p.steady_reconcile.mutating_calls,
+      'calls',
+      true,
+      `a second reconcile of journey 3's AWS VPC against the EC2 double made ${p.steady_reconcile.calls} calls, all reads`,
+    ),
+  ];
+}
