@@ -3,19 +3,7 @@
 // null where the run did not measure at the goal's scale (a quick run, a step that did not reach
 // 1,000 clusters) and `measured` null where the figure is missing; nothing is rounded towards a goal.
 import type { RoutePlanFigures } from './route-plan.ts';
-import type { BenchResult } from './result.ts';
-
-export interface GoalRecord {
-  readonly id: string;
-  readonly target: number;
-  /** `<=` (lower is better) or `>=`. */
-  readonly comparison: '<=' | '>=';
-  readonly measured: number | null;
-  readonly unit: string;
-  readonly met: boolean | null;
-  /** Where and how it was measured, and what bounds it. */
-  readonly note: string;
-}
+import type { BenchResult, GoalRecord } from './result.ts';
 
 type Figures = Omit<BenchResult, 'goals'>;
 

@@ -1,7 +1,6 @@
 // The shape of a run's results as written to bench-results/<run>.json and docs/benchmarks.json:
 // run.ts fills it in, the report's sections (markdown.ts, goals.ts, chart.ts) read it. NaN is
 // written to JSON as null and read back as "not measured".
-import type { GoalRecord } from './goal-records.ts';
 import type { Machine } from './procs.ts';
 import type { RoutePlanFigures } from './route-plan.ts';
 
@@ -34,6 +33,19 @@ export interface ThroughputRow {
   readonly cpu_cores: Record<string, number>;
   readonly generator_behind_ms: number;
   readonly sustained: boolean;
+}
+
+/** One goal as docs/benchmarks.json's `goals` lists it (bench/goal-records.ts). */
+export interface GoalRecord {
+  readonly id: string;
+  readonly target: number;
+  /** `<=` (lower is better) or `>=`. */
+  readonly comparison: '<=' | '>=';
+  readonly measured: number | null;
+  readonly unit: string;
+  readonly met: boolean | null;
+  /** Where and how it was measured, and what bounds it. */
+  readonly note: string;
 }
 
 export interface BenchResult {
