@@ -86,3 +86,23 @@ export interface ProvidersView {
   routes(signal: AbortSignal): Promise<readonly DomainRoutesView[]>;
   plan(signal: AbortSignal): Promise<readonly DomainPlanView[]>;
 }
+
+// ---- address pools (issue 9 §2: `get pools`) -----------------------------------------------------
+
+/** One IPPool's usage (`causeway get pools`): derived from the registry and the VIP claims. */
+export interface PoolUsageView {
+  readonly apiVersion: string;
+  readonly kind: 'PoolUsage';
+  readonly metadata: { readonly name: string };
+  readonly use: string;
+  readonly cidrs: readonly string[];
+  readonly network?: string;
+  /** Addresses, as decimal strings (an IPv6 pool holds more than a JSON number can say exactly). */
+  readonly size: string;
+  readonly used: string;
+  /** Released by a deleted holder and not yet free again (release quarantine). */
+  readonly quarantined: string;
+  readonly free: string;
+  /** Who holds what: `Cluster/a` with its podCIDRs, serviceCIDRs or loadBalancerCIDRs; `Service/ns/name` with its VIP. */
+  readonly holders: readonly { readonly holder: string; readonly field: string; readonly cidr: string }[];
+}

@@ -25,7 +25,7 @@ import { KINDS, type KindInfo } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
 import type { Source } from '../api/validate.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
-import type { DomainPlanView, DomainRoutesView, GlobalServiceView } from '../api/read-model.ts';
+import type { DomainPlanView, DomainRoutesView, GlobalServiceView, PoolUsageView } from '../api/read-model.ts';
 
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
 
@@ -111,6 +111,10 @@ export class HubClient {
   }
 
   /** The route plan per domain (admins only). */
+  pools(): Promise<{ items: PoolUsageView[] }> {
+    return this.request('GET', `${API_PREFIX}/pools`);
+  }
+
   routes(): Promise<{ items: DomainRoutesView[] }> {
     return this.request('GET', `${API_PREFIX}/routes`);
   }

@@ -9,7 +9,7 @@ import { effectiveCidrs } from '../api/semantic.ts';
 import { formatSelector } from '../api/labels.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
 import type { ChangeView } from './client.ts';
-import type { DomainPlanView, DomainRoutesView, GlobalServiceView } from '../api/read-model.ts';
+import type { DomainPlanView, DomainRoutesView, GlobalServiceView, PoolUsageView } from '../api/read-model.ts';
 
 export const OutputFormat = { table: 'table', yaml: 'yaml', json: 'json', wide: 'wide' } as const;
 export type OutputFormat = (typeof OutputFormat)[keyof typeof OutputFormat];
@@ -289,6 +289,29 @@ export function printRoutes(items: readonly DomainRoutesView[], format: OutputFo
         if (d.routes.length + d.announcements.length + d.firewall.length + d.problems.length === 0) rows.push([d.metadata.name, '<none>', '', '', '']);
       }
       return table(rows);
+    }
+  }
+}
+
+/** `get pools`: per IPPool, its use, size, used, free and holders (wide: with CIDRs, network, quarantine). */
+export function printPools(items: readonly PoolUsageView[], format: OutputFormat): string {
+  switch (format) {
+    case 'json':
+    case 'yaml':
+      return asData(asList(items, ''), format);
+    case 'table':
+    case 'wide': {
+      if (items.length === 0) return 'No IP pools found.';
+      const wide = format === 'wide';
+      const holders = (p: PoolUsageView): string => {
+        const names = [...new Set(p.holders.map((h) => h.holder.replace(/^Cluster\//, '')))];
+        return names.length === 0 ? '<none>' : names.length > 5 && !wide ? `${names.slice(0, 5).join(',')},+${names.length - 5}` : names.join(',');
+      };
+      const head = ['NAME', 'USE', 'SIZE', 'USED', 'FREE', 'HOLDERS', ...(wide ? ['QUARANTINED', 'CIDRS', 'NETWORK'] : [])];
+      return table([
+        head,
+        ...items.map((p) => [p.metadata.name, p.use, p.size, p.used, p.free, holders(p), ...(wide ? [p.quarantined, p.cidrs.join(','), p.network ?? ''] : [])]),
+      ]);
     }
   }
 }

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { NotFoundError } from '../../api/errors.ts';
 import type { OutputFormat } from '../print.ts';
-import { changeLine, describe, historyTable, printPlan, printResource, printResources, printRoutes, printServices, unifiedDiff } from '../print.ts';
+import { changeLine, describe, historyTable, printPlan, printPools, printResource, printResources, printRoutes, printServices, unifiedDiff } from '../print.ts';
 import { readManifests } from '../files.ts';
 import { ChangesPending, client, err, fileOption, kindArg, out, outData, outIn, outputOption, positive, stdinIfAsked, UsageError } from '../common.ts';
 
@@ -12,6 +12,8 @@ import { ChangesPending, client, err, fileOption, kindArg, out, outData, outIn, 
 const SERVICE_WORDS = new Set(['services', 'service', 'svc', 'globalservices', 'globalservice']);
 /** `get routes`: the route plan per domain (Network). */
 const ROUTE_WORDS = new Set(['routes', 'route']);
+/** `get pools` is how full each IPPool is; `get ippools` lists the IPPool resources themselves. */
+const POOL_WORDS = new Set(['pools', 'pool']);
 
 export function addRegistryCommands(program: Command): void {
   addApply(program);
@@ -63,7 +65,7 @@ function addGet(program: Command): void {
     .description('list resources of a kind, or show one')
     .argument(
       '<kind>',
-      'clusters, networks, ippools, externalservices, globalpolicies, services (the derived global services) or routes (the route plan per network); singular and short names work',
+      'clusters, networks, ippools, externalservices, globalpolicies, services (the derived global services), routes (the route plan per network) or pools (how full each IPPool is: size, used, free, holders); singular and short names work',
     )
     .argument('[name]', 'one object')
     .addOption(outputOption())
@@ -80,6 +82,12 @@ function addGet(program: Command): void {
         const items = (await client(cmd).routes()).items.filter((d) => name === undefined || d.metadata.name === name);
         if (name !== undefined && items.length === 0) throw new NotFoundError(`network ${name} not found`);
         outIn(o.output, printRoutes(items, o.output));
+        return;
+      }
+      if (POOL_WORDS.has(kind.toLowerCase())) {
+        const items = (await client(cmd).pools()).items.filter((p) => name === undefined || p.metadata.name === name);
+        if (name !== undefined && items.length === 0) throw new NotFoundError(`IPPool ${name} not found`);
+        outIn(o.output, printPools(items, o.output));
         return;
       }
       const info = kindArg(kind);

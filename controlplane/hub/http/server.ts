@@ -4,6 +4,7 @@
 import { registerAgentRoutes } from './agent-routes.ts';
 import { createApp, type HubApp, type HubServerDeps } from './app.ts';
 import { addRequestDeadline, DEFAULT_REQUEST_DEADLINE_MS } from './deadline.ts';
+import { registerPoolRoutes } from './pool-routes.ts';
 import { OPEN_PATHS, registerProbeRoutes } from './probe-routes.ts';
 import { registerProviderRoutes } from './provider-routes.ts';
 import { registerRegistryRoutes } from './registry-routes.ts';
@@ -51,6 +52,7 @@ export function buildHubServer(deps: HubServerDeps): HubApp {
   registerRegistryRoutes(app, deps);
   registerAgentRoutes(app, deps);
   registerProviderRoutes(app, deps);
+  registerPoolRoutes(app, deps);
   registerResourceRoutes(app, deps);
   return app;
 }
