@@ -27,15 +27,42 @@ export interface NetworkControllerDeps {
   readonly clock?: Clock;
 }
 
+/**
+ * What the last reconciles that changed something did, in the Network's status (`causeway describe
+ * network`): written only when a reconcile changes something, so an unchanged domain costs no write.
+ */
+export interface ReconcileStatus {
+  /** When a reconcile last changed something in the provider, and how many changes it made. */
+  readonly lastChangeTime: string;
+  readonly lastChanges: number;
+  /** Repairs of changes made outside Causeway, since the Network was created, and the last one's time. */
+  readonly driftRepaired: number;
+  readonly lastDriftTime?: string;
+}
+
+export function reconcileStatus(previous: ReconcileStatus | undefined, changes: number, drift: number, nowMs: number): ReconcileStatus | undefined {
+  if (changes === 0 && drift === 0) return previous;
+  const now = new Date(nowMs).toISOString();
+  const lastDrift = drift > 0 ? now : previous?.lastDriftTime;
+  return {
+    lastChangeTime: now,
+    lastChanges: changes,
+    driftRepaired: (previous?.driftRepaired ?? 0) + drift,
+    ...(lastDrift !== undefined ? { lastDriftTime: lastDrift } : {}),
+  };
+}
+
 export class NetworkController {
   private readonly deps: NetworkControllerDeps;
   private readonly controller: Controller<string>;
+  private readonly clock: Clock;
 
   constructor(deps: NetworkControllerDeps) {
     this.deps = deps;
+    this.clock = deps.clock ?? backgroundClock;
     this.controller = new Controller<string>({
       name: 'networks',
-      clock: deps.clock ?? backgroundClock,
+      clock: this.clock,
       concurrency: 4,
       reconcile: (name, signal) => this.reconcile(name, signal),
       resync: () => this.keys(),
@@ -80,7 +107,8 @@ export class NetworkController {
         if (signal.aborted) return undefined;
         let conditions = current.status?.conditions ?? [];
         for (const c of result.conditions) conditions = setCondition(conditions, c);
-        return { ...current.status, ...result.status, conditions };
+        const reconcile = reconcileStatus(current.status?.reconcile as ReconcileStatus | undefined, changed, result.drift, this.clock.now());
+        return { ...current.status, ...result.status, ...(reconcile !== undefined ? { reconcile } : {}), conditions };
       }),
       signal,
     );

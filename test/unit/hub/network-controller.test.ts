@@ -125,6 +125,33 @@ describe('NetworkController (fake adapter, manual clock)', () => {
     await waitFor('a drift check', () => adapter.calls.length === 3);
   });
 
+  it("records in the status what changed and the drift it repaired, with the adapter's own status fields; an unchanged reconcile keeps the record", async () => {
+    const change = (drift: boolean): DomainReconcileResult['changes'][number] => ({
+      kind: 'create-route',
+      object: 'rtb-1',
+      what: '10.32.0.0/16 via tgw-1',
+      outcome: 'done',
+      drift,
+    });
+    adapter.answers.set('aws-train-vpc', [
+      result('aws-train-vpc', { changes: [change(false), change(false)], status: { observedPrefixes: ['10.16.0.0/16'] }, requeueAfterMs: 1000 }),
+      result('aws-train-vpc', { changes: [change(true)], drift: 1, requeueAfterMs: 1000 }),
+      result('aws-train-vpc', { requeueAfterMs: 1000 }),
+    ]);
+    leading = controller.lead(term.signal);
+    await waitFor('the first reconcile recorded', () => status('aws-train-vpc')?.reconcile !== undefined);
+    assert.deepEqual(status('aws-train-vpc')?.reconcile, { lastChangeTime: new Date(0).toISOString(), lastChanges: 2, driftRepaired: 0 });
+    assert.deepEqual(status('aws-train-vpc')?.observedPrefixes, ['10.16.0.0/16']);
+    clock.advance(1000);
+    await waitFor('the drift recorded', () => (status('aws-train-vpc')?.reconcile as { driftRepaired: number }).driftRepaired === 1);
+    const drifted = status('aws-train-vpc')?.reconcile;
+    assert.deepEqual(drifted, { lastChangeTime: new Date(1000).toISOString(), lastChanges: 1, driftRepaired: 1, lastDriftTime: new Date(1000).toISOString() });
+    clock.advance(1000);
+    await waitFor('the third reconcile', () => adapter.calls.length === 3);
+    await Promise.resolve();
+    assert.deepEqual(status('aws-train-vpc')?.reconcile, drifted, 'nothing changed: the record stays');
+  });
+
   it('adds every reconciled Network when the plan inputs change', async () => {
     leading = controller.lead(term.signal);
     await waitFor('the first reconcile', () => adapter.calls.length === 1);
