@@ -1,16 +1,37 @@
 // Takes agents' reports off the bus and writes their exports to etcd: validated like API input,
 // bound to the cluster the NATS server authenticated (the subject), deduplicated per agent
 // session, written in one transaction per report, unchanged exports skipped. Runs on every hub
-// replica (a queue group spreads the reports).
+// replica (a queue group spreads the reports), so nothing that decides the next report's writes
+// is kept in one replica's memory: the cluster's ingest mark in etcd (ingest-plan.ts) is read
+// before each report and written, compare-and-swap, with its exports; and the watch-fed index a
+// report is planned against must first have caught up with the cluster's last export write,
+// whichever replica made it (or the cluster's exports are read from etcd instead).
 import { clusterExportsPrefix } from '../api/keys.ts';
-import { reportCodec, reportReplyCodec, serviceKeyString, type Report, type ReportReply } from '../api/messages.ts';
+import { reportCodec, reportReplyCodec, type ExportState, type Report, type ReportReply } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
 import { SerialQueue } from '../kernel/async.ts';
-import type { Op, Store } from '../registry/store.ts';
+import type { Compare, Op, Store } from '../registry/store.ts';
 import type { ExportIndex } from './exports.ts';
-import { isReplay, planReport, txnSlices, type PartialRun, type SessionMark } from './ingest-plan.ts';
+import {
+  earlierParts,
+  ingestMarkKey,
+  ingestPartsPrefix,
+  isReplay,
+  parseMark,
+  parsePartRecord,
+  planReport,
+  runStep,
+  txnSlices,
+  type IngestMark,
+  type PartRecord,
+  type StoredExports,
+  type StoredMark,
+} from './ingest-plan.ts';
 import { checkReport } from './report-checks.ts';
+
+/** How long a report waits for this replica's index to show another replica's last write before reading etcd instead. */
+const INDEX_CATCH_UP_MS = 200;
 
 export interface IngestDeps {
   readonly store: Store;
@@ -30,16 +51,18 @@ export interface IngestDeps {
 
 export class ReportIngest {
   private readonly deps: IngestDeps;
-  private readonly sessions = new Map<string, SessionMark>();
-  /** Full reports in parts: what the parts so far named, per cluster. */
-  private readonly partial = new Map<string, PartialRun>();
-  /** One report at a time per cluster: writes of one agent never reorder. */
+  /** One report at a time per cluster: this replica never reorders one agent's writes. */
   private readonly serial = new SerialQueue();
-  /** First-sight times this hub wrote, until the watch-fed index shows them: "cluster ns/name" → time. */
-  private readonly firstSeen = new Map<string, string>();
+  /** The revision the watch-fed index has shown up to, and who waits for it to move. */
+  private indexRevision = 0;
+  private readonly indexWaiters = new Set<() => void>();
 
   constructor(deps: IngestDeps) {
     this.deps = deps;
+    deps.exports.onChange((_, revision) => {
+      this.indexRevision = Math.max(this.indexRevision, revision);
+      for (const wake of [...this.indexWaiters]) wake();
+    });
   }
 
   handle(msg: BusMessage): void {
@@ -72,23 +95,40 @@ export class ReportIngest {
       this.reply(msg, { ok: false, reason: 'unknown-cluster', message: `cluster ${report.cluster} is not registered` });
       return;
     }
-    const last = this.sessions.get(report.cluster);
-    if (last !== undefined && isReplay(last, report)) {
-      // A retry of something already stored: acknowledge without writing it again.
+    const last = await this.mark(report.cluster);
+    if (last !== undefined && isReplay(last.mark, report)) {
+      // A retry of something already stored (by this replica or another): acknowledge without writing it again.
       this.deps.count('report', 'duplicate');
-      this.reply(msg, { ok: true, seq: report.seq, revision: last.revision });
+      this.reply(msg, { ok: true, seq: report.seq, revision: last.modRevision });
       return;
     }
-    const revision = await this.write(report);
-    this.sessions.set(report.cluster, { session: report.session, seq: report.seq, revision });
+    const written = await this.write(report, last);
+    if (written === undefined) {
+      // Another replica stored a report of this agent meanwhile (a retry that outran us): if it was this one, say so.
+      const now = await this.mark(report.cluster);
+      if (now === undefined || !isReplay(now.mark, report)) throw new Error('the ingest mark moved under a report; the agent retries');
+      this.deps.count('report', 'duplicate');
+      this.reply(msg, { ok: true, seq: report.seq, revision: now.modRevision });
+      return;
+    }
     this.deps.count('report', 'ok');
-    this.reply(msg, { ok: true, seq: report.seq, revision });
+    this.reply(msg, { ok: true, seq: report.seq, revision: written });
   }
 
-  private async write(received: Report): Promise<number> {
+  /** The cluster's mark as etcd has it now. */
+  private async mark(cluster: string): Promise<StoredMark | undefined> {
+    const kv = await this.deps.store.get(ingestMarkKey(cluster), this.deps.signal);
+    const mark = kv === undefined ? undefined : parseMark(kv.value);
+    return kv === undefined || mark === undefined ? undefined : { mark, modRevision: kv.modRevision };
+  }
+
+  /** Writes the report; the revision of its last transaction, or undefined when the mark moved under it. */
+  private async write(received: Report, last: StoredMark | undefined): Promise<number | undefined> {
+    const lastExports = last === undefined ? 0 : (last.mark.exportsRevision ?? last.modRevision);
+    const stored = await this.storedExports(received.cluster, lastExports);
     const checked = checkReport(received, {
       ranges: this.deps.clusterRanges(received.cluster),
-      exportedAt: (service) => this.exportedAt(received.cluster, service),
+      exportedAt: (service) => stored.state(service)?.exportedAt,
       now: (this.deps.now?.() ?? new Date()).toISOString(),
     });
     for (const [why, n] of checked.refused) {
@@ -96,36 +136,79 @@ export class ReportIngest {
       this.deps.warn({ cluster: received.cluster, reason: why, endpoints: n }, 'refused reported endpoints');
     }
     const report = checked.report;
-    const plan = planReport(report, this.deps.exports, this.partial.get(report.cluster));
-    this.rememberFirstSight(report, plan.ops);
-    if (plan.partial === undefined) this.partial.delete(report.cluster);
-    else this.partial.set(report.cluster, plan.partial);
-    let revision = 0;
-    for (const slice of txnSlices(plan.ops)) revision = (await this.deps.store.txn([], slice, this.deps.signal)).revision;
-    return revision;
-  }
-
-  /** The hub's first sight of an export: as stored, or as this hub wrote it before the watch showed it. */
-  private exportedAt(cluster: string, service: string): string | undefined {
-    const key = `${cluster} ${service}`;
-    const stored = this.deps.exports.state(cluster, service)?.exportedAt;
-    // Once the index shows it, the index is the record: the bridge entry is no longer needed.
-    if (stored !== undefined) this.firstSeen.delete(key);
-    return stored ?? this.firstSeen.get(key);
+    const step = runStep(report, last?.mark);
+    const earlier = step.kind === 'part' && step.last ? earlierParts(step, await this.partRecords(report.cluster)) : undefined;
+    const plan = planReport(report, stored, last?.mark, earlier);
+    const slices = txnSlices(plan.ops);
+    // Export ops come first: every slice before the last one that holds any wrote exports.
+    let exportsLeft = plan.exportOps;
+    let exportsRevision = lastExports;
+    const final = slices.pop() ?? [];
+    for (const slice of slices) {
+      const { revision } = await this.deps.store.txn([], slice, this.deps.signal);
+      if (exportsLeft > 0) exportsRevision = revision;
+      exportsLeft -= slice.length;
+    }
+    // The last slice carries the mark, compared with the one read: two replicas never both advance it.
+    const mark: IngestMark = { ...plan.mark, ...(exportsLeft > 0 ? {} : { exportsRevision }) };
+    const compare: Compare = { key: ingestMarkKey(report.cluster), modRevision: last?.modRevision ?? 0 };
+    const ops: Op[] = [...final, { type: 'put', key: ingestMarkKey(report.cluster), value: JSON.stringify(mark) }];
+    const result = await this.deps.store.txn([compare], ops, this.deps.signal);
+    return result.succeeded ? result.revision : undefined;
   }
 
   /**
-   * Bridges the watch's lag: new exports keep the time given them here until the index has them,
-   * and every export this write deletes (a removal, or a full report's sweep) is forgotten, so one
-   * exported again later is seen anew.
+   * The cluster's exports as stored once `revision` (its last export write) is in: the watch-fed
+   * index when it has caught up with it in time, else a read of the cluster's exports from etcd.
    */
-  private rememberFirstSight(report: Report, ops: readonly Op[]): void {
-    for (const e of report.upserts) {
-      const service = serviceKeyString(e);
-      if (this.deps.exports.state(report.cluster, service) === undefined) this.firstSeen.set(`${report.cluster} ${service}`, e.exportedAt);
+  private async storedExports(cluster: string, revision: number): Promise<StoredExports & { state(service: string): ExportState | undefined }> {
+    const index = this.deps.exports;
+    if (await this.indexAt(revision))
+      return { json: (c, s) => index.json(c, s), servicesOf: (c) => index.servicesOf(c), state: (s) => index.state(cluster, s) };
+    this.deps.count('report', 'read_exports');
+    const prefix = clusterExportsPrefix(cluster);
+    const { kvs } = await this.deps.store.range(prefix, this.deps.signal);
+    const json = new Map(kvs.map((kv) => [kv.key.slice(prefix.length), kv.value]));
+    const state = (service: string): ExportState | undefined => {
+      const value = json.get(service);
+      if (value === undefined) return undefined;
+      try {
+        return JSON.parse(value) as ExportState;
+      } catch {
+        return undefined;
+      }
+    };
+    return { json: (c, s) => (c === cluster ? json.get(s) : undefined), servicesOf: (c) => (c === cluster ? json.keys() : []), state };
+  }
+
+  /** Whether the index shows `revision`, waiting a little for it. A revision that wrote no export never shows: then no. */
+  private async indexAt(revision: number): Promise<boolean> {
+    if (this.indexRevision >= revision) return true;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.indexWaiters.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.indexRevision >= revision) done();
+      };
+      const timer = setTimeout(done, INDEX_CATCH_UP_MS);
+      this.indexWaiters.add(check);
+    });
+    return this.indexRevision >= revision;
+  }
+
+  /** The records of the parts stored so far of the cluster's run, by index. */
+  private async partRecords(cluster: string): Promise<Map<number, PartRecord>> {
+    const prefix = ingestPartsPrefix(cluster);
+    const { kvs } = await this.deps.store.range(prefix, this.deps.signal);
+    const records = new Map<number, PartRecord>();
+    for (const kv of kvs) {
+      const record = parsePartRecord(kv.value);
+      if (record !== undefined) records.set(Number(kv.key.slice(prefix.length)), record);
     }
-    const prefix = clusterExportsPrefix(report.cluster);
-    for (const op of ops) if (op.type === 'delete' && op.key.startsWith(prefix)) this.firstSeen.delete(`${report.cluster} ${op.key.slice(prefix.length)}`);
+    return records;
   }
 
   private reply(msg: BusMessage, body: ReportReply): void {

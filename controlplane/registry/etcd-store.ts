@@ -237,7 +237,19 @@ export class EtcdStore implements Store {
       );
       campaign.on('elected', () => {
         elected = true;
-        resolve({ lost, resign });
+        // The guard: the campaign's key (`election/<name>/<lease id>`, deleted with the lease) at its current revision.
+        void campaign
+          .getCampaignKey()
+          .then(async (full) => {
+            const key = `election/${name}/${full.slice(full.lastIndexOf('/') + 1)}`;
+            const kv = await this.get(key, signal);
+            if (kv === undefined) throw new UnavailableError(`election ${name}: the term ended as it began`);
+            resolve({ lost, guard: { key, modRevision: kv.modRevision }, resign });
+          })
+          .catch((err: unknown) => {
+            void resign();
+            reject(err instanceof Error ? err : new UnavailableError(String(err)));
+          });
       });
       campaign.on('error', (err) => {
         if (elected) loseNow(err);

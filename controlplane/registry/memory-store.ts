@@ -40,6 +40,11 @@ export class MemoryStore implements Store {
 
   txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
     this.injected('txn');
+    return this.apply(compares, ops);
+  }
+
+  /** A transaction that injected failures do not touch (the store's own writes: election keys). */
+  private apply(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
     const holds = compares.every((c) => (this.data.get(c.key)?.modRevision ?? 0) === c.modRevision);
     if (!holds) return Promise.resolve({ succeeded: false, revision: this.revision });
     const writes = ops.filter((op) => op.type === 'put' || this.data.has(op.key));
@@ -91,8 +96,12 @@ export class MemoryStore implements Store {
   }
 
   private readonly elections = new Map<string, { candidate: string; elect: () => void; end: () => void }[]>();
+  private campaigns = 0;
 
-  /** First come, first elected; the next in line is elected when the leader resigns. */
+  /**
+   * First come, first elected; the next in line is elected when the leader resigns. Each campaign
+   * has a key `election/<name>/<n>` as in etcd, deleted when it ends, so guards compare as there.
+   */
   campaign(name: string, candidate: string, _ttlSeconds: number, signal: AbortSignal): Promise<Leadership> {
     const line = this.elections.get(name) ?? [];
     this.elections.set(name, line);
@@ -101,10 +110,12 @@ export class MemoryStore implements Store {
       const lost = new Promise<Error>((r) => {
         loseNow = r;
       });
+      const key = `election/${name}/${++this.campaigns}`;
       const end = (why: Error): void => {
         const i = line.indexOf(entry);
         if (i < 0) return;
         line.splice(i, 1);
+        void this.apply([], [{ type: 'delete', key }]);
         loseNow(why);
         if (i === 0) line[0]?.elect();
       };
@@ -113,6 +124,7 @@ export class MemoryStore implements Store {
         elect: () => {
           resolve({
             lost,
+            guard: { key, modRevision: this.data.get(key)?.modRevision ?? 0 },
             resign: () => {
               end(new Error('resigned'));
               return Promise.resolve();
@@ -124,11 +136,15 @@ export class MemoryStore implements Store {
         },
       };
       line.push(entry);
+      void this.apply([], [{ type: 'put', key, value: candidate }]);
       signal.addEventListener(
         'abort',
         () => {
           const i = line.indexOf(entry);
-          if (i > 0) line.splice(i, 1);
+          if (i > 0) {
+            line.splice(i, 1);
+            void this.apply([], [{ type: 'delete', key }]);
+          }
           reject(new Error('campaign aborted'));
         },
         { once: true },

@@ -34,6 +34,12 @@ export interface StoreEvent {
 
 export interface Leadership {
   readonly lost: Promise<Error>;
+  /**
+   * Holds while this term lasts: the election key with its mod revision. etcd deletes the key
+   * with the lease, so a write that carries this compare cannot land after the term ended,
+   * whatever the writer believes (guardedWrites).
+   */
+  readonly guard: Compare;
   resign(): Promise<void>;
 }
 
@@ -65,6 +71,38 @@ export interface Store {
   /** Cheap liveness probe for /readyz. */
   ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The store for leader-only writers: every transaction also compares `guard()` (the term's
+ * Leadership.guard), so etcd refuses it once the lease is gone, even from a writer that has not
+ * yet heard; with no term (undefined) it fails without being sent. Reads go straight through.
+ * Closing it leaves the store open.
+ */
+export function guardedWrites(store: Store, guard: () => Compare | undefined): Store {
+  return {
+    get: (key, signal) => store.get(key, signal),
+    range: (prefix, signal) => store.range(prefix, signal),
+    txn: (compares, ops, signal) => {
+      const term = guard();
+      if (term === undefined) return Promise.reject(new NotLeadingError());
+      return store.txn([...compares, term], ops, signal);
+    },
+    watch: (prefix, afterRevision, signal) => store.watch(prefix, afterRevision, signal),
+    compact: (revision) => store.compact(revision),
+    campaign: (name, candidate, ttlSeconds, signal) => store.campaign(name, candidate, ttlSeconds, signal),
+    reclaimLeadership: (name, candidatePrefix, signal) => store.reclaimLeadership(name, candidatePrefix, signal),
+    ping: (signal) => store.ping(signal),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** A leader-only write attempted while this replica leads no term. */
+export class NotLeadingError extends Error {
+  constructor() {
+    super('this hub replica does not lead (its leadership term ended); the leader does this');
+    this.name = 'NotLeadingError';
+  }
 }
 
 /**

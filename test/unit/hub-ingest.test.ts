@@ -8,7 +8,17 @@ import { reportCodec, type ExportState, type Report, type ReportReply } from '..
 import { MemoryBus } from '../../controlplane/bus/memory-bus.ts';
 import { ExportIndex } from '../../controlplane/hub/exports.ts';
 import { ReportIngest } from '../../controlplane/hub/ingest.ts';
-import { isReplay, planReport, txnSlices, type PartialRun, type StoredExports } from '../../controlplane/hub/ingest-plan.ts';
+import {
+  earlierParts,
+  ingestPartKey,
+  isReplay,
+  planReport,
+  runStep,
+  txnSlices,
+  type IngestMark,
+  type PartRecord,
+  type StoredExports,
+} from '../../controlplane/hub/ingest-plan.ts';
 import type { Op } from '../../controlplane/registry/store.ts';
 import { WatchedPrefix } from '../../controlplane/hub/watched.ts';
 import { MemoryStore } from '../../controlplane/registry/memory-store.ts';
@@ -47,7 +57,7 @@ function planned(cluster: string, o: Partial<Report>): Report {
 
 describe('report planner (pure)', () => {
   const stored = storedOf({ a: [exp('x'), exp('y')], b: [exp('x')] });
-  const cases: { name: string; report: Report; partial?: PartialRun; ops: string[]; next?: { next: number; kept: string[] } | undefined }[] = [
+  const cases: { name: string; report: Report; mark?: IngestMark; earlier?: string[]; ops: string[]; next?: number | undefined }[] = [
     { name: 'an unchanged upsert writes nothing', report: planned('a', { upserts: [exp('x')] }), ops: [] },
     { name: 'a changed upsert is put', report: planned('a', { upserts: [exp('x', '10.0.0.9')] }), ops: ['put a/inference/x'] },
     { name: 'a new export is put', report: planned('a', { upserts: [exp('z')] }), ops: ['put a/inference/z'] },
@@ -76,42 +86,68 @@ describe('report planner (pure)', () => {
       name: 'the first part of a full report sweeps nothing and starts a run',
       report: planned('a', { full: true, part: { index: 0, count: 2 }, upserts: [exp('x')] }),
       ops: [],
-      next: { next: 1, kept: ['inference/x'] },
+      next: 1,
     },
     {
       name: 'the last part of an unbroken run sweeps what no part named',
       report: planned('a', { full: true, part: { index: 1, count: 2 }, upserts: [exp('z')] }),
-      partial: { session: 'session-1', next: 1, kept: new Set(['inference/x']) },
+      mark: { session: 'session-1', seq: 1, run: { session: 'session-1', start: 1, next: 1, count: 2 } },
+      earlier: ['inference/x'],
       ops: ['delete a/inference/y', 'put a/inference/z'],
       next: undefined,
     },
     {
       name: 'a part after a lost one sweeps nothing and ends the run',
       report: planned('a', { full: true, part: { index: 2, count: 3 }, upserts: [exp('z')] }),
-      partial: { session: 'session-1', next: 1, kept: new Set(['inference/x']) },
+      mark: { session: 'session-1', seq: 1, run: { session: 'session-1', start: 1, next: 1, count: 3 } },
       ops: ['put a/inference/z'],
       next: undefined,
     },
     {
       name: 'a part of another session does not continue the run',
       report: planned('a', { session: 'session-2', full: true, part: { index: 1, count: 2 } }),
-      partial: { session: 'session-1', next: 1, kept: new Set(['inference/x']) },
+      mark: { session: 'session-1', seq: 1, run: { session: 'session-1', start: 1, next: 1, count: 2 } },
       ops: [],
       next: undefined,
     },
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const plan = planReport(c.report, stored, c.partial);
-      assert.deepEqual(opsOf(plan.ops), c.ops);
-      if ('next' in c) {
-        assert.deepEqual(plan.partial === undefined ? undefined : { next: plan.partial.next, kept: [...plan.partial.kept].sort() }, c.next);
-      }
+      const plan = planReport(c.report, stored, c.mark, c.earlier === undefined ? undefined : new Set(c.earlier));
+      assert.deepEqual(opsOf(plan.ops.slice(0, plan.exportOps)), c.ops);
+      if ('next' in c) assert.equal(plan.mark.run?.next, c.next);
     });
   }
 
+  it('records what each part kept, and the last part reads them back, sweeps and deletes them', () => {
+    const first = planned('a', { seq: 7, full: true, part: { index: 0, count: 3 }, upserts: [exp('x')] });
+    const p0 = planReport(first, stored, undefined);
+    const second = planned('a', { seq: 8, full: true, part: { index: 1, count: 3 }, upserts: [exp('q')] });
+    const p1 = planReport(second, stored, p0.mark);
+    const records = new Map<number, PartRecord>();
+    for (const [i, plan] of [p0, p1].entries()) {
+      const put = plan.ops.slice(plan.exportOps).flatMap((o) => (o.type === 'put' ? [o] : []))[0];
+      assert.equal(put?.key, ingestPartKey('a', i));
+      records.set(i, JSON.parse(put.value) as PartRecord);
+    }
+    const third = planned('a', { seq: 9, full: true, part: { index: 2, count: 3 } });
+    const step = runStep(third, p1.mark);
+    const earlier = earlierParts(step, records);
+    assert.deepEqual([...(earlier ?? [])].sort(), ['inference/q', 'inference/x']);
+    const p2 = planReport(third, stored, p1.mark, earlier);
+    assert.deepEqual(opsOf(p2.ops.slice(0, p2.exportOps)), ['delete a/inference/y']);
+    assert.deepEqual(
+      p2.ops.slice(p2.exportOps).map((o) => `${o.type} ${o.key}`),
+      [`delete ${ingestPartKey('a', 0)}`, `delete ${ingestPartKey('a', 1)}`],
+    );
+    assert.equal(p2.mark.run, undefined);
+    // A record of another run (a part 0 of a run that broke) is not this run's: no sweep.
+    records.set(1, { session: 'session-1', start: 3, services: [] });
+    assert.equal(earlierParts(step, records), undefined);
+  });
+
   it('tells replays of an agent session from new reports', () => {
-    const last = { session: 's', seq: 5, revision: 9 };
+    const last = { session: 's', seq: 5 };
     assert.equal(isReplay(undefined, planned('a', { session: 's', seq: 1 })), false);
     assert.equal(isReplay(last, planned('a', { session: 's', seq: 5 })), true);
     assert.equal(isReplay(last, planned('a', { session: 's', seq: 4 })), true);

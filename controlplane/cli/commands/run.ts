@@ -21,6 +21,7 @@ interface HubFlags {
   config?: string;
   credentialTtl: number;
   secretKeyFile?: string;
+  leaderLease?: number;
 }
 
 /** "30d", "12h", "90m" or "45s" (a whole number and a unit) → seconds; at least a minute. */
@@ -29,6 +30,14 @@ function duration(v: string): number {
   const unit = { d: 86_400, h: 3600, m: 60, s: 1 } as const;
   const seconds = m === null ? NaN : Number(m[1]) * unit[m[2] as keyof typeof unit];
   if (!(seconds >= 60)) throw new UsageError(`--credential-ttl: expected a duration of at least a minute such as 30d, 12h or 90m (got "${v}")`);
+  return seconds;
+}
+
+/** "3s" or "3" → whole seconds from 1 to 60. */
+function leaseSeconds(v: string): number {
+  const m = /^([0-9]+)s?$/.exec(v);
+  const seconds = Number(m?.[1]);
+  if (m === null || seconds < 1 || seconds > 60) throw new UsageError(`--leader-lease: expected whole seconds from 1 to 60 such as 3s (got "${v}")`);
   return seconds;
 }
 
@@ -60,6 +69,11 @@ export function addServerCommands(program: Command): void {
       '--secret-key-file <file>',
       'keys that encrypt secrets in etcd (default <data-dir>/secrets.key, created on first start); replicas sharing an etcd share it',
     )
+    .option(
+      '--leader-lease <duration>',
+      'leadership lease of the hub replicas, e.g. 3s (default); a standby takes over about this long after the leader dies',
+      leaseSeconds,
+    )
     .action(async (o: HubFlags) => {
       // Loaded only when asked for: the other commands need none of the hub's libraries.
       const { startHub } = await import('../../hub/hub.ts');
@@ -85,6 +99,7 @@ export function addServerCommands(program: Command): void {
         configFile: o.config,
         credentialTtlSeconds: o.credentialTtl,
         secretKeyFile: o.secretKeyFile,
+        leaderLeaseSeconds: o.leaderLease,
       });
       // One bug must not take the control plane down: log it, count it, go on (controllers retry their keys).
       process.on('unhandledRejection', (e) => {
