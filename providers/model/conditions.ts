@@ -30,5 +30,17 @@ export const NetworkReason = {
   ProviderRefused: 'ProviderRefused',
   /** The call budget of this reconcile ran out; the rest follows on the next one. */
   CallBudgetExhausted: 'CallBudgetExhausted',
+  /** On-prem: a BGP session to one of the site's peers is not established; the message names the peer and its state. */
+  BgpSessionDown: 'BgpSessionDown',
+  /** On-prem: gobgpd runs with another AS than the Network's; the message names both. Nothing is changed. */
+  BgpAsnMismatch: 'BgpAsnMismatch',
+  /** On-prem: gobgpd has no global config and Causeway has no router id to start it with. */
+  BgpNotConfigured: 'BgpNotConfigured',
+  /** On-prem: a neighbor at a peer's address is configured outside Causeway and differs from the Network: left alone. */
+  BgpPeerConflict: 'BgpPeerConflict',
+  /** On-prem: a planned announcement failed validation (prefix, family, next hop, community); never sent to gobgpd. */
+  AnnouncementRefused: 'AnnouncementRefused',
+  /** On-prem: a planned prefix is already originated by gobgpd outside Causeway (by hand, another Network): left alone. */
+  AnnouncementConflict: 'AnnouncementConflict',
 } as const;
 export type NetworkReason = (typeof NetworkReason)[keyof typeof NetworkReason];
