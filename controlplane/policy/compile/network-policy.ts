@@ -6,8 +6,9 @@
 // ports allowed. Local sources become namespace + pod selectors, remote pods their current
 // addresses as /32 (/128) blocks (or their clusters' pod CIDRs where the cluster asks), external
 // addresses ipBlocks. What the format cannot say, it refuses for the whole cluster with a problem.
-import { evaluateEndpoints, isPrepared, prepare, type Prepared } from '../evaluate.ts';
-import { ProblemCode, type DecidedBy, type Policy, type Problem, type World } from '../model.ts';
+import { cidrContains } from '../../api/cidr.ts';
+import { evaluateEndpoints, isPrepared, peerMatches, prepare, type Prepared } from '../evaluate.ts';
+import { ProblemCode, type DecidedBy, type Endpoint, type Policy, type Problem, type Workload, type World } from '../model.ts';
 import {
   classify,
   externalRegions,
@@ -65,7 +66,9 @@ export interface NetworkPolicySpec {
 }
 
 interface Source {
-  readonly kind: 'local' | 'remote' | 'external';
+  /** `remote-rest`: a remote cluster's pods that no `from` peer here selects, decided alike, as its pod CIDRs. */
+  readonly kind: 'local' | 'remote' | 'remote-rest' | 'external';
+  readonly cluster?: string;
   readonly cls?: WorkloadClass;
   readonly peerCidr?: { cidr: string; except: readonly string[] };
   readonly rep: WorkloadClass['rep'];
@@ -148,13 +151,37 @@ export function compileNetworkPolicies(policies: readonly Policy[] | Prepared, w
   const allCidrs = world.clusters.flatMap((c) => c.podCIDRs);
   const named = targeting.flatMap((r) => r.rule.from.flatMap((p) => p.cidrs ?? []));
 
+  const byPodCidrs = info.remotePeers === 'podCIDRs';
+  // Remote pods no `from` peer selects are decided alike (by the rules' absence), so they travel as
+  // their cluster's pod CIDRs and the output depends only on the addresses of pods rules select:
+  // an endpoint change elsewhere leaves this cluster's objects alone (dependencies.ts).
+  const fromPeers = targeting.flatMap((r) => r.rule.from);
+  const selectedBy = (e: Endpoint): boolean => fromPeers.some((p) => peerMatches(p, e, full.index));
+  const selected = (w: Workload): boolean => selectedBy({ kind: 'workload', cluster: w.cluster, namespace: w.namespace, labels: w.labels });
+  const restAtoms = (): Source[] =>
+    world.clusters.flatMap((c): Source[] => {
+      if (c.name === cluster) return [];
+      const synthetic: Endpoint = { kind: 'workload', cluster: c.name, namespace: '~', labels: {} };
+      const known = remote.find((w) => w.cluster === c.name && !selected(w));
+      const rep = !selectedBy(synthetic)
+        ? synthetic
+        : known === undefined
+          ? undefined
+          : { kind: 'workload' as const, cluster: c.name, namespace: known.namespace, labels: known.labels };
+      return rep === undefined ? [] : [{ kind: 'remote-rest', cluster: c.name, rep, label: `${c.name}/(pods no rule selects)` }];
+    });
   const sources: Source[] = [
     ...classify(local, srcKeys).map((c): Source => ({ kind: 'local', cls: c, rep: c.rep, label: `${c.namespace}/${JSON.stringify(c.labels)}` })),
-    ...classify(remote, srcKeys).map((c): Source => ({ kind: 'remote', cls: c, rep: c.rep, label: `${c.cluster}/${c.namespace}/${JSON.stringify(c.labels)}` })),
+    ...classify(byPodCidrs ? remote : remote.filter(selected), srcKeys).map((c): Source => ({
+      kind: 'remote',
+      cls: c,
+      rep: c.rep,
+      label: `${c.cluster}/${c.namespace}/${JSON.stringify(c.labels)}`,
+    })),
+    ...(byPodCidrs ? [] : restAtoms()),
     ...externalRegions(named, allCidrs).map((r): Source => ({ kind: 'external', peerCidr: { cidr: r.cidr, except: r.except }, rep: r.rep, label: r.cidr })),
   ];
   const ports = portAtoms(targeting.map((r) => r.rule));
-  const byPodCidrs = info.remotePeers === 'podCIDRs';
 
   const objects: { ns: string; name: string; obj: CompiledObject }[] = [];
   for (const dst of classify(local, dstKeys)) {
@@ -193,8 +220,28 @@ export function compileNetworkPolicies(policies: readonly Policy[] | Prepared, w
     for (const g of [...groups.values()]) {
       const from: NetworkPolicyPeer[] = [];
       const blocks = new Set<string>();
+      const inGroupSet = new Set(g.sources);
+      const restIn = new Set(g.sources.flatMap((i) => (sources[i]?.kind === 'remote-rest' ? [(sources[i]).cluster] : [])));
       for (const i of g.sources) {
         const s = sources[i] as Source;
+        if (s.kind === 'remote-rest' && s.cluster !== undefined) {
+          const except = sources
+            .flatMap((o, k) =>
+              o.kind === 'remote' && o.cls !== undefined && o.cls.cluster === s.cluster && !inGroupSet.has(k) ? o.cls.ips.map(hostBlock) : [],
+            )
+            .sort();
+          for (const cidr of full.index.clusters.get(s.cluster)?.podCIDRs ?? []) {
+            const inside = except.filter((e) => cidrContains(cidr, e));
+            from.push({ ipBlock: { cidr, ...(inside.length > 0 ? { except: inside } : {}) } });
+          }
+          continue;
+        }
+        if (s.kind === 'remote' && s.cls !== undefined && restIn.has(s.cls.cluster)) {
+          // Covered by the cluster's pod CIDR block, unless the address lies outside it.
+          const cidrs = full.index.clusters.get(s.cls.cluster)?.podCIDRs ?? [];
+          for (const ip of s.cls.ips) if (!cidrs.some((c) => cidrContains(c, ip))) blocks.add(hostBlock(ip));
+          continue;
+        }
         if (s.kind === 'local' && s.cls !== undefined) {
           from.push({
             namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: s.cls.namespace } },
