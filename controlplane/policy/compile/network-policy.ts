@@ -221,7 +221,7 @@ export function compileNetworkPolicies(policies: readonly Policy[] | Prepared, w
       const from: NetworkPolicyPeer[] = [];
       const blocks = new Set<string>();
       const inGroupSet = new Set(g.sources);
-      const restIn = new Set(g.sources.flatMap((i) => (sources[i]?.kind === 'remote-rest' ? [(sources[i]).cluster] : [])));
+      const restIn = new Set(g.sources.flatMap((i) => (sources[i]?.kind === 'remote-rest' ? [sources[i].cluster] : [])));
       for (const i of g.sources) {
         const s = sources[i] as Source;
         if (s.kind === 'remote-rest' && s.cluster !== undefined) {
