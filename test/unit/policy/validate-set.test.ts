@@ -26,7 +26,7 @@ describe('policy: validateSet', () => {
     const errors = validateSet(ps, journey3World).filter((x) => x.severity === 'error');
     assert.equal(errors.length, 1);
     assert.deepEqual(errors[0]?.policies, ['inference/a', 'inference/b']);
-    assert.match(String(errors[0]?.message), /inference\/a rule 0 \(Allow\) and inference\/b rule 0 \(Deny\)/);
+    assert.match(errors.map((e) => e.message).join('\n'), /inference\/a rule 0 \(Allow\) and inference\/b rule 0 \(Deny\)/);
   });
   it('a selector that matches nothing is a warning', () => {
     const r = validateSet(
