@@ -11,14 +11,16 @@
 // Agent → hub:  report (request/reply)  exports of its cluster, full or incremental
 //               heartbeat (publish)      liveness, applied revision, agent conditions
 //               sync (request/reply)     "send me what changed after revision R" (0: snapshot)
+//               settings (request/reply) "send me my cluster's settings" (SettingsRequest)
 // Hub → agent:  report reply             accepted (seq, revision) or refused (reason, message)
 //               imports (publish)        deltas of what the cluster must import, per revision
+//               settings (publish/reply) the cluster's settings (ClusterSettings), complete each time
 //
 // Every message goes through its codec (`CODECS` below) both ways. On receipt it is validated like
 // API input: malformed, oversized or claiming another cluster is rejected, logged, counted, and
 // changes nothing.
 import { z } from 'zod';
-import { isIpAddress } from './cidr.ts';
+import { checkCidr, isIpAddress } from './cidr.ts';
 import type { Condition } from './conditions.ts';
 import { labelSelectorSchema, nameSchema } from './resources.ts';
 
@@ -194,7 +196,30 @@ export const renewReplySchema = z.union([
 ]);
 export type RenewReply = z.output<typeof renewReplySchema>;
 
+/** An agent asks for its cluster's settings: at start, after a reconnect, and on its resync. */
+export const settingsRequestSchema = z.object({ ...agentEnvelope });
+export type SettingsRequest = z.output<typeof settingsRequestSchema>;
+
 // ---- hub → agent -----------------------------------------------------------------------------
+
+const cidrString = z
+  .string()
+  .max(64)
+  .refine((v) => checkCidr(v).ok, 'expected a CIDR such as "10.40.0.0/28"');
+
+/**
+ * What the hub says about the receiving cluster itself, complete every time (no deltas): for now
+ * its LoadBalancer block, which the agent gives MetalLB as an IPAddressPool. `revision` is the
+ * Cluster object's registry revision: an agent keeps the newest it has seen and ignores older ones.
+ */
+export const clusterSettingsSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  cluster: nameSchema,
+  revision: z.int().min(0),
+  /** Absent: the cluster holds no LoadBalancer block (the agent deletes the pool it wrote). */
+  loadBalancer: z.object({ pool: nameSchema, cidrs: z.array(cidrString).min(1).max(2) }).optional(),
+});
+export type ClusterSettings = z.output<typeof clusterSettingsSchema>;
 
 /** What a consuming cluster must import for one global service. */
 export const importStateSchema = z.object({
@@ -291,6 +316,8 @@ export const syncRequestCodec = codec('sync-request', syncRequestSchema);
 export const importBatchCodec = codec('import-batch', importBatchSchema);
 export const renewRequestCodec = codec('renew-request', renewRequestSchema);
 export const renewReplyCodec = codec('renew-reply', renewReplySchema);
+export const settingsRequestCodec = codec('settings-request', settingsRequestSchema);
+export const clusterSettingsCodec = codec('cluster-settings', clusterSettingsSchema);
 
 /** Every message kind, by name: the golden fixtures under test/fixtures/protocol/ are named after these. */
 export const CODECS = {
@@ -301,6 +328,8 @@ export const CODECS = {
   'import-batch': importBatchCodec,
   'renew-request': renewRequestCodec,
   'renew-reply': renewReplyCodec,
+  'settings-request': settingsRequestCodec,
+  'cluster-settings': clusterSettingsCodec,
 } as const;
 
 /** Encoded size of a value, for packing messages under MAX_MESSAGE_BYTES. */

@@ -16,6 +16,8 @@ export const AgentSubjectKind = {
   Sync: 'sync',
   /** Asks for the credential's JWT to be signed again before it expires (messages.ts RenewRequest). */
   Renew: 'renew',
+  /** Asks for the cluster's settings (messages.ts SettingsRequest → ClusterSettings), at start and resync. */
+  Settings: 'settings',
 } as const;
 export type AgentSubjectKind = (typeof AgentSubjectKind)[keyof typeof AgentSubjectKind];
 
@@ -23,6 +25,8 @@ export type AgentSubjectKind = (typeof AgentSubjectKind)[keyof typeof AgentSubje
 export const ClusterSubjectKind = {
   /** Import batches (messages.ts ImportBatch): what the cluster must import, per revision. */
   Imports: 'imports',
+  /** The cluster's settings (messages.ts ClusterSettings: its LoadBalancer block), whenever they change. */
+  Settings: 'settings',
 } as const;
 export type ClusterSubjectKind = (typeof ClusterSubjectKind)[keyof typeof ClusterSubjectKind];
 
