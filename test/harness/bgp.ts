@@ -156,9 +156,10 @@ export async function startBird(options: BirdOptions): Promise<TestBird> {
   );
   const birdc = (...args: string[]): Promise<string> =>
     new Promise((resolve, reject) => {
-      execFile(BIRDC, ['-s', socket, ...args], { timeout: 5000 }, (err, stdout) => {
+      execFile(BIRDC, ['-s', socket, ...args], { timeout: 10_000, maxBuffer: 256 * 1024 * 1024 }, (err, stdout) => {
         // birdc exits 1 on "Network not found" and similar answers: the output is the answer.
-        if (err === null || stdout !== '') resolve(stdout);
+        // Anything else (a timeout, output beyond maxBuffer) is a failure, never a short answer.
+        if (err === null || (err.code === 1 && stdout !== '')) resolve(stdout);
         else reject(new Error(`birdc ${args.join(' ')}: ${err.message}`));
       });
     });
