@@ -2,6 +2,7 @@
 // merged from every cluster's exports. The HTTP edge serves it, the CLI prints it, the service
 // controller produces it.
 import type { Condition } from './conditions.ts';
+import type { ClusterResource } from './resources.ts';
 
 /** Global services as the hub has merged them, for `causeway get services`. */
 export interface ServicesView {
@@ -105,4 +106,31 @@ export interface PoolUsageView {
   readonly free: string;
   /** Who holds what: `Cluster/a` with its podCIDRs, serviceCIDRs or loadBalancerCIDRs; `Service/ns/name` with its VIP. */
   readonly holders: readonly { readonly holder: string; readonly field: string; readonly cidr: string }[];
+}
+
+/** One cluster's convergence to a revision (`causeway apply --wait`). */
+export interface ClusterConvergenceView {
+  readonly cluster: string;
+  /** `applied`, `sending` (the hub has not sent it yet), `applying` (sent, not reported applied) or `unavailable` (agent silent). */
+  readonly state: 'applied' | 'sending' | 'applying' | 'unavailable';
+  readonly sent: number | null;
+  readonly applied: number | null;
+  readonly behindBy: number | null;
+  readonly heardSecondsAgo: number | null;
+}
+
+/** Has every cluster applied what the registry holds as of `revision`? */
+export interface ConvergenceView {
+  readonly apiVersion: string;
+  readonly kind: 'Convergence';
+  readonly revision: number;
+  /** The revision the leader's service model reflects; null when no hub leads. */
+  readonly modelRevision: number | null;
+  readonly converged: boolean;
+  readonly clusters: readonly ClusterConvergenceView[];
+}
+
+export interface ConvergenceSource {
+  /** Only the clusters `visible` keeps (a team sees the clusters its scope reads). */
+  convergence(revision: number, signal: AbortSignal, visible?: (cluster: ClusterResource) => boolean): Promise<ConvergenceView>;
 }

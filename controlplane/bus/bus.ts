@@ -17,6 +17,8 @@ export interface Bus {
   /** A handler that throws loses that message only; the subscription goes on (the adapter reports the error). */
   subscribe(subject: string, options: { readonly queue?: string }, handler: (msg: BusMessage) => void): Subscription;
   publish(subject: string, data: Uint8Array): void;
+  /** Publishes with a reply inbox and resolves with the first answer; rejects when nobody answers in time. */
+  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /**
    * Whether this client's connection to the server is up now. A hub that hears nobody must not
    * conclude that every agent went silent (liveness holds expiries while it is down).

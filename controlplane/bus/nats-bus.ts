@@ -100,6 +100,15 @@ export class NatsBus implements Bus {
     this.nc.publish(subject, data);
   }
 
+  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    try {
+      return (await this.nc.request(subject, data, { timeout: timeoutMs })).data;
+    } catch (err) {
+      // No responders, a timeout, a closed connection: whoever should answer is not reachable now.
+      throw new UnavailableError(`no answer on ${subject} within ${timeoutMs} ms: ${(err as Error).message}`);
+    }
+  }
+
   async flush(): Promise<void> {
     await this.nc.flush();
   }

@@ -25,7 +25,7 @@ import { KINDS, type KindInfo } from '../api/kinds.ts';
 import type { Resource } from '../api/resources.ts';
 import type { Source } from '../api/validate.ts';
 import type { HistoryEntry } from '../registry/registry.ts';
-import type { DomainPlanView, DomainRoutesView, GlobalServiceView, PoolUsageView } from '../api/read-model.ts';
+import type { ConvergenceView, DomainPlanView, DomainRoutesView, GlobalServiceView, PoolUsageView } from '../api/read-model.ts';
 
 export const API_PREFIX = '/apis/causeway.dev/v1alpha1';
 
@@ -110,13 +110,19 @@ export class HubClient {
     return this.request('GET', `${API_PREFIX}/services`);
   }
 
-  /** The route plan per domain (admins only). */
+  /** How full each IPPool is (admins only). */
   pools(): Promise<{ items: PoolUsageView[] }> {
     return this.request('GET', `${API_PREFIX}/pools`);
   }
 
+  /** The route plan per domain (admins only). */
   routes(): Promise<{ items: DomainRoutesView[] }> {
     return this.request('GET', `${API_PREFIX}/routes`);
+  }
+
+  /** Whether every cluster (the token may read) applied what the registry holds as of `revision`. */
+  convergence(revision: number): Promise<ConvergenceView> {
+    return this.request('GET', `${API_PREFIX}/convergence?revision=${revision}`);
   }
 
   /** What applying the route plan would change per domain, asked with DryRun (admins only). */

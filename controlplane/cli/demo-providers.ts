@@ -68,6 +68,8 @@ function listening(port: number): Promise<boolean> {
       socket.destroy();
       res(true);
     });
-    socket.once('error', () => { res(false); });
+    socket.once('error', () => {
+      res(false);
+    });
   });
 }

@@ -8,8 +8,9 @@ import { addClusterCommands, addTokenCommands } from './commands/access.ts';
 import { addRegistryCommands } from './commands/registry.ts';
 import { addAgentCommand, addServerCommands } from './commands/run.ts';
 import { ChangesPending, err, UsageError } from './common.ts';
+import { WaitTimedOut } from './wait.ts';
 
-export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3, pending: 4 } as const;
+export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3, pending: 4, timedOut: 6 } as const;
 
 export function buildProgram(): Command {
   const program = new Command('causeway')
@@ -50,6 +51,10 @@ function report(e: unknown): number {
     return ExitCode.usage;
   }
   if (e instanceof ChangesPending) return ExitCode.pending;
+  if (e instanceof WaitTimedOut) {
+    err(`error: ${e.message}`);
+    return ExitCode.timedOut;
+  }
   if (e instanceof UsageError) {
     err(`error: ${e.message}`);
     return ExitCode.usage;

@@ -14,7 +14,7 @@ import { effectiveCidrs } from '../api/semantic.ts';
 import type { Bus, Subscription } from '../bus/bus.ts';
 import { abortedPromise, aborted, sleep } from '../kernel/async.ts';
 import { Backoff } from '../kernel/backoff.ts';
-import type { Clock } from '../kernel/clock.ts';
+import { systemClock, type Clock } from '../kernel/clock.ts';
 import type { Registry } from '../registry/registry.ts';
 import { guardedWrites, type Compare, type Store } from '../registry/store.ts';
 import { VipStore } from '../registry/vip-store.ts';
@@ -24,6 +24,7 @@ import { ReportIngest } from './ingest.ts';
 import { CredentialRenewals } from './renewals.ts';
 import type { ProvidersConfig } from './config.ts';
 import { AddressConflictController } from './controllers/address-conflict-controller.ts';
+import { ConvergenceService } from './convergence.ts';
 import { NetworkController } from './controllers/network-controller.ts';
 import { HubProviders, RegistryIntentSource } from './providers.ts';
 import { LivenessController } from './liveness.ts';
@@ -60,6 +61,8 @@ export interface AgentGateway {
   readonly registryView: RegistryView;
   /** The route plan and the provider plans (read-only; any replica answers). */
   readonly providers: HubProviders;
+  /** Whether every cluster applied a revision (`apply --wait`; any replica answers, asking the leader). */
+  readonly convergence: ConvergenceService;
   stop(): Promise<void>;
 }
 
@@ -97,6 +100,7 @@ interface Parts {
   readonly intents: RegistryIntentSource;
   readonly networks: NetworkController;
   readonly addressConflicts: AddressConflictController;
+  readonly convergence: ConvergenceService;
 }
 
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
@@ -145,6 +149,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     services,
     registryView: view,
     providers: parts.providers,
+    convergence: parts.convergence,
     stop: async () => {
       for (const s of subs) s.unsubscribe();
       liveness.stop();
@@ -218,7 +223,15 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     registry: deps.registry,
     warn,
   });
-  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks, addressConflicts };
+  const convergence = new ConvergenceService({
+    bus,
+    deliveryState: () => services.deliveryState(),
+    clusters: () => view.clusters(),
+    lastHeard: (cluster) => liveness.lastHeard(cluster),
+    clock: deps.clock ?? systemClock,
+    warn,
+  });
+  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks, addressConflicts, convergence };
 }
 
 /** The kinds a route plan is made of (with the exports). */
@@ -292,6 +305,7 @@ async function campaign(deps: AgentGatewayDeps, parts: Parts, held: Term, forget
         parts.liveness.lead(term.signal),
         parts.networks.lead(term.signal),
         parts.addressConflicts.lead(term.signal),
+        parts.convergence.lead(term.signal),
       ]);
       let err: Error | undefined;
       try {

@@ -188,6 +188,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       credentials,
       services: agents.services,
       providers: agents.providers,
+      convergence: agents.convergence,
       https: tls.api,
       health: checks,
     });

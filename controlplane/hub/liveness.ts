@@ -71,6 +71,11 @@ export class LivenessController {
     });
   }
 
+  /** The cluster's last heartbeat this replica heard (every replica hears every heartbeat). */
+  lastHeard(cluster: string): Seen | undefined {
+    return this.seen.get(cluster);
+  }
+
   handleHeartbeat(msg: BusMessage): void {
     const from = parseAgentSubject(msg.subject)?.cluster ?? '';
     const decoded = heartbeatCodec.decode(msg.data, from);

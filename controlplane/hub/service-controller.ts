@@ -17,6 +17,7 @@ import { trustedAvailability } from '../services/availability.ts';
 import { applyChanges, type ModelChange } from '../services/changes.ts';
 import { buildModel, type ServicesModel } from '../services/model.ts';
 import { consumersOf, exportStatusFor, globalServices, importsFor } from '../services/views.ts';
+import type { DeliveryState } from './controllers/convergence-plan.ts';
 import { DeliveryController } from './controllers/delivery.ts';
 import { ttlMsOf } from './controllers/liveness-plan.ts';
 import { VipController } from './controllers/vip-controller.ts';
@@ -120,6 +121,11 @@ export class ServiceController implements ServicesView {
   /** Sends imports and allocates VIPs until `signal` (the leadership term's) aborts. */
   async lead(signal: AbortSignal): Promise<void> {
     await Promise.all([this.delivery.lead(signal), this.vipController.lead(signal)]);
+  }
+
+  /** What the leader's delivery has sent and has pending (convergence); undefined while not leading. */
+  deliveryState(): DeliveryState | undefined {
+    return this.delivery.deliveryState();
   }
 
   sentRevision(cluster: string): number | undefined {

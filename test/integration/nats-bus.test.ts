@@ -42,4 +42,17 @@ describe('NatsBus (real nats-server)', () => {
       ['causeway.v1.agent.a.heartbeat', 'a bug this message hits'],
     ]);
   });
+
+  it('answers a request through the replier, and says who did not answer when nobody does', async () => {
+    const sub = bus.subscribe('causeway.v1.hub.delivery-state', {}, (msg) => {
+      if (msg.reply !== undefined) bus.publish(msg.reply, new TextEncoder().encode(`state for ${new TextDecoder().decode(msg.data)}`));
+    });
+    try {
+      const answer = await bus.request('causeway.v1.hub.delivery-state', new TextEncoder().encode('r42'), 2000);
+      assert.equal(new TextDecoder().decode(answer), 'state for r42');
+    } finally {
+      sub.unsubscribe();
+    }
+    await assert.rejects(bus.request('causeway.v1.hub.nobody-here', new Uint8Array(), 500), /no answer on causeway\.v1\.hub\.nobody-here within 500 ms/);
+  });
 });

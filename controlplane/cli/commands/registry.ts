@@ -6,6 +6,7 @@ import { NotFoundError } from '../../api/errors.ts';
 import type { OutputFormat } from '../print.ts';
 import { changeLine, describe, historyTable, printPlan, printPools, printResource, printResources, printRoutes, printServices, unifiedDiff } from '../print.ts';
 import { readManifests } from '../files.ts';
+import { waitForConvergence, waitTimeout } from '../wait.ts';
 import { ChangesPending, client, err, fileOption, kindArg, out, outData, outIn, outputOption, positive, stdinIfAsked, UsageError } from '../common.ts';
 
 /** `get services`: the global services the hub derived from every cluster's exports. */
@@ -33,14 +34,32 @@ function addApply(program: Command): void {
     .addOption(fileOption())
     .option('-R, --recursive', 'read directories recursively', false)
     .option('--dry-run', 'validate and show what would change, write nothing', false)
-    .action(async (o: { filename: string[]; recursive: boolean; dryRun: boolean }, cmd: Command) => {
+    .option('--wait', 'then wait until every cluster has applied the new revision, showing each cluster (exit 6 at the timeout)', false)
+    .option('--timeout <duration>', 'how long --wait waits, such as 30s or 2m', '60s')
+    .action(async (o: { filename: string[]; recursive: boolean; dryRun: boolean; wait: boolean; timeout: string }, cmd: Command) => {
+      let timeoutMs: number;
+      try {
+        timeoutMs = waitTimeout(o.timeout);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (o.wait && o.dryRun) throw new UsageError('--wait waits for an apply; with --dry-run nothing is applied');
       const docs = readManifests(o.filename, o.recursive, await stdinIfAsked(o.filename));
-      const result = await client(cmd).apply(
+      const hub = client(cmd);
+      const result = await hub.apply(
         docs.map((d) => ({ source: d.source, object: d.object })),
         o.dryRun,
       );
       for (const c of result.changes) out(changeLine(c, o.dryRun));
       if (!o.dryRun && result.changes.some((c) => c.action !== 'unchanged')) err(`revision ${result.revision}`);
+      if (o.wait) {
+        await waitForConvergence(hub, {
+          revision: result.revision,
+          timeoutMs,
+          write: (text) => process.stderr.write(text),
+          tty: process.stderr.isTTY,
+        });
+      }
     });
 }
 

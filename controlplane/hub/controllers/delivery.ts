@@ -11,6 +11,7 @@ import { clusterSubject } from '../../api/subjects.ts';
 import { Controller } from '../../kernel/controller.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { backgroundClock } from './background-clock.ts';
+import type { ConsumerDelivery, DeliveryState } from './convergence-plan.ts';
 import { deltaBatch, emptyDelta, snapshotBatches, upToDateBatch, type PendingDelta } from './batches.ts';
 import { planDelivery, planSync, snapshotTarget, type ConsumerDeliveryState, type SnapshotRequest } from './delivery-plan.ts';
 
@@ -90,6 +91,18 @@ export class DeliveryController {
   /** The revision of the last batch sent to the consumer in this term. */
   sentRevision(consumer: string): number | undefined {
     return this.term?.get(consumer)?.sent;
+  }
+
+  /** What this term has sent and has yet to send, per registered consumer; undefined while not leading. */
+  deliveryState(): DeliveryState | undefined {
+    const term = this.term;
+    if (term === undefined) return undefined;
+    const consumers: Record<string, ConsumerDelivery> = {};
+    for (const name of this.deps.consumers()) {
+      const c = term.get(name);
+      consumers[name] = { sent: c?.sent, pending: c !== undefined && (c.pending !== undefined || c.snapshot !== undefined) };
+    }
+    return { modelRevision: this.deps.revision(), consumers };
   }
 
   /** The model changed what `consumer` imports (or the status of its exports). */

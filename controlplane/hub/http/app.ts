@@ -6,7 +6,7 @@ import https from 'node:https';
 import Fastify, { LogController, type FastifyReply } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import type { ProvidersView, ServicesView } from '../../api/read-model.ts';
+import type { ConvergenceSource, ProvidersView, ServicesView } from '../../api/read-model.ts';
 import type { Registry } from '../../registry/registry.ts';
 import type { Store } from '../../registry/store.ts';
 import type { Principal, TokenAuthenticator } from '../auth.ts';
@@ -46,6 +46,8 @@ export interface HubServerDeps {
   readonly services?: ServicesView;
   /** The route plan per domain and what applying it would change (`get routes`, `plan`). */
   readonly providers?: ProvidersView;
+  /** Whether every cluster applied a revision (`apply --wait`). */
+  readonly convergence?: ConvergenceSource;
   readonly registry: Registry;
   readonly store: Store;
   readonly auth: TokenAuthenticator;

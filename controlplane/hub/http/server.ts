@@ -4,6 +4,7 @@
 import { registerAgentRoutes } from './agent-routes.ts';
 import { createApp, type HubApp, type HubServerDeps } from './app.ts';
 import { addRequestDeadline, DEFAULT_REQUEST_DEADLINE_MS } from './deadline.ts';
+import { registerConvergenceRoutes } from './convergence-routes.ts';
 import { registerPoolRoutes } from './pool-routes.ts';
 import { OPEN_PATHS, registerProbeRoutes } from './probe-routes.ts';
 import { registerProviderRoutes } from './provider-routes.ts';
@@ -53,6 +54,7 @@ export function buildHubServer(deps: HubServerDeps): HubApp {
   registerAgentRoutes(app, deps);
   registerProviderRoutes(app, deps);
   registerPoolRoutes(app, deps);
+  registerConvergenceRoutes(app, deps);
   registerResourceRoutes(app, deps);
   return app;
 }

@@ -16,7 +16,7 @@ const clusters: ClusterResource[] = [
 function seen(applied: number, agoMs = 1000): Seen {
   return {
     at: NOW - agoMs,
-    heartbeat: { cluster: 'x', session: 's', seq: 1, agentVersion: '0.1.0', appliedRevision: applied, time: new Date(NOW).toISOString() } as Seen['heartbeat'],
+    heartbeat: { v: 1, cluster: 'x', session: 's', agentVersion: '0.1.0', appliedRevision: applied, time: new Date(NOW).toISOString() },
   };
 }
 
