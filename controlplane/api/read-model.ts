@@ -78,7 +78,12 @@ export interface DomainPlanView {
     readonly outcome: string;
     readonly error?: string;
   }[];
-  readonly unchanged: { readonly routes: number; readonly rules: number };
+  readonly unchanged: { readonly routes: number; readonly rules: number; readonly announcements?: number };
+  /**
+   * False when the provider could not be asked (unreachable, credentials refused, an object the
+   * Network names is missing): `changes` is then not the whole answer; the conditions say why.
+   */
+  readonly planned: boolean;
   readonly conditions: readonly Condition[];
 }
 

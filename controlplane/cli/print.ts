@@ -329,7 +329,8 @@ export function printPlan(items: readonly DomainPlanView[], format: OutputFormat
       for (const d of items) {
         for (const c of d.changes)
           rows.push([d.metadata.name, c.action, c.object, c.in, c.what, c.error !== undefined ? `${c.outcome}: ${c.error}` : c.outcome]);
-        rows.push([d.metadata.name, 'unchanged', `${d.unchanged.routes} routes, ${d.unchanged.rules} rules`, '', '', '']);
+        const announced = d.unchanged.announcements !== undefined ? `, ${d.unchanged.announcements} announcements` : '';
+        rows.push([d.metadata.name, 'unchanged', `${d.unchanged.routes} routes, ${d.unchanged.rules} rules${announced}`, '', '', '']);
         const degraded = d.conditions.find((c) => c.type === 'Degraded' && c.status === 'True');
         if (degraded !== undefined) rows.push([d.metadata.name, 'degraded', degraded.reason, '', degraded.message, '']);
       }

@@ -11,8 +11,9 @@ import type { DomainPlanView, DomainRoutesView, ProvidersView } from '../api/rea
 import type { ClusterResource, ExternalServiceResource, Provider } from '../api/resources.ts';
 import { EtcdRouteOwnership } from '../registry/route-ownership-store.ts';
 import type { Store } from '../registry/store.ts';
+import { NetworkReason } from '../../providers/model/conditions.ts';
 import type { IntentSource, PlanInputs } from '../../providers/model/intents.ts';
-import type { AwsDomain, PrefixOwner, Protocol } from '../../providers/model/model.ts';
+import type { AwsDomain, OnpremDomain, PrefixOwner, Protocol } from '../../providers/model/model.ts';
 import { planRoutes, type DomainPlan, type ExportedService } from '../../providers/model/route-plan.ts';
 import { buildModel } from '../../providers/model/translate.ts';
 import type { AppliedChange, DomainAdapter, DomainReconcileResult } from '../../providers/model/reconcile.ts';
@@ -133,7 +134,11 @@ type AdapterLoader = (options: HubProvidersOptions) => Promise<LoadedAdapter>;
 /** The providers the hub reconciles, each loaded lazily: a hub without its Networks never loads its SDK. */
 const LOADERS: Partial<Record<Provider, AdapterLoader>> = {
   aws: loadAws,
+  onprem: loadOnprem,
 };
+
+/** gobgpd's API when the hub config names none (a gobgpd beside the hub). */
+export const DEFAULT_GOBGP_API = '127.0.0.1:50051';
 
 /** The provider adapters of one hub process, and the read-only views over them. */
 export class HubProviders implements ProvidersView {
@@ -218,6 +223,16 @@ async function loadAws(options: HubProvidersOptions): Promise<LoadedAdapter> {
   };
 }
 
+async function loadOnprem(options: HubProvidersOptions): Promise<LoadedAdapter> {
+  const { onpremAdapter } = await import('../../providers/onprem/onprem-factory.ts');
+  const config = options.config.onprem ?? {};
+  return onpremAdapter({
+    // Per site, else the hub's one gobgpd: one gRPC client per address.
+    gobgpFor: (domain: OnpremDomain) => config.sites?.[domain.site]?.gobgp ?? config.gobgp ?? DEFAULT_GOBGP_API,
+    intents: options.intents,
+  });
+}
+
 function routesView(d: DomainPlan): DomainRoutesView {
   return {
     apiVersion: API_VERSION,
@@ -272,6 +287,14 @@ const ACTIONS: Record<AppliedChange['kind'], { action: DomainPlanView['changes']
   withdraw: { action: 'delete', object: 'announcement' },
 };
 
+/** Degraded reasons that mean the provider was not (fully) asked: the plan is not the whole answer. */
+const UNPLANNED_REASONS = new Set<string>([
+  NetworkReason.ProviderUnavailable,
+  NetworkReason.ProviderForbidden,
+  NetworkReason.ProviderObjectNotFound,
+  NetworkReason.CallBudgetExhausted,
+]);
+
 export function planView(r: DomainReconcileResult, provider: string): DomainPlanView {
   const conditions: Condition[] = r.conditions.map((c) => ({ ...c }));
   return {
@@ -287,6 +310,7 @@ export function planView(r: DomainReconcileResult, provider: string): DomainPlan
       ...(c.error !== undefined ? { error: c.error } : {}),
     })),
     unchanged: { ...r.unchanged },
+    planned: !r.retry && !r.conditions.some((c) => c.status === 'True' && UNPLANNED_REASONS.has(c.reason)),
     conditions,
   };
 }

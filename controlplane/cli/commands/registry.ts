@@ -2,7 +2,7 @@
 // and rollback.
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { NotFoundError } from '../../api/errors.ts';
+import { NotFoundError, UnavailableError } from '../../api/errors.ts';
 import type { OutputFormat } from '../print.ts';
 import { changeLine, describe, historyTable, printPlan, printPools, printResource, printResources, printRoutes, printServices, unifiedDiff } from '../print.ts';
 import { readManifests } from '../files.ts';
@@ -123,12 +123,20 @@ function addPlan(program: Command): void {
   program
     .command('plan')
     .description(
-      'show what applying the route plan would change in each network (create, replace, delete, unchanged), changing nothing; exit 4 when changes are pending',
+      'show what applying the route plan would change in each network (create, replace, delete, unchanged), changing nothing; exit 4 when changes are pending, 3 when a provider could not be asked',
     )
     .addOption(outputOption())
     .action(async (o: { output: OutputFormat }, cmd: Command) => {
       const { items } = await client(cmd).plan();
       outIn(o.output, printPlan(items, o.output));
+      // A domain whose provider could not be asked has an unknown plan: never "nothing to change".
+      const unplanned = items.filter((d) => !d.planned);
+      if (unplanned.length > 0) {
+        const why = unplanned.map(
+          (d) => `${d.metadata.name} (${d.conditions.find((c) => c.type === 'Degraded' && c.status === 'True')?.message ?? 'the provider did not answer'})`,
+        );
+        throw new UnavailableError(`could not plan ${why.join('; ')}`);
+      }
       if (items.some((d) => d.changes.length > 0)) throw new ChangesPending('changes pending');
     });
 }

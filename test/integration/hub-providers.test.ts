@@ -1,7 +1,9 @@
-// The hub reconciles AWS Networks (issue 9 §4): a real etcd, a real hub whose config points the EC2
-// client at the EC2 TEST DOUBLE (seeded with journey 3's training VPC), resources applied through
-// the API. Every check reads the resulting state: the double's routes and rules, the ownership
-// records in etcd, the Network's status, and what `causeway plan` prints and exits with.
+// The hub reconciles AWS and on-prem Networks (issue 9 §4): a real etcd, a real hub whose config
+// points the EC2 client at the EC2 TEST DOUBLE (seeded with journey 3's training VPC) and the
+// on-prem adapter at a real gobgpd peering with a real BIRD (the site's fabric router), resources
+// applied through the API. Every check reads the resulting state: the double's routes and rules,
+// BIRD's table, the ownership records in etcd, the Networks' status, and what `causeway plan`
+// prints and exits with.
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { EXPORTS_PREFIX, exportKey, ROUTE_OWNERSHIP_PREFIX } from '../../controlplane/api/keys.ts';
@@ -13,6 +15,7 @@ import { HubClient } from '../../controlplane/cli/client.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { AWS_TGW, awsNetwork, cluster, gcpNetwork, onpremNetwork, pool } from '../fixtures/providers/journey3.ts';
 import { causeway } from '../harness/cli.ts';
+import { startBird, startGobgpd, type TestBird, type TestGobgpd } from '../harness/bgp.ts';
 import { readEc2Fixture, startEc2Double, type Ec2Double } from '../harness/ec2-double.ts';
 import { startTestHub, type TestHub } from '../harness/hub.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -60,9 +63,19 @@ const ourRoutes = (double: Ec2Double): string[] =>
 
 const expectedRoutes = (destinations: readonly string[]): string[] => MANAGED_TABLES.flatMap((t) => destinations.map((d) => `${t} ${d}`)).sort();
 
-describe('hub: AWS Networks reconciled against the EC2 test double', function () {
+/** The prefixes BIRD learned from Causeway's gobgpd (not BIRD's own static routes). */
+async function fromCauseway(bird: TestBird): Promise<string[]> {
+  return (await bird.routes())
+    .filter((r) => r.protocol === 'causeway')
+    .map((r) => r.prefix)
+    .sort();
+}
+
+describe('hub: AWS and on-prem Networks reconciled against the EC2 test double and a real gobgpd + BIRD', function () {
   this.timeout(90_000);
   let double: Ec2Double;
+  let gobgpd: TestGobgpd;
+  let bird: TestBird;
   let hub: TestHub;
   let client: HubClient;
   let store: EtcdStore;
@@ -75,9 +88,12 @@ describe('hub: AWS Networks reconciled against the EC2 test double', function ()
     // The SDK's default chain finds these (environment first): fake, for the double.
     process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLETEST';
     process.env.AWS_SECRET_ACCESS_KEY = 'fake-secret-for-the-ec2-double';
+    // gobgpd runs the site's AS; the hub's adapter adds BIRD (the fabric router) as its peer.
+    gobgpd = await startGobgpd();
+    bird = await startBird({ neighborPort: gobgpd.bgpPort, neighborAsn: 64512 });
     hub = await startTestHub({
       teams: [{ name: 'team-a', namespaces: ['a'] }],
-      config: { providers: { aws: { endpoint: double.endpoint, region: 'us-east-1' } } },
+      config: { providers: { aws: { endpoint: double.endpoint, region: 'us-east-1' }, onprem: { gobgp: gobgpd.apiAddress } } },
     });
     client = new HubClient(hub.url, hub.adminToken);
     store = new EtcdStore({ endpoints: [hub.etcdUrl] });
@@ -87,6 +103,8 @@ describe('hub: AWS Networks reconciled against the EC2 test double', function ()
     await store.close();
     await hub.stop();
     await double.stop();
+    await bird.close();
+    await gobgpd.close();
     if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
     else process.env.AWS_ACCESS_KEY_ID = saved.id;
     if (saved.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
@@ -108,7 +126,15 @@ describe('hub: AWS Networks reconciled against the EC2 test double', function ()
     const resources: Resource[] = [
       awsNetwork(),
       gcpNetwork(),
-      onpremNetwork(),
+      onpremNetwork('onprem-fra', {
+        onprem: {
+          site: 'fra1',
+          asn: 64512,
+          peers: [{ address: '127.0.0.1', asn: bird.asn, port: bird.port }],
+          nextHop: '192.0.2.10',
+          communities: ['64512:100'],
+        },
+      }),
       pool('cluster-cidrs', 'ClusterCIDRs', ['10.64.0.0/10']),
       pool('onprem-inference-vips', 'LoadBalancer', [ONPREM_LB_POOL], 'onprem-fra'),
       cluster('aws-train', 'aws', DOMAIN, ['10.16.0.0/16'], { labels: { gpu: 'true' }, services: ['10.17.0.0/20'] }),
@@ -148,13 +174,33 @@ describe('hub: AWS Networks reconciled against the EC2 test double', function ()
     });
     assert.equal(status.reason, 'Reconciled');
 
+    // The site announces its clusters' pod CIDRs and its LoadBalancer pool to BIRD; BIRD's own routes stay.
+    await waitFor(
+      'the on-prem prefixes in BIRD',
+      async () => (JSON.stringify(await fromCauseway(bird)) === JSON.stringify([INFERENCE_PODS, BATCH_PODS, ONPREM_LB_POOL].sort()) ? true : undefined),
+      30_000,
+    );
+    assert.deepEqual(
+      (await bird.routes()).filter((r) => r.protocol !== 'causeway').map((r) => r.prefix),
+      bird.ownRoutes,
+    );
+    const onprem = await waitFor('the on-prem Network reports its BGP session', async () => {
+      const n = await client.get(KINDS.Network, 'onprem-fra', undefined);
+      const peers = (n.status?.bgp as { peers?: { address: string; state: string }[] } | undefined)?.peers;
+      return peers?.[0]?.state === 'established' ? n : undefined;
+    });
+    assert.equal(onprem.status?.conditions?.find((c) => c.type === 'Degraded')?.status, 'False');
+
     const plan = await causeway(['plan', '-o', 'json'], { cwd: hub.dataDir, server: hub.url, token: hub.adminToken });
     assert.equal(plan.code, 0, plan.stderr);
     const list = JSON.parse(plan.stdout) as { kind: string; items: DomainPlanView[] };
     assert.equal(list.kind, 'List');
     assert.deepEqual(
-      list.items.map((d) => [d.metadata.name, d.changes.length, d.unchanged.routes, d.unchanged.rules]),
-      [[DOMAIN, 0, want.length, 1]],
+      list.items.map((d) => [d.metadata.name, d.changes.length, d.unchanged.routes, d.unchanged.rules, d.unchanged.announcements ?? 0, d.planned]),
+      [
+        [DOMAIN, 0, want.length, 1, 0, true],
+        ['onprem-fra', 0, 0, 0, 3, true],
+      ],
     );
 
     const routes = await causeway(['get', 'routes', '-o', 'json'], { cwd: hub.dataDir, server: hub.url, token: hub.adminToken });
@@ -191,6 +237,11 @@ describe('hub: AWS Networks reconciled against the EC2 test double', function ()
     const want = expectedRoutes([BATCH_PODS, ONPREM_LB_POOL]);
     await waitFor('the deleted cluster’s routes are gone', () => (JSON.stringify(ourRoutes(double)) === JSON.stringify(want) ? true : undefined), 30_000);
     await waitFor('its rule is revoked', () => (causewayRules(double).length === 0 ? true : undefined), 30_000);
+    await waitFor(
+      'its pod CIDR withdrawn from BIRD, and nothing else',
+      async () => (JSON.stringify(await fromCauseway(bird)) === JSON.stringify([BATCH_PODS, ONPREM_LB_POOL].sort()) ? true : undefined),
+      30_000,
+    );
     const now = allRoutes(double);
     for (const [k, target] of fixtureRoutes) assert.equal(now.get(k), target, k);
     const { kvs } = await store.range(EXPORTS_PREFIX);
