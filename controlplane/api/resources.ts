@@ -48,6 +48,15 @@ const annotationsSchema = z.record(z.string(), z.string()).superRefine((a, ctx) 
   if (JSON.stringify(a).length > 256 * 1024) ctx.addIssue({ code: 'custom', message: 'annotations must total at most 256 KiB' });
 });
 
+/** The policy objects a cluster's CNI enforces (Cluster spec.policy.format; docs/policy.md). */
+export const POLICY_FORMATS = [
+  'NetworkPolicy',
+  'ClusterNetworkPolicy',
+  'AdminNetworkPolicy',
+  'CalicoGlobalNetworkPolicy',
+  'CiliumClusterwideNetworkPolicy',
+] as const;
+
 const asnSchema = z.int().min(1).max(4_294_967_295);
 const portSchema = z.int().min(1).max(65_535);
 const protocolSchema = z.enum(['TCP', 'UDP', 'SCTP']);
@@ -150,6 +159,20 @@ export const clusterSpecSchema = z
         pool: nameSchema,
         prefixLength: z.int().min(8).max(32).optional(),
         ipv6PrefixLength: z.int().min(8).max(128).optional(),
+      })
+      .optional(),
+    /**
+     * How the hub compiles GlobalPolicy for this cluster (docs/policy.md): the policy objects its
+     * CNI enforces (NetworkPolicy, which every CNI supports, by default), and whether other
+     * clusters' pods appear in them as their own addresses (default) or as their clusters' pod
+     * CIDRs (fewer rules, refused where pods of one cluster are decided differently).
+     */
+    policy: z
+      .strictObject({
+        /** Default NetworkPolicy. */
+        format: z.enum(POLICY_FORMATS).optional(),
+        /** Default addresses. */
+        remotePeers: z.enum(['addresses', 'podCIDRs']).optional(),
       })
       .optional(),
   })
@@ -363,6 +386,8 @@ const peerSchema = z
   .strictObject({
     clusters: labelSelectorSchema.optional(),
     namespaces: z.array(nameSchema).min(1).optional(),
+    /** Namespaces by their labels; with `namespaces`, both must hold. */
+    namespaceSelector: labelSelectorSchema.optional(),
     pods: labelSelectorSchema.optional(),
     service: z.strictObject({ namespace: nameSchema, name: nameSchema }).optional(),
     cidrs: z.array(cidrSchema).min(1).optional(),
@@ -372,7 +397,7 @@ const peerSchema = z
       .filter(([, v]) => v !== undefined)
       .map(([k]) => k);
     if (set.length === 0) {
-      ctx.addIssue({ code: 'custom', message: 'name at least one of clusters, namespaces, pods, service or cidrs' });
+      ctx.addIssue({ code: 'custom', message: 'name at least one of clusters, namespaces, namespaceSelector, pods, service or cidrs' });
     }
     if (p.cidrs !== undefined && set.length > 1) {
       ctx.addIssue({ code: 'custom', path: ['cidrs'], message: 'cidrs select addresses outside the clusterset and cannot be combined with other fields' });
@@ -399,6 +424,16 @@ export const globalPolicySpecSchema = z.strictObject({
         }
       }),
     )
+    .optional(),
+  /**
+   * Traffic to pods of these namespaces (in the clusters the selector matches; every cluster when
+   * omitted) that reaches the end of this policy's tier undecided is denied there (docs/policy.md).
+   */
+  defaultDeny: z
+    .strictObject({
+      namespaces: z.array(nameSchema).min(1, 'name at least one namespace to default-deny'),
+      clusters: labelSelectorSchema.optional(),
+    })
     .optional(),
 });
 

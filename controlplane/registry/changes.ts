@@ -8,6 +8,8 @@ import type { Source } from '../api/validate.ts';
 export interface Actor {
   readonly name: string;
   readonly role: string;
+  /** A team's namespaces (the hub's Principal carries them): what its tenant policies may select. */
+  readonly namespaces?: readonly string[];
 }
 
 export const WriteMode = { apply: 'apply', create: 'create', update: 'update' } as const;

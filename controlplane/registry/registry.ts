@@ -239,6 +239,7 @@ export class Registry {
       { now: this.now, newUid: this.newUid, ...(this.quarantineMs !== undefined ? { quarantineMs: this.quarantineMs } : {}) },
       options.authorize,
       options.visible,
+      actor.role === 'team' ? { role: 'team', namespaces: actor.namespaces ?? [] } : undefined,
     );
     const written = changes.filter((c) => c.action !== Action.unchanged);
     if (dryRun || written.length === 0) return { revision: snapshot.revision, dryRun, changes };

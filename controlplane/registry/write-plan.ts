@@ -12,7 +12,9 @@ import { blockReleaseKey } from '../api/keys.ts';
 import { DEFAULT_BLOCK_QUARANTINE_MS, inQuarantine, type BlockRelease } from '../ipam/releases.ts';
 import { Action, WriteMode, type ChangeResult, type Declared } from './changes.ts';
 import { allocateClusterCidrs, heldBlocks } from './cluster-ipam.ts';
+import { checkPolicyWrite } from './policy-check.ts';
 import { redactHidden } from './redact.ts';
+import type { PolicyAuthor } from '../policy/validate-set.ts';
 import type { Op } from './store.ts';
 
 export type Mutation =
@@ -59,6 +61,7 @@ export function planWriteWithReleases(
   clock: PlanClock,
   authorize?: (change: ChangeResult) => void,
   visible: (r: Resource) => boolean = () => true,
+  author?: PolicyAuthor,
 ): WritePlan {
   const problems: Problem[] = [];
   const next = new Map(snapshot.objects);
@@ -150,6 +153,8 @@ export function planWriteWithReleases(
     setProblems = setProblems.filter((p) => !before.has(problemKey(p)));
   }
   if (setProblems.length > 0) throw new InvalidInputError(redactHidden(setProblems, next, sources, visible));
+  // GlobalPolicy across the set: contradictions (400) and a team's scope (403), after the per-object rules above.
+  checkPolicyWrite({ before: snapshot.objects, after: next, changed, sources, author, visible });
 
   for (const r of results.values()) if (r.action !== Action.deleted && r.action !== Action.unchanged) release(r.before, r.after);
   return { changes: [...results.values()], releaseOps: releaseOps(snapshot.releases ?? [], released, next, clockNow, quarantineMs) };
