@@ -8,16 +8,23 @@
 //   NATS outage withdraws nothing. `appliedRevision` is the revision every key has been through.
 // - reporter (controllers/reporter.ts): reports, one at a time, full after start and reconnect.
 // - sync (controllers/sync.ts): asks the hub for what was missed (jittered after a reconnect).
-// - heartbeat and adoption/drift check: periodic single-key controllers (controllers/periodic.ts).
+// - settings (controllers/settings-controller.ts): the cluster's own settings from the hub — its
+//   LoadBalancer block, written as the MetalLB IPAddressPool the agent owns.
+// - heartbeat and adoption/drift check: periodic single-key controllers (controllers/single-key.ts).
+//   A heartbeat also goes early, at most one per 250 ms, whenever the applied revision advanced, so
+//   the hub (and `causeway apply --wait`) learns of an apply within a fraction of a second.
 import { randomUUID } from 'node:crypto';
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
+import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, serviceKeyString, type ClusterSettings, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
 import { systemClock, type Clock } from '../controlplane/kernel/clock.ts';
+import type { Controller } from '../controlplane/kernel/controller.ts';
 import { ImportController, type AppliedImports } from './controllers/import-controller.ts';
+import { SettingsController } from './controllers/settings-controller.ts';
 import { periodicController, type KernelSettings } from './controllers/single-key.ts';
 import { Reporter } from './controllers/reporter.ts';
 import { SyncController } from './controllers/sync.ts';
 import type { ServiceExportObject } from './objects.ts';
 import { agentConditions } from './planners/conditions.ts';
+import { EARLY_HEARTBEAT_MIN_GAP_MS, earlyHeartbeatDelay } from './planners/early-heartbeat.ts';
 import { ConnectionState, type ClusterEvents, type ClusterPort, type HubTransport } from './ports.ts';
 import { newMetrics, silentLogger, type AgentLogger, type AgentMetrics } from './telemetry.ts';
 
@@ -31,6 +38,8 @@ export interface AgentOptions {
   readonly agentVersion?: string;
   /** Default 5 s. */
   readonly heartbeatIntervalMs?: number;
+  /** After the applied revision advanced, a heartbeat goes early, but never sooner than this after the last one. Default 250 ms. */
+  readonly earlyHeartbeatMinGapMs?: number;
   /** Syncs after start and reconnect wait a random 0..this, so 1,000 agents do not arrive at once. Default 2 s. */
   readonly resyncJitterMs?: number;
   /** Retry backoff of reports, syncs and Kubernetes writes (per service). Default 250 ms doubling to 30 s. */
@@ -53,6 +62,7 @@ export interface AgentOptions {
 }
 
 const REPORT_ENVELOPE_BYTES = 4096;
+const HEARTBEAT = 'heartbeat';
 
 const keyOfExport = (se: ServiceExportObject): string => serviceKeyString({ namespace: se.metadata.namespace ?? '', name: se.metadata.name });
 
@@ -69,6 +79,12 @@ export class Agent {
   private readonly imports: ImportController;
   private readonly reporter: Reporter;
   private readonly syncs: SyncController;
+  private readonly settings: SettingsController;
+  private readonly heartbeats: Controller<string>;
+  /** When the last heartbeat went (kernel clock), for the early heartbeat's gap. */
+  private lastHeartbeatAt: number | undefined;
+  /** The applied revision advanced since the last heartbeat went. */
+  private appliedSinceHeartbeat = false;
   /** What the Kubernetes watches and the hub last said, for the heartbeat's conditions. */
   private readonly kube = { synced: false, healthy: true, message: 'watches starting' };
   private readonly hub = { reachable: false, message: 'not connected yet' };
@@ -96,6 +112,9 @@ export class Agent {
       port: cluster,
       concurrency: options.applyConcurrency ?? 8,
       now: options.now ?? (() => new Date()),
+      onApplied: () => {
+        this.heartbeatSoon();
+      },
     });
     this.reporter = new Reporter({
       ...shared,
@@ -119,6 +138,27 @@ export class Agent {
       jitterMs: options.resyncJitterMs ?? 2000,
       chunkWaitMs: options.chunkWaitMs ?? 5000,
       onHub,
+    });
+    this.settings = new SettingsController({
+      ...shared,
+      cluster: options.cluster,
+      session: this.session,
+      port: cluster,
+      transport,
+      jitterMs: options.resyncJitterMs ?? 2000,
+      driftCheckIntervalMs: options.driftCheckIntervalMs ?? 300_000,
+    });
+    this.heartbeats = periodicController({
+      ...this.kernel,
+      name: HEARTBEAT,
+      intervalMs: options.heartbeatIntervalMs ?? 5000,
+      work: () => {
+        this.sendHeartbeat();
+        return Promise.resolve();
+      },
+      onError: (err) => {
+        this.log.warn({ err }, 'heartbeat failed');
+      },
     });
   }
 
@@ -151,21 +191,6 @@ export class Agent {
   async start(): Promise<void> {
     if (this.runs.length > 0) throw new Error('agent already started');
     const signal = this.abort.signal;
-    const heartbeat = periodicController({
-      ...this.kernel,
-      name: 'heartbeat',
-      intervalMs: this.options.heartbeatIntervalMs ?? 5000,
-      work: () => {
-        if (this.transport.connected()) {
-          this.transport.heartbeat(this.heartbeat());
-          this.metrics.heartbeatsSent += 1;
-        }
-        return Promise.resolve();
-      },
-      onError: (err) => {
-        this.log.warn({ err }, 'heartbeat failed');
-      },
-    });
     const adoption = periodicController({
       ...this.kernel,
       name: 'owned-objects',
@@ -181,7 +206,8 @@ export class Agent {
       this.imports.run(signal),
       this.reporter.run(signal),
       this.syncs.run(signal),
-      heartbeat.run(signal),
+      this.heartbeats.run(signal),
+      this.settings.run(signal),
       adoption.run(signal),
       this.watchCluster(signal),
     ].map((p) =>
@@ -194,6 +220,9 @@ export class Agent {
       {
         imports: (batch) => {
           this.handleBatch(batch, false);
+        },
+        settings: (settings) => {
+          this.settings.receive(settings);
         },
         connection: (state) => {
           this.onConnection(state);
@@ -243,6 +272,28 @@ export class Agent {
     // The hub may have missed reports and we may have missed deltas while we were away.
     this.reporter.requestFull();
     this.syncs.requestJittered();
+    this.settings.requestJittered();
+  }
+
+  /** The settings the hub last gave this cluster (its LoadBalancer block); undefined until it answered. */
+  clusterSettings(): ClusterSettings | undefined {
+    return this.settings.settings();
+  }
+
+  private sendHeartbeat(): void {
+    if (!this.transport.connected()) return;
+    this.transport.heartbeat(this.heartbeat());
+    this.metrics.heartbeatsSent += 1;
+    if (this.appliedSinceHeartbeat) this.metrics.earlyHeartbeats += 1;
+    this.appliedSinceHeartbeat = false;
+    this.lastHeartbeatAt = this.kernel.clock.now();
+  }
+
+  /** The applied revision advanced: a heartbeat now, or once the gap since the last one is over. */
+  private heartbeatSoon(): void {
+    const gap = this.options.earlyHeartbeatMinGapMs ?? EARLY_HEARTBEAT_MIN_GAP_MS;
+    this.appliedSinceHeartbeat = true;
+    this.heartbeats.addAfter(HEARTBEAT, earlyHeartbeatDelay(this.lastHeartbeatAt, this.kernel.clock.now(), gap));
   }
 
   heartbeat(): Heartbeat {
@@ -263,7 +314,7 @@ export class Agent {
           failing: this.imports.failing(),
           syncing: this.syncs.syncing(),
         },
-      }),
+      }).concat(this.settings.condition() ?? []),
     };
   }
 }

@@ -2,6 +2,8 @@
 // come from the informers of kube-informers.ts; the writes are here — server-side apply with one
 // field manager, status subresources, deletes guarded by uid, and the list of objects carrying
 // our ownership label. Everything crosses the port as plain JSON, errors as the house error set.
+// MetalLB's IPAddressPool goes through the custom-objects API (no discovery): a cluster without
+// MetalLB answers 404 on the resource, which becomes KindNotServedError.
 import {
   CustomObjectsApi,
   DiscoveryV1Api,
@@ -17,12 +19,14 @@ import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-
 import { NotFoundError } from '../controlplane/api/errors.ts';
 import type { ServiceKey } from '../controlplane/api/messages.ts';
 import { raceAbort } from '../controlplane/kernel/async.ts';
-import { plain, translate } from './kube-errors.ts';
+import { isKindNotServed, plain, translate } from './kube-errors.ts';
 import { KubeCaches } from './kube-informers.ts';
 import {
   FIELD_MANAGER,
   MCS_GROUP,
   MCS_VERSION,
+  METALLB_GROUP,
+  METALLB_VERSION,
   OWNED_BY_LABEL,
   OWNED_BY_VALUE,
   type EndpointSliceObject,
@@ -31,7 +35,7 @@ import {
   type ServiceExportObject,
   type ServiceObject,
 } from './objects.ts';
-import type { ClusterEvents, ClusterPort } from './ports.ts';
+import { KindNotServedError, type ClusterEvents, type ClusterPort } from './ports.ts';
 
 export interface KubeClusterOptions {
   /** Path of a kubeconfig; in-cluster configuration when absent. */
@@ -51,6 +55,15 @@ export interface KubeClusterOptions {
 }
 
 const OWNED_SELECTOR = `${OWNED_BY_LABEL}=${OWNED_BY_VALUE}`;
+
+const POOLS = { group: METALLB_GROUP, version: METALLB_VERSION, plural: 'ipaddresspools' } as const;
+
+/** translate(), with a 404 on the resource itself told apart (the kind's CRD is not installed). */
+function translatePool(err: unknown, what: string): Error {
+  if (isKindNotServed(err))
+    return new KindNotServedError(`${what}: the cluster serves no ${METALLB_GROUP}/${METALLB_VERSION} ipaddresspools (is MetalLB installed?)`, { cause: err });
+  return translate(err, what);
+}
 
 export class KubeCluster implements ClusterPort {
   private readonly kc: KubeConfig;
@@ -112,6 +125,7 @@ export class KubeCluster implements ClusterPort {
   }
 
   async get(ref: ObjectRef, signal: AbortSignal): Promise<KubeObject | undefined> {
+    if (ref.kind === 'IPAddressPool') return this.getPool(ref, signal);
     try {
       return plain(await raceAbort(this.objects.read(this.header(ref)), signal));
     } catch (err) {
@@ -122,6 +136,7 @@ export class KubeCluster implements ClusterPort {
   }
 
   async apply(object: KubeObject, signal: AbortSignal): Promise<KubeObject> {
+    if (object.kind === 'IPAddressPool') return this.applyPool(object, signal);
     try {
       const out = await raceAbort(
         this.objects.patch(object as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
@@ -160,6 +175,7 @@ export class KubeCluster implements ClusterPort {
   }
 
   async delete(ref: ObjectRef, uid: string | undefined, signal: AbortSignal): Promise<void> {
+    if (ref.kind === 'IPAddressPool') return this.deletePool(ref, uid, signal);
     try {
       await raceAbort(
         this.objects.delete(
@@ -175,6 +191,52 @@ export class KubeCluster implements ClusterPort {
       );
     } catch (err) {
       const e = translate(err, `deleting ${ref.kind} ${ref.namespace}/${ref.name}`);
+      if (e instanceof NotFoundError) return;
+      throw e;
+    }
+  }
+
+  private async getPool(ref: ObjectRef, signal: AbortSignal): Promise<KubeObject | undefined> {
+    try {
+      const out: unknown = await raceAbort(this.custom.getNamespacedCustomObject({ ...POOLS, namespace: ref.namespace, name: ref.name }), signal);
+      return plain(out);
+    } catch (err) {
+      const e = translatePool(err, `reading IPAddressPool ${ref.namespace}/${ref.name}`);
+      if (e instanceof NotFoundError && !(e instanceof KindNotServedError)) return undefined;
+      throw e;
+    }
+  }
+
+  private async applyPool(object: KubeObject, signal: AbortSignal): Promise<KubeObject> {
+    const namespace = object.metadata.namespace ?? '';
+    try {
+      const out: unknown = await raceAbort(
+        this.custom.patchNamespacedCustomObject(
+          { ...POOLS, namespace, name: object.metadata.name, body: object, fieldManager: FIELD_MANAGER, force: true },
+          setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        ),
+        signal,
+      );
+      return plain(out);
+    } catch (err) {
+      throw translatePool(err, `applying IPAddressPool ${namespace}/${object.metadata.name}`);
+    }
+  }
+
+  private async deletePool(ref: ObjectRef, uid: string | undefined, signal: AbortSignal): Promise<void> {
+    try {
+      await raceAbort(
+        this.custom.deleteNamespacedCustomObject({
+          ...POOLS,
+          namespace: ref.namespace,
+          name: ref.name,
+          ...(uid === undefined ? {} : { body: Object.assign(new V1DeleteOptions(), { preconditions: Object.assign(new V1Preconditions(), { uid }) }) }),
+        }),
+        signal,
+      );
+    } catch (err) {
+      const e = translatePool(err, `deleting IPAddressPool ${ref.namespace}/${ref.name}`);
+      // Absent, or no MetalLB at all: either way there is no pool of ours.
       if (e instanceof NotFoundError) return;
       throw e;
     }

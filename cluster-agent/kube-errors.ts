@@ -18,6 +18,18 @@ function statusOf(err: ApiException<unknown>): { reason?: string; message?: stri
   }
 }
 
+/**
+ * A 404 on the resource itself rather than on an object: the real API server (and the double)
+ * answer "the server could not find the requested resource" with no `details.name`, while an
+ * absent object or namespace is named in `details`. So a CRD that is not installed is told apart
+ * from an object that is not there.
+ */
+export function isKindNotServed(err: unknown): boolean {
+  if (!(err instanceof ApiException) || (err as ApiException<unknown>).code !== 404) return false;
+  const details = (statusOf(err as ApiException<unknown>) as { details?: { name?: unknown } }).details;
+  return typeof details?.name !== 'string' || details.name === '';
+}
+
 /** Translates the client's errors into the house error set. */
 export function translate(err: unknown, what: string): Error {
   if (err instanceof ApiException) {

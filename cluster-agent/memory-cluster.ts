@@ -2,6 +2,9 @@
 // benchmarks that run the real agent logic without an API server. Held to the same contract as
 // KubeCluster by test/integration/agent-cluster-contract.test.ts, with failure injection.
 //
+// A kind whose CRD is "not installed" (`notServing`) answers KindNotServedError, as KubeCluster
+// does on a 404 for the resource.
+//
 // Simplifications: server-side apply replaces the fields the agent sends (it is the only manager
 // of the objects it owns) and merges labels; no resourceVersion conflicts; watches are immediate.
 import { randomUUID } from 'node:crypto';
@@ -20,7 +23,7 @@ import {
   type ServiceExportObject,
   type ServiceObject,
 } from './objects.ts';
-import type { ClusterEvents, ClusterPort } from './ports.ts';
+import { KindNotServedError, type ClusterEvents, type ClusterPort } from './ports.ts';
 
 export const MemoryOperation = { Get: 'get', Apply: 'apply', ApplyStatus: 'applyStatus', Delete: 'delete', ListOwned: 'listOwned' } as const;
 export type MemoryOperation = (typeof MemoryOperation)[keyof typeof MemoryOperation];
@@ -29,6 +32,8 @@ export interface MemoryClusterOptions {
   /** Namespaces that exist; writes elsewhere fail with NotFoundError. Default: every namespace exists. */
   readonly namespaces?: readonly string[];
   readonly nodeLabelAllowList?: readonly string[];
+  /** Kinds the cluster serves no API for (their CRD is not installed), e.g. ['IPAddressPool']. Default: every kind is served. */
+  readonly notServing?: readonly string[];
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -39,6 +44,7 @@ export class MemoryCluster implements ClusterPort {
   private events: ClusterEvents | undefined;
   private readonly namespaces: Set<string> | undefined;
   private readonly allow: readonly string[];
+  private readonly unserved: Set<string>;
   private rv = 0;
   private faults: { remaining: number; ops: readonly MemoryOperation[] } = { remaining: 0, ops: [] };
   /** Objects whose writes are refused, by id, with the message the refusal carries. */
@@ -49,6 +55,7 @@ export class MemoryCluster implements ClusterPort {
   constructor(options: MemoryClusterOptions = {}) {
     this.namespaces = options.namespaces === undefined ? undefined : new Set(options.namespaces);
     this.allow = options.nodeLabelAllowList ?? DEFAULT_NODE_LABEL_ALLOW_LIST;
+    this.unserved = new Set(options.notServing ?? []);
   }
 
   // ---- test and benchmark side -----------------------------------------------------------------
@@ -80,6 +87,16 @@ export class MemoryCluster implements ClusterPort {
 
   list(kind: string, namespace?: string): KubeObject[] {
     return [...this.store.values()].filter((o) => o.kind === kind && (namespace === undefined || o.metadata.namespace === namespace)).map(clone);
+  }
+
+  /** Installs (true) or removes (false) a kind's API, as installing or removing its CRD would. */
+  serveKind(kind: string, served: boolean): void {
+    if (served) this.unserved.delete(kind);
+    else this.unserved.add(kind);
+  }
+
+  private served(kind: string): void {
+    if (this.unserved.has(kind)) throw new KindNotServedError(`the cluster serves no ${kind} (its CRD is not installed)`);
   }
 
   addNamespace(name: string): void {
@@ -180,11 +197,13 @@ export class MemoryCluster implements ClusterPort {
 
   get(ref: ObjectRef, _signal: AbortSignal): Promise<KubeObject | undefined> {
     this.fault(MemoryOperation.Get);
+    this.served(ref.kind);
     return Promise.resolve(this.object(ref.kind, ref.namespace, ref.name));
   }
 
   apply(object: KubeObject, _signal: AbortSignal): Promise<KubeObject> {
     this.fault(MemoryOperation.Apply);
+    this.served(object.kind);
     this.refuseWrite(object.kind, object.metadata.namespace, object.metadata.name);
     const ns = object.metadata.namespace ?? '';
     if (this.namespaces !== undefined && !this.namespaces.has(ns)) {
@@ -224,6 +243,7 @@ export class MemoryCluster implements ClusterPort {
 
   delete(ref: ObjectRef, uid: string | undefined, _signal: AbortSignal): Promise<void> {
     this.fault(MemoryOperation.Delete);
+    if (this.unserved.has(ref.kind)) return Promise.resolve();
     this.refuseWrite(ref.kind, ref.namespace, ref.name);
     const id = idOf(ref.kind, ref.namespace, ref.name);
     const prev = this.store.get(id);

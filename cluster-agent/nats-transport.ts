@@ -1,13 +1,15 @@
 // The agent's only NATS adapter (HubTransport over @nats-io/transport-node): connects with the
 // cluster's .creds, with its own inbox prefix (`_INBOX_<cluster>`, the only inbox its credential
 // may read), reconnecting forever; sends reports and sync requests as requests, heartbeats as
-// publishes; receives import batches on `causeway.v1.cluster.<cluster>.imports`. Everything
+// publishes; receives import batches on `causeway.v1.cluster.<cluster>.imports` and its settings
+// on `causeway.v1.cluster.<cluster>.settings` (or as the reply to a settings request). Everything
 // received is validated like API input (messages.ts) before the agent sees it.
 import { randomBytes } from 'node:crypto';
 import { connectNats, type NatsConnection } from '../controlplane/bus/nats-connect.ts';
 import { UnavailableError } from '../controlplane/api/errors.ts';
 import {
   PROTOCOL_VERSION,
+  clusterSettingsCodec,
   heartbeatCodec,
   importBatchCodec,
   renewReplyCodec,
@@ -15,11 +17,14 @@ import {
   type RenewRequest,
   reportCodec,
   reportReplyCodec,
+  settingsRequestCodec,
   syncRequestCodec,
+  type ClusterSettings,
   type Heartbeat,
   type ImportBatch,
   type Report,
   type ReportReply,
+  type SettingsRequest,
   type SyncRequest,
 } from '../controlplane/api/messages.ts';
 import { AgentSubjectKind, ClusterSubjectKind, agentInboxPrefix, agentSubject, clusterSubject } from '../controlplane/api/subjects.ts';
@@ -253,13 +258,29 @@ export class NatsHubTransport implements HubTransport {
         if (batch !== undefined) events.imports(batch);
       },
     });
+    const settings = clusterSubject(this.options.cluster, ClusterSubjectKind.Settings);
+    nc.subscribe(settings, {
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.options.onError?.(`subscription ${settings}`, err);
+          return;
+        }
+        const decoded = clusterSettingsCodec.decode(msg.data, this.options.cluster);
+        if (decoded.ok) events.settings?.(decoded.value);
+        else this.reject(settings, decoded.reason, decoded.message);
+      },
+    });
+  }
+
+  private reject(subject: string, reason: string, message: string): void {
+    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+    this.options.onRejected?.(subject, reason, message);
   }
 
   private decode(subject: string, data: Uint8Array): ImportBatch | undefined {
     const decoded = importBatchCodec.decode(data, this.options.cluster);
     if (decoded.ok) return decoded.value;
-    this.rejected.set(decoded.reason, (this.rejected.get(decoded.reason) ?? 0) + 1);
-    this.options.onRejected?.(subject, decoded.reason, decoded.message);
+    this.reject(subject, decoded.reason, decoded.message);
     return undefined;
   }
 
@@ -294,6 +315,21 @@ export class NatsHubTransport implements HubTransport {
     // While disconnected the client would buffer it; a stale heartbeat is worth nothing.
     if (!this.connected()) return;
     this.nc?.publish(agentSubject(this.options.cluster, AgentSubjectKind.Heartbeat), heartbeatCodec.encode(heartbeat));
+  }
+
+  async settings(request: SettingsRequest, signal: AbortSignal): Promise<ClusterSettings> {
+    const nc = this.connection();
+    const subject = agentSubject(this.options.cluster, AgentSubjectKind.Settings);
+    const msg = await raceAbort(
+      nc.request(subject, settingsRequestCodec.encode(request), { timeout: this.options.requestTimeoutMs ?? REPORT_TIMEOUT_MS }),
+      signal,
+    );
+    const reply = clusterSettingsCodec.decode(msg.data, this.options.cluster);
+    if (!reply.ok) {
+      this.reject(`${subject} (reply)`, reply.reason, reply.message);
+      throw new UnavailableError(`the hub answered a settings request with an unexpected reply: ${reply.message}`);
+    }
+    return reply.value;
   }
 
   async sync(request: SyncRequest, signal: AbortSignal): Promise<ImportBatch[]> {

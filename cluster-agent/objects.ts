@@ -34,6 +34,10 @@ export const MCS_VERSION = 'v1alpha1';
 export const MCS_API_VERSION = `${MCS_GROUP}/${MCS_VERSION}`;
 export const DISCOVERY_API_VERSION = 'discovery.k8s.io/v1';
 
+/** MetalLB's address pools (metallb.io/v1beta1 IPAddressPool): the one the agent owns holds the cluster's LoadBalancer block. */
+export const METALLB_GROUP = 'metallb.io';
+export const METALLB_VERSION = 'v1beta1';
+
 export interface ObjectMeta {
   name: string;
   namespace?: string | undefined;
@@ -115,6 +119,7 @@ export const WrittenKind = {
   ServiceImport: 'ServiceImport',
   EndpointSlice: 'EndpointSlice',
   ServiceExport: 'ServiceExport',
+  IPAddressPool: 'IPAddressPool',
 } as const;
 export type WrittenKind = (typeof WrittenKind)[keyof typeof WrittenKind];
 
@@ -126,7 +131,7 @@ export interface ObjectRef {
 
 export function refOf(o: KubeObject): ObjectRef {
   const kind = o.kind;
-  if (kind !== 'ServiceImport' && kind !== 'EndpointSlice' && kind !== 'ServiceExport') {
+  if (kind !== 'ServiceImport' && kind !== 'EndpointSlice' && kind !== 'ServiceExport' && kind !== 'IPAddressPool') {
     throw new Error(`the agent does not write ${kind} objects`);
   }
   return { kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name };

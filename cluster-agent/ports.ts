@@ -1,7 +1,8 @@
 // The two ports the agent's logic (agent.ts) runs against: its cluster's Kubernetes API and the
 // hub's NATS subjects. Adapters: kube-cluster.ts and nats-transport.ts; in memory:
 // memory-cluster.ts (benchmarks, unit tests). Every I/O call takes an AbortSignal.
-import type { Heartbeat, ImportBatch, Report, ReportReply, ServiceKey, SyncRequest } from '../controlplane/api/messages.ts';
+import { NotFoundError } from '../controlplane/api/errors.ts';
+import type { ClusterSettings, Heartbeat, ImportBatch, Report, ReportReply, ServiceKey, SettingsRequest, SyncRequest } from '../controlplane/api/messages.ts';
 import type { EndpointSliceObject, KubeObject, ObjectRef, ServiceExportObject, ServiceObject } from './objects.ts';
 
 /** What the Kubernetes side tells the agent; payloads are keys only (the agent re-reads the caches). */
@@ -25,7 +26,7 @@ export interface ClusterPort {
   endpointSlices(key: ServiceKey): EndpointSliceObject[];
   nodeLabels(nodeName: string): Readonly<Record<string, string>> | undefined;
 
-  /** A live read; undefined when absent. */
+  /** A live read; undefined when absent; KindNotServedError when the cluster serves no such kind. */
   get(ref: ObjectRef, signal: AbortSignal): Promise<KubeObject | undefined>;
   /** Server-side apply of the main resource with the agent's field manager, forced. */
   apply(object: KubeObject, signal: AbortSignal): Promise<KubeObject>;
@@ -33,10 +34,16 @@ export interface ClusterPort {
   applyStatus(object: KubeObject, signal: AbortSignal): Promise<KubeObject>;
   /** Deletes only the object with this uid (precondition); absent is success. */
   delete(ref: ObjectRef, uid: string | undefined, signal: AbortSignal): Promise<void>;
-  /** Every ServiceImport and EndpointSlice carrying the ownership label. */
+  /** Every ServiceImport and EndpointSlice carrying the ownership label (IPAddressPools are the settings controller's, read by name). */
   listOwned(signal: AbortSignal): Promise<KubeObject[]>;
   stop(): Promise<void>;
 }
+
+/**
+ * The API server serves no such kind at all (a 404 on the resource, not on an object): its CRD is
+ * not installed, e.g. MetalLB's IPAddressPool on a cluster without MetalLB.
+ */
+export class KindNotServedError extends NotFoundError {}
 
 export const ConnectionState = { Connected: 'connected', Disconnected: 'disconnected', Reconnected: 'reconnected' } as const;
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
@@ -44,6 +51,8 @@ export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionSt
 export interface TransportEvents {
   /** A validated ImportBatch for this cluster, pushed by the hub (or a later chunk of a sync reply). */
   imports(batch: ImportBatch): void;
+  /** Validated ClusterSettings for this cluster, pushed by the hub when they change. */
+  settings?(settings: ClusterSettings): void;
   connection(state: ConnectionState): void;
 }
 
@@ -61,5 +70,7 @@ export interface HubTransport {
    * `TransportEvents.imports`.
    */
   sync(request: SyncRequest, signal: AbortSignal): Promise<ImportBatch[]>;
+  /** Request/reply: the cluster's settings; rejects on timeout, no responder, or a malformed reply. */
+  settings(request: SettingsRequest, signal: AbortSignal): Promise<ClusterSettings>;
   close(): Promise<void>;
 }

@@ -30,6 +30,13 @@ export interface AgentMetrics {
   applyErrors: number;
   ownershipConflicts: number;
   missingNamespaces: number;
+  /** Heartbeats that carried a newly applied revision, sent early (or the periodic one came first); also in heartbeatsSent. */
+  earlyHeartbeats: number;
+  settingsReceived: number;
+  settingsRequestFailures: number;
+  /** Writes of the MetalLB IPAddressPool the agent owns. */
+  addressPoolsApplied: number;
+  addressPoolsDeleted: number;
 }
 
 export function newMetrics(): AgentMetrics {
@@ -51,6 +58,11 @@ export function newMetrics(): AgentMetrics {
     applyErrors: 0,
     ownershipConflicts: 0,
     missingNamespaces: 0,
+    earlyHeartbeats: 0,
+    settingsReceived: 0,
+    settingsRequestFailures: 0,
+    addressPoolsApplied: 0,
+    addressPoolsDeleted: 0,
   };
 }
 

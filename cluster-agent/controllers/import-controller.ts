@@ -30,6 +30,8 @@ export interface ImportControllerOptions {
   readonly now: () => Date;
   readonly metrics: AgentMetrics;
   readonly log: AgentLogger;
+  /** The applied revision advanced (the agent sends an early heartbeat). */
+  readonly onApplied?: (revision: number) => void;
 }
 
 /** One service as the cluster has it from us: the ServiceImport and the EndpointSlices last applied in full. */
@@ -196,6 +198,7 @@ export class ImportController {
     if (this.state.revision > this.applied) {
       this.applied = this.state.revision;
       this.changed.notify();
+      this.opts.onApplied?.(this.applied);
     }
   }
 

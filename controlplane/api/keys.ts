@@ -121,3 +121,28 @@ export const BLOCK_RELEASES_PREFIX = `${ROOT}ipam-releases/`;
 export function blockReleaseKey(cidr: string): string {
   return `${BLOCK_RELEASES_PREFIX}${encodeURIComponent(cidr)}`;
 }
+
+/**
+ * Report ingestion's state per cluster (controlplane/hub/ingest-plan.ts, docs/adr/0016): the mark
+ * (`ingest/<cluster>/mark`, the last report stored per agent session) and one record per part of a
+ * full report in progress (`ingest/<cluster>/parts/<index>`). Written by every replica, compare-
+ * and-swap on the mark; removed with the cluster.
+ */
+export const INGEST_PREFIX = `${ROOT}ingest/`;
+
+/** Everything ingestion keeps for one cluster (deleted with it). */
+export function clusterIngestPrefix(cluster: string): string {
+  return `${INGEST_PREFIX}${cluster}/`;
+}
+
+export function ingestMarkKey(cluster: string): string {
+  return `${clusterIngestPrefix(cluster)}mark`;
+}
+
+export function ingestPartsPrefix(cluster: string): string {
+  return `${clusterIngestPrefix(cluster)}parts/`;
+}
+
+export function ingestPartKey(cluster: string, index: number): string {
+  return `${ingestPartsPrefix(cluster)}${index}`;
+}

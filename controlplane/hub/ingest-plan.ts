@@ -9,22 +9,14 @@
 // the full report in progress, and the revision of the cluster's last export write, so that the
 // next replica knows how far its watch-fed index must have caught up) and one record per part
 // naming what that part kept.
-import { exportKey, ROOT } from '../api/keys.ts';
+import { exportKey, ingestPartKey } from '../api/keys.ts';
 import { parseServiceKey, serviceKeyString, type Report } from '../api/messages.ts';
 import { packBySize } from '../api/pack.ts';
 import type { Op } from '../registry/store.ts';
 
-// WARNING - STABLE API (to move to api/keys.ts): where the ingest marks live.
-export const INGEST_PREFIX = `${ROOT}ingest/`;
-export function ingestMarkKey(cluster: string): string {
-  return `${INGEST_PREFIX}${cluster}/mark`;
-}
-export function ingestPartsPrefix(cluster: string): string {
-  return `${INGEST_PREFIX}${cluster}/parts/`;
-}
-export function ingestPartKey(cluster: string, index: number): string {
-  return `${ingestPartsPrefix(cluster)}${index}`;
-}
+// The key helpers (ingestMarkKey, ingestPartKey) live in the stable key layout, api/keys.ts;
+// ingestPartKey is re-exported for test/unit/hub-ingest.test.ts until it imports keys.ts itself.
+export { ingestPartKey } from '../api/keys.ts';
 
 /** What the hub has stored for one cluster's exports (the watch-fed ExportIndex, or a read of etcd). */
 export interface StoredExports {

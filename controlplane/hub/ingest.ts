@@ -6,7 +6,7 @@
 // before each report and written, compare-and-swap, with its exports; and the watch-fed index a
 // report is planned against must first have caught up with the cluster's last export write,
 // whichever replica made it (or the cluster's exports are read from etcd instead).
-import { clusterExportsPrefix } from '../api/keys.ts';
+import { clusterExportsPrefix, ingestMarkKey, ingestPartsPrefix } from '../api/keys.ts';
 import { reportCodec, reportReplyCodec, type ExportState, type Report, type ReportReply } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
@@ -15,8 +15,6 @@ import type { Compare, Op, Store } from '../registry/store.ts';
 import type { ExportIndex } from './exports.ts';
 import {
   earlierParts,
-  ingestMarkKey,
-  ingestPartsPrefix,
   isReplay,
   parseMark,
   parsePartRecord,

@@ -7,7 +7,9 @@
 // with `insecure-skip-tls-verify` when `tls: false`) on 127.0.0.1 and follows the real API's
 // conventions for core/v1 namespaces, nodes and services, discovery.k8s.io/v1 endpointslices and CRDs
 // (by default the upstream MCS `serviceexports`/`serviceimports`, multicluster.x-k8s.io/v1alpha1,
-// with their structural schemas: unknown fields pruned, defaults filled in, types and enums checked):
+// and MetalLB's `ipaddresspools`, metallb.io/v1beta1, with their structural schemas: unknown fields
+// pruned, defaults filled in, types and enums checked; `crds: mcsCustomResourceDefinitions` gives a
+// cluster without MetalLB):
 // discovery, list (label/field selectors, limit/continue), watch (ADDED/MODIFIED/DELETED, keep-alive
 // newlines, 410 Gone after compaction), get, create, update, JSON merge patch, JSON patch,
 // server-side apply with per-manager field ownership, delete, the status subresource, Status errors.
@@ -197,6 +199,75 @@ export const mcsCustomResourceDefinitions: readonly CustomResourceDefinition[] =
   mcsCrd('ServiceImport', ['svcim'], serviceImportSchema),
 ];
 
+/** A metav1.LabelSelector as controller-gen writes it into CRDs (x-kubernetes-map-type atomic: the double merges no maps in lists anyway). */
+const labelSelectorSchema: JSONSchemaProps = {
+  type: 'object',
+  properties: {
+    matchExpressions: {
+      type: 'array',
+      'x-kubernetes-list-type': 'atomic',
+      items: {
+        type: 'object',
+        required: ['key', 'operator'],
+        properties: { key: str$(), operator: str$(), values: { type: 'array', 'x-kubernetes-list-type': 'atomic', items: str$() } },
+      },
+    },
+    matchLabels: stringMap,
+  },
+};
+
+/**
+ * MetalLB v1beta1 IPAddressPool (metallb/metallb config/crd/bases/metallb.io_ipaddresspools.yaml,
+ * controller-gen v0.16.3): spec.addresses (CIDRs or start-end ranges) required, autoAssign
+ * default true, avoidBuggyIPs default false, serviceAllocation (priority, namespaces and
+ * namespace/service label selectors); status an empty object. Descriptions and printer columns
+ * left out (the double serves neither).
+ */
+const ipAddressPoolSchema: JSONSchemaProps = {
+  type: 'object',
+  required: ['spec'],
+  properties: {
+    apiVersion: str$(),
+    kind: str$(),
+    metadata: { type: 'object' },
+    spec: {
+      type: 'object',
+      required: ['addresses'],
+      properties: {
+        addresses: { type: 'array', items: str$() },
+        autoAssign: { type: 'boolean', default: true },
+        avoidBuggyIPs: { type: 'boolean', default: false },
+        serviceAllocation: {
+          type: 'object',
+          properties: {
+            namespaceSelectors: { type: 'array', items: labelSelectorSchema },
+            namespaces: { type: 'array', items: str$() },
+            priority: { type: 'integer' },
+            serviceSelectors: { type: 'array', items: labelSelectorSchema },
+          },
+        },
+      },
+    },
+    status: { type: 'object' },
+  },
+};
+
+/** MetalLB's IPAddressPool CRD (metallb.io/v1beta1), which the agent writes its LoadBalancer block into. */
+export const metallbCustomResourceDefinitions: readonly CustomResourceDefinition[] = [
+  {
+    metadata: { name: 'ipaddresspools.metallb.io' },
+    spec: {
+      group: 'metallb.io',
+      scope: 'Namespaced',
+      names: { plural: 'ipaddresspools', singular: 'ipaddresspool', kind: 'IPAddressPool', listKind: 'IPAddressPoolList' },
+      versions: [{ name: 'v1beta1', served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: ipAddressPoolSchema } }],
+    },
+  },
+];
+
+/** What a fresh double serves: the MCS CRDs and MetalLB's. */
+export const defaultCustomResourceDefinitions: readonly CustomResourceDefinition[] = [...mcsCustomResourceDefinitions, ...metallbCustomResourceDefinitions];
+
 export interface KubeApiDoubleOptions {
   /** Default 0: a free port. */
   readonly port?: number;
@@ -204,9 +275,9 @@ export interface KubeApiDoubleOptions {
   readonly token?: string;
   /** Default true (HTTPS with a self-signed certificate); false serves http + skip-TLS-verify. */
   readonly tls?: boolean;
-  /** CRDs to serve; default the MCS ServiceExport and ServiceImport. */
+  /** CRDs to serve; default the MCS ServiceExport and ServiceImport and MetalLB's IPAddressPool. */
   readonly crds?: readonly CustomResourceDefinition[];
-  /** Namespaces present at start; default those of a fresh cluster. */
+  /** Namespaces present at start; default those of a fresh cluster. `metallb-system` is added whenever MetalLB's CRD is served. */
   readonly namespaces?: readonly string[];
   /** Keep-alive newline interval on watch streams (the client gives up after 30 s of silence); 0 disables. */
   readonly keepAliveMs?: number;
@@ -1438,7 +1509,7 @@ function selfSignedCertificate(): Promise<{ key: string; cert: string }> {
 }
 
 export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Promise<KubeApiDouble> {
-  const types = [...builtinTypes, ...(options.crds ?? mcsCustomResourceDefinitions).flatMap(typesFromCrd)];
+  const types = [...builtinTypes, ...(options.crds ?? defaultCustomResourceDefinitions).flatMap(typesFromCrd)];
   const s: State = {
     types,
     objects: new Map(),
@@ -1457,7 +1528,10 @@ export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Pr
     const c: Call = { t, namespace, name: undefined, scope: 'main', query: new URLSearchParams(), manager: 'kube-api-double', dryRun: false };
     return create(s, c, object);
   };
-  for (const name of options.namespaces ?? ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+  const namespaces = new Set(options.namespaces ?? ['default', 'kube-system', 'kube-public', 'kube-node-lease']);
+  // MetalLB's manifests install its CRDs and its namespace together.
+  if (types.some((t) => t.group === 'metallb.io')) namespaces.add('metallb-system');
+  for (const name of namespaces) {
     seedAs({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   }
   const token = options.token ?? randomBytes(24).toString('base64url');

@@ -3,11 +3,13 @@
 // moving a ManualClock until a condition holds (virtual time: no test waits on real timers).
 import {
   PROTOCOL_VERSION,
+  type ClusterSettings,
   type Heartbeat,
   type ImportBatch,
   type ImportState,
   type Report,
   type ReportReply,
+  type SettingsRequest,
   type SyncRequest,
 } from '../../../controlplane/api/messages.ts';
 import type { ManualClock } from '../../../controlplane/kernel/clock.ts';
@@ -24,10 +26,12 @@ export class FakeTransport implements HubTransport {
   readonly reports: Report[] = [];
   readonly syncs: SyncRequest[] = [];
   readonly heartbeats: Heartbeat[] = [];
+  readonly settingsRequests: SettingsRequest[] = [];
   inFlight = 0;
   maxInFlight = 0;
   onReport: (r: Report) => Promise<ReportReply> = (r) => Promise.resolve({ ok: true, seq: r.seq, revision: 1 });
   onSync: (s: SyncRequest) => Promise<ImportBatch[]> = () => Promise.resolve([batch('snapshot', 0, 1, [])]);
+  onSettings: (s: SettingsRequest) => Promise<ClusterSettings> = () => Promise.resolve({ v: PROTOCOL_VERSION, cluster: CLUSTER, revision: 1 });
 
   start(events: TransportEvents): Promise<void> {
     this.events = events;
@@ -54,6 +58,14 @@ export class FakeTransport implements HubTransport {
     if (!this.up) return Promise.reject(new Error('not connected'));
     this.syncs.push(s);
     return this.onSync(s);
+  }
+  settings(s: SettingsRequest): Promise<ClusterSettings> {
+    if (!this.up) return Promise.reject(new Error('not connected'));
+    this.settingsRequests.push(s);
+    return this.onSettings(s);
+  }
+  pushSettings(s: ClusterSettings): void {
+    this.events?.settings?.(s);
   }
   push(b: ImportBatch): void {
     this.events?.imports(b);
