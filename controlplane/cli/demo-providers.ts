@@ -1,13 +1,14 @@
-// The demo's "clouds" and "fabric": the EC2 Query API TEST DOUBLE (test/harness/ec2-double.ts), each
-// in a process of its own, seeded with journey 3's training VPC (a transit gateway to the on-prem
-// site, route tables and security groups tagged for Causeway, and routes and rules that are not
-// Causeway's). The hub reaches them through the real SDK clients and its config file's endpoints,
-// exactly as it would reach AWS; the demo never imports a double (.dependency-cruiser.cjs).
-import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+// The demo's "clouds" and "fabric", each in a process of its own: the EC2 Query API TEST DOUBLE
+// (test/harness/ec2-double.ts) seeded with journey 3's training VPC (a transit gateway to the
+// on-prem site, route tables and security groups tagged for Causeway, and routes and rules that are
+// not Causeway's), and the on-prem site's fabric: a real gobgpd, which the hub's on-prem adapter
+// drives, peering with a real BIRD 2 standing for the site's router (test/harness/fabric-main.ts).
+// The hub reaches them through the real clients and its config file's endpoints, exactly as it
+// would reach AWS or a site; the demo never imports a double (.dependency-cruiser.cjs).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { ChildServer, freePort } from '../embedded/child-server.ts';
+import { ChildServer, freePort, portOpen } from '../embedded/child-server.ts';
 
 const HARNESS = resolve(import.meta.dirname, '../../test/harness');
 const FIXTURES = resolve(import.meta.dirname, '../../test/fixtures/providers');
@@ -15,8 +16,16 @@ const FIXTURES = resolve(import.meta.dirname, '../../test/fixtures/providers');
 /** The region the demo's AWS Network lives in (examples/00-networks.yaml). */
 const AWS_REGION = 'us-east-1';
 
+/** The site's fabric router as the on-prem Network's `spec.onprem.peers` names it, and BIRD's socket for `birdc`. */
+export interface DemoFabric {
+  readonly birdSocket: string;
+  readonly peer: { readonly address: string; readonly asn: number; readonly port: number };
+  readonly gobgpApi: string;
+}
+
 export interface DemoProviders {
   readonly aws: { readonly endpoint: string; readonly region: string };
+  readonly bgp: DemoFabric;
   /** The hub's config file, naming the doubles' endpoints. */
   readonly configFile: string;
   /** What the hub process needs in its environment: the SDKs' default chains read credentials there. */
@@ -40,15 +49,34 @@ export async function startProviderDoubles(dataDir: string, signal: AbortSignal)
       pidFile: join(dataDir, 'ec2-double.pid'),
     });
     servers.push(ec2);
-    await ec2.waitReady(async () => signal.aborted || (await listening(ec2Port)), join(dataDir, 'ec2-double.log'));
+    await ec2.waitReady(async () => signal.aborted || (await portOpen(ec2Port)), join(dataDir, 'ec2-double.log'));
     signal.throwIfAborted();
     const aws = { endpoint: `http://127.0.0.1:${ec2Port}`, region: AWS_REGION };
-    const configFile = join(dataDir, 'hub-config.yaml');
-    writeFileSync(configFile, `# Written by causeway demo: the provider endpoints are the demo's test doubles.\n${stringify({ providers: { aws } })}`, {
-      mode: 0o600,
+
+    const infoFile = join(dataDir, 'fabric.json');
+    const fabric = ChildServer.start({
+      name: 'on-prem fabric (gobgpd and BIRD)',
+      command: process.execPath,
+      args: [join(HARNESS, 'fabric-main.ts'), '--info', infoFile],
+      logFile: join(dataDir, 'fabric.log'),
+      pidFile: join(dataDir, 'fabric.pid'),
     });
+    servers.push(fabric);
+    await fabric.waitReady(() => Promise.resolve(signal.aborted || existsSync(infoFile)), join(dataDir, 'fabric.log'));
+    signal.throwIfAborted();
+    const info = JSON.parse(readFileSync(infoFile, 'utf8')) as { gobgpApi: string; birdSocket: string; birdAddress: string; birdPort: number; birdAsn: number };
+    const bgp: DemoFabric = {
+      birdSocket: info.birdSocket,
+      peer: { address: info.birdAddress, asn: info.birdAsn, port: info.birdPort },
+      gobgpApi: info.gobgpApi,
+    };
+
+    const configFile = join(dataDir, 'hub-config.yaml');
+    const config = stringify({ providers: { aws, onprem: { gobgp: bgp.gobgpApi } } });
+    writeFileSync(configFile, `# Written by causeway demo: the provider endpoints are the demo's test doubles and its fabric.\n${config}`, { mode: 0o600 });
     return {
       aws,
+      bgp,
       configFile,
       // The doubles ignore signatures; the SDK still needs credentials to sign with.
       env: { AWS_ACCESS_KEY_ID: 'demo', AWS_SECRET_ACCESS_KEY: 'demo-secret', AWS_REGION },
@@ -58,18 +86,4 @@ export async function startProviderDoubles(dataDir: string, signal: AbortSignal)
     await stop();
     throw err;
   }
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      res(true);
-    });
-    socket.once('error', () => {
-      res(false);
-    });
-  });
 }

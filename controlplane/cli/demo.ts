@@ -14,7 +14,7 @@ import { ADMIN_TOKEN_FILE, HUB_URL_FILE } from '../hub/config.ts';
 import { CA_CERT_FILE } from '../identity/tls-files.ts';
 import { HubClient } from './client.ts';
 import { startSimulatedCluster, type KubeObject, type SimulatedCluster } from './demo-clusters.ts';
-import { startProviderDoubles, type DemoProviders } from './demo-providers.ts';
+import { startProviderDoubles, type DemoFabric, type DemoProviders } from './demo-providers.ts';
 import { readManifests } from './files.ts';
 import { changeLine, printPlan, printResources, printRoutes, printServices, table } from './print.ts';
 import type { DomainPlanView } from '../api/read-model.ts';
@@ -60,9 +60,12 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const ac = new AbortController();
-  out("Starting the provider doubles the demo's Networks name (EC2 Query API test double) ...");
+  out("Starting what the demo's Networks name: the EC2 Query API test double, and a real gobgpd peering with a real BIRD (the on-prem fabric) ...");
   const providers = await startProviderDoubles(dataDir, ac.signal);
   out(`  AWS (EC2 double) ${providers.aws.endpoint}, region ${providers.aws.region}`);
+  out(
+    `  on-prem fabric: gobgpd API ${providers.bgp.gobgpApi}, BIRD peer ${providers.bgp.peer.address}:${providers.bgp.peer.port} AS${providers.bgp.peer.asn} (birdc -s ${providers.bgp.birdSocket})`,
+  );
   out(`Starting the hub (its own process) with its embedded etcd and nats-server, over TLS (data in ${rel(dataDir)}) ...`);
   const hubArgs = ['hub', '--listen', options.listen, '--data-dir', dataDir, '--tls', '--config', providers.configFile];
   const started = await startHubProcess(dataDir, hubArgs, providers.env).catch(async (err: unknown) => {
@@ -86,7 +89,7 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
   try {
     const client = new HubClient(hub.url, readFileSync(hub.adminTokenFile, 'utf8').trim(), { ca: readFileSync(hub.caFile, 'utf8') });
     const ctx: DemoContext = { hub, client, dataDir, out, stops, signal: ac.signal };
-    await applyExamples(ctx);
+    await applyExamples(ctx, providers.bgp);
     const clusters = await startClusters(ctx);
     const consumers = await exportAndWait(ctx, clusters);
     await showResult(ctx, clusters, consumers);
@@ -214,6 +217,7 @@ function writeDemoJson({ hub, dataDir }: DemoContext, clusters: ReadonlyMap<stri
     nats: hub.natsUrl,
     clusters: Object.fromEntries([...clusters].map(([name, c]) => [name, { kubeconfig: c.kubeconfig, dns: c.dns }])),
     aws: providers.aws,
+    bgp: { birdSocket: providers.bgp.birdSocket, gobgpApi: providers.bgp.gobgpApi },
   };
   writeFileSync(file, `${JSON.stringify(demo, null, 2)}\n`, { mode: 0o644 });
   return file;
@@ -223,11 +227,21 @@ function rel(p: string): string {
   return relative(process.cwd(), p) || '.';
 }
 
-async function applyExamples({ client, out }: DemoContext): Promise<void> {
-  out(`\nApplying ${rel(EXAMPLES_DIR)}/ ...`);
+/** The examples' on-prem site names a fabric router by a documentation address; the demo's is its BIRD. */
+function atDemoFabric(object: unknown, fabric: DemoFabric): unknown {
+  const o = object as { kind?: string; metadata?: { name?: string }; spec?: { onprem?: Record<string, unknown> } };
+  if (o.kind !== 'Network' || o.spec?.onprem === undefined) return object;
+  return { ...o, spec: { ...o.spec, onprem: { ...o.spec.onprem, peers: [fabric.peer] } } };
+}
+
+async function applyExamples({ client, out }: DemoContext, fabric: DemoFabric): Promise<void> {
+  out(`\nApplying ${rel(EXAMPLES_DIR)}/ (the on-prem site's peer set to the demo's BIRD, ${fabric.peer.address}:${fabric.peer.port}) ...`);
   const docs = readManifests([EXAMPLES_DIR], false);
   const result = await client.apply(
-    docs.map((d) => ({ source: { ...d.source, ...(d.source.file !== undefined ? { file: rel(d.source.file) } : {}) }, object: d.object })),
+    docs.map((d) => ({
+      source: { ...d.source, ...(d.source.file !== undefined ? { file: rel(d.source.file) } : {}) },
+      object: atDemoFabric(d.object, fabric),
+    })),
     false,
   );
   for (const c of result.changes) out(`  ${changeLine(c, false)}`);

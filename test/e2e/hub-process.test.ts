@@ -234,6 +234,7 @@ describe('causeway demo as a process', function () {
       hub: string;
       clusters: Record<string, { kubeconfig: string; dns: string }>;
       aws?: { endpoint: string; region: string };
+      bgp?: { birdSocket: string; gobgpApi: string };
     };
     assert.equal(demoJson.hub, hubUrl);
     assert.deepEqual(Object.keys(demoJson.clusters).sort(), ['aws-train', 'gcp-train', 'onprem-inference']);
@@ -250,6 +251,10 @@ describe('causeway demo as a process', function () {
     assert.ok(aws !== undefined, plan.stdout);
     assert.deepEqual(aws.changes, []);
     assert.ok(aws.unchanged.routes > 0 && aws.unchanged.rules > 0, plan.stdout);
+    // BIRD, the site's fabric router, learned the on-prem pod CIDR, the LoadBalancer pool and the clusterset VIP pool.
+    const bird = await runCommand('birdc', ['-s', demoJson.bgp?.birdSocket ?? '', 'show', 'route'], { cwd: work });
+    for (const prefix of ['10.32.0.0/16', '10.40.0.0/24', '10.255.0.0/16'])
+      assert.match(bird.stdout, new RegExp(`^${prefix.replaceAll('.', '\\.')} .*\\[causeway `, 'm'), bird.stdout);
     const dig = await runCommand(
       'dig',
       ['+short', '@127.0.0.1', '-p', demoJson.clusters['aws-train']?.dns.split(':')[1] ?? '', 'llm-serving.inference.svc.clusterset.local'],
