@@ -147,16 +147,21 @@ function aliveStatus(input: LivenessInput, seen: Seen, ttlMs: number): Record<st
     lastTransitionTime: at,
   });
   const applied = seen.heartbeat.appliedRevision;
-  const synced = sent === undefined || applied >= sent;
-  next = setCondition(next, {
-    type: ClusterConditionType.Synced,
-    status: synced ? 'True' : 'False',
-    reason: synced ? 'Applied' : 'Applying',
-    // No revision numbers here: they change with every batch, and a condition that changes
-    // with every heartbeat would turn heartbeats into registry writes.
-    message: synced ? 'the agent applied every import the hub sent' : 'the agent is applying imports the hub sent',
-    lastTransitionTime: at,
-  });
+  // Synced means "applied the latest revision sent", never "nothing was sent": until this term has
+  // sent the cluster something (a new leader re-bases everyone on a snapshot first), the condition
+  // stays what it was.
+  if (sent !== undefined) {
+    const synced = applied >= sent;
+    next = setCondition(next, {
+      type: ClusterConditionType.Synced,
+      status: synced ? 'True' : 'False',
+      reason: synced ? 'Applied' : 'Applying',
+      // No revision numbers here: they change with every batch, and a condition that changes
+      // with every heartbeat would turn heartbeats into registry writes.
+      message: synced ? 'the agent applied every import the hub sent' : 'the agent is applying imports the hub sent',
+      lastTransitionTime: at,
+    });
+  }
   return {
     ...cluster.status,
     agentVersion,
