@@ -63,6 +63,12 @@ describe('desiredClusterStatus (pure)', () => {
       recheckInMs: TTL * s + 1,
     },
     {
+      name: 'nothing sent yet this term: Available, and Synced is not claimed',
+      input: { cluster: cluster(), seen: { at: T0, heartbeat: heartbeat() }, now: T0, sent: undefined },
+      writes: { Available: 'True/Heartbeating' },
+      recheckInMs: TTL * s + 1,
+    },
+    {
       name: 'a heartbeat that changes nothing (within TTL/2 of the last refresh) writes nothing',
       input: { cluster: alive, seen: { at: T0 + 4 * s, heartbeat: heartbeat() }, now: T0 + 4 * s, sent: 5 },
       writes: undefined,
