@@ -2,7 +2,7 @@
 // the ways a wire message goes wrong: a field mutated, bytes cut short, oversized, an unknown field
 // from a newer peer, another cluster's name.
 import fc from 'fast-check';
-import type { Codec, Heartbeat, ImportBatch, RenewRequest, Report, SyncRequest } from '../../../controlplane/api/messages.ts';
+import type { ClusterSettings, Codec, Heartbeat, ImportBatch, RenewRequest, Report, SettingsRequest, SyncRequest } from '../../../controlplane/api/messages.ts';
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../../controlplane/api/messages.ts';
 import { dnsLabel, hostileValue, labelKey, labelValue, ordinaryIp } from './primitives.ts';
 
@@ -106,6 +106,38 @@ const userPublicKey = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRST
 
 export const validRenewRequest = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<RenewRequest> =>
   fc.record({ v: fc.constant(PROTOCOL_VERSION as 1), cluster, session, publicKey: userPublicKey }).map(plain);
+
+export const validSettingsRequest = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<SettingsRequest> =>
+  fc.record({ v: fc.constant(PROTOCOL_VERSION as 1), cluster, session }).map(plain);
+
+/** An IPv4 block with its host bits zero (what the hub allocates), e.g. 10.40.0.16/28. */
+const ipv4Block = fc.tuple(fc.nat({ max: 2 ** 32 - 1 }), fc.integer({ min: 8, max: 32 })).map(([n, len]) => {
+  const net = len === 32 ? n : Number((BigInt(n) >> BigInt(32 - len)) << BigInt(32 - len));
+  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${len}`;
+});
+/** An IPv6 block within its first 32 bits (the rest zero), e.g. fd00:40::/32 or fd00::/16. */
+const ipv6Block = fc
+  .tuple(fc.integer({ min: 0xfc00, max: 0xfdff }), fc.nat({ max: 0xffff }), fc.constantFrom(16, 32))
+  .map(([a, b, len]) => (len === 16 ? `${a.toString(16)}::/16` : `${a.toString(16)}:${b.toString(16)}::/32`));
+
+export const validClusterSettings = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<ClusterSettings> =>
+  fc
+    .record({
+      v: fc.constant(PROTOCOL_VERSION as 1),
+      cluster,
+      revision,
+      loadBalancer: optional(
+        fc.record({
+          pool: dnsLabel,
+          cidrs: fc.oneof(
+            fc.tuple(ipv4Block).map((t) => [...t]),
+            fc.tuple(ipv6Block).map((t) => [...t]),
+            fc.tuple(ipv4Block, ipv6Block).map((t) => [...t]),
+          ),
+        }),
+      ),
+    })
+    .map((m) => plain(compact(m)));
 
 const importState = fc
   .record({

@@ -9,10 +9,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../../controlplane/api/errors.ts';
 import {
+  clusterSettingsCodec,
   heartbeatCodec,
   importBatchCodec,
   renewRequestCodec,
   reportCodec,
+  settingsRequestCodec,
   syncRequestCodec,
   type Codec,
   type Decoded,
@@ -36,7 +38,9 @@ import {
   validHeartbeat,
   validImportBatch,
   validReport,
+  validClusterSettings,
   validRenewRequest,
+  validSettingsRequest,
   validSyncRequest,
   withUnknownFields,
 } from '../arbitraries/messages.ts';
@@ -54,6 +58,8 @@ const CASES: readonly CodecCase[] = [
   { codec: syncRequestCodec, valid: validSyncRequest },
   { codec: importBatchCodec, valid: validImportBatch },
   { codec: renewRequestCodec, valid: validRenewRequest },
+  { codec: settingsRequestCodec, valid: validSettingsRequest },
+  { codec: clusterSettingsCodec, valid: validClusterSettings },
 ];
 
 const REASONS = new Set(['oversized', 'malformed', 'invalid', 'wrong-cluster']);
