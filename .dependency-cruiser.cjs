@@ -123,7 +123,8 @@ const rules = [
   io('kubernetes', '(^|/)node_modules/@kubernetes/client-node/', '^cluster-agent/kube-[^/]+\\.ts$'),
   io('fastify', '(^|/)node_modules/(fastify|fastify-[^/]+|@fastify/[^/]+)/', '^controlplane/hub/http/'),
   io('aws', '(^|/)node_modules/@aws-sdk/', '^providers/aws/ec2-sdk\\.ts$'),
-  io('gcp', '(^|/)node_modules/@google-cloud/', '^providers/gcp/'),
+  io('gcp', '(^|/)node_modules/@google-cloud/', '^providers/gcp/compute-sdk\\.ts$'),
+  io('gcp-auth', '(^|/)node_modules/(google-auth-library|google-gax)/', '^providers/gcp/compute-sdk\\.ts$'),
   io('grpc', '(^|/)node_modules/@grpc/', '^providers/onprem/'),
   io('dns-wire', '(^|/)node_modules/(dns-packet|@leichtgewicht/ip-codec)/', '^cluster-agent/dns-server\\.ts$'),
 ];

@@ -77,6 +77,11 @@ export const LinkKind = {
   GcpVpcPeering: 'gcp-vpc-peering',
   /** Cloud VPN or Interconnect, whose BGP sessions live on a Cloud Router. */
   GcpCloudRouter: 'gcp-cloud-router',
+  /**
+   * A Cloud VPN tunnel routed statically (custom routes with `nextHopVpnTunnel`), in a Network that
+   * names no Cloud Router: nothing is advertised from GCP over it.
+   */
+  GcpVpnTunnel: 'gcp-vpn-tunnel',
   /** An on-prem site's BGP session towards another domain. */
   BgpSession: 'bgp-session',
 } as const;
@@ -85,6 +90,11 @@ export type LinkKind = (typeof LinkKind)[keyof typeof LinkKind];
 /** Where a domain's route sends traffic: the provider object it names. */
 export const TargetKind = {
   TransitGateway: 'transit-gateway',
+  /**
+   * The VPN a static route points at: an AWS virtual private gateway (`vgw-...`) or a GCP Cloud VPN
+   * tunnel (`projects/P/regions/R/vpnTunnels/T`, a custom route's `nextHopVpnTunnel`); the id tells
+   * them apart.
+   */
   VpnGateway: 'vpn-gateway',
   VpcPeering: 'vpc-peering',
   CloudRouter: 'cloud-router',

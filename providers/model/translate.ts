@@ -201,6 +201,18 @@ function toLink(from: Domain, l: DeclaredLink): Link {
           routing: { mode: 'learned', via: { kind: TargetKind.VpcPeering, id: `${from.project}/${from.network}->${l.to}` } },
         };
       }
+      if (l.type === 'vpn' && l.vpnTunnel !== undefined) {
+        // A Classic VPN tunnel with static routing: Causeway programs custom routes to the peer's
+        // prefixes pointing at the tunnel. The other direction is independent of it: a Network
+        // that also names a Cloud Router has GCP's own prefixes advertised from there.
+        const via = { kind: TargetKind.VpnGateway, id: gcpVpnTunnelId(from.project, l.vpnTunnel.region, l.vpnTunnel.name) };
+        return {
+          ...base,
+          kind: from.cloudRouter !== undefined ? LinkKind.GcpCloudRouter : LinkKind.GcpVpnTunnel,
+          routing: { mode: 'static', via },
+          ...bgp,
+        };
+      }
       if (l.type === 'vpn' || l.type === 'interconnect') {
         if (from.cloudRouter === undefined) {
           return {
@@ -226,4 +238,9 @@ function toLink(from: Domain, l: DeclaredLink): Link {
       return { ...base, kind: LinkKind.BgpSession, routing: { mode: 'learned', via }, ...bgp };
     }
   }
+}
+
+/** The id of a Cloud VPN tunnel in routes' targets: its partial URL, as custom routes' `nextHopVpnTunnel` names it. */
+export function gcpVpnTunnelId(project: string, region: string, name: string): string {
+  return `projects/${project}/regions/${region}/vpnTunnels/${name}`;
 }

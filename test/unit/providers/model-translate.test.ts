@@ -108,6 +108,25 @@ describe('network model: translation from Network, Cluster and IPPool', () => {
       },
     },
     {
+      name: 'GCP Classic VPN naming its tunnel: static custom routes to the tunnel; the Cloud Router still advertises',
+      network: gcpNetwork('gcp-train-vpc', { links: [{ to: 'onprem-fra', type: 'vpn', vpnTunnel: { region: 'europe-west4', name: 'train-to-fra-1' } }] }),
+      expect: {
+        kind: 'gcp-cloud-router',
+        routing: { mode: 'static', via: { kind: 'vpn-gateway', id: 'projects/ml-platform-prod/regions/europe-west4/vpnTunnels/train-to-fra-1' } },
+      },
+    },
+    {
+      name: 'GCP Classic VPN naming its tunnel, no Cloud Router: static, nothing advertised',
+      network: gcpNetwork('gcp-train-vpc', {
+        gcp: { project: 'ml-platform-prod', network: 'train' },
+        links: [{ to: 'onprem-fra', type: 'vpn', vpnTunnel: { region: 'europe-west4', name: 'train-to-fra-1' } }],
+      }),
+      expect: {
+        kind: 'gcp-vpn-tunnel',
+        routing: { mode: 'static', via: { kind: 'vpn-gateway', id: 'projects/ml-platform-prod/regions/europe-west4/vpnTunnels/train-to-fra-1' } },
+      },
+    },
+    {
       name: 'GCP VPC peering: the networks exchange routes themselves',
       network: gcpNetwork('gcp-train-vpc', { links: [{ to: 'onprem-fra', type: 'vpc-peering' }] }),
       expect: { kind: 'gcp-vpc-peering', routing: { mode: 'learned', via: { kind: 'vpc-peering', id: 'ml-platform-prod/train->onprem-fra' } } },
