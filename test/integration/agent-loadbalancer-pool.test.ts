@@ -10,10 +10,15 @@
 import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
 import { ConflictError } from '../../controlplane/api/errors.ts';
+import { clusterIngestPrefix, ingestMarkKey } from '../../controlplane/api/keys.ts';
+import { KINDS } from '../../controlplane/api/kinds.ts';
+import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { readManifests } from '../../controlplane/cli/files.ts';
+import type { Source } from '../../controlplane/api/validate.ts';
 import { KubeCluster } from '../../cluster-agent/kube-cluster.ts';
 import { ADDRESS_POOL_REF } from '../../cluster-agent/controllers/settings-controller.ts';
 import { desiredAddressPool } from '../../cluster-agent/planners/metallb-pool.ts';
+import type { KubeObject as AgentObject } from '../../cluster-agent/objects.ts';
 import { KindNotServedError } from '../../cluster-agent/ports.ts';
 import { AWS, ONPREM, endpointSlice, exportedService, serviceImport, startClusterSet, type ClusterSet, type SimulatedCluster } from '../harness/clusterset.ts';
 import { onCleanup } from '../harness/cleanup.ts';
@@ -29,7 +34,7 @@ const poolIn = (c: SimulatedCluster): KubeObject | undefined => c.double.get(POO
 const addressesOf = (o: KubeObject | undefined): string[] | undefined => (o?.spec as { addresses?: string[] } | undefined)?.addresses;
 
 /** The example on-prem Cluster, with its spec changed (re-applied as a user would). */
-function onpremCluster(spec: (s: Record<string, unknown>) => Record<string, unknown>): { source: { file: string; document: number }; object: unknown } {
+function onpremCluster(spec: (s: Record<string, unknown>) => Record<string, unknown>): { source: Source; object: unknown } {
   const doc = readManifests([join(EXAMPLES, '20-clusters.yaml')], false).find(
     (d) => (d.object as { kind?: string; metadata?: { name?: string } }).metadata?.name === ONPREM,
   );
@@ -130,6 +135,18 @@ describe('MetalLB IPAddressPool from the hub (real hub, etcd, nats-server; Kuber
     assert.equal(agent.metrics.addressPoolsApplied, 0, 'adopted, not rewritten');
     assert.equal(poolIn(onprem)?.metadata.resourceVersion, ours.metadata.resourceVersion);
   });
+
+  it('deleting the Cluster drops its ingest state (/causeway/v1/ingest/<cluster>/) with its exports', async () => {
+    const store = new EtcdStore({ endpoints: [set.etcdUrl] });
+    onCleanup(() => store.close());
+    const keys = async (): Promise<string[]> => (await store.range(clusterIngestPrefix(ONPREM))).kvs.map((kv) => kv.key);
+    // The agent's reports left an ingest mark.
+    await waitFor('the ingest mark', async () => (await keys()).includes(ingestMarkKey(ONPREM)));
+    await onprem.stopAgent();
+    await set.client.delete(KINDS.Cluster, ONPREM, undefined, false);
+    await waitFor('the ingest state dropped', async () => (await keys()).length === 0, 15_000);
+    await store.close();
+  });
 });
 
 async function deletePool(c: SimulatedCluster): Promise<void> {
@@ -138,7 +155,8 @@ async function deletePool(c: SimulatedCluster): Promise<void> {
 }
 
 describe('KubeCluster and MetalLB IPAddressPool (Kubernetes API double)', () => {
-  const block = desiredAddressPool({ v: 1, cluster: 'c', revision: 1, loadBalancer: { pool: 'lb', cidrs: ['10.40.0.0/28'] } });
+  const block: AgentObject =
+    desiredAddressPool({ v: 1, cluster: 'c', revision: 1, loadBalancer: { pool: 'lb', cidrs: ['10.40.0.0/28'] } }) ?? assert.fail('no pool');
 
   it('without MetalLB: reads, writes and deletes say KindNotServedError (or nothing to delete), never a crash', async () => {
     const double = await startKubeApiDouble({ crds: mcsCustomResourceDefinitions });
@@ -146,7 +164,7 @@ describe('KubeCluster and MetalLB IPAddressPool (Kubernetes API double)', () => 
     const kube = new KubeCluster({ kubeconfigYaml: double.kubeconfigYaml(), watchNodes: false });
     const signal = AbortSignal.timeout(5000);
     await assert.rejects(kube.get(ADDRESS_POOL_REF, signal), KindNotServedError);
-    await assert.rejects(kube.apply(block as KubeObject, signal), KindNotServedError);
+    await assert.rejects(kube.apply(block, signal), KindNotServedError);
     await kube.delete(ADDRESS_POOL_REF, 'some-uid', signal);
     await double.stop();
   });
@@ -157,7 +175,7 @@ describe('KubeCluster and MetalLB IPAddressPool (Kubernetes API double)', () => 
     const kube = new KubeCluster({ kubeconfigYaml: double.kubeconfigYaml(), watchNodes: false });
     const signal = AbortSignal.timeout(5000);
     assert.equal(await kube.get(ADDRESS_POOL_REF, signal), undefined);
-    const stored = await kube.apply(block as KubeObject, signal);
+    const stored = await kube.apply(block, signal);
     assert.deepEqual(stored.spec, { addresses: ['10.40.0.0/28'], autoAssign: true, avoidBuggyIPs: false });
     assert.equal((await kube.get(ADDRESS_POOL_REF, signal))?.metadata.uid, stored.metadata.uid);
     await assert.rejects(kube.delete(ADDRESS_POOL_REF, 'not-its-uid', signal), ConflictError);
