@@ -134,6 +134,7 @@ type AdapterLoader = (options: HubProvidersOptions) => Promise<LoadedAdapter>;
 /** The providers the hub reconciles, each loaded lazily: a hub without its Networks never loads its SDK. */
 const LOADERS: Partial<Record<Provider, AdapterLoader>> = {
   aws: loadAws,
+  gcp: loadGcp,
   onprem: loadOnprem,
 };
 
@@ -221,6 +222,13 @@ async function loadAws(options: HubProvidersOptions): Promise<LoadedAdapter> {
       for (const c of clients.values()) c.destroy();
     },
   };
+}
+
+async function loadGcp(options: HubProvidersOptions): Promise<LoadedAdapter> {
+  const { gcpAdapter } = await import('../../providers/gcp/gcp-factory.ts');
+  const config = options.config.gcp ?? {};
+  // Credentials from Google's default chain unless the config names a key file; never from the registry.
+  return gcpAdapter({ endpoint: config.endpoint, credentialsFile: config.credentialsFile, intents: options.intents });
 }
 
 async function loadOnprem(options: HubProvidersOptions): Promise<LoadedAdapter> {

@@ -1,7 +1,8 @@
-// The hub reconciles AWS and on-prem Networks (issue 9 §4): a real etcd, a real hub whose config
-// points the EC2 client at the EC2 TEST DOUBLE (seeded with journey 3's training VPC) and the
-// on-prem adapter at a real gobgpd peering with a real BIRD (the site's fabric router), resources
-// applied through the API. Every check reads the resulting state: the double's routes and rules,
+// The hub reconciles AWS, GCP and on-prem Networks (issue 9 §4): a real etcd, a real hub whose
+// config points the EC2 client at the EC2 TEST DOUBLE (seeded with journey 3's training VPC), the
+// Compute client at the Compute REST TEST DOUBLE (journey 3's GCP project), and the on-prem adapter
+// at a real gobgpd peering with a real BIRD (the site's fabric router), resources applied through
+// the API. Every check reads the resulting state: the double's routes and rules,
 // BIRD's table, the ownership records in etcd, the Networks' status, and what `causeway plan`
 // prints and exits with.
 import assert from 'node:assert/strict';
@@ -13,14 +14,18 @@ import type { DomainPlanView, DomainRoutesView } from '../../controlplane/api/re
 import type { Resource } from '../../controlplane/api/resources.ts';
 import { HubClient } from '../../controlplane/cli/client.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
-import { AWS_TGW, awsNetwork, cluster, gcpNetwork, onpremNetwork, pool } from '../fixtures/providers/journey3.ts';
+import { AWS_TGW, awsNetwork, cluster, onpremNetwork, pool } from '../fixtures/providers/journey3.ts';
 import { causeway } from '../harness/cli.ts';
+import { GCP_NETWORK, GCP_ROUTER, gcpStaticNetwork } from '../fixtures/providers/gcp-journey3.ts';
 import { startBird, startGobgpd, type TestBird, type TestGobgpd } from '../harness/bgp.ts';
+import { readComputeFixture, startComputeDouble, type ComputeDouble } from '../harness/compute-double.ts';
 import { readEc2Fixture, startEc2Double, type Ec2Double } from '../harness/ec2-double.ts';
 import { startTestHub, type TestHub } from '../harness/hub.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/providers/ec2-journey3.json', import.meta.url));
+const COMPUTE_FIXTURE = fileURLToPath(new URL('../fixtures/providers/compute-journey3.json', import.meta.url));
+const GCP_PODS = '10.64.0.0/16';
 const DOMAIN = 'aws-train-vpc';
 const MANAGED_TABLES = ['rtb-0a00000000000000a', 'rtb-0a00000000000000b'];
 const GPU_SG = 'sg-0a1b2c3d4e5f60010';
@@ -63,6 +68,14 @@ const ourRoutes = (double: Ec2Double): string[] =>
 
 const expectedRoutes = (destinations: readonly string[]): string[] => MANAGED_TABLES.flatMap((t) => destinations.map((d) => `${t} ${d}`)).sort();
 
+/** Destinations of Causeway's custom routes in journey 3's GCP network, sorted. */
+function causewayGcpRoutes(compute: ComputeDouble): string[] {
+  return Object.entries(compute.routesOf(GCP_NETWORK))
+    .filter(([name]) => name.startsWith('causeway-'))
+    .map(([, route]) => route.split(' -> ')[0] ?? '')
+    .sort();
+}
+
 /** The prefixes BIRD learned from Causeway's gobgpd (not BIRD's own static routes). */
 async function fromCauseway(bird: TestBird): Promise<string[]> {
   return (await bird.routes())
@@ -71,11 +84,12 @@ async function fromCauseway(bird: TestBird): Promise<string[]> {
     .sort();
 }
 
-describe('hub: AWS and on-prem Networks reconciled against the EC2 test double and a real gobgpd + BIRD', function () {
+describe('hub: AWS, GCP and on-prem Networks reconciled against the EC2 and Compute test doubles and a real gobgpd + BIRD', function () {
   this.timeout(90_000);
   let double: Ec2Double;
   let gobgpd: TestGobgpd;
   let bird: TestBird;
+  let compute: ComputeDouble;
   let hub: TestHub;
   let client: HubClient;
   let store: EtcdStore;
@@ -91,9 +105,12 @@ describe('hub: AWS and on-prem Networks reconciled against the EC2 test double a
     // gobgpd runs the site's AS; the hub's adapter adds BIRD (the fabric router) as its peer.
     gobgpd = await startGobgpd();
     bird = await startBird({ neighborPort: gobgpd.bgpPort, neighborAsn: 64512 });
+    compute = await startComputeDouble({ fixture: await readComputeFixture(COMPUTE_FIXTURE) });
     hub = await startTestHub({
       teams: [{ name: 'team-a', namespaces: ['a'] }],
-      config: { providers: { aws: { endpoint: double.endpoint, region: 'us-east-1' }, onprem: { gobgp: gobgpd.apiAddress } } },
+      config: {
+        providers: { aws: { endpoint: double.endpoint, region: 'us-east-1' }, gcp: { endpoint: compute.url }, onprem: { gobgp: gobgpd.apiAddress } },
+      },
     });
     client = new HubClient(hub.url, hub.adminToken);
     store = new EtcdStore({ endpoints: [hub.etcdUrl] });
@@ -105,6 +122,7 @@ describe('hub: AWS and on-prem Networks reconciled against the EC2 test double a
     await double.stop();
     await bird.close();
     await gobgpd.close();
+    await compute.close();
     if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
     else process.env.AWS_ACCESS_KEY_ID = saved.id;
     if (saved.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
@@ -125,7 +143,8 @@ describe('hub: AWS and on-prem Networks reconciled against the EC2 test double a
   it('programs the routes to the on-prem prefixes via the transit gateway and the rules for the exported port, then plans nothing', async () => {
     const resources: Resource[] = [
       awsNetwork(),
-      gcpNetwork(),
+      // Over a Classic VPN tunnel: static custom routes to the site, and the Cloud Router advertises the training pods.
+      gcpStaticNetwork(),
       onpremNetwork('onprem-fra', {
         onprem: {
           site: 'fra1',
@@ -138,6 +157,7 @@ describe('hub: AWS and on-prem Networks reconciled against the EC2 test double a
       pool('cluster-cidrs', 'ClusterCIDRs', ['10.64.0.0/10']),
       pool('onprem-inference-vips', 'LoadBalancer', [ONPREM_LB_POOL], 'onprem-fra'),
       cluster('aws-train', 'aws', DOMAIN, ['10.16.0.0/16'], { labels: { gpu: 'true' }, services: ['10.17.0.0/20'] }),
+      cluster('gcp-train', 'gcp', 'gcp-train-vpc', [GCP_PODS], { labels: { gpu: 'true' }, services: ['10.65.0.0/20'] }),
       cluster('onprem-inference', 'onprem', 'onprem-fra', [INFERENCE_PODS], { labels: { role: 'inference' }, services: ['10.33.0.0/20'] }),
       cluster('onprem-batch', 'onprem', 'onprem-fra', [BATCH_PODS], { services: ['10.37.0.0/20'] }),
     ];
@@ -191,6 +211,20 @@ describe('hub: AWS and on-prem Networks reconciled against the EC2 test double a
     });
     assert.equal(onprem.status?.conditions?.find((c) => c.type === 'Degraded')?.status, 'False');
 
+    // GCP: a custom route per on-prem prefix via the tunnel, the training pods advertised, the exported port opened.
+    await waitFor(
+      'the GCP routes via the tunnel',
+      () => (JSON.stringify(causewayGcpRoutes(compute)) === JSON.stringify([INFERENCE_PODS, BATCH_PODS, ONPREM_LB_POOL].sort()) ? true : undefined),
+      30_000,
+    );
+    assert.ok(compute.advertisedRanges(GCP_ROUTER.region, GCP_ROUTER.name).includes(`${GCP_PODS} (causeway:gcp-train-vpc)`));
+    assert.ok(
+      compute
+        .firewallsOf(GCP_NETWORK)
+        .some((f) => f.name.startsWith('causeway-') && f.direction === 'EGRESS' && (f.destinationRanges ?? []).includes(INFERENCE_PODS)),
+      'an egress rule from the training pods to inference',
+    );
+
     const plan = await causeway(['plan', '-o', 'json'], { cwd: hub.dataDir, server: hub.url, token: hub.adminToken });
     assert.equal(plan.code, 0, plan.stderr);
     const list = JSON.parse(plan.stdout) as { kind: string; items: DomainPlanView[] };
@@ -199,6 +233,7 @@ describe('hub: AWS and on-prem Networks reconciled against the EC2 test double a
       list.items.map((d) => [d.metadata.name, d.changes.length, d.unchanged.routes, d.unchanged.rules, d.unchanged.announcements ?? 0, d.planned]),
       [
         [DOMAIN, 0, want.length, 1, 0, true],
+        ['gcp-train-vpc', 0, 3, 1, 1, true],
         ['onprem-fra', 0, 0, 0, 3, true],
       ],
     );
@@ -237,6 +272,11 @@ describe('hub: AWS and on-prem Networks reconciled against the EC2 test double a
     const want = expectedRoutes([BATCH_PODS, ONPREM_LB_POOL]);
     await waitFor('the deleted cluster’s routes are gone', () => (JSON.stringify(ourRoutes(double)) === JSON.stringify(want) ? true : undefined), 30_000);
     await waitFor('its rule is revoked', () => (causewayRules(double).length === 0 ? true : undefined), 30_000);
+    await waitFor(
+      'its GCP route removed, and nothing else',
+      () => (JSON.stringify(causewayGcpRoutes(compute)) === JSON.stringify([BATCH_PODS, ONPREM_LB_POOL].sort()) ? true : undefined),
+      30_000,
+    );
     await waitFor(
       'its pod CIDR withdrawn from BIRD, and nothing else',
       async () => (JSON.stringify(await fromCauseway(bird)) === JSON.stringify([BATCH_PODS, ONPREM_LB_POOL].sort()) ? true : undefined),
