@@ -139,3 +139,142 @@ export interface ConvergenceSource {
   /** Only the clusters `visible` keeps (a team sees the clusters its scope reads). */
   convergence(revision: number, signal: AbortSignal, visible?: (cluster: ClusterResource) => boolean): Promise<ConvergenceView>;
 }
+
+// ---- GlobalPolicy: compiled objects, explain and plan (issue 10) ----------------------------------
+
+/** One cluster's compiled policy (`GET /clusters/NAME/policy`): what its agent applies. */
+export interface ClusterPolicyView {
+  readonly apiVersion: string;
+  readonly kind: 'ClusterPolicy';
+  readonly metadata: { readonly name: string };
+  /** The cluster's output format (spec.policy.format). */
+  readonly format: string;
+  /** False when the latest compile was refused: `objects` are the last good ones. */
+  readonly current: boolean;
+  readonly objects: readonly Readonly<Record<string, unknown>>[];
+  readonly problems: readonly { readonly severity: string; readonly code: string; readonly message: string }[];
+  readonly policies: readonly string[];
+}
+
+/** A source or destination as `explain` takes it. */
+export type FlowEnd =
+  | { readonly kind: 'workload'; readonly cluster: string; readonly namespace: string; readonly labels: Readonly<Record<string, string>> }
+  | { readonly kind: 'service'; readonly namespace: string; readonly name: string };
+
+export interface FlowQuery {
+  readonly from: Extract<FlowEnd, { kind: 'workload' }>;
+  readonly to: FlowEnd;
+  readonly protocol: 'TCP' | 'UDP' | 'SCTP';
+  readonly port: number;
+}
+
+/** `causeway explain -o json` and `GET /explain`: the verdict, one chain entry per layer, and what decides. */
+export interface ExplanationView {
+  readonly apiVersion: string;
+  readonly kind: 'Explanation';
+  readonly from: string;
+  readonly to: string;
+  readonly port: string;
+  readonly verdict: 'allowed' | 'denied';
+  readonly chain: readonly { readonly layer: string; readonly result: string; readonly detail: string }[];
+  readonly decidedBy?: { readonly policy: string; readonly tier: string; readonly rule: number | 'default-deny' };
+  /** The first layer that denies. */
+  readonly deniedAt?: string;
+}
+
+/** One cluster's part of `causeway plan -f` (a List item). */
+export interface PolicyPlanItem {
+  readonly apiVersion: string;
+  readonly kind: 'ClusterPolicyPlan';
+  readonly metadata: { readonly name: string };
+  readonly flows: readonly {
+    readonly from: string;
+    readonly to: string;
+    readonly protocol: string;
+    readonly port: number;
+    readonly endPort: number;
+    readonly before: string;
+    readonly after: string;
+    readonly decidedBy?: string;
+  }[];
+  readonly objects: readonly { readonly change: string; readonly kind: string; readonly namespace?: string; readonly name: string }[];
+  readonly problems: readonly { readonly severity: string; readonly code: string; readonly message: string }[];
+}
+
+/** `POST /plan`: per cluster what the proposed documents change, and the classification (exit code). */
+export interface PolicyPlanView {
+  readonly apiVersion: string;
+  readonly kind: 'List';
+  readonly metadata: { readonly resourceVersion: string };
+  /** `unchanged` (exit 0), `no-flow-changes` (4) or `flow-changes` (5). */
+  readonly classification: 'unchanged' | 'no-flow-changes' | 'flow-changes';
+  readonly exitCode: 0 | 4 | 5;
+  /** The registry changes the documents make (as `diff` lists them), `kind/namespace/name action`. */
+  readonly changes: readonly string[];
+  readonly items: readonly PolicyPlanItem[];
+}
+
+const LABEL_PAIR = /^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly field: 'from' | 'to' | 'port'; readonly message: string };
+
+function parseLabels(s: string): Record<string, string> | undefined {
+  if (s === '') return {};
+  const out: Record<string, string> = {};
+  for (const pair of s.split(',')) {
+    const m = LABEL_PAIR.exec(pair);
+    if (m?.[1] === undefined || m[2] === undefined) return undefined;
+    out[m[1]] = m[2];
+  }
+  return out;
+}
+
+function parseWorkload(s: string): Extract<FlowEnd, { kind: 'workload' }> | undefined {
+  const parts = s.split('/');
+  if (parts.length !== 3 && parts.length !== 2) return undefined;
+  const [cluster = '', namespace = '', labelText = ''] = parts;
+  const labels = parseLabels(labelText);
+  if (!DNS_LABEL.test(cluster) || !DNS_LABEL.test(namespace) || labels === undefined) return undefined;
+  return { kind: 'workload', cluster, namespace, labels };
+}
+
+/**
+ * The flow `explain` is asked about, from its textual form (the CLI's flags and the API's query):
+ * `--from CLUSTER/NAMESPACE/LABELS`, `--to NAMESPACE/SERVICE` or `CLUSTER/NAMESPACE/LABELS`,
+ * `--port N[/PROTO]`. LABELS is `k=v,k2=v2` (may be empty: `aws-train/default/`).
+ */
+export function parseFlowQuery(q: {
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+  readonly port?: string | undefined;
+}): Parsed<FlowQuery> {
+  const from = q.from === undefined ? undefined : parseWorkload(q.from);
+  if (from === undefined)
+    return {
+      ok: false,
+      field: 'from',
+      message: `expected CLUSTER/NAMESPACE/LABELS such as aws-train/ml-training/app=trainer (got ${JSON.stringify(q.from ?? '')})`,
+    };
+  let to: FlowEnd | undefined;
+  const t = q.to ?? '';
+  if (t.split('/').length === 2) {
+    const [namespace = '', name = ''] = t.split('/');
+    to = DNS_LABEL.test(namespace) && DNS_LABEL.test(name) ? { kind: 'service', namespace, name } : undefined;
+  } else to = parseWorkload(t);
+  if (to === undefined)
+    return {
+      ok: false,
+      field: 'to',
+      message: `expected a global service NAMESPACE/NAME such as inference/llm-serving, or CLUSTER/NAMESPACE/LABELS such as onprem-inference/inference/app=llm-serving (got ${JSON.stringify(t)})`,
+    };
+  const m = /^([0-9]{1,5})(?:\/(TCP|UDP|SCTP|tcp|udp|sctp))?$/.exec(q.port ?? '');
+  const port = Number(m?.[1]);
+  if (m === null || port < 1 || port > 65_535)
+    return {
+      ok: false,
+      field: 'port',
+      message: `expected a port 1-65535 with an optional protocol, N[/TCP|UDP|SCTP], such as 8000/TCP (got ${JSON.stringify(q.port ?? '')})`,
+    };
+  return { ok: true, value: { from, to, port, protocol: (m[2]?.toUpperCase() ?? 'TCP') as FlowQuery['protocol'] } };
+}

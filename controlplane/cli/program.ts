@@ -5,12 +5,13 @@ import { Command, CommanderError } from 'commander';
 import { CausewayError, formatProblem, InvalidInputError } from '../api/errors.ts';
 import { ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, DEFAULT_LISTEN } from '../hub/config.ts';
 import { addClusterCommands, addTokenCommands } from './commands/access.ts';
+import { FlowChanges, PolicyChangesPending } from './commands/policy.ts';
 import { addRegistryCommands } from './commands/registry.ts';
 import { addAgentCommand, addServerCommands } from './commands/run.ts';
 import { ChangesPending, err, UsageError } from './common.ts';
 import { WaitTimedOut } from './wait.ts';
 
-export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3, pending: 4, timedOut: 6 } as const;
+export const ExitCode = { ok: 0, rejected: 1, usage: 2, unavailable: 3, pending: 4, flowChanges: 5, timedOut: 6 } as const;
 
 export function buildProgram(): Command {
   const program = new Command('causeway')
@@ -50,7 +51,8 @@ function report(e: unknown): number {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.ok;
     return ExitCode.usage;
   }
-  if (e instanceof ChangesPending) return ExitCode.pending;
+  if (e instanceof ChangesPending || e instanceof PolicyChangesPending) return ExitCode.pending;
+  if (e instanceof FlowChanges) return ExitCode.flowChanges;
   if (e instanceof WaitTimedOut) {
     err(`error: ${e.message}`);
     return ExitCode.timedOut;

@@ -36,6 +36,25 @@ function registryWorld(resources: Iterable<Resource>): World {
 const keyOf = (ref: string): string => ref.slice('GlobalPolicy/'.length);
 
 /**
+ * A team's rule that only lets its own pods reach addresses outside the clusterset (every `from`
+ * names only its namespaces, every `to` is `cidrs`) opens nobody else's workloads: it is the
+ * team's to write, as it was before validateSet (which counts any `cidrs` destination as outside).
+ */
+function ownEgress(
+  p: { readonly policies?: readonly string[]; readonly rule?: number | 'default-deny' },
+  policies: readonly Policy[],
+  scope: readonly string[],
+): boolean {
+  if (typeof p.rule !== 'number') return false;
+  const policy = policies.find((x) => `${x.namespace}/${x.name}` === p.policies?.[0]);
+  const rule = policy?.rules[p.rule];
+  if (rule === undefined) return false;
+  const own = (x: Policy['rules'][number]['from'][number]): boolean =>
+    x.cidrs === undefined && x.namespaces !== undefined && x.namespaces.every((n) => scope.includes(n));
+  return rule.from.every(own) && rule.to.every((x) => x.cidrs !== undefined);
+}
+
+/**
  * Throws when the write makes the policy set worse: contradictions that involve a changed policy
  * and that the set did not already have, and scope violations in what a team writes.
  * `changed` holds registry refs (`GlobalPolicy/ns/name`) of what this write creates or updates.
@@ -55,7 +74,7 @@ export function checkPolicyWrite(input: {
   const writtenKeys = written.map(keyOf);
   const problems = validateSet(policies, world, input.author?.role === 'team' ? input.author : undefined, writtenKeys).filter((p) => p.severity === 'error');
 
-  const scope = problems.filter((p) => p.code === ProblemCode.OutsideScope);
+  const scope = problems.filter((p) => p.code === ProblemCode.OutsideScope && !ownEgress(p, policies, input.author?.namespaces ?? []));
   if (scope.length > 0) throw new ForbiddenError(scope.map((p) => p.message).join('; '));
 
   const old = new Set(

@@ -7,6 +7,7 @@ import type { OutputFormat } from '../print.ts';
 import { changeLine, describe, historyTable, printPlan, printPools, printResource, printResources, printRoutes, printServices, unifiedDiff } from '../print.ts';
 import { readManifests } from '../files.ts';
 import { waitForConvergence, waitTimeout } from '../wait.ts';
+import { addExplain, planFiles } from './policy.ts';
 import { ChangesPending, client, err, fileOption, kindArg, out, outData, outIn, outputOption, positive, stdinIfAsked, UsageError } from '../common.ts';
 
 /** `get services`: the global services the hub derived from every cluster's exports. */
@@ -21,6 +22,7 @@ export function addRegistryCommands(program: Command): void {
   addDiff(program);
   addGet(program);
   addPlan(program);
+  addExplain(program);
   addDescribe(program);
   addDelete(program);
   addHistory(program);
@@ -125,8 +127,17 @@ function addPlan(program: Command): void {
     .description(
       'show what applying the route plan would change in each network (create, replace, delete, unchanged), changing nothing; exit 4 when changes are pending, 3 when a provider could not be asked',
     )
+    .option(
+      '-f, --filename <path...>',
+      'plan these proposed manifests instead: the flows they allow or deny and the compiled objects they change (exit 0 nothing, 4 changes, 5 flow changes)',
+    )
+    .option('-R, --recursive', 'with -f: read directories recursively', false)
     .addOption(outputOption())
-    .action(async (o: { output: OutputFormat }, cmd: Command) => {
+    .action(async (o: { output: OutputFormat; filename?: string[]; recursive: boolean }, cmd: Command) => {
+      if (o.filename !== undefined) {
+        await planFiles(cmd, { filename: o.filename, recursive: o.recursive, output: o.output });
+        return;
+      }
       const { items } = await client(cmd).plan();
       outIn(o.output, printPlan(items, o.output));
       // A domain whose provider could not be asked has an unknown plan: never "nothing to change".

@@ -13,6 +13,7 @@ import type { Principal, TokenAuthenticator } from '../auth.ts';
 import type { CredentialStore } from '../credentials.ts';
 import type { HealthChecks } from '../health.ts';
 import type { HubMetrics } from '../metrics.ts';
+import type { PolicyController } from '../policy-controller.ts';
 import { BODY_LIMIT, MAX_PATH_SEGMENT } from './limits.ts';
 import { statusBody } from './status.ts';
 
@@ -48,6 +49,8 @@ export interface HubServerDeps {
   readonly providers?: ProvidersView;
   /** Whether every cluster applied a revision (`apply --wait`). */
   readonly convergence?: ConvergenceSource;
+  /** GlobalPolicy: compiled objects per cluster, explain and plan (policy-routes.ts). */
+  readonly policy?: PolicyController;
   readonly registry: Registry;
   readonly store: Store;
   readonly auth: TokenAuthenticator;

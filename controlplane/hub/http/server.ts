@@ -5,6 +5,7 @@ import { registerAgentRoutes } from './agent-routes.ts';
 import { createApp, type HubApp, type HubServerDeps } from './app.ts';
 import { addRequestDeadline, DEFAULT_REQUEST_DEADLINE_MS } from './deadline.ts';
 import { registerConvergenceRoutes } from './convergence-routes.ts';
+import { registerPolicyRoutes } from './policy-routes.ts';
 import { registerPoolRoutes } from './pool-routes.ts';
 import { OPEN_PATHS, registerProbeRoutes } from './probe-routes.ts';
 import { registerProviderRoutes } from './provider-routes.ts';
@@ -55,6 +56,7 @@ export function buildHubServer(deps: HubServerDeps): HubApp {
   registerProviderRoutes(app, deps);
   registerPoolRoutes(app, deps);
   registerConvergenceRoutes(app, deps);
+  registerPolicyRoutes(app, deps);
   registerResourceRoutes(app, deps);
   return app;
 }
