@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { clusterExportsPrefix, EXPORTS_PREFIX, leaderElectionKey, OBJECTS_PREFIX } from '../api/keys.ts';
+import { clusterExportsPrefix, clusterIngestPrefix, EXPORTS_PREFIX, leaderElectionKey, OBJECTS_PREFIX } from '../api/keys.ts';
 import { ALL_AGENT_SUBJECTS, SUBJECT_ROOT } from '../api/subjects.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import { effectiveCidrs } from '../api/semantic.ts';
@@ -21,6 +21,7 @@ import { VipStore } from '../registry/vip-store.ts';
 import type { CredentialStore } from './credentials.ts';
 import { ExportIndex } from './exports.ts';
 import { ReportIngest } from './ingest.ts';
+import { ClusterSettingsController } from './cluster-settings.ts';
 import { CredentialRenewals } from './renewals.ts';
 import type { ProvidersConfig } from './config.ts';
 import { AddressConflictController } from './controllers/address-conflict-controller.ts';
@@ -101,6 +102,7 @@ interface Parts {
   readonly networks: NetworkController;
   readonly addressConflicts: AddressConflictController;
   readonly convergence: ConvergenceService;
+  readonly settings: ClusterSettingsController;
 }
 
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
@@ -121,6 +123,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     for (const c of changes) {
       if (c.kind !== 'Cluster') continue;
       liveness.clusterChanged(c.ref.slice(c.ref.lastIndexOf('/') + 1));
+      parts.settings.clusterChanged(c.ref.slice(c.ref.lastIndexOf('/') + 1));
       if (c.before !== undefined && c.after === undefined) forget(c.before.metadata.name);
     }
     if (changes.some((c) => PLAN_KINDS.has(c.kind))) planInputsChanged();
@@ -231,7 +234,8 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     clock: deps.clock ?? systemClock,
     warn,
   });
-  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks, addressConflicts, convergence };
+  const settings = new ClusterSettingsController({ bus, cluster: (name) => view.cluster(name), clusters: () => view.clusters(), count, warn });
+  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks, addressConflicts, convergence, settings };
 }
 
 /** The kinds a route plan is made of (with the exports). */
@@ -254,7 +258,7 @@ function planInputsWatcher({ intents, networks }: Parts): () => void {
 }
 
 /**
- * A deleted cluster loses its credential and its exports (level-based: the sweep at the start of
+ * A deleted cluster loses its credential, its exports and its ingest state (level-based: the sweep at the start of
  * each term also catches deletions that happened while no hub was running).
  */
 function forgetter(deps: AgentGatewayDeps, warn: Warn, signal: AbortSignal): (cluster: string) => void {
@@ -262,14 +266,17 @@ function forgetter(deps: AgentGatewayDeps, warn: Warn, signal: AbortSignal): (cl
   return (cluster) => {
     void (async () => {
       await credentials.revoke(cluster).catch(() => undefined);
-      const { kvs } = await store.range(clusterExportsPrefix(cluster), signal);
-      if (kvs.length > 0)
-        await store.txn(
-          [],
-          kvs.map((kv) => ({ type: 'delete' as const, key: kv.key })),
-          signal,
-        );
-      logger.info({ cluster }, 'cluster deleted: credential revoked, exports dropped');
+      // Its exports, and its ingest marks (a cluster of that name registered later starts afresh).
+      for (const prefix of [clusterExportsPrefix(cluster), clusterIngestPrefix(cluster)]) {
+        const { kvs } = await store.range(prefix, signal);
+        if (kvs.length > 0)
+          await store.txn(
+            [],
+            kvs.map((kv) => ({ type: 'delete' as const, key: kv.key })),
+            signal,
+          );
+      }
+      logger.info({ cluster }, 'cluster deleted: credential revoked, exports and ingest state dropped');
     })().catch((err: unknown) => {
       warn({ cluster, err }, 'clean-up after cluster deletion failed');
     });
@@ -306,6 +313,7 @@ async function campaign(deps: AgentGatewayDeps, parts: Parts, held: Term, forget
         parts.networks.lead(term.signal),
         parts.addressConflicts.lead(term.signal),
         parts.convergence.lead(term.signal),
+        parts.settings.lead(term.signal),
       ]);
       let err: Error | undefined;
       try {
@@ -336,8 +344,11 @@ async function sweepDeleted(deps: AgentGatewayDeps, parts: Parts, forget: (clust
   }
 }
 
-function subscribeAgents(bus: Bus, { ingest, liveness, services, renewals }: Parts): Subscription[] {
+function subscribeAgents(bus: Bus, { ingest, liveness, services, renewals, settings }: Parts): Subscription[] {
   return [
+    bus.subscribe(`${SUBJECT_ROOT}.agent.*.settings`, { queue: HUB_QUEUE }, (msg) => {
+      settings.handleRequest(msg);
+    }),
     bus.subscribe(`${SUBJECT_ROOT}.agent.*.renew`, { queue: HUB_QUEUE }, (msg) => {
       renewals.handle(msg);
     }),
