@@ -29,6 +29,8 @@ import { ConvergenceService } from './convergence.ts';
 import { NetworkController } from './controllers/network-controller.ts';
 import { HubProviders, RegistryIntentSource } from './providers.ts';
 import { LivenessController } from './liveness.ts';
+import { PolicyController } from './policy-controller.ts';
+import { StoredWorkloads } from './workload-store.ts';
 import type { HubMetrics } from './metrics.ts';
 import { RegistryView } from './registry-view.ts';
 import { ServiceController } from './service-controller.ts';
@@ -64,6 +66,8 @@ export interface AgentGateway {
   readonly providers: HubProviders;
   /** Whether every cluster applied a revision (`apply --wait`; any replica answers, asking the leader). */
   readonly convergence: ConvergenceService;
+  /** GlobalPolicy compiled per cluster (leader), and the World explain and plan read (any replica). */
+  readonly policy: PolicyController;
   stop(): Promise<void>;
 }
 
@@ -103,6 +107,7 @@ interface Parts {
   readonly addressConflicts: AddressConflictController;
   readonly convergence: ConvergenceService;
   readonly settings: ClusterSettingsController;
+  readonly policy: PolicyController;
 }
 
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
@@ -153,6 +158,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     registryView: view,
     providers: parts.providers,
     convergence: parts.convergence,
+    policy: parts.policy,
     stop: async () => {
       for (const s of subs) s.unsubscribe();
       liveness.stop();
@@ -234,8 +240,25 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     clock: deps.clock ?? systemClock,
     warn,
   });
+  const policy = new PolicyController({ view, exports, intents, workloads: new StoredWorkloads(store, signal, warn), registry: deps.registry, warn });
   const settings = new ClusterSettingsController({ bus, cluster: (name) => view.cluster(name), clusters: () => view.clusters(), count, warn });
-  return { objects, exportsWatch, view, exports, services, liveness, ingest, renewals, providers, intents, networks, addressConflicts, convergence, settings };
+  return {
+    objects,
+    exportsWatch,
+    view,
+    exports,
+    services,
+    liveness,
+    ingest,
+    renewals,
+    providers,
+    intents,
+    networks,
+    addressConflicts,
+    convergence,
+    settings,
+    policy,
+  };
 }
 
 /** The kinds a route plan is made of (with the exports). */
@@ -314,6 +337,7 @@ async function campaign(deps: AgentGatewayDeps, parts: Parts, held: Term, forget
         parts.addressConflicts.lead(term.signal),
         parts.convergence.lead(term.signal),
         parts.settings.lead(term.signal),
+        parts.policy.lead(term.signal),
       ]);
       let err: Error | undefined;
       try {

@@ -189,6 +189,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       services: agents.services,
       providers: agents.providers,
       convergence: agents.convergence,
+      policy: agents.policy,
       https: tls.api,
       health: checks,
     });

@@ -222,7 +222,10 @@ export class PolicyController {
     const world = buildWorld({ clusters, exports: this.deps.exports.all(), workloads: this.deps.workloads ?? NO_REPORTS });
     const policies = [...this.policyResources.values()].map(policyOf).sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1));
     const warnings = new Map<string, Problem[]>();
-    for (const p of validateSet(policies, world)) {
+    // Until some agent reports its pods, the World holds exported endpoints only: "selects nothing"
+    // would be about the missing reports, not about the policy, so nothing is said yet.
+    const reported = clusters.some((c) => (this.deps.workloads ?? NO_REPORTS).report(c.metadata.name) !== undefined);
+    for (const p of reported ? validateSet(policies, world) : []) {
       if (p.severity !== 'warning') continue;
       for (const k of (p.policies ?? []).slice(0, 1)) warnings.set(k, [...(warnings.get(k) ?? []), p]);
     }
