@@ -150,7 +150,11 @@ function aliveStatus(input: LivenessInput, seen: Seen, ttlMs: number): Record<st
   // Synced means "applied the latest revision sent", never "nothing was sent": until this term has
   // sent the cluster something (a new leader re-bases everyone on a snapshot first), the condition
   // stays what it was.
-  if (sent !== undefined) {
+  // Behind is normal for a moment under churn (a batch in flight when the heartbeat left, and
+  // agents heartbeat early after each apply): "Applying" is written only with the periodic refresh,
+  // so churn cannot turn heartbeats into registry writes; catching up is written at once.
+  const behindNow = sent !== undefined && applied < sent;
+  if (sent !== undefined && (!behindNow || refresh)) {
     const synced = applied >= sent;
     next = setCondition(next, {
       type: ClusterConditionType.Synced,
@@ -179,6 +183,9 @@ function changed(cluster: ClusterResource, status: Record<string, unknown> & { c
 
 /** Status without condition transition times, which alone never warrant a write. */
 function stripTimes(status: Record<string, unknown>): unknown {
-  const conditions = (status.conditions as Condition[] | undefined)?.map(({ lastTransitionTime: _t, ...c }) => c);
+  // By type: setCondition moves the condition it sets to the end, and order alone is no change.
+  const conditions = (status.conditions as Condition[] | undefined)
+    ?.map(({ lastTransitionTime: _t, ...c }) => c)
+    .sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
   return { ...status, conditions };
 }

@@ -63,6 +63,18 @@ describe('desiredClusterStatus (pure)', () => {
       recheckInMs: TTL * s + 1,
     },
     {
+      name: 'behind for a moment between refreshes (a batch in flight under churn): no write',
+      input: { cluster: alive, seen: { at: T0 + 4 * s, heartbeat: heartbeat(4) }, now: T0 + 4 * s, sent: 5 },
+      writes: undefined,
+      recheckInMs: TTL * s + 1,
+    },
+    {
+      name: 'still behind at the refresh: Synced=False (Applying) is written then',
+      input: { cluster: alive, seen: { at: T0 + 6 * s, heartbeat: heartbeat(4) }, now: T0 + 6 * s, sent: 5 },
+      writes: { Available: 'True/Heartbeating', Synced: 'False/Applying' },
+      recheckInMs: TTL * s + 1,
+    },
+    {
       name: 'nothing sent yet this term: Available, and Synced is not claimed',
       input: { cluster: cluster(), seen: { at: T0, heartbeat: heartbeat() }, now: T0, sent: undefined },
       writes: { Available: 'True/Heartbeating' },
