@@ -234,6 +234,7 @@ describe('causeway demo as a process', function () {
       hub: string;
       clusters: Record<string, { kubeconfig: string; dns: string }>;
       aws?: { endpoint: string; region: string };
+      gcp?: { endpoint: string; project: string };
       bgp?: { birdSocket: string; gobgpApi: string };
     };
     assert.equal(demoJson.hub, hubUrl);
@@ -251,6 +252,11 @@ describe('causeway demo as a process', function () {
     assert.ok(aws !== undefined, plan.stdout);
     assert.deepEqual(aws.changes, []);
     assert.ok(aws.unchanged.routes > 0 && aws.unchanged.rules > 0, plan.stdout);
+    // And the Compute double: custom routes via the VPN tunnel, firewall rules, the Cloud Router's advertised range.
+    assert.match(demoJson.gcp?.endpoint ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(demoJson.gcp?.project, 'ml-platform-prod');
+    const gcp = planned.items.find((d) => d.metadata.name === 'gcp-train-vpc');
+    assert.ok(gcp !== undefined && gcp.changes.length === 0 && gcp.unchanged.routes > 0 && gcp.unchanged.rules > 0, plan.stdout);
     // BIRD, the site's fabric router, learned the on-prem pod CIDR, the LoadBalancer pool and the clusterset VIP pool.
     const bird = await runCommand('birdc', ['-s', demoJson.bgp?.birdSocket ?? '', 'show', 'route'], { cwd: work });
     for (const prefix of ['10.32.0.0/16', '10.40.0.0/24', '10.255.0.0/16'])
