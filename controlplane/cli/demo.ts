@@ -60,9 +60,10 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const ac = new AbortController();
-  out("Starting what the demo's Networks name: the EC2 Query API test double, and a real gobgpd peering with a real BIRD (the on-prem fabric) ...");
+  out("Starting what the demo's Networks name: the EC2 and Compute API test doubles, and a real gobgpd peering with a real BIRD (the on-prem fabric) ...");
   const providers = await startProviderDoubles(dataDir, ac.signal);
   out(`  AWS (EC2 double) ${providers.aws.endpoint}, region ${providers.aws.region}`);
+  out(`  GCP (Compute double) ${providers.gcp.endpoint}, project ${providers.gcp.project}`);
   out(
     `  on-prem fabric: gobgpd API ${providers.bgp.gobgpApi}, BIRD peer ${providers.bgp.peer.address}:${providers.bgp.peer.port} AS${providers.bgp.peer.asn} (birdc -s ${providers.bgp.birdSocket})`,
   );
@@ -217,6 +218,7 @@ function writeDemoJson({ hub, dataDir }: DemoContext, clusters: ReadonlyMap<stri
     nats: hub.natsUrl,
     clusters: Object.fromEntries([...clusters].map(([name, c]) => [name, { kubeconfig: c.kubeconfig, dns: c.dns }])),
     aws: providers.aws,
+    gcp: providers.gcp,
     bgp: { birdSocket: providers.bgp.birdSocket, gobgpApi: providers.bgp.gobgpApi },
   };
   writeFileSync(file, `${JSON.stringify(demo, null, 2)}\n`, { mode: 0o644 });
