@@ -12,9 +12,13 @@
 //               heartbeat (publish)      liveness, applied revision, agent conditions
 //               sync (request/reply)     "send me what changed after revision R" (0: snapshot)
 //               settings (request/reply) "send me my cluster's settings" (SettingsRequest)
+//               workloads (request/reply) namespaces and pods of its cluster, complete (in parts if large)
+//               policy (publish)         "send me my cluster's compiled policy" (PolicyRequest)
 // Hub → agent:  report reply             accepted (seq, revision) or refused (reason, message)
 //               imports (publish)        deltas of what the cluster must import, per revision
 //               settings (publish/reply) the cluster's settings (ClusterSettings), complete each time
+//               workloads reply          a report reply (accepted or refused)
+//               policy (publish)         the cluster's compiled policy objects (ClusterPolicy), complete each time
 //
 // Every message goes through its codec (`CODECS` below) both ways. On receipt it is validated like
 // API input: malformed, oversized or claiming another cluster is rejected, logged, counted, and
@@ -22,6 +26,7 @@
 import { z } from 'zod';
 import { checkCidr, isIpAddress } from './cidr.ts';
 import type { Condition } from './conditions.ts';
+import { MAX_NESTING_DEPTH, tooDeep } from './input-limits.ts';
 import { labelSelectorSchema, nameSchema } from './resources.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -169,6 +174,8 @@ export const heartbeatSchema = z.object({
   appliedRevision: z.int().min(0),
   time: z.iso.datetime({ offset: true }),
   conditions: z.array(agentConditionSchema).max(16).optional(),
+  /** The compiled-policy snapshot (ClusterPolicy term and seq) the agent has applied in full. */
+  policy: z.object({ term: z.int().min(0), seq: z.int().min(0) }).optional(),
 });
 export type Heartbeat = z.output<typeof heartbeatSchema>;
 
@@ -199,6 +206,47 @@ export type RenewReply = z.output<typeof renewReplySchema>;
 /** An agent asks for its cluster's settings: at start, after a reconnect, and on its resync. */
 export const settingsRequestSchema = z.object({ ...agentEnvelope });
 export type SettingsRequest = z.output<typeof settingsRequestSchema>;
+
+/** Bounds of a workloads report (one message; a cluster's complete set may be several). */
+export const MAX_WORKLOAD_NAMESPACES = 10_000;
+export const MAX_WORKLOAD_PODS = 20_000;
+
+/** One namespace and its labels: what namespaceSelectors of policies match. */
+export const workloadNamespaceSchema = z.object({ name: nameSchema, labels: labelMapSchema });
+export type WorkloadNamespace = z.output<typeof workloadNamespaceSchema>;
+
+/** One running pod: only what policy selects on (namespace, labels) and compiles to (its IPs). */
+export const workloadPodSchema = z.object({
+  namespace: nameSchema,
+  name: z.string().min(1).max(253),
+  labels: labelMapSchema,
+  ips: z.array(ipSchema).min(1).max(2),
+});
+export type WorkloadPod = z.output<typeof workloadPodSchema>;
+
+/**
+ * The reporting cluster's namespaces and pods, always complete (the hub replaces what it held);
+ * too large for one message, it is sent in parts, in order, each with `part`, and the hub uses
+ * the set only once every part of one `seq` has arrived. `serviceSelectors`: the pod selectors
+ * of the Services it exports (`namespace/name`), so that `service` peers select real pods.
+ */
+export const workloadsSchema = z.object({
+  ...agentEnvelope,
+  seq: z.int().min(1),
+  part: z.object({ index: z.int().min(0), count: z.int().min(1).max(1000) }).optional(),
+  namespaces: z.array(workloadNamespaceSchema).max(MAX_WORKLOAD_NAMESPACES),
+  pods: z.array(workloadPodSchema).max(MAX_WORKLOAD_PODS),
+  /** Service.spec.selector of each exported Service: an equality map, as Services have it. */
+  serviceSelectors: z
+    .array(z.object({ namespace: nameSchema, name: nameSchema, matchLabels: labelMapSchema }))
+    .max(10_000)
+    .optional(),
+});
+export type Workloads = z.output<typeof workloadsSchema>;
+
+/** An agent asks for its cluster's compiled policy: at start, after a reconnect, until a snapshot arrives. */
+export const policyRequestSchema = z.object({ ...agentEnvelope });
+export type PolicyRequest = z.output<typeof policyRequestSchema>;
 
 // ---- hub → agent -----------------------------------------------------------------------------
 
@@ -281,6 +329,62 @@ export const importBatchSchema = z.object({
 });
 export type ImportBatch = z.output<typeof importBatchSchema>;
 
+/** Bound on one compiled object's spec as JSON text. */
+export const MAX_POLICY_SPEC_BYTES = 256 * 1024;
+
+/**
+ * One compiled object as the agent applies it. Its spec travels as JSON text: it is the API
+ * server's to validate (its schema is the format's, e.g. networking.k8s.io/v1 NetworkPolicySpec,
+ * not Causeway's), and a spec must reach the API server exactly as compiled — dropping a field
+ * this agent does not know, as every other schema here does, could widen what a policy admits.
+ */
+export const policyObjectSchema = z.object({
+  apiVersion: z.string().min(1).max(253),
+  kind: z.string().min(1).max(63),
+  metadata: z.object({
+    name: z.string().min(1).max(253),
+    namespace: nameSchema.optional(),
+    labels: labelMapSchema.optional(),
+    annotations: annotationMapSchema.optional(),
+  }),
+  specJson: z.string().max(MAX_POLICY_SPEC_BYTES).refine(isSpecJson, `expected a JSON object nested at most ${MAX_NESTING_DEPTH} levels`),
+});
+export type PolicyObject = z.output<typeof policyObjectSchema>;
+
+function isSpecJson(text: string): boolean {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) && tooDeep(v) === undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** The spec of a policy object as an object (isSpecJson holds for every decoded one). */
+export function policySpec(o: PolicyObject): Record<string, unknown> {
+  return JSON.parse(o.specJson) as Record<string, unknown>;
+}
+
+/**
+ * The receiving cluster's compiled policy (issue 10 §2), a complete snapshot every time: the
+ * agent applies `objects` and deletes the objects it owns that are not among them. Ordered by
+ * (`term`, `seq`): `term` is the publishing leader's term (its election key's revision, higher for
+ * every later leader), `seq` counts the snapshots of that term. An agent keeps the newest it has
+ * seen and ignores older ones. Too large for one message, it is sent in parts (`part`); the
+ * agent applies it only once every part of one (term, seq) has arrived.
+ */
+export const clusterPolicySchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  cluster: nameSchema,
+  term: z.int().min(0),
+  seq: z.int().min(1),
+  /** The output format (Cluster spec.policy.format) the objects are in. */
+  format: z.string().min(1).max(63),
+  part: z.object({ index: z.int().min(0), count: z.int().min(1).max(1000) }).optional(),
+  objects: z.array(policyObjectSchema).max(10_000),
+});
+export type ClusterPolicyMessage = z.output<typeof clusterPolicySchema>;
+
 // ---- codecs --------------------------------------------------------------------------------
 
 export type DecodeFailure = 'oversized' | 'malformed' | 'invalid' | 'wrong-cluster';
@@ -318,6 +422,9 @@ export const renewRequestCodec = codec('renew-request', renewRequestSchema);
 export const renewReplyCodec = codec('renew-reply', renewReplySchema);
 export const settingsRequestCodec = codec('settings-request', settingsRequestSchema);
 export const clusterSettingsCodec = codec('cluster-settings', clusterSettingsSchema);
+export const workloadsCodec = codec('workloads', workloadsSchema);
+export const policyRequestCodec = codec('policy-request', policyRequestSchema);
+export const clusterPolicyCodec = codec('cluster-policy', clusterPolicySchema);
 
 /** Every message kind, by name: the golden fixtures under test/fixtures/protocol/ are named after these. */
 export const CODECS = {
@@ -330,6 +437,9 @@ export const CODECS = {
   'renew-reply': renewReplyCodec,
   'settings-request': settingsRequestCodec,
   'cluster-settings': clusterSettingsCodec,
+  workloads: workloadsCodec,
+  'policy-request': policyRequestCodec,
+  'cluster-policy': clusterPolicyCodec,
 } as const;
 
 /** Encoded size of a value, for packing messages under MAX_MESSAGE_BYTES. */

@@ -18,6 +18,10 @@ export const AgentSubjectKind = {
   Renew: 'renew',
   /** Asks for the cluster's settings (messages.ts SettingsRequest → ClusterSettings), at start and resync. */
   Settings: 'settings',
+  /** The cluster's namespaces and pods (messages.ts Workloads), complete, whenever they change. */
+  Workloads: 'workloads',
+  /** Asks for the cluster's compiled policy (messages.ts PolicyRequest), answered on the cluster's policy subject. */
+  Policy: 'policy',
 } as const;
 export type AgentSubjectKind = (typeof AgentSubjectKind)[keyof typeof AgentSubjectKind];
 
@@ -27,6 +31,8 @@ export const ClusterSubjectKind = {
   Imports: 'imports',
   /** The cluster's settings (messages.ts ClusterSettings: its LoadBalancer block), whenever they change. */
   Settings: 'settings',
+  /** The cluster's compiled policy (messages.ts ClusterPolicyMessage), whenever it changes and when asked. */
+  Policy: 'policy',
 } as const;
 export type ClusterSubjectKind = (typeof ClusterSubjectKind)[keyof typeof ClusterSubjectKind];
 

@@ -2,7 +2,19 @@
 // the ways a wire message goes wrong: a field mutated, bytes cut short, oversized, an unknown field
 // from a newer peer, another cluster's name.
 import fc from 'fast-check';
-import type { ClusterSettings, Codec, Heartbeat, ImportBatch, RenewRequest, Report, SettingsRequest, SyncRequest } from '../../../controlplane/api/messages.ts';
+import type {
+  ClusterPolicyMessage,
+  ClusterSettings,
+  Codec,
+  Heartbeat,
+  ImportBatch,
+  PolicyRequest,
+  RenewRequest,
+  Report,
+  SettingsRequest,
+  SyncRequest,
+  Workloads,
+} from '../../../controlplane/api/messages.ts';
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../../controlplane/api/messages.ts';
 import { dnsLabel, hostileValue, labelKey, labelValue, ordinaryIp } from './primitives.ts';
 
@@ -95,6 +107,7 @@ export const validHeartbeat = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arb
       appliedRevision: revision,
       time: isoTime,
       conditions: optional(fc.array(agentCondition, { maxLength: 4 })),
+      policy: optional(fc.record({ term: revision, seq: revision })),
     })
     .map((m) => plain(compact(m)));
 
@@ -183,6 +196,48 @@ export const validImportBatch = (cluster: fc.Arbitrary<string> = dnsLabel): fc.A
     })
     .map((m) => plain(compact(m)));
 
+const labels = fc.dictionary(labelKey, labelValue, { maxKeys: 3 });
+const part = optional(fc.integer({ min: 1, max: 50 }).chain((count) => fc.record({ index: fc.nat({ max: count - 1 }), count: fc.constant(count) })));
+
+export const validWorkloads = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<Workloads> =>
+  fc
+    .record({
+      v: fc.constant(PROTOCOL_VERSION as 1),
+      cluster,
+      session,
+      seq: fc.integer({ min: 1, max: 2 ** 40 }),
+      part,
+      namespaces: fc.array(fc.record({ name: dnsLabel, labels }), { maxLength: 3 }),
+      pods: fc.array(fc.record({ namespace: dnsLabel, name: dnsLabel, labels, ips: fc.array(ordinaryIp, { minLength: 1, maxLength: 2 }) }), { maxLength: 4 }),
+      serviceSelectors: optional(fc.array(fc.record({ namespace: dnsLabel, name: dnsLabel, matchLabels: labels }), { maxLength: 2 })),
+    })
+    .map((m) => plain(compact(m)));
+
+export const validPolicyRequest = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<PolicyRequest> =>
+  fc.record({ v: fc.constant(PROTOCOL_VERSION as 1), cluster, session }).map(plain);
+
+const policyObject = fc
+  .record({
+    apiVersion: fc.constant('networking.k8s.io/v1'),
+    kind: fc.constant('NetworkPolicy'),
+    metadata: fc.record({ name: dnsLabel, namespace: optional(dnsLabel), labels: optional(labels) }).map(compact),
+    specJson: fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 3 }).map((spec) => JSON.stringify(spec)),
+  })
+  .map(compact);
+
+export const validClusterPolicy = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<ClusterPolicyMessage> =>
+  fc
+    .record({
+      v: fc.constant(PROTOCOL_VERSION as 1),
+      cluster,
+      term: revision,
+      seq: fc.integer({ min: 1, max: 2 ** 40 }),
+      format: fc.constantFrom('NetworkPolicy', 'CiliumClusterwideNetworkPolicy'),
+      part,
+      objects: fc.array(policyObject, { maxLength: 3 }),
+    })
+    .map((m) => plain(compact(m)));
+
 /** One codec with the generator of its valid messages. */
 export interface CodecCase<T> {
   readonly codec: Codec<T>;
@@ -193,12 +248,15 @@ export interface CodecCase<T> {
 
 type Json = Record<string, unknown> | unknown[];
 
+/** Maps whose keys are data (labels, a Service's selector), and strict selectors: not descended into. */
+const DATA_MAPS = new Set(['labels', 'matchLabels', 'exportTo']);
+
 /** Paths into a message, not descending into maps whose keys are data or into strict selectors. */
 export function messagePaths(v: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
   if (v === null || typeof v !== 'object') return out;
   for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
     out.push([...prefix, k]);
-    if (k !== 'labels' && k !== 'exportTo') messagePaths(x, [...prefix, k], out);
+    if (!DATA_MAPS.has(String(k))) messagePaths(x, [...prefix, k], out);
   }
   return out;
 }
@@ -224,7 +282,7 @@ export function mutatedMessage(message: unknown): fc.Arbitrary<unknown> {
 /** The message with unknown fields added to its objects (what a newer peer sends); maps and selectors left alone. */
 export function withUnknownFields(message: unknown): fc.Arbitrary<unknown> {
   const objects = [[], ...messagePaths(message)].filter((p) => {
-    if (p.at(-1) === 'labels' || p.at(-1) === 'exportTo') return false;
+    if (DATA_MAPS.has(String(p.at(-1)))) return false;
     let cur: unknown = message;
     for (const s of p) cur = (cur as Record<string | number, unknown>)[s];
     return cur !== null && typeof cur === 'object' && !Array.isArray(cur);

@@ -9,13 +9,16 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../../controlplane/api/errors.ts';
 import {
+  clusterPolicyCodec,
   clusterSettingsCodec,
   heartbeatCodec,
   importBatchCodec,
+  policyRequestCodec,
   renewRequestCodec,
   reportCodec,
   settingsRequestCodec,
   syncRequestCodec,
+  workloadsCodec,
   type Codec,
   type Decoded,
 } from '../../../controlplane/api/messages.ts';
@@ -39,9 +42,12 @@ import {
   validImportBatch,
   validReport,
   validClusterSettings,
+  validClusterPolicy,
+  validPolicyRequest,
   validRenewRequest,
   validSettingsRequest,
   validSyncRequest,
+  validWorkloads,
   withUnknownFields,
 } from '../arbitraries/messages.ts';
 import { dnsLabel } from '../arbitraries/primitives.ts';
@@ -60,6 +66,9 @@ const CASES: readonly CodecCase[] = [
   { codec: renewRequestCodec, valid: validRenewRequest },
   { codec: settingsRequestCodec, valid: validSettingsRequest },
   { codec: clusterSettingsCodec, valid: validClusterSettings },
+  { codec: workloadsCodec, valid: validWorkloads },
+  { codec: policyRequestCodec, valid: validPolicyRequest },
+  { codec: clusterPolicyCodec, valid: validClusterPolicy },
 ];
 
 const REASONS = new Set(['oversized', 'malformed', 'invalid', 'wrong-cluster']);
