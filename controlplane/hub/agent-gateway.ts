@@ -30,7 +30,9 @@ import { NetworkController } from './controllers/network-controller.ts';
 import { HubProviders, RegistryIntentSource } from './providers.ts';
 import { LivenessController } from './liveness.ts';
 import { PolicyController } from './policy-controller.ts';
-import { StoredWorkloads } from './workload-store.ts';
+import { PolicyDelivery } from './policy-delivery.ts';
+import { WorkloadIngest } from './workload-ingest.ts';
+import { StoredWorkloads, workloadPartsPrefix, workloadsKey } from './workload-store.ts';
 import type { HubMetrics } from './metrics.ts';
 import { RegistryView } from './registry-view.ts';
 import { ServiceController } from './service-controller.ts';
@@ -108,6 +110,8 @@ interface Parts {
   readonly convergence: ConvergenceService;
   readonly settings: ClusterSettingsController;
   readonly policy: PolicyController;
+  readonly workloadIngest: WorkloadIngest;
+  readonly policyDelivery: PolicyDelivery;
 }
 
 export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGateway> {
@@ -164,7 +168,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
       liveness.stop();
       services.stop();
       ac.abort();
-      await Promise.allSettled([...runs, campaigning, parts.ingest.drain()]);
+      await Promise.allSettled([...runs, campaigning, parts.ingest.drain(), parts.workloadIngest.drain()]);
       await parts.providers.close();
     },
   };
@@ -240,7 +244,28 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     clock: deps.clock ?? systemClock,
     warn,
   });
-  const policy = new PolicyController({ view, exports, intents, workloads: new StoredWorkloads(store, signal, warn), registry: deps.registry, warn });
+  // Leader only: each compile's result goes to the cluster's agent (ADR 0017).
+  const policyDelivery = new PolicyDelivery({ bus, term: () => term.guard?.modRevision ?? 0, count, warn });
+  const policy = new PolicyController({
+    view,
+    exports,
+    intents,
+    workloads: new StoredWorkloads(store, signal, warn),
+    registry: deps.registry,
+    warn,
+    compiled: (cluster, result) => {
+      policyDelivery.compiled(cluster, result);
+    },
+  });
+  const workloadIngest = new WorkloadIngest({
+    store,
+    bus,
+    clusterExists: (c) => view.cluster(c) !== undefined,
+    clusterRanges: (c) => endpointRanges(view.cluster(c)),
+    count,
+    warn,
+    signal,
+  });
   const settings = new ClusterSettingsController({ bus, cluster: (name) => view.cluster(name), clusters: () => view.clusters(), count, warn });
   return {
     objects,
@@ -258,6 +283,8 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     convergence,
     settings,
     policy,
+    workloadIngest,
+    policyDelivery,
   };
 }
 
@@ -290,7 +317,7 @@ function forgetter(deps: AgentGatewayDeps, warn: Warn, signal: AbortSignal): (cl
     void (async () => {
       await credentials.revoke(cluster).catch(() => undefined);
       // Its exports, and its ingest marks (a cluster of that name registered later starts afresh).
-      for (const prefix of [clusterExportsPrefix(cluster), clusterIngestPrefix(cluster)]) {
+      for (const prefix of [clusterExportsPrefix(cluster), clusterIngestPrefix(cluster), workloadPartsPrefix(cluster)]) {
         const { kvs } = await store.range(prefix, signal);
         if (kvs.length > 0)
           await store.txn(
@@ -299,7 +326,8 @@ function forgetter(deps: AgentGatewayDeps, warn: Warn, signal: AbortSignal): (cl
             signal,
           );
       }
-      logger.info({ cluster }, 'cluster deleted: credential revoked, exports and ingest state dropped');
+      await store.txn([], [{ type: 'delete', key: workloadsKey(cluster) }], signal);
+      logger.info({ cluster }, 'cluster deleted: credential revoked, exports, workloads and ingest state dropped');
     })().catch((err: unknown) => {
       warn({ cluster, err }, 'clean-up after cluster deletion failed');
     });
@@ -337,6 +365,8 @@ async function campaign(deps: AgentGatewayDeps, parts: Parts, held: Term, forget
         parts.addressConflicts.lead(term.signal),
         parts.convergence.lead(term.signal),
         parts.settings.lead(term.signal),
+        // Before the compiles it publishes.
+        parts.policyDelivery.lead(term.signal),
         parts.policy.lead(term.signal),
       ]);
       let err: Error | undefined;
@@ -368,8 +398,15 @@ async function sweepDeleted(deps: AgentGatewayDeps, parts: Parts, forget: (clust
   }
 }
 
-function subscribeAgents(bus: Bus, { ingest, liveness, services, renewals, settings }: Parts): Subscription[] {
+function subscribeAgents(bus: Bus, { ingest, liveness, services, renewals, settings, workloadIngest, policyDelivery }: Parts): Subscription[] {
   return [
+    bus.subscribe(`${SUBJECT_ROOT}.agent.*.workloads`, { queue: HUB_QUEUE }, (msg) => {
+      workloadIngest.handle(msg);
+    }),
+    // Every replica hears policy requests; only the leader answers (policy-delivery.ts).
+    bus.subscribe(`${SUBJECT_ROOT}.agent.*.policy`, {}, (msg) => {
+      policyDelivery.handleRequest(msg);
+    }),
     bus.subscribe(`${SUBJECT_ROOT}.agent.*.settings`, { queue: HUB_QUEUE }, (msg) => {
       settings.handleRequest(msg);
     }),
