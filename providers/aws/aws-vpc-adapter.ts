@@ -7,7 +7,8 @@
 //
 // Ownership: security-group rules are Causeway's when they carry its tags; routes, which cannot be
 // tagged, when the RouteOwnership port holds a record of that exact route. Nothing else is changed.
-import { CausewayError, ForbiddenError, NotFoundError, UnauthorizedError, UnavailableError } from '../../controlplane/api/errors.ts';
+import { CausewayError, NotFoundError, UnavailableError } from '../../controlplane/api/errors.ts';
+import { failureOf, type Failure } from '../model/provider-errors.ts';
 import type { Condition } from '../../controlplane/api/conditions.ts';
 import { checkCidr } from '../../controlplane/api/cidr.ts';
 import { systemClock, type Clock } from '../../controlplane/kernel/clock.ts';
@@ -18,8 +19,8 @@ import type { RouteOwnership, RouteRecord } from '../model/ownership.ts';
 import { planRoutes, type PlanProblem } from '../model/route-plan.ts';
 import type { AppliedChange, ChangeKind, DomainReconcileResult, ReconcileOptions } from '../model/reconcile.ts';
 import { desiredRules, diffAws, managedGroups, managedTables, observedTables, ownerTags, type RouteChange, type RuleChange } from './aws-diff.ts';
-import { CallBudget, CallBudgetExhaustedError, type CallBudgetOptions, type CallBudgetStats } from './call-budget.ts';
-import { QuotaExceededError, type CallGate, type Ec2Api, type MutationOutcome, type RuleSpec } from './ec2-api.ts';
+import { CallBudget, CallBudgetExhaustedError, type CallBudgetOptions, type CallBudgetStats } from '../model/call-budget.ts';
+import type { CallGate, Ec2Api, MutationOutcome, RuleSpec } from './ec2-api.ts';
 
 export interface AwsVpcAdapterOptions {
   /** The EC2 port for a domain, its calls passing `gate` (the domain's budget). */
@@ -37,26 +38,6 @@ export interface AwsVpcAdapterOptions {
 
 // The result types are provider-neutral (every adapter answers them); re-exported for AWS callers.
 export type { AppliedChange, ChangeKind, DomainReconcileResult, ReconcileOptions } from '../model/reconcile.ts';
-
-interface Failure {
-  readonly reason: string;
-  readonly message: string;
-  readonly retry: boolean;
-}
-
-function failureOf(err: unknown, context: string, kind?: ChangeKind): Failure {
-  const message = `${context}: ${err instanceof Error ? err.message : String(err)}`;
-  if (err instanceof CallBudgetExhaustedError) return { reason: NetworkReason.CallBudgetExhausted, message, retry: true };
-  if (err instanceof NotFoundError) return { reason: NetworkReason.ProviderObjectNotFound, message, retry: false };
-  if (err instanceof ForbiddenError || err instanceof UnauthorizedError) return { reason: NetworkReason.ProviderForbidden, message, retry: false };
-  if (err instanceof QuotaExceededError) {
-    const routes = kind === 'create-route' || kind === 'replace-route';
-    return { reason: routes ? NetworkReason.RouteQuotaExceeded : NetworkReason.ProviderQuotaExceeded, message, retry: false };
-  }
-  if (err instanceof UnavailableError) return { reason: NetworkReason.ProviderUnavailable, message, retry: true };
-  if (err instanceof CausewayError) return { reason: NetworkReason.ProviderRefused, message, retry: false };
-  throw err;
-}
 
 const ruleText = (c: RuleChange): string =>
   c.op === 'authorize'

@@ -1,9 +1,9 @@
 // The narrow EC2 port the AWS adapter works through: plain records in, plain records out, the
 // contract's named errors for every failure. `ec2-sdk.ts` implements it with @aws-sdk/client-ec2
 // (the one file that imports the SDK); nothing else in the adapter sees an SDK type or error.
-import { ConflictError, UnavailableError } from '../../controlplane/api/errors.ts';
 import type { Protocol } from '../model/model.ts';
 import type { MutationOutcome } from '../model/reconcile.ts';
+import { QuotaExceededError, ThrottledError, type CallGate } from '../model/provider-errors.ts';
 
 export interface Tag {
   readonly key: string;
@@ -80,10 +80,7 @@ export interface MutationOptions {
   readonly signal: AbortSignal;
 }
 
-/** Passes every call to EC2 (each page included); the domain's CallBudget is one. */
-export interface CallGate {
-  run<T>(call: () => Promise<T>, signal: AbortSignal): Promise<T>;
-}
+export type { CallGate };
 
 export interface Ec2Api {
   describeVpc(vpcId: string, signal: AbortSignal): Promise<VpcEc2>;
@@ -102,11 +99,8 @@ export interface Ec2Api {
   revoke(groupId: string, egress: boolean, ruleIds: readonly string[], options: MutationOptions): Promise<MutationOutcome>;
 }
 
-/** The provider throttled the call (after the SDK's own retries): slow this domain down. */
-export class ThrottledError extends UnavailableError {}
-
-/** A provider quota refused the change (route table full, rules per group). */
-export class QuotaExceededError extends ConflictError {}
+// Shared by every adapter (providers/model/provider-errors.ts); re-exported for the EC2 port's users.
+export { QuotaExceededError, ThrottledError };
 
 /** EC2's protocol names for the model's protocols. */
 export function ec2Protocol(p: Protocol): string {

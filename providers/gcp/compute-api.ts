@@ -6,12 +6,12 @@
 // Mutations answer the Compute operation they started; `waitOperation` follows it until it is DONE
 // and throws the operation's own error, translated, when it failed. Every call — each page of a
 // list, each `wait` — passes the domain's CallGate (its budget and backoff).
-import type { CallGate } from '../aws/ec2-api.ts';
+import type { CallGate } from '../model/provider-errors.ts';
 
 // The budget's errors and port are provider-neutral; they live beside the AWS adapter, which had
 // them first, and are re-exported so that the GCP adapter names them from one place.
-export { QuotaExceededError, ThrottledError, type CallGate } from '../aws/ec2-api.ts';
-export { CallBudget, CallBudgetExhaustedError, type CallBudgetOptions, type CallBudgetStats } from '../aws/call-budget.ts';
+export { QuotaExceededError, ThrottledError, type CallGate } from '../model/provider-errors.ts';
+export { CallBudget, CallBudgetExhaustedError, type CallBudgetOptions, type CallBudgetStats } from '../model/call-budget.ts';
 
 export interface NetworkGcp {
   readonly name: string;

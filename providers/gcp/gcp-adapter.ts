@@ -12,17 +12,17 @@
 // Ownership (gcp-diff.ts): routes and rules named AND described as this Network's; advertised
 // ranges described `causeway:<Network>`. Nothing else is changed.
 import type { Condition } from '../../controlplane/api/conditions.ts';
-import { CausewayError, ForbiddenError, NotFoundError, UnauthorizedError, UnavailableError } from '../../controlplane/api/errors.ts';
+import { failureOf, type Failure } from '../model/provider-errors.ts';
+import { CausewayError, NotFoundError } from '../../controlplane/api/errors.ts';
 import { systemClock, type Clock } from '../../controlplane/kernel/clock.ts';
 import { NetworkConditionType, NetworkReason } from '../model/conditions.ts';
 import type { IntentSource } from '../model/intents.ts';
 import type { GcpDomain, NetworkModel } from '../model/model.ts';
-import type { AppliedChange, ChangeKind, DomainAdapter, DomainReconcileResult, ReconcileOptions } from '../model/reconcile.ts';
+import type { AppliedChange, DomainAdapter, DomainReconcileResult, ReconcileOptions } from '../model/reconcile.ts';
 import { planRoutes, type PlanProblem } from '../model/route-plan.ts';
 import {
   CallBudget,
   CallBudgetExhaustedError,
-  QuotaExceededError,
   type CallBudgetOptions,
   type CallBudgetStats,
   type CallGate,
@@ -45,25 +45,6 @@ export interface GcpVpcAdapterOptions {
   readonly parallelism?: number;
   readonly clock?: Clock;
   readonly random?: () => number;
-}
-
-interface Failure {
-  readonly reason: string;
-  readonly message: string;
-  readonly retry: boolean;
-}
-
-function failureOf(err: unknown, context: string, kind?: ChangeKind): Failure {
-  const message = `${context}: ${err instanceof Error ? err.message : String(err)}`;
-  if (err instanceof CallBudgetExhaustedError) return { reason: NetworkReason.CallBudgetExhausted, message, retry: true };
-  if (err instanceof NotFoundError) return { reason: NetworkReason.ProviderObjectNotFound, message, retry: false };
-  if (err instanceof ForbiddenError || err instanceof UnauthorizedError) return { reason: NetworkReason.ProviderForbidden, message, retry: false };
-  if (err instanceof QuotaExceededError) {
-    return { reason: kind === 'create-route' ? NetworkReason.RouteQuotaExceeded : NetworkReason.ProviderQuotaExceeded, message, retry: false };
-  }
-  if (err instanceof UnavailableError) return { reason: NetworkReason.ProviderUnavailable, message, retry: true };
-  if (err instanceof CausewayError) return { reason: NetworkReason.ProviderRefused, message, retry: false };
-  throw err;
 }
 
 interface Observed {

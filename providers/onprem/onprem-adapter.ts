@@ -7,7 +7,7 @@
 //
 // Ownership: paths carrying this Network's marker (onprem-diff.ts) and neighbors described as
 // `causeway:<Network>`. Nothing else in gobgpd is changed, and BIRD/the fabric is never touched.
-import { CausewayError, NotFoundError, UnavailableError } from '../../controlplane/api/errors.ts';
+import { failureOf, type Failure } from '../model/provider-errors.ts';
 import type { Condition } from '../../controlplane/api/conditions.ts';
 import { ipFamily } from '../../controlplane/api/cidr.ts';
 import { systemClock, type Clock } from '../../controlplane/kernel/clock.ts';
@@ -55,20 +55,6 @@ export interface PeerChange {
   readonly what: string;
   readonly outcome: MutationOutcome | 'failed' | 'skipped';
   readonly error?: string;
-}
-
-interface Failure {
-  readonly reason: string;
-  readonly message: string;
-  readonly retry: boolean;
-}
-
-function failureOf(err: unknown, context: string): Failure {
-  const message = `${context}: ${err instanceof Error ? err.message : String(err)}`;
-  if (err instanceof UnavailableError) return { reason: NetworkReason.ProviderUnavailable, message, retry: true };
-  if (err instanceof NotFoundError) return { reason: NetworkReason.ProviderObjectNotFound, message, retry: false };
-  if (err instanceof CausewayError) return { reason: NetworkReason.ProviderRefused, message, retry: false };
-  throw err;
 }
 
 const pathKey = (p: BgpPath): string => `${p.prefix}|${p.nextHop}|${[...p.communities].sort().join(',')}`;

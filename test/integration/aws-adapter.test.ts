@@ -20,7 +20,7 @@ import { MemoryRouteOwnership } from '../../providers/model/ownership.ts';
 import type { ExportedService } from '../../providers/model/route-plan.ts';
 import { buildModel, type ModelInput } from '../../providers/model/translate.ts';
 import { AwsVpcAdapter, type DomainReconcileResult } from '../../providers/aws/aws-vpc-adapter.ts';
-import type { CallBudgetOptions } from '../../providers/aws/call-budget.ts';
+import type { CallBudgetOptions } from '../../providers/model/call-budget.ts';
 import { SdkEc2Api } from '../../providers/aws/ec2-sdk.ts';
 import { JOURNEY3_SERVICES } from '../fixtures/providers/journey3-services.ts';
 import { AWS_TGW, awsNetwork, cluster, journey3, onpremNetwork } from '../fixtures/providers/journey3.ts';

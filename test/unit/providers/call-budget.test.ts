@@ -1,10 +1,10 @@
-// The per-domain call budget (providers/aws/call-budget.ts) on a manual clock: pacing, backoff of
+// The per-domain call budget (providers/model/call-budget.ts) on a manual clock: pacing, backoff of
 // throttled calls with the rate halving and recovering, the per-reconcile allowance, abort.
 import assert from 'node:assert/strict';
 import { UnavailableError } from '../../../controlplane/api/errors.ts';
 import { ManualClock } from '../../../controlplane/kernel/clock.ts';
-import { CallBudget, CallBudgetExhaustedError } from '../../../providers/aws/call-budget.ts';
-import { ThrottledError } from '../../../providers/aws/ec2-api.ts';
+import { CallBudget, CallBudgetExhaustedError } from '../../../providers/model/call-budget.ts';
+import { ThrottledError } from '../../../providers/model/provider-errors.ts';
 
 /** Lets pending promise callbacks run (the budget awaits between clock steps). */
 async function settle(): Promise<void> {

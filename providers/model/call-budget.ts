@@ -5,7 +5,7 @@
 import { UnavailableError } from '../../controlplane/api/errors.ts';
 import { delayFor, type BackoffOptions } from '../../controlplane/kernel/backoff.ts';
 import { systemClock, type Clock } from '../../controlplane/kernel/clock.ts';
-import { ThrottledError, type CallGate } from './ec2-api.ts';
+import { CallBudgetExhaustedError, ThrottledError, type CallGate } from './provider-errors.ts';
 
 export interface CallBudgetOptions {
   /** Steady calls per second; default 10. */
@@ -20,8 +20,7 @@ export interface CallBudgetOptions {
   readonly maxThrottleRetries?: number;
 }
 
-/** The reconcile spent its budget: what is left waits for the next one. */
-export class CallBudgetExhaustedError extends UnavailableError {}
+export { CallBudgetExhaustedError };
 
 export interface CallBudgetStats {
   readonly calls: number;
