@@ -10,6 +10,10 @@
 // - sync (controllers/sync.ts): asks the hub for what was missed (jittered after a reconnect).
 // - settings (controllers/settings-controller.ts): the cluster's own settings from the hub — its
 //   LoadBalancer block, written as the MetalLB IPAddressPool the agent owns.
+// - workloads (controllers/workload-reporter.ts): the cluster's namespaces and pods for the hub's
+//   policy World, complete each time, coalesced, sent when they changed (issue 10 §5).
+// - policy (controllers/policy-controller.ts): the cluster's compiled GlobalPolicy from the hub,
+//   written as NetworkPolicies the agent owns; deletes only from a complete snapshot (ADR 0017).
 // - heartbeat and adoption/drift check: periodic single-key controllers (controllers/single-key.ts).
 //   A heartbeat also goes early, at most one per 250 ms, whenever the applied revision advanced, so
 //   the hub (and `causeway apply --wait`) learns of an apply within a fraction of a second.
@@ -18,6 +22,9 @@ import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, serviceKeyString, type ClusterSett
 import { systemClock, type Clock } from '../controlplane/kernel/clock.ts';
 import type { Controller } from '../controlplane/kernel/controller.ts';
 import { ImportController, type AppliedImports } from './controllers/import-controller.ts';
+import { PolicyController } from './controllers/policy-controller.ts';
+import { WorkloadReporter } from './controllers/workload-reporter.ts';
+import type { PolicySnapshot } from './planners/policy-plan.ts';
 import { SettingsController } from './controllers/settings-controller.ts';
 import { periodicController, type KernelSettings } from './controllers/single-key.ts';
 import { Reporter } from './controllers/reporter.ts';
@@ -54,6 +61,10 @@ export interface AgentOptions {
   /** Largest report sent; default the protocol's MAX_MESSAGE_BYTES less room for the envelope. */
   readonly maxReportBytes?: number;
   readonly nodeLabelAllowList?: readonly string[];
+  /** How long Namespace and Pod changes gather before a workloads report. Default 200 ms. */
+  readonly workloadsCoalesceMs?: number;
+  /** How long the agent waits for its compiled policy before asking the hub again. Default 5 s. */
+  readonly policyAskRetryMs?: number;
   readonly logger?: AgentLogger;
   readonly random?: () => number;
   readonly now?: () => Date;
@@ -80,6 +91,8 @@ export class Agent {
   private readonly reporter: Reporter;
   private readonly syncs: SyncController;
   private readonly settings: SettingsController;
+  private readonly workloads: WorkloadReporter;
+  private readonly policy: PolicyController;
   private readonly heartbeats: Controller<string>;
   /** When the last heartbeat went (kernel clock), for the early heartbeat's gap. */
   private lastHeartbeatAt: number | undefined;
@@ -148,6 +161,25 @@ export class Agent {
       jitterMs: options.resyncJitterMs ?? 2000,
       driftCheckIntervalMs: options.driftCheckIntervalMs ?? 300_000,
     });
+    this.workloads = new WorkloadReporter({
+      ...shared,
+      cluster: options.cluster,
+      session: this.session,
+      port: cluster,
+      transport,
+      maxReportBytes: options.maxReportBytes ?? MAX_MESSAGE_BYTES - REPORT_ENVELOPE_BYTES,
+      coalesceMs: options.workloadsCoalesceMs ?? 200,
+    });
+    this.policy = new PolicyController({
+      ...shared,
+      cluster: options.cluster,
+      session: this.session,
+      port: cluster,
+      transport,
+      jitterMs: options.resyncJitterMs ?? 2000,
+      askRetryMs: options.policyAskRetryMs ?? 5000,
+      driftCheckIntervalMs: options.driftCheckIntervalMs ?? 300_000,
+    });
     this.heartbeats = periodicController({
       ...this.kernel,
       name: HEARTBEAT,
@@ -208,6 +240,8 @@ export class Agent {
       this.syncs.run(signal),
       this.heartbeats.run(signal),
       this.settings.run(signal),
+      this.workloads.run(signal),
+      this.policy.run(signal),
       adoption.run(signal),
       this.watchCluster(signal),
     ].map((p) =>
@@ -223,6 +257,9 @@ export class Agent {
         },
         settings: (settings) => {
           this.settings.receive(settings);
+        },
+        policy: (part) => {
+          this.policy.receive(part);
         },
         connection: (state) => {
           this.onConnection(state);
@@ -244,6 +281,11 @@ export class Agent {
         const k = serviceKeyString(key);
         this.reporter.markDirty(k);
         this.imports.enqueue(k);
+        // An exported Service's selector is part of the workloads report.
+        this.workloads.markDirty();
+      },
+      workloadsChanged: () => {
+        this.workloads.markDirty();
       },
       nodesChanged: () => {
         for (const se of this.cluster.serviceExports()) this.reporter.markDirty(keyOfExport(se));
@@ -258,6 +300,7 @@ export class Agent {
     this.kube.synced = true;
     // Everything listed so far is the complete export set: the first report is full.
     this.reporter.synced();
+    this.workloads.synced();
     for (const se of this.cluster.serviceExports()) this.imports.enqueue(keyOfExport(se));
     this.log.info({ cluster: this.options.cluster }, 'kubernetes caches synced');
   }
@@ -273,11 +316,23 @@ export class Agent {
     this.reporter.requestFull();
     this.syncs.requestJittered();
     this.settings.requestJittered();
+    this.workloads.requestFull();
+    this.policy.requestJittered();
   }
 
   /** The settings the hub last gave this cluster (its LoadBalancer block); undefined until it answered. */
   clusterSettings(): ClusterSettings | undefined {
     return this.settings.settings();
+  }
+
+  /** The newest complete compiled-policy snapshot the hub sent; undefined until one arrived. */
+  policySnapshot(): PolicySnapshot | undefined {
+    return this.policy.snapshot();
+  }
+
+  /** The compiled-policy snapshot applied in full to the cluster. */
+  appliedPolicy(): { term: number; seq: number } | undefined {
+    return this.policy.appliedSnapshot();
   }
 
   private sendHeartbeat(): void {
@@ -297,6 +352,7 @@ export class Agent {
   }
 
   heartbeat(): Heartbeat {
+    const policy = this.policy.appliedSnapshot();
     return {
       v: PROTOCOL_VERSION,
       cluster: this.options.cluster,
@@ -314,7 +370,10 @@ export class Agent {
           failing: this.imports.failing(),
           syncing: this.syncs.syncing(),
         },
-      }).concat(this.settings.condition() ?? []),
+      })
+        .concat(this.settings.condition() ?? [])
+        .concat(this.policy.heartbeatCondition() ?? []),
+      ...(policy === undefined ? {} : { policy: { term: policy.term, seq: policy.seq } }),
     };
   }
 }

@@ -9,6 +9,7 @@ import {
   DiscoveryV1Api,
   KubeConfig,
   KubernetesObjectApi,
+  NetworkingV1Api,
   PatchStrategy,
   V1DeleteOptions,
   V1ObjectMeta,
@@ -25,13 +26,16 @@ import {
   FIELD_MANAGER,
   MCS_GROUP,
   MCS_VERSION,
+  NETWORKING_API_VERSION,
   METALLB_GROUP,
   METALLB_VERSION,
   OWNED_BY_LABEL,
   OWNED_BY_VALUE,
   type EndpointSliceObject,
   type KubeObject,
+  type NamespaceObject,
   type ObjectRef,
+  type PodObject,
   type ServiceExportObject,
   type ServiceObject,
 } from './objects.ts';
@@ -49,6 +53,8 @@ export interface KubeClusterOptions {
   readonly nodeLabelAllowList?: readonly string[];
   /** Watch Nodes for their labels (needs list/watch on nodes); default true. */
   readonly watchNodes?: boolean;
+  /** Watch Namespaces and Pods for the workloads report (needs list/watch on both); default true. */
+  readonly watchWorkloads?: boolean;
   /** List page size of informers and owned-object lists. */
   readonly pageSize?: number;
   readonly onInformerError?: (informer: string, err: unknown) => void;
@@ -69,6 +75,7 @@ export class KubeCluster implements ClusterPort {
   private readonly kc: KubeConfig;
   private readonly discovery: DiscoveryV1Api;
   private readonly custom: CustomObjectsApi;
+  private readonly networking: NetworkingV1Api;
   private readonly objects: KubernetesObjectApi;
   private readonly options: KubeClusterOptions;
   private readonly caches: KubeCaches;
@@ -81,6 +88,7 @@ export class KubeCluster implements ClusterPort {
     else this.kc.loadFromCluster();
     this.discovery = this.kc.makeApiClient(DiscoveryV1Api);
     this.custom = this.kc.makeApiClient(CustomObjectsApi);
+    this.networking = this.kc.makeApiClient(NetworkingV1Api);
     this.objects = KubernetesObjectApi.makeApiClient(this.kc);
     this.caches = new KubeCaches(this.kc, options);
   }
@@ -119,8 +127,36 @@ export class KubeCluster implements ClusterPort {
     return this.caches.nodeLabels(nodeName);
   }
 
+  namespaces(): NamespaceObject[] {
+    return this.caches.namespaces();
+  }
+
+  pods(): PodObject[] {
+    return this.caches.pods();
+  }
+
+  async listOwnedPolicies(signal: AbortSignal): Promise<KubeObject[]> {
+    const limit = this.options.pageSize ?? 500;
+    const out: KubeObject[] = [];
+    try {
+      let cont: string | undefined;
+      do {
+        const page: KubernetesListObject<KubernetesObject> = await raceAbort(
+          this.networking.listNetworkPolicyForAllNamespaces({ labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }),
+          signal,
+        );
+        for (const o of page.items) out.push(plain({ ...o, apiVersion: NETWORKING_API_VERSION, kind: 'NetworkPolicy' }));
+        cont = page.metadata?._continue;
+      } while (cont !== undefined && cont !== '');
+    } catch (err) {
+      throw translate(err, 'listing owned NetworkPolicies');
+    }
+    return out;
+  }
+
   private header(ref: ObjectRef): KubernetesObject & { metadata: { name: string; namespace: string } } {
-    const apiVersion = ref.kind === 'EndpointSlice' ? 'discovery.k8s.io/v1' : `${MCS_GROUP}/${MCS_VERSION}`;
+    const apiVersion =
+      ref.kind === 'EndpointSlice' ? 'discovery.k8s.io/v1' : ref.kind === 'NetworkPolicy' ? NETWORKING_API_VERSION : `${MCS_GROUP}/${MCS_VERSION}`;
     return { apiVersion, kind: ref.kind, metadata: Object.assign(new V1ObjectMeta(), { name: ref.name, namespace: ref.namespace }) };
   }
 

@@ -1,5 +1,7 @@
 // The agent's watches of its cluster (@kubernetes/client-node informers): ServiceExports, Services,
-// the Services' own EndpointSlices (indexed by service) and Node labels, as cached reads. Each
+// the Services' own EndpointSlices (indexed by service), Node labels, and Namespaces and Pods (for
+// the workloads report; a change is signalled only when what the report holds of it moved:
+// labels, addresses, phase, host network), as cached reads. Each
 // informer is restarted with backoff when it fails (a client-node informer that errors — HTTP 500,
 // a dropped socket — stops for good) and relists on 410. Events carry keys only.
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, V1ListMeta, makeInformer } from '@kubernetes/client-node';
@@ -10,7 +12,17 @@ import { raceAbort } from '../controlplane/kernel/async.ts';
 import { Backoff } from '../controlplane/kernel/backoff.ts';
 import { DEFAULT_NODE_LABEL_ALLOW_LIST } from './exports.ts';
 import { plain } from './kube-errors.ts';
-import { Labels, MANAGED_BY_AGENT, MCS_GROUP, MCS_VERSION, type EndpointSliceObject, type ServiceExportObject, type ServiceObject } from './objects.ts';
+import {
+  Labels,
+  MANAGED_BY_AGENT,
+  MCS_GROUP,
+  MCS_VERSION,
+  type EndpointSliceObject,
+  type NamespaceObject,
+  type PodObject,
+  type ServiceExportObject,
+  type ServiceObject,
+} from './objects.ts';
 import type { ClusterEvents } from './ports.ts';
 
 export interface KubeCachesOptions {
@@ -21,6 +33,8 @@ export interface KubeCachesOptions {
   readonly nodeLabelAllowList?: readonly string[] | undefined;
   /** Watch Nodes for their labels (needs list/watch on nodes); default true. */
   readonly watchNodes?: boolean | undefined;
+  /** Watch Namespaces and Pods for the workloads report (needs list/watch on both); default true. */
+  readonly watchWorkloads?: boolean | undefined;
   /** List page size of informers. */
   readonly pageSize?: number | undefined;
   readonly onInformerError?: ((informer: string, err: unknown) => void) | undefined;
@@ -139,6 +153,10 @@ export class KubeCaches {
   private svc: CachedInformer | undefined;
   private eps: CachedInformer | undefined;
   private nodes: CachedInformer | undefined;
+  private nsInformer: CachedInformer | undefined;
+  private podInformer: CachedInformer | undefined;
+  /** What the workloads report holds of each Namespace and Pod, to signal only real changes. */
+  private readonly workloadSeen = new Map<string, string>();
 
   constructor(kc: KubeConfig, options: KubeCachesOptions) {
     this.kc = kc;
@@ -222,7 +240,51 @@ export class KubeCaches {
       this.watchNodeLabels(this.nodes, events);
       all.push(['nodes', this.nodes]);
     }
+    if (this.options.watchWorkloads ?? true) {
+      this.nsInformer = makeInformer(
+        this.kc,
+        '/api/v1/namespaces',
+        allPages((c) => core.listNamespace({ limit: pageSize, ...continued(c) })),
+      );
+      this.podInformer = makeInformer(
+        this.kc,
+        '/api/v1/pods',
+        allPages((c) => core.listPodForAllNamespaces({ limit: pageSize, ...continued(c) })),
+      );
+      this.watchWorkloads(this.nsInformer, 'ns', events);
+      this.watchWorkloads(this.podInformer, 'pod', events);
+      all.push(['namespaces', this.nsInformer], ['pods', this.podInformer]);
+    }
     return all;
+  }
+
+  private watchWorkloads(informer: CachedInformer, kind: string, events: ClusterEvents): void {
+    const changed = (o: KubernetesObject, gone: boolean): void => {
+      const id = `${kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+      const p = o as KubernetesObject & { spec?: { hostNetwork?: unknown }; status?: { phase?: unknown; podIP?: unknown; podIPs?: unknown } };
+      const now = gone
+        ? ''
+        : canonicalJson({
+            l: o.metadata?.labels ?? {},
+            h: p.spec?.hostNetwork ?? null,
+            ph: p.status?.phase ?? null,
+            ip: p.status?.podIP ?? null,
+            ips: p.status?.podIPs ?? null,
+          });
+      if ((this.workloadSeen.get(id) ?? '') === now) return;
+      if (gone) this.workloadSeen.delete(id);
+      else this.workloadSeen.set(id, now);
+      events.workloadsChanged?.();
+    };
+    informer.on('add', (o) => {
+      changed(o, false);
+    });
+    informer.on('update', (o) => {
+      changed(o, false);
+    });
+    informer.on('delete', (o) => {
+      changed(o, true);
+    });
   }
 
   /** Only a change of an allow-listed label matters: it may change what exports report. */
@@ -312,6 +374,14 @@ export class KubeCaches {
 
   nodeLabels(nodeName: string): Readonly<Record<string, string>> | undefined {
     return this.nodes?.get(nodeName)?.metadata?.labels;
+  }
+
+  namespaces(): NamespaceObject[] {
+    return (this.nsInformer?.list() ?? []).map((o) => plain(o));
+  }
+
+  pods(): PodObject[] {
+    return (this.podInformer?.list() ?? []).map((o) => plain(o) as PodObject);
   }
 
   async stop(): Promise<void> {

@@ -19,7 +19,9 @@ import {
   OWNED_BY_VALUE,
   type EndpointSliceObject,
   type KubeObject,
+  type NamespaceObject,
   type ObjectRef,
+  type PodObject,
   type ServiceExportObject,
   type ServiceObject,
 } from './objects.ts';
@@ -42,7 +44,7 @@ const idOf = (kind: string, namespace: string | undefined, name: string): string
 export class MemoryCluster implements ClusterPort {
   private readonly store = new Map<string, KubeObject>();
   private events: ClusterEvents | undefined;
-  private readonly namespaces: Set<string> | undefined;
+  private readonly knownNamespaces: Set<string> | undefined;
   private readonly allow: readonly string[];
   private readonly unserved: Set<string>;
   private rv = 0;
@@ -53,7 +55,7 @@ export class MemoryCluster implements ClusterPort {
   readonly writes = { apply: 0, applyStatus: 0, delete: 0 };
 
   constructor(options: MemoryClusterOptions = {}) {
-    this.namespaces = options.namespaces === undefined ? undefined : new Set(options.namespaces);
+    this.knownNamespaces = options.namespaces === undefined ? undefined : new Set(options.namespaces);
     this.allow = options.nodeLabelAllowList ?? DEFAULT_NODE_LABEL_ALLOW_LIST;
     this.unserved = new Set(options.notServing ?? []);
   }
@@ -65,6 +67,7 @@ export class MemoryCluster implements ClusterPort {
     const id = idOf(object.kind, object.metadata.namespace, object.metadata.name);
     const prev = this.store.get(id);
     const next = clone(object);
+    if (next.kind === 'Namespace') this.knownNamespaces?.add(next.metadata.name);
     this.stamp(next, prev);
     this.store.set(id, next);
     this.notify(next, prev);
@@ -100,7 +103,7 @@ export class MemoryCluster implements ClusterPort {
   }
 
   addNamespace(name: string): void {
-    this.namespaces?.add(name);
+    this.knownNamespaces?.add(name);
   }
 
   /** The next `count` calls of these operations (default all) fail with UnavailableError. */
@@ -155,6 +158,10 @@ export class MemoryCluster implements ClusterPort {
           if (svc !== undefined && v?.metadata.labels?.[Labels.ManagedBy] !== MANAGED_BY_AGENT) e.exportChanged({ namespace: ns, name: svc });
         }
         break;
+      case 'Namespace':
+      case 'Pod':
+        e.workloadsChanged?.();
+        break;
       case 'Node': {
         const pick = (v: KubeObject | undefined): string => canonicalJson(this.allow.map((k) => v?.metadata.labels?.[k] ?? null));
         if (pick(prev) !== pick(next)) e.nodesChanged();
@@ -195,6 +202,25 @@ export class MemoryCluster implements ClusterPort {
     return this.store.get(idOf('Node', undefined, nodeName))?.metadata.labels;
   }
 
+  /** Namespaces put as objects, and (when the cluster was given a list) those it was made with. */
+  namespaces(): NamespaceObject[] {
+    const put = this.list('Namespace') as NamespaceObject[];
+    const named = new Set(put.map((n) => n.metadata.name));
+    const listed = [...(this.knownNamespaces ?? [])].filter((n) => !named.has(n)).map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+    return [...put, ...listed];
+  }
+
+  pods(): PodObject[] {
+    return this.list('Pod');
+  }
+
+  listOwnedPolicies(_signal: AbortSignal): Promise<KubeObject[]> {
+    this.fault(MemoryOperation.ListOwned);
+    return Promise.resolve(
+      [...this.store.values()].filter((o) => o.kind === 'NetworkPolicy' && o.metadata.labels?.[OWNED_BY_LABEL] === OWNED_BY_VALUE).map(clone),
+    );
+  }
+
   get(ref: ObjectRef, _signal: AbortSignal): Promise<KubeObject | undefined> {
     this.fault(MemoryOperation.Get);
     this.served(ref.kind);
@@ -206,7 +232,7 @@ export class MemoryCluster implements ClusterPort {
     this.served(object.kind);
     this.refuseWrite(object.kind, object.metadata.namespace, object.metadata.name);
     const ns = object.metadata.namespace ?? '';
-    if (this.namespaces !== undefined && !this.namespaces.has(ns)) {
+    if (this.knownNamespaces !== undefined && !this.knownNamespaces.has(ns)) {
       return Promise.reject(new NotFoundError(`applying ${object.kind} ${ns}/${object.metadata.name}: namespaces "${ns}" not found`));
     }
     const id = idOf(object.kind, ns, object.metadata.name);

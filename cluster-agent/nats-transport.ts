@@ -2,14 +2,20 @@
 // cluster's .creds, with its own inbox prefix (`_INBOX_<cluster>`, the only inbox its credential
 // may read), reconnecting forever; sends reports and sync requests as requests, heartbeats as
 // publishes; receives import batches on `causeway.v1.cluster.<cluster>.imports` and its settings
-// on `causeway.v1.cluster.<cluster>.settings` (or as the reply to a settings request). Everything
+// on `causeway.v1.cluster.<cluster>.settings` (or as the reply to a settings request) and its
+// compiled policy on `causeway.v1.cluster.<cluster>.policy`; reports its workloads as requests. Everything
 // received is validated like API input (messages.ts) before the agent sees it.
 import { randomBytes } from 'node:crypto';
 import { connectNats, type NatsConnection } from '../controlplane/bus/nats-connect.ts';
 import { UnavailableError } from '../controlplane/api/errors.ts';
 import {
   PROTOCOL_VERSION,
+  clusterPolicyCodec,
   clusterSettingsCodec,
+  policyRequestCodec,
+  workloadsCodec,
+  type PolicyRequest,
+  type Workloads,
   heartbeatCodec,
   importBatchCodec,
   renewReplyCodec,
@@ -258,6 +264,18 @@ export class NatsHubTransport implements HubTransport {
         if (batch !== undefined) events.imports(batch);
       },
     });
+    const policy = clusterSubject(this.options.cluster, ClusterSubjectKind.Policy);
+    nc.subscribe(policy, {
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.options.onError?.(`subscription ${policy}`, err);
+          return;
+        }
+        const decoded = clusterPolicyCodec.decode(msg.data, this.options.cluster);
+        if (decoded.ok) events.policy?.(decoded.value);
+        else this.reject(policy, decoded.reason, decoded.message);
+      },
+    });
     const settings = clusterSubject(this.options.cluster, ClusterSubjectKind.Settings);
     nc.subscribe(settings, {
       callback: (err, msg) => {
@@ -309,6 +327,24 @@ export class NatsHubTransport implements HubTransport {
     const reply = reportReplyCodec.decode(msg.data);
     if (!reply.ok) throw new UnavailableError(`the hub answered a report with an unexpected reply: ${reply.message}`);
     return reply.value;
+  }
+
+  async workloads(workloads: Workloads, signal: AbortSignal): Promise<ReportReply> {
+    const nc = this.connection();
+    const msg = await raceAbort(
+      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Workloads), workloadsCodec.encode(workloads), {
+        timeout: this.options.requestTimeoutMs ?? REPORT_TIMEOUT_MS,
+      }),
+      signal,
+    );
+    const reply = reportReplyCodec.decode(msg.data);
+    if (!reply.ok) throw new UnavailableError(`the hub answered a workloads report with an unexpected reply: ${reply.message}`);
+    return reply.value;
+  }
+
+  requestPolicy(request: PolicyRequest): void {
+    if (!this.connected()) return;
+    this.nc?.publish(agentSubject(this.options.cluster, AgentSubjectKind.Policy), policyRequestCodec.encode(request));
   }
 
   heartbeat(heartbeat: Heartbeat): void {

@@ -38,6 +38,9 @@ export const DISCOVERY_API_VERSION = 'discovery.k8s.io/v1';
 export const METALLB_GROUP = 'metallb.io';
 export const METALLB_VERSION = 'v1beta1';
 
+/** Compiled GlobalPolicy (issue 10 §2) is written as Kubernetes NetworkPolicies. */
+export const NETWORKING_API_VERSION = 'networking.k8s.io/v1';
+
 export interface ObjectMeta {
   name: string;
   namespace?: string | undefined;
@@ -114,12 +117,24 @@ export interface NodeObject extends KubeObject {
   metadata: ObjectMeta & { labels?: Record<string, string> | undefined };
 }
 
+/** A Namespace as policy needs it: its labels (namespaceSelectors match them). */
+export interface NamespaceObject extends KubeObject {
+  metadata: ObjectMeta & { labels?: Record<string, string> | undefined };
+}
+
+/** A Pod as policy needs it: labels, whether it is on the host network, its phase and addresses. */
+export interface PodObject extends KubeObject {
+  spec?: { hostNetwork?: boolean | undefined } | undefined;
+  status?: { phase?: string | undefined; podIP?: string | undefined; podIPs?: { ip?: string | undefined }[] | undefined } | undefined;
+}
+
 /** The kinds the agent writes. */
 export const WrittenKind = {
   ServiceImport: 'ServiceImport',
   EndpointSlice: 'EndpointSlice',
   ServiceExport: 'ServiceExport',
   IPAddressPool: 'IPAddressPool',
+  NetworkPolicy: 'NetworkPolicy',
 } as const;
 export type WrittenKind = (typeof WrittenKind)[keyof typeof WrittenKind];
 
@@ -131,7 +146,7 @@ export interface ObjectRef {
 
 export function refOf(o: KubeObject): ObjectRef {
   const kind = o.kind;
-  if (kind !== 'ServiceImport' && kind !== 'EndpointSlice' && kind !== 'ServiceExport' && kind !== 'IPAddressPool') {
+  if (kind !== 'ServiceImport' && kind !== 'EndpointSlice' && kind !== 'ServiceExport' && kind !== 'IPAddressPool' && kind !== 'NetworkPolicy') {
     throw new Error(`the agent does not write ${kind} objects`);
   }
   return { kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name };

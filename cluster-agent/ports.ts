@@ -2,8 +2,20 @@
 // hub's NATS subjects. Adapters: kube-cluster.ts and nats-transport.ts; in memory:
 // memory-cluster.ts (benchmarks, unit tests). Every I/O call takes an AbortSignal.
 import { NotFoundError } from '../controlplane/api/errors.ts';
-import type { ClusterSettings, Heartbeat, ImportBatch, Report, ReportReply, ServiceKey, SettingsRequest, SyncRequest } from '../controlplane/api/messages.ts';
-import type { EndpointSliceObject, KubeObject, ObjectRef, ServiceExportObject, ServiceObject } from './objects.ts';
+import type {
+  ClusterPolicyMessage,
+  ClusterSettings,
+  Heartbeat,
+  ImportBatch,
+  PolicyRequest,
+  Report,
+  ReportReply,
+  ServiceKey,
+  SettingsRequest,
+  SyncRequest,
+  Workloads,
+} from '../controlplane/api/messages.ts';
+import type { EndpointSliceObject, KubeObject, NamespaceObject, ObjectRef, PodObject, ServiceExportObject, ServiceObject } from './objects.ts';
 
 /** What the Kubernetes side tells the agent; payloads are keys only (the agent re-reads the caches). */
 export interface ClusterEvents {
@@ -11,6 +23,8 @@ export interface ClusterEvents {
   exportChanged(key: ServiceKey): void;
   /** Routing-relevant labels of some node changed: exports with endpoints on it may differ. */
   nodesChanged(): void;
+  /** A Namespace or Pod changed (or went): what the workloads report holds may differ. */
+  workloadsChanged?(): void;
   /** Whether every watch is running; false while one is being restarted. */
   healthChanged(healthy: boolean, message: string): void;
 }
@@ -25,6 +39,9 @@ export interface ClusterPort {
   /** The slices labelled `kubernetes.io/service-name=<name>` in the namespace, except ours. */
   endpointSlices(key: ServiceKey): EndpointSliceObject[];
   nodeLabels(nodeName: string): Readonly<Record<string, string>> | undefined;
+  /** Every Namespace and every Pod (cached), for the workloads report; a port without them reports no workloads. */
+  namespaces?(): NamespaceObject[];
+  pods?(): PodObject[];
 
   /** A live read; undefined when absent; KindNotServedError when the cluster serves no such kind. */
   get(ref: ObjectRef, signal: AbortSignal): Promise<KubeObject | undefined>;
@@ -36,6 +53,8 @@ export interface ClusterPort {
   delete(ref: ObjectRef, uid: string | undefined, signal: AbortSignal): Promise<void>;
   /** Every ServiceImport and EndpointSlice carrying the ownership label (IPAddressPools are the settings controller's, read by name). */
   listOwned(signal: AbortSignal): Promise<KubeObject[]>;
+  /** Every NetworkPolicy carrying the ownership label (the policy controller's, kept apart from the imports'); a port without it applies no policy. */
+  listOwnedPolicies?(signal: AbortSignal): Promise<KubeObject[]>;
   stop(): Promise<void>;
 }
 
@@ -53,6 +72,8 @@ export interface TransportEvents {
   imports(batch: ImportBatch): void;
   /** Validated ClusterSettings for this cluster, pushed by the hub when they change. */
   settings?(settings: ClusterSettings): void;
+  /** A validated part of this cluster's compiled policy, pushed by the hub (ADR 0017). */
+  policy?(policy: ClusterPolicyMessage): void;
   connection(state: ConnectionState): void;
 }
 
@@ -72,5 +93,9 @@ export interface HubTransport {
   sync(request: SyncRequest, signal: AbortSignal): Promise<ImportBatch[]>;
   /** Request/reply: the cluster's settings; rejects on timeout, no responder, or a malformed reply. */
   settings(request: SettingsRequest, signal: AbortSignal): Promise<ClusterSettings>;
+  /** Request/reply: the cluster's namespaces and pods (one part); rejects on timeout, no responder, or a malformed reply. */
+  workloads?(workloads: Workloads, signal: AbortSignal): Promise<ReportReply>;
+  /** Fire and forget: asks the hub's leader to send the cluster's policy snapshot (it arrives through TransportEvents.policy). */
+  requestPolicy?(request: PolicyRequest): void;
   close(): Promise<void>;
 }

@@ -37,6 +37,14 @@ export interface AgentMetrics {
   /** Writes of the MetalLB IPAddressPool the agent owns. */
   addressPoolsApplied: number;
   addressPoolsDeleted: number;
+  /** Workloads reports (namespaces and pods) acknowledged, and failed attempts. */
+  workloadReportsSent: number;
+  workloadReportFailures: number;
+  /** Compiled-policy snapshots received complete, NetworkPolicies written and deleted, apply failures. */
+  policySnapshotsReceived: number;
+  policiesApplied: number;
+  policiesDeleted: number;
+  policyApplyErrors: number;
 }
 
 export function newMetrics(): AgentMetrics {
@@ -63,6 +71,12 @@ export function newMetrics(): AgentMetrics {
     settingsRequestFailures: 0,
     addressPoolsApplied: 0,
     addressPoolsDeleted: 0,
+    workloadReportsSent: 0,
+    workloadReportFailures: 0,
+    policySnapshotsReceived: 0,
+    policiesApplied: 0,
+    policiesDeleted: 0,
+    policyApplyErrors: 0,
   };
 }
 
