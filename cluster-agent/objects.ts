@@ -94,6 +94,8 @@ export interface ServiceObject extends KubeObject {
         sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number | undefined } | undefined } | undefined;
         internalTrafficPolicy?: string | undefined;
         trafficDistribution?: string | undefined;
+        /** The pods the Service selects (the workloads report carries it for exported Services). */
+        selector?: Record<string, string> | undefined;
       }
     | undefined;
 }

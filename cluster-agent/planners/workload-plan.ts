@@ -65,7 +65,7 @@ export function workloadSet(namespaces: readonly NamespaceObject[], pods: readon
   }
   const selectors: ServiceSelector[] = [];
   for (const s of exportedServices) {
-    const selector = (s.spec as { selector?: Record<string, string> | undefined } | undefined)?.selector;
+    const selector = s.spec?.selector;
     if (selector === undefined || Object.keys(selector).length === 0 || s.metadata.namespace === undefined) continue;
     selectors.push({ namespace: s.metadata.namespace, name: s.metadata.name, matchLabels: { ...selector } });
   }

@@ -16,6 +16,7 @@ import {
 import { ManualClock } from '../../../controlplane/kernel/clock.ts';
 import { Agent } from '../../../cluster-agent/agent.ts';
 import { MemoryCluster } from '../../../cluster-agent/memory-cluster.ts';
+import type { PodObject } from '../../../cluster-agent/objects.ts';
 import { SnapshotAssembler, planPolicies } from '../../../cluster-agent/planners/policy-plan.ts';
 import { planWorkloadParts, workloadSet } from '../../../cluster-agent/planners/workload-plan.ts';
 import { CLUSTER, FakeTransport, drive, settle } from './fake-hub.ts';
@@ -37,11 +38,11 @@ class PolicyHub extends FakeTransport {
   }
 }
 
-const pod = (namespace: string, name: string, labels: Record<string, string>, ip: string | undefined, extra: Record<string, unknown> = {}) => ({
+const pod = (namespace: string, name: string, labels: Record<string, string>, ip: string | undefined, extra: Record<string, unknown> = {}): PodObject => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, namespace, labels },
-  spec: { containers: [{ name: 'c', image: 'x' }] },
+  spec: {},
   status: ip === undefined ? { phase: 'Pending' } : { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
   ...extra,
 });
