@@ -4,8 +4,8 @@
 // cluster's pod CIDRs); the pod CIDRs and labels of clusters; and the policies. So a remote pod
 // matters to cluster C only through rules that select it and target C.
 import { matchesSelector } from '../api/labels.ts';
-import { defaultDenyCovers, peerMatches, prepare, type OrderedRule, type Prepared } from './evaluate.ts';
-import { rulesTargeting } from './compile/atoms.ts';
+import { defaultDenyCovers, isPrepared, peerMatches, prepare, type OrderedRule, type Prepared } from './evaluate.ts';
+import { compileContext } from './compile/context.ts';
 import type { Endpoint, Policy, Workload, World } from './model.ts';
 
 export interface DependencyIndex {
@@ -22,18 +22,21 @@ export interface Affected {
   readonly policy: string;
 }
 
-export function dependencies(policies: readonly Policy[], world: World): DependencyIndex {
-  const prepared = prepare(policies, world);
-  const targets = new Map<OrderedRule, string[]>(prepared.rules.map((r) => [r, []]));
+export function dependencies(policies: readonly Policy[] | Prepared, world: World): DependencyIndex {
+  const prepared = isPrepared(policies) ? policies : prepare(policies, world);
+  // Which clusters each rule targets is worked out once per cluster label set (compile/context.ts).
+  const ctx = compileContext(prepared);
+  const names = world.clusters.map((c) => c.name);
+  const targets = new Map<OrderedRule, readonly string[]>();
   const targeted = new Set<string>();
-  for (const c of world.clusters) {
-    for (const r of rulesTargeting(prepared, c.name)) {
-      targets.get(r)?.push(c.name);
-      targeted.add(c.name);
-    }
-    for (const list of prepared.defaultDenies.values()) {
-      for (const p of list) if (p.defaultDeny?.clusters === undefined || matchesSelector(p.defaultDeny.clusters, c.labels)) targeted.add(c.name);
-    }
+  for (const info of ctx.rules) {
+    const list = info.targetsAll ? names : names.filter((c) => info.targets.has(c));
+    targets.set(info.rule, list);
+    for (const c of list) targeted.add(c);
+  }
+  for (const list of prepared.defaultDenies.values()) {
+    for (const p of list)
+      for (const c of world.clusters) if (p.defaultDeny?.clusters === undefined || matchesSelector(p.defaultDeny.clusters, c.labels)) targeted.add(c.name);
   }
   return { prepared, targets, targeted };
 }

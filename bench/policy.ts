@@ -1,0 +1,399 @@
+// GlobalPolicy compilation and explain figures (issue 10 §7), measured in-process on one core:
+// the compiler, the dependency index and the evaluator are pure functions over plain data, so
+// nothing but this process's CPU (and its garbage collector) bounds these figures — no etcd, no
+// NATS, no agent, no Kubernetes API server is on the path. The hub adds its registry reads and
+// the agents their server-side apply on top of them.
+//
+// - World: 1,000 clusters (env, provider, region, gpu and role labels; a few take remote peers
+//   as pod CIDRs), 200 teams each deployed in 15 clusters (namespace `team-N` labelled with its
+//   team and env), 3,000 workloads (app and track labels), one global service per team plus
+//   journey 3's `inference/llm-serving`; 10,000 policies: journey 3's two, platform rules on
+//   cluster labels (dev must not reach prod payments, monitoring scrapes everything), tenant
+//   rules between teams' namespaces, pods and services on port ranges with Allow, Deny and Pass
+//   and a default deny per team, baseline rules (external CIDRs in, no cross-env traffic).
+// - Full compile: prepare, the dependency index and every cluster's NetworkPolicies
+//   (`compileAll`), median of the runs. Bounded by the evaluation per cluster.
+// - Incremental: one workload moves to a new address; `recompileAfterEndpointChange` recompiles
+//   the clusters `affectedBy` names and reuses everything else. p50/p99 over the runs (goal
+//   p99 ≤ 50 ms). Bounded by the number of clusters a change touches times one cluster's compile.
+// - Explain: 1,000 random flows (workload or service destination, a random port) through
+//   `explain` without a route plan (the policy layer is what scales with the policies). Goal p99 ≤ 20 ms.
+//
+//   node bench/policy.ts [--quick]     prints the figures as JSON
+import { performance } from 'node:perf_hooks';
+import { compileAll, recompileAfterEndpointChange, type Compilation } from '../controlplane/policy/compile/incremental.ts';
+import { explain } from '../controlplane/policy/explain.ts';
+import type { ClusterInfo, Flow, NamespaceInfo, Peer, Policy, PortRange, ServiceInfo, Tier, Workload, World } from '../controlplane/policy/model.ts';
+import { summarize } from './stats.ts';
+
+export interface PolicyBenchOptions {
+  readonly clusters?: number;
+  readonly policies?: number;
+  readonly teams?: number;
+  /** Clusters each team is deployed in. */
+  readonly spread?: number;
+  readonly fullRuns?: number;
+  readonly incrementalRuns?: number;
+  readonly explainFlows?: number;
+  readonly seed?: number;
+}
+
+export interface PolicyFigures {
+  readonly clusters: number;
+  readonly policies: number;
+  readonly workloads: number;
+  readonly services: number;
+  /** Median of `full_compile_runs`: prepare, dependency index and every cluster compiled. */
+  readonly full_compile_ms: number;
+  readonly full_compile_runs: number;
+  readonly full_compile_spread_ms: readonly [number, number];
+  readonly objects: number;
+  readonly refused_clusters: number;
+  readonly policy_incremental_p50_ms: number;
+  readonly policy_incremental_p99_ms: number;
+  readonly incremental_runs: number;
+  /** Clusters recompiled per endpoint change: median and max. */
+  readonly incremental_clusters_p50: number;
+  readonly incremental_clusters_max: number;
+  readonly explain_p50_ms: number;
+  readonly explain_p99_ms: number;
+  readonly explain_flows: number;
+}
+
+/** mulberry32: a seeded generator, so the world is the same on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** `10.a.b.0/20` blocks, one per index, never overlapping (4,096 fit in 10/8). */
+function podBlock(i: number): { cidr: string; host: (k: number) => string } {
+  const a = Math.floor(i / 16);
+  const b = (i % 16) * 16;
+  return { cidr: `10.${a}.${b}.0/20`, host: (k) => `10.${a}.${b + Math.floor(k / 250)}.${(k % 250) + 2}` };
+}
+
+const APPS = ['web', 'api', 'db', 'worker'];
+const ENVS = ['prod', 'prod', 'prod', 'staging', 'staging', 'dev'];
+const PROVIDERS = ['aws', 'gcp', 'onprem'];
+
+export interface PolicyBenchWorld {
+  readonly world: World;
+  readonly policies: Policy[];
+}
+
+export function policyWorld(options: PolicyBenchOptions = {}): PolicyBenchWorld {
+  const nClusters = options.clusters ?? 1000;
+  const nPolicies = options.policies ?? 10_000;
+  const nTeams = options.teams ?? 200;
+  const spread = Math.min(options.spread ?? 15, nClusters);
+  const rnd = random(options.seed ?? 10);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+
+  // Journey 3's clusters are the first three; the rest are generated.
+  const clusters: ClusterInfo[] = [];
+  const hosts: ((k: number) => string)[] = [];
+  for (let i = 0; i < nClusters; i++) {
+    const block = podBlock(i);
+    hosts.push(block.host);
+    const name = i === 0 ? 'aws-train' : i === 1 ? 'gcp-train' : i === 2 ? 'onprem-inference' : `c${String(i).padStart(4, '0')}`;
+    const provider = i === 0 ? 'aws' : i === 1 ? 'gcp' : i === 2 ? 'onprem' : pick(PROVIDERS);
+    const labels: Record<string, string> = { env: i < 3 ? 'prod' : pick(ENVS), provider, region: `r${i % 10}` };
+    if (i < 2 || (i >= 3 && rnd() < 0.1)) labels['gpu'] = 'true';
+    if (i === 2 || (i >= 3 && rnd() < 0.03)) labels['role'] = 'inference';
+    clusters.push({
+      name,
+      labels,
+      podCIDRs: [block.cidr],
+      network: `${provider}-${labels['region'] ?? ''}`,
+      ...(i >= 3 && rnd() < 0.02 ? { remotePeers: 'podCIDRs' as const } : {}),
+    });
+  }
+
+  const namespaces: NamespaceInfo[] = [];
+  const workloads: Workload[] = [];
+  const perCluster = new Map<string, number>();
+  const addWorkload = (c: number, namespace: string, labels: Record<string, string>, count = 1): void => {
+    const cluster = clusters[c] as ClusterInfo;
+    const k = perCluster.get(cluster.name) ?? 0;
+    perCluster.set(cluster.name, k + count);
+    workloads.push({ cluster: cluster.name, namespace, labels, ips: Array.from({ length: count }, (_, j) => (hosts[c] as (k: number) => string)(k + j)) });
+  };
+  const addNamespace = (c: number, name: string, labels: Record<string, string>): void => {
+    const cluster = clusters[c] as ClusterInfo;
+    if (!namespaces.some((n) => n.cluster === cluster.name && n.name === name)) namespaces.push({ cluster: cluster.name, name, labels });
+  };
+
+  // Journey 3 (test/unit/policy/journey3.ts): trainers in both training clusters, web in aws-train, llm-serving on-prem.
+  addNamespace(0, 'ml-training', {});
+  addNamespace(0, 'default', {});
+  addNamespace(1, 'ml-training', {});
+  addNamespace(2, 'inference', { team: 'inference' });
+  addWorkload(0, 'ml-training', { app: 'trainer' });
+  addWorkload(1, 'ml-training', { app: 'trainer' });
+  addWorkload(0, 'default', { app: 'web' });
+  addWorkload(2, 'inference', { app: 'llm-serving' }, 2);
+
+  // Teams: each in `spread` clusters, one workload per app it runs there.
+  const teamClusters: number[][] = [];
+  for (let t = 0; t < nTeams; t++) {
+    const at = new Set<number>();
+    while (at.size < spread) at.add(Math.floor(rnd() * nClusters));
+    const list = [...at].sort((a, b) => a - b);
+    teamClusters.push(list);
+    for (const c of list) {
+      addNamespace(c, `team-${t}`, { team: `t${t}`, env: (clusters[c] as ClusterInfo).labels['env'] ?? 'prod' });
+      addWorkload(c, `team-${t}`, { app: pick(APPS), track: rnd() < 0.8 ? 'stable' : 'canary' });
+    }
+  }
+  const services: ServiceInfo[] = [
+    {
+      namespace: 'inference',
+      name: 'llm-serving',
+      selector: { matchLabels: { app: 'llm-serving' } },
+      exporters: ['onprem-inference'],
+      ports: [{ port: 8000 }],
+    },
+    ...teamClusters.map((cs, t): ServiceInfo => ({
+      namespace: `team-${t}`,
+      name: 'api',
+      selector: { matchLabels: { app: 'api' } },
+      exporters: cs.map((c) => (clusters[c] as ClusterInfo).name),
+      ports: [{ port: 8080 }],
+    })),
+  ];
+
+  const policies: Policy[] = [
+    {
+      namespace: 'inference',
+      name: 'training-to-inference',
+      tier: 'platform',
+      priority: 100,
+      rules: [
+        {
+          action: 'Allow',
+          from: [{ clusters: { matchLabels: { gpu: 'true' } }, namespaces: ['ml-training'] }],
+          to: [{ service: { namespace: 'inference', name: 'llm-serving' } }],
+          ports: [{ protocol: 'TCP', port: 8000 }],
+        },
+      ],
+    },
+    {
+      namespace: 'inference',
+      name: 'deny-training-to-onprem',
+      tier: 'baseline',
+      priority: 1000,
+      rules: [{ action: 'Deny', from: [{ clusters: { matchLabels: { gpu: 'true' } } }], to: [{ clusters: { matchLabels: { role: 'inference' } } }] }],
+    },
+  ];
+  const team = (): number => Math.floor(rnd() * nTeams);
+  const portRange = (): PortRange[] => {
+    const base = pick([80, 443, 5432, 8000, 8080, 9090]);
+    return rnd() < 0.3
+      ? [{ protocol: 'TCP', port: base, endPort: base + Math.floor(rnd() * 20) }]
+      : [{ protocol: pick(['TCP', 'TCP', 'UDP'] as const), port: base }];
+  };
+  const teamPeer = (t: number): Peer => {
+    const r = rnd();
+    if (r < 0.2) return { service: { namespace: `team-${t}`, name: 'api' } };
+    if (r < 0.35) return { namespaceSelector: { matchLabels: { team: `t${t}` } }, pods: { matchLabels: { app: pick(APPS) } } };
+    if (r < 0.5) return { clusters: { matchLabels: { env: 'prod' } }, namespaces: [`team-${t}`] };
+    return { namespaces: [`team-${t}`], pods: { matchLabels: { app: pick(APPS) } } };
+  };
+  const nPlatform = Math.floor(nPolicies * 0.04);
+  const nBaseline = Math.floor(nPolicies * 0.03);
+  for (let i = 0; policies.length < nPolicies; i++) {
+    let tier: Tier;
+    let p: Omit<Policy, 'namespace' | 'name' | 'tier'>;
+    let namespace: string;
+    if (i < nPlatform) {
+      tier = 'platform';
+      namespace = 'platform';
+      const kind = i % 4;
+      const t = team();
+      p =
+        kind === 0
+          ? {
+              priority: 10 + (i % 50),
+              rules: [
+                {
+                  action: 'Deny',
+                  from: [{ clusters: { matchLabels: { env: 'dev' } } }],
+                  to: [{ clusters: { matchLabels: { env: 'prod' } }, namespaces: [`team-${t}`] }],
+                },
+              ],
+            }
+          : kind === 1
+            ? {
+                priority: 60 + (i % 50),
+                rules: [
+                  { action: 'Allow', from: [{ namespaces: ['monitoring'] }], to: [{ namespaces: [`team-${t}`] }], ports: [{ protocol: 'TCP', port: 9100 }] },
+                ],
+              }
+            : kind === 2
+              ? {
+                  priority: 110 + (i % 50),
+                  rules: [
+                    {
+                      action: 'Pass',
+                      from: [{ clusters: { matchLabels: { region: `r${i % 10}` } }, namespaces: [`team-${team()}`] }],
+                      to: [{ clusters: { matchLabels: { region: `r${i % 10}` } }, namespaces: [`team-${t}`] }],
+                      ports: portRange(),
+                    },
+                  ],
+                }
+              : {
+                  priority: 160 + (i % 50),
+                  rules: [
+                    {
+                      action: 'Deny',
+                      from: [{ clusters: { matchLabels: { provider: pick(PROVIDERS) } }, namespaces: [`team-${team()}`] }],
+                      to: [{ namespaces: [`team-${t}`], pods: { matchLabels: { app: 'db' } } }],
+                      ports: [{ protocol: 'TCP', port: 5432 }],
+                    },
+                  ],
+                };
+    } else if (i < nPlatform + nBaseline) {
+      tier = 'baseline';
+      namespace = 'platform';
+      const t = team();
+      p =
+        i % 2 === 0
+          ? {
+              priority: i % 1000,
+              rules: [
+                { action: 'Allow', from: [{ cidrs: [pick(['203.0.113.0/24', '198.51.100.0/24', '192.0.2.0/25'])] }], to: [teamPeer(t)], ports: portRange() },
+              ],
+            }
+          : {
+              priority: i % 1000,
+              rules: [
+                {
+                  action: 'Deny',
+                  from: [{ clusters: { matchLabels: { env: 'staging' } }, namespaces: [`team-${team()}`] }],
+                  to: [{ clusters: { matchLabels: { env: 'prod' } }, namespaces: [`team-${t}`] }],
+                },
+              ],
+            };
+    } else {
+      tier = 'tenant';
+      const t = team();
+      namespace = `team-${t}`;
+      const r = rnd();
+      const action = r < 0.8 ? 'Allow' : r < 0.95 ? 'Deny' : 'Pass';
+      p = {
+        priority: i % 1000,
+        rules: [{ action, from: [teamPeer(team()), ...(rnd() < 0.3 ? [teamPeer(team())] : [])], to: [teamPeer(t)], ports: portRange() }],
+        // One in fifty tenant policies also denies the rest of the team's namespace by default.
+        ...(i % 50 === 0 ? { defaultDeny: { namespaces: [`team-${t}`], clusters: { matchLabels: { env: 'prod' } } } } : {}),
+      };
+    }
+    policies.push({ namespace, name: `${tier}-${i}`, tier, ...p });
+  }
+  return { world: { clusters, namespaces, workloads, services }, policies };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function moved(w: Workload, n: number): Workload {
+  // A new address in the workload's own /20 (the generator uses the low hosts only).
+  const [a, b] = (w.ips[0] ?? '10.0.0.1').split('.');
+  return { ...w, ips: [`${a ?? '10'}.${b ?? '0'}.${15 - (n % 4)}.${(n % 250) + 2}`] };
+}
+
+export function measurePolicy(options: PolicyBenchOptions = {}): PolicyFigures {
+  const { world, policies } = policyWorld(options);
+  const rnd = random((options.seed ?? 10) + 1);
+
+  const fullRuns = options.fullRuns ?? 1;
+  const full: number[] = [];
+  let state: Compilation | undefined;
+  for (let i = 0; i < fullRuns; i++) {
+    const t0 = performance.now();
+    state = compileAll(policies, world);
+    full.push(performance.now() - t0);
+  }
+  if (state === undefined) throw new Error('fullRuns must be at least 1');
+  let objects = 0;
+  let refused = 0;
+  for (const r of state.results.values()) {
+    objects += r.objects.length;
+    if (r.problems.some((p) => p.severity === 'error')) refused++;
+  }
+
+  const incremental: number[] = [];
+  const touched: number[] = [];
+  const runs = options.incrementalRuns ?? 60;
+  let current = state;
+  let currentWorld = world;
+  for (let i = 0; i < runs; i++) {
+    const k = Math.floor(rnd() * currentWorld.workloads.length);
+    const before = currentWorld.workloads[k] as Workload;
+    const after = moved(before, i);
+    const t0 = performance.now();
+    const nextWorld: World = { ...currentWorld, workloads: currentWorld.workloads.map((w, j) => (j === k ? after : w)) };
+    const next = recompileAfterEndpointChange(current, nextWorld, { before, after });
+    incremental.push(performance.now() - t0);
+    touched.push(next.recompiled.length);
+    current = next.compilation;
+    currentWorld = nextWorld;
+  }
+
+  const explains: number[] = [];
+  const nFlows = options.explainFlows ?? 1000;
+  const inputs = { policies: current.prepared, world: currentWorld };
+  for (let i = 0; i < nFlows; i++) {
+    const a = currentWorld.workloads[Math.floor(rnd() * currentWorld.workloads.length)] as Workload;
+    const b = currentWorld.workloads[Math.floor(rnd() * currentWorld.workloads.length)] as Workload;
+    const s = currentWorld.services[Math.floor(rnd() * currentWorld.services.length)] as ServiceInfo;
+    const flow: Flow = {
+      from: { kind: 'workload', cluster: a.cluster, namespace: a.namespace, labels: a.labels, ip: a.ips[0] },
+      to:
+        rnd() < 0.3
+          ? { kind: 'service', namespace: s.namespace, name: s.name }
+          : { kind: 'workload', cluster: b.cluster, namespace: b.namespace, labels: b.labels },
+      protocol: rnd() < 0.9 ? 'TCP' : 'UDP',
+      port: [22, 80, 443, 5432, 8000, 8080, 8085, 9100][Math.floor(rnd() * 8)] ?? 80,
+    };
+    const t0 = performance.now();
+    explain(inputs, flow);
+    explains.push(performance.now() - t0);
+  }
+
+  const inc = summarize(incremental);
+  const ex = summarize(explains);
+  const cl = summarize(touched);
+  const fs = summarize(full);
+  return {
+    clusters: world.clusters.length,
+    policies: policies.length,
+    workloads: world.workloads.length,
+    services: world.services.length,
+    full_compile_ms: round(fs.p50),
+    full_compile_runs: fullRuns,
+    full_compile_spread_ms: [round(Math.min(...full)), round(fs.max)],
+    objects,
+    refused_clusters: refused,
+    policy_incremental_p50_ms: round(inc.p50),
+    policy_incremental_p99_ms: round(inc.p99),
+    incremental_runs: inc.count,
+    incremental_clusters_p50: cl.p50,
+    incremental_clusters_max: cl.max,
+    explain_p50_ms: round(ex.p50),
+    explain_p99_ms: round(ex.p99),
+    explain_flows: ex.count,
+  };
+}
+
+if (import.meta.main) {
+  const quick = process.argv.includes('--quick');
+  process.stdout.write(`${JSON.stringify(measurePolicy(quick ? { fullRuns: 1, incrementalRuns: 50, explainFlows: 1000 } : {}), null, 2)}\n`);
+}
