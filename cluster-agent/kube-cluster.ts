@@ -9,7 +9,6 @@ import {
   DiscoveryV1Api,
   KubeConfig,
   KubernetesObjectApi,
-  NetworkingV1Api,
   PatchStrategy,
   V1DeleteOptions,
   V1ObjectMeta,
@@ -63,6 +62,11 @@ export interface KubeClusterOptions {
 const OWNED_SELECTOR = `${OWNED_BY_LABEL}=${OWNED_BY_VALUE}`;
 
 const POOLS = { group: METALLB_GROUP, version: METALLB_VERSION, plural: 'ipaddresspools' } as const;
+/**
+ * NetworkPolicies go through the custom-objects API as raw JSON: the typed client models rename
+ * `from` to `_from`, so a plain object sent through KubernetesObjectApi loses its ingress peers.
+ */
+const NETPOLS = { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' } as const;
 
 /** translate(), with a 404 on the resource itself told apart (the kind's CRD is not installed). */
 function translatePool(err: unknown, what: string): Error {
@@ -75,7 +79,6 @@ export class KubeCluster implements ClusterPort {
   private readonly kc: KubeConfig;
   private readonly discovery: DiscoveryV1Api;
   private readonly custom: CustomObjectsApi;
-  private readonly networking: NetworkingV1Api;
   private readonly objects: KubernetesObjectApi;
   private readonly options: KubeClusterOptions;
   private readonly caches: KubeCaches;
@@ -88,7 +91,6 @@ export class KubeCluster implements ClusterPort {
     else this.kc.loadFromCluster();
     this.discovery = this.kc.makeApiClient(DiscoveryV1Api);
     this.custom = this.kc.makeApiClient(CustomObjectsApi);
-    this.networking = this.kc.makeApiClient(NetworkingV1Api);
     this.objects = KubernetesObjectApi.makeApiClient(this.kc);
     this.caches = new KubeCaches(this.kc, options);
   }
@@ -141,10 +143,10 @@ export class KubeCluster implements ClusterPort {
     try {
       let cont: string | undefined;
       do {
-        const page: KubernetesListObject<KubernetesObject> = await raceAbort(
-          this.networking.listNetworkPolicyForAllNamespaces({ labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }),
+        const page = (await raceAbort(
+          this.custom.listClusterCustomObject({ ...NETPOLS, labelSelector: OWNED_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) }),
           signal,
-        );
+        )) as KubernetesListObject<KubernetesObject>;
         for (const o of page.items) out.push(plain({ ...o, apiVersion: NETWORKING_API_VERSION, kind: 'NetworkPolicy' }));
         cont = page.metadata?._continue;
       } while (cont !== undefined && cont !== '');
@@ -162,6 +164,16 @@ export class KubeCluster implements ClusterPort {
 
   async get(ref: ObjectRef, signal: AbortSignal): Promise<KubeObject | undefined> {
     if (ref.kind === 'IPAddressPool') return this.getPool(ref, signal);
+    if (ref.kind === 'NetworkPolicy') {
+      try {
+        const out: unknown = await raceAbort(this.custom.getNamespacedCustomObject({ ...NETPOLS, namespace: ref.namespace, name: ref.name }), signal);
+        return plain(out);
+      } catch (err) {
+        const e = translate(err, `reading NetworkPolicy ${ref.namespace}/${ref.name}`);
+        if (e instanceof NotFoundError) return undefined;
+        throw e;
+      }
+    }
     try {
       return plain(await raceAbort(this.objects.read(this.header(ref)), signal));
     } catch (err) {
@@ -173,6 +185,21 @@ export class KubeCluster implements ClusterPort {
 
   async apply(object: KubeObject, signal: AbortSignal): Promise<KubeObject> {
     if (object.kind === 'IPAddressPool') return this.applyPool(object, signal);
+    if (object.kind === 'NetworkPolicy') {
+      const namespace = object.metadata.namespace ?? '';
+      try {
+        const out: unknown = await raceAbort(
+          this.custom.patchNamespacedCustomObject(
+            { ...NETPOLS, namespace, name: object.metadata.name, body: object, fieldManager: FIELD_MANAGER, force: true },
+            setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+          ),
+          signal,
+        );
+        return plain(out);
+      } catch (err) {
+        throw translate(err, `applying NetworkPolicy ${namespace}/${object.metadata.name}`);
+      }
+    }
     try {
       const out = await raceAbort(
         this.objects.patch(object as unknown as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
@@ -212,6 +239,24 @@ export class KubeCluster implements ClusterPort {
 
   async delete(ref: ObjectRef, uid: string | undefined, signal: AbortSignal): Promise<void> {
     if (ref.kind === 'IPAddressPool') return this.deletePool(ref, uid, signal);
+    if (ref.kind === 'NetworkPolicy') {
+      try {
+        await raceAbort(
+          this.custom.deleteNamespacedCustomObject({
+            ...NETPOLS,
+            namespace: ref.namespace,
+            name: ref.name,
+            ...(uid === undefined ? {} : { body: Object.assign(new V1DeleteOptions(), { preconditions: Object.assign(new V1Preconditions(), { uid }) }) }),
+          }),
+          signal,
+        );
+      } catch (err) {
+        const e = translate(err, `deleting NetworkPolicy ${ref.namespace}/${ref.name}`);
+        if (e instanceof NotFoundError) return;
+        throw e;
+      }
+      return;
+    }
     try {
       await raceAbort(
         this.objects.delete(

@@ -5,7 +5,10 @@
 //
 // It serves HTTPS (a self-signed certificate made with the `openssl` CLI at start; plain http
 // with `insecure-skip-tls-verify` when `tls: false`) on 127.0.0.1 and follows the real API's
-// conventions for core/v1 namespaces, nodes and services, discovery.k8s.io/v1 endpointslices and CRDs
+// conventions for core/v1 namespaces, nodes, services and pods (status, with the pod IPs, through the
+// status subresource as a kubelet writes it), discovery.k8s.io/v1 endpointslices,
+// networking.k8s.io/v1 networkpolicies (validated as the API server does: selectors, ports and
+// port ranges, ipBlock CIDRs and their except, policyTypes), and CRDs
 // (by default the upstream MCS `serviceexports`/`serviceimports`, multicluster.x-k8s.io/v1alpha1,
 // and MetalLB's `ipaddresspools`, metallb.io/v1beta1, with their structural schemas: unknown fields
 // pruned, defaults filled in, types and enums checked; `crds: mcsCustomResourceDefinitions` gives a
@@ -308,6 +311,8 @@ export interface KubeApiDouble {
   list(resource: string, namespace?: string): KubeObject[];
   /** Creates an object directly, as a create request would (manager `kube-api-double`). */
   seed(object: KubeObject): KubeObject;
+  /** Replaces an object's status, as its controller (a Pod's kubelet) would through the status subresource. */
+  setStatus(resource: string, namespace: string | undefined, name: string, status: unknown): KubeObject;
   /** The current resourceVersion (a global counter, like etcd's revision). */
   resourceVersion(): string;
   /** Forgets all watch history: a watch from any older resourceVersion gets 410 Gone. */
@@ -390,6 +395,34 @@ const builtinTypes: readonly ResourceType[] = [
     custom: false,
     deleteReturnsStatus: false,
     nameRule: dns1035Label,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'pods',
+    singular: 'pod',
+    kind: 'Pod',
+    listKind: 'PodList',
+    namespaced: true,
+    statusSubresource: true,
+    shortNames: ['po'],
+    custom: false,
+    deleteReturnsStatus: false,
+    nameRule: dns1123Subdomain,
+  },
+  {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    plural: 'networkpolicies',
+    singular: 'networkpolicy',
+    kind: 'NetworkPolicy',
+    listKind: 'NetworkPolicyList',
+    namespaced: true,
+    statusSubresource: false,
+    shortNames: ['netpol'],
+    custom: false,
+    deleteReturnsStatus: true,
+    nameRule: dns1123Subdomain,
   },
   {
     group: 'discovery.k8s.io',
@@ -1050,7 +1083,118 @@ function defaults(s: State, t: ResourceType, next: Obj, old: Obj | undefined): v
     next.status ??= { loadBalancer: {} };
   } else if (t.plural === 'endpointslices' && typeof next.addressType !== 'string') {
     throw invalid(t, name, 'addressType', 'Required value');
+  } else if (t.plural === 'networkpolicies') {
+    const bad = networkPolicyViolation(next.spec);
+    if (bad !== undefined) throw invalid(t, name, bad[0], bad[1]);
   }
+}
+
+/** An IPv4 or IPv6 CIDR as the API server's ParseCIDRSloppy takes it; the prefix length, or undefined. */
+function cidrBits(v: unknown): { readonly v6: boolean; readonly bits: number; readonly addr: bigint } | undefined {
+  if (typeof v !== 'string') return undefined;
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(v);
+  if (!m) return undefined;
+  const [, ip = '', len = ''] = m;
+  const bits = Number(len);
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+    const parts = ip.split('.').map(Number);
+    if (parts.some((p) => p > 255) || bits > 32) return undefined;
+    return { v6: false, bits, addr: parts.reduce((a, p) => (a << 8n) + BigInt(p), 0n) };
+  }
+  if (ip.includes(':') && bits <= 128) {
+    const [head = '', tail = ''] = ip.split('::');
+    const h = head === '' ? [] : head.split(':');
+    const tl = ip.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+    const groups = ip.includes('::') ? [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl] : h;
+    if (groups.length !== 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
+    return { v6: true, bits, addr: groups.reduce((a, g) => (a << 16n) + BigInt(parseInt(g, 16)), 0n) };
+  }
+  return undefined;
+}
+
+function selectorViolation(sel: unknown, path: string): [string, string] | undefined {
+  if (sel === undefined) return undefined;
+  if (!isObj(sel)) return [path, 'Invalid value: must be a label selector'];
+  for (const k of Object.keys(sel)) if (k !== 'matchLabels' && k !== 'matchExpressions') return [`${path}.${k}`, 'field not declared in schema'];
+  if (sel.matchLabels !== undefined && !isObj(sel.matchLabels)) return [`${path}.matchLabels`, 'Invalid value: must be a map of strings'];
+  for (const [k, v] of Object.entries(isObj(sel.matchLabels) ? sel.matchLabels : {})) {
+    if (typeof v !== 'string' || v.length > 63) return [`${path}.matchLabels`, `Invalid value: "${String(v)}": a label value must be 63 characters or less`];
+    if (k === '' || k.length > 317) return [`${path}.matchLabels`, `Invalid value: "${k}": name part must be non-empty`];
+  }
+  const exprs = sel.matchExpressions;
+  if (exprs !== undefined && !Array.isArray(exprs)) return [`${path}.matchExpressions`, 'Invalid value: must be a list'];
+  for (const [i, e] of (Array.isArray(exprs) ? exprs : []).entries()) {
+    const p = `${path}.matchExpressions[${i}]`;
+    if (!isObj(e) || typeof e.key !== 'string' || e.key === '') return [`${p}.key`, 'Required value'];
+    if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(String(e.operator))) return [`${p}.operator`, `Unsupported value: "${String(e.operator)}"`];
+    const values = Array.isArray(e.values) ? e.values : [];
+    if ((e.operator === 'In' || e.operator === 'NotIn') && values.length === 0)
+      return [`${p}.values`, "Required value: must be specified when `operator` is 'In' or 'NotIn'"];
+    if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && values.length > 0)
+      return [`${p}.values`, "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"];
+  }
+  return undefined;
+}
+
+/** networking.k8s.io/v1 NetworkPolicySpec validation (pkg/apis/networking/validation), the parts policies use. */
+function networkPolicyViolation(spec: unknown): [string, string] | undefined {
+  if (!isObj(spec)) return ['spec', 'Required value'];
+  if (spec.podSelector === undefined) return ['spec.podSelector', 'Required value'];
+  const ps = selectorViolation(spec.podSelector, 'spec.podSelector');
+  if (ps) return ps;
+  const types = spec.policyTypes;
+  if (types !== undefined && (!Array.isArray(types) || types.some((x) => x !== 'Ingress' && x !== 'Egress')))
+    return ['spec.policyTypes', `Unsupported value: ${JSON.stringify(types)}: supported values: "Ingress", "Egress"`];
+  for (const dir of ['ingress', 'egress'] as const) {
+    const rules = spec[dir];
+    if (rules === undefined || rules === null) continue;
+    if (!Array.isArray(rules)) return [`spec.${dir}`, 'Invalid value: must be a list'];
+    for (const [i, r] of rules.entries()) {
+      const base = `spec.${dir}[${i}]`;
+      if (!isObj(r)) return [base, 'Invalid value: must be an object'];
+      for (const [j, port] of (Array.isArray(r.ports) ? r.ports : []).entries()) {
+        const pp = `${base}.ports[${j}]`;
+        if (!isObj(port)) return [pp, 'Invalid value: must be an object'];
+        if (port.protocol !== undefined && (typeof port.protocol !== 'string' || !['TCP', 'UDP', 'SCTP'].includes(port.protocol)))
+          return [`${pp}.protocol`, `Unsupported value: ${shown(port.protocol)}: supported values: "SCTP", "TCP", "UDP"`];
+        const p = port.port;
+        if (typeof p === 'number' && (!Number.isInteger(p) || p < 1 || p > 65_535))
+          return [`${pp}.port`, `Invalid value: ${p}: must be between 1 and 65535, inclusive`];
+        if (p !== undefined && typeof p !== 'number' && (typeof p !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p) || p.length > 15))
+          return [`${pp}.port`, `Invalid value: ${shown(p)}: must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)`];
+        const end = port.endPort;
+        if (end !== undefined) {
+          if (typeof p !== 'number') return [`${pp}.endPort`, 'Required value: may not be specified when `port` is not a number'];
+          if (typeof end !== 'number' || !Number.isInteger(end) || end < p || end > 65_535)
+            return [`${pp}.endPort`, `Invalid value: ${shown(end)}: must be greater than or equal to \`port\``];
+        }
+      }
+      const peers = dir === 'ingress' ? r.from : r.to;
+      for (const [j, peer] of (Array.isArray(peers) ? peers : []).entries()) {
+        const pp = `${base}.${dir === 'ingress' ? 'from' : 'to'}[${j}]`;
+        if (!isObj(peer)) return [pp, 'Invalid value: must be an object'];
+        const set = ['podSelector', 'namespaceSelector', 'ipBlock'].filter((k) => peer[k] !== undefined);
+        if (set.length === 0) return [pp, 'Required value: must specify a peer'];
+        if (peer.ipBlock !== undefined && set.length > 1) return [pp, 'Forbidden: may not specify more than 1 peer type when ipBlock is specified'];
+        const bad = selectorViolation(peer.podSelector, `${pp}.podSelector`) ?? selectorViolation(peer.namespaceSelector, `${pp}.namespaceSelector`);
+        if (bad) return bad;
+        if (peer.ipBlock !== undefined) {
+          const b = isObj(peer.ipBlock) ? peer.ipBlock : {};
+          const cidr = cidrBits(b.cidr);
+          if (cidr === undefined)
+            return [`${pp}.ipBlock.cidr`, `Invalid value: "${String(b.cidr)}": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)`];
+          for (const [k, ex] of (Array.isArray(b.except) ? b.except : []).entries()) {
+            const e = cidrBits(ex);
+            if (e === undefined) return [`${pp}.ipBlock.except[${k}]`, `Invalid value: "${String(ex)}": must be a valid CIDR value`];
+            const width = cidr.v6 ? 128 : 32;
+            const inside = e.v6 === cidr.v6 && e.bits > cidr.bits && e.addr >> BigInt(width - cidr.bits) === cidr.addr >> BigInt(width - cidr.bits);
+            if (!inside) return [`${pp}.ipBlock.except[${k}]`, `Invalid value: "${String(ex)}": must be a strict subset of \`cidr\``];
+          }
+        }
+      }
+    }
+  }
+  return undefined;
 }
 
 function checkNewObject(s: State, t: ResourceType, namespace: string | undefined, name: string): void {
@@ -1603,6 +1747,13 @@ export async function startKubeApiDouble(options: KubeApiDoubleOptions = {}): Pr
       } catch (err) {
         throw err instanceof ApiError ? new Error(`seeding the Kubernetes API double failed: ${err.message}`, { cause: err }) : err;
       }
+    },
+    setStatus: (resource, namespace, objName, status) => {
+      const t = typeByName(s, resource);
+      const ns = t.namespaced ? namespace : undefined;
+      const c: Call = { t, namespace: ns, name: objName, scope: 'status', query: new URLSearchParams(), manager: 'kubelet', dryRun: false };
+      const old = existing(s, c);
+      return clone(write(s, c, old, scoped(t, old, { ...clone(old), status: clone(status) }, 'status'))) as KubeObject;
     },
     resourceVersion: () => String(s.rv),
     compact: () => {
