@@ -28,6 +28,8 @@ export interface SimulatedCluster {
   /** GET one object; undefined on 404. */
   get(path: string): Promise<KubeObject | undefined>;
   list(path: string): Promise<KubeObject[]>;
+  /** Replaces an object's status through its status subresource, as its controller (a Pod's kubelet) would. */
+  setStatus(path: string, status: unknown): Promise<KubeObject>;
   stop(): Promise<void>;
 }
 
@@ -89,6 +91,13 @@ export async function startSimulatedCluster(options: {
       const res = await call('GET', path);
       if (res.status >= 300) throw new UnavailableError(`${options.name}: GET ${path}: ${res.status}`);
       return (res.body as { items?: KubeObject[] }).items ?? [];
+    },
+    setStatus: async (path, status) => {
+      const current = await call('GET', path);
+      if (current.status >= 300) throw new UnavailableError(`${options.name}: GET ${path}: ${current.status}`);
+      const res = await call('PUT', `${path}/status`, { ...(current.body as KubeObject), status });
+      if (res.status >= 300) throw new UnavailableError(`${options.name}: PUT ${path}/status: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body as KubeObject;
     },
     stop: () => child.stop(),
   };

@@ -257,6 +257,15 @@ describe('causeway demo as a process', function () {
     assert.equal(demoJson.gcp?.project, 'ml-platform-prod');
     const gcp = planned.items.find((d) => d.metadata.name === 'gcp-train-vpc');
     assert.ok(gcp !== undefined && gcp.changes.length === 0 && gcp.unchanged.routes > 0 && gcp.unchanged.rules > 0, plan.stdout);
+    // Journey 3's policy (issue 10): the trainers may reach llm-serving on 8000, the web pod may not, nor port 22.
+    assert.match(
+      out,
+      /aws-train\/ml-training\/app=trainer → inference\/llm-serving 8000\/TCP: ALLOWED\n(?:.*\n)*?decided by inference\/training-to-inference \(platform tier\) rule 0/,
+      out,
+    );
+    assert.match(out, /aws-train\/default\/app=web → inference\/llm-serving 8000\/TCP: DENIED/, out);
+    assert.match(out, /aws-train\/ml-training\/app=trainer → inference\/llm-serving 22\/TCP: DENIED/, out);
+    assert.match(out, /the NetworkPolicies its agent applied:\nNAMESPACE +NAME +FROM\ninference +causeway-/, out);
     // BIRD, the site's fabric router, learned the on-prem pod CIDR, the LoadBalancer pool and the clusterset VIP pool.
     const bird = await runCommand('birdc', ['-s', demoJson.bgp?.birdSocket ?? '', 'show', 'route'], { cwd: work });
     for (const prefix of ['10.32.0.0/16', '10.40.0.0/24', '10.255.0.0/16'])
