@@ -305,8 +305,9 @@ function round(ms: number): number {
 
 function moved(w: Workload, n: number): Workload {
   // A new address in the workload's own /20 (the generator uses the low hosts only).
-  const [a, b] = (w.ips[0] ?? '10.0.0.1').split('.');
-  return { ...w, ips: [`${a ?? '10'}.${b ?? '0'}.${15 - (n % 4)}.${(n % 250) + 2}`] };
+  const [a, b, c] = (w.ips[0] ?? '10.0.0.1').split('.');
+  const base = Math.floor(Number(c ?? '0') / 16) * 16;
+  return { ...w, ips: [`${a ?? '10'}.${b ?? '0'}.${base + 15 - (n % 4)}.${(n % 250) + 2}`] };
 }
 
 export function measurePolicy(options: PolicyBenchOptions = {}): PolicyFigures {
