@@ -51,7 +51,7 @@ export function addServerCommands(program: Command): void {
     .option('--etcd-cacert <file>', 'external etcd over TLS: the CA that signs its certificate')
     .option('--etcd-cert <file>', 'external etcd: the client certificate the hub presents')
     .option('--etcd-key <file>', 'external etcd: the key of --etcd-cert')
-    .option('--nats <url>', 'URL of an existing NATS cluster')
+    .option('--nats <urls>', 'comma-separated URLs of an existing NATS cluster (the hub fails over between them)')
     .option('--nats-listen <host:port>', 'address of the embedded nats-server (default 127.0.0.1 on the port it had); not loopback: TLS')
     .option('--tls', 'serve the API and the embedded nats-server over TLS on loopback too', false)
     .option('--tls-cert <file>', 'certificate for the API and the embedded nats-server, instead of one the hub CA signs')
