@@ -212,6 +212,16 @@ export class PolicyController {
     const added = next.world.workloads.filter((w) => !this.workloadKeys.has(workloadKey(w)));
     for (const w of removed) for (const c of clustersToRecompile(before.index, { before: w })) recompile.add(c);
     for (const w of added) for (const c of clustersToRecompile(next.index, { after: w })) recompile.add(c);
+    // What clustersToRecompile cannot see (found by the core's incremental property test): a
+    // cluster's first or last pod changes whether its pod CIDR stands for pods no rule selects, in
+    // every cluster; and a cluster that takes remote peers as pod CIDRs depends on every remote pod.
+    const moved = new Set([...removed, ...added].map((w) => w.cluster));
+    const populated = (world: World, cluster: string): boolean => world.workloads.some((w) => w.cluster === cluster);
+    if ([...moved].some((c) => populated(before.world, c) !== populated(next.world, c))) {
+      for (const c of next.world.clusters) recompile.add(c.name);
+    } else if (moved.size > 0) {
+      for (const c of next.world.clusters) if (c.remotePeers === 'podCIDRs') recompile.add(c.name);
+    }
     this.workloadKeys = keys;
     for (const c of recompile) this.clusters.add(c);
     if (removed.length > 0 || added.length > 0) for (const p of this.policyResources.keys()) this.statuses.addAfter(p, EFFECTIVE_SETTLE_MS);

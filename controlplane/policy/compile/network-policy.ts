@@ -229,7 +229,12 @@ export function compileNetworkPoliciesWithFacts(
       }
       const known = (byCluster.get(c.name) ?? []).find((w) => !selected(w));
       if (known === undefined) {
+        // Every known pod there is selected, or none is known yet: the rest of its pod CIDR is pods
+        // this hub has not heard of (not reported yet, or started since). They get exactly what a
+        // pod no label or namespace rule selects gets — the rules on the cluster alone —, never the
+        // default allow: unknown pods fail closed, they are never let through by omission.
         restMissing.add(c.name);
+        sources.push({ kind: 'remote-rest', cluster: c.name, rep: { kind: 'workload', cluster: c.name, namespace: '~', labels: {} }, rules: open });
         continue;
       }
       sources.push({

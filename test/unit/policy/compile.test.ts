@@ -92,6 +92,19 @@ describe('policy: NetworkPolicy compiler', () => {
     assert.equal(llmPolicy.metadata.annotations['causeway.dev/policies'], 'inference/deny-training-to-onprem,inference/training-to-inference');
   });
 
+  it('pods the hub has not heard of fail closed: a training cluster that reported no pods yet is denied on-prem, never let through by omission', () => {
+    const unreported: World = { ...journey3World, workloads: journey3World.workloads.filter((w) => w.cluster !== 'aws-train') };
+    const r = compileForCluster(journey3Policies, unreported, 'onprem-inference');
+    assert.deepEqual(r.problems, []);
+    const llm = r.objects.find((o) => JSON.stringify(o.spec).includes('llm-serving'));
+    assert.ok(llm !== undefined, 'llm-serving is still protected');
+    // aws-train's whole pod CIDR is carved out of every block that admits the rest of the world.
+    const ingress = (llm.spec as { ingress: { from: { ipBlock?: { cidr: string; except?: string[] } }[] }[] }).ingress;
+    const wide = ingress.flatMap((rule) => rule.from).filter((p) => p.ipBlock?.cidr === '0.0.0.0/0');
+    assert.ok(wide.length > 0 && wide.every((p) => p.ipBlock?.except?.includes('10.16.0.0/16') === true), JSON.stringify(ingress));
+    assert.ok(!JSON.stringify(llm.spec).includes('"10.16.0.0/16"}'), 'no rule admits aws-train pods as such');
+  });
+
   it('names are DNS-1123, at most 63 characters, and output is byte-identical whatever the input order', () => {
     const a = compileForCluster(journey3Policies, journey3World, 'onprem-inference');
     const shuffled: World = { ...journey3World, workloads: [...journey3World.workloads].reverse(), clusters: [...journey3World.clusters].reverse() };
