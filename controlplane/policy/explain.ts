@@ -178,11 +178,16 @@ export function explain(inputs: ExplainInputs, flow: Flow): Explanation {
       if (ok) fwOk = true;
       fwDetails.push(`${t.cluster.name}: ${checks.length === 0 ? 'no cloud firewall on the path' : checks.join('; ')}`);
     }
-    chain.push({ layer: 'route', result: routed ? 'allowed' : 'denied', detail: routeDetails.join('; ') || 'no destination with a known network' });
+    // One line per distinct path: several pods behind a service usually share one.
+    chain.push({
+      layer: 'route',
+      result: routed ? 'allowed' : 'denied',
+      detail: [...new Set(routeDetails)].join('; ') || 'no destination with a known network',
+    });
     chain.push({
       layer: 'cloud-firewall',
       result: !routed ? 'not-applicable' : !fwApplies || fwOk ? (fwApplies ? 'allowed' : 'not-applicable') : 'denied',
-      detail: fwDetails.join('; ') || 'not reached',
+      detail: [...new Set(fwDetails)].join('; ') || 'not reached',
     });
   }
 
