@@ -2,6 +2,7 @@
 // interface): `{ id, target, measured, unit, met }` per goal, plus how it was measured. `met` is
 // null where the run did not measure at the goal's scale (a quick run, a step that did not reach
 // 1,000 clusters) and `measured` null where the figure is missing; nothing is rounded towards a goal.
+import type { PolicyFigures } from './policy.ts';
 import type { RoutePlanFigures } from './route-plan.ts';
 import type { BenchResult, GoalRecord } from './result.ts';
 
@@ -84,7 +85,25 @@ export function goalRecords(r: Figures): GoalRecord[] {
       r.resync === undefined ? 'not measured' : `warm resync of ${r.resync.resync_endpoints} endpoints`,
     ),
   ];
-  return [...records, ...routePlanRecords(r.route_plan)];
+  return [...records, ...routePlanRecords(r.route_plan), ...policyRecords(r.policy)];
+}
+
+function policyRecords(p: PolicyFigures | undefined): GoalRecord[] {
+  if (p === undefined) return [];
+  const scale = p.clusters >= 1000 && p.policies >= 10_000;
+  const at = `${p.clusters} clusters, ${p.policies} policies, ${p.workloads} workloads; in-process, one core${scale ? '' : " (not the goal's 1,000 clusters / 10,000 policies)"}`;
+  return [
+    record(
+      'policy_incremental_p99_ms',
+      50,
+      '<=',
+      p.policy_incremental_p99_ms,
+      'ms',
+      scale,
+      `p99 of ${p.incremental_runs} endpoint changes (p50 ${p.policy_incremental_p50_ms} ms, ${p.incremental_clusters_p50} clusters recompiled at the median), ${at}`,
+    ),
+    record('explain_p99_ms', 20, '<=', p.explain_p99_ms, 'ms', scale, `p99 of ${p.explain_flows} flows (p50 ${p.explain_p50_ms} ms), ${at}`),
+  ];
 }
 
 function routePlanRecords(p: RoutePlanFigures | undefined): GoalRecord[] {

@@ -85,6 +85,30 @@ function routePlanSection(r: BenchResult): string[] {
   ];
 }
 
+function policySection(r: BenchResult): string[] {
+  const p = r.policy;
+  if (p === undefined) return [];
+  return [
+    '## Policy (issue 10 §7)',
+    '',
+    `Pure and in-process (bench/policy.ts): ${fmt(p.clusters)} clusters, ${fmt(p.policies)} policies, ${fmt(p.workloads)} workloads, ${fmt(p.services)} services — a quarter of the goal's world, whose compile output (every cluster's NetworkPolicies listing the other clusters' pod CIDRs) does not fit in memory here. One core bounds every figure.`,
+    '',
+    table([
+      ['figure', 'value'],
+      [
+        'full compile (prepare, dependency index, every cluster)',
+        `${fmt(p.full_compile_ms, 0)} ms, ${fmt(p.objects)} objects, ${p.refused_clusters} clusters refused`,
+      ],
+      [
+        `incremental recompile after one endpoint change (${p.incremental_runs} runs)`,
+        `p50 ${fmt(p.policy_incremental_p50_ms, 1)} ms, p99 ${fmt(p.policy_incremental_p99_ms, 1)} ms; ${p.incremental_clusters_p50} clusters recompiled at the median, ${p.incremental_clusters_max} at most`,
+      ],
+      [`explain (${p.explain_flows} flows)`, `p50 ${fmt(p.explain_p50_ms, 2)} ms, p99 ${fmt(p.explain_p99_ms, 2)} ms`],
+    ]),
+    '',
+  ];
+}
+
 type Column = readonly [header: string, cell: (p: PropagationRow) => string];
 
 const PROPAGATION_COLUMNS: readonly Column[] = [
@@ -303,6 +327,7 @@ export function markdown(r: BenchResult, analysis: string): string {
     ...memorySection(r),
     ...resyncSection(r),
     ...routePlanSection(r),
+    ...policySection(r),
     ...perStepSection(r),
     ...timingsSection(r),
     ...problemsSection(r),

@@ -2,6 +2,7 @@
 // run.ts fills it in, the report's sections (markdown.ts, goals.ts, chart.ts) read it. NaN is
 // written to JSON as null and read back as "not measured".
 import type { Machine } from './procs.ts';
+import type { PolicyFigures } from './policy.ts';
 import type { RoutePlanFigures } from './route-plan.ts';
 
 export interface PropagationRow {
@@ -102,6 +103,8 @@ export interface BenchResult {
     | undefined;
   /** The route plan's figures (issue 9 §8), measured in-process. */
   readonly route_plan?: RoutePlanFigures;
+  /** Policy compilation and explain (issue 10 §7), measured in-process. */
+  readonly policy?: PolicyFigures;
   /** Clusters and endpoints of the top step. */
   readonly clusters?: number;
   readonly endpoints?: number;

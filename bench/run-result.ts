@@ -5,6 +5,7 @@ import os from 'node:os';
 import type { Config } from './config.ts';
 import { round, roundValues, type Machine } from './procs.ts';
 import { goalRecords } from './goal-records.ts';
+import type { PolicyFigures } from './policy.ts';
 import type { RoutePlanFigures } from './route-plan.ts';
 import type { BenchResult, PropagationRow } from './result.ts';
 import type { StepResult } from './step.ts';
@@ -61,6 +62,7 @@ export function buildResult(
   started: Date,
   root: string,
   routePlan?: RoutePlanFigures,
+  policy?: PolicyFigures,
 ): BenchResult {
   const last = steps[steps.length - 1];
   const figures: Omit<BenchResult, 'goals'> = {
@@ -94,6 +96,7 @@ export function buildResult(
     memory: last?.extras?.memory,
     resync: last?.extras === undefined ? undefined : (({ memory: _m, ...rest }) => rest)(last.extras),
     ...(routePlan !== undefined ? { route_plan: routePlan } : {}),
+    ...(policy !== undefined ? { policy } : {}),
     clusters: last?.clusters ?? 0,
     endpoints: last?.steady.row.endpoints ?? 0,
     problems: [...problems, ...steps.flatMap((s) => s.problems.map((p) => `step ${s.clusters}: ${p}`))],
