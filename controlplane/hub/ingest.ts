@@ -31,6 +31,18 @@ import { checkReport } from './report-checks.ts';
 /** How long a report waits for this replica's index to show another replica's last write before reading etcd instead. */
 const INDEX_CATCH_UP_MS = 200;
 
+/** `namespace/name` of an export key of `cluster` (the index's service key); undefined for other keys (the mark, part records). */
+function serviceOfExportKey(cluster: string, key: string): string | undefined {
+  const prefix = clusterExportsPrefix(cluster);
+  return key.startsWith(prefix) ? key.slice(prefix.length) : undefined;
+}
+
+/** What this replica itself wrote last for a cluster: its mark as stored, and the exports it wrote that its index may not show yet. */
+interface OwnWrites {
+  readonly mark: StoredMark;
+  readonly exports: Map<string, { readonly json: string | undefined; readonly revision: number }>;
+}
+
 export interface IngestDeps {
   readonly store: Store;
   readonly bus: Bus;
@@ -54,12 +66,20 @@ export class ReportIngest {
   /** The revision the watch-fed index has shown up to, and who waits for it to move. */
   private indexRevision = 0;
   private readonly indexWaiters = new Set<() => void>();
+  /**
+   * Per cluster, what this replica wrote last (issue 11: one agent's reports mostly land on one
+   * replica). While the mark in etcd is still the one this replica wrote, the next report needs
+   * neither a read of the mark nor a wait for the watch: the final transaction's compare on the
+   * mark proves nobody wrote since, and a failed compare starts the report again from etcd.
+   */
+  private readonly own = new Map<string, OwnWrites>();
 
   constructor(deps: IngestDeps) {
     this.deps = deps;
     deps.exports.onChange((_, revision) => {
       this.indexRevision = Math.max(this.indexRevision, revision);
       for (const wake of [...this.indexWaiters]) wake();
+      for (const own of this.own.values()) for (const [service, w] of own.exports) if (w.revision <= this.indexRevision) own.exports.delete(service);
     });
   }
 
@@ -93,14 +113,27 @@ export class ReportIngest {
       this.reply(msg, { ok: false, reason: 'unknown-cluster', message: `cluster ${report.cluster} is not registered` });
       return;
     }
-    const last = await this.mark(report.cluster);
+    const own = this.own.get(report.cluster);
+    let last = own?.mark ?? (await this.mark(report.cluster));
     if (last !== undefined && isReplay(last.mark, report)) {
       // A retry of something already stored (by this replica or another): acknowledge without writing it again.
       this.deps.count('report', 'duplicate');
       this.reply(msg, { ok: true, seq: report.seq, revision: last.modRevision });
       return;
     }
-    const written = await this.write(report, last);
+    let written = await this.write(report, last, own);
+    if (written === undefined && own !== undefined) {
+      // Another replica wrote for this cluster since this one did: plan again from what etcd holds.
+      this.own.delete(report.cluster);
+      this.deps.count('report', 'mark_moved');
+      last = await this.mark(report.cluster);
+      if (last !== undefined && isReplay(last.mark, report)) {
+        this.deps.count('report', 'duplicate');
+        this.reply(msg, { ok: true, seq: report.seq, revision: last.modRevision });
+        return;
+      }
+      written = await this.write(report, last, undefined);
+    }
     if (written === undefined) {
       // Another replica stored a report of this agent meanwhile (a retry that outran us): if it was this one, say so.
       const now = await this.mark(report.cluster);
@@ -120,10 +153,15 @@ export class ReportIngest {
     return kv === undefined || mark === undefined ? undefined : { mark, modRevision: kv.modRevision };
   }
 
-  /** Writes the report; the revision of its last transaction, or undefined when the mark moved under it. */
-  private async write(received: Report, last: StoredMark | undefined): Promise<number | undefined> {
+  /**
+   * Writes the report; the revision of its last transaction, or undefined when the mark moved under
+   * it. `own`: the mark is this replica's last write (not read from etcd), and the exports it wrote
+   * then stand in for what its index does not show yet.
+   */
+  private async write(received: Report, last: StoredMark | undefined, own: OwnWrites | undefined): Promise<number | undefined> {
     const lastExports = last === undefined ? 0 : (last.mark.exportsRevision ?? last.modRevision);
-    const stored = await this.storedExports(received.cluster, lastExports);
+    const stored =
+      own !== undefined && this.indexRevision < lastExports ? this.overlaid(received.cluster, own) : await this.storedExports(received.cluster, lastExports);
     const checked = checkReport(received, {
       ranges: this.deps.clusterRanges(received.cluster),
       exportedAt: (service) => stored.state(service)?.exportedAt,
@@ -142,6 +180,8 @@ export class ReportIngest {
     let exportsLeft = plan.exportOps;
     let exportsRevision = lastExports;
     const final = slices.pop() ?? [];
+    // Slices before the last commit without the mark's compare: an unread mark must be checked first.
+    if (own !== undefined && slices.length > 0 && (await this.mark(report.cluster))?.modRevision !== last?.modRevision) return undefined;
     for (const slice of slices) {
       const { revision } = await this.deps.store.txn([], slice, this.deps.signal);
       if (exportsLeft > 0) exportsRevision = revision;
@@ -152,7 +192,48 @@ export class ReportIngest {
     const compare: Compare = { key: ingestMarkKey(report.cluster), modRevision: last?.modRevision ?? 0 };
     const ops: Op[] = [...final, { type: 'put', key: ingestMarkKey(report.cluster), value: JSON.stringify(mark) }];
     const result = await this.deps.store.txn([compare], ops, this.deps.signal);
-    return result.succeeded ? result.revision : undefined;
+    if (!result.succeeded) return undefined;
+    // Remember what this replica wrote: the next report of this agent starts from it.
+    const written = new Map(own?.exports ?? []);
+    for (const op of plan.ops) {
+      const service = serviceOfExportKey(report.cluster, op.key);
+      if (service !== undefined) written.set(service, { json: op.type === 'put' ? op.value : undefined, revision: result.revision });
+    }
+    for (const [service, w] of written) if (w.revision <= this.indexRevision) written.delete(service);
+    this.own.set(report.cluster, { mark: { mark, modRevision: result.revision }, exports: written });
+    return result.revision;
+  }
+
+  /** The cluster's exports as this replica last wrote them: its index, with its own writes the index does not show yet on top. */
+  private overlaid(cluster: string, own: OwnWrites): StoredExports & { state(service: string): ExportState | undefined } {
+    const index = this.deps.exports;
+    const json = (c: string, service: string): string | undefined => {
+      const w = c === cluster ? own.exports.get(service) : undefined;
+      return w !== undefined && w.revision > this.indexRevision ? w.json : index.json(c, service);
+    };
+    return {
+      json,
+      servicesOf: (c) => {
+        const services = new Set(index.servicesOf(c));
+        if (c === cluster) {
+          for (const [service, w] of own.exports) {
+            if (w.revision <= this.indexRevision) continue;
+            if (w.json === undefined) services.delete(service);
+            else services.add(service);
+          }
+        }
+        return services;
+      },
+      state: (service) => {
+        const value = json(cluster, service);
+        if (value === undefined) return undefined;
+        try {
+          return JSON.parse(value) as ExportState;
+        } catch {
+          return undefined;
+        }
+      },
+    };
   }
 
   /**
