@@ -433,11 +433,13 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     seedExport(s.double, 'llm-serving', ['10.1.0.5']);
     await s.start();
     await waitFor('the full report', () => s.hub.reports.find((r) => r.full && r.upserts.length === 1));
-    await waitFor('watches open', () => s.double.openWatches() === 4);
+    // ServiceExports, Services, EndpointSlices, Nodes, and (for policy) Namespaces and Pods.
+    const watches = 6;
+    await waitFor('watches open', () => s.double.openWatches() === watches);
 
     s.double.failNext(3, { match: (method) => method === 'GET' });
-    assert.equal(s.double.dropWatches(), 4);
-    await waitFor('watches reopened', () => s.double.openWatches() === 4, 15_000);
+    assert.equal(s.double.dropWatches(), watches);
+    await waitFor('watches reopened', () => s.double.openWatches() === watches, 15_000);
     s.double.seed(slice('llm-serving', 'llm-serving-2', ['10.1.0.9']));
     await waitFor('a report after the informer restart', () => s.hub.reports.find((r) => r.upserts[0]?.endpoints.length === 2));
 
