@@ -88,6 +88,9 @@ export class PolicyController {
   private workloadKeys = new Set<string>();
   private scheduled = false;
 
+  /** A refresh is queued for the next turn of the event loop. */
+  private refreshQueued = false;
+
   constructor(deps: PolicyControllerDeps) {
     this.deps = deps;
     this.state = this.build();
@@ -175,10 +178,15 @@ export class PolicyController {
   // ---- inputs --------------------------------------------------------------------------------
 
   private schedule(): void {
-    if (this.scheduled) return;
     this.scheduled = true;
+    // With no GlobalPolicy and nothing compiled there is nothing to recompile: the World (every
+    // export's endpoints) is rebuilt only when asked (explain, plan) instead of on every endpoint
+    // change — the exchange's hot path must not pay for a policy nobody wrote.
+    if (this.refreshQueued || (this.policyResources.size === 0 && this.results.size === 0)) return;
+    this.refreshQueued = true;
     // Changes of one watch batch (and of the same tick) are one recompute.
     setImmediate(() => {
+      this.refreshQueued = false;
       this.refresh();
     });
   }
