@@ -296,14 +296,28 @@ const PLAN_KINDS = new Set(['Network', 'Cluster', 'IPPool', 'ExternalService']);
  * changed. Status writes (the controller's own echoes, heartbeats) and endpoint churn change no
  * input, so they reconcile nothing. A hub with no such Network compares nothing.
  */
+/**
+ * How long changes of the plan's inputs gather before they are compared: building them reads every
+ * export, so doing it on each flush of endpoint churn cost the hub a third of a core at 100
+ * clusters (bench profile); provider reconciles are not on the exchange's latency path.
+ */
+const PLAN_INPUTS_COALESCE_MS = 500;
+
 function planInputsWatcher({ intents, networks }: Parts): () => void {
   let last: string | undefined;
-  return () => {
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    timer = undefined;
     if (networks.keys().length === 0) return;
     const now = JSON.stringify(intents.now());
     if (now === last) return;
     last = now;
     networks.changedAll();
+  };
+  return () => {
+    if (timer !== undefined) return;
+    timer = setTimeout(check, PLAN_INPUTS_COALESCE_MS);
+    timer.unref();
   };
 }
 
