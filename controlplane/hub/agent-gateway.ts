@@ -138,8 +138,20 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     if (changes.some((c) => PLAN_KINDS.has(c.kind))) planInputsChanged();
     parts.addressConflicts.changed(changes.map((c) => c.kind));
   });
-  parts.exports.onChange(() => {
-    planInputsChanged();
+  const planKeys = new Map<string, string>();
+  parts.exports.onChange((changes) => {
+    // Endpoint churn changes no plan input (the plan reads an export's ports and export-to, not its
+    // addresses): only a change of those, or an export coming or going, is looked at further.
+    let relevant = false;
+    for (const c of changes) {
+      const id = `${c.cluster} ${c.service}`;
+      const key = c.state === undefined ? undefined : JSON.stringify([c.state.endpointPorts ?? c.state.ports, c.state.exportTo ?? null]);
+      if (planKeys.get(id) === key) continue;
+      relevant = true;
+      if (key === undefined) planKeys.delete(id);
+      else planKeys.set(id, key);
+    }
+    if (relevant) planInputsChanged();
   });
 
   const runs = [
