@@ -24,7 +24,8 @@ export function goalRecords(r: Figures): GoalRecord[] {
   const endToEnd = 'end to end through full agents (every simulated cluster runs the agent with its in-memory Kubernetes side; no light consumers yet)';
   const records: GoalRecord[] = [
     record('hub_p50_ms', 50, '<=', top?.p50_ms, 'ms', at1000, `${where}; ${endToEnd}`),
-    record('hub_p99_ms', 250, '<=', top?.p99_ms, 'ms', at1000 && top?.incomplete === 0, `${where}; ${endToEnd}`),
+    // Changes that never arrived make the p99 a lower bound: measured at scale, it is a miss.
+    { ...record('hub_p99_ms', 250, '<=', top?.p99_ms, 'ms', at1000, `${where}; ${endToEnd}`), ...(at1000 && (top?.incomplete ?? 0) > 0 ? { met: false } : {}) },
     record('agent_sample_p99_ms', 500, '<=', top?.p99_ms, 'ms', at1000, `${where}; every cluster is a full agent`),
     record(
       'light_p50_over_floor',
