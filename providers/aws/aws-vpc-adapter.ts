@@ -19,7 +19,7 @@ import type { RouteOwnership, RouteRecord } from '../model/ownership.ts';
 import { planRoutes, type PlanProblem } from '../model/route-plan.ts';
 import type { AppliedChange, ChangeKind, DomainReconcileResult, ReconcileOptions } from '../model/reconcile.ts';
 import { desiredRules, diffAws, managedGroups, managedTables, observedTables, ownerTags, type RouteChange, type RuleChange } from './aws-diff.ts';
-import { CallBudget, CallBudgetExhaustedError, type CallBudgetOptions, type CallBudgetStats } from '../model/call-budget.ts';
+import { CallBudgetExhaustedError, DomainBudgets, type CallBudgetOptions, type CallBudgetStats } from '../model/call-budget.ts';
 import type { CallGate, Ec2Api, MutationOutcome, RuleSpec } from './ec2-api.ts';
 
 export interface AwsVpcAdapterOptions {
@@ -48,7 +48,7 @@ export class AwsVpcAdapter {
   private readonly opts: AwsVpcAdapterOptions;
   private readonly clock: Clock;
   private readonly owner: string;
-  private readonly budgets = new Map<string, CallBudget>();
+  private readonly budgets: DomainBudgets;
   /** Per domain: the route and rule keys in place after the last applied reconcile (for drift). */
   private readonly inPlace = new Map<string, Set<string>>();
   private readonly conditions = new Map<string, Condition>();
@@ -56,26 +56,18 @@ export class AwsVpcAdapter {
   constructor(options: AwsVpcAdapterOptions) {
     this.opts = options;
     this.clock = options.clock ?? systemClock;
+    this.budgets = new DomainBudgets(options.budget, this.clock, options.random);
     this.owner = options.owner ?? 'causeway';
   }
 
   /** The call budget of a domain (calls, throttled calls, time waited, current rate). */
   budgetStats(domain: string): CallBudgetStats | undefined {
-    return this.budgets.get(domain)?.stats();
-  }
-
-  private budgetFor(domain: string): CallBudget {
-    let b = this.budgets.get(domain);
-    if (b === undefined) {
-      b = new CallBudget(this.opts.budget, this.clock, this.opts.random);
-      this.budgets.set(domain, b);
-    }
-    return b;
+    return this.budgets.stats(domain);
   }
 
   async reconcile(domainName: string, signal: AbortSignal, options: ReconcileOptions = {}): Promise<DomainReconcileResult> {
     const dryRun = options.dryRun === true;
-    const budget = this.budgetFor(domainName);
+    const budget = this.budgets.for(domainName);
     budget.begin();
     const callsBefore = budget.stats().calls;
     let mutatingCalls = 0;

@@ -11,7 +11,7 @@ import type { CallGate } from '../model/provider-errors.ts';
 // The budget's errors and port are provider-neutral; they live beside the AWS adapter, which had
 // them first, and are re-exported so that the GCP adapter names them from one place.
 export { QuotaExceededError, ThrottledError, type CallGate } from '../model/provider-errors.ts';
-export { CallBudget, CallBudgetExhaustedError, type CallBudgetOptions, type CallBudgetStats } from '../model/call-budget.ts';
+export { CallBudget, CallBudgetExhaustedError, DomainBudgets, type CallBudgetOptions, type CallBudgetStats } from '../model/call-budget.ts';
 
 export interface NetworkGcp {
   readonly name: string;

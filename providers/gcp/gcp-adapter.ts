@@ -21,7 +21,7 @@ import type { GcpDomain, NetworkModel } from '../model/model.ts';
 import type { AppliedChange, DomainAdapter, DomainReconcileResult, ReconcileOptions } from '../model/reconcile.ts';
 import { planRoutes, type PlanProblem } from '../model/route-plan.ts';
 import {
-  CallBudget,
+  DomainBudgets,
   CallBudgetExhaustedError,
   type CallBudgetOptions,
   type CallBudgetStats,
@@ -72,7 +72,7 @@ function tunnelsOf(model: NetworkModel, domain: GcpDomain): { region: string; na
 export class GcpVpcAdapter implements DomainAdapter {
   private readonly opts: GcpVpcAdapterOptions;
   private readonly clock: Clock;
-  private readonly budgets = new Map<string, CallBudget>();
+  private readonly budgets: DomainBudgets;
   /** Per domain: the route, rule and range keys in place after the last applied reconcile (for drift). */
   private readonly inPlace = new Map<string, Set<string>>();
   private readonly conditions = new Map<string, Condition>();
@@ -80,25 +80,17 @@ export class GcpVpcAdapter implements DomainAdapter {
   constructor(options: GcpVpcAdapterOptions) {
     this.opts = options;
     this.clock = options.clock ?? systemClock;
+    this.budgets = new DomainBudgets(options.budget, this.clock, options.random);
   }
 
   /** The call budget of a domain (calls, throttled calls, time waited, current rate). */
   budgetStats(domain: string): CallBudgetStats | undefined {
-    return this.budgets.get(domain)?.stats();
-  }
-
-  private budgetFor(domain: string): CallBudget {
-    let b = this.budgets.get(domain);
-    if (b === undefined) {
-      b = new CallBudget(this.opts.budget, this.clock, this.opts.random);
-      this.budgets.set(domain, b);
-    }
-    return b;
+    return this.budgets.stats(domain);
   }
 
   async reconcile(domainName: string, signal: AbortSignal, options: ReconcileOptions = {}): Promise<DomainReconcileResult> {
     const dryRun = options.dryRun === true;
-    const budget = this.budgetFor(domainName);
+    const budget = this.budgets.for(domainName);
     budget.begin();
     const callsBefore = budget.stats().calls;
     let mutatingCalls = 0;

@@ -120,3 +120,31 @@ export class CallBudget implements CallGate {
     });
   }
 }
+
+/** One CallBudget per domain, made on first use: a throttled domain slows alone. */
+export class DomainBudgets {
+  private readonly budgets = new Map<string, CallBudget>();
+  private readonly options: CallBudgetOptions | undefined;
+  private readonly clock: Clock;
+  private readonly random: (() => number) | undefined;
+
+  constructor(options: CallBudgetOptions | undefined, clock: Clock, random?: () => number) {
+    this.options = options;
+    this.clock = clock;
+    this.random = random;
+  }
+
+  for(domain: string): CallBudget {
+    let b = this.budgets.get(domain);
+    if (b === undefined) {
+      b = new CallBudget(this.options, this.clock, this.random);
+      this.budgets.set(domain, b);
+    }
+    return b;
+  }
+
+  /** The call budget of a domain (calls, throttled calls, time waited, current rate); undefined before its first call. */
+  stats(domain: string): CallBudgetStats | undefined {
+    return this.budgets.get(domain)?.stats();
+  }
+}
