@@ -10,6 +10,7 @@ import type { StatusBody } from '../../controlplane/hub/http/status.ts';
 import { cluster, externalService } from '../fixtures/resources.ts';
 import { HISTORY_PREFIX, OBJECTS_PREFIX } from '../../controlplane/api/keys.ts';
 import { etcdSnapshot, registrySnapshot, startTestHub, type TestHub } from '../harness/hub.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const API = '/apis/causeway.dev/v1alpha1';
 
@@ -99,6 +100,13 @@ describe('hub hardening at the HTTP edge (issue 12 §2, §3; real hub, real etcd
       ],
     });
     await applyOk([hhNetwork]);
+    // The leader reconciles on-prem Networks (no gobgpd here): let its one status write land before
+    // any test snapshots etcd to prove a refused request wrote nothing.
+    await waitFor('the Network reconciled once', async () => {
+      const res = await fetch(`${hub.url}${API}/networks/hh-net`, { headers: { authorization: `Bearer ${hub.adminToken}` } });
+      const n = (await res.json()) as { status?: { conditions?: { type: string }[] } };
+      return n.status?.conditions?.some((c) => c.type === 'Degraded') === true;
+    });
   });
   after(() => hub.stop());
 
