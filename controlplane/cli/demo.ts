@@ -14,12 +14,11 @@ import { ADMIN_TOKEN_FILE, HUB_URL_FILE } from '../hub/config.ts';
 import { CA_CERT_FILE } from '../identity/tls-files.ts';
 import { HubClient } from './client.ts';
 import { startSimulatedCluster, type KubeObject, type SimulatedCluster } from './demo-clusters.ts';
+import { showPolicy } from './demo-policy.ts';
 import { startProviderDoubles, type DemoFabric, type DemoProviders } from './demo-providers.ts';
 import { readManifests } from './files.ts';
 import { changeLine, printPlan, printResources, printRoutes, printServices, table } from './print.ts';
-import type { DomainPlanView, ExplanationView } from '../api/read-model.ts';
-import { API_PREFIX } from './client.ts';
-import { printExplanation } from './commands/policy.ts';
+import type { DomainPlanView } from '../api/read-model.ts';
 
 export const EXAMPLES_DIR = resolve(import.meta.dirname, '../../examples');
 const CAUSEWAY_BIN = resolve(import.meta.dirname, '../../bin/causeway.js');
@@ -98,7 +97,7 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     await showResult(ctx, clusters, consumers);
     await showDns(ctx, clusters);
     await showProviders(ctx);
-    await showPolicy(ctx, clusters);
+    await showPolicy({ client: ctx.client, out: ctx.out, clusters, exporter: EXPORTER, until });
     const demoFile = writeDemoJson(ctx, clusters, providers);
     out('');
     out(`Hub:        ${hub.url}   (pid ${hub.pid ?? '?'}; nats ${hub.natsUrl}; try kill -9 on it, then start it again)`);
@@ -187,76 +186,6 @@ async function showDns({ out }: DemoContext, clusters: ReadonlyMap<string, DemoC
   });
   out(`\n$ dig @${host} -p ${port} ${DNS_NAME}   (aws-train's agent DNS)`);
   out(answer.length > 0 ? answer.map((a) => `${DNS_NAME}.  ${a.ttl}  IN  A  ${a.address}`).join('\n') : '  no answer within 10 s: see the agent log');
-}
-
-/** Journey 3's workloads (issue 10 §5): the pods GlobalPolicy selects, with the IPs their kubelet would give them. */
-const WORKLOADS: Readonly<Record<string, readonly { namespace: string; name: string; labels: Record<string, string>; ip: string }[]>> = {
-  'aws-train': [
-    { namespace: 'ml-training', name: 'trainer-0', labels: { app: 'trainer' }, ip: '10.16.1.10' },
-    { namespace: 'ml-training', name: 'trainer-1', labels: { app: 'trainer' }, ip: '10.16.1.11' },
-    { namespace: 'default', name: 'web-0', labels: { app: 'web' }, ip: '10.16.2.20' },
-  ],
-  'gcp-train': [{ namespace: 'ml-training', name: 'trainer-0', labels: { app: 'trainer' }, ip: '10.64.1.10' }],
-  'onprem-inference': [
-    { namespace: 'inference', name: 'llm-serving-0', labels: { app: 'llm-serving' }, ip: '10.32.1.10' },
-    { namespace: 'inference', name: 'llm-serving-1', labels: { app: 'llm-serving' }, ip: '10.32.1.11' },
-    { namespace: 'inference', name: 'llm-serving-2', labels: { app: 'llm-serving' }, ip: '10.32.2.12' },
-  ],
-};
-
-const FLOWS = [
-  { from: 'aws-train/ml-training/app=trainer', to: 'inference/llm-serving', port: '8000' },
-  { from: 'aws-train/default/app=web', to: 'inference/llm-serving', port: '8000' },
-  { from: 'aws-train/ml-training/app=trainer', to: 'inference/llm-serving', port: '22' },
-] as const;
-
-/**
- * Journey 3's policy, for real: the pods run (their agents report them), the hub compiles the
- * GlobalPolicies of examples/ per cluster, each agent applies its NetworkPolicies; `explain` answers
- * the journey's questions with the rule that decides.
- */
-async function showPolicy({ client, out }: DemoContext, clusters: ReadonlyMap<string, SimulatedCluster>): Promise<void> {
-  out("\nStarting journey 3's pods (trainers in aws-train and gcp-train, a web pod, the inference pods) ...");
-  for (const [name, pods] of Object.entries(WORKLOADS)) {
-    const cluster = clusters.get(name);
-    if (cluster === undefined) continue;
-    for (const p of pods) {
-      const path = `/api/v1/namespaces/${p.namespace}/pods`;
-      await cluster.create(path, {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
-        spec: { containers: [{ name: 'main', image: `registry.example/${p.labels.app ?? 'app'}:1` }] },
-      });
-      await cluster.setStatus(`${path}/${p.name}`, { phase: 'Running', podIP: p.ip, podIPs: [{ ip: p.ip }] });
-    }
-  }
-  const query = (f: (typeof FLOWS)[number]): string => `${API_PREFIX}/explain?${new URLSearchParams({ from: f.from, to: f.to, port: f.port }).toString()}`;
-  // The pods reach the hub's World with the agents' next workload reports.
-  await until(20_000, async () => (await client.request<ExplanationView>('GET', query(FLOWS[0]))).verdict === 'allowed');
-  for (const f of FLOWS) {
-    out(`\n$ causeway explain --from ${f.from} --to ${f.to} --port ${f.port}`);
-    out(printExplanation(await client.request<ExplanationView>('GET', query(f)), 'table'));
-  }
-  const onprem = clusters.get(EXPORTER);
-  let written: KubeObject[] = [];
-  await until(20_000, async () => {
-    written = (await onprem?.list('/apis/networking.k8s.io/v1/namespaces/inference/networkpolicies')) ?? [];
-    return written.some((np) => np.metadata.labels?.['causeway.dev/owned-by'] !== undefined);
-  });
-  out(`\nIn ${EXPORTER} (its Kubernetes API), the NetworkPolicies its agent applied:`);
-  out(table([['NAMESPACE', 'NAME', 'FROM'], ...written.map((np) => [np.metadata.namespace ?? '', np.metadata.name, policyPeers(np)])]));
-}
-
-/** The ipBlocks and selectors a NetworkPolicy admits, briefly. */
-function policyPeers(np: KubeObject): string {
-  const ingress = ((np.spec as { ingress?: { from?: Record<string, unknown>[] }[] } | undefined)?.ingress ?? []).flatMap((r) => r.from ?? []);
-  const peers = ingress.map((p) => {
-    const block = p.ipBlock as { cidr?: string; except?: string[] } | undefined;
-    if (block?.cidr !== undefined) return block.except === undefined ? block.cidr : `${block.cidr} except ${block.except.join(' ')}`;
-    return `pods ${JSON.stringify(p.podSelector ?? {})}${p.namespaceSelector !== undefined ? ` in namespaces ${JSON.stringify(p.namespaceSelector)}` : ''}`;
-  });
-  return peers.length === 0 ? '(nothing)' : peers.join(', ');
 }
 
 /**
