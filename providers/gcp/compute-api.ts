@@ -1,7 +1,7 @@
 // The narrow Compute Engine port the GCP adapter works through: plain records in, plain records out,
-// the contract's named errors for every failure. `compute-sdk.ts` implements it with
-// @google-cloud/compute (the one file that imports the client library, ADR 0014); nothing else in
-// the adapter sees a client type, a protobuf object or a GoogleError.
+// the contract's named errors for every failure. `compute-connection.ts` implements it on the
+// @google-cloud/compute clients of `compute-sdk.ts` (the one file that imports the client library,
+// ADR 0014); nothing else in the adapter sees a client type, a protobuf object or a GoogleError.
 //
 // Mutations answer the Compute operation they started; `waitOperation` follows it until it is DONE
 // and throws the operation's own error, translated, when it failed. Every call — each page of a

@@ -3,7 +3,7 @@
 // its own budget, the adapter reading its plan inputs from the hub's IntentSource.
 import type { IntentSource } from '../model/intents.ts';
 import type { DomainAdapter } from '../model/reconcile.ts';
-import { computeApi, type ComputeApiOptions } from './compute-sdk.ts';
+import { computeApi, type ComputeApiOptions } from './compute-connection.ts';
 import { GcpVpcAdapter, type GcpVpcAdapterOptions } from './gcp-adapter.ts';
 
 export interface GcpAdapterFactoryOptions extends Omit<GcpVpcAdapterOptions, 'api' | 'intents'> {

@@ -15,7 +15,7 @@ import type { DomainReconcileResult } from '../../providers/model/reconcile.ts';
 import type { ExportedService } from '../../providers/model/route-plan.ts';
 import { buildModel, type ModelInput } from '../../providers/model/translate.ts';
 import type { CallBudgetOptions } from '../../providers/gcp/compute-api.ts';
-import { computeApi, type ComputeConnection } from '../../providers/gcp/compute-sdk.ts';
+import { computeApi, type ComputeConnection } from '../../providers/gcp/compute-connection.ts';
 import { GcpVpcAdapter } from '../../providers/gcp/gcp-adapter.ts';
 import { gcpAdapter } from '../../providers/gcp/gcp-factory.ts';
 import { namePrefix, ownerMarker } from '../../providers/gcp/gcp-diff.ts';
