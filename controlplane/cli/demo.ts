@@ -1,60 +1,32 @@
 // `causeway demo`: a hub on its embedded default (its own etcd and nats-server on loopback) as a
 // process of its own, over TLS with the CA it makes under its data dir; the example clusterset
 // applied through the real API; and three simulated clusters — each a Kubernetes API test double in
-// its own process (demo-clusters.ts) with a real agent process — exchanging the on-prem inference
-// service (journey 2). Shows the result, then serves until Ctrl-C. The hub can be killed and started
-// again under it, as a user would try: the agents reconnect.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+// its own process (demo-clusters.ts) with a real agent process (demo-processes.ts) — exchanging the
+// on-prem inference service (journey 2). Shows the result, then serves until Ctrl-C. The hub can be
+// killed and started again under it, as a user would try: the agents reconnect.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KINDS } from '../api/kinds.ts';
 import { Resolver } from 'node:dns/promises';
-import { ChildServer, freePort } from '../embedded/child-server.ts';
-import { ADMIN_TOKEN_FILE, HUB_URL_FILE } from '../hub/config.ts';
-import { CA_CERT_FILE } from '../identity/tls-files.ts';
 import { HubClient } from './client.ts';
-import { startSimulatedCluster, type KubeObject, type SimulatedCluster } from './demo-clusters.ts';
+import type { KubeObject, SimulatedCluster } from './demo-clusters.ts';
 import { showPolicy } from './demo-policy.ts';
+import { HUB_STOP_GRACE_MS, rel, startClusters, startHubProcess, type DemoCluster, type DemoContext, type DemoHub } from './demo-processes.ts';
 import { startProviderDoubles, type DemoFabric, type DemoProviders } from './demo-providers.ts';
 import { readManifests } from './files.ts';
 import { changeLine, printPlan, printResources, printRoutes, printServices, table } from './print.ts';
 import type { DomainPlanView } from '../api/read-model.ts';
 
 export const EXAMPLES_DIR = resolve(import.meta.dirname, '../../examples');
-const CAUSEWAY_BIN = resolve(import.meta.dirname, '../../bin/causeway.js');
 
 /** The clusters of examples/ that get a simulated Kubernetes and an agent. */
 const SIMULATED = ['aws-train', 'gcp-train', 'onprem-inference'] as const;
 const EXPORTER = 'onprem-inference';
 
-/** The demo's hub: a `causeway hub` process on the demo's data dir. */
-export interface DemoHub {
-  readonly url: string;
-  readonly pid: number | undefined;
-  /** tls://127.0.0.1:PORT of its embedded nats-server (the port is kept in <data-dir>/nats/port). */
-  readonly natsUrl: string;
-  /** The CA its API and nats-server certificates are signed by. */
-  readonly caFile: string;
-  readonly adminTokenFile: string;
-  readonly logFile: string;
-}
-
 export interface RunningDemo {
   readonly hub: DemoHub;
   stop(): Promise<void>;
-}
-
-/** The hub's own shutdown is bounded at 15 s (SHUTDOWN_DEADLINE_MS); give it that before SIGKILL. */
-const HUB_STOP_GRACE_MS = 16_000;
-
-interface DemoContext {
-  readonly hub: DemoHub;
-  readonly client: HubClient;
-  readonly dataDir: string;
-  readonly out: (line: string) => void;
-  /** Stops run in reverse order of registration: agents, then their clusters, then the hub, then the provider doubles. */
-  readonly stops: (() => Promise<void>)[];
-  readonly signal: AbortSignal;
 }
 
 export async function runDemo(options: { listen: string; dataDir: string }, out: (line: string) => void): Promise<RunningDemo> {
@@ -92,7 +64,7 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     const client = new HubClient(hub.url, readFileSync(hub.adminTokenFile, 'utf8').trim(), { ca: readFileSync(hub.caFile, 'utf8') });
     const ctx: DemoContext = { hub, client, dataDir, out, stops, signal: ac.signal };
     await applyExamples(ctx, providers.bgp);
-    const clusters = await startClusters(ctx);
+    const clusters = await startClusters(SIMULATED, ctx);
     const consumers = await exportAndWait(ctx, clusters);
     await showResult(ctx, clusters, consumers);
     await showDns(ctx, clusters);
@@ -122,52 +94,6 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     throw err;
   }
 }
-
-/** Starts `causeway hub` as a child process and waits until it answers /readyz over TLS. */
-async function startHubProcess(
-  dataDir: string,
-  args: readonly string[],
-  env: Readonly<Record<string, string>>,
-): Promise<{ process: ChildServer; hub: DemoHub }> {
-  const logFile = join(dataDir, 'hub.log');
-  const urlFile = join(dataDir, HUB_URL_FILE);
-  // A URL left by an earlier run is not this hub's.
-  rmSync(urlFile, { force: true });
-  const child = ChildServer.start({ name: 'hub', command: process.execPath, args: [CAUSEWAY_BIN, ...args], env, logFile, pidFile: join(dataDir, 'hub.pid') });
-  let hub: DemoHub | undefined;
-  try {
-    await child.waitReady(
-      async () => {
-        if (!existsSync(urlFile)) return false;
-        const url = readFileSync(urlFile, 'utf8').trim();
-        const caFile = join(dataDir, CA_CERT_FILE);
-        const port = readFileSync(join(dataDir, 'nats', 'port'), 'utf8').trim();
-        const candidate: DemoHub = {
-          url,
-          pid: child.pid,
-          natsUrl: `tls://127.0.0.1:${port}`,
-          caFile,
-          adminTokenFile: join(dataDir, ADMIN_TOKEN_FILE),
-          logFile,
-        };
-        const probe = new HubClient(url, undefined, { ca: readFileSync(caFile, 'utf8') });
-        await probe.request('GET', '/readyz');
-        hub = candidate;
-        return true;
-      },
-      logFile,
-      60_000,
-    );
-  } catch (err) {
-    await child.stop(HUB_STOP_GRACE_MS);
-    throw err;
-  }
-  if (hub === undefined) throw new Error('unreachable: ready without a hub');
-  return { process: child, hub };
-}
-
-/** A simulated cluster and the address its agent serves clusterset.local on. */
-type DemoCluster = SimulatedCluster & { readonly dns: string };
 
 const DNS_NAME = 'llm-serving.inference.svc.clusterset.local';
 
@@ -228,10 +154,6 @@ function writeDemoJson({ hub, dataDir }: DemoContext, clusters: ReadonlyMap<stri
   return file;
 }
 
-function rel(p: string): string {
-  return relative(process.cwd(), p) || '.';
-}
-
 /** The examples' on-prem site names a fabric router by a documentation address; the demo's is its BIRD. */
 function atDemoFabric(object: unknown, fabric: DemoFabric): unknown {
   const o = object as { kind?: string; metadata?: { name?: string }; spec?: { onprem?: Record<string, unknown> } };
@@ -250,56 +172,6 @@ async function applyExamples({ client, out }: DemoContext, fabric: DemoFabric): 
     false,
   );
   for (const c of result.changes) out(`  ${changeLine(c, false)}`);
-}
-
-/** One simulated Kubernetes API per example cluster, each with its agent as a child process. */
-async function startClusters({ hub, client, dataDir, out, stops, signal }: DemoContext): Promise<Map<string, DemoCluster>> {
-  out('\nStarting three simulated clusters (Kubernetes API test doubles), each with a real agent process ...');
-  const clusters = new Map<string, DemoCluster>();
-  const agents: ChildServer[] = [];
-  // Agents first, all at once; then their clusters (spliced in after the hub); the hub last.
-  stops.push(async () => {
-    await Promise.all(agents.map((a) => a.stop()));
-  });
-  for (const cluster of SIMULATED) {
-    const dir = join(dataDir, 'clusters', cluster);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const simulated = await startSimulatedCluster({ name: cluster, dir, namespaces: ['default', 'kube-system', 'inference', 'ml-training'], signal });
-    stops.splice(2, 0, () => simulated.stop());
-    // Each agent serves clusterset.local for its cluster, where that cluster's CoreDNS would forward the zone.
-    const dns = `127.0.0.1:${await freePort()}`;
-    clusters.set(cluster, Object.assign(simulated, { dns }));
-    const credential = await client.credentials(cluster, false);
-    const credsFile = join(dir, 'agent.creds');
-    writeFileSync(credsFile, credential.creds, { mode: 0o600 });
-    const agent = ChildServer.start({
-      name: `agent ${cluster}`,
-      command: process.execPath,
-      args: [
-        CAUSEWAY_BIN,
-        'agent',
-        '--cluster',
-        cluster,
-        '--nats',
-        hub.natsUrl,
-        '--ca',
-        hub.caFile,
-        '--creds',
-        credsFile,
-        '--kubeconfig',
-        simulated.kubeconfig,
-        '--dns-listen',
-        dns,
-      ],
-      logFile: join(dir, 'agent.log'),
-      pidFile: join(dir, 'agent.pid'),
-    });
-    agents.push(agent);
-    out(
-      `  ${cluster.padEnd(17)} Kubernetes API ${simulated.url}, agent pid ${agent.pid ?? '?'}, clusterset.local DNS ${dns} (log ${rel(join(dir, 'agent.log'))})`,
-    );
-  }
-  return clusters;
 }
 
 /** Creates the exported service in the on-prem cluster and waits for its import elsewhere; returns the importers. */
