@@ -4,7 +4,8 @@
 // returns no objects and an error problem that says why and which rule.
 import { isPrepared, prepare, type Prepared } from '../evaluate.ts';
 import { ProblemCode, type Policy, type World } from '../model.ts';
-import { compileNetworkPolicies, type CompileResult } from './network-policy.ts';
+import { compileNetworkPolicies } from './network-policy.ts';
+import type { CompileResult } from './result.ts';
 
 export const PolicyFormat = {
   NetworkPolicy: 'NetworkPolicy',
@@ -43,4 +44,4 @@ export function compileForCluster(
   }
 }
 
-export type { CompileResult, CompiledObject } from './network-policy.ts';
+export type { CompileResult, CompiledObject } from './result.ts';
