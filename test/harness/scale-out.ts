@@ -6,14 +6,12 @@
 // cluster's JetStream forms, keeps a leader through a node loss and loses no acknowledged message.
 // Everything is stopped by `stop` or, failing that, by the root hook.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ChildServer, freePort, portOpen } from '../../controlplane/embedded/child-server.ts';
 import { etcdHealthy } from '../../controlplane/embedded/etcd.ts';
 import { connectNats, type NatsConnection } from '../../controlplane/bus/nats-connect.ts';
 import { HubClient } from '../../controlplane/cli/client.ts';
-import { readManifests } from '../../controlplane/cli/files.ts';
 import { CredentialStore } from '../../controlplane/hub/credentials.ts';
-import { LEADER_ELECTION } from '../../controlplane/hub/agent-gateway.ts';
 import { createSecretKeyFile } from '../../controlplane/identity/secret-key-file.ts';
 import {
   appAccountJwt,
@@ -27,11 +25,10 @@ import {
 import { renderNatsServerConfig } from '../../controlplane/identity/nats-server-config.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { onCleanup } from './cleanup.ts';
-import { startCauseway, type CausewayProcess } from './cli.ts';
+import type { CausewayProcess } from './cli.ts';
+import { electedReplica, exampleRegistry, startHubProcess, type HubProcessOptions } from './hub-replica.ts';
 import { tempDir } from './servers.ts';
 import { waitFor } from './wait.ts';
-
-const EXAMPLES = resolve(import.meta.dirname, '../../examples');
 
 // ---- etcd ------------------------------------------------------------------------------------
 
@@ -355,11 +352,7 @@ export async function startScaleOut(options: ScaleOutOptions = {}): Promise<Scal
     const first = hubs[0];
     if (first === undefined) throw new Error('no hubs');
     const client = new HubClient(first.url, readFileSync(join(first.dataDir, 'admin.token'), 'utf8').trim());
-    const ttl = options.heartbeatTTLSeconds ?? 10;
-    const docs = readManifests([join(EXAMPLES, '00-networks.yaml'), join(EXAMPLES, '10-pools.yaml'), join(EXAMPLES, '20-clusters.yaml')], false).map((d) => {
-      const o = d.object as { kind?: string; spec?: Record<string, unknown> };
-      return { source: d.source, object: o.kind === 'Cluster' ? { ...o, spec: { ...o.spec, heartbeatTTLSeconds: ttl } } : o };
-    });
+    const docs = exampleRegistry(options.heartbeatTTLSeconds ?? 10);
     await client.apply([...docs, ...(options.manifests ?? []).map((object, i) => ({ source: { file: 'scale-out', document: i + 1 }, object }))], false);
     return {
       etcd,
@@ -367,12 +360,7 @@ export async function startScaleOut(options: ScaleOutOptions = {}): Promise<Scal
       hubs,
       client,
       store,
-      leader: async () => {
-        const { kvs } = await store.range(`election/${LEADER_ELECTION}/`);
-        // etcd3's election: the oldest campaign key (lowest create revision) leads.
-        const held = [...kvs].sort((a, b) => a.createRevision - b.createRevision)[0];
-        return held === undefined ? undefined : hubs.find((h) => held.value.startsWith(`${h.replicaId}/`));
-      },
+      leader: () => electedReplica(store, hubs),
       stop,
     };
   } catch (err) {
@@ -392,24 +380,17 @@ async function startHub(
   const dataDir = join(work, 'data');
   const listen = `127.0.0.1:${await freePort()}`;
   const url = `http://${listen}`;
-  // Every member's and every node's URL: the hub's clients fail over between them.
-  const args = ['hub', '--listen', listen, '--data-dir', dataDir, '--etcd', etcd.urls.join(','), '--nats', nats.urls.join(','), '--secret-key-file', keyFile];
-  if (options.leaderLeaseSeconds !== undefined) args.push('--leader-lease', `${options.leaderLeaseSeconds}s`);
-  let child: CausewayProcess | undefined;
-  const launch = async (): Promise<CausewayProcess> => {
-    const c = startCauseway(args, { cwd: work });
-    await waitFor(
-      `${name} /readyz 200`,
-      async () => {
-        if (c.hasExited()) throw new Error(`${name} exited: ${c.stderr()}`);
-        return (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status === 200;
-      },
-      30_000,
-    );
-    await waitFor(`${name} agent gateway`, () => c.stdout().includes('"msg":"agent gateway listening"'), 15_000);
-    return c;
+  const hubProcess: HubProcessOptions = {
+    name,
+    work,
+    dataDir,
+    listen,
+    etcd: etcd.urls,
+    nats: nats.urls,
+    secretKeyFile: keyFile,
+    leaderLeaseSeconds: options.leaderLeaseSeconds,
   };
-  child = await launch();
+  let child: CausewayProcess | undefined = await startHubProcess(hubProcess);
   const running = (): CausewayProcess => {
     if (child === undefined) throw new Error(`${name} is not running`);
     return child;
@@ -424,7 +405,7 @@ async function startHub(
       await running().stop('SIGKILL', 5000);
     },
     start: async () => {
-      child = await launch();
+      child = await startHubProcess(hubProcess);
     },
     stop: async () => {
       if (child !== undefined && !child.hasExited()) await child.stop('SIGTERM', 20_000);

@@ -5,23 +5,19 @@
 // The registry gets the examples' Networks, IPPools and Clusters. Everything is stopped by `stop`
 // or, failing that, by the root hook.
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { freePort } from '../../controlplane/embedded/child-server.ts';
 import { HubClient } from '../../controlplane/cli/client.ts';
-import { readManifests } from '../../controlplane/cli/files.ts';
 import { CredentialStore } from '../../controlplane/hub/credentials.ts';
 import { startHub, type RunningHub } from '../../controlplane/hub/hub.ts';
-import { LEADER_ELECTION } from '../../controlplane/hub/agent-gateway.ts';
 import { createSecretKeyFile } from '../../controlplane/identity/secret-key-file.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { onCleanup } from './cleanup.ts';
-import { startCauseway, type CausewayProcess } from './cli.ts';
+import type { CausewayProcess } from './cli.ts';
+import { electedReplica, exampleRegistry, startHubProcess } from './hub-replica.ts';
 import { startTestNats, type TestNats } from './nats.ts';
 import { startTestEtcd, tempDir, type TestEtcd } from './servers.ts';
-import { waitFor } from './wait.ts';
-
-const EXAMPLES = resolve(import.meta.dirname, '../../examples');
 
 export interface HubReplica {
   readonly name: string;
@@ -83,23 +79,13 @@ export async function startHubReplicas(options: HubReplicasOptions): Promise<Hub
     const first = replicas[0];
     if (first === undefined) throw new Error('no replicas');
     const client = new HubClient(first.url, first.adminToken);
-    const ttl = options.heartbeatTTLSeconds ?? 5;
-    const docs = readManifests([join(EXAMPLES, '00-networks.yaml'), join(EXAMPLES, '10-pools.yaml'), join(EXAMPLES, '20-clusters.yaml')], false).map((d) => {
-      const o = d.object as { kind?: string; spec?: Record<string, unknown> };
-      return { source: d.source, object: o.kind === 'Cluster' ? { ...o, spec: { ...o.spec, heartbeatTTLSeconds: ttl } } : o };
-    });
-    await client.apply(docs, false);
+    await client.apply(exampleRegistry(options.heartbeatTTLSeconds ?? 5), false);
     return {
       etcd,
       nats,
       replicas,
       client,
-      leader: async () => {
-        const { kvs } = await store.range(`election/${LEADER_ELECTION}/`);
-        // etcd3's election: the oldest campaign key (lowest create revision) leads.
-        const held = [...kvs].sort((a, b) => a.createRevision - b.createRevision)[0];
-        return held === undefined ? undefined : replicas.find((r) => held.value.startsWith(`${r.replicaId}/`));
-      },
+      leader: () => electedReplica(store, replicas),
       stop,
     };
   } catch (err) {
@@ -139,18 +125,16 @@ async function startReplica(name: string, etcd: TestEtcd, nats: TestNats, keyFil
       },
     };
   }
-  const args = ['hub', '--listen', listen, '--data-dir', dataDir, '--etcd', etcd.url, '--nats', nats.url, '--secret-key-file', keyFile];
-  if (options.leaderLeaseSeconds !== undefined) args.push('--leader-lease', `${options.leaderLeaseSeconds}s`);
-  const child = startCauseway(args, { cwd: work });
-  await waitFor(
-    `${name} /readyz 200`,
-    async () => {
-      if (child.hasExited()) throw new Error(`${name} exited: ${child.stderr()}`);
-      return (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status === 200;
-    },
-    30_000,
-  );
-  await waitFor(`${name} agent gateway`, () => child.stdout().includes('"msg":"agent gateway listening"'), 15_000);
+  const child = await startHubProcess({
+    name,
+    work,
+    dataDir,
+    listen,
+    etcd: [etcd.url],
+    nats: [nats.url],
+    secretKeyFile: keyFile,
+    leaderLeaseSeconds: options.leaderLeaseSeconds,
+  });
   return {
     name,
     url,
