@@ -44,16 +44,13 @@ export class ChildServer {
     this.pidFile = options.pidFile;
     this.dataDir = options.dataDir;
     // If we exit without stopping it (a second Ctrl-C, a crash), the server must not outlive us.
-    const killOnExit = (): void => {
-      this.signal('SIGKILL');
-    };
-    process.once('exit', killOnExit);
+    trackRunning(this);
     // Exited once the process is gone and its last words are in the log file (its pipes closed and
     // the log flushed), so that whoever reports the exit can quote them; a grandchild holding the
     // pipes open delays that by at most a second.
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        process.removeListener('exit', killOnExit);
+        untrackRunning(this);
         // Only our own pid file: a server started since on the same data dir has written its own.
         if (this.pidFile !== undefined && readPid(this.pidFile) === child.pid) rmSync(this.pidFile, { force: true });
         let done = false;
@@ -156,6 +153,24 @@ export class ChildServer {
       await sleep(backoff.next());
     }
   }
+}
+
+// One 'exit' listener for every server this process runs, not one each: a process running more than
+// ten at once (a test run, the scale-out harness) passed Node's limit of ten listeners and warned.
+const killedOnExit = new Set<ChildServer>();
+
+function killAll(): void {
+  for (const server of killedOnExit) server.signal('SIGKILL');
+}
+
+function trackRunning(server: ChildServer): void {
+  if (killedOnExit.size === 0) process.once('exit', killAll);
+  killedOnExit.add(server);
+}
+
+function untrackRunning(server: ChildServer): void {
+  killedOnExit.delete(server);
+  if (killedOnExit.size === 0) process.removeListener('exit', killAll);
 }
 
 /** Below this much free space a server cannot even write its first WAL segment or pid file. */
