@@ -7,46 +7,20 @@
 // ownership, the hub away, ServiceExport status.
 import assert from 'node:assert/strict';
 import type { ImportBatch } from '../../controlplane/api/messages.ts';
-import { ManualClock } from '../../controlplane/kernel/clock.ts';
-import { Agent, type AgentOptions } from '../../cluster-agent/agent.ts';
 import { desiredImport } from '../../cluster-agent/imports.ts';
 import { MemoryCluster } from '../../cluster-agent/memory-cluster.ts';
-import { CLUSTER, FakeTransport, batch, drive, imp, names, seedExport, settle } from './agent/fake-hub.ts';
+import { agentsOnClock } from './agent/agents-on-clock.ts';
+import { FakeTransport, batch, drive, imp, names, seedExport, settle } from './agent/fake-hub.ts';
 
 describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernetes port) and an in-memory hub', () => {
-  let agents: Agent[] = [];
-  let clock: ManualClock;
-  beforeEach(() => {
-    clock = new ManualClock(0);
-  });
-  afterEach(async () => {
-    await Promise.all(agents.map((a) => a.stop()));
-    agents = [];
-  });
-  function startAgent(kube: MemoryCluster, hub: FakeTransport, extra: Partial<AgentOptions> = {}): Agent {
-    const agent = new Agent(kube, hub, {
-      cluster: CLUSTER,
-      heartbeatIntervalMs: 100,
-      resyncJitterMs: 0,
-      retryBaseMs: 20,
-      retryMaxMs: 160,
-      chunkWaitMs: 300,
-      driftCheckIntervalMs: 0,
-      random: () => 0.5,
-      clock,
-      ...extra,
-    });
-    agents.push(agent);
-    void agent.start();
-    return agent;
-  }
+  const agents = agentsOnClock({ heartbeatIntervalMs: 100, chunkWaitMs: 300 });
 
   it('sends a full report too large for one message in ordered parts, one after another', async () => {
     const kube = new MemoryCluster();
     const hub = new FakeTransport();
     for (let i = 0; i < 6; i++) seedExport(kube, `svc-${i}`, [`10.0.1.${i + 1}`]);
-    startAgent(kube, hub, { maxReportBytes: 900 });
-    await drive(clock, 'every part', () => hub.reports.length > 1 && hub.reports.at(-1)?.part?.index === (hub.reports.at(-1)?.part?.count ?? 0) - 1);
+    agents.start(kube, hub, { maxReportBytes: 900 });
+    await drive(agents.clock, 'every part', () => hub.reports.length > 1 && hub.reports.at(-1)?.part?.index === (hub.reports.at(-1)?.part?.count ?? 0) - 1);
     const count = hub.reports[0]?.part?.count ?? 0;
     assert.ok(count > 1);
     assert.deepEqual(
@@ -67,17 +41,17 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
       if (!r.full && release === undefined) await new Promise<void>((res) => (release = res));
       return { ok: true, seq: r.seq, revision: r.seq };
     };
-    startAgent(kube, hub);
-    const full = await drive(clock, 'the full report', () => hub.reports[0]);
+    agents.start(kube, hub);
+    const full = await drive(agents.clock, 'the full report', () => hub.reports[0]);
     assert.equal(full.full, true);
     assert.deepEqual(full.upserts.map((u) => u.name).sort(), ['api', 'web']);
 
     seedExport(kube, 'web', ['10.0.0.1', '10.0.0.3']);
-    await drive(clock, 'the held incremental report', () => release !== undefined);
+    await drive(agents.clock, 'the held incremental report', () => release !== undefined);
     seedExport(kube, 'api', ['10.0.0.4']);
     kube.remove('ServiceExport', 'apps', 'web');
     release?.();
-    await drive(clock, 'the coalesced report', () => hub.reports.length === 3);
+    await drive(agents.clock, 'the coalesced report', () => hub.reports.length === 3);
     await settle();
     assert.equal(hub.reports.length, 3, 'the changes behind the held report went in one report');
     const [, first, second] = hub.reports;
@@ -104,10 +78,10 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     seedExport(kube, 'web', ['10.0.0.1']);
     let failures = 2;
     hub.onReport = (r) => (failures-- > 0 ? Promise.reject(new Error('timeout')) : Promise.resolve({ ok: true, seq: r.seq, revision: 1 }));
-    const agent = startAgent(kube, hub);
+    const agent = agents.start(kube, hub);
     await settle();
     assert.equal(hub.reports.length, 1, 'no retry before its backoff has passed');
-    await drive(clock, 'an acknowledged report', () => agent.metrics.reportsSent === 1);
+    await drive(agents.clock, 'an acknowledged report', () => agent.metrics.reportsSent === 1);
     assert.equal(hub.reports.length, 3);
     assert.ok(
       hub.reports.every((r) => r.full),
@@ -116,22 +90,22 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     assert.equal(agent.metrics.reportFailures, 2);
     hub.setUp(false);
     hub.setUp(true);
-    await drive(clock, 'a full report after reconnect', () => agent.metrics.fullReportsSent === 2);
+    await drive(agents.clock, 'a full report after reconnect', () => agent.metrics.fullReportsSent === 2);
   });
 
   it('syncs after a reconnect only after its random delay', async () => {
     const kube = new MemoryCluster();
     const hub = new FakeTransport();
     hub.onSync = () => Promise.resolve([batch('snapshot', 0, 2, [imp('web', 1)])]);
-    const agent = startAgent(kube, hub, { resyncJitterMs: 1000 });
-    await drive(clock, 'the first snapshot applied', () => agent.appliedRevision() === 2);
+    const agent = agents.start(kube, hub, { resyncJitterMs: 1000 });
+    await drive(agents.clock, 'the first snapshot applied', () => agent.appliedRevision() === 2);
     const before = hub.syncs.length;
     hub.setUp(false);
     hub.setUp(true);
-    clock.advance(499);
+    agents.clock.advance(499);
     await settle();
     assert.equal(hub.syncs.length, before, 'random() = 0.5 of 1000 ms: not yet');
-    clock.advance(1);
+    agents.clock.advance(1);
     await settle();
     assert.equal(hub.syncs.length, before + 1);
     assert.equal(hub.syncs.at(-1)?.afterRevision, 2, 'a delta from where it is, not a snapshot');
@@ -142,16 +116,16 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     const hub = new FakeTransport();
     hub.onSync = (s) =>
       Promise.resolve(s.afterRevision === 0 ? [batch('snapshot', 0, 5, [imp('web', 150)])] : [batch('delta', s.afterRevision, 9, [imp('web', 1)])]);
-    const agent = startAgent(kube, hub);
-    await drive(clock, 'the snapshot applied', () => agent.appliedRevision() === 5);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'the snapshot applied', () => agent.appliedRevision() === 5);
     assert.deepEqual(names(kube.list('EndpointSlice', 'apps')), ['web-remote-ipv4-0', 'web-remote-ipv4-1']);
     assert.deepEqual(names(kube.list('ServiceImport', 'apps')), ['web']);
 
     hub.push(batch('delta', 5, 6, [imp('web', 120)]));
-    await drive(clock, 'the delta applied', () => agent.appliedRevision() === 6);
+    await drive(agents.clock, 'the delta applied', () => agent.appliedRevision() === 6);
     hub.push(batch('delta', 7, 8, [imp('web', 2)]));
-    await drive(clock, 'a sync after the gap', () => hub.syncs.some((s) => s.afterRevision === 6));
-    await drive(clock, 'the sync reply applied', () => agent.appliedRevision() === 9);
+    await drive(agents.clock, 'a sync after the gap', () => hub.syncs.some((s) => s.afterRevision === 6));
+    await drive(agents.clock, 'the sync reply applied', () => agent.appliedRevision() === 9);
     assert.deepEqual(names(kube.list('EndpointSlice', 'apps')), ['web-remote-ipv4-0']);
 
     kube.put({
@@ -162,7 +136,7 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
       endpoints: [],
     });
     hub.push(batch('delta', 9, 10, [], { removals: [{ namespace: 'apps', name: 'web' }] }));
-    await drive(clock, 'the removal applied', () => agent.appliedRevision() === 10);
+    await drive(agents.clock, 'the removal applied', () => agent.appliedRevision() === 10);
     assert.deepEqual(names(kube.list('EndpointSlice', 'apps')), ['web-hand-made']);
     assert.deepEqual(kube.list('ServiceImport', 'apps'), []);
   });
@@ -176,8 +150,8 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
       });
       return Promise.resolve([batch('snapshot', 0, 3, [imp('a', 1)], { chunk: { index: 0, count: 2 } })]);
     };
-    const agent = startAgent(kube, hub);
-    await drive(clock, 'both chunks applied', () => agent.appliedRevision() === 3);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'both chunks applied', () => agent.appliedRevision() === 3);
     assert.deepEqual(names(kube.list('ServiceImport', 'apps')), ['a', 'b']);
   });
 
@@ -193,12 +167,12 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     const hub = new FakeTransport();
     let answer: ((b: ImportBatch[]) => void) | undefined;
     hub.onSync = () => new Promise((res) => (answer = res));
-    const agent = startAgent(kube, hub);
-    await drive(clock, 'the sync request', () => answer !== undefined);
-    await drive(clock, 'adoption', () => agent.metrics.objectsAdopted === 3);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'the sync request', () => answer !== undefined);
+    await drive(agents.clock, 'adoption', () => agent.metrics.objectsAdopted === 3);
     assert.deepEqual(names(kube.list('ServiceImport', 'apps')), ['gone', 'web'], 'nothing deleted before a snapshot');
     answer?.([batch('snapshot', 0, 4, [imp('web', 3)])]);
-    await drive(clock, 'the snapshot applied', () => agent.appliedRevision() === 4);
+    await drive(agents.clock, 'the snapshot applied', () => agent.appliedRevision() === 4);
     assert.deepEqual(names(kube.list('ServiceImport', 'apps')), ['web']);
     assert.equal(kube.object('EndpointSlice', 'apps', 'web-remote-ipv4-0')?.metadata.uid, uid);
     assert.equal(kube.writes.apply, 0, 'adopted objects that match are not rewritten');
@@ -208,13 +182,13 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     const kube = new MemoryCluster();
     const hub = new FakeTransport();
     hub.onSync = () => Promise.resolve([batch('snapshot', 0, 2, [imp('web', 1)])]);
-    const agent = startAgent(kube, hub, { driftCheckIntervalMs: 1000 });
-    await drive(clock, 'the snapshot applied', () => agent.appliedRevision() === 2);
+    const agent = agents.start(kube, hub, { driftCheckIntervalMs: 1000 });
+    await drive(agents.clock, 'the snapshot applied', () => agent.appliedRevision() === 2);
     kube.remove('EndpointSlice', 'apps', 'web-remote-ipv4-0');
-    clock.advance(990);
+    agents.clock.advance(990);
     await settle();
     assert.equal(kube.object('EndpointSlice', 'apps', 'web-remote-ipv4-0'), undefined, 'not before the drift check');
-    await drive(clock, 'the slice re-applied', () => kube.object('EndpointSlice', 'apps', 'web-remote-ipv4-0'), 100);
+    await drive(agents.clock, 'the slice re-applied', () => kube.object('EndpointSlice', 'apps', 'web-remote-ipv4-0'), 100);
   });
 
   it('keeps everything while the hub is away and leaves objects it does not own alone', async () => {
@@ -227,14 +201,14 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     });
     const hub = new FakeTransport();
     hub.onSync = () => Promise.resolve([batch('snapshot', 0, 2, [imp('web', 2), imp('theirs', 1)])]);
-    const agent = startAgent(kube, hub);
-    await drive(clock, 'the snapshot applied', () => agent.appliedRevision() === 2);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'the snapshot applied', () => agent.appliedRevision() === 2);
     assert.equal(agent.metrics.ownershipConflicts, 1);
     assert.deepEqual(kube.object('ServiceImport', 'apps', 'theirs')?.spec, { type: 'Headless' });
     hub.onSync = () => Promise.reject(new Error('timeout'));
     hub.setUp(false);
     hub.setUp(true);
-    await drive(clock, 'failed syncs', () => agent.metrics.syncFailures >= 2);
+    await drive(agents.clock, 'failed syncs', () => agent.metrics.syncFailures >= 2);
     assert.deepEqual(names(kube.list('ServiceImport', 'apps')), ['theirs', 'web']);
     assert.equal(kube.list('EndpointSlice', 'apps').length, 2);
     assert.equal(kube.writes.delete, 0);
@@ -245,15 +219,15 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     kube.failNext(3, ['apply']);
     const hub = new FakeTransport();
     hub.onSync = () => Promise.resolve([batch('snapshot', 0, 7, [imp('web', 1)])]);
-    const agent = startAgent(kube, hub);
-    const hb = await drive(clock, 'a heartbeat at revision 7, up to date', () =>
+    const agent = agents.start(kube, hub);
+    const hb = await drive(agents.clock, 'a heartbeat at revision 7, up to date', () =>
       hub.heartbeats.find((h) => h.appliedRevision === 7 && h.conditions?.find((c) => c.type === 'ImportsApplied')?.status === 'True'),
     );
     assert.ok(agent.metrics.applyErrors >= 1);
     assert.deepEqual(names(kube.list('ServiceImport', 'apps')), ['web']);
     assert.equal(hb.conditions?.find((c) => c.type === 'KubernetesReachable')?.status, 'True');
     const sent = hub.heartbeats.length;
-    clock.advance(100);
+    agents.clock.advance(100);
     await settle();
     assert.equal(hub.heartbeats.length, sent + 1, 'one heartbeat per interval');
   });
@@ -265,11 +239,11 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     const hub = new FakeTransport();
     const ready = { type: 'Ready', status: 'True' as const, reason: 'Exported', message: '', lastTransitionTime: '2025-01-01T00:00:00Z' };
     hub.onSync = () => Promise.resolve([batch('snapshot', 0, 1, [], { exportStatus: [{ namespace: 'apps', name: 'web', conditions: [ready] }] })]);
-    startAgent(kube, hub);
+    agents.start(kube, hub);
     const conditionsOf = (name: string): { reason: string }[] | undefined =>
       (kube.object('ServiceExport', 'apps', name)?.status as { conditions?: { reason: string }[] } | undefined)?.conditions;
-    await drive(clock, 'Valid=False', () => conditionsOf('lonely')?.[0]?.reason === 'ServiceNotFound');
-    await drive(clock, "the hub's Ready", () => conditionsOf('web')?.length === 1);
+    await drive(agents.clock, 'Valid=False', () => conditionsOf('lonely')?.[0]?.reason === 'ServiceNotFound');
+    await drive(agents.clock, "the hub's Ready", () => conditionsOf('web')?.length === 1);
     assert.deepEqual(conditionsOf('web'), [ready]);
   });
 });

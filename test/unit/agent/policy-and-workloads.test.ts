@@ -13,12 +13,11 @@ import {
   type ReportReply,
   type Workloads,
 } from '../../../controlplane/api/messages.ts';
-import { ManualClock } from '../../../controlplane/kernel/clock.ts';
-import { Agent } from '../../../cluster-agent/agent.ts';
 import { MemoryCluster } from '../../../cluster-agent/memory-cluster.ts';
 import type { PodObject } from '../../../cluster-agent/objects.ts';
 import { SnapshotAssembler, planPolicies } from '../../../cluster-agent/planners/policy-plan.ts';
 import { planWorkloadParts, workloadSet } from '../../../cluster-agent/planners/workload-plan.ts';
+import { agentsOnClock } from './agents-on-clock.ts';
 import { CLUSTER, FakeTransport, drive, settle } from './fake-hub.ts';
 
 class PolicyHub extends FakeTransport {
@@ -77,32 +76,7 @@ const portOf = (kube: MemoryCluster, name: string): unknown =>
   (kube.object('NetworkPolicy', 'inference', name)?.spec as { ingress?: { ports?: { port?: number }[] }[] } | undefined)?.ingress?.[0]?.ports?.[0]?.port;
 
 describe('agent: workloads report and compiled policy (MemoryCluster, in-memory hub, ManualClock)', () => {
-  let agents: Agent[] = [];
-  let clock: ManualClock;
-  beforeEach(() => {
-    clock = new ManualClock(0);
-  });
-  afterEach(async () => {
-    await Promise.all(agents.map((a) => a.stop()));
-    agents = [];
-  });
-  function startAgent(kube: MemoryCluster, hub: PolicyHub, extra: { maxReportBytes?: number } = {}): Agent {
-    const agent = new Agent(kube, hub, {
-      cluster: CLUSTER,
-      resyncJitterMs: 0,
-      retryBaseMs: 20,
-      retryMaxMs: 160,
-      driftCheckIntervalMs: 0,
-      workloadsCoalesceMs: 50,
-      policyAskRetryMs: 1000,
-      random: () => 0.5,
-      clock,
-      ...extra,
-    });
-    agents.push(agent);
-    void agent.start();
-    return agent;
-  }
+  const agents = agentsOnClock({ workloadsCoalesceMs: 50, policyAskRetryMs: 1000 });
 
   it('reports namespaces with labels and running pods with IPs, complete; a pod IP change is one more report, no change none', async () => {
     const kube = new MemoryCluster();
@@ -111,8 +85,8 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
     kube.put(pod('ml-training', 'trainer-pending', { app: 'trainer' }, undefined));
     kube.put(pod('ml-training', 'host', { app: 'x' }, '192.168.0.4', { spec: { hostNetwork: true } }));
     const hub = new PolicyHub();
-    startAgent(kube, hub);
-    const first = await drive(clock, 'a workloads report', () => hub.workloadReports[0]);
+    agents.start(kube, hub);
+    const first = await drive(agents.clock, 'a workloads report', () => hub.workloadReports[0]);
     assert.equal(first.cluster, CLUSTER);
     assert.deepEqual(first.namespaces, [{ name: 'ml-training', labels: { team: 'ml' } }]);
     assert.deepEqual(first.pods, [{ namespace: 'ml-training', name: 'trainer-0', labels: { app: 'trainer' }, ips: ['10.16.1.10'] }]);
@@ -120,7 +94,7 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
     kube.put(pod('ml-training', 'trainer-0', { app: 'trainer' }, '10.16.1.99'));
     kube.put(pod('ml-training', 'trainer-1', { app: 'trainer' }, '10.16.1.11'));
     kube.remove('Pod', 'ml-training', 'trainer-pending');
-    const second = await drive(clock, 'the moved pod reported', () => hub.workloadReports[1]);
+    const second = await drive(agents.clock, 'the moved pod reported', () => hub.workloadReports[1]);
     assert.deepEqual(
       second.pods.map((p) => `${p.name}=${p.ips.join(',')}`),
       ['trainer-0=10.16.1.99', 'trainer-1=10.16.1.11'],
@@ -132,7 +106,7 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
       metadata: { name: 'trainer-1', namespace: 'ml-training', labels: { app: 'trainer' }, annotations: { a: 'b' } },
     });
     for (let i = 0; i < 20; i++) {
-      clock.advance(50);
+      agents.clock.advance(50);
       await settle();
     }
     assert.equal(hub.workloadReports.length, 2);
@@ -145,8 +119,8 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
     const hub = new PolicyHub();
     let refuse = 2;
     hub.onWorkloads = (w) => Promise.resolve(refuse-- > 0 ? { ok: false, reason: 'Unavailable', message: 'try again' } : { ok: true, seq: w.seq, revision: 1 });
-    startAgent(kube, hub, { maxReportBytes: 8 * 1024 });
-    const parts = await drive(clock, 'every part of one seq acknowledged', () => {
+    agents.start(kube, hub, { maxReportBytes: 8 * 1024 });
+    const parts = await drive(agents.clock, 'every part of one seq acknowledged', () => {
       const last = hub.workloadReports.at(-1);
       return last?.part !== undefined && last.part.index === last.part.count - 1 ? hub.workloadReports.filter((w) => w.seq === last.seq) : undefined;
     });
@@ -162,25 +136,25 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
   it('applies a snapshot as owned NetworkPolicies; a newer one replaces it and deletes what it no longer names; an older one is ignored', async () => {
     const kube = new MemoryCluster();
     const hub = new PolicyHub();
-    const agent = startAgent(kube, hub);
-    await drive(clock, 'asked for the policy', () => hub.policyRequests.length > 0);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'asked for the policy', () => hub.policyRequests.length > 0);
     assert.deepEqual(policies(kube), []);
     hub.pushPolicy(snapshot(5, 1, [np('causeway-a', 8000), np('causeway-b', 9000)]));
-    await drive(clock, 'two policies', () => policies(kube).length === 2);
+    await drive(agents.clock, 'two policies', () => policies(kube).length === 2);
     assert.equal(kube.object('NetworkPolicy', 'inference', 'causeway-a')?.metadata.labels?.['causeway.dev/owned-by'], 'agent');
-    await drive(clock, 'applied in the heartbeat', () => agent.heartbeat().policy?.seq === 1);
+    await drive(agents.clock, 'applied in the heartbeat', () => agent.heartbeat().policy?.seq === 1);
     // Someone else's NetworkPolicy is never touched.
     kube.put({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'users-own', namespace: 'inference' }, spec: { podSelector: {} } });
     hub.pushPolicy(snapshot(5, 2, [np('causeway-a', 8001)]));
     await drive(
-      clock,
+      agents.clock,
       'b deleted, a updated',
       () => policies(kube).join() === 'inference/causeway-a,inference/users-own' && portOf(kube, 'causeway-a') === 8001,
     );
     hub.pushPolicy(snapshot(5, 1, [np('causeway-a', 8000), np('causeway-b', 9000)]));
     // A later leader's term wins over a higher seq of an earlier one.
     hub.pushPolicy(snapshot(7, 1, [np('causeway-c', 7000)]));
-    await drive(clock, 'term 7 applied', () => agent.heartbeat().policy?.term === 7);
+    await drive(agents.clock, 'term 7 applied', () => agent.heartbeat().policy?.term === 7);
     assert.deepEqual(policies(kube), ['inference/causeway-c', 'inference/users-own']);
     const c = agent.heartbeat().conditions?.find((x) => x.type === 'NetworkPolicyApplied');
     assert.equal(c?.status, 'True');
@@ -189,29 +163,29 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
   it('deletes only after every part of a snapshot arrived; a part of another (term, seq) does not complete it', async () => {
     const kube = new MemoryCluster();
     const hub = new PolicyHub();
-    const agent = startAgent(kube, hub);
+    const agent = agents.start(kube, hub);
     hub.pushPolicy(snapshot(3, 1, [np('causeway-a', 8000), np('causeway-b', 9000)]));
-    await drive(clock, 'two policies', () => policies(kube).length === 2);
+    await drive(agents.clock, 'two policies', () => policies(kube).length === 2);
     hub.pushPolicy(snapshot(3, 2, [np('causeway-a', 8000)], { index: 0, count: 2 }));
     hub.pushPolicy(snapshot(3, 3, [], { index: 1, count: 2 }));
     for (let i = 0; i < 20; i++) {
-      clock.advance(50);
+      agents.clock.advance(50);
       await settle();
     }
     assert.deepEqual(policies(kube), ['inference/causeway-a', 'inference/causeway-b'], 'nothing deleted from an incomplete snapshot');
     hub.pushPolicy(snapshot(3, 3, [], { index: 0, count: 2 }));
-    await drive(clock, 'the complete seq 3 (no objects) applied', () => agent.heartbeat().policy?.seq === 3);
+    await drive(agents.clock, 'the complete seq 3 (no objects) applied', () => agent.heartbeat().policy?.seq === 3);
     assert.deepEqual(policies(kube), []);
   });
 
   it('a refused NetworkPolicy (a missing namespace) is a False condition and a retry with backoff, and the rest stays; once the namespace exists it applies', async () => {
     const kube = new MemoryCluster({ namespaces: ['inference'] });
     const hub = new PolicyHub();
-    const agent = startAgent(kube, hub);
+    const agent = agents.start(kube, hub);
     hub.pushPolicy(snapshot(1, 1, [np('causeway-a', 8000)]));
-    await drive(clock, 'a applied', () => policies(kube).length === 1);
+    await drive(agents.clock, 'a applied', () => policies(kube).length === 1);
     hub.pushPolicy(snapshot(1, 2, [np('causeway-b', 9000), np('causeway-x', 1, 'missing')]));
-    const failed = await drive(clock, 'a False condition', () =>
+    const failed = await drive(agents.clock, 'a False condition', () =>
       agent.heartbeat().conditions?.find((x) => x.type === 'NetworkPolicyApplied' && x.status === 'False'),
     );
     assert.equal(failed.reason, 'ApplyFailed');
@@ -220,7 +194,7 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
     assert.deepEqual(policies(kube), ['inference/causeway-a', 'inference/causeway-b']);
     const errors = agent.metrics.policyApplyErrors;
     for (let i = 0; i < 20; i++) {
-      clock.advance(10);
+      agents.clock.advance(10);
       await settle();
     }
     assert.ok(
@@ -228,26 +202,26 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
       `retried with backoff, not spinning (${agent.metrics.policyApplyErrors - errors} attempts in 200 ms)`,
     );
     kube.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'missing' } });
-    await drive(clock, 'applied once the namespace exists', () => agent.heartbeat().policy?.seq === 2, 20_000);
+    await drive(agents.clock, 'applied once the namespace exists', () => agent.heartbeat().policy?.seq === 2, 20_000);
     assert.deepEqual(policies(kube), ['inference/causeway-b', 'missing/causeway-x']);
   });
 
   it('asks for the policy again until a snapshot arrives, and again after a reconnect', async () => {
     const kube = new MemoryCluster();
     const hub = new PolicyHub();
-    startAgent(kube, hub);
-    await drive(clock, 'asked twice', () => hub.policyRequests.length >= 2, 5000);
+    agents.start(kube, hub);
+    await drive(agents.clock, 'asked twice', () => hub.policyRequests.length >= 2, 5000);
     hub.pushPolicy(snapshot(1, 1, []));
     await settle();
     const asked = hub.policyRequests.length;
     for (let i = 0; i < 30; i++) {
-      clock.advance(100);
+      agents.clock.advance(100);
       await settle();
     }
     assert.equal(hub.policyRequests.length, asked, 'answered: no more asking');
     hub.setUp(false);
     hub.setUp(true);
-    await drive(clock, 'asked after the reconnect', () => hub.policyRequests.length > asked);
+    await drive(agents.clock, 'asked after the reconnect', () => hub.policyRequests.length > asked);
   });
 });
 

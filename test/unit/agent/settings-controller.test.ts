@@ -4,11 +4,10 @@
 // Assertions read what MemoryCluster holds and what the heartbeats say.
 import assert from 'node:assert/strict';
 import { PROTOCOL_VERSION, type ClusterSettings, type Heartbeat } from '../../../controlplane/api/messages.ts';
-import { ManualClock } from '../../../controlplane/kernel/clock.ts';
-import { Agent } from '../../../cluster-agent/agent.ts';
 import { MemoryCluster } from '../../../cluster-agent/memory-cluster.ts';
 import { earlyHeartbeatDelay } from '../../../cluster-agent/planners/early-heartbeat.ts';
 import { addressPoolCondition, newerSettings } from '../../../cluster-agent/planners/metallb-pool.ts';
+import { agentsOnClock } from './agents-on-clock.ts';
 import { CLUSTER, FakeTransport, batch, drive, imp } from './fake-hub.ts';
 
 const settings = (revision: number, cidrs?: string[]): ClusterSettings => ({
@@ -22,37 +21,14 @@ const addresses = (kube: MemoryCluster): unknown => (pool(kube)?.spec as { addre
 const lbCondition = (h: Heartbeat | undefined) => h?.conditions?.find((c) => c.type === 'LoadBalancerPool');
 
 describe('agent: the MetalLB IPAddressPool from the hub settings (MemoryCluster, in-memory hub, ManualClock)', () => {
-  let agents: Agent[] = [];
-  let clock: ManualClock;
-  beforeEach(() => {
-    clock = new ManualClock(0);
-  });
-  afterEach(async () => {
-    await Promise.all(agents.map((a) => a.stop()));
-    agents = [];
-  });
-  function startAgent(kube: MemoryCluster, hub: FakeTransport, extra: { heartbeatIntervalMs?: number } = {}): Agent {
-    const agent = new Agent(kube, hub, {
-      cluster: CLUSTER,
-      resyncJitterMs: 0,
-      retryBaseMs: 20,
-      retryMaxMs: 160,
-      driftCheckIntervalMs: 0,
-      random: () => 0.5,
-      clock,
-      ...extra,
-    });
-    agents.push(agent);
-    void agent.start();
-    return agent;
-  }
+  const agents = agentsOnClock();
 
   it('asks at start and writes the block as an owned IPAddressPool; a pushed change updates it, an older push is ignored, a release deletes it', async () => {
     const kube = new MemoryCluster();
     const hub = new FakeTransport();
     hub.onSettings = () => Promise.resolve(settings(10, ['10.40.0.0/28']));
-    const agent = startAgent(kube, hub);
-    const written = await drive(clock, 'the pool written', () => pool(kube));
+    const agent = agents.start(kube, hub);
+    const written = await drive(agents.clock, 'the pool written', () => pool(kube));
     assert.equal(hub.settingsRequests.length, 1);
     assert.deepEqual(hub.settingsRequests[0]?.cluster, CLUSTER);
     assert.equal(written.apiVersion, 'metallb.io/v1beta1');
@@ -66,14 +42,14 @@ describe('agent: the MetalLB IPAddressPool from the hub settings (MemoryCluster,
     });
 
     hub.pushSettings(settings(12, ['10.40.0.16/28', 'fd00:40::/120']));
-    await drive(clock, 'the pool updated', () => JSON.stringify(addresses(kube)) === JSON.stringify(['10.40.0.16/28', 'fd00:40::/120']));
+    await drive(agents.clock, 'the pool updated', () => JSON.stringify(addresses(kube)) === JSON.stringify(['10.40.0.16/28', 'fd00:40::/120']));
     hub.pushSettings(settings(11, ['10.40.0.32/28']));
     hub.pushSettings({ ...settings(13, ['10.40.0.48/28']), cluster: 'someone-else' });
-    await drive(clock, 'a few passes', () => clock.now() >= 500 || undefined, 1000);
+    await drive(agents.clock, 'a few passes', () => agents.clock.now() >= 500 || undefined, 1000);
     assert.deepEqual(addresses(kube), ['10.40.0.16/28', 'fd00:40::/120'], 'an older revision and another cluster are ignored');
 
     hub.pushSettings(settings(14));
-    await drive(clock, 'the pool deleted', () => pool(kube) === undefined);
+    await drive(agents.clock, 'the pool deleted', () => pool(kube) === undefined);
     assert.equal(lbCondition(agent.heartbeat()), undefined, 'a cluster without a block says nothing about MetalLB');
     assert.equal(agent.metrics.addressPoolsApplied, 2);
     assert.equal(agent.metrics.addressPoolsDeleted, 1);
@@ -89,14 +65,14 @@ describe('agent: the MetalLB IPAddressPool from the hub settings (MemoryCluster,
     });
     const hub = new FakeTransport();
     hub.onSettings = () => Promise.resolve(settings(3, ['10.40.0.0/28']));
-    const agent = startAgent(kube, hub);
-    const cond = await drive(clock, 'the conflict reported', () => lbCondition(agent.heartbeat()));
+    const agent = agents.start(kube, hub);
+    const cond = await drive(agents.clock, 'the conflict reported', () => lbCondition(agent.heartbeat()));
     assert.equal(cond.status, 'False');
     assert.equal(cond.reason, 'PoolNotOwned');
     assert.deepEqual(pool(kube), foreign, 'untouched');
     assert.equal(agent.metrics.ownershipConflicts, 1);
     hub.pushSettings(settings(4));
-    await drive(clock, 'a few passes', () => clock.now() >= 500 || undefined, 1000);
+    await drive(agents.clock, 'a few passes', () => agents.clock.now() >= 500 || undefined, 1000);
     assert.deepEqual(pool(kube), foreign, 'not ours to delete');
   });
 
@@ -110,17 +86,17 @@ describe('agent: the MetalLB IPAddressPool from the hub settings (MemoryCluster,
       if (ref.kind === 'IPAddressPool') gets += 1;
       return get(ref, signal);
     };
-    const agent = startAgent(kube, hub);
-    const cond = await drive(clock, 'the condition', () => lbCondition(agent.heartbeat()));
+    const agent = agents.start(kube, hub);
+    const cond = await drive(agents.clock, 'the condition', () => lbCondition(agent.heartbeat()));
     assert.deepEqual([cond.status, cond.reason], ['False', 'MetalLBNotInstalled']);
     const before = gets;
-    await drive(clock, '3 s of virtual time', () => clock.now() >= 3000 || undefined, 4000, 20);
+    await drive(agents.clock, '3 s of virtual time', () => agents.clock.now() >= 3000 || undefined, 4000, 20);
     // Backoff 20 ms doubling to 160 ms (jittered): a few dozen attempts at most; a spin would be one per 20 ms step (150) or more.
     assert.ok(gets - before <= 40, `retried ${gets - before} times in 3 s`);
     assert.ok(gets - before >= 5, `still retrying (${gets - before})`);
 
     kube.serveKind('IPAddressPool', true);
-    await drive(clock, 'the pool written once MetalLB is installed', () => pool(kube));
+    await drive(agents.clock, 'the pool written once MetalLB is installed', () => pool(kube));
     assert.equal(lbCondition(agent.heartbeat())?.reason, 'Applied');
   });
 
@@ -134,9 +110,9 @@ describe('agent: the MetalLB IPAddressPool from the hub settings (MemoryCluster,
       if (ref.kind === 'IPAddressPool') gets += 1;
       return get(ref, signal);
     };
-    const agent = startAgent(kube, hub);
-    await drive(clock, 'the settings held', () => agent.clusterSettings());
-    await drive(clock, '2 s of virtual time', () => clock.now() >= 2000 || undefined, 3000, 20);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'the settings held', () => agent.clusterSettings());
+    await drive(agents.clock, '2 s of virtual time', () => agents.clock.now() >= 2000 || undefined, 3000, 20);
     assert.equal(gets, 1);
     assert.equal(lbCondition(agent.heartbeat()), undefined);
   });
@@ -151,17 +127,17 @@ describe('agent: the MetalLB IPAddressPool from the hub settings (MemoryCluster,
     });
     const hub = new FakeTransport();
     hub.onSettings = () => Promise.reject(new Error('no responders'));
-    const agent = startAgent(kube, hub);
-    await drive(clock, 'a few failed asks', () => hub.settingsRequests.length >= 3);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'a few failed asks', () => hub.settingsRequests.length >= 3);
     assert.deepEqual(pool(kube), ours, 'an outage of the hub withdraws nothing');
     assert.ok(agent.metrics.settingsRequestFailures >= 3);
 
     hub.onSettings = () => Promise.resolve(settings(5, ['10.40.0.0/28']));
-    await drive(clock, 'the settings held', () => agent.clusterSettings());
+    await drive(agents.clock, 'the settings held', () => agent.clusterSettings());
     const asked = hub.settingsRequests.length;
     hub.setUp(false);
     hub.setUp(true);
-    await drive(clock, 'asked again after the reconnect', () => hub.settingsRequests.length > asked);
+    await drive(agents.clock, 'asked again after the reconnect', () => hub.settingsRequests.length > asked);
     // Adopted: the pool is ours and equal, so nothing was rewritten.
     assert.equal(kube.writes.apply, 0);
     assert.deepEqual(pool(kube), ours);
@@ -173,35 +149,35 @@ describe('agent: the MetalLB IPAddressPool from the hub settings (MemoryCluster,
     const sent: { at: number; applied: number }[] = [];
     hub.heartbeat = (h: Heartbeat) => {
       hub.heartbeats.push(h);
-      sent.push({ at: clock.now(), applied: h.appliedRevision });
+      sent.push({ at: agents.clock.now(), applied: h.appliedRevision });
     };
     hub.onSync = () => Promise.resolve([batch('snapshot', 0, 1, [])]);
-    const agent = startAgent(kube, hub, { heartbeatIntervalMs: 5000 });
-    await drive(clock, 'the snapshot applied', () => agent.appliedRevision() === 1);
-    await drive(clock, 'past the gap', () => clock.now() >= 1000 || undefined, 2000);
+    const agent = agents.start(kube, hub, { heartbeatIntervalMs: 5000 });
+    await drive(agents.clock, 'the snapshot applied', () => agent.appliedRevision() === 1);
+    await drive(agents.clock, 'past the gap', () => agents.clock.now() >= 1000 || undefined, 2000);
 
     // One batch after a quiet second: its heartbeat goes at once, not at the 5 s tick.
-    const at = clock.now();
+    const at = agents.clock.now();
     hub.push(batch('delta', 1, 2, [imp('web', 1)]));
-    const early = await drive(clock, 'the early heartbeat', () => sent.find((s) => s.applied === 2), 1000, 1);
+    const early = await drive(agents.clock, 'the early heartbeat', () => sent.find((s) => s.applied === 2), 1000, 1);
     assert.ok(early.at - at <= 5, `sent ${early.at - at} ms after the batch`);
 
     // Churn: a batch every 10 ms for 2 s.
-    const start = clock.now();
+    const start = agents.clock.now();
     const first = sent.length;
     for (let r = 3; r <= 202; r++) {
       hub.push(batch('delta', r - 1, r, [imp('web', 1 + (r % 3))]));
-      await drive(clock, `revision ${r} applied`, () => agent.appliedRevision() === r, 1000, 1);
-      clock.advance(10);
+      await drive(agents.clock, `revision ${r} applied`, () => agent.appliedRevision() === r, 1000, 1);
+      agents.clock.advance(10);
     }
-    await drive(clock, 'the last revision heard', () => sent.some((s) => s.applied === 202), 1000, 10);
+    await drive(agents.clock, 'the last revision heard', () => sent.some((s) => s.applied === 202), 1000, 10);
     const during = sent.slice(first);
     const gaps = during.slice(1).map((s, i) => s.at - (during[i]?.at ?? 0));
     assert.ok(
       gaps.every((g) => g >= 250),
       `gaps ${gaps.join(',')}`,
     );
-    const spanMs = clock.now() - start;
+    const spanMs = agents.clock.now() - start;
     assert.ok(during.length <= Math.ceil(spanMs / 250) + 1, `${during.length} heartbeats in ${spanMs} ms`);
     assert.ok(during.length >= Math.floor(spanMs / 250) - 1, `${during.length} heartbeats in ${spanMs} ms: early ones went`);
     assert.ok(agent.metrics.earlyHeartbeats >= during.length - 1);
