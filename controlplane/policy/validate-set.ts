@@ -35,7 +35,8 @@ function peersMayOverlap(p: Peer, q: Peer): boolean {
   return true;
 }
 
-function rulesMayOverlap(a: OrderedRule, b: OrderedRule): boolean {
+/** False only when no flow can match both rules (conservative: true when unsure). */
+export function rulesMayOverlap(a: OrderedRule, b: OrderedRule): boolean {
   return (
     portsOverlap(a.rule.ports, b.rule.ports) &&
     a.rule.from.some((p) => b.rule.from.some((q) => peersMayOverlap(p, q))) &&

@@ -4,6 +4,8 @@
 // returns no objects and an error problem that says why and which rule.
 import { isPrepared, prepare, type Prepared } from '../evaluate.ts';
 import { ProblemCode, type Policy, type World } from '../model.ts';
+import { compileAdminNetworkPolicies } from './admin-network-policy.ts';
+import { compileClusterNetworkPolicies } from './cluster-network-policy.ts';
 import { compileNetworkPolicies } from './network-policy.ts';
 import type { CompileResult } from './result.ts';
 
@@ -27,7 +29,9 @@ export function compileForCluster(
     case 'NetworkPolicy':
       return compileNetworkPolicies(prepared, world, cluster);
     case 'ClusterNetworkPolicy':
+      return compileClusterNetworkPolicies(prepared, world, cluster);
     case 'AdminNetworkPolicy':
+      return compileAdminNetworkPolicies(prepared, world, cluster);
     case 'CalicoGlobalNetworkPolicy':
     case 'CiliumClusterwideNetworkPolicy':
       return {

@@ -1,7 +1,7 @@
 // fast-check generators of small worlds and policy sets, shared by the property tests: three
 // clusters (some gpu, some taking remote peers as pod CIDRs), two namespaces with team labels, a
 // few workloads and one global service; peers, ports and actions drawn from small sets so that
-// rules overlap often.
+// rules overlap often. `policiesWithEgress` also names external CIDRs as destinations.
 import fc from 'fast-check';
 import type { LabelSelector } from '../../../controlplane/api/labels.ts';
 import type { Peer, Policy, PortRange, World } from '../../../controlplane/policy/model.ts';
@@ -57,14 +57,14 @@ const ports: fc.Arbitrary<PortRange[] | undefined> = fc.option(
   { nil: undefined },
 );
 
-const policy = (i: number): fc.Arbitrary<Policy> =>
+const policy = (i: number, to: fc.Arbitrary<Peer> = workloadPeer): fc.Arbitrary<Policy> =>
   fc
     .record({
       tier: fc.constantFrom('platform', 'tenant', 'baseline'),
       priority: fc.constantFrom(1, 2, 3),
       action: fc.constantFrom('Allow', 'Deny', 'Pass'),
       from: fc.array(fc.oneof({ weight: 4, arbitrary: workloadPeer }, { weight: 1, arbitrary: cidrPeer }), { minLength: 1, maxLength: 2 }),
-      to: fc.array(workloadPeer, { minLength: 1, maxLength: 2 }),
+      to: fc.array(to, { minLength: 1, maxLength: 2 }),
       ports,
       defaultDeny: fc.option(fc.constantFrom(['a'], ['b']), { freq: 4, nil: undefined }),
     })
@@ -98,3 +98,10 @@ export const world: fc.Arbitrary<World> = fc
   }));
 
 export const policies = fc.integer({ min: 1, max: 4 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => policy(i))));
+
+/** Policies whose `to` may also name external CIDRs (egress), for the formats that compile egress. */
+export const policiesWithEgress = fc
+  .integer({ min: 1, max: 5 })
+  .chain((n) =>
+    fc.tuple(...Array.from({ length: n }, (_, i) => policy(i, fc.oneof({ weight: 3, arbitrary: workloadPeer }, { weight: 1, arbitrary: cidrPeer })))),
+  );

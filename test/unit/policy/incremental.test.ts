@@ -5,10 +5,10 @@
 // that misses an output change.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compileForCluster } from '../../../controlplane/policy/compile/index.ts';
+import { compileForCluster, type PolicyFormat } from '../../../controlplane/policy/compile/index.ts';
 import { compileAll, recompileAfterEndpointChange } from '../../../controlplane/policy/compile/incremental.ts';
-import type { Workload, World } from '../../../controlplane/policy/model.ts';
-import { labelSet, policies, world } from './arbitraries.ts';
+import type { ClusterInfo, Workload, World } from '../../../controlplane/policy/model.ts';
+import { labelSet, policies, policiesWithEgress, world } from './arbitraries.ts';
 import { journey3Policies, journey3World, trainerAws } from './journey3.ts';
 
 type Change = { kind: 'move' | 'relabel' | 'remove' | 'add'; pick: number; cluster: number; host: number; labels: Record<string, string>; ns: 'a' | 'b' };
@@ -90,5 +90,31 @@ describe('policy: incremental recompilation', function () {
     // Both paths must be exercised, or the property says little.
     assert.ok(skipped > 100, `skipped ${skipped}`);
     assert.ok(recompiled > 100, `recompiled ${recompiled}`);
+  });
+
+  it('the same with a different output format per cluster (ClusterNetworkPolicy, AdminNetworkPolicy, NetworkPolicy; fast-check)', () => {
+    const formats = ['ClusterNetworkPolicy', 'AdminNetworkPolicy', 'NetworkPolicy'] as const;
+    const formatOf = (c: ClusterInfo): PolicyFormat => formats[Number(c.name.slice(1)) % formats.length] ?? 'NetworkPolicy';
+    let skipped = 0;
+    fc.assert(
+      fc.property(world, policiesWithEgress, fc.array(change, { minLength: 1, maxLength: 3 }), (w0, ps, changes) => {
+        let state = compileAll(ps, w0, formatOf);
+        let w = w0;
+        for (const c of changes) {
+          if (w.workloads.length === 0) break;
+          const next = apply(w, c);
+          const r = recompileAfterEndpointChange(state, next.world, { before: next.before, after: next.after });
+          for (const cl of next.world.clusters) {
+            const fresh = JSON.stringify(compileForCluster(ps, next.world, cl.name, formatOf(cl)));
+            assert.equal(JSON.stringify(r.compilation.results.get(cl.name)), fresh, `${cl.name} (${formatOf(cl)}) after ${JSON.stringify(c)}`);
+            if (!r.recompiled.includes(cl.name)) skipped++;
+          }
+          state = r.compilation;
+          w = next.world;
+        }
+      }),
+      { numRuns: 300, seed: 13 },
+    );
+    assert.ok(skipped > 50, `skipped ${skipped}`);
   });
 });
