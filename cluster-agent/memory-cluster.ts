@@ -5,6 +5,8 @@
 // A kind whose CRD is "not installed" (`notServing`) answers KindNotServedError, as KubeCluster
 // does on a 404 for the resource.
 //
+// Cluster-scoped kinds (the policy kinds of objects.ts that are not namespaced) have no namespace.
+//
 // Simplifications: server-side apply replaces the fields the agent sends (it is the only manager
 // of the objects it owns) and merges labels; no resourceVersion conflicts; watches are immediate.
 import { randomUUID } from 'node:crypto';
@@ -17,6 +19,7 @@ import {
   MANAGED_BY_AGENT,
   OWNED_BY_LABEL,
   OWNED_BY_VALUE,
+  policyKind,
   type EndpointSliceObject,
   type KubeObject,
   type NamespaceObject,
@@ -39,6 +42,14 @@ export interface MemoryClusterOptions {
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
+
+function settle<T>(f: () => T): Promise<T> {
+  try {
+    return Promise.resolve(f());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
 const idOf = (kind: string, namespace: string | undefined, name: string): string => `${kind}/${namespace ?? ''}/${name}`;
 
 export class MemoryCluster implements ClusterPort {
@@ -214,26 +225,37 @@ export class MemoryCluster implements ClusterPort {
     return this.list('Pod');
   }
 
+  /** Owned objects of every policy kind the cluster serves. */
   listOwnedPolicies(_signal: AbortSignal): Promise<KubeObject[]> {
     this.fault(MemoryOperation.ListOwned);
     return Promise.resolve(
-      [...this.store.values()].filter((o) => o.kind === 'NetworkPolicy' && o.metadata.labels?.[OWNED_BY_LABEL] === OWNED_BY_VALUE).map(clone),
+      [...this.store.values()]
+        .filter((o) => policyKind(o.kind) !== undefined && !this.unserved.has(o.kind) && o.metadata.labels?.[OWNED_BY_LABEL] === OWNED_BY_VALUE)
+        .map(clone),
     );
   }
 
+  // Failures reject the promise, as the real adapter's do (never a throw from the call itself).
   get(ref: ObjectRef, _signal: AbortSignal): Promise<KubeObject | undefined> {
-    this.fault(MemoryOperation.Get);
-    this.served(ref.kind);
-    return Promise.resolve(this.object(ref.kind, ref.namespace, ref.name));
+    return settle(() => {
+      this.fault(MemoryOperation.Get);
+      this.served(ref.kind);
+      return this.object(ref.kind, ref.namespace, ref.name);
+    });
   }
 
   apply(object: KubeObject, _signal: AbortSignal): Promise<KubeObject> {
+    return settle(() => this.applyNow(object));
+  }
+
+  private applyNow(object: KubeObject): KubeObject {
     this.fault(MemoryOperation.Apply);
     this.served(object.kind);
     this.refuseWrite(object.kind, object.metadata.namespace, object.metadata.name);
-    const ns = object.metadata.namespace ?? '';
-    if (this.knownNamespaces !== undefined && !this.knownNamespaces.has(ns)) {
-      return Promise.reject(new NotFoundError(`applying ${object.kind} ${ns}/${object.metadata.name}: namespaces "${ns}" not found`));
+    const clusterScoped = policyKind(object.kind)?.namespaced === false;
+    const ns = clusterScoped ? undefined : (object.metadata.namespace ?? '');
+    if (ns !== undefined && this.knownNamespaces !== undefined && !this.knownNamespaces.has(ns)) {
+      throw new NotFoundError(`applying ${object.kind} ${ns}/${object.metadata.name}: namespaces "${ns}" not found`);
     }
     const id = idOf(object.kind, ns, object.metadata.name);
     const prev = this.store.get(id);
@@ -243,14 +265,19 @@ export class MemoryCluster implements ClusterPort {
     const next: KubeObject = {
       ...(prev ?? {}),
       ...fields,
-      metadata: { ...(prev?.metadata ?? {}), name: metadata.name, namespace: ns, labels: { ...(prev?.metadata.labels ?? {}), ...(metadata.labels ?? {}) } },
+      metadata: {
+        ...(prev?.metadata ?? {}),
+        name: metadata.name,
+        ...(ns === undefined ? {} : { namespace: ns }),
+        labels: { ...(prev?.metadata.labels ?? {}), ...(metadata.labels ?? {}) },
+      },
     };
-    if (prev !== undefined && JSON.stringify(prev) === JSON.stringify(next)) return Promise.resolve(clone(prev));
+    if (prev !== undefined && JSON.stringify(prev) === JSON.stringify(next)) return clone(prev);
     this.stamp(next, prev);
     this.store.set(id, next);
     this.writes.apply += 1;
     this.notify(next, prev);
-    return Promise.resolve(clone(next));
+    return clone(next);
   }
 
   applyStatus(object: KubeObject, _signal: AbortSignal): Promise<KubeObject> {

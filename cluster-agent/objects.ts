@@ -38,8 +38,41 @@ export const DISCOVERY_API_VERSION = 'discovery.k8s.io/v1';
 export const METALLB_GROUP = 'metallb.io';
 export const METALLB_VERSION = 'v1beta1';
 
-/** Compiled GlobalPolicy (issue 10 §2) is written as Kubernetes NetworkPolicies. */
+/** Compiled GlobalPolicy (issue 10 §2) is written as Kubernetes NetworkPolicies, and the kinds of the cluster's policy format. */
 export const NETWORKING_API_VERSION = 'networking.k8s.io/v1';
+
+/** A kind compiled GlobalPolicy is written as, with its API coordinates. */
+export interface PolicyKind {
+  readonly kind: PolicyKindName;
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  /** Cluster-scoped kinds have no namespace. */
+  readonly namespaced: boolean;
+}
+
+const NPAPI = 'policy.networking.k8s.io';
+
+/** Every kind the agent writes compiled policy as; it lists and sweeps its own objects of each the cluster serves. */
+export const POLICY_KINDS: readonly PolicyKind[] = [
+  { kind: 'NetworkPolicy', group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
+  { kind: 'ClusterNetworkPolicy', group: NPAPI, version: 'v1alpha2', plural: 'clusternetworkpolicies', namespaced: false },
+  { kind: 'AdminNetworkPolicy', group: NPAPI, version: 'v1alpha1', plural: 'adminnetworkpolicies', namespaced: false },
+  { kind: 'BaselineAdminNetworkPolicy', group: NPAPI, version: 'v1alpha1', plural: 'baselineadminnetworkpolicies', namespaced: false },
+];
+
+/** The kinds each Cluster `spec.policy.format` is written as (the tiered formats keep a NetworkPolicy tier). */
+export const FORMAT_KINDS: Readonly<Record<string, readonly PolicyKindName[]>> = {
+  NetworkPolicy: ['NetworkPolicy'],
+  ClusterNetworkPolicy: ['ClusterNetworkPolicy', 'NetworkPolicy'],
+  AdminNetworkPolicy: ['AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'NetworkPolicy'],
+};
+
+export function policyKind(kind: string): PolicyKind | undefined {
+  return POLICY_KINDS.find((k) => k.kind === kind);
+}
+
+export const apiVersionOf = (k: PolicyKind): string => `${k.group}/${k.version}`;
 
 export interface ObjectMeta {
   name: string;
@@ -130,15 +163,19 @@ export interface PodObject extends KubeObject {
   status?: { phase?: string | undefined; podIP?: string | undefined; podIPs?: { ip?: string | undefined }[] | undefined } | undefined;
 }
 
-/** The kinds the agent writes. */
+/** The kinds the agent writes (ObjectRef.namespace is '' for the cluster-scoped ones). */
 export const WrittenKind = {
   ServiceImport: 'ServiceImport',
   EndpointSlice: 'EndpointSlice',
   ServiceExport: 'ServiceExport',
   IPAddressPool: 'IPAddressPool',
   NetworkPolicy: 'NetworkPolicy',
+  ClusterNetworkPolicy: 'ClusterNetworkPolicy',
+  AdminNetworkPolicy: 'AdminNetworkPolicy',
+  BaselineAdminNetworkPolicy: 'BaselineAdminNetworkPolicy',
 } as const;
 export type WrittenKind = (typeof WrittenKind)[keyof typeof WrittenKind];
+export type PolicyKindName = Extract<WrittenKind, 'NetworkPolicy' | 'ClusterNetworkPolicy' | 'AdminNetworkPolicy' | 'BaselineAdminNetworkPolicy'>;
 
 export interface ObjectRef {
   readonly kind: WrittenKind;
@@ -146,12 +183,12 @@ export interface ObjectRef {
   readonly name: string;
 }
 
+const WRITTEN: ReadonlySet<string> = new Set(Object.values(WrittenKind));
+
 export function refOf(o: KubeObject): ObjectRef {
   const kind = o.kind;
-  if (kind !== 'ServiceImport' && kind !== 'EndpointSlice' && kind !== 'ServiceExport' && kind !== 'IPAddressPool' && kind !== 'NetworkPolicy') {
-    throw new Error(`the agent does not write ${kind} objects`);
-  }
-  return { kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name };
+  if (!WRITTEN.has(kind)) throw new Error(`the agent does not write ${kind} objects`);
+  return { kind: kind as WrittenKind, namespace: o.metadata.namespace ?? '', name: o.metadata.name };
 }
 
 export function refString(r: ObjectRef): string {

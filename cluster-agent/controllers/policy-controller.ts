@@ -4,17 +4,19 @@
 // - `ask`: publishes a policy request at start and after every reconnect (jittered), and asks
 //   again every `askRetryMs` (on the kernel's clock) until a complete snapshot has arrived —
 //   the hub's leader answers on the cluster's policy subject, and only once it has compiled;
-// - `apply`: makes the cluster's NetworkPolicies match the newest complete snapshot held
-//   (planners/policy-plan.ts): server-side apply with the agent's field manager and ownership
-//   label, then deletes the owned NetworkPolicies the snapshot does not name — only once every
-//   object of it applied, so the cluster goes from one complete snapshot to the next. Then it
-//   looks again every drift-check interval. A refused object (the API server's validation, a
+// - `apply`: makes the cluster's policy objects — the kinds of the snapshot's format: NetworkPolicy,
+//   ClusterNetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy (cluster-scoped) —
+//   match the newest complete snapshot held (planners/policy-plan.ts): server-side apply with the
+//   agent's field manager and ownership label, then deletes the owned objects of every policy kind
+//   the snapshot does not name (a format the cluster left included) — only once every object of it
+//   applied, so the cluster goes from one complete snapshot to the next. Then it looks again every
+//   drift-check interval. A refused object (the API server's validation, a
 //   missing namespace, a name someone else owns) is reported in the heartbeat's
 //   NetworkPolicyApplied condition and retried on the kernel's backoff: never a crash, never a
 //   spin. Nothing is written or deleted before the first complete snapshot.
 import { PROTOCOL_VERSION, type ClusterPolicyMessage } from '../../controlplane/api/messages.ts';
 import { Controller, type ReconcileResult } from '../../controlplane/kernel/controller.ts';
-import { isOwned, type KubeObject, type ObjectRef } from '../objects.ts';
+import { FORMAT_KINDS, isOwned, refOf, type KubeObject, type ObjectRef } from '../objects.ts';
 import type { AgentCondition } from '../planners/conditions.ts';
 import {
   NETWORK_POLICY_CONDITION,
@@ -25,7 +27,7 @@ import {
   planPolicies,
   type PolicySnapshot,
 } from '../planners/policy-plan.ts';
-import type { ClusterPort, HubTransport } from '../ports.ts';
+import { KindNotServedError, type ClusterPort, type HubTransport } from '../ports.ts';
 import type { KernelSettings } from './single-key.ts';
 import { errorMessage, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 
@@ -38,7 +40,7 @@ export interface PolicyControllerOptions extends KernelSettings {
   readonly jitterMs: number;
   /** How long to wait for a snapshot before asking again. */
   readonly askRetryMs: number;
-  /** How often the NetworkPolicies are looked at again (someone edited or deleted one); 0 disables. */
+  /** How often the policy objects are looked at again (someone edited or deleted one); 0 disables. */
   readonly driftCheckIntervalMs: number;
   readonly metrics: AgentMetrics;
   readonly log: AgentLogger;
@@ -48,7 +50,15 @@ const ASK = 'ask';
 const APPLY = 'apply';
 const MAX_MESSAGE = 1024;
 
-const ref = (namespace: string, name: string): ObjectRef => ({ kind: 'NetworkPolicy', namespace, name });
+/** A live read; a kind the cluster does not serve holds nothing (applying it then says why). */
+async function liveOrNone(port: ClusterPort, ref: ObjectRef, signal: AbortSignal): Promise<KubeObject | undefined> {
+  try {
+    return await port.get(ref, signal);
+  } catch (err) {
+    if (err instanceof KindNotServedError) return undefined;
+    throw err;
+  }
+}
 
 export class PolicyController {
   private readonly opts: PolicyControllerOptions;
@@ -71,7 +81,7 @@ export class PolicyController {
       resync: () => [ASK],
       reconcile: (key, signal) => (key === ASK ? Promise.resolve(this.ask()) : this.reconcileApply(signal)),
       onError: (key, err, retryInMs) => {
-        if (key === APPLY) options.log.warn({ err, retryInMs }, 'making the NetworkPolicies match the compiled policy failed; retrying');
+        if (key === APPLY) options.log.warn({ err, retryInMs }, 'making the policy objects match the compiled policy failed; retrying');
         else options.log.warn({ err, retryInMs }, 'asking the hub for the compiled policy failed; retrying');
       },
     });
@@ -135,17 +145,27 @@ export class PolicyController {
     if (snapshot === undefined || port.listOwnedPolicies === undefined) return undefined;
     const again = this.opts.driftCheckIntervalMs > 0 ? { requeueAfterMs: this.opts.driftCheckIntervalMs } : undefined;
     const desired = desiredPolicies(snapshot);
+    // Every kind the agent writes policy as that the cluster serves: objects of a format the cluster left are swept too.
     const owned = await port.listOwnedPolicies(signal);
-    const ownedIds = new Set(owned.map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`));
-    // A wanted name we do not hold may be someone else's: read it before writing over it.
-    const unowned = new Set<string>();
-    for (const d of desired.objects) {
-      const id = `${d.metadata.namespace ?? ''}/${d.metadata.name}`;
-      if (ownedIds.has(id)) continue;
-      const live: KubeObject | undefined = await port.get(ref(d.metadata.namespace ?? '', d.metadata.name), signal);
-      if (live !== undefined && !isOwned(live)) unowned.add(id);
+    const plan = { apply: [] as KubeObject[], delete: [] as (ObjectRef & { uid: string | undefined })[], notOwned: [] as string[] };
+    // Objects of one kind are told apart by namespace and name: plan each kind on its own.
+    for (const kind of [...new Set([...desired.objects, ...owned].map((o) => o.kind))].sort()) {
+      const want = desired.objects.filter((o) => o.kind === kind);
+      const have = owned.filter((o) => o.kind === kind);
+      const haveIds = new Set(have.map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+      // A wanted name we do not hold may be someone else's: read it before writing over it.
+      const unowned = new Set<string>();
+      for (const d of want) {
+        const id = `${d.metadata.namespace ?? ''}/${d.metadata.name}`;
+        if (haveIds.has(id)) continue;
+        const live = await liveOrNone(port, refOf(d), signal);
+        if (live !== undefined && !isOwned(live)) unowned.add(id);
+      }
+      const p = planPolicies(want, have, unowned);
+      plan.apply.push(...p.apply);
+      plan.notOwned.push(...p.notOwned.map((id) => `${kind} ${id}`));
+      plan.delete.push(...p.delete.map((d) => ({ ...refOf({ apiVersion: '', kind, metadata: d }), uid: d.uid })));
     }
-    const plan = planPolicies(desired.objects, owned, unowned);
     const failures: string[] = [];
     for (const o of plan.apply) {
       try {
@@ -154,25 +174,25 @@ export class PolicyController {
       } catch (err) {
         if (signal.aborted) throw err;
         metrics.policyApplyErrors += 1;
-        failures.push(`${o.metadata.namespace ?? ''}/${o.metadata.name}: ${errorMessage(err)}`);
+        failures.push(`${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}: ${errorMessage(err)}`);
       }
     }
     if (failures.length > 0 || plan.notOwned.length > 0) {
       const message =
         failures.length > 0
-          ? `${failures.length} of ${desired.objects.length} NetworkPolicies of snapshot ${snapshot.term}/${snapshot.seq} refused (retrying with backoff; stale ones are kept until all apply): ${failures.join('; ')}`
-          : `NetworkPolicies ${plan.notOwned.join(', ')} exist without the causeway.dev/owned-by label; Causeway leaves them alone (rename or delete them)`;
+          ? `${failures.length} of ${desired.objects.length} policy objects of snapshot ${snapshot.term}/${snapshot.seq} refused (retrying with backoff; stale ones are kept until all apply): ${failures.join('; ')}`
+          : `${plan.notOwned.join(', ')} exist without the causeway.dev/owned-by label; Causeway leaves them alone (rename or delete them)`;
       this.note(false, failures.length > 0 ? NetworkPolicyReason.ApplyFailed : NetworkPolicyReason.NotOwned, message);
       throw new Error(message);
     }
-    for (const d of plan.delete) {
-      await port.delete(ref(d.namespace, d.name), d.uid, signal);
+    for (const { uid, ...r } of plan.delete) {
+      await port.delete(r, uid, signal);
       metrics.policiesDeleted += 1;
     }
     if (plan.apply.length > 0 || plan.delete.length > 0) {
       log.info(
-        { term: snapshot.term, seq: snapshot.seq, applied: plan.apply.length, deleted: plan.delete.length },
-        'NetworkPolicies match the compiled policy',
+        { term: snapshot.term, seq: snapshot.seq, format: snapshot.format, applied: plan.apply.length, deleted: plan.delete.length },
+        'policy objects match the compiled policy',
       );
     }
     this.applied = { term: snapshot.term, seq: snapshot.seq };
@@ -180,9 +200,11 @@ export class PolicyController {
       this.note(
         false,
         NetworkPolicyReason.UnsupportedFormat,
-        `the agent applies networking.k8s.io/v1 NetworkPolicy only; not applied: ${desired.unsupported.slice(0, 5).join(', ')}${desired.unsupported.length > 5 ? ', ...' : ''}`,
+        `the agent applies ${(FORMAT_KINDS[snapshot.format] ?? []).join(', ') || 'nothing'} for format ${snapshot.format}; not applied: ${desired.unsupported.slice(0, 5).join(', ')}${desired.unsupported.length > 5 ? ', ...' : ''}`,
       );
-    } else this.note(true, NetworkPolicyReason.Applied, `${desired.objects.length} NetworkPolicies of snapshot ${snapshot.term}/${snapshot.seq} applied`);
+    } else {
+      this.note(true, NetworkPolicyReason.Applied, `${desired.objects.length} ${snapshot.format} objects of snapshot ${snapshot.term}/${snapshot.seq} applied`);
+    }
     return again;
   }
 }

@@ -2,10 +2,11 @@
 // objects to server-side apply and the owned objects to delete. Like the imports: every object
 // written carries the ownership label; only objects carrying it are ever changed or deleted; an
 // object of a wanted name without it is someone else's and left alone; deletes come only from a
-// complete snapshot (every part of one (term, seq)). Only networking.k8s.io/v1 NetworkPolicy is
-// applied; objects of other kinds are named in the condition, never half-applied.
+// complete snapshot (every part of one (term, seq)). Only the kinds of the snapshot's format are
+// applied (objects.ts, FORMAT_KINDS: NetworkPolicy, and the tiered formats' cluster-scoped kinds
+// with it); objects of other kinds are named in the condition, never half-applied.
 import { policySpec, type ClusterPolicyMessage, type PolicyObject } from '../../controlplane/api/messages.ts';
-import { NETWORKING_API_VERSION, OWNED_BY_LABEL, OWNED_BY_VALUE, type KubeObject } from '../objects.ts';
+import { FORMAT_KINDS, OWNED_BY_LABEL, OWNED_BY_VALUE, apiVersionOf, policyKind, type KubeObject, type PolicyKindName } from '../objects.ts';
 
 /** A complete snapshot: every part's objects, in order, with the stamp they share. */
 export interface PolicySnapshot {
@@ -54,13 +55,15 @@ export interface DesiredPolicies {
   readonly unsupported: readonly string[];
 }
 
-/** The objects to apply: NetworkPolicies of the snapshot, stamped with the ownership label. */
+/** The objects to apply: those of the snapshot's format's kinds, stamped with the ownership label. */
 export function desiredPolicies(snapshot: PolicySnapshot): DesiredPolicies {
   const objects: KubeObject[] = [];
   const unsupported: string[] = [];
+  const kinds: readonly PolicyKindName[] = FORMAT_KINDS[snapshot.format] ?? [];
   for (const o of snapshot.objects) {
     const where = `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-    if (o.apiVersion !== NETWORKING_API_VERSION || o.kind !== 'NetworkPolicy' || o.metadata.namespace === undefined) {
+    const k = policyKind(o.kind);
+    if (k === undefined || !kinds.includes(k.kind) || o.apiVersion !== apiVersionOf(k) || (o.metadata.namespace !== undefined) !== k.namespaced) {
       unsupported.push(`${o.apiVersion} ${o.kind} ${where}`);
       continue;
     }
@@ -69,7 +72,7 @@ export function desiredPolicies(snapshot: PolicySnapshot): DesiredPolicies {
       kind: o.kind,
       metadata: {
         name: o.metadata.name,
-        namespace: o.metadata.namespace,
+        ...(o.metadata.namespace === undefined ? {} : { namespace: o.metadata.namespace }),
         labels: { ...(o.metadata.labels ?? {}), [OWNED_BY_LABEL]: OWNED_BY_VALUE },
         annotations: { ...(o.metadata.annotations ?? {}) },
       },
@@ -99,7 +102,8 @@ export interface PolicyActions {
 }
 
 /**
- * What makes the cluster match a complete snapshot, given the owned NetworkPolicies it holds and
+ * What makes the cluster match a complete snapshot, for one kind (objects of one kind are told
+ * apart by namespace and name), given the owned objects of that kind it holds and
  * (for names it does not own) what a live read found: apply what is missing or differs, delete
  * owned objects the snapshot does not name.
  */

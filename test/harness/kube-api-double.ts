@@ -10,9 +10,11 @@
 // networking.k8s.io/v1 networkpolicies (validated as the API server does: selectors, ports and
 // port ranges, ipBlock CIDRs and their except, policyTypes), and CRDs
 // (by default the upstream MCS `serviceexports`/`serviceimports`, multicluster.x-k8s.io/v1alpha1,
-// and MetalLB's `ipaddresspools`, metallb.io/v1beta1, with their structural schemas: unknown fields
-// pruned, defaults filled in, types and enums checked; `crds: mcsCustomResourceDefinitions` gives a
-// cluster without MetalLB):
+// MetalLB's `ipaddresspools`, metallb.io/v1beta1, and the cluster-scoped policy.networking.k8s.io
+// `clusternetworkpolicies` (v1alpha2), `adminnetworkpolicies` and `baselineadminnetworkpolicies`
+// (v1alpha1) of policy-crds.ts, with their structural schemas: unknown fields pruned, defaults
+// filled in, types and enums checked; `crds: mcsCustomResourceDefinitions` gives a cluster
+// without MetalLB or the policy CRDs):
 // discovery, list (label/field selectors, limit/continue), watch (ADDED/MODIFIED/DELETED, keep-alive
 // newlines, 410 Gone after compaction), get, create, update, JSON merge patch, JSON patch,
 // server-side apply with per-manager field ownership, delete, the status subresource, Status errors.
@@ -35,6 +37,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { CustomResourceDefinition, JSONSchemaProps } from './crd-schema.ts';
+import { policyCustomResourceDefinitions } from './policy-crds.ts';
 
 export interface KubeObject {
   apiVersion: string;
@@ -50,56 +54,7 @@ export interface KubeObject {
   [field: string]: unknown;
 }
 
-/**
- * The subset of a structural OpenAPI v3 schema (apiextensions.k8s.io/v1 JSONSchemaProps) the double
- * applies to custom resources, in the API server's order: unknown fields are pruned, `default`s
- * filled in, then `type`, `enum`, `required`, `maxItems`, `minimum`/`maximum` and `maxLength` checked
- * (422 Invalid naming the field). No `pattern`, `format` or CEL rules.
- */
-export interface JSONSchemaProps {
-  readonly type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
-  readonly description?: string;
-  readonly properties?: Readonly<Record<string, JSONSchemaProps>>;
-  /** A map: every key kept, each value by this schema. */
-  readonly additionalProperties?: JSONSchemaProps;
-  readonly items?: JSONSchemaProps;
-  readonly required?: readonly string[];
-  readonly enum?: readonly unknown[];
-  readonly default?: unknown;
-  readonly maxItems?: number;
-  readonly minLength?: number;
-  readonly maxLength?: number;
-  readonly minimum?: number;
-  readonly maximum?: number;
-  readonly 'x-kubernetes-preserve-unknown-fields'?: boolean;
-  readonly 'x-kubernetes-int-or-string'?: boolean;
-  readonly 'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
-  readonly 'x-kubernetes-list-map-keys'?: readonly string[];
-}
-
-/** The subset of an apiextensions.k8s.io/v1 CustomResourceDefinition the double serves from. */
-export interface CustomResourceDefinition {
-  readonly metadata: { readonly name: string };
-  readonly spec: {
-    readonly group: string;
-    readonly scope: 'Namespaced' | 'Cluster';
-    readonly names: {
-      readonly plural: string;
-      readonly singular: string;
-      readonly kind: string;
-      readonly listKind?: string;
-      readonly shortNames?: readonly string[];
-    };
-    readonly versions: readonly {
-      readonly name: string;
-      readonly served: boolean;
-      readonly storage?: boolean;
-      readonly subresources?: { readonly status?: object };
-      /** Without one every field is kept, as with x-kubernetes-preserve-unknown-fields. */
-      readonly schema?: { readonly openAPIV3Schema: JSONSchemaProps };
-    }[];
-  };
-}
+export type { CustomResourceDefinition, JSONSchemaProps } from './crd-schema.ts';
 
 const str$ = (extra: Partial<JSONSchemaProps> = {}): JSONSchemaProps => ({ type: 'string', ...extra });
 const stringMap: JSONSchemaProps = { type: 'object', additionalProperties: { type: 'string' } };
@@ -268,8 +223,13 @@ export const metallbCustomResourceDefinitions: readonly CustomResourceDefinition
   },
 ];
 
-/** What a fresh double serves: the MCS CRDs and MetalLB's. */
-export const defaultCustomResourceDefinitions: readonly CustomResourceDefinition[] = [...mcsCustomResourceDefinitions, ...metallbCustomResourceDefinitions];
+/** What a fresh double serves: the MCS CRDs, MetalLB's, and sig-network's policy CRDs (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy). */
+export const defaultCustomResourceDefinitions: readonly CustomResourceDefinition[] = [
+  ...mcsCustomResourceDefinitions,
+  ...metallbCustomResourceDefinitions,
+  ...policyCustomResourceDefinitions,
+];
+export { policyCustomResourceDefinitions };
 
 export interface KubeApiDoubleOptions {
   /** Default 0: a free port. */
@@ -278,7 +238,7 @@ export interface KubeApiDoubleOptions {
   readonly token?: string;
   /** Default true (HTTPS with a self-signed certificate); false serves http + skip-TLS-verify. */
   readonly tls?: boolean;
-  /** CRDs to serve; default the MCS ServiceExport and ServiceImport and MetalLB's IPAddressPool. */
+  /** CRDs to serve; default the MCS ServiceExport and ServiceImport, MetalLB's IPAddressPool and the policy CRDs. */
   readonly crds?: readonly CustomResourceDefinition[];
   /** Namespaces present at start; default those of a fresh cluster. `metallb-system` is added whenever MetalLB's CRD is served. */
   readonly namespaces?: readonly string[];
