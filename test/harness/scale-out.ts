@@ -409,6 +409,7 @@ async function startHub(
     },
     stop: async () => {
       if (child !== undefined && !child.hasExited()) await child.stop('SIGTERM', 20_000);
+      if (process.env['CAUSEWAY_KEEP_TEST_DIRS'] === '1' && child !== undefined) writeFileSync(join(work, 'hub.log'), child.stdout() + child.stderr());
     },
   };
 }

@@ -11,6 +11,8 @@ export function tempDir(prefix: string): string {
   const base = process.platform === 'linux' ? '/dev/shm' : tmpdir();
   const dir = mkdtempSync(join(base, `causeway-${prefix}-`));
   onCleanup(() => {
+    // CAUSEWAY_KEEP_TEST_DIRS=1 keeps them, with their logs, for a failure to be read afterwards.
+    if (process.env['CAUSEWAY_KEEP_TEST_DIRS'] === '1') return Promise.resolve();
     rmSync(dir, { recursive: true, force: true });
     return Promise.resolve();
   });
