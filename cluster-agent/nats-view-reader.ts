@@ -18,6 +18,8 @@ export interface ViewReaderEvents {
   readonly error: (what: string, err: unknown) => void;
 }
 
+const PULL_EXPIRES_MS = 4000;
+
 /** Acknowledge at least this often while reading a long snapshot. */
 const ACK_EVERY = 500;
 
@@ -52,16 +54,35 @@ export class NatsViewReader {
 
   /** Reads the view from the start of the (just reset) consumer. */
   async restart(): Promise<void> {
+    await this.read(true);
+  }
+
+  /**
+   * After a reconnect: pull again at once, where the consumer is (its pulls died with the old
+   * connection, and waiting for their missed heartbeats would take seconds). Nothing before the
+   * first snapshot: that read starts with a sync.
+   */
+  async resume(): Promise<void> {
+    if (this.messages === undefined || this.assembler.currentRevision() === undefined) return;
+    await this.read(false);
+  }
+
+  private async read(fromStart: boolean): Promise<void> {
     const generation = ++this.generation;
     await this.stopReading();
-    this.assembler.expectSnapshot();
-    this.lastDelivery = 0;
+    if (fromStart) {
+      this.assembler.expectSnapshot();
+      this.lastDelivery = 0;
+    }
     const js = jetstream(this.nc, { checkAPI: false });
     try {
       const consumer = await js.consumers.get(VIEW_STREAM, viewConsumerName(this.cluster));
       let sinceAck = 0;
       const messages = await consumer.consume({
         max_messages: 1000,
+        // Each pull lives this long; a pull lost with a NATS node is noticed by its missed heartbeats
+        // (half of this, twice) and made again: seconds, not the default 30 s pull's minute.
+        expires: PULL_EXPIRES_MS,
         callback: (m) => {
           if (generation !== this.generation) return;
           sinceAck += 1;
@@ -112,7 +133,9 @@ export class NatsViewReader {
     try {
       for await (const s of messages.status()) {
         if (generation !== this.generation) return;
-        if ((s.type === 'consumer_deleted' || s.type === 'consumer_not_found') && !this.resetting) {
+        // Deleted is final (the hub removed or reset it); "not found" is also what a stream without a
+        // leader for a moment answers, and the client pulls again by itself once it is back.
+        if (s.type === 'consumer_deleted' && !this.resetting) {
           this.events.resync(`the view's consumer is gone (${s.type})`);
         }
       }

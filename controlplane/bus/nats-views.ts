@@ -30,6 +30,8 @@ export interface NatsViewStreamOptions {
   readonly window?: number;
 }
 
+const PUBLISH_TIMEOUT_MS = 2000;
+
 /** A delivered message not acknowledged within this is delivered again (a lost pull reply). */
 const ACK_WAIT_NS = 10_000_000_000;
 /** Delivered but not yet acknowledged, per consumer: the agent acknowledges far more often. */
@@ -45,7 +47,9 @@ export class NatsViewStream implements ViewStream {
 
   constructor(nc: NatsConnection, options: NatsViewStreamOptions = {}) {
     this.nc = nc;
-    this.js = jetstream(nc);
+    // A publish normally is acknowledged in milliseconds; one that waits longer went to a stream
+    // leader that is gone, and is retried (after a fresh comparison) rather than waited on.
+    this.js = jetstream(nc, { timeout: PUBLISH_TIMEOUT_MS });
     this.options = options;
   }
 

@@ -76,6 +76,9 @@ export class ViewDelivery {
       name: 'views',
       clock: deps.clock ?? backgroundClock,
       concurrency: deps.concurrency ?? 64,
+      // A stream that does not answer is a NATS node or stream leader changing, over in seconds: try
+      // again soon rather than wait out the kernel's default 30 s ceiling once it is back.
+      backoff: { baseMs: 100, maxMs: 1000 },
       reconcile: async (consumer) => {
         await this.reconcile(consumer);
         return undefined;
@@ -208,6 +211,17 @@ export class ViewDelivery {
     }
     const c = this.consumer(name);
     if (c === undefined) return;
+    if (c.resetWanted) {
+      // First, and whatever the writes below do: the agent waits for this answer, and what is
+      // written after the reset reaches it anyway (a reset consumer reads the latest of everything).
+      c.resetWanted = false;
+      const replies = c.resets;
+      c.resets = [];
+      await views.resetConsumer(name);
+      c.consumerReady = true;
+      this.deps.count('views', 'reset');
+      for (const r of replies) this.deps.reply(r, name, c.sent ?? this.deps.revision());
+    }
     let observed = term.observed.get(name);
     if (observed === undefined) term.observed.set(name, (observed = new Map<string, string>()));
     const revision = this.deps.revision();
@@ -242,14 +256,6 @@ export class ViewDelivery {
     if (!c.consumerReady) {
       await views.ensureConsumer(name);
       c.consumerReady = true;
-    }
-    if (c.resetWanted) {
-      c.resetWanted = false;
-      const replies = c.resets;
-      c.resets = [];
-      await views.resetConsumer(name);
-      this.deps.count('views', 'reset');
-      for (const r of replies) this.deps.reply(r, name, revision);
     }
   }
 }
