@@ -74,9 +74,6 @@ export interface NatsTransportOptions {
 
 export const REPORT_TIMEOUT_MS = 5000;
 
-/** Pulling again after a reconnect: this many tries, half a second apart. */
-const RESUME_ATTEMPTS = 20;
-
 const JWT_BLOCK = /(-----BEGIN NATS USER JWT-----\s*)(\S+)(\s*------END NATS USER JWT------)/;
 /** setTimeout's ceiling is ~24.8 days; longer waits are taken in steps. */
 const MAX_SLEEP_MS = 86_400_000;
@@ -257,7 +254,6 @@ export class NatsHubTransport implements HubTransport {
         } else if (s.type === 'reconnect') {
           this.up = true;
           events.connection(ConnectionState.Reconnected);
-          void this.resumeReading(events);
         } else if (s.type === 'error') {
           this.options.onError?.('NATS', s.error);
         }
@@ -265,28 +261,6 @@ export class NatsHubTransport implements HubTransport {
     })().catch((err: unknown) => {
       this.options.onError?.('NATS status', err);
     });
-  }
-
-  /**
-   * Pulls again after a reconnect. The consumer may have no leader for a few seconds (its NATS node
-   * went): try again every half second for a while before reading the view whole instead.
-   */
-  private async resumeReading(events: TransportEvents): Promise<void> {
-    const reader = this.reader;
-    let last: unknown;
-    for (let attempt = 0; attempt < RESUME_ATTEMPTS && reader === this.reader && !this.closed; attempt++) {
-      try {
-        await reader?.resume();
-        return;
-      } catch (err) {
-        last = err;
-        await sleep(500, this.stopConnecting.signal).catch(() => undefined);
-      }
-    }
-    if (reader !== this.reader || this.closed) return;
-    this.mustReread = true;
-    this.options.onError?.('pulling the view after a reconnect', last);
-    events.resync?.('pulling the view after a reconnect failed');
   }
 
   /** Batches go to a waiting sync (its snapshot) or to the agent; a resync asks the agent to sync. */

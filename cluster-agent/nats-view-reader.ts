@@ -57,19 +57,9 @@ export class NatsViewReader {
     await this.read(true);
   }
 
-  /**
-   * After a reconnect: pull again at once, where the consumer is (its pulls died with the old
-   * connection, and waiting for their missed heartbeats would take seconds). Nothing before the
-   * first snapshot: that read starts with a sync.
-   */
-  async resume(): Promise<void> {
-    if (this.messages === undefined || this.assembler.currentRevision() === undefined) return;
-    await this.read(false);
-  }
-
   private async read(fromStart: boolean): Promise<void> {
     const generation = ++this.generation;
-    await this.stopReading();
+    this.stopReading();
     if (fromStart) {
       this.assembler.expectSnapshot();
       this.lastDelivery = 0;
@@ -99,9 +89,10 @@ export class NatsViewReader {
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.generation += 1;
-    await this.stopReading();
+    this.stopReading();
+    return Promise.resolve();
   }
 
   /** True when a batch was completed (acknowledge now). */
@@ -144,9 +135,13 @@ export class NatsViewReader {
     }
   }
 
-  private async stopReading(): Promise<void> {
+  /**
+   * Not waited on: closing a consume can wait for its pull to end, which around a reconnect may be
+   * never; the generation already makes the old one's messages ignored.
+   */
+  private stopReading(): void {
     const messages = this.messages;
     this.messages = undefined;
-    if (messages !== undefined) await messages.close().catch(() => undefined);
+    if (messages !== undefined) void messages.close().catch(() => undefined);
   }
 }

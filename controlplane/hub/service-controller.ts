@@ -70,6 +70,9 @@ export class ServiceController implements ServicesView {
       consumers: () => deps.view.clusters().map((c) => c.metadata.name),
       revision: () => this.modelRevision,
       desired: (c) => (this.model === undefined ? undefined : { imports: importsFor(this.model, c), statuses: exportStatusFor(this.model, c) }),
+      info: (fields, message) => {
+        deps.logger.info(fields, message);
+      },
       reply: (subject, consumer, revision) => {
         deps.bus.publish(subject, revisionMessage(consumer, revision).data);
       },

@@ -100,7 +100,14 @@ interface RunningAgent {
 }
 
 async function startAgent(set: ScaleOut, name: string, cluster: MemoryCluster, log: pino.Logger): Promise<RunningAgent> {
-  const transport = new NatsHubTransport({ cluster: name, servers: set.nats.urls, creds: (await set.client.credentials(name, false)).creds });
+  const transport = new NatsHubTransport({
+    cluster: name,
+    servers: set.nats.urls,
+    creds: (await set.client.credentials(name, false)).creds,
+    onError: (what, err) => {
+      log.warn({ cluster: name, what, err }, 'transport');
+    },
+  });
   const agent = new Agent(cluster, transport, { cluster: name, heartbeatIntervalMs: 2000, logger: log.child({ cluster: name }) });
   await agent.start();
   let stopping: Promise<void> | undefined;
@@ -120,7 +127,7 @@ describe('two causeway hub processes on a 3-member etcd and a 3-node NATS cluste
     const set = await startScaleOut({ hubs: 2, manifests: Array.from({ length: LIGHT }, (_, i) => lightCluster(i)) });
     onCleanup(() => set.stop());
     const logDir = tempDir('scale-out-agents');
-    const destination = pino.destination({ dest: join(logDir, 'agents.log'), sync: false, mkdir: true });
+    const destination = pino.destination({ dest: join(logDir, 'agents.log'), sync: process.env['CAUSEWAY_KEEP_TEST_DIRS'] === '1', mkdir: true });
     onCleanup(() => {
       destination.end();
       return Promise.resolve();
@@ -194,7 +201,12 @@ describe('two causeway hub processes on a 3-member etcd and a 3-node NATS cluste
         for (const [ip, at] of c.seen) if ((added.get(ip) ?? 0) > since && (first === undefined || at < first)) first = at;
         return first;
       };
-      await waitFor('an endpoint added after the event to reach every consumer', () => consumers.every((c) => firstAfter(c) !== undefined), 60_000);
+      await waitFor('an endpoint added after the event to reach every consumer', () => consumers.every((c) => firstAfter(c) !== undefined), 60_000).catch(
+        (err: unknown) => {
+          const behind = consumers.filter((c) => firstAfter(c) === undefined).map((c) => c.name);
+          throw new Error(`${(err as Error).message}; still without one: ${behind.join(', ')}`);
+        },
+      );
       return Math.max(...consumers.map((c) => firstAfter(c) ?? Infinity)) - since;
     };
     const measured: { event: string; ms: number; note: string }[] = [];

@@ -402,7 +402,9 @@ async function startHub(
     replicaId: readFileSync(join(dataDir, 'replica.id'), 'utf8').trim(),
     process: running,
     kill: async () => {
-      await running().stop('SIGKILL', 5000);
+      const killed = running();
+      await killed.stop('SIGKILL', 5000);
+      if (process.env['CAUSEWAY_KEEP_TEST_DIRS'] === '1') writeFileSync(join(work, `hub-killed-${Date.now()}.log`), killed.stdout() + killed.stderr());
     },
     start: async () => {
       child = await startHubProcess(hubProcess);

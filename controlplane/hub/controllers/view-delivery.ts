@@ -34,6 +34,7 @@ export interface ViewDeliveryDeps {
   readonly reply: (subject: string, consumer: string, revision: number) => void;
   readonly count: (kind: string, result: string) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
+  readonly info?: (fields: Record<string, unknown>, message: string) => void;
   readonly clock?: Clock;
   /** Message budget; default MAX_MESSAGE_BYTES. */
   readonly maxBytes?: number;
@@ -80,7 +81,10 @@ export class ViewDelivery {
       // again soon rather than wait out the kernel's default 30 s ceiling once it is back.
       backoff: { baseMs: 100, maxMs: 1000 },
       reconcile: async (consumer) => {
+        const at = performance.now();
         await this.reconcile(consumer);
+        const ms = performance.now() - at;
+        if (ms > 2000) deps.warn({ cluster: consumer, ms: Math.round(ms) }, 'writing the view was slow');
         return undefined;
       },
       onError: (consumer, err) => {
@@ -92,6 +96,7 @@ export class ViewDelivery {
   /** Leads delivery until `signal` (the term's) aborts. */
   async lead(signal: AbortSignal): Promise<void> {
     const { views } = this.deps;
+    const startedAt = performance.now();
     try {
       await views.ensure(signal);
       const [latest, existing] = await Promise.all([views.latest(signal), views.consumers()]);
@@ -116,6 +121,10 @@ export class ViewDelivery {
       }
       // Views of clusters that are gone: their consumers and entries go too.
       for (const name of new Set([...existing, ...observed.keys()])) if (!this.deps.registered(name)) this.controller.add(name);
+      this.deps.info?.(
+        { subjects: latest.size, consumers: existing.length, ms: Math.round(performance.now() - startedAt) },
+        'view stream read; comparing every view with the model',
+      );
     } catch (err) {
       if (signal.aborted) return;
       this.deps.warn({ err }, 'reading the view stream failed; this term delivers nothing until the next');
