@@ -254,6 +254,11 @@ export class NatsHubTransport implements HubTransport {
         } else if (s.type === 'reconnect') {
           this.up = true;
           events.connection(ConnectionState.Reconnected);
+          this.reader?.resume().catch((err: unknown) => {
+            // Its consumer may have no leader for a moment (its node went): the client's own
+            // retries pull again once there is one. Nothing is lost meanwhile.
+            this.options.onError?.('pulling the view again after a reconnect', err);
+          });
         } else if (s.type === 'error') {
           this.options.onError?.('NATS', s.error);
         }

@@ -57,16 +57,29 @@ export class NatsViewReader {
     await this.read(true);
   }
 
+  /**
+   * After a reconnect: pull again at once where the consumer is. The old pulls died with the old
+   * connection, and the client would only notice by their missed heartbeats, seconds later. A
+   * delivery the server still sent to an old pull shows up as a skipped delivery sequence, and the
+   * view is read whole again. Nothing before the first snapshot: that read begins with a sync.
+   */
+  async resume(): Promise<void> {
+    if (this.messages === undefined || this.assembler.currentRevision() === undefined) return;
+    await this.read(false);
+  }
+
   private async read(fromStart: boolean): Promise<void> {
-    const generation = ++this.generation;
-    this.stopReading();
-    if (fromStart) {
-      this.assembler.expectSnapshot();
-      this.lastDelivery = 0;
-    }
     const js = jetstream(this.nc, { checkAPI: false });
     try {
+      // First, so that a consumer that cannot be reached now leaves the current read running (the
+      // client retries it by itself) instead of leaving none.
       const consumer = await js.consumers.get(VIEW_STREAM, viewConsumerName(this.cluster));
+      const generation = ++this.generation;
+      this.stopReading();
+      if (fromStart) {
+        this.assembler.expectSnapshot();
+        this.lastDelivery = 0;
+      }
       let sinceAck = 0;
       const messages = await consumer.consume({
         max_messages: 1000,
