@@ -255,9 +255,6 @@ export class Agent {
         imports: (batch) => {
           this.handleBatch(batch, false);
         },
-        resync: () => {
-          this.syncs.request();
-        },
         settings: (settings) => {
           this.settings.receive(settings);
         },

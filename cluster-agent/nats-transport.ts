@@ -1,9 +1,7 @@
 // The agent's only NATS adapter (HubTransport over @nats-io/transport-node): connects with the
 // cluster's .creds, with its own inbox prefix (`_INBOX_<cluster>`, the only inbox its credential
 // may read), reconnecting forever; sends reports and sync requests as requests, heartbeats as
-// publishes; pulls its view (what to import, ADR 0018) from its own JetStream consumer
-// (nats-view-reader.ts) — a sync asks the hub to reset that consumer and reads the whole view from
-// NATS, a reconnect just goes on pulling where it was acknowledged —; receives its settings
+// publishes; receives import batches on `causeway.v1.cluster.<cluster>.imports` and its settings
 // on `causeway.v1.cluster.<cluster>.settings` (or as the reply to a settings request) and its
 // compiled policy on `causeway.v1.cluster.<cluster>.policy`; reports its workloads as requests. Everything
 // received is validated like API input (messages.ts) before the agent sees it.
@@ -19,6 +17,7 @@ import {
   type PolicyRequest,
   type Workloads,
   heartbeatCodec,
+  importBatchCodec,
   renewReplyCodec,
   renewRequestCodec,
   type RenewRequest,
@@ -38,8 +37,6 @@ import { AgentSubjectKind, ClusterSubjectKind, agentInboxPrefix, agentSubject, c
 import { Backoff } from '../controlplane/kernel/backoff.ts';
 import { aborted, raceAbort, sleep } from '../controlplane/kernel/async.ts';
 import { ConnectionState, type HubTransport, type TransportEvents } from './ports.ts';
-import { NatsViewReader } from './nats-view-reader.ts';
-import { decodeRevision } from '../controlplane/api/view-entries.ts';
 
 export interface NatsTransportOptions {
   readonly cluster: string;
@@ -55,10 +52,9 @@ export interface NatsTransportOptions {
    * answered as a replay by whichever replica gets it.
    */
   readonly requestTimeoutMs?: number;
-  /** How long a sync waits for the hub to reset the view's consumer (default 5 s; the leader answers in milliseconds). */
+  /** How long a sync waits for its first reply (default 10 s) and then for each further chunk (default 500 ms). */
   readonly syncFirstReplyMs?: number;
-  /** How long reading the whole view may take after that (default 60 s). */
-  readonly snapshotTimeoutMs?: number;
+  readonly syncStallMs?: number;
   /** Default 2 s plus up to 1 s of jitter, so that agents do not reconnect in lockstep. */
   readonly reconnectTimeWaitMs?: number;
   readonly reconnectJitterMs?: number;
@@ -102,11 +98,6 @@ export class NatsHubTransport implements HubTransport {
   private readonly stopConnecting = new AbortController();
   private background: Promise<void> = Promise.resolve();
   private readonly session = randomBytes(8).toString('hex');
-  private reader: NatsViewReader | undefined;
-  /** A sync waits for the snapshot the reader completes next. */
-  private snapshotWaiter: ((batch: ImportBatch) => void) | undefined;
-  /** The reader lost track: the next sync reads the whole view whatever the agent has applied. */
-  private mustReread = false;
   /** Messages refused by validation, by reason. */
   readonly rejected = new Map<string, number>();
 
@@ -169,8 +160,6 @@ export class NatsHubTransport implements HubTransport {
       this.nc = nc;
       this.watchStatus(nc, events);
       this.subscribe(nc, events);
-      await this.reader?.close();
-      this.reader = this.viewReader(nc, events);
       this.up = true;
       events.connection(ConnectionState.Connected);
       // Only a closed connection (permanent auth refusal, or close()) ends the client's own
@@ -254,11 +243,6 @@ export class NatsHubTransport implements HubTransport {
         } else if (s.type === 'reconnect') {
           this.up = true;
           events.connection(ConnectionState.Reconnected);
-          this.reader?.resume().catch((err: unknown) => {
-            // Its consumer may have no leader for a moment (its node went): the client's own
-            // retries pull again once there is one. Nothing is lost meanwhile.
-            this.options.onError?.('pulling the view again after a reconnect', err);
-          });
         } else if (s.type === 'error') {
           this.options.onError?.('NATS', s.error);
         }
@@ -268,29 +252,18 @@ export class NatsHubTransport implements HubTransport {
     });
   }
 
-  /** Batches go to a waiting sync (its snapshot) or to the agent; a resync asks the agent to sync. */
-  private viewReader(nc: NatsConnection, events: TransportEvents): NatsViewReader {
-    return new NatsViewReader(nc, this.options.cluster, {
-      batch: (batch) => {
-        const waiter = this.snapshotWaiter;
-        if (waiter !== undefined && batch.kind === 'snapshot') {
-          this.snapshotWaiter = undefined;
-          waiter(batch);
-        } else events.imports(batch);
-      },
-      rejected: (subject, reason, message) => {
-        this.reject(subject, reason, message);
-      },
-      resync: (reason) => {
-        this.mustReread = true;
-        this.options.onError?.('reading the view', new Error(reason));
-        events.resync?.(reason);
-      },
-      error: (what, err) => this.options.onError?.(what, err),
-    });
-  }
-
   private subscribe(nc: NatsConnection, events: TransportEvents): void {
+    const subject = clusterSubject(this.options.cluster, ClusterSubjectKind.Imports);
+    nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.options.onError?.(`subscription ${subject}`, err);
+          return;
+        }
+        const batch = this.decode(subject, msg.data);
+        if (batch !== undefined) events.imports(batch);
+      },
+    });
     const policy = clusterSubject(this.options.cluster, ClusterSubjectKind.Policy);
     nc.subscribe(policy, {
       callback: (err, msg) => {
@@ -320,6 +293,13 @@ export class NatsHubTransport implements HubTransport {
   private reject(subject: string, reason: string, message: string): void {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     this.options.onRejected?.(subject, reason, message);
+  }
+
+  private decode(subject: string, data: Uint8Array): ImportBatch | undefined {
+    const decoded = importBatchCodec.decode(data, this.options.cluster);
+    if (decoded.ok) return decoded.value;
+    this.reject(subject, decoded.reason, decoded.message);
+    return undefined;
   }
 
   private isClosed(): boolean {
@@ -388,67 +368,38 @@ export class NatsHubTransport implements HubTransport {
     return reply.value;
   }
 
-  /**
-   * With a snapshot applied at the revision the view was last read at, there is nothing to ask:
-   * the consumer goes on where it was. Otherwise the hub resets the consumer and the whole view is
-   * read from NATS; the snapshot is the answer.
-   */
   async sync(request: SyncRequest, signal: AbortSignal): Promise<ImportBatch[]> {
     const nc = this.connection();
-    const reader = this.reader;
-    if (reader === undefined) throw new UnavailableError('not connected to NATS');
-    const { cluster } = this.options;
-    if (!this.mustReread && request.afterRevision > 0 && reader.revision() === request.afterRevision) {
-      return [
-        {
-          v: PROTOCOL_VERSION,
-          cluster,
-          kind: 'delta',
-          fromRevision: request.afterRevision,
-          revision: request.afterRevision,
-          upserts: [],
-          removals: [],
-          exportStatus: [],
-        },
-      ];
-    }
-    const subject = agentSubject(cluster, AgentSubjectKind.Sync);
-    reader.beginReset();
-    const reply = await raceAbort(
-      nc.request(subject, syncRequestCodec.encode({ ...request, afterRevision: 0 }), { timeout: this.options.syncFirstReplyMs ?? 10_000 }),
+    const subject = agentSubject(this.options.cluster, AgentSubjectKind.Sync);
+    // Several replies may come: the chunks of one batch. Stop at the last chunk, or after a
+    // pause (the hub may publish the rest on the imports subject instead).
+    const replies = await raceAbort(
+      nc.requestMany(subject, syncRequestCodec.encode(request), {
+        strategy: 'stall',
+        maxWait: this.options.syncFirstReplyMs ?? 10_000,
+        stall: this.options.syncStallMs ?? 500,
+      }),
       signal,
     );
-    const decoded = decodeRevision(reply.data, cluster);
-    if (!decoded.ok) {
-      this.reject(`${subject} (reply)`, decoded.reason, decoded.message);
-      throw new UnavailableError(`the hub answered a sync request with an unexpected reply: ${decoded.message}`);
+    const out: ImportBatch[] = [];
+    const seen = new Set<number>();
+    for await (const msg of replies) {
+      if (aborted(signal)) break;
+      const batch = this.decode(`${subject} (reply)`, msg.data);
+      if (batch === undefined) continue;
+      out.push(batch);
+      const first = out[0];
+      if (batch.chunk === undefined || first === undefined) break;
+      if (batch.revision === first.revision && batch.kind === first.kind) seen.add(batch.chunk.index);
+      if (seen.size >= batch.chunk.count) break;
     }
-    const snapshot = new Promise<ImportBatch>((resolve) => {
-      this.snapshotWaiter = resolve;
-    });
-    await reader.restart();
-    const timeoutMs = this.options.snapshotTimeoutMs ?? 60_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new UnavailableError(`the view was not read whole within ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
-    try {
-      const read = await raceAbort(Promise.race([snapshot, timeout]), signal);
-      this.mustReread = false;
-      return [read];
-    } finally {
-      clearTimeout(timer);
-      this.snapshotWaiter = undefined;
-    }
+    return out;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.stopConnecting.abort();
     this.up = false;
-    await this.reader?.close();
     const nc = this.nc;
     if (nc !== undefined && !nc.isClosed()) await nc.close();
     await this.background;

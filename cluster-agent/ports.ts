@@ -68,10 +68,8 @@ export const ConnectionState = { Connected: 'connected', Disconnected: 'disconne
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
 
 export interface TransportEvents {
-  /** A validated ImportBatch for this cluster: a delta read from its view (ADR 0018). */
+  /** A validated ImportBatch for this cluster, pushed by the hub (or a later chunk of a sync reply). */
   imports(batch: ImportBatch): void;
-  /** What was read of the view cannot be trusted whole: sync (read it again). */
-  resync?(reason: string): void;
   /** Validated ClusterSettings for this cluster, pushed by the hub when they change. */
   settings?(settings: ClusterSettings): void;
   /** A validated part of this cluster's compiled policy, pushed by the hub (ADR 0017). */
@@ -88,8 +86,9 @@ export interface HubTransport {
   /** Fire and forget; dropped while disconnected. */
   heartbeat(heartbeat: Heartbeat): void;
   /**
-   * Brings the agent up to date: resolves with the batches that do it (an empty delta when there is
-   * nothing to add, the whole view as a snapshot otherwise).
+   * Request/reply with one or more replies (the chunks of one batch); resolves with what arrived
+   * on the reply subject. Chunks the hub publishes on the imports subject instead arrive through
+   * `TransportEvents.imports`.
    */
   sync(request: SyncRequest, signal: AbortSignal): Promise<ImportBatch[]>;
   /** Request/reply: the cluster's settings; rejects on timeout, no responder, or a malformed reply. */

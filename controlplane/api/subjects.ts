@@ -27,75 +27,14 @@ export type AgentSubjectKind = (typeof AgentSubjectKind)[keyof typeof AgentSubje
 
 /** What the hub sends to one cluster's agent, on `causeway.v1.cluster.<cluster>.<kind>`. */
 export const ClusterSubjectKind = {
+  /** Import batches (messages.ts ImportBatch): what the cluster must import, per revision. */
+  Imports: 'imports',
   /** The cluster's settings (messages.ts ClusterSettings: its LoadBalancer block), whenever they change. */
   Settings: 'settings',
   /** The cluster's compiled policy (messages.ts ClusterPolicyMessage), whenever it changes and when asked. */
   Policy: 'policy',
 } as const;
 export type ClusterSubjectKind = (typeof ClusterSubjectKind)[keyof typeof ClusterSubjectKind];
-
-/**
- * The JetStream stream that holds every cluster's view (ADR 0018): the latest value per subject
- * (`max_msgs_per_subject: 1`), so that it is at once the log of changes and the snapshot.
- */
-export const VIEW_STREAM = 'CAUSEWAY_VIEWS';
-
-/** What a view holds, per service: what the cluster must import, and the status of its own export. */
-export const ViewEntryKind = { Import: 'import', Status: 'status' } as const;
-export type ViewEntryKind = (typeof ViewEntryKind)[keyof typeof ViewEntryKind];
-
-/** Every view subject: the stream's subjects. */
-export const ALL_VIEW_SUBJECTS = `${SUBJECT_ROOT}.view.>`;
-
-/**
- * `causeway.v1.view.<cluster>.<kind>.<namespace>.<name>[.<part>]`: one service's entry in one
- * cluster's view (namespace and name are DNS-1123 labels, so each is one token). An entry too large
- * for one message is split: part 0 is the entry's own subject, parts 1.. follow it (`.<part>`).
- */
-export function viewEntrySubject(cluster: string, kind: ViewEntryKind, namespace: string, name: string, part = 0): string {
-  return `${viewSubjectPrefix(cluster)}.${kind}.${namespace}.${name}${part > 0 ? `.${part}` : ''}`;
-}
-
-/** `causeway.v1.view.<cluster>.revision`: the revision the view was complete at, written after the entries of each change. */
-export function viewRevisionSubject(cluster: string): string {
-  return `${viewSubjectPrefix(cluster)}.revision`;
-}
-
-/** `causeway.v1.view.<cluster>.>`: the filter of the cluster's consumer. */
-export function viewSubjects(cluster: string): string {
-  return `${viewSubjectPrefix(cluster)}.>`;
-}
-
-/** What a view subject names; undefined for anything else (never trusted: from a stream anyone with the hub's rights could write). */
-export type ParsedViewSubject =
-  | { readonly cluster: string; readonly kind: 'revision' }
-  | { readonly cluster: string; readonly kind: ViewEntryKind; readonly namespace: string; readonly name: string; readonly part: number };
-
-export function parseViewSubject(subject: string): ParsedViewSubject | undefined {
-  const t = subject.split('.');
-  if (`${t[0]}.${t[1]}` !== SUBJECT_ROOT || t[2] !== 'view') return undefined;
-  const cluster = t[3];
-  if (cluster === undefined || !isClusterName(cluster)) return undefined;
-  if (t.length === 5 && t[4] === 'revision') return { cluster, kind: 'revision' };
-  const kind = t[4];
-  if ((kind !== ViewEntryKind.Import && kind !== ViewEntryKind.Status) || (t.length !== 7 && t.length !== 8)) return undefined;
-  const namespace = t[5] ?? '';
-  const name = t[6] ?? '';
-  if (!isClusterName(namespace) || !isClusterName(name)) return undefined;
-  let part = 0;
-  if (t.length === 8) {
-    part = Number(t[7]);
-    // Canonical decimal, 1 or more: "01" or "0" would be a second name for one subject.
-    if (!Number.isInteger(part) || part < 1 || String(part) !== t[7]) return undefined;
-  }
-  return { cluster, kind, namespace, name, part };
-}
-
-/** The durable pull consumer of one cluster's view: named after the cluster. */
-export function viewConsumerName(cluster: string): string {
-  assertClusterName(cluster);
-  return cluster;
-}
 
 /** The hub listens to every agent with this one wildcard. */
 export const ALL_AGENT_SUBJECTS = `${SUBJECT_ROOT}.agent.*.>`;
@@ -183,23 +122,14 @@ export interface SubjectPermissions {
 const AGENT_RESPONSES: ResponsePermission = { maxMessages: 1, ttlMs: 120_000 };
 
 /**
- * What an agent of `cluster` may do, and nothing else: publish its own agent subjects, pull from
- * and acknowledge its own view consumer (never create, change or delete one, never read the stream
- * directly), subscribe to its own cluster subjects and its own inbox, and answer requests. Any
- * other JetStream API stays out: a user that may create consumers can point a push consumer's
- * deliver subject at another agent's subject and the server does not check it.
+ * What an agent of `cluster` may do, and nothing else: publish its own agent subjects, subscribe
+ * to its own cluster subjects and its own inbox, and answer requests. No JetStream API (`$JS.>`):
+ * a user that may create consumers can point a push consumer's deliver subject at another
+ * agent's subject and the server does not check it.
  */
 export function agentPermissions(cluster: string): SubjectPermissions {
-  const consumer = viewConsumerName(cluster);
   return {
-    pub: {
-      allow: [
-        agentSubjects(cluster),
-        `$JS.API.CONSUMER.MSG.NEXT.${VIEW_STREAM}.${consumer}`,
-        `$JS.API.CONSUMER.INFO.${VIEW_STREAM}.${consumer}`,
-        `$JS.ACK.${VIEW_STREAM}.${consumer}.>`,
-      ],
-    },
+    pub: { allow: [agentSubjects(cluster)] },
     sub: { allow: [clusterSubjects(cluster), `${agentInboxPrefix(cluster)}.>`] },
     resp: AGENT_RESPONSES,
   };
@@ -225,11 +155,6 @@ export function subjectMatches(pattern: string, subject: string): boolean {
 function agentSubjectPrefix(cluster: string): string {
   assertClusterName(cluster);
   return `${SUBJECT_ROOT}.agent.${cluster}`;
-}
-
-function viewSubjectPrefix(cluster: string): string {
-  assertClusterName(cluster);
-  return `${SUBJECT_ROOT}.view.${cluster}`;
 }
 
 function clusterSubjectPrefix(cluster: string): string {

@@ -4,8 +4,6 @@
 import { connectNats, type NatsConnection } from './nats-connect.ts';
 import { UnavailableError } from '../api/errors.ts';
 import type { Bus, BusMessage, Subscription } from './bus.ts';
-import { NatsViewStream, type NatsViewStreamOptions } from './nats-views.ts';
-import type { ViewStream } from './views.ts';
 
 export interface NatsBusOptions {
   readonly servers: string | readonly string[];
@@ -96,11 +94,6 @@ export class NatsBus implements Bus {
         sub.unsubscribe();
       },
     };
-  }
-
-  /** The view stream (ADR 0018) on this connection. */
-  viewStream(options: NatsViewStreamOptions = {}): ViewStream {
-    return new NatsViewStream(this.nc, options);
   }
 
   publish(subject: string, data: Uint8Array): void {

@@ -3,8 +3,7 @@
 // reconnect policy. Callers wrap the connection in their own port.
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 
-export type { NatsConnection, MsgHdrs } from '@nats-io/transport-node';
-export { headers as natsHeaders } from '@nats-io/transport-node';
+export type { NatsConnection } from '@nats-io/transport-node';
 
 export interface NatsConnectOptions {
   /** One URL, several separated by ",", or a list. */

@@ -12,7 +12,6 @@ import { ALL_AGENT_SUBJECTS, SUBJECT_ROOT } from '../api/subjects.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import { effectiveCidrs } from '../api/semantic.ts';
 import type { Bus, Subscription } from '../bus/bus.ts';
-import type { ViewStream } from '../bus/views.ts';
 import { abortedPromise, aborted, sleep } from '../kernel/async.ts';
 import { Backoff } from '../kernel/backoff.ts';
 import { systemClock, type Clock } from '../kernel/clock.ts';
@@ -43,8 +42,6 @@ export interface AgentGatewayDeps {
   readonly store: Store;
   readonly registry: Registry;
   readonly bus: Bus;
-  /** Every cluster's view, written by the leader, pulled by the agents (ADR 0018). */
-  readonly views: ViewStream;
   readonly credentials: CredentialStore;
   readonly metrics: HubMetrics;
   readonly logger: Logger;
@@ -197,7 +194,6 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
   const exports = new ExportIndex(exportsWatch);
   const services: ServiceController = new ServiceController({
     bus,
-    views: deps.views,
     // Compared with the term in etcd: an allocation in flight when the lease goes writes nothing.
     vips: new VipStore(guardedWrites(store, () => term.guard)),
     view,

@@ -10,7 +10,6 @@ import type { EmbeddedNats } from '../embedded/nats.ts';
 import { EtcdStore } from '../registry/etcd-store.ts';
 import { Registry } from '../registry/registry.ts';
 import { NatsBus } from '../bus/nats-bus.ts';
-import { natsServers } from '../bus/nats-connect.ts';
 import { NatsAccountPusher } from '../identity/nats-account-push.ts';
 import { issueHubUser, issueSystemUser, type IdentityState } from '../identity/nats-identity.ts';
 import type { SecretBox } from '../identity/secret-box.ts';
@@ -35,8 +34,6 @@ export interface HubOptions extends HubTlsOptions, ExternalEtcdOptions {
   readonly dataDir: string;
   /** External NATS URL; none means start an embedded nats-server under dataDir. */
   readonly nats?: string | undefined;
-  /** Replicas of the view stream (ADR 0018); default 3 when `nats` lists three or more servers, else 1. */
-  readonly viewReplicas?: number | undefined;
   readonly configFile?: string | undefined;
   /** How long agents' NATS credentials are valid (renewed by the agents before they expire); default 30 days. */
   readonly credentialTtlSeconds?: number | undefined;
@@ -171,8 +168,6 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       store,
       registry,
       bus,
-      // Replicated like the NATS cluster it lives in: three copies on three or more servers.
-      views: bus.viewStream({ replicas: options.viewReplicas ?? Math.min(3, natsServers(natsUrl).length) }),
       credentials,
       metrics,
       logger,

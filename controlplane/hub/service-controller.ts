@@ -2,8 +2,8 @@
 // registry and the exports are coalesced (`flushDelay`: the first change after a quiet spell goes at
 // once, later ones wait for the end of that flush's `flushIntervalMs` window) and applied to
 // the incremental service model (controlplane/services/: work proportional to what changed and who
-// sees it); the entries they changed are handed to view delivery, which writes them into each
-// consumer's view in the view stream (ADR 0018), where the agents pull them. The services they touched are
+// sees it); the consumers they touched are marked dirty in the delivery controller, which sends
+// each its delta on top of the revision it last got, or a snapshot. The services they touched are
 // marked in the VIP controller. Both of those run only while this hub leads; every replica keeps
 // the model, for reads and so that a new leader takes over without withdrawing anything.
 import type { Logger } from 'pino';
@@ -11,8 +11,6 @@ import { parseServiceKey, syncRequestCodec } from '../api/messages.ts';
 import type { GlobalServiceView, ServicesView } from '../api/read-model.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
-import type { ViewStream } from '../bus/views.ts';
-import { revisionMessage } from '../api/view-entries.ts';
 import { vipMap, type VipRegistry } from '../ipam/vips.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import { trustedAvailability } from '../services/availability.ts';
@@ -20,7 +18,7 @@ import { applyChanges, type ModelChange } from '../services/changes.ts';
 import { buildModel, type ServicesModel } from '../services/model.ts';
 import { consumersOf, exportStatusFor, globalServices, importsFor } from '../services/views.ts';
 import type { DeliveryState } from './controllers/convergence-plan.ts';
-import { ViewDelivery } from './controllers/view-delivery.ts';
+import { DeliveryController } from './controllers/delivery.ts';
 import { ttlMsOf } from './controllers/liveness-plan.ts';
 import { VipController } from './controllers/vip-controller.ts';
 import type { ExportIndex } from './exports.ts';
@@ -28,8 +26,6 @@ import type { RegistryView, ResourceChange } from './registry-view.ts';
 
 export interface ServiceControllerDeps {
   readonly bus: Bus;
-  /** Where the leader writes every cluster's view (ADR 0018). */
-  readonly views: ViewStream;
   readonly vips: VipRegistry;
   readonly view: RegistryView;
   readonly exports: ExportIndex;
@@ -43,7 +39,7 @@ export interface ServiceControllerDeps {
 
 export class ServiceController implements ServicesView {
   private readonly deps: ServiceControllerDeps;
-  private readonly delivery: ViewDelivery;
+  private readonly delivery: DeliveryController;
   private readonly vipController: VipController;
   private model: ServicesModel | undefined;
   private changes: ModelChange[] = [];
@@ -64,17 +60,13 @@ export class ServiceController implements ServicesView {
     const warn = (fields: Record<string, unknown>, message: string): void => {
       deps.logger.warn(fields, message);
     };
-    this.delivery = new ViewDelivery({
-      views: deps.views,
+    this.delivery = new DeliveryController({
       registered: (c) => deps.view.cluster(c) !== undefined,
       consumers: () => deps.view.clusters().map((c) => c.metadata.name),
       revision: () => this.modelRevision,
       desired: (c) => (this.model === undefined ? undefined : { imports: importsFor(this.model, c), statuses: exportStatusFor(this.model, c) }),
-      info: (fields, message) => {
-        deps.logger.info(fields, message);
-      },
-      reply: (subject, consumer, revision) => {
-        deps.bus.publish(subject, revisionMessage(consumer, revision).data);
+      publish: (subject, data) => {
+        deps.bus.publish(subject, data);
       },
       count: deps.count,
       warn,
@@ -156,7 +148,7 @@ export class ServiceController implements ServicesView {
     }));
   }
 
-  /** An agent with nothing applied asks for its whole view: its consumer is reset, then answered. */
+  /** An agent asks for everything after `afterRevision`: what it is missing, or a snapshot. */
   handleSync(msg: BusMessage): void {
     const from = parseAgentSubject(msg.subject)?.cluster ?? '';
     const decoded = syncRequestCodec.decode(msg.data, from);
@@ -170,7 +162,7 @@ export class ServiceController implements ServicesView {
       return;
     }
     // Followers stay silent: the leader answers.
-    if (this.delivery.requestSync(from, msg.reply)) this.deps.count('sync', 'ok');
+    if (this.delivery.requestSync(from, decoded.value.afterRevision, msg.reply)) this.deps.count('sync', 'ok');
   }
 
   // ---- internals -------------------------------------------------------------------------------

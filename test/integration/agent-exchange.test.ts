@@ -1,28 +1,27 @@
 // The real agent (runAgent: KubeCluster + NatsHubTransport + Agent) against the Kubernetes API
 // double (a test double of kube-apiserver, test/harness/kube-api-double.ts) and a real
 // nats-server in operator mode, with the agent's own credential. A small hub stand-in, connected
-// as the hub user, answers reports and syncs (resetting the agent's consumer) and writes the
-// agent's view with the hub's own view stream adapter (NatsViewStream, ADR 0018). Assertions read
-// the double's state.
+// as the hub user, answers reports and syncs and publishes import batches. Assertions read the
+// double's state.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import {
+  PROTOCOL_VERSION,
   heartbeatCodec,
+  importBatchCodec,
   reportCodec,
   reportReplyCodec,
   syncRequestCodec,
   type Heartbeat,
+  type ImportBatch,
   type ImportState,
   type Report,
   type SyncRequest,
 } from '../../controlplane/api/messages.ts';
-import { AgentSubjectKind, agentSubject, viewEntrySubject } from '../../controlplane/api/subjects.ts';
-import { ViewHeader, importMessages, revisionMessage } from '../../controlplane/api/view-entries.ts';
-import { NatsViewStream } from '../../controlplane/bus/nats-views.ts';
-import { viewDigest } from '../../controlplane/hub/controllers/view-delivery.ts';
+import { AgentSubjectKind, ClusterSubjectKind, agentSubject, clusterSubject } from '../../controlplane/api/subjects.ts';
 import { issueAgentUser } from '../../controlplane/identity/nats-identity.ts';
 import { silentLogger } from '../../cluster-agent/agent.ts';
 import { runAgent, type RunningAgent } from '../../cluster-agent/main.ts';
@@ -39,33 +38,25 @@ interface HubStandIn {
   readonly heartbeats: Heartbeat[];
   readonly invalid: string[];
   answering: boolean;
-  /** The view's revision now: what a sync reply and every write say. */
-  revision: number;
-  /** Writes imports (undefined: removes the named one) into the agent's view, then its revision. */
-  write(revision: number, imports: readonly (ImportState | { readonly remove: string })[]): Promise<void>;
-  readonly views: NatsViewStream;
+  /** Replies to a sync: the first message goes to the reply subject; `pushRest` publishes the others on imports. */
+  syncReply: (req: SyncRequest) => ImportBatch[];
+  pushRest: boolean;
+  publish(batch: ImportBatch): void;
 }
 
 async function startHubStandIn(nats: TestNats, cluster: string): Promise<HubStandIn> {
   const nc: NatsConnection = await connect({ servers: nats.url, authenticator: credsAuthenticator(new TextEncoder().encode(nats.hub.creds)) });
   onCleanup(() => nc.close());
-  const views = new NatsViewStream(nc);
-  await views.ensure();
-  await views.ensureConsumer(cluster);
   const hub: HubStandIn = {
     reports: [],
     syncs: [],
     heartbeats: [],
     invalid: [],
     answering: true,
-    revision: 0,
-    views,
-    write: async (revision, imports) => {
-      const messages = imports.flatMap((i) =>
-        'remove' in i ? importMessages(cluster, { namespace: 'apps', name: i.remove }, undefined, viewDigest) : importMessages(cluster, i, i, viewDigest),
-      );
-      hub.revision = revision;
-      await views.publish([...messages, revisionMessage(cluster, revision)]);
+    pushRest: false,
+    syncReply: () => [],
+    publish: (b) => {
+      nc.publish(clusterSubject(cluster, ClusterSubjectKind.Imports), importBatchCodec.encode(b));
     },
   };
   nc.subscribe(agentSubject(cluster, AgentSubjectKind.Report), {
@@ -88,10 +79,9 @@ async function startHubStandIn(nats: TestNats, cluster: string): Promise<HubStan
       }
       hub.syncs.push(r.value);
       if (!hub.answering || msg.reply === undefined) return;
-      const reply = msg.reply;
-      void views.resetConsumer(cluster).then(() => {
-        nc.publish(reply, revisionMessage(cluster, hub.revision).data);
-      });
+      const [first, ...rest] = hub.syncReply(r.value);
+      if (first !== undefined) msg.respond(importBatchCodec.encode(first));
+      for (const b of rest) nc.publish(hub.pushRest ? clusterSubject(cluster, ClusterSubjectKind.Imports) : msg.reply, importBatchCodec.encode(b));
     },
   });
   nc.subscribe(agentSubject(cluster, AgentSubjectKind.Heartbeat), {
@@ -103,6 +93,17 @@ async function startHubStandIn(nats: TestNats, cluster: string): Promise<HubStan
   });
   await nc.flush();
   return hub;
+}
+
+function batch(
+  cluster: string,
+  kind: 'snapshot' | 'delta',
+  from: number,
+  revision: number,
+  upserts: ImportState[],
+  extra: Partial<ImportBatch> = {},
+): ImportBatch {
+  return { v: PROTOCOL_VERSION, cluster, kind, fromRevision: from, revision, upserts, removals: [], exportStatus: [], ...extra };
 }
 
 function importOf(name: string, endpoints: number, from = 'aws-train'): ImportState {
@@ -275,9 +276,12 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     assert.ok(agent.metrics.reportsSent >= 2);
   });
 
-  it('applies its view as ServiceImport + EndpointSlices in the double, a change to the view changes them, a lost part makes it read the view again, removal deletes only owned objects', async () => {
+  it('applies a snapshot as ServiceImport + EndpointSlices in the double, a delta changes them, a gap triggers a sync, removal deletes only owned objects', async () => {
     const s = await setup(nats);
-    await s.hub.write(10, [importOf('web', 150)]);
+    s.hub.syncReply = (req) =>
+      req.afterRevision === 0
+        ? [batch(s.cluster, 'snapshot', 0, 10, [importOf('web', 150)])]
+        : [batch(s.cluster, 'delta', req.afterRevision, 20, [importOf('web', 2)])];
     const agent = await s.start();
     await waitFor('two slices', () => sliceNames(s.double).length === 2);
     const si = s.double.get('serviceimports', 'apps', 'web');
@@ -309,27 +313,16 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     });
     await waitFor('applied revision 10', () => agent.agent.appliedRevision() === 10);
 
-    await s.hub.write(11, [importOf('web', 3)]);
+    s.hub.publish(batch(s.cluster, 'delta', 10, 11, [importOf('web', 3)]));
     await waitFor(
       'one slice of three',
       () => sliceNames(s.double).length === 1 && (s.double.get('endpointslices', 'apps', 'web-aws-train-ipv4-0')?.['endpoints'] as unknown[]).length === 3,
     );
-    await waitFor('applied revision 11', () => agent.agent.appliedRevision() === 11);
 
-    // Part 0 of a split value whose part 1 never arrived: the agent cannot trust what it read, and
-    // reads the whole view again (a sync resets its consumer) instead of applying half a service.
-    const syncs = s.hub.syncs.length;
-    const head = viewEntrySubject(s.cluster, 'import', 'apps', 'web');
-    await s.hub.views.publish([
-      { subject: head, data: new TextEncoder().encode(JSON.stringify(importOf('web', 9))), headers: { [ViewHeader.Digest]: 'lost', [ViewHeader.Parts]: '2' } },
-    ]);
-    await s.hub.write(16, [importOf('web', 2)]);
-    await waitFor('a sync after the lost part', () => s.hub.syncs.length > syncs);
-    await waitFor(
-      'the view read again and applied',
-      () => (s.double.get('endpointslices', 'apps', 'web-aws-train-ipv4-0')?.['endpoints'] as unknown[]).length === 2,
-    );
-    await waitFor('applied revision 16', () => agent.agent.appliedRevision() === 16);
+    s.hub.publish(batch(s.cluster, 'delta', 15, 16, [importOf('web', 9)]));
+    await waitFor('a sync from revision 11', () => s.hub.syncs.find((r) => r.afterRevision === 11));
+    await waitFor('the synced delta applied', () => (s.double.get('endpointslices', 'apps', 'web-aws-train-ipv4-0')?.['endpoints'] as unknown[]).length === 2);
+    await waitFor('applied revision 20', () => agent.agent.appliedRevision() === 20);
 
     s.double.seed({
       apiVersion: 'discovery.k8s.io/v1',
@@ -338,15 +331,15 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
       addressType: 'IPv4',
       endpoints: [],
     });
-    await s.hub.write(21, [{ remove: 'web' }]);
+    s.hub.publish(batch(s.cluster, 'delta', 20, 21, [], { removals: [{ namespace: 'apps', name: 'web' }] }));
     await waitFor('the import removed', () => s.double.get('serviceimports', 'apps', 'web') === undefined);
     await waitFor('only the unowned slice left', () => sliceNames(s.double).join() === 'web-by-hand');
   });
 
-  it('keeps every object while the hub is silent and across a NATS restart, keeps retrying its reports, and reads its view on where it left off', async () => {
+  it('keeps every object while the hub is silent and across a NATS restart, and keeps retrying', async () => {
     const s = await setup(nats);
     seedExport(s.double, 'llm-serving', ['10.1.0.5']);
-    await s.hub.write(5, [importOf('web', 120)]);
+    s.hub.syncReply = () => [batch(s.cluster, 'snapshot', 0, 5, [importOf('web', 120)])];
     const agent = await s.start();
     await waitFor('applied revision 5', () => agent.agent.appliedRevision() === 5);
     const before = s.double
@@ -356,9 +349,9 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
 
     s.hub.answering = false;
     const reportsBefore = s.hub.reports.length;
-    const syncsBefore = s.hub.syncs.length;
     s.double.seed(slice('llm-serving', 'llm-serving-more', ['10.1.0.7']));
-    await waitFor('retried reports', () => s.hub.reports.length >= reportsBefore + 2);
+    s.hub.publish(batch(s.cluster, 'delta', 7, 8, [importOf('web', 1)]));
+    await waitFor('retried reports and syncs', () => s.hub.reports.length >= reportsBefore + 2 && s.hub.syncs.filter((r) => r.afterRevision === 5).length >= 2);
     await waitFor('failed reports counted', () => agent.metrics.reportFailures >= 2);
 
     await nats.restart();
@@ -371,19 +364,17 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     assert.equal(agent.metrics.objectsDeleted, 0);
 
     s.hub.answering = true;
-    // Its consumer kept its place through the restart: the change is read without a sync.
-    await s.hub.write(9, [importOf('web', 1)]);
+    s.hub.syncReply = (req) => [batch(s.cluster, 'delta', req.afterRevision, 9, [importOf('web', 1)])];
     await waitFor('a full report once the hub answers', () =>
       s.hub.reports.some((r, i) => i >= reportsBefore && r.full && r.upserts[0]?.endpoints.length === 2),
     );
     await waitFor('converged after the hub returned', () => agent.agent.appliedRevision() === 9);
     assert.deepEqual(sliceNames(s.double), ['web-aws-train-ipv4-0']);
-    assert.equal(s.hub.syncs.length, syncsBefore, 'the view was never read whole again');
   });
 
-  it('a restarted agent adopts existing objects and converges from its whole view, a service split in parts, without recreating them', async () => {
+  it('a restarted agent adopts existing objects and converges from a chunked snapshot without recreating them', async () => {
     const s = await setup(nats);
-    await s.hub.write(30, [importOf('web', 150), importOf('old', 2)]);
+    s.hub.syncReply = () => [batch(s.cluster, 'snapshot', 0, 30, [importOf('web', 150), importOf('old', 2)])];
     const first = await s.start();
     await waitFor('first agent applied', () => first.agent.appliedRevision() === 30);
     await first.stop();
@@ -391,15 +382,11 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     const importUid = uidOf(s.double.get('serviceimports', 'apps', 'web'));
     assert.equal(uids.size, 3);
 
-    // The same web in parts of under 8 KiB each (the split a service too large for one message gets).
-    const parts = importMessages(s.cluster, importOf('web', 150), importOf('web', 150), viewDigest, 8 * 1024);
-    assert.ok(parts.length > 1);
-    await s.hub.views.publish([
-      ...parts,
-      ...importMessages(s.cluster, { namespace: 'apps', name: 'old' }, undefined, viewDigest),
-      revisionMessage(s.cluster, 31),
-    ]);
-    s.hub.revision = 31;
+    s.hub.pushRest = true;
+    s.hub.syncReply = () => [
+      batch(s.cluster, 'snapshot', 0, 31, [importOf('web', 150)], { chunk: { index: 0, count: 2 } }),
+      batch(s.cluster, 'snapshot', 0, 31, [], { chunk: { index: 1, count: 2 } }),
+    ];
     s.hub.answering = false;
     const second = await s.start();
     await waitFor('the restarted agent asks for a snapshot', () => s.hub.syncs.filter((r) => r.afterRevision === 0).length >= 2);
@@ -416,7 +403,7 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
 
   it('serves its counters and revisions on /metrics at the metricsListen address, and closes it on stop', async () => {
     const s = await setup(nats);
-    await s.hub.write(12, [importOf('web', 3)]);
+    s.hub.syncReply = () => [batch(s.cluster, 'snapshot', 0, 12, [importOf('web', 3)])];
     const agent = await s.start({ metricsListen: '127.0.0.1:0' });
     const url = agent.metricsUrl;
     assert.ok(url !== undefined);

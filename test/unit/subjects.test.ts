@@ -22,7 +22,7 @@ describe('NATS subjects (stable API)', () => {
     assert.equal(agentSubject('aws-eu-1', AgentSubjectKind.Report), 'causeway.v1.agent.aws-eu-1.report');
     assert.equal(agentSubject('aws-eu-1', AgentSubjectKind.Heartbeat), 'causeway.v1.agent.aws-eu-1.heartbeat');
     assert.equal(agentSubjects('aws-eu-1'), 'causeway.v1.agent.aws-eu-1.>');
-    assert.equal(clusterSubject('gcp-1', ClusterSubjectKind.Settings), 'causeway.v1.cluster.gcp-1.settings');
+    assert.equal(clusterSubject('gcp-1', ClusterSubjectKind.Imports), 'causeway.v1.cluster.gcp-1.imports');
     assert.equal(clusterSubjects('gcp-1'), 'causeway.v1.cluster.gcp-1.>');
     assert.equal(agentInboxPrefix('onprem'), '_INBOX_onprem');
     assert.equal(ALL_AGENT_SUBJECTS, 'causeway.v1.agent.*.>');
@@ -57,7 +57,7 @@ describe('NATS subjects (stable API)', () => {
         assertClusterName,
         (c) => agentSubject(c, AgentSubjectKind.Report),
         agentSubjects,
-        (c) => clusterSubject(c, ClusterSubjectKind.Settings),
+        (c) => clusterSubject(c, ClusterSubjectKind.Imports),
         clusterSubjects,
         agentInboxPrefix,
         agentPermissions,
@@ -71,11 +71,9 @@ describe('NATS subjects (stable API)', () => {
     });
   }
 
-  it('gives an agent exactly its own subjects, its own view consumer to pull and acknowledge, its own inbox and one reply per request', () => {
+  it('gives an agent exactly its own subjects, its own inbox and one reply per request', () => {
     assert.deepEqual(agentPermissions('a'), {
-      pub: {
-        allow: ['causeway.v1.agent.a.>', '$JS.API.CONSUMER.MSG.NEXT.CAUSEWAY_VIEWS.a', '$JS.API.CONSUMER.INFO.CAUSEWAY_VIEWS.a', '$JS.ACK.CAUSEWAY_VIEWS.a.>'],
-      },
+      pub: { allow: ['causeway.v1.agent.a.>'] },
       sub: { allow: ['causeway.v1.cluster.a.>', '_INBOX_a.>'] },
       resp: { maxMessages: 1, ttlMs: 120_000 },
     });
@@ -90,19 +88,6 @@ describe('NATS subjects (stable API)', () => {
     ['pub', 'causeway.v1.cluster.a.imports', false],
     ['pub', '$JS.API.INFO', false],
     ['pub', '$JS.API.CONSUMER.CREATE.EVENTS', false],
-    ['pub', '$JS.API.CONSUMER.CREATE.CAUSEWAY_VIEWS.a', false],
-    ['pub', '$JS.API.CONSUMER.DURABLE.CREATE.CAUSEWAY_VIEWS.a', false],
-    ['pub', '$JS.API.CONSUMER.DELETE.CAUSEWAY_VIEWS.a', false],
-    ['pub', '$JS.API.CONSUMER.MSG.NEXT.CAUSEWAY_VIEWS.a', true],
-    ['pub', '$JS.API.CONSUMER.MSG.NEXT.CAUSEWAY_VIEWS.b', false],
-    ['pub', '$JS.API.CONSUMER.INFO.CAUSEWAY_VIEWS.b', false],
-    ['pub', '$JS.ACK.CAUSEWAY_VIEWS.a.1.5.5.0.0', true],
-    ['pub', '$JS.ACK.CAUSEWAY_VIEWS.b.1.5.5.0.0', false],
-    ['pub', '$JS.API.STREAM.MSG.GET.CAUSEWAY_VIEWS', false],
-    ['pub', '$JS.API.DIRECT.GET.CAUSEWAY_VIEWS', false],
-    ['pub', 'causeway.v1.view.a.import.ns.svc', false],
-    ['sub', 'causeway.v1.view.a.import.ns.svc', false],
-    ['sub', 'causeway.v1.view.b.revision', false],
     ['pub', '$KV.causeway.x', false],
     ['pub', '$SYS.REQ.CLAIMS.UPDATE', false],
     ['sub', 'causeway.v1.cluster.a.imports', true],
@@ -123,11 +108,10 @@ describe('NATS subjects (stable API)', () => {
     });
   }
 
-  it("allows an agent no JetStream, KV or system subject but its own view consumer's next, info and ack", () => {
+  it('allows no JetStream, KV or system subject to an agent at all', () => {
     const perms = agentPermissions('a');
-    const own = new Set(['$JS.API.CONSUMER.MSG.NEXT.CAUSEWAY_VIEWS.a', '$JS.API.CONSUMER.INFO.CAUSEWAY_VIEWS.a', '$JS.ACK.CAUSEWAY_VIEWS.a.>']);
     for (const pattern of [...perms.pub.allow, ...perms.sub.allow]) {
-      assert.ok(!pattern.startsWith('$') || own.has(pattern), `${pattern} reaches a $-subject`);
+      assert.ok(!pattern.startsWith('$'), `${pattern} reaches a $-subject`);
       assert.ok(!pattern.startsWith('>') && !pattern.startsWith('*'), `${pattern} is a wildcard at the root`);
     }
   });

@@ -1,0 +1,221 @@
+// Import delivery to consumers: two controllers keyed by consumer cluster. `deltas` decides what a
+// consumer needs (controllers/delivery-plan.ts) and sends deltas at once; `snapshots` serves the
+// expensive answer (a consumer's whole import set) one at a time, yielding between them, so that a
+// thousand agents reconnecting at once cost a steady stream of work instead of one long stall,
+// while deltas to everyone else keep flowing. Both run only while this hub leads, with the
+// leadership term's signal; a new term starts from nothing sent, so every consumer is re-based on
+// a snapshot (the resync).
+import { MAX_MESSAGE_BYTES, importBatchCodec, type ExportStatus, type ImportBatch, type ImportState } from '../../api/messages.ts';
+import { importBatchParts } from '../../api/import-parts.ts';
+import { clusterSubject } from '../../api/subjects.ts';
+import { Controller } from '../../kernel/controller.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import { backgroundClock } from './background-clock.ts';
+import type { ConsumerDelivery, DeliveryState } from './convergence-plan.ts';
+import { deltaBatch, emptyDelta, snapshotBatches, upToDateBatch, type PendingDelta } from './batches.ts';
+import { planDelivery, planSync, snapshotTarget, type ConsumerDeliveryState, type SnapshotRequest } from './delivery-plan.ts';
+
+/** What delivery reads of the service model, and where it publishes. */
+export interface DeliveryDeps {
+  readonly registered: (consumer: string) => boolean;
+  readonly consumers: () => Iterable<string>;
+  /** The revision the model reflects: what batches are labelled with. */
+  readonly revision: () => number;
+  /** The consumer's whole desired state now (undefined before the model is built). */
+  readonly desired: (consumer: string) => { readonly imports: readonly ImportState[]; readonly statuses: readonly ExportStatus[] } | undefined;
+  readonly publish: (subject: string, data: Uint8Array) => void;
+  readonly count: (kind: string, result: string) => void;
+  readonly warn: (fields: Record<string, unknown>, message: string) => void;
+  readonly clock?: Clock;
+  /** Message budget; default MAX_MESSAGE_BYTES. */
+  readonly maxBytes?: number;
+}
+
+/** Per consumer, for one leadership term. */
+interface Consumer {
+  sent: number | undefined;
+  pending: PendingDelta | undefined;
+  snapshot: SnapshotRequest | undefined;
+}
+
+export class DeliveryController {
+  private readonly deps: DeliveryDeps;
+  private readonly clock: Clock;
+  private readonly deltas: Controller<string>;
+  private readonly snapshots: Controller<string>;
+  /** Undefined while not leading: changes are then not recorded (a new term snapshots everyone). */
+  private term: Map<string, Consumer> | undefined;
+
+  constructor(deps: DeliveryDeps) {
+    this.deps = deps;
+    this.clock = deps.clock ?? backgroundClock;
+    const onError = (consumer: string, err: unknown): void => {
+      deps.warn({ cluster: consumer, err }, 'sending imports failed');
+    };
+    this.deltas = new Controller<string>({
+      name: 'delivery',
+      clock: this.clock,
+      reconcile: (consumer) => {
+        this.deliver(consumer);
+        return Promise.resolve(undefined);
+      },
+      resync: () => deps.consumers(),
+      onError,
+    });
+    this.snapshots = new Controller<string>({
+      name: 'snapshots',
+      clock: this.clock,
+      reconcile: async (consumer, signal) => {
+        if (signal.aborted) return undefined;
+        if (this.step(consumer) === 'snapshot') this.sendSnapshot(consumer);
+        // Yield to the event loop (heartbeats, reports, other consumers' deltas) between snapshots.
+        await new Promise<void>((resolve) => {
+          setImmediate(resolve);
+        });
+        return undefined;
+      },
+      onError,
+    });
+  }
+
+  /** Leads delivery until `signal` (the term's) aborts. */
+  async lead(signal: AbortSignal): Promise<void> {
+    this.term = new Map();
+    try {
+      await Promise.all([this.deltas.run(signal), this.snapshots.run(signal)]);
+    } finally {
+      this.term = undefined;
+    }
+  }
+
+  /** The revision of the last batch sent to the consumer in this term. */
+  sentRevision(consumer: string): number | undefined {
+    return this.term?.get(consumer)?.sent;
+  }
+
+  /** What this term has sent and has yet to send, per registered consumer; undefined while not leading. */
+  deliveryState(): DeliveryState | undefined {
+    const term = this.term;
+    if (term === undefined) return undefined;
+    const consumers: Record<string, ConsumerDelivery> = {};
+    for (const name of this.deps.consumers()) {
+      const c = term.get(name);
+      consumers[name] = { sent: c?.sent, pending: c !== undefined && (c.pending !== undefined || c.snapshot !== undefined) };
+    }
+    return { modelRevision: this.deps.revision(), consumers };
+  }
+
+  /** The model changed what `consumer` imports (or the status of its exports). */
+  recordImport(consumer: string, key: string, next: ImportState | undefined): void {
+    const c = this.consumer(consumer);
+    if (c === undefined) return;
+    (c.pending ??= emptyDelta()).imports.set(key, next);
+    this.deltas.add(consumer);
+  }
+
+  recordStatus(consumer: string, key: string, next: ExportStatus | undefined): void {
+    const c = this.consumer(consumer);
+    if (c === undefined) return;
+    (c.pending ??= emptyDelta()).statuses.set(key, next);
+    this.deltas.add(consumer);
+  }
+
+  /** Every consumer gets a fresh snapshot (reachability changed: deltas were not computed). */
+  resyncAll(): void {
+    for (const consumer of this.deps.consumers()) this.wantSnapshot(consumer, undefined);
+  }
+
+  /**
+   * An agent asks for everything after `afterRevision`: an empty delta when it has it all,
+   * otherwise a snapshot (to `reply` while the agent still waits there). False when not leading.
+   */
+  requestSync(consumer: string, afterRevision: number, reply: string | undefined): boolean {
+    const c = this.consumer(consumer);
+    if (c === undefined) return false;
+    if (planSync(afterRevision, this.stateOf(consumer, c)) === 'up-to-date') {
+      // Outside a reconcile: a failed publish must not throw into the bus callback; the agent asks again.
+      if (reply !== undefined && c.sent !== undefined) {
+        try {
+          this.deps.publish(reply, importBatchCodec.encode(upToDateBatch(consumer, c.sent)));
+        } catch (err) {
+          this.deps.warn({ cluster: consumer, err }, 'answering a sync request failed');
+        }
+      }
+      return true;
+    }
+    this.wantSnapshot(consumer, reply);
+    return true;
+  }
+
+  private wantSnapshot(consumer: string, reply: string | undefined): void {
+    const c = this.consumer(consumer);
+    if (c === undefined) return;
+    const now = this.clock.now();
+    c.snapshot = { reply: reply ?? c.snapshot?.reply, askedAt: reply !== undefined ? now : (c.snapshot?.askedAt ?? now) };
+    this.deltas.add(consumer);
+  }
+
+  private consumer(name: string): Consumer | undefined {
+    const term = this.term;
+    if (term === undefined) return undefined;
+    let c = term.get(name);
+    if (c === undefined) term.set(name, (c = { sent: undefined, pending: undefined, snapshot: undefined }));
+    return c;
+  }
+
+  private stateOf(name: string, c: Consumer): ConsumerDeliveryState {
+    return { registered: this.deps.registered(name), sent: c.sent, pending: c.pending !== undefined, snapshot: c.snapshot };
+  }
+
+  private step(name: string): ReturnType<typeof planDelivery> | undefined {
+    const c = this.consumer(name);
+    return c === undefined ? undefined : planDelivery(this.stateOf(name, c));
+  }
+
+  private deliver(name: string): void {
+    const c = this.consumer(name);
+    if (c === undefined) return;
+    switch (planDelivery(this.stateOf(name, c))) {
+      case 'forget':
+        this.term?.delete(name);
+        return;
+      case 'nothing':
+        return;
+      case 'snapshot':
+        this.snapshots.add(name);
+        return;
+      case 'delta':
+        this.sendDelta(name, c);
+        return;
+    }
+  }
+
+  private sendDelta(name: string, c: Consumer): void {
+    const revision = this.deps.revision();
+    const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta());
+    // A large delta goes in chunks like a snapshot; the consumer applies it once all have arrived.
+    for (const part of importBatchParts(delta, this.deps.maxBytes ?? MAX_MESSAGE_BYTES)) {
+      this.deps.publish(clusterSubject(name, 'imports'), importBatchCodec.encode(part));
+    }
+    c.sent = revision;
+    c.pending = undefined;
+    this.deps.count('imports', 'delta');
+  }
+
+  private sendSnapshot(name: string): void {
+    const c = this.consumer(name);
+    const desired = this.deps.desired(name);
+    if (c === undefined || desired === undefined) return;
+    const revision = this.deps.revision();
+    const batches: ImportBatch[] = snapshotBatches(name, revision, desired.imports, desired.statuses, this.deps.maxBytes);
+    const target = snapshotTarget(c.snapshot, this.clock.now());
+    for (const [i, batch] of batches.entries()) {
+      const subject = i === 0 && target !== 'imports' ? target.reply : clusterSubject(name, 'imports');
+      this.deps.publish(subject, importBatchCodec.encode(batch));
+    }
+    c.sent = revision;
+    c.pending = undefined;
+    c.snapshot = undefined;
+    this.deps.count('imports', 'snapshot');
+  }
+}

@@ -1,0 +1,258 @@
+// Import delivery: the pure decisions (what a consumer gets next, how a sync is answered, where a
+// snapshot goes) and the batches (values through the codec, snapshots packed under the budget),
+// table-driven; then a thin test of the loop against an in-memory publisher.
+import assert from 'node:assert/strict';
+import { importBatchCodec, type ExportStatus, type ImportBatch, type ImportState } from '../../../controlplane/api/messages.ts';
+import { deltaBatch, emptyDelta, snapshotBatches } from '../../../controlplane/hub/controllers/batches.ts';
+import { DeliveryController } from '../../../controlplane/hub/controllers/delivery.ts';
+import {
+  planDelivery,
+  planSync,
+  snapshotTarget,
+  SYNC_REPLY_FRESH_MS,
+  type ConsumerDeliveryState,
+  type DeliveryStep,
+} from '../../../controlplane/hub/controllers/delivery-plan.ts';
+import { waitFor } from '../../harness/wait.ts';
+
+function imp(name: string, addresses = 1): ImportState {
+  return {
+    namespace: 'inference',
+    name,
+    type: 'ClusterSetIP',
+    ports: [{ port: 80, protocol: 'TCP' }],
+    ips: ['10.96.0.1'],
+    sessionAffinity: 'None',
+    clusters: ['a'],
+    endpoints: Array.from({ length: addresses }, (_, i) => ({
+      addresses: [`10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`],
+      cluster: 'a',
+      ready: true,
+      serving: true,
+      terminating: false,
+    })),
+  };
+}
+
+function status(name: string): ExportStatus {
+  return {
+    namespace: 'inference',
+    name,
+    conditions: [{ type: 'Valid', status: 'True', reason: 'Valid', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z' }],
+  };
+}
+
+function decode(data: Uint8Array, cluster = 'c'): ImportBatch {
+  const d = importBatchCodec.decode(data, cluster);
+  assert.ok(d.ok, d.ok ? '' : d.message);
+  return d.value;
+}
+
+describe('delivery decisions (pure)', () => {
+  const base: ConsumerDeliveryState = { registered: true, sent: 7, pending: false, snapshot: undefined };
+  const asked = { reply: '_INBOX_c.1', askedAt: 0 };
+  const steps: [string, ConsumerDeliveryState, DeliveryStep][] = [
+    ['an unregistered consumer is forgotten', { ...base, registered: false, pending: true }, 'forget'],
+    ['a consumer that got nothing in this term gets a snapshot', { ...base, sent: undefined }, 'snapshot'],
+    ['a consumer that asked gets a snapshot, pending changes included', { ...base, pending: true, snapshot: asked }, 'snapshot'],
+    ['pending changes on top of what it got go as a delta', { ...base, pending: true }, 'delta'],
+    ['nothing pending: nothing to send', base, 'nothing'],
+  ];
+  for (const [name, state, step] of steps) {
+    it(name, () => {
+      assert.equal(planDelivery(state), step);
+    });
+  }
+
+  const syncs: [string, number, ConsumerDeliveryState, 'up-to-date' | 'snapshot'][] = [
+    ['at the revision it was sent, with nothing pending: up to date', 7, base, 'up-to-date'],
+    ['asking for a snapshot (0)', 0, { ...base, sent: 0 }, 'snapshot'],
+    ['at another revision', 5, base, 'snapshot'],
+    ['with changes pending', 7, { ...base, pending: true }, 'snapshot'],
+    ['with a snapshot already on its way', 7, { ...base, snapshot: asked }, 'snapshot'],
+    ['after a new leader sent nothing yet', 7, { ...base, sent: undefined }, 'snapshot'],
+  ];
+  for (const [name, after, state, answer] of syncs) {
+    it(`answers a sync request ${name}`, () => {
+      assert.equal(planSync(after, state), answer);
+    });
+  }
+
+  it('sends a snapshot to the reply inbox only while the agent still waits there', () => {
+    assert.deepEqual(snapshotTarget({ reply: 'r', askedAt: 1000 }, 1000 + SYNC_REPLY_FRESH_MS - 1), { reply: 'r' });
+    assert.equal(snapshotTarget({ reply: 'r', askedAt: 1000 }, 1000 + SYNC_REPLY_FRESH_MS), 'imports');
+    assert.equal(snapshotTarget({ reply: undefined, askedAt: 1000 }, 1000), 'imports');
+    assert.equal(snapshotTarget(undefined, 1000), 'imports');
+  });
+});
+
+describe('import batches (values through the codec)', () => {
+  it('a delta carries upserts, removals and status changes, and decodes back', () => {
+    const d = emptyDelta();
+    d.imports.set('inference/a', imp('a'));
+    d.imports.set('inference/gone', undefined);
+    d.statuses.set('inference/a', status('a'));
+    d.statuses.set('inference/old', undefined);
+    const batch = decode(importBatchCodec.encode(deltaBatch('c', 3, 4, d)));
+    assert.deepEqual(batch, {
+      v: 1,
+      cluster: 'c',
+      kind: 'delta',
+      fromRevision: 3,
+      revision: 4,
+      upserts: [imp('a')],
+      removals: [{ namespace: 'inference', name: 'gone' }],
+      exportStatus: [status('a')],
+      exportStatusRemovals: [{ namespace: 'inference', name: 'old' }],
+    });
+    assert.equal('exportStatusRemovals' in deltaBatch('c', 3, 4, emptyDelta()), false);
+  });
+
+  it('a small snapshot is one batch without a chunk', () => {
+    const [only, ...rest] = snapshotBatches('c', 9, [imp('a'), imp('b')], [status('a')]);
+    assert.deepEqual(rest, []);
+    assert.deepEqual(decode(importBatchCodec.encode(only ?? assert.fail('no batch'))), {
+      v: 1,
+      cluster: 'c',
+      kind: 'snapshot',
+      fromRevision: 0,
+      revision: 9,
+      upserts: [imp('a'), imp('b')],
+      removals: [],
+      exportStatus: [status('a')],
+    });
+  });
+
+  it('a large snapshot is split into numbered chunks, each under the budget, together the whole state', () => {
+    const imports = Array.from({ length: 40 }, (_, i) => imp(`s${i}`, 20));
+    const statuses = imports.map((i) => status(i.name));
+    const budget = 16 * 1024;
+    const chunks = snapshotBatches('c', 9, imports, statuses, budget);
+    assert.ok(chunks.length > 2, `${chunks.length} chunks`);
+    for (const [index, c] of chunks.entries()) {
+      const data = importBatchCodec.encode(c);
+      assert.ok(data.byteLength <= budget, `chunk ${index}: ${data.byteLength} bytes`);
+      assert.deepEqual(decode(data).chunk, { index, count: chunks.length });
+    }
+    assert.deepEqual(
+      chunks.flatMap((c) => c.upserts),
+      imports,
+    );
+    assert.deepEqual(
+      chunks.flatMap((c) => c.exportStatus),
+      statuses,
+    );
+  });
+});
+
+describe('DeliveryController loop (in-memory publisher)', () => {
+  let published: { subject: string; batch: ImportBatch }[];
+  let desired: Map<string, ImportState[]>;
+  let revision: number;
+  let delivery: DeliveryController;
+  const registered = new Set(['c', 'd']);
+
+  beforeEach(() => {
+    published = [];
+    desired = new Map([
+      ['c', [imp('a')]],
+      ['d', [imp('a'), imp('b')]],
+    ]);
+    revision = 10;
+    delivery = new DeliveryController({
+      registered: (c) => registered.has(c),
+      consumers: () => [...registered],
+      revision: () => revision,
+      desired: (c) => ({ imports: desired.get(c) ?? [], statuses: [] }),
+      publish: (subject, data) => {
+        const cluster = subject.includes('.c.') || subject.startsWith('_INBOX_c') ? 'c' : 'd';
+        published.push({ subject, batch: decode(data, cluster) });
+      },
+      count: () => undefined,
+      warn: () => undefined,
+    });
+  });
+
+  const kinds = (): string[] => published.map((p) => `${p.batch.cluster} ${p.batch.kind} ${p.batch.fromRevision}->${p.batch.revision}`);
+
+  it('a new term snapshots every consumer, then sends deltas on top of what each got', async () => {
+    const term = new AbortController();
+    const leading = delivery.lead(term.signal);
+    await waitFor('a snapshot each', () => published.length === 2);
+    assert.deepEqual(kinds().sort(), ['c snapshot 0->10', 'd snapshot 0->10']);
+    assert.equal(delivery.sentRevision('c'), 10);
+    revision = 11;
+    delivery.recordImport('c', 'inference/b', imp('b'));
+    await waitFor('a delta', () => published.length === 3);
+    assert.deepEqual(published[2]?.batch.upserts, [imp('b')]);
+    assert.equal(kinds()[2], 'c delta 10->11');
+    term.abort();
+    await leading;
+    // A new term knows nothing of what the last one sent: everyone is re-based on a snapshot.
+    assert.equal(delivery.sentRevision('c'), undefined);
+    const next = new AbortController();
+    const again = delivery.lead(next.signal);
+    await waitFor('snapshots again', () => published.length === 5);
+    assert.deepEqual(kinds().slice(3).sort(), ['c snapshot 0->11', 'd snapshot 0->11']);
+    next.abort();
+    await again;
+  });
+
+  it('answers a sync at the sent revision with an empty delta, and other syncs with a snapshot to the reply inbox', async () => {
+    const term = new AbortController();
+    const leading = delivery.lead(term.signal);
+    await waitFor('snapshots', () => published.length === 2);
+    assert.equal(delivery.requestSync('c', 10, '_INBOX_c.1'), true);
+    const upToDate = published.at(2);
+    assert.equal(upToDate?.subject, '_INBOX_c.1');
+    assert.equal(kinds()[2], 'c delta 10->10');
+    assert.deepEqual(upToDate.batch.upserts, []);
+    delivery.requestSync('c', 3, '_INBOX_c.2');
+    await waitFor('a snapshot to the inbox', () => published.length === 4);
+    assert.equal(published[3]?.subject, '_INBOX_c.2');
+    assert.equal(kinds()[3], 'c snapshot 0->10');
+    term.abort();
+    await leading;
+  });
+
+  it('sends nothing and records nothing while it does not lead', () => {
+    delivery.recordImport('c', 'inference/b', imp('b'));
+    assert.equal(delivery.requestSync('c', 0, '_INBOX_c.1'), false);
+    assert.deepEqual(published, []);
+  });
+
+  it('sends a delta larger than a message as a chunked delta, every chunk under the budget', async () => {
+    const small = new DeliveryController({
+      registered: (c) => c === 'c',
+      consumers: () => ['c'],
+      revision: () => revision,
+      desired: () => ({ imports: Array.from({ length: 20 }, (_, i) => imp(`s${i}`, 20)), statuses: [] }),
+      publish: (subject, data) => {
+        published.push({ subject, batch: decode(data) });
+      },
+      count: () => undefined,
+      warn: () => undefined,
+      maxBytes: 8 * 1024,
+    });
+    const term = new AbortController();
+    const leading = small.lead(term.signal);
+    await waitFor('the first snapshot', () => published.length > 0 && published.every((p) => p.batch.kind === 'snapshot'));
+    const first = published.length;
+    revision = 12;
+    for (let i = 0; i < 20; i++) small.recordImport('c', `inference/s${i}`, imp(`s${i}`, 20));
+    await waitFor(
+      'the delta, all its chunks',
+      () => published.length > first && published.at(-1)?.batch.chunk?.index === (published.at(-1)?.batch.chunk?.count ?? 0) - 1,
+    );
+    const delta = published.slice(first);
+    assert.ok(delta.length > 1);
+    assert.deepEqual(
+      [...new Set(delta.map((p) => `${p.batch.kind} ${p.batch.fromRevision}->${p.batch.revision} of ${p.batch.chunk?.count ?? 1}`))],
+      [`delta 10->12 of ${delta.length}`],
+    );
+    assert.ok(delta.every((p) => importBatchCodec.encode(p.batch).byteLength <= 8 * 1024));
+    assert.deepEqual(delta.flatMap((p) => p.batch.upserts.map((u) => u.name)).sort(), Array.from({ length: 20 }, (_, i) => `s${i}`).sort());
+    term.abort();
+    await leading;
+  });
+});
