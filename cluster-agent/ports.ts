@@ -53,7 +53,11 @@ export interface ClusterPort {
   delete(ref: ObjectRef, uid: string | undefined, signal: AbortSignal): Promise<void>;
   /** Every ServiceImport and EndpointSlice carrying the ownership label (IPAddressPools are the settings controller's, read by name). */
   listOwned(signal: AbortSignal): Promise<KubeObject[]>;
-  /** Every NetworkPolicy carrying the ownership label (the policy controller's, kept apart from the imports'); a port without it applies no policy. */
+  /**
+   * Every object of every policy kind the cluster serves (NetworkPolicy, and the network-policy-api
+   * kinds: objects.ts FORMAT_KINDS) carrying the ownership label: the policy controller's, kept
+   * apart from the imports'. A port without it applies no policy.
+   */
   listOwnedPolicies?(signal: AbortSignal): Promise<KubeObject[]>;
   stop(): Promise<void>;
 }
