@@ -363,8 +363,10 @@ describe('MCS conformance (kubernetes-sigs/mcs-api conformance/): real hub, etcd
         assert.deepEqual(byName(specOf(si).ports), byName([...HELLO_PORTS, ...second.slice(1)]));
       });
       // Traffic to a port reaches only the clusters that expose it (KEP-1645): each cluster's slices carry its own ports.
+      // The slices are applied after the ServiceImport: wait for them rather than read them once.
       const portsFrom = (source: string): Port[] =>
         byName(mcsSlices(c, ns).find((s) => labelOf(s, Label.SourceCluster) === source)?.['ports'] as Port[] | undefined);
+      await waitFor(`both exporters' slices in ${c.name}`, () => portsFrom(ONPREM).length > 0 && portsFrom(AWS).length > 0);
       assert.deepEqual(portsFrom(ONPREM), byName(HELLO_PORTS), `${c.name}: onprem-inference's slice`);
       assert.deepEqual(portsFrom(AWS), byName(second), `${c.name}: aws-train's slice`);
     }
