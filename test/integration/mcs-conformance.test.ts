@@ -366,7 +366,11 @@ describe('MCS conformance (kubernetes-sigs/mcs-api conformance/): real hub, etcd
       // The slices are applied after the ServiceImport: wait for them rather than read them once.
       const portsFrom = (source: string): Port[] =>
         byName(mcsSlices(c, ns).find((s) => labelOf(s, Label.SourceCluster) === source)?.['ports'] as Port[] | undefined);
-      await waitFor(`both exporters' slices in ${c.name}`, () => portsFrom(ONPREM).length > 0 && portsFrom(AWS).length > 0);
+      const same = (a: Port[], b: Port[]): boolean => JSON.stringify(a) === JSON.stringify(b);
+      await waitFor(
+        `both exporters' slices with their ports in ${c.name}`,
+        () => same(portsFrom(ONPREM), byName(HELLO_PORTS)) && same(portsFrom(AWS), byName(second)),
+      ).catch(() => undefined);
       assert.deepEqual(portsFrom(ONPREM), byName(HELLO_PORTS), `${c.name}: onprem-inference's slice`);
       assert.deepEqual(portsFrom(AWS), byName(second), `${c.name}: aws-train's slice`);
     }
