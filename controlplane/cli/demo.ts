@@ -68,8 +68,9 @@ export async function runDemo(options: { listen: string; dataDir: string }, out:
     const consumers = await exportAndWait(ctx, clusters);
     await showResult(ctx, clusters, consumers);
     await showDns(ctx, clusters);
-    await showProviders(ctx);
     await showPolicy({ client: ctx.client, out: ctx.out, clusters, exporter: EXPORTER, until });
+    // After the policy: it narrows the cloud firewall rules to the pods it allows (issue 10 §2).
+    await showProviders(ctx);
     const demoFile = writeDemoJson(ctx, clusters, providers);
     out('');
     out(`Hub:        ${hub.url}   (pid ${hub.pid ?? '?'}; nats ${hub.natsUrl}; try kill -9 on it, then start it again)`);

@@ -124,10 +124,12 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     logger.warn(fields, message);
   };
   const term: Term = { guard: undefined };
-  const parts = buildParts(deps, term, count, warn, ac.signal);
+  const hooks: PartHooks = { policyCompiled: () => undefined };
+  const parts = buildParts(deps, term, count, warn, ac.signal, hooks);
   const { objects, exportsWatch, view, services, liveness } = parts;
   const forget = forgetter(deps, warn, ac.signal);
   const planInputsChanged = planInputsWatcher(parts);
+  hooks.policyCompiled = planInputsChanged;
   view.onChange((changes) => {
     for (const c of changes) {
       if (c.kind !== 'Cluster') continue;
@@ -186,7 +188,12 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   };
 }
 
-function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn, signal: AbortSignal): Parts {
+/** Callbacks from the parts into wiring made after them. */
+interface PartHooks {
+  policyCompiled: () => void;
+}
+
+function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn, signal: AbortSignal, hooks: PartHooks): Parts {
   const { store, bus, logger } = deps;
   const objects = new WatchedPrefix(store, OBJECTS_PREFIX);
   const exportsWatch = new WatchedPrefix(store, EXPORTS_PREFIX);
@@ -267,8 +274,11 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     warn,
     compiled: (cluster, result) => {
       policyDelivery.compiled(cluster, result);
+      // What policy allows narrows the cloud firewall openings too.
+      hooks.policyCompiled();
     },
   });
+  intents.narrowWith(() => policy.cloudNarrowing());
   const workloadIngest = new WorkloadIngest({
     store,
     bus,

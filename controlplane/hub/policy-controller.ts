@@ -15,6 +15,7 @@ import { policyOf } from '../registry/policy-check.ts';
 import type { Registry } from '../registry/registry.ts';
 import { compileForCluster, type CompiledObject, type PolicyFormat } from '../policy/compile/index.ts';
 import { clustersToRecompile, dependencies, type DependencyIndex } from '../policy/dependencies.ts';
+import { cloudNarrowing, type CloudNarrowing } from '../policy/cloud.ts';
 import { policyKey, type Policy, type Problem, type World } from '../policy/model.ts';
 import { validateSet } from '../policy/validate-set.ts';
 import { backgroundClock } from './controllers/background-clock.ts';
@@ -85,6 +86,7 @@ export class PolicyController {
   private readonly results = new Map<string, ClusterPolicy>();
   private state: { world: World; policies: Policy[]; index: DependencyIndex; formats: Record<string, PolicyFormat>; warnings: Map<string, Problem[]> };
   private shape: Shape | undefined;
+  private narrowing: { readonly state: object; readonly narrowing: CloudNarrowing } | undefined;
   private workloadKeys = new Set<string>();
   private scheduled = false;
 
@@ -167,6 +169,17 @@ export class PolicyController {
       world: buildWorld({ clusters, exports: this.deps.exports.all(), workloads: this.deps.workloads ?? NO_REPORTS }),
       formats: policyFormats(clusters),
     };
+  }
+
+  /**
+   * What GlobalPolicy lets through cloud firewalls, for the route plan (issue 10 §2); undefined
+   * while no GlobalPolicy exists, so that the plan then costs nothing more. Built once per state.
+   */
+  cloudNarrowing(): CloudNarrowing | undefined {
+    if (this.policyResources.size === 0) return undefined;
+    const state = this.current();
+    if (this.narrowing?.state !== state) this.narrowing = { state, narrowing: cloudNarrowing(state.policies, state.world) };
+    return this.narrowing.narrowing;
   }
 
   /** The route plan as of now, when the hub plans routes (explain's route and cloud-firewall layers). */

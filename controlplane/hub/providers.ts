@@ -17,6 +17,7 @@ import type { AwsDomain, OnpremDomain, PrefixOwner, Protocol } from '../../provi
 import { planRoutes, type DomainPlan, type ExportedService } from '../../providers/model/route-plan.ts';
 import { buildModel } from '../../providers/model/translate.ts';
 import type { AppliedChange, DomainAdapter, DomainReconcileResult } from '../../providers/model/reconcile.ts';
+import type { CloudNarrowing } from '../policy/cloud.ts';
 import type { ProvidersConfig } from './config.ts';
 import type { RegistryView } from './registry-view.ts';
 
@@ -108,10 +109,16 @@ export function exportedServices(input: {
 export class RegistryIntentSource implements IntentSource {
   private readonly view: RegistryView;
   private readonly exports: () => ReadonlyMap<string, ReadonlyMap<string, ExportState>>;
+  private narrowing: () => CloudNarrowing | undefined = () => undefined;
 
   constructor(view: RegistryView, exports: () => ReadonlyMap<string, ReadonlyMap<string, ExportState>>) {
     this.view = view;
     this.exports = exports;
+  }
+
+  /** Where GlobalPolicy's cloud narrowing comes from (the policy controller; undefined while no policy exists). */
+  narrowWith(narrowing: () => CloudNarrowing | undefined): void {
+    this.narrowing = narrowing;
   }
 
   current(): Promise<PlanInputs> {
@@ -120,11 +127,36 @@ export class RegistryIntentSource implements IntentSource {
 
   now(): PlanInputs {
     const clusters = this.view.clusters();
+    const services = exportedServices({ clusters, exports: this.exports(), externalServices: this.view.externalServices() });
+    const narrowing = this.narrowing();
     return {
       model: buildModel({ networks: this.view.networks(), clusters, pools: this.view.pools() }),
-      services: exportedServices({ clusters, exports: this.exports(), externalServices: this.view.externalServices() }),
+      services: narrowing === undefined ? services : narrowServices(services, clusters, narrowing),
     };
   }
+}
+
+/**
+ * Every service's cloud sources per consumer and port, as policy decides them (issue 10 §2): only
+ * where the answer is narrower than the consumer's pod CIDRs, so that a policy allowing everything
+ * changes no plan.
+ */
+export function narrowServices(services: readonly ExportedService[], clusters: readonly ClusterResource[], narrowing: CloudNarrowing): ExportedService[] {
+  return services.map((s) => {
+    const exporters = new Set(s.exporters.flatMap((e) => ('cluster' in e ? [e.cluster] : [])));
+    const sources: Record<string, Record<string, readonly string[]>> = {};
+    for (const c of s.consumers ?? clusters.map((x) => x.metadata.name)) {
+      if (exporters.has(c)) continue;
+      for (const p of s.ports) {
+        if (p.endPort !== undefined) continue;
+        const protocol = p.protocol ?? 'TCP';
+        const answer = narrowing(c, s, protocol, p.port);
+        if (answer.kind === 'cluster') continue;
+        (sources[c] ??= {})[`${protocol}/${p.port}`] = answer.addresses;
+      }
+    }
+    return Object.keys(sources).length === 0 ? s : { ...s, sources };
+  });
 }
 
 export interface HubProvidersOptions {

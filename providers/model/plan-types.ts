@@ -19,6 +19,12 @@ export interface ExportedService {
    * every member of an exporting cluster's clusterset (every cluster, for external endpoints).
    */
   readonly consumers?: readonly string[];
+  /**
+   * What GlobalPolicy lets through cloud firewalls (issue 10 §2), by consuming cluster and
+   * `PROTOCOL/port`: the source addresses allowed (empty: none, so no opening). A consumer or port
+   * not listed keeps its pod CIDRs. Filled by the hub only while GlobalPolicies exist.
+   */
+  readonly sources?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
 }
 
 export interface ObservedRoute {

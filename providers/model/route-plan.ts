@@ -167,10 +167,13 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
           if (link === undefined || link.routing.mode === 'unresolved') continue;
         }
         for (const family of [4, 6] as const) {
-          const sources = c.podCIDRs.filter((x) => familyOf(x) === family);
           const destinations = targets.filter((x) => familyOf(x) === family);
-          if (sources.length === 0 || destinations.length === 0) continue;
+          if (destinations.length === 0) continue;
           for (const port of s.ports) {
+            // Policy's narrowing holds for single ports; a range keeps the cluster's pod CIDRs.
+            const narrowed = port.endPort === undefined ? s.sources?.[consumer]?.[`${port.protocol ?? 'TCP'}/${port.port}`] : undefined;
+            const sources = narrowed === undefined ? c.podCIDRs.filter((x) => familyOf(x) === family) : narrowedSources(narrowed, family);
+            if (sources.length === 0) continue;
             const base = { family, protocol: port.protocol ?? 'TCP', fromPort: port.port, toPort: port.endPort ?? port.port, services: [service] } as const;
             open(work.get(exporterDomain), { ...base, domain: exporterDomain, direction: 'ingress', peerDomain: c.domain }, sources, destinations);
             open(work.get(c.domain), { ...base, domain: c.domain, direction: 'egress', peerDomain: exporterDomain }, sources, destinations);
@@ -187,6 +190,11 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
       .sort((a, b) => cmp(`${a.from}->${a.to}`, `${b.from}->${b.to}`))
       .map((u) => ({ from: u.from, to: u.to, clusterSets: [...u.sets].sort(), message: u.message })),
   };
+}
+
+/** The addresses policy allows, of one family, as host prefixes. */
+function narrowedSources(addresses: readonly string[], family: 4 | 6): string[] {
+  return addresses.filter((a) => familyOf(a) === family).map((a) => (a.includes('/') ? a : hostPrefix(a)));
 }
 
 /** Who may consume an export: the service's own list, else the exporter's clusterset (everyone, for external endpoints). */

@@ -266,6 +266,11 @@ describe('causeway demo as a process', function () {
     assert.match(out, /aws-train\/default\/app=web → inference\/llm-serving 8000\/TCP: DENIED/, out);
     assert.match(out, /aws-train\/ml-training\/app=trainer → inference\/llm-serving 22\/TCP: DENIED/, out);
     assert.match(out, /the NetworkPolicies its agent applied:\nNAMESPACE +NAME +FROM\ninference +causeway-/, out);
+    // The same policy narrows the cloud firewalls (issue 10 §2): on 8000 only the trainer pods pass
+    // aws-train's and gcp-train's rules (10.16.1.10 and .11, summarised), never the web pod or a whole pod CIDR.
+    assert.match(out, /aws-train-vpc +firewall egress +TCP\/8000 +10\.16\.1\.10\/31 -> /, out);
+    assert.match(out, /gcp-train-vpc +firewall egress +TCP\/8000 +10\.64\.1\.10\/32 -> /, out);
+    assert.doesNotMatch(out, /firewall \w+ +TCP\/8000 +[^\n]*10\.16\.0\.0\/16/, out);
     // BIRD, the site's fabric router, learned the on-prem pod CIDR, the LoadBalancer pool and the clusterset VIP pool.
     const bird = await runCommand('birdc', ['-s', demoJson.bgp?.birdSocket ?? '', 'show', 'route'], { cwd: work });
     for (const prefix of ['10.32.0.0/16', '10.40.0.0/24', '10.255.0.0/16'])

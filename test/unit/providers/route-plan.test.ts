@@ -461,6 +461,25 @@ describe('route plan: links and clustersets', () => {
     );
   });
 
+  it("narrows the openings to the sources GlobalPolicy allows: a consumer's allowed pods as host prefixes, none where it allows nothing", () => {
+    const narrowed: ExportedService[] = JOURNEY3_SERVICES.map((s) =>
+      s.name === 'llm-serving' ? { ...s, sources: { 'aws-train': { 'TCP/8000': ['10.16.1.10'] }, 'gcp-train': { 'TCP/8000': [] } } } : s,
+    );
+    const p2 = plan(journey3(), { services: narrowed });
+    const fw = (d: DomainPlan): string[] =>
+      d.firewall.map((f) => `${f.direction} ${f.protocol}/${f.fromPort} ${f.sources.join(',')} -> ${f.destinations.join(',')}`);
+    assert.deepEqual(fw(domain(p2, 'aws-train-vpc')), [
+      'egress TCP/8000 10.16.1.10/32 -> 10.32.0.0/16',
+      'egress TCP/9090 10.16.0.0/16 -> 10.34.0.11/32,10.34.0.12/32',
+    ]);
+    assert.deepEqual(fw(domain(p2, 'gcp-train-vpc')), ['egress TCP/9090 10.64.0.0/16 -> 10.34.0.11/32,10.34.0.12/32']);
+    assert.deepEqual(fw(domain(p2, 'onprem-fra')), [
+      'ingress TCP/8000 10.16.1.10/32 -> 10.32.0.0/16',
+      'ingress TCP/9090 10.16.0.0/16 -> 10.34.0.11/32,10.34.0.12/32',
+      'ingress TCP/9090 10.64.0.0/16 -> 10.34.0.11/32,10.34.0.12/32',
+    ]);
+  });
+
   it('opens firewalls between clusters of one domain without routing anything', () => {
     const networks: NetworkResource[] = [awsNetwork('aws-train-vpc', {}, { links: [] })];
     const input: ModelInput = {
