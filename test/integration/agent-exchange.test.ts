@@ -25,6 +25,7 @@ import { AgentSubjectKind, ClusterSubjectKind, agentSubject, clusterSubject } fr
 import { issueAgentUser } from '../../controlplane/identity/nats-identity.ts';
 import { silentLogger } from '../../cluster-agent/agent.ts';
 import { runAgent, type RunningAgent } from '../../cluster-agent/main.ts';
+import { NatsHubTransport } from '../../cluster-agent/nats-transport.ts';
 import { onCleanup } from '../harness/cleanup.ts';
 import { startKubeApiDouble, type KubeApiDouble, type KubeObject } from '../harness/kube-api-double.ts';
 import { startTestNats, type TestNats } from '../harness/nats.ts';
@@ -399,6 +400,22 @@ describe('agent against the Kubernetes API double (test double) and a real nats-
     for (const name of ['web-aws-train-ipv4-0', 'web-aws-train-ipv4-1'])
       assert.equal(uidOf(s.double.get('endpointslices', 'apps', name)), uids.get(name), `${name} kept its uid`);
     assert.equal(second.metrics.objectsApplied, 0, 'matching adopted objects are not rewritten');
+  });
+
+  it('a sync while no hub is subscribed fails at once ("no responders") instead of waiting out its first-reply window', async () => {
+    const name = `agent-${process.pid % 1000}-alone`;
+    const transport = new NatsHubTransport({ cluster: name, servers: nats.url, creds: (await issueAgentUser(nats.identity, name)).creds });
+    const ac = new AbortController();
+    onCleanup(async () => {
+      ac.abort();
+      await transport.close();
+    });
+    await transport.start({ imports: () => undefined, connection: () => undefined }, ac.signal);
+    await waitFor('connected', () => transport.connected());
+    const started = performance.now();
+    await assert.rejects(transport.sync({ v: PROTOCOL_VERSION, cluster: name, session: 'session-alone', afterRevision: 0 }, ac.signal), /no responders/);
+    const ms = performance.now() - started;
+    assert.ok(ms < 2000, `failed after ${Math.round(ms)} ms; the first-reply window is 10 s`);
   });
 
   it('serves its counters and revisions on /metrics at the metricsListen address, and closes it on stop', async () => {
