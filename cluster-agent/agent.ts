@@ -49,9 +49,15 @@ export interface AgentOptions {
   readonly earlyHeartbeatMinGapMs?: number;
   /** Syncs after start and reconnect wait a random 0..this, so 1,000 agents do not arrive at once. Default 2 s. */
   readonly resyncJitterMs?: number;
-  /** Retry backoff of reports, syncs and Kubernetes writes (per service). Default 250 ms doubling to 30 s. */
+  /** Retry backoff of Kubernetes writes (per service) and, up to `hubRetryMaxMs`, of what the hub is asked. Default 250 ms doubling to 30 s. */
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
+  /**
+   * The retry ceiling of reports, syncs, settings, workloads and policy requests: default 5 s. A
+   * hub that was away (a NATS restart, a failover) is back within seconds; a retry grown to 30 s
+   * meanwhile would keep this cluster's changes from everyone that long after it came back.
+   */
+  readonly hubRetryMaxMs?: number;
   /** After a sync reply, how long the remaining chunks of a chunked batch may take. Default 5 s. */
   readonly chunkWaitMs?: number;
   /** How often owned objects are relisted to repair drift (someone edited or deleted them). Default 5 min; 0 disables. */
@@ -115,6 +121,11 @@ export class Agent {
       random: options.random ?? Math.random,
     };
     const shared = { ...this.kernel, metrics: this.metrics, log: this.log };
+    const retryMaxMs = options.retryMaxMs ?? 30_000;
+    const hubShared = {
+      ...shared,
+      backoff: { baseMs: this.kernel.backoff.baseMs, maxMs: Math.min(retryMaxMs, options.hubRetryMaxMs ?? 5000) },
+    };
     const onHub = (reachable: boolean, message: string): void => {
       this.hub.reachable = reachable;
       this.hub.message = message;
@@ -130,7 +141,7 @@ export class Agent {
       },
     });
     this.reporter = new Reporter({
-      ...shared,
+      ...hubShared,
       cluster: options.cluster,
       session: this.session,
       port: cluster,
@@ -140,7 +151,7 @@ export class Agent {
       onHub,
     });
     this.syncs = new SyncController({
-      ...shared,
+      ...hubShared,
       cluster: options.cluster,
       session: this.session,
       transport,
@@ -153,7 +164,7 @@ export class Agent {
       onHub,
     });
     this.settings = new SettingsController({
-      ...shared,
+      ...hubShared,
       cluster: options.cluster,
       session: this.session,
       port: cluster,
@@ -162,7 +173,7 @@ export class Agent {
       driftCheckIntervalMs: options.driftCheckIntervalMs ?? 300_000,
     });
     this.workloads = new WorkloadReporter({
-      ...shared,
+      ...hubShared,
       cluster: options.cluster,
       session: this.session,
       port: cluster,
@@ -171,7 +182,7 @@ export class Agent {
       coalesceMs: options.workloadsCoalesceMs ?? 200,
     });
     this.policy = new PolicyController({
-      ...shared,
+      ...hubShared,
       cluster: options.cluster,
       session: this.session,
       port: cluster,

@@ -93,6 +93,23 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     await drive(agents.clock, 'a full report after reconnect', () => agent.metrics.fullReportsSent === 2);
   });
 
+  it('retries reports at most every 5 s however long the hub was away, so its return is seen within seconds', async () => {
+    const kube = new MemoryCluster();
+    const hub = new FakeTransport();
+    seedExport(kube, 'web', ['10.0.0.1']);
+    let away = true;
+    hub.onReport = (r) => (away ? Promise.reject(new Error('no responders')) : Promise.resolve({ ok: true, seq: r.seq, revision: 1 }));
+    // The product's defaults: 250 ms doubling, Kubernetes writes up to 30 s.
+    const agent = agents.start(kube, hub, { retryBaseMs: 250, retryMaxMs: 30_000 });
+    // Two minutes of a hub that never answers: the backoff has long reached its ceiling.
+    await drive(agents.clock, 'two minutes of failed reports', () => agents.clock.now() >= 120_000, 130_000, 100);
+    assert.ok(agent.metrics.reportFailures >= 25, `${agent.metrics.reportFailures} attempts in two minutes`);
+    away = false;
+    const back = agents.clock.now();
+    await drive(agents.clock, 'the report once the hub answers', () => agent.metrics.reportsSent === 1, 10_000, 50);
+    assert.ok(agents.clock.now() - back <= 5000, `sent ${agents.clock.now() - back} ms after the hub was back`);
+  });
+
   it('syncs after a reconnect only after its random delay', async () => {
     const kube = new MemoryCluster();
     const hub = new FakeTransport();
