@@ -17,7 +17,7 @@ import type { ClusterResource } from '../../controlplane/api/resources.ts';
 import { HubClient } from '../../controlplane/cli/client.ts';
 import { readManifests } from '../../controlplane/cli/files.ts';
 import { runAgent, type RunningAgent } from '../../cluster-agent/main.ts';
-import { onCleanup } from './cleanup.ts';
+import { stopStack } from './cleanup.ts';
 import { startTestHub, type TestHub } from './hub.ts';
 import { startKubeApiDouble, type KubeApiDouble, type KubeObject } from './kube-api-double.ts';
 import { tempDir } from './servers.ts';
@@ -96,15 +96,7 @@ export async function startClusterSet(options: ClusterSetOptions = {}): Promise<
   const ttl = options.heartbeatTTLSeconds ?? 5;
   const dir = tempDir('clusterset');
   const testHub = await startTestHub();
-  const stops: (() => Promise<void>)[] = [() => testHub.stop()];
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    unregister();
-    for (const s of stops.reverse()) await s().catch(() => undefined);
-  };
-  const unregister = onCleanup(stop);
+  const { stops, stop } = stopStack([() => testHub.stop()]);
   try {
     const client = new HubClient(testHub.url, testHub.adminToken);
     const docs = readManifests([join(EXAMPLES, '00-networks.yaml'), join(EXAMPLES, '10-pools.yaml'), join(EXAMPLES, '20-clusters.yaml')], false)

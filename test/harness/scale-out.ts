@@ -24,7 +24,7 @@ import {
 } from '../../controlplane/identity/nats-identity.ts';
 import { renderNatsServerConfig } from '../../controlplane/identity/nats-server-config.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
-import { onCleanup } from './cleanup.ts';
+import { onCleanup, stopStack } from './cleanup.ts';
 import type { CausewayProcess } from './cli.ts';
 import { electedReplica, exampleRegistry, startHubProcess, type HubProcessOptions } from './hub-replica.ts';
 import { tempDir } from './servers.ts';
@@ -325,15 +325,7 @@ export interface ScaleOut {
 }
 
 export async function startScaleOut(options: ScaleOutOptions = {}): Promise<ScaleOut> {
-  const stops: (() => Promise<void>)[] = [];
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    unregister();
-    for (const s of stops.reverse()) await s().catch(() => undefined);
-  };
-  const unregister = onCleanup(stop);
+  const { stops, stop } = stopStack();
   try {
     const etcd = await startEtcdCluster(3);
     stops.push(() => etcd.stop());

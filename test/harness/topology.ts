@@ -13,7 +13,7 @@ import { CredentialStore } from '../../controlplane/hub/credentials.ts';
 import { startHub, type RunningHub } from '../../controlplane/hub/hub.ts';
 import { createSecretKeyFile } from '../../controlplane/identity/secret-key-file.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
-import { onCleanup } from './cleanup.ts';
+import { stopStack } from './cleanup.ts';
 import type { CausewayProcess } from './cli.ts';
 import { electedReplica, exampleRegistry, startHubProcess } from './hub-replica.ts';
 import { startTestNats, type TestNats } from './nats.ts';
@@ -56,15 +56,7 @@ export interface HubReplicas {
 export async function startHubReplicas(options: HubReplicasOptions): Promise<HubReplicas> {
   const etcd = await startTestEtcd();
   const store = new EtcdStore({ endpoints: [etcd.url] });
-  const stops: (() => Promise<void>)[] = [() => etcd.stop(), () => store.close()];
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    unregister();
-    for (const s of stops.reverse()) await s().catch(() => undefined);
-  };
-  const unregister = onCleanup(stop);
+  const { stops, stop } = stopStack([() => etcd.stop(), () => store.close()]);
   try {
     const nats = await startTestNats({ identity: await new CredentialStore(store).identity() });
     stops.push(() => nats.stop());
