@@ -1,22 +1,18 @@
 // Everything the hub does for agents, wired in one place: the watch-fed views of the registry and
 // of the exports, report ingestion, heartbeats and liveness, the service model that turns exports
 // into per-cluster imports, and the clean-up after a cluster is deleted (credential revoked,
-// exports dropped). One replica leads (an etcd election): for each term it won, the leader-only
-// controllers (delivery, VIPs, liveness writes, the provider reconcilers per Network) run with that term's AbortSignal, so losing the
-// lease stops their work in flight.
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+// exports dropped). One replica leads (an etcd election, gateway-leadership.ts): for each term it
+// won, the leader-only controllers (delivery, VIPs, liveness writes, the provider reconcilers per
+// Network) run with that term's AbortSignal, so losing the lease stops their work in flight.
 import type { Logger } from 'pino';
-import { clusterExportsPrefix, clusterIngestPrefix, EXPORTS_PREFIX, leaderElectionKey, OBJECTS_PREFIX } from '../api/keys.ts';
+import { EXPORTS_PREFIX, OBJECTS_PREFIX } from '../api/keys.ts';
 import { ALL_AGENT_SUBJECTS, SUBJECT_ROOT } from '../api/subjects.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import { effectiveCidrs } from '../api/semantic.ts';
 import type { Bus, Subscription } from '../bus/bus.ts';
-import { abortedPromise, aborted, sleep } from '../kernel/async.ts';
-import { Backoff } from '../kernel/backoff.ts';
 import { systemClock, type Clock } from '../kernel/clock.ts';
 import type { Registry } from '../registry/registry.ts';
-import { guardedWrites, type Compare, type Store } from '../registry/store.ts';
+import { guardedWrites, type Store } from '../registry/store.ts';
 import { VipStore } from '../registry/vip-store.ts';
 import type { CredentialStore } from './credentials.ts';
 import { ExportIndex } from './exports.ts';
@@ -32,11 +28,12 @@ import { LivenessController } from './liveness.ts';
 import { PolicyController } from './policy-controller.ts';
 import { PolicyDelivery } from './policy-delivery.ts';
 import { WorkloadIngest } from './workload-ingest.ts';
-import { StoredWorkloads, workloadPartsPrefix, workloadsKey } from './workload-store.ts';
+import { StoredWorkloads } from './workload-store.ts';
 import type { HubMetrics } from './metrics.ts';
 import { RegistryView } from './registry-view.ts';
 import { ServiceController } from './service-controller.ts';
 import { WatchedPrefix } from './watched.ts';
+import { campaign, forgetter, type LeadershipDeps, type Term } from './gateway-leadership.ts';
 
 export interface AgentGatewayDeps {
   readonly store: Store;
@@ -74,22 +71,7 @@ export interface AgentGateway {
 }
 
 export const HUB_QUEUE = 'causeway-hub';
-export const LEADER_ELECTION = leaderElectionKey('agent-gateway');
-
-/**
- * The leadership lease: etcd3 keeps it alive every third of it, so a leader misses two keepalives
- * before it is lost; a killed leader's standby takes over within it (docs/reliability.md).
- */
-export const DEFAULT_LEADER_LEASE_SECONDS = 3;
-
-/** The current term's guard (Leadership.guard) while this replica leads; leader-only etcd writes carry it. */
-interface Term {
-  guard: Compare | undefined;
-}
-
-/** Campaigning again after a failed campaign: soon, then less often while etcd stays away. */
-const CAMPAIGN_BACKOFF = { baseMs: 500, maxMs: 5000 };
-
+export { DEFAULT_LEADER_LEASE_SECONDS, LEADER_ELECTION } from './gateway-leadership.ts';
 type Warn = (fields: Record<string, unknown>, message: string) => void;
 type Count = (kind: string, result: string) => void;
 
@@ -127,7 +109,15 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   const hooks: PartHooks = { policyCompiled: () => undefined };
   const parts = buildParts(deps, term, count, warn, ac.signal, hooks);
   const { objects, exportsWatch, view, services, liveness } = parts;
-  const forget = forgetter(deps, warn, ac.signal);
+  const leadership: LeadershipDeps = {
+    store: deps.store,
+    credentials: deps.credentials,
+    logger,
+    leaseTtlSeconds: deps.leaseTtlSeconds,
+    replicaId: deps.replicaId,
+    warn,
+  };
+  const forget = forgetter(leadership, ac.signal);
   const planInputsChanged = planInputsWatcher(parts);
   hooks.policyCompiled = planInputsChanged;
   view.onChange((changes) => {
@@ -167,7 +157,14 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   await Promise.all([objects.ready(), exportsWatch.ready()]);
   await services.start(Math.max(objects.revision, exportsWatch.revision), ac.signal);
 
-  const campaigning = campaign(deps, parts, term, forget, warn, ac.signal);
+  const campaigning = campaign(
+    leadership,
+    term,
+    (signal) => leadTerm(parts, signal),
+    (c) => view.cluster(c) !== undefined,
+    forget,
+    ac.signal,
+  );
   const subs = subscribeAgents(deps.bus, parts);
   logger.info({ subjects: ALL_AGENT_SUBJECTS }, 'agent gateway listening');
 
@@ -343,95 +340,19 @@ function planInputsWatcher({ intents, networks }: Parts): () => void {
   };
 }
 
-/**
- * A deleted cluster loses its credential, its exports and its ingest state (level-based: the sweep at the start of
- * each term also catches deletions that happened while no hub was running).
- */
-function forgetter(deps: AgentGatewayDeps, warn: Warn, signal: AbortSignal): (cluster: string) => void {
-  const { store, credentials, logger } = deps;
-  return (cluster) => {
-    void (async () => {
-      await credentials.revoke(cluster).catch(() => undefined);
-      // Its exports, and its ingest marks (a cluster of that name registered later starts afresh).
-      for (const prefix of [clusterExportsPrefix(cluster), clusterIngestPrefix(cluster), workloadPartsPrefix(cluster)]) {
-        const { kvs } = await store.range(prefix, signal);
-        if (kvs.length > 0)
-          await store.txn(
-            [],
-            kvs.map((kv) => ({ type: 'delete' as const, key: kv.key })),
-            signal,
-          );
-      }
-      await store.txn([], [{ type: 'delete', key: workloadsKey(cluster) }], signal);
-      logger.info({ cluster }, 'cluster deleted: credential revoked, exports, workloads and ingest state dropped');
-    })().catch((err: unknown) => {
-      warn({ cluster, err }, 'clean-up after cluster deletion failed');
-    });
-  };
-}
-
-/**
- * Campaigns until `signal` aborts. Each won term gets its own AbortController, aborted when the
- * lease is lost or the gateway stops; the leader-only controllers run with its signal and `resync`
- * every key when they start, so a new leader re-bases every agent.
- */
-async function campaign(deps: AgentGatewayDeps, parts: Parts, held: Term, forget: (cluster: string) => void, warn: Warn, signal: AbortSignal): Promise<void> {
-  const replica = deps.replicaId ?? randomUUID();
-  const identity = `${replica}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-  const backoff = new Backoff(CAMPAIGN_BACKOFF);
-  if (deps.replicaId !== undefined) {
-    const ended = await deps.store.reclaimLeadership(LEADER_ELECTION, `${deps.replicaId}/`, signal).catch((err: unknown) => {
-      warn({ err }, 'could not end the previous term of this replica; campaigning anyway');
-      return 0;
-    });
-    if (ended > 0) deps.logger.info({ identity, ended }, "ended this replica's previous term (it was killed without resigning)");
-  }
-  while (!aborted(signal)) {
-    try {
-      const leadership = await deps.store.campaign(LEADER_ELECTION, identity, deps.leaseTtlSeconds ?? DEFAULT_LEADER_LEASE_SECONDS, signal);
-      if (aborted(signal)) return;
-      held.guard = leadership.guard;
-      backoff.reset();
-      const term = new AbortController();
-      deps.logger.info({ identity, leader: true }, 'leading the agent gateway');
-      const leading = Promise.all([
-        parts.services.lead(term.signal),
-        parts.liveness.lead(term.signal),
-        parts.networks.lead(term.signal),
-        parts.addressConflicts.lead(term.signal),
-        parts.convergence.lead(term.signal),
-        parts.settings.lead(term.signal),
-        // Before the compiles it publishes.
-        parts.policyDelivery.lead(term.signal),
-        parts.policy.lead(term.signal),
-      ]);
-      let err: Error | undefined;
-      try {
-        await sweepDeleted(deps, parts, forget, warn);
-        err = await Promise.race([leadership.lost, abortedPromise(signal)]);
-      } finally {
-        held.guard = undefined;
-        term.abort();
-        await leading;
-      }
-      deps.logger.info({ identity, leader: false }, 'following');
-      if (err !== undefined) warn({ err }, 'lost the agent gateway leadership; campaigning again');
-      await leadership.resign();
-    } catch (err) {
-      if (aborted(signal)) return;
-      warn({ err }, 'campaign failed; retrying');
-      await sleep(backoff.next(), signal);
-    }
-  }
-}
-
-/** Credentials of clusters deleted while no hub led are revoked by the next leader. */
-async function sweepDeleted(deps: AgentGatewayDeps, parts: Parts, forget: (cluster: string) => void, warn: Warn): Promise<void> {
-  try {
-    for (const cluster of await deps.credentials.clustersWithCredentials()) if (parts.view.cluster(cluster) === undefined) forget(cluster);
-  } catch (err) {
-    warn({ err }, 'listing credentials failed; deleted clusters are swept next term');
-  }
+/** The leader-only controllers of one term, with its signal. */
+function leadTerm(parts: Parts, signal: AbortSignal): Promise<unknown> {
+  return Promise.all([
+    parts.services.lead(signal),
+    parts.liveness.lead(signal),
+    parts.networks.lead(signal),
+    parts.addressConflicts.lead(signal),
+    parts.convergence.lead(signal),
+    parts.settings.lead(signal),
+    // Before the compiles it publishes.
+    parts.policyDelivery.lead(signal),
+    parts.policy.lead(signal),
+  ]);
 }
 
 function subscribeAgents(bus: Bus, { ingest, liveness, services, renewals, settings, workloadIngest, policyDelivery }: Parts): Subscription[] {
