@@ -37,6 +37,7 @@ import { AgentSubjectKind, ClusterSubjectKind, agentInboxPrefix, agentSubject, c
 import { Backoff } from '../controlplane/kernel/backoff.ts';
 import { aborted, raceAbort, sleep } from '../controlplane/kernel/async.ts';
 import { ConnectionState, type HubTransport, type TransportEvents } from './ports.ts';
+import { renewCredentials } from './credential-renewal.ts';
 
 export interface NatsTransportOptions {
   readonly cluster: string;
@@ -70,23 +71,7 @@ export interface NatsTransportOptions {
 
 export const REPORT_TIMEOUT_MS = 5000;
 
-const JWT_BLOCK = /(-----BEGIN NATS USER JWT-----\s*)(\S+)(\s*------END NATS USER JWT------)/;
-/** setTimeout's ceiling is ~24.8 days; longer waits are taken in steps. */
-const MAX_SLEEP_MS = 86_400_000;
-
-/** The claims renewal needs from the agent's own JWT (its holder need not verify it). */
-export function jwtTimes(creds: string): { subject: string; issuedAt: number; expiresAt: number | undefined } | undefined {
-  const jwt = JWT_BLOCK.exec(creds)?.[2];
-  const payload = jwt?.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown; iat?: unknown; exp?: unknown };
-    if (typeof claims.sub !== 'string' || typeof claims.iat !== 'number') return undefined;
-    return { subject: claims.sub, issuedAt: claims.iat, expiresAt: typeof claims.exp === 'number' ? claims.exp : undefined };
-  } catch {
-    return undefined;
-  }
-}
+export { jwtTimes } from './credential-renewal.ts';
 
 export class NatsHubTransport implements HubTransport {
   private readonly options: NatsTransportOptions;
@@ -173,65 +158,35 @@ export class NatsHubTransport implements HubTransport {
     }
   }
 
-  /**
-   * Asks the hub to sign the credential's JWT again once two thirds of its life have passed, then
-   * reconnects with it (nats-server cuts a connection off when the JWT it opened with expires).
-   * A refusal (the credential was rotated, or the cluster deleted) ends renewing: the agent is cut
-   * off at expiry and says why. Other failures are retried with backoff.
-   */
-  private async renewLoop(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.options.renewRetry ?? { baseMs: 5000, maxMs: 300_000 });
-    while (!aborted(signal)) {
-      const times = jwtTimes(this.creds);
-      if (times?.expiresAt === undefined) return;
-      const renewAtMs = (times.issuedAt + ((times.expiresAt - times.issuedAt) * 2) / 3) * 1000;
-      const waitMs = renewAtMs - Date.now();
-      if (waitMs > 0) {
-        await sleep(Math.min(waitMs, MAX_SLEEP_MS), signal);
-        continue;
-      }
-      let outcome: 'renewed' | 'refused' | 'failed';
-      try {
-        outcome = await this.renewOnce(times.subject, times.expiresAt, signal);
-      } catch (err) {
-        this.options.onError?.('credential renewal', err);
-        outcome = 'failed';
-      }
-      if (outcome === 'refused') return;
-      if (outcome === 'renewed') backoff.reset();
-      else await sleep(backoff.next(), signal);
-    }
-  }
-
-  private async renewOnce(publicKey: string, oldExpiry: number, signal: AbortSignal): Promise<'renewed' | 'refused' | 'failed'> {
-    if (!this.connected()) return 'failed';
-    const nc = this.connection();
-    const request: RenewRequest = { v: PROTOCOL_VERSION, cluster: this.options.cluster, session: this.session, publicKey };
-    const msg = await raceAbort(
-      nc.request(agentSubject(this.options.cluster, AgentSubjectKind.Renew), renewRequestCodec.encode(request), {
-        timeout: this.options.requestTimeoutMs ?? REPORT_TIMEOUT_MS,
-      }),
+  /** Asks the hub to sign the credential's JWT again before it expires (credential-renewal.ts). */
+  private renewLoop(signal: AbortSignal): Promise<void> {
+    return renewCredentials(
+      {
+        current: () => this.creds,
+        connected: () => this.connected(),
+        ask: async (publicKey, s) => {
+          const request: RenewRequest = { v: PROTOCOL_VERSION, cluster: this.options.cluster, session: this.session, publicKey };
+          const msg = await raceAbort(
+            this.connection().request(agentSubject(this.options.cluster, AgentSubjectKind.Renew), renewRequestCodec.encode(request), {
+              timeout: this.options.requestTimeoutMs ?? REPORT_TIMEOUT_MS,
+            }),
+            s,
+          );
+          const reply = renewReplyCodec.decode(msg.data);
+          if (!reply.ok) throw new UnavailableError(`the hub answered a renewal with an unexpected reply: ${reply.message}`);
+          return reply.value;
+        },
+        install: async (creds, expiresAt) => {
+          this.creds = creds;
+          this.options.onRenewed?.(creds, expiresAt);
+          // Reconnect now, at a moment of our choosing, with the new JWT.
+          await this.connection().reconnect();
+        },
+        onError: this.options.onError,
+        retry: this.options.renewRetry,
+      },
       signal,
     );
-    const reply = renewReplyCodec.decode(msg.data);
-    if (!reply.ok) throw new UnavailableError(`the hub answered a renewal with an unexpected reply: ${reply.message}`);
-    if (!reply.value.ok) {
-      const refused = reply.value.reason === 'rotated' || reply.value.reason === 'unknown-cluster';
-      this.options.onError?.(refused ? 'credential renewal refused' : 'credential renewal', new Error(reply.value.message));
-      return refused ? 'refused' : 'failed';
-    }
-    const renewed = this.creds.replace(JWT_BLOCK, `$1${reply.value.jwt}$3`);
-    const times = jwtTimes(renewed);
-    // Only a JWT for our own key, later than the one we hold: anything else is not a renewal.
-    if (times?.subject !== publicKey || times.expiresAt === undefined || times.expiresAt <= oldExpiry) {
-      if (times?.expiresAt !== undefined && times.expiresAt === oldExpiry) return 'failed';
-      throw new UnavailableError('the hub answered a renewal with a JWT for another key or no later expiry');
-    }
-    this.creds = renewed;
-    this.options.onRenewed?.(renewed, reply.value.expiresAt);
-    // Reconnect now, at a moment of our choosing, with the new JWT.
-    await nc.reconnect();
-    return 'renewed';
   }
 
   private watchStatus(nc: NatsConnection, events: TransportEvents): void {
