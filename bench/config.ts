@@ -1,5 +1,5 @@
 // The benchmark's settings: the quick and the full run, and what the command line changes in them
-// (`--quick`, `--clusters 10,100`, `--rates 1000,2000`, `--no-extras`, `--profile`).
+// (`--quick`, `--clusters 10,100`, `--rates 1000,2000`, `--full-agents 20`, `--no-extras`, `--profile`).
 
 export interface Config {
   readonly mode: 'quick' | 'full';
@@ -7,6 +7,11 @@ export interface Config {
   readonly servicesPerCluster: number;
   readonly endpointsPerService: number;
   readonly groupSize: number;
+  /**
+   * Clusters per step that run the full agent with its in-memory Kubernetes side (whole groups,
+   * the first ones); the others are light consumers (light-agent.ts). `--full-agents all`: every one.
+   */
+  readonly fullAgents: number;
   readonly rate: number;
   readonly steadyMs: number;
   /** A light load before the steady one: the latency of the path when nothing queues. */
@@ -32,6 +37,7 @@ const QUICK: Config = {
   servicesPerCluster: 10,
   endpointsPerService: 10,
   groupSize: 10,
+  fullAgents: 20,
   rate: 1000,
   steadyMs: 10_000,
   lightRate: 20,
@@ -54,6 +60,7 @@ const FULL: Config = {
   servicesPerCluster: 10,
   endpointsPerService: 25,
   groupSize: 10,
+  fullAgents: 20,
   rate: 1000,
   steadyMs: 30_000,
   lightRate: 20,
@@ -83,10 +90,14 @@ function positiveIntegers(argv: readonly string[], flag: string): number[] | und
 export function parseArgs(argv: readonly string[]): Config {
   const clusters = positiveIntegers(argv, '--clusters');
   const rates = positiveIntegers(argv, '--rates');
+  const full = argv.indexOf('--full-agents');
+  const fullArg = full >= 0 ? argv[full + 1] : undefined;
+  const fullAgents = fullArg === 'all' ? Number.MAX_SAFE_INTEGER : positiveIntegers(argv, '--full-agents')?.[0];
   return {
     ...(argv.includes('--quick') ? QUICK : FULL),
     ...(clusters !== undefined ? { steps: clusters } : {}),
     ...(rates !== undefined ? { throughputRates: rates } : {}),
+    ...(fullAgents !== undefined ? { fullAgents } : {}),
     extras: !argv.includes('--no-extras'),
     profile: argv.includes('--profile'),
   };

@@ -2,6 +2,9 @@
 // services whose audience is its group (causeway.dev/export-to `bench-g<k>=in`, which the
 // group's clusters carry as a label), so every service is imported by `groupSize` clusters, and
 // an optional "big" consumer in enough groups to import ~100,000 endpoints (memory and resync).
+// The first groups, at least `fullAgents` clusters, run the full agent with its in-memory
+// Kubernetes side; the others are light consumers (light-agent.ts). A group is all full or all
+// light, so a change's consumers are of one kind and its latency says which path it measured.
 import type { AgentPlan, ExportPlan } from './ipc.ts';
 
 export interface DatasetShape {
@@ -12,6 +15,8 @@ export interface DatasetShape {
   readonly groupSize: number;
   /** Endpoints the big consumer should import (capped by what exists). */
   readonly bigImports: number;
+  /** Clusters that run the full agent (rounded up to whole groups); the rest are light consumers. Default: all. */
+  readonly fullAgents?: number;
 }
 
 export const NETWORK = 'bench-net';
@@ -22,12 +27,20 @@ export class Dataset {
   readonly groups: number;
   /** Groups the big consumer belongs to. */
   readonly bigGroups: number;
+  /** Clusters 0 .. fullClusters-1 (whole groups) run the full agent. */
+  readonly fullClusters: number;
 
   constructor(shape: DatasetShape) {
     if (shape.servicesPerCluster * shape.endpointsPerService > 4000) throw new Error('a cluster has a /20 of pod addresses: at most 4,000 endpoints');
     this.shape = shape;
     this.groups = Math.ceil(shape.clusters / shape.groupSize);
     this.bigGroups = Math.min(this.groups, Math.ceil(shape.bigImports / (shape.groupSize * shape.servicesPerCluster * shape.endpointsPerService)));
+    this.fullClusters = Math.min(shape.clusters, Math.ceil((shape.fullAgents ?? shape.clusters) / shape.groupSize) * shape.groupSize);
+  }
+
+  /** Whether cluster `i` is a light consumer (the big consumer never is). */
+  isLight(i: number): boolean {
+    return i !== this.bigIndex && i >= this.fullClusters;
   }
 
   get services(): number {
@@ -91,7 +104,7 @@ export class Dataset {
   }
 
   agentPlan(i: number, creds: string): AgentPlan {
-    return { cluster: this.name(i), index: i, creds, exports: this.exportsOf(i), expectedImported: this.expectedImported(i) };
+    return { cluster: this.name(i), index: i, creds, exports: this.exportsOf(i), expectedImported: this.expectedImported(i), light: this.isLight(i) };
   }
 
   networkManifests(): object[] {

@@ -21,22 +21,36 @@ export function goalRecords(r: Figures): GoalRecord[] {
   const light = r.propagation_light?.[r.propagation_light.length - 1];
   const at1000 = (top?.clusters ?? 0) >= 1000;
   const where = top === undefined ? 'not measured' : `at ${top.clusters} clusters, ${top.endpoints} endpoints, ${top.changes_per_s} changes/s`;
-  const endToEnd = 'end to end through full agents (every simulated cluster runs the agent with its in-memory Kubernetes side; no light consumers yet)';
+  // The hub-side figures are the light consumers' (the agent's transport and codec, no Kubernetes
+  // side); the agent sample's, the full agents'. A run where every cluster was a full agent says so.
+  const hub = top?.by_consumer?.light ?? top;
+  const sample = top?.by_consumer?.full ?? top;
+  const hubHow =
+    top?.by_consumer === undefined
+      ? 'every simulated cluster ran the full agent with its in-memory Kubernetes side (no light consumers)'
+      : `changes consumed by the ${top.by_consumer.light.clusters} light consumers (the agent's NATS transport, codec, reporter and sync; no Kubernetes side), ${hub?.measured_changes ?? 0} changes`;
+  const sampleHow =
+    top?.by_consumer === undefined
+      ? 'every cluster is a full agent'
+      : `changes consumed by the ${top.by_consumer.full.clusters} full agents (in-memory Kubernetes side), ${sample?.measured_changes ?? 0} changes`;
+  const lightLoad = light?.by_consumer?.light ?? light;
+  const lightRatio = light?.floor_ms !== undefined && lightLoad !== undefined ? lightLoad.p50_ms / light.floor_ms : undefined;
+  // Changes that never arrived make a p99 a lower bound: measured at scale, it is a miss.
+  const missing = (x: { incomplete: number } | undefined): object => (at1000 && (x?.incomplete ?? 0) > 0 ? { met: false } : {});
   const records: GoalRecord[] = [
-    record('hub_p50_ms', 50, '<=', top?.p50_ms, 'ms', at1000, `${where}; ${endToEnd}`),
-    // Changes that never arrived make the p99 a lower bound: measured at scale, it is a miss.
-    { ...record('hub_p99_ms', 250, '<=', top?.p99_ms, 'ms', at1000, `${where}; ${endToEnd}`), ...(at1000 && (top?.incomplete ?? 0) > 0 ? { met: false } : {}) },
-    record('agent_sample_p99_ms', 500, '<=', top?.p99_ms, 'ms', at1000, `${where}; every cluster is a full agent`),
+    record('hub_p50_ms', 50, '<=', hub?.p50_ms, 'ms', at1000, `${where}; ${hubHow}`),
+    { ...record('hub_p99_ms', 250, '<=', hub?.p99_ms, 'ms', at1000, `${where}; ${hubHow}`), ...missing(hub) },
+    { ...record('agent_sample_p99_ms', 500, '<=', sample?.p99_ms, 'ms', at1000, `${where}; ${sampleHow}`), ...missing(sample) },
     record(
       'light_p50_over_floor',
       10,
       '<=',
-      light?.p50_over_floor,
+      lightRatio,
       'ratio',
       light !== undefined,
-      light === undefined
+      light === undefined || lightLoad === undefined
         ? 'not measured'
-        : `p50 ${light.p50_ms} ms under ${light.changes_per_s} changes/s at ${light.clusters} clusters, floor ${light.floor_ms ?? '?'} ms`,
+        : `p50 ${lightLoad.p50_ms} ms under ${light.changes_per_s} changes/s at ${light.clusters} clusters${light.by_consumer !== undefined ? ' (light consumers)' : ''}, floor ${light.floor_ms ?? '?'} ms`,
     ),
     record(
       'throughput_changes_per_s',

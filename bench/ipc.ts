@@ -21,6 +21,8 @@ export interface AgentPlan {
   readonly exports: readonly ExportPlan[];
   /** Endpoints the agent must hold in imported EndpointSlices once converged. */
   readonly expectedImported: number;
+  /** A light consumer (light-agent.ts: the agent's hub-facing half, no Kubernetes side) instead of the full agent. */
+  readonly light: boolean;
 }
 
 export interface AgentTuning {

@@ -6,7 +6,7 @@ import { etcdCounters, hubCounters } from './env.ts';
 import { nowMs } from './ipc.ts';
 import { statusOf, type WorkerHandle } from './pool.ts';
 import { mb, round, rssBytes } from './procs.ts';
-import type { PropagationRow } from './result.ts';
+import type { ConsumerLatency, PropagationRow } from './result.ts';
 import { pids, type StepContext } from './step-context.ts';
 
 export interface LoadOutcome {
@@ -48,7 +48,15 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
   clearInterval(sampler);
   const made = finished.reduce((n, f) => n + f.made, 0);
   const behindMs = Math.max(...finished.map((f) => f.behindMs));
-  const r = tracker.result(phase, start + ctx.config.warmupMs);
+  const from = start + ctx.config.warmupMs;
+  const r = tracker.result(phase, from);
+  const { ds } = ctx;
+  const lightClusters = ds.shape.clusters - ds.fullClusters;
+  const classOf = (light: boolean, clusters: number): ConsumerLatency => {
+    const c = tracker.result(phase, from, (source) => ds.isLight(source) === light);
+    return { clusters, p50_ms: round(c.p50, 1), p99_ms: round(c.p99, 1), max_ms: round(c.max, 1), measured_changes: c.made, incomplete: c.incomplete };
+  };
+  const byConsumer = lightClusters > 0 ? { light: classOf(true, lightClusters), full: classOf(false, ds.fullClusters) } : undefined;
   tracker.abandon(phase);
   const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number => (b[k] ?? 0) - (a[k] ?? 0);
   return {
@@ -64,6 +72,7 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
       measured_changes: r.made,
       incomplete: r.incomplete,
       consumers_per_change: ctx.config.groupSize,
+      ...(byConsumer !== undefined ? { by_consumer: byConsumer } : {}),
     },
     etcdWritesPerS: round(delta(etcdBefore, etcdAfter, 'etcd_server_proposals_committed_total') / loadSeconds, 0),
     etcdPutsPerS: round(delta(etcdBefore, etcdAfter, 'etcd_mvcc_put_total') / loadSeconds, 0),

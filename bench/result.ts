@@ -5,6 +5,17 @@ import type { Machine } from './procs.ts';
 import type { PolicyFigures } from './policy.ts';
 import type { RoutePlanFigures } from './route-plan.ts';
 
+/** Latency of one class of changes: those whose consumers are all light, or all full agents. */
+export interface ConsumerLatency {
+  /** Clusters of that class in the step. */
+  readonly clusters: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  readonly measured_changes: number;
+  readonly incomplete: number;
+}
+
 export interface PropagationRow {
   readonly clusters: number;
   readonly services: number;
@@ -19,6 +30,12 @@ export interface PropagationRow {
   readonly consumers_per_change: number;
   readonly floor_ms?: number;
   readonly p50_over_floor?: number;
+  /**
+   * Split by who consumes: `light` — changes of light consumers' groups (the hub, etcd and NATS,
+   * and the agents' transport and codec); `full` — changes of full agents' groups (end to end,
+   * the in-memory Kubernetes side included). Absent where every cluster is a full agent.
+   */
+  readonly by_consumer?: { readonly light: ConsumerLatency; readonly full: ConsumerLatency };
 }
 
 export interface ThroughputRow {

@@ -199,6 +199,7 @@ export async function runStep(run: RunContext, clusters: number, top: boolean): 
     endpointsPerService: config.endpointsPerService,
     groupSize: config.groupSize,
     bigImports: config.bigImports,
+    fullAgents: config.fullAgents,
   });
   const dirs = stepDirs(run, clusters);
   log(`step ${clusters} clusters: ${ds.services} services, ${ds.endpoints} endpoints; starting etcd, nats-server and the hub`);

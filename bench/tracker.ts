@@ -11,6 +11,8 @@ interface Change {
   readonly key: string;
   readonly t0: number;
   readonly phase: string;
+  /** The cluster that made the change. */
+  readonly source: number;
   readonly remaining: Set<number>;
   last: number;
 }
@@ -25,7 +27,7 @@ export class PropagationTracker {
   private readonly open = new Map<number, Change>();
   private readonly byKey = new Map<string, number[]>();
   private readonly early = new Map<number, [number, number][]>();
-  private readonly done = new Map<string, { t0: number; latency: number }[]>();
+  private readonly done = new Map<string, { t0: number; latency: number; source: number }[]>();
   private readonly consumersOf: (cluster: number) => readonly number[];
 
   constructor(consumersOf: (cluster: number) => readonly number[]) {
@@ -37,7 +39,7 @@ export class PropagationTracker {
     for (let i = 0; i + 4 < data.length; i += 5) {
       const [seq = 0, cluster = 0, e = 0, ep = 0, t0 = 0] = data.slice(i, i + 5);
       const key = `${cluster}:${e}:${ep}`;
-      const change: Change = { seq, key, t0, phase, remaining: new Set(this.consumersOf(cluster)), last: t0 };
+      const change: Change = { seq, key, t0, phase, source: cluster, remaining: new Set(this.consumersOf(cluster)), last: t0 };
       this.open.set(seq, change);
       let list = this.byKey.get(key);
       if (list === undefined) this.byKey.set(key, (list = []));
@@ -96,7 +98,7 @@ export class PropagationTracker {
     }
     let done = this.done.get(c.phase);
     if (done === undefined) this.done.set(c.phase, (done = []));
-    done.push({ t0: c.t0, latency: c.last - c.t0 });
+    done.push({ t0: c.t0, latency: c.last - c.t0, source: c.source });
   }
 
   /** Changes of the phase still waiting for some consumer. */
@@ -115,13 +117,14 @@ export class PropagationTracker {
   /**
    * Latencies of the phase's changes made at or after `fromMs` (warm-up excluded); a change still
    * incomplete counts with the time it has waited so far (a lower bound) and is counted apart.
+   * `from`: only the changes these source clusters made (default: all).
    */
-  result(phase: string, fromMs = 0): PhaseResult {
-    const latencies = (this.done.get(phase) ?? []).filter((d) => d.t0 >= fromMs).map((d) => d.latency);
+  result(phase: string, fromMs = 0, from: (source: number) => boolean = () => true): PhaseResult {
+    const latencies = (this.done.get(phase) ?? []).filter((d) => d.t0 >= fromMs && from(d.source)).map((d) => d.latency);
     const now = nowMs();
     let incomplete = 0;
     for (const c of this.open.values()) {
-      if (c.phase !== phase || c.t0 < fromMs) continue;
+      if (c.phase !== phase || c.t0 < fromMs || !from(c.source)) continue;
       incomplete += 1;
       latencies.push(now - c.t0);
     }

@@ -1,6 +1,7 @@
 // A benchmark worker process: hosts a share of the simulated clusters, each the REAL agent
 // (cluster-agent/agent.ts) with an in-memory Kubernetes side (BenchCluster, a MemoryCluster) and
-// the real NATS transport with the cluster's own credential. On command it makes endpoint changes
+// the real NATS transport with the cluster's own credential — or, for a plan marked light, a
+// light consumer (light-agent.ts: the same transport, codec, reporter and sync, no Kubernetes side). On command it makes endpoint changes
 // at a paced, open-loop rate in the clusters it hosts, and it reports every change it makes and
 // every change its agents apply, with timestamps, to the coordinator (run.ts) over IPC.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -9,14 +10,16 @@ import type { KubeObject } from '../cluster-agent/objects.ts';
 import { NatsHubTransport } from '../cluster-agent/nats-transport.ts';
 import { BenchCluster } from './bench-cluster.ts';
 import { octets } from './dataset.ts';
+import { LightAgent } from './light-agent.ts';
+import { LightCluster } from './light-cluster.ts';
 import { summarize } from './stats.ts';
 import { nowMs, type AgentPlan, type AgentTuning, type FromWorker, type ToWorker, type WorkerStatus } from './ipc.ts';
 
 interface Hosted {
   readonly plan: AgentPlan;
-  cluster: BenchCluster;
+  cluster: BenchCluster | LightCluster;
   transport: NatsHubTransport;
-  agent: Agent;
+  agent: Agent | LightAgent;
   /** The source EndpointSlice of each export, mutated in place and written with put(). */
   readonly slices: KubeObject[];
   syncBase: number;
@@ -71,7 +74,7 @@ const logger: AgentLogger = {
   },
 };
 
-function seed(cluster: BenchCluster, plan: AgentPlan): KubeObject[] {
+function seed(cluster: BenchCluster | LightCluster, plan: AgentPlan): KubeObject[] {
   const slices: KubeObject[] = [];
   for (const e of plan.exports) {
     cluster.put({
@@ -108,7 +111,7 @@ function seed(cluster: BenchCluster, plan: AgentPlan): KubeObject[] {
   return slices;
 }
 
-function startAgent(plan: AgentPlan, cluster: BenchCluster, tuning: AgentTuning): { transport: NatsHubTransport; agent: Agent } {
+function startAgent(plan: AgentPlan, cluster: BenchCluster | LightCluster, tuning: AgentTuning): { transport: NatsHubTransport; agent: Agent | LightAgent } {
   const transport = new NatsHubTransport({
     cluster: plan.cluster,
     servers: natsUrl,
@@ -122,11 +125,11 @@ function startAgent(plan: AgentPlan, cluster: BenchCluster, tuning: AgentTuning)
       lastProblem = `${what}: ${err instanceof Error ? err.message : String(err)}`;
     },
   });
-  const agent = new Agent(cluster, transport, {
-    cluster: plan.cluster,
-    logger,
-    ...(tuning.resyncJitterMs !== undefined ? { resyncJitterMs: tuning.resyncJitterMs } : {}),
-  });
+  const jitter = tuning.resyncJitterMs !== undefined ? { resyncJitterMs: tuning.resyncJitterMs } : {};
+  const agent =
+    cluster instanceof LightCluster
+      ? new LightAgent(cluster, transport, { cluster: plan.cluster, logger, ...jitter })
+      : new Agent(cluster, transport, { cluster: plan.cluster, logger, ...jitter });
   // Timings of the agent's two hub-facing steps: report round trips, and import batches arriving.
   const report = transport.report.bind(transport);
   transport.report = async (r, signal) => {
@@ -154,7 +157,7 @@ function onApplied(index: number): (seq: number, atMs: number) => void {
 
 async function start(agents: readonly AgentPlan[], tuning: AgentTuning): Promise<void> {
   for (const plan of agents) {
-    const cluster = new BenchCluster(onApplied(plan.index));
+    const cluster = plan.light ? new LightCluster(onApplied(plan.index)) : new BenchCluster(onApplied(plan.index));
     const slices = seed(cluster, plan);
     const { transport, agent } = startAgent(plan, cluster, tuning);
     hosted.push({ plan, cluster, transport, agent, slices, syncBase: 0 });
@@ -224,11 +227,11 @@ function load(rate: number, durationMs: number): void {
   }
 }
 
-function successfulSyncs(a: Agent): number {
+function successfulSyncs(a: Agent | LightAgent): number {
   return a.metrics.syncRequests - a.metrics.syncFailures;
 }
 
-function upToDate(a: Agent): boolean {
+function upToDate(a: Agent | LightAgent): boolean {
   const conditions = a.heartbeat().conditions ?? [];
   return conditions.every((c) => c.type === 'KubernetesReachable' || c.status === 'True');
 }
@@ -281,9 +284,10 @@ async function restartAgent(index: number, cold: boolean, tuning: AgentTuning): 
   if (h === undefined) throw new Error(`agent ${index} is not hosted here`);
   await h.agent.stop();
   await h.transport.close();
-  if (cold) {
+  if (cold || h.cluster instanceof LightCluster) {
     await h.cluster.stop();
-    h.cluster = new BenchCluster(onApplied(index));
+    h.cluster = h.plan.light ? new LightCluster(onApplied(index)) : new BenchCluster(onApplied(index));
+    h.slices.splice(0, h.slices.length, ...seed(h.cluster, h.plan));
   } else {
     h.cluster.recount();
   }

@@ -10,11 +10,14 @@ import { singleKeyController, type KernelSettings } from './single-key.ts';
 import { errorName, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 import type { ImportController } from './import-controller.ts';
 
+/** What the sync needs of the import side: where it stands, and a way to wait for a revision. */
+export type SyncTarget = Pick<ImportController, 'snapshotApplied' | 'revision' | 'reached' | 'hasGap'>;
+
 export interface SyncControllerOptions extends KernelSettings {
   readonly cluster: string;
   readonly session: string;
   readonly transport: HubTransport;
-  readonly imports: ImportController;
+  readonly imports: SyncTarget;
   /** Hands a reply to the agent (which passes it to the import controller, solicited). */
   readonly deliver: (batch: ImportBatch) => void;
   readonly jitterMs: number;
