@@ -75,6 +75,22 @@ describe('bench goal records', () => {
     assert.deepEqual([p50?.measured, p50?.met], [5, null]);
   });
 
+  it('takes the hub-side figures from the light consumers and the agent sample from the full agents', () => {
+    const r = result(1000, 400);
+    const split = { light: { clusters: 980, p50_ms: 30, p99_ms: 200, max_ms: 300, measured_changes: 900, incomplete: 0 }, full: { clusters: 20, p50_ms: 90, p99_ms: 600, max_ms: 700, measured_changes: 100, incomplete: 2 } };
+    const [row] = r.propagation;
+    assert.ok(row !== undefined);
+    const records = goalRecords({ ...r, propagation: [{ ...row, by_consumer: split }] });
+    const of = (id: string): [number | null | undefined, boolean | null | undefined] => {
+      const g = records.find((x) => x.id === id);
+      return [g?.measured, g?.met];
+    };
+    assert.deepEqual(of('hub_p50_ms'), [30, true]);
+    assert.deepEqual(of('hub_p99_ms'), [200, true]);
+    // Two changes never reached a full agent: the p99 is a lower bound, a miss.
+    assert.deepEqual(of('agent_sample_p99_ms'), [600, false]);
+  });
+
   it('reports a missed goal as not met', () => {
     assert.equal(goalRecords(result(1000, 400)).find((r) => r.id === 'hub_p50_ms')?.met, false);
   });
