@@ -22,6 +22,8 @@ export interface Config {
   readonly lightMs: number;
   readonly warmupMs: number;
   readonly throughputRates: readonly number[];
+  /** The step (cluster count) that runs the throughput ramp; the top step when no step has this many. */
+  readonly throughputAt: number;
   readonly throughputMs: number;
   readonly bigImports: number;
   readonly workers: number;
@@ -47,6 +49,7 @@ const QUICK: Config = {
   warmupMs: 1000,
   throughputRates: [100, 250, 500, 1000, 2000, 5000, 10_000],
   throughputMs: 6000,
+  throughputAt: 100,
   bigImports: 100_000,
   workers: 2,
   extras: true,
@@ -70,6 +73,7 @@ const FULL: Config = {
   warmupMs: 2000,
   throughputRates: [100, 250, 500, 1000, 2000, 5000, 10_000],
   throughputMs: 10_000,
+  throughputAt: 100,
   bigImports: 100_000,
   workers: 4,
   extras: true,

@@ -58,7 +58,8 @@ export function goalRecords(r: Figures): GoalRecord[] {
       '>=',
       r.throughput?.max_sustained_changes_per_s,
       'changes/s',
-      r.throughput !== undefined,
+      // The goal is stated at 100 clusters.
+      r.throughput !== undefined && r.throughput.clusters >= 100,
       r.throughput === undefined ? 'not measured' : `highest rate sustained with p99 < 1 s at ${r.throughput.clusters} clusters`,
     ),
     record(

@@ -65,6 +65,7 @@ export function buildResult(
   policy?: PolicyFigures,
 ): BenchResult {
   const last = steps[steps.length - 1];
+  const ramp = steps.find((s) => s.throughput !== undefined);
   const figures: Omit<BenchResult, 'goals'> = {
     date: started.toISOString(),
     commit: commit(root),
@@ -86,12 +87,12 @@ export function buildResult(
     propagation_light: steps.map((s) => againstFloor(s.light.row, s)),
     steps: steps.map(stepRow),
     throughput:
-      last?.throughput === undefined
+      ramp?.throughput === undefined
         ? undefined
         : {
-            clusters: last.clusters,
-            steps: last.throughput,
-            max_sustained_changes_per_s: Math.max(0, ...last.throughput.filter((t) => t.sustained).map((t) => t.changes_per_s)),
+            clusters: ramp.clusters,
+            steps: ramp.throughput,
+            max_sustained_changes_per_s: Math.max(0, ...ramp.throughput.filter((t) => t.sustained).map((t) => t.changes_per_s)),
           },
     memory: last?.extras?.memory,
     resync: last?.extras === undefined ? undefined : (({ memory: _m, ...rest }) => rest)(last.extras),

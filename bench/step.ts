@@ -1,6 +1,6 @@
 // One step of the cluster sweep: start etcd, nats-server and the hub, measure the floor, register
 // the clusters and fetch their credentials, start the agents in worker processes, then measure
-// propagation under a light and a steady load; at the top step also the throughput ramp and the
+// propagation under a light and a steady load; at one step the throughput ramp, at the top step the
 // extras (extras.ts). Everything the step started is stopped before it returns.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -191,7 +191,7 @@ async function workerProblems(ctx: StepContext): Promise<string[]> {
   return problems;
 }
 
-export async function runStep(run: RunContext, clusters: number, top: boolean): Promise<StepResult> {
+export async function runStep(run: RunContext, clusters: number, top: boolean, ramp: boolean): Promise<StepResult> {
   const { config } = run;
   const ds = new Dataset({
     clusters,
@@ -220,10 +220,8 @@ export async function runStep(run: RunContext, clusters: number, top: boolean): 
 
   let throughput: ThroughputRow[] | undefined;
   let extras: Extras | undefined;
-  if (top) {
-    throughput = await throughputRamp(ctx, run.deadline, problems);
-    if (config.extras && nowMs() < run.deadline) extras = await runExtras(ctx, dirs.stepDir, dirs.profileDir, problems);
-  }
+  if (ramp) throughput = await throughputRamp(ctx, run.deadline, problems);
+  if (top && config.extras && nowMs() < run.deadline) extras = await runExtras(ctx, dirs.stepDir, dirs.profileDir, problems);
   problems.push(...(await workerProblems(ctx)));
   await run.cleanups.run();
   if (dirs.profileDir !== undefined) log(`  CPU profiles: ${listProfiles(dirs.profileDir).join(', ')}`);
