@@ -5,6 +5,7 @@
 import { isPrepared, prepare, type Prepared } from '../evaluate.ts';
 import { ProblemCode, type Policy, type World } from '../model.ts';
 import { compileAdminNetworkPolicies } from './admin-network-policy.ts';
+import { compileCalicoPolicies } from './calico.ts';
 import { compileClusterNetworkPolicies } from './cluster-network-policy.ts';
 import { compileNetworkPolicies } from './network-policy.ts';
 import type { CompileResult } from './result.ts';
@@ -33,6 +34,7 @@ export function compileForCluster(
     case 'AdminNetworkPolicy':
       return compileAdminNetworkPolicies(prepared, world, cluster);
     case 'CalicoGlobalNetworkPolicy':
+      return compileCalicoPolicies(prepared, world, cluster);
     case 'CiliumClusterwideNetworkPolicy':
       return {
         objects: [],
