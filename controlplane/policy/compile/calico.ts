@@ -17,10 +17,9 @@
 //   destination `nets` minus the in-cluster addresses (flows to pods are decided at their ingress);
 // - a default deny a Deny from everything at order 1001, after every rule of its tier.
 //
-// Refused (naming the rule): a cluster taking remote peers as pod CIDRs while a rule selects some
-// of a remote cluster's known pods and not others; an address that belongs both to a pod a rule
-// selects and to one it does not.
-import { cidrContains } from '../../api/cidr.ts';
+// Refused (naming the rule): a cluster taking remote peers as pod CIDRs while a rule selects a
+// remote cluster's pods by more than the cluster (namespace, labels, service); an address that
+// belongs both to a pod a rule selects and to one it does not.
 import { matchesSelector } from '../../api/labels.ts';
 import { isPrepared, peerMatches, prepare, type OrderedRule, type Prepared } from '../evaluate.ts';
 import { TIERS, policyKey, type ClusterInfo, type Peer, type Policy, type Problem, type Tier, type Workload, type World } from '../model.ts';
@@ -62,7 +61,7 @@ interface Inputs {
   readonly info: ClusterInfo;
   readonly prepared: Prepared;
   readonly world: World;
-  /** Every cluster's pod CIDRs and the pod addresses outside them: never an external address. */
+  /** Every cluster's pod CIDRs: never an external address. */
   readonly inCluster: readonly string[];
   readonly byIp: ReadonlyMap<string, readonly Workload[]>;
   readonly problems: Problem[];
@@ -80,34 +79,32 @@ function wholeCluster(p: Peer): boolean {
   );
 }
 
-function outsideAddresses(c: ClusterInfo, ws: readonly Workload[]): string[] {
-  return ws.flatMap((w) => w.ips.filter((ip) => !c.podCIDRs.some((x) => cidrContains(x, ip))).map(hostBlock));
-}
-
-/** The addresses by which this cluster tells the peer's pods in other clusters apart, or undefined after a refusal. */
+/**
+ * The addresses by which this cluster tells the peer's pods in other clusters apart: a cluster the
+ * peer selects whole is its pod CIDRs (pods the hub has not heard of included), else the current
+ * addresses of the pods it selects there — or, where the cluster takes remote peers as pod CIDRs,
+ * a refusal (a pod CIDR would also admit the cluster's other pods, present or future).
+ */
 function remoteNets(p: Peer, r: OrderedRule, x: Inputs): string[] {
   const { info, prepared, world } = x;
   const nets: string[] = [];
   for (const c of world.clusters) {
     if (c.name === info.name || (p.clusters !== undefined && !matchesSelector(p.clusters, c.labels))) continue;
-    const ws = world.workloads.filter((w) => w.cluster === c.name);
-    if (p.service === undefined && wholeCluster(p)) {
-      nets.push(...c.podCIDRs, ...outsideAddresses(c, ws));
+    if (wholeCluster(p)) {
+      nets.push(...c.podCIDRs);
       continue;
     }
-    const matched = ws.filter((w) => peerMatches(p, endpointOf(w), prepared.index));
+    const matched = world.workloads.filter((w) => w.cluster === c.name && peerMatches(p, endpointOf(w), prepared.index));
     if (matched.length === 0) continue;
     if (info.remotePeers === 'podCIDRs') {
-      if (matched.length === ws.length) nets.push(...c.podCIDRs, ...outsideAddresses(c, ws));
-      else
-        x.problems.push(
-          inexpressible(
-            info.name,
-            `${info.name} takes remote peers as pod CIDRs, but ${r.key} rule ${r.index} selects some pods of ${c.name} and not others: a pod CIDR cannot tell them apart`,
-            [r.key],
-            r.index,
-          ),
-        );
+      x.problems.push(
+        inexpressible(
+          info.name,
+          `${info.name} takes remote peers as pod CIDRs, but ${r.key} rule ${r.index} selects pods of ${c.name} by namespace, labels or service: a pod CIDR cannot tell them from its other pods`,
+          [r.key],
+          r.index,
+        ),
+      );
       continue;
     }
     for (const w of matched) {
@@ -193,17 +190,9 @@ function ruleOrders(prepared: Prepared, cluster: string, problems: Problem[]): M
   return orders;
 }
 
+/** Every cluster's pod CIDRs: never an external address (as the NetworkPolicy compiler carves them out). */
 function inClusterBlocks(world: World): string[] {
-  const out = new Set<string>();
-  for (const c of world.clusters) {
-    for (const cidr of c.podCIDRs) out.add(cidr);
-    for (const b of outsideAddresses(
-      c,
-      world.workloads.filter((w) => w.cluster === c.name),
-    ))
-      out.add(b);
-  }
-  return [...out].sort();
+  return [...new Set(world.clusters.flatMap((c) => c.podCIDRs))].sort();
 }
 
 function planUnits(x: Inputs): Unit[] {

@@ -150,7 +150,7 @@ describe('policy: Calico GlobalNetworkPolicy compiler', () => {
     assert.deepEqual(formatDisagreements(calico, ps, cniWorld, 'aws-train', r.objects, PORTS, EXTERNALS), []);
   });
 
-  it('refuses a cluster taking remote peers as pod CIDRs when a rule selects some pods of a remote cluster and not others, naming the rule', () => {
+  it('refuses a cluster taking remote peers as pod CIDRs when a rule selects pods of a remote cluster by more than the cluster, naming the rule', () => {
     const byCidr: World = { ...cniWorld, clusters: cniWorld.clusters.map((c) => (c.name === ONPREM ? { ...c, remotePeers: 'podCIDRs' as const } : c)) };
     const r = compileForCluster(journey3Policies, byCidr, ONPREM, FORMAT);
     assert.deepEqual(r.objects, []);
@@ -159,7 +159,7 @@ describe('policy: Calico GlobalNetworkPolicy compiler', () => {
     assert.equal(r.problems[0].rule, 0);
     assert.match(
       r.problems[0].message,
-      /onprem-inference takes remote peers as pod CIDRs, but inference\/training-to-inference rule 0 selects some pods of aws-train and not others/,
+      /onprem-inference takes remote peers as pod CIDRs, but inference\/training-to-inference rule 0 selects pods of aws-train by namespace, labels or service/,
     );
     // Whole clusters are pod CIDRs there: the baseline Deny alone compiles.
     const baseline = journey3Policies.filter((p) => p.tier === 'baseline');
