@@ -164,6 +164,7 @@ export class LightAgent {
             this.hub.message = 'NATS connection lost; reconnecting';
             return;
           }
+          if (state === ConnectionState.Reconnected) this.metrics.reconnects += 1;
           this.reporter.requestFull();
           this.syncs.requestJittered();
         },

@@ -323,6 +323,7 @@ export class Agent {
       this.hub.message = 'NATS connection lost; reconnecting';
       return;
     }
+    if (state === ConnectionState.Reconnected) this.metrics.reconnects += 1;
     // The hub may have missed reports and we may have missed deltas while we were away.
     this.reporter.requestFull();
     this.syncs.requestJittered();

@@ -18,6 +18,8 @@ export interface AgentMetrics {
   reportFailures: number;
   exportsReported: number;
   heartbeatsSent: number;
+  /** The NATS connection came back after it was lost. */
+  reconnects: number;
   syncRequests: number;
   syncFailures: number;
   batchesReceived: number;
@@ -54,6 +56,7 @@ export function newMetrics(): AgentMetrics {
     reportFailures: 0,
     exportsReported: 0,
     heartbeatsSent: 0,
+    reconnects: 0,
     syncRequests: 0,
     syncFailures: 0,
     batchesReceived: 0,

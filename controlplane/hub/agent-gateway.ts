@@ -220,6 +220,19 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     },
     count,
     warn,
+    heard: (cluster, heartbeat) => {
+      deps.metrics.propagation.observe(services.propagation.acknowledged(cluster, heartbeat.appliedRevision, performance.now()));
+    },
+  });
+  deps.metrics.propagation.bind({
+    clusters: () => view.clusters().map((c) => c.metadata.name),
+    lagMs: (cluster) => services.propagation.lagMs(cluster, performance.now()),
+    behind: (cluster) => {
+      const sent = services.sentRevision(cluster);
+      const applied = liveness.lastHeard(cluster)?.heartbeat.appliedRevision;
+      return sent === undefined || applied === undefined ? undefined : Math.max(0, sent - applied);
+    },
+    expired: () => services.propagation.expired(),
   });
   const ingest = new ReportIngest({
     store,

@@ -11,7 +11,7 @@
 // reconciler computes the desired status (controllers/liveness-plan.ts) and writes it, then asks
 // to run again exactly when the TTL would run out. Every replica hears heartbeats (so a new leader
 // knows who is alive); only the leader runs the controller, so only the leader writes.
-import { heartbeatCodec } from '../api/messages.ts';
+import { heartbeatCodec, type Heartbeat } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage, Subscription } from '../bus/bus.ts';
 import { Controller, type ReconcileResult } from '../kernel/controller.ts';
@@ -37,6 +37,8 @@ export interface LivenessDeps {
   readonly info?: (fields: Record<string, unknown>, message: string) => void;
   readonly count: (kind: string, result: string) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
+  /** Every valid heartbeat, after it is recorded (the propagation metrics read its applied revision). */
+  readonly heard?: (cluster: string, heartbeat: Heartbeat) => void;
 }
 
 export class LivenessController {
@@ -85,7 +87,11 @@ export class LivenessController {
       return;
     }
     this.deps.count('heartbeat', 'ok');
+    // Another session than the last heard: the agent restarted (a reconnect keeps its session).
+    const before = this.seen.get(from);
+    if (before !== undefined && before.heartbeat.session !== decoded.value.session) this.deps.count('heartbeat', 'new_session');
     this.seen.set(from, { at: this.clock.now(), heartbeat: decoded.value });
+    this.deps.heard?.(from, decoded.value);
     if (this.deps.cluster(from) !== undefined) this.controller.add(from);
   }
 

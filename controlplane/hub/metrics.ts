@@ -3,6 +3,7 @@
 // run several hubs in one process.
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import type { HealthChecks } from './health.ts';
+import { propagationMetrics, type PropagationMetrics } from './propagation-metrics.ts';
 
 export interface HubMetrics {
   readonly registry: PromRegistry;
@@ -20,6 +21,8 @@ export interface HubMetrics {
   readonly embeddedRestarts: Counter<'server'>;
   /** Provider changes the leader applied per Network: `applied` (every change made), `drift` (of those, repairs of changes made outside Causeway). */
   readonly providerChanges: Counter<'network' | 'kind'>;
+  /** Seen → applied latency, per-cluster lag and how far behind (propagation-metrics.ts). */
+  readonly propagation: PropagationMetrics;
 }
 
 export function createHubMetrics(
@@ -64,6 +67,7 @@ export function createHubMetrics(
     registry,
     registryObjects,
     etcdUp,
+    propagation: propagationMetrics(registry),
     httpRequests: new Counter({
       name: 'causeway_http_requests_total',
       help: 'HTTP requests served.',

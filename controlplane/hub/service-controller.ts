@@ -19,6 +19,7 @@ import { buildModel, type ServicesModel } from '../services/model.ts';
 import { consumersOf, exportStatusFor, globalServices, importsFor } from '../services/views.ts';
 import type { DeliveryState } from './controllers/convergence-plan.ts';
 import { DeliveryController } from './controllers/delivery.ts';
+import { PropagationClock } from './controllers/propagation-clock.ts';
 import { ttlMsOf } from './controllers/liveness-plan.ts';
 import { VipController } from './controllers/vip-controller.ts';
 import type { ExportIndex } from './exports.ts';
@@ -41,6 +42,10 @@ export class ServiceController implements ServicesView {
   private readonly deps: ServiceControllerDeps;
   private readonly delivery: DeliveryController;
   private readonly vipController: VipController;
+  /** Seen → applied, per consumer and everywhere, for this leadership term (metrics; propagation-clock.ts). */
+  readonly propagation = new PropagationClock();
+  /** When the oldest change waiting for the next flush reached this hub (performance.now()). */
+  private firstQueuedAt: number | undefined;
   private model: ServicesModel | undefined;
   private changes: ModelChange[] = [];
   private revisionSeen = 0;
@@ -120,7 +125,12 @@ export class ServiceController implements ServicesView {
 
   /** Sends imports and allocates VIPs until `signal` (the leadership term's) aborts. */
   async lead(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.delivery.lead(signal), this.vipController.lead(signal)]);
+    this.propagation.reset();
+    try {
+      await Promise.all([this.delivery.lead(signal), this.vipController.lead(signal)]);
+    } finally {
+      this.propagation.reset();
+    }
   }
 
   /** What the leader's delivery has sent and has pending (convergence); undefined while not leading. */
@@ -185,6 +195,7 @@ export class ServiceController implements ServicesView {
   }
 
   private queue(change: ModelChange, revision: number): void {
+    if (this.changes.length === 0) this.firstQueuedAt = performance.now();
     this.changes.push(change);
     this.revisionSeen = Math.max(this.revisionSeen, revision);
     if (this.timer === undefined && !this.stopped) {
@@ -206,6 +217,11 @@ export class ServiceController implements ServicesView {
     this.changes = [];
     const result = applyChanges(model, changes, { now: this.now() });
     this.modelRevision = this.revisionSeen;
+    // Only what this term delivers is timed; a resync's snapshots are not a change's propagation.
+    if (this.delivery.leading() && !result.resync && result.imports.length > 0) {
+      const consumers = new Set(result.imports.map((d) => d.consumer));
+      this.propagation.flushed(this.modelRevision, this.firstQueuedAt ?? this.lastFlushAt, consumers, this.lastFlushAt);
+    }
     for (const d of result.imports) this.delivery.recordImport(d.consumer, d.key, d.next);
     for (const d of result.exportStatus) this.delivery.recordStatus(d.cluster, d.key, d.next);
     // Reachability changed: everyone gets a fresh snapshot rather than a computed delta.

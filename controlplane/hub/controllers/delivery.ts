@@ -88,6 +88,11 @@ export class DeliveryController {
     }
   }
 
+  /** Whether a leadership term runs (deliveries are made). */
+  leading(): boolean {
+    return this.term !== undefined;
+  }
+
   /** The revision of the last batch sent to the consumer in this term. */
   sentRevision(consumer: string): number | undefined {
     return this.term?.get(consumer)?.sent;
