@@ -1,25 +1,29 @@
 // Compile every cluster once, then keep the result current as endpoints change: the hub's policy
 // controller holds a Compilation and, on a workload added, removed, moved or relabelled, asks
-// `recompileAfterEndpointChange` for the next one. Only the clusters `affectedBy` names (and the
-// endpoint's own, when something targets it) that the change can actually alter are compiled again; every other cluster's result, the
-// prepared rule order and the dependency index are reused as they are, which is sound because an
-// endpoint change leaves policies, clusters, namespaces and services alone (dependencies.ts says
-// which outputs a pod can reach). Any other world change takes a new `compileAll`.
+// `recompileAfterEndpointChange` for the next one. An endpoint change leaves policies, clusters,
+// namespaces and services alone, so the prepared rule order, the dependency index and the compile
+// context are reused. Of the clusters the change may reach (dependencies.ts and the rules below),
+// a NetworkPolicy cluster is compared on what it reads of the changed clusters' workloads
+// (endpoint-shape.ts): the same shape leaves it as it is, the same shape but other addresses has
+// them patched into its objects (address-patch.ts), any other difference compiles it again. Any
+// other world change takes a new Compilation.
 import { cidrContains } from '../../api/cidr.ts';
 import { dependencies, type DependencyIndex } from '../dependencies.ts';
 import { prepare, type Prepared } from '../evaluate.ts';
 import type { ClusterInfo, Policy, Workload, World } from '../model.ts';
-import { compileContext, type CompileContext } from './context.ts';
+import { patchAddresses, type AddressChange } from './address-patch.ts';
+import { classifyWithFirst, compileContext, type ClassWithFirst, type CompileContext } from './context.ts';
+import { localShape, remoteShape } from './endpoint-shape.ts';
 import { compileForCluster, PolicyFormat, type CompileResult } from './index.ts';
-import { compileNetworkPoliciesWithFacts, type NetworkPolicyFacts } from './network-policy.ts';
+import { compileNetworkPoliciesWithFacts, sharedBlock, type NetworkPolicyFacts } from './network-policy.ts';
 
 export interface Compilation {
   readonly prepared: Prepared;
   readonly dependencies: DependencyIndex;
   readonly formatOf: (cluster: ClusterInfo) => PolicyFormat;
-  /** Per cluster name, in the world's cluster order. */
+  /** Per cluster name; a cluster missing is not compiled yet (`compileCluster` compiles it from the current world). */
   readonly results: ReadonlyMap<string, CompileResult>;
-  /** Per NetworkPolicy cluster, what its last compile read (undefined: recompile on any change it may see). */
+  /** Per NetworkPolicy cluster compiled, what its last compile read and where it wrote remote addresses. */
   readonly facts: ReadonlyMap<string, NetworkPolicyFacts>;
 }
 
@@ -30,12 +34,21 @@ export interface EndpointChange {
   readonly after?: Workload | undefined;
 }
 
+export interface RecompileOptions {
+  /** Leave the clusters that need a compile out of the result (listed in `stale`), for the caller to `compileCluster` later. */
+  readonly defer?: boolean;
+}
+
 export interface Recompiled {
   readonly compilation: Compilation;
   /** Clusters compiled again, sorted. */
   readonly recompiled: readonly string[];
-  /** Of those, the clusters whose result differs (what the hub must send again), sorted. */
+  /** Clusters whose objects had addresses patched, sorted. */
+  readonly patched: readonly string[];
+  /** Of the clusters compiled or patched, those whose result differs (what the hub must send again), sorted. */
   readonly changed: readonly string[];
+  /** With `defer`: clusters that need a compile, left out of the results, sorted. */
+  readonly stale: readonly string[];
 }
 
 const NETWORK_POLICY = (): PolicyFormat => PolicyFormat.NetworkPolicy;
@@ -47,40 +60,163 @@ function compileOne(
   format: PolicyFormat,
 ): { result: CompileResult; facts: NetworkPolicyFacts | undefined } {
   if (format !== PolicyFormat.NetworkPolicy) return { result: compileForCluster(prepared, world, cluster.name, format), facts: undefined };
-  const { result, facts } = compileNetworkPoliciesWithFacts(prepared, world, cluster.name);
-  // A refused cluster's messages name particular classes: recompile it whenever a change may reach it.
-  return { result, facts: result.problems.some((p) => p.severity === 'error') ? undefined : facts };
+  return compileNetworkPoliciesWithFacts(prepared, world, cluster.name, { record: true });
+}
+
+/** A Compilation with no cluster compiled yet: prepare and the dependency index only. */
+export function startCompilation(policies: readonly Policy[], world: World, formatOf: (cluster: ClusterInfo) => PolicyFormat = NETWORK_POLICY): Compilation {
+  const prepared = prepare(policies, world);
+  return { prepared, dependencies: dependencies(prepared, world), formatOf, results: new Map(), facts: new Map() };
 }
 
 export function compileAll(policies: readonly Policy[], world: World, formatOf: (cluster: ClusterInfo) => PolicyFormat = NETWORK_POLICY): Compilation {
-  const prepared = prepare(policies, world);
-  const deps = dependencies(prepared, world);
+  const start = startCompilation(policies, world, formatOf);
   const results = new Map<string, CompileResult>();
   const facts = new Map<string, NetworkPolicyFacts>();
   for (const c of world.clusters) {
-    const r = compileOne(prepared, world, c, formatOf(c));
+    const r = compileOne(start.prepared, world, c, formatOf(c));
     results.set(c.name, r.result);
     if (r.facts !== undefined) facts.set(c.name, r.facts);
   }
-  return { prepared, dependencies: deps, formatOf, results, facts };
+  return { ...start, results, facts };
+}
+
+/** The compilation with `cluster` compiled (again) from its current world. */
+export function compileCluster(compilation: Compilation, cluster: string): Compilation {
+  const info = compilation.prepared.index.clusters.get(cluster);
+  if (info === undefined) return compilation;
+  const r = compileOne(compilation.prepared, compilation.prepared.index.world, info, compilation.formatOf(info));
+  const results = new Map(compilation.results).set(cluster, r.result);
+  const facts = new Map(compilation.facts);
+  if (r.facts === undefined) facts.delete(cluster);
+  else facts.set(cluster, r.facts);
+  return { ...compilation, results, facts };
+}
+
+function refused(r: CompileResult | undefined): boolean {
+  return r === undefined || r.problems.some((p) => p.severity === 'error');
 }
 
 /**
  * `world` is the previous world with the change applied (same clusters, namespaces and services).
- * A remote pod reaches cluster C's NetworkPolicies only when a rule that decides something in C
- * selects it, when its cluster has no pod-CIDR stand-in in C (every pod there is selected), when
- * the change adds or removes the last pod no rule selects there, or — with `remotePeers: podCIDRs`
- * — when its cluster has a pod some deciding rule selects or gets its first pod or loses its last. Otherwise it is decided like its
- * cluster's pod CIDR and travels inside it, so C is left alone. Addresses outside their cluster's
- * pod CIDRs or shared with another workload fall back to every cluster `affectedBy` names.
+ * Candidates: a remote pod reaches cluster C's NetworkPolicies only when a rule that decides
+ * something in C selects it, when its cluster has no pod-CIDR stand-in in C (every pod there is
+ * selected), when the change adds or removes the last pod no rule selects there, or — with
+ * `remotePeers: podCIDRs` — when its cluster has a pod some deciding rule selects or gets its
+ * first pod or loses its last. Otherwise it is decided like its cluster's pod CIDR and travels
+ * inside it, so C is left alone. An address shared with another workload compiles every candidate.
  */
-export function recompileAfterEndpointChange(previous: Compilation, world: World, change: EndpointChange): Recompiled {
+export function recompileAfterEndpointChange(previous: Compilation, world: World, change: EndpointChange, options: RecompileOptions = {}): Recompiled {
   const prepared: Prepared = { ...previous.prepared, index: { ...previous.prepared.index, world } };
   const deps: DependencyIndex = { ...previous.dependencies, prepared };
   const before = previous.prepared.index.world;
   const ctx = compileContext(prepared);
+  ctx.cover(before.workloads);
   ctx.cover(world.workloads);
   const changed = [change.before, change.after].filter((w): w is Workload => w !== undefined);
+  const shared = changed.some((w) => sharesAddress(w, before) || sharesAddress(w, world));
+  const todo = candidates(previous, ctx, before, world, changed, shared);
+
+  const homes = [...new Set(changed.map((w) => w.cluster))];
+  const was = ctx.byCluster(before.workloads);
+  const now = ctx.byCluster(world.workloads);
+  // Classes of a home's workloads per key set, shared by the clusters that classify on the same keys.
+  const classCache = new Map<string, readonly ClassWithFirst[]>();
+  const classesOf = (side: 'was' | 'now', home: string) => (keys: readonly string[]) => {
+    const k = `${side}\u0000${home}\u0000${keys.join('\u0000')}`;
+    let out = classCache.get(k);
+    if (out === undefined) {
+      out = classifyWithFirst((side === 'was' ? was : now).get(home) ?? [], keys);
+      classCache.set(k, out);
+    }
+    return out;
+  };
+
+  const results = new Map(previous.results);
+  const facts = new Map(previous.facts);
+  const recompiled: string[] = [];
+  const patched: string[] = [];
+  const differs: string[] = [];
+  const stale: string[] = [];
+  for (const name of [...todo].sort()) {
+    const info = prepared.index.clusters.get(name);
+    const last = previous.results.get(name);
+    if (info === undefined || last === undefined) continue;
+    const f = previous.facts.get(name);
+    const verdict = shared || f === undefined ? 'compile' : judge(ctx, f, info, homes, was, now, classesOf, refused(last));
+    if (verdict === 'same') continue;
+    if (verdict !== 'compile') {
+      const p = patchAddresses(last, f?.slots ?? new Map(), verdict, (cidr) => sharedBlock(ctx, cidr));
+      if (p === 'unchanged') continue;
+      if (p !== undefined) {
+        patched.push(name);
+        differs.push(name);
+        results.set(name, p);
+        continue;
+      }
+    }
+    if (options.defer === true) {
+      stale.push(name);
+      results.delete(name);
+      facts.delete(name);
+      continue;
+    }
+    const r = compileOne(prepared, world, info, previous.formatOf(info));
+    recompiled.push(name);
+    if (!sameResult(last, r.result)) differs.push(name);
+    results.set(name, r.result);
+    if (r.facts === undefined) facts.delete(name);
+    else facts.set(name, r.facts);
+  }
+  return { compilation: { prepared, dependencies: deps, formatOf: previous.formatOf, results, facts }, recompiled, patched, changed: differs, stale };
+}
+
+/** `same`: the cluster's output is what it was; the address changes to patch in; or `compile`. */
+function judge(
+  ctx: CompileContext,
+  f: NetworkPolicyFacts,
+  info: ClusterInfo,
+  homes: readonly string[],
+  was: ReadonlyMap<string, readonly Workload[]>,
+  now: ReadonlyMap<string, readonly Workload[]>,
+  classesOf: (side: 'was' | 'now', home: string) => (keys: readonly string[]) => readonly ClassWithFirst[],
+  isRefused: boolean,
+): 'same' | 'compile' | AddressChange[] {
+  const byPodCidrs = info.remotePeers === 'podCIDRs';
+  const changes: AddressChange[] = [];
+  for (const home of homes) {
+    if (home === info.name) {
+      // The cluster's own pods are written as selectors, never as addresses.
+      if (localShape(ctx, f, was.get(home) ?? []) !== localShape(ctx, f, now.get(home) ?? [])) return 'compile';
+      continue;
+    }
+    const a = remoteShape(ctx, f, info.name, byPodCidrs, home, classesOf('was', home));
+    const b = remoteShape(ctx, f, info.name, byPodCidrs, home, classesOf('now', home));
+    if (a.sig !== b.sig) return 'compile';
+    const podCIDRs = ctx.index.clusters.get(home)?.podCIDRs ?? [];
+    for (const [key, ips] of b.ips) {
+      const old = a.ips.get(key) ?? [];
+      if (old.length === ips.length && old.every((ip, i) => ip === ips[i])) continue;
+      const keep = new Set(ips);
+      const gone = new Set(old);
+      const removed = old.filter((ip) => !keep.has(ip));
+      const added = ips.filter((ip) => !gone.has(ip));
+      // Addresses outside the pod CIDRs are written where the pod CIDR stands for the rest too: not recorded, so compiled.
+      if ([...removed, ...added].some((ip) => !podCIDRs.some((c) => cidrContains(c, ip)))) return 'compile';
+      changes.push({ key, removed, added });
+    }
+  }
+  // A refusal names no address but a shared one (and shared addresses compile): its problems stay.
+  if (changes.length === 0 || isRefused) return 'same';
+  return f.slots === undefined ? 'compile' : changes;
+}
+
+/** The clusters an endpoint change may reach (see recompileAfterEndpointChange). */
+function candidates(previous: Compilation, ctx: CompileContext, before: World, world: World, changed: readonly Workload[], shared: boolean): Set<string> {
+  const prepared = ctx.index === previous.prepared.index ? previous.prepared : { ...previous.prepared, index: ctx.index };
+  const deps = previous.dependencies;
+  // A refused cluster's messages name particular classes: a candidate whenever a change may reach it.
+  const factsOf = (c: string): NetworkPolicyFacts | undefined => (refused(previous.results.get(c)) ? undefined : previous.facts.get(c));
   const todo = new Set<string>();
   for (const w of changed) if (deps.targeted.has(w.cluster)) todo.add(w.cluster);
   const byPodCidrs = world.clusters.filter((c) => c.remotePeers === 'podCIDRs').map((c) => c.name);
@@ -89,7 +225,8 @@ export function recompileAfterEndpointChange(previous: Compilation, world: World
     for (const pos of ctx.fromRules(w)) if (ctx.targetsCluster(pos, cluster)) return true;
     return false;
   };
-  const conservative = changed.some((w) => outsidePodCidrs(w, prepared) || sharesAddress(w, before) || sharesAddress(w, world));
+  // An address outside its pod CIDR is written wherever its class is a source; a shared one may be anywhere.
+  const outside = shared || changed.some((w) => outsidePodCidrs(w, prepared));
   for (const w of changed) {
     const home = w.cluster;
     for (const pos of ctx.fromRules(w)) {
@@ -97,9 +234,8 @@ export function recompileAfterEndpointChange(previous: Compilation, world: World
       if (info === undefined) continue;
       for (const c of info.targetsAll ? names : info.targets) {
         if (c === home || todo.has(c)) continue;
-        const f = previous.facts.get(c);
-        if (conservative || f === undefined || f.active.has(pos) || f.restMissing.has(home) || (byPodCidrs.includes(c) && f.activeRemote.has(home)))
-          todo.add(c);
+        const f = factsOf(c);
+        if (outside || f === undefined || f.active.has(pos) || f.restMissing.has(home) || (byPodCidrs.includes(c) && f.activeRemote.has(home))) todo.add(c);
       }
     }
     // Pods no rule selects: in a pod-CIDR cluster they are sources of their own; elsewhere they
@@ -108,7 +244,7 @@ export function recompileAfterEndpointChange(previous: Compilation, world: World
     const populated = (ctx.byCluster(before.workloads).get(home)?.length ?? 0) > 0 !== (ctx.byCluster(world.workloads).get(home)?.length ?? 0) > 0;
     for (const c of byPodCidrs) {
       if (c === home || todo.has(c) || !deps.targeted.has(c)) continue;
-      const f = previous.facts.get(c);
+      const f = factsOf(c);
       if (f === undefined || f.activeRemote.has(home) || populated) todo.add(c);
     }
     const checked = new Set<string>();
@@ -123,20 +259,7 @@ export function recompileAfterEndpointChange(previous: Compilation, world: World
       }
     }
   }
-  const recompiled = [...todo].sort();
-  const results = new Map(previous.results);
-  const facts = new Map(previous.facts);
-  const differs: string[] = [];
-  for (const name of recompiled) {
-    const info = prepared.index.clusters.get(name);
-    if (info === undefined) continue;
-    const r = compileOne(prepared, world, info, previous.formatOf(info));
-    if (!sameResult(previous.results.get(name), r.result)) differs.push(name);
-    results.set(name, r.result);
-    if (r.facts === undefined) facts.delete(name);
-    else facts.set(name, r.facts);
-  }
-  return { compilation: { prepared, dependencies: deps, formatOf: previous.formatOf, results, facts }, recompiled, changed: differs };
+  return todo;
 }
 
 function outsidePodCidrs(w: Workload, prepared: Prepared): boolean {
@@ -151,7 +274,6 @@ function sharesAddress(w: Workload, world: World): boolean {
 
 /** Is some pod of `home` selected by no rule targeting `cluster` (so that its pod CIDR stands for them)? */
 function anyUnselected(ctx: CompileContext, world: World, home: string, cluster: string): boolean {
-  ctx.cover(world.workloads);
   return (ctx.byCluster(world.workloads).get(home) ?? []).some((w) => {
     for (const pos of ctx.fromRules(w)) if (ctx.targetsCluster(pos, cluster)) return false;
     return true;

@@ -10,9 +10,9 @@ import { cidrContains } from '../../api/cidr.ts';
 import { defaultDenyCovers, evaluateEndpoints, isPrepared, prepare, type OrderedRule, type Prepared } from '../evaluate.ts';
 import { TIERS, type DecidedBy, type Policy, type Problem, type World } from '../model.ts';
 import { projectionSelector, type WorkloadClass } from './atoms.ts';
-import { compileContext, classifyWithFirst, type RuleInfo } from './context.ts';
+import { compileContext, classifyWithFirst, type CompileContext, type RuleInfo } from './context.ts';
 import { decideDestination, has, sourceMask, type Decision } from './np-decide.ts';
-import { renderIngress, type NetworkPolicyIngressRule, type NetworkPolicyPeer, type NetworkPolicySpec } from './np-ingress.ts';
+import { renderIngress, type NetworkPolicyIngressRule, type NetworkPolicyPeer, type NetworkPolicySpec, type RuleSlot } from './np-ingress.ts';
 import { clusterSources, type Src } from './np-sources.ts';
 import { compiledMetadata, finish, inexpressible, type CompileResult, type CompiledObject } from './result.ts';
 import { objectName } from './names.ts';
@@ -29,7 +29,14 @@ export interface NetworkPolicyFacts {
   readonly restMissing: ReadonlySet<string>;
   /** Remote clusters with a pod an active rule's `from` selects. */
   readonly activeRemote: ReadonlySet<string>;
+  /** Pod label keys source and destination classes are told apart by; undefined: no workload but the cluster's own changes the output. */
+  readonly keys?: { readonly src: readonly string[]; readonly dst: readonly string[] } | undefined;
+  /** With `record`: per remote class key, where its addresses are in the objects (compile/address-patch.ts). */
+  readonly slots?: ReadonlyMap<string, readonly AddressSlot[]> | undefined;
 }
+
+/** A RuleSlot of the object at `object` (in the result's order). */
+export type AddressSlot = (RuleSlot & { readonly object: number }) | { readonly kind: 'dropped' };
 
 /** One local destination class, as a caller choosing what to write for it sees it. */
 export interface DestinationView {
@@ -54,6 +61,8 @@ export interface NetworkPolicyOptions {
   readonly egress?: 'refuse' | 'skip';
   /** What to write per destination class; default `exact` for every class. */
   readonly choose?: (d: DestinationView) => DestinationChoice;
+  /** Record where remote classes' addresses are written (facts.slots), for patching them later. */
+  readonly record?: boolean;
 }
 
 export function compileNetworkPolicies(policies: readonly Policy[] | Prepared, world: World, cluster: string): CompileResult {
@@ -121,18 +130,10 @@ export function compileNetworkPoliciesWithFacts(
       if (s.kind === 'remote' && s.cls !== undefined) activeRemote.add(s.cls.cluster);
     }
   });
-  const facts: NetworkPolicyFacts = { active: new Set(fromBits.keys()), restMissing: set.restMissing, activeRemote };
+  const keys = { src: set.srcKeys, dst: set.dstKeys };
   const bits = { nWords, mask, fromBits };
 
-  const wholeBlock = (cidr: string): NetworkPolicyPeer => {
-    const key = `block\u0000${cidr}`;
-    let peer = ctx.memo.get(key) as NetworkPolicyPeer | undefined;
-    if (peer === undefined) {
-      peer = Object.freeze({ ipBlock: Object.freeze({ cidr }) });
-      ctx.memo.set(key, peer);
-    }
-    return peer;
-  };
+  const wholeBlock = (cidr: string): NetworkPolicyPeer => sharedBlock(ctx, cidr);
   const podCidrsOf = (c: string): readonly string[] => full.index.clusters.get(c)?.podCIDRs ?? [];
   const outside = new Map<WorkloadClass, readonly string[]>();
   const outsidePodCidrs = (c: WorkloadClass): readonly string[] => {
@@ -147,6 +148,8 @@ export function compileNetworkPoliciesWithFacts(
   const inputs = { world, cluster, set, podCidrsOf, wholeBlock, outsidePodCidrs };
 
   const objects: CompiledObject[] = [];
+  const recorded: [string, RuleSlot, number][] = [];
+  const record = options.record === true ? (key: string, slot: RuleSlot): void => void recorded.push([key, slot, objects.length]) : undefined;
   for (const dst of dsts) {
     // Nothing decides for a class no rule or default deny selects: it is allowed everything.
     const nothing = dst.rules.length === 0 && dst.dd.every((x) => x === undefined);
@@ -173,7 +176,7 @@ export function compileNetworkPoliciesWithFacts(
         const p = ports[j];
         return p === undefined ? undefined : evaluateEndpoints(sub, (sources[i] as Src).rep, dst.cls.rep, p.protocol, p.port).decidedBy;
       };
-      ingress = renderIngress(inputs, dst.cls, ports, decisions, why, problems);
+      ingress = renderIngress(inputs, dst.cls, ports, decisions, why, problems, record);
       policies = decisions.flatMap((d: Decision) => d.policies);
     }
     const podSelector = projectionSelector(dst.cls.labels, set.dstKeys);
@@ -182,5 +185,41 @@ export function compileNetworkPoliciesWithFacts(
     const name = objectName(stem, `${dst.cls.namespace}/${JSON.stringify(podSelector)}`);
     objects.push({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: compiledMetadata(name, policies, dst.cls.namespace), spec });
   }
-  return { result: finish(objects, problems), facts };
+  const result = finish(objects, problems);
+  const facts: NetworkPolicyFacts = {
+    active: new Set(fromBits.keys()),
+    restMissing: set.restMissing,
+    activeRemote,
+    keys,
+    slots: record === undefined ? undefined : slotsOf(recorded, objects, result),
+  };
+  return { result, facts };
+}
+
+/** One shared, frozen peer per whole CIDR (it recurs in most objects of most clusters). */
+export function sharedBlock(ctx: CompileContext, cidr: string): NetworkPolicyPeer {
+  const key = `block\u0000${cidr}`;
+  let peer = ctx.memo.get(key) as NetworkPolicyPeer | undefined;
+  if (peer === undefined) {
+    peer = Object.freeze({ ipBlock: Object.freeze({ cidr }) });
+    ctx.memo.set(key, peer);
+  }
+  return peer;
+}
+
+/** The recorded slots by class key, with each object's index in the (sorted) result; none for a refusal. */
+function slotsOf(
+  recorded: readonly [string, RuleSlot, number][],
+  written: readonly CompiledObject[],
+  result: CompileResult,
+): Map<string, AddressSlot[]> | undefined {
+  if (result.objects.length !== written.length) return undefined;
+  const at = new Map(result.objects.map((o, i) => [o, i]));
+  const slots = new Map<string, AddressSlot[]>();
+  for (const [key, slot, i] of recorded) {
+    const list = slots.get(key) ?? [];
+    list.push(slot.kind === 'dropped' ? slot : { ...slot, object: at.get(written[i] as CompiledObject) as number });
+    slots.set(key, list);
+  }
+  return slots;
 }

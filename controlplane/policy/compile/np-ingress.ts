@@ -47,6 +47,18 @@ export interface IngressInputs {
   readonly outsidePodCidrs: (c: WorkloadClass) => readonly string[];
 }
 
+/**
+ * Where one remote class's addresses inside its cluster's pod CIDRs went in a cluster's output, so
+ * that an endpoint change that only moves such addresses can patch them there
+ * (compile/address-patch.ts): the `ipBlock` peers at the end of an ingress rule's `from`, from index
+ * `start`, or the `except` of the peer at `peer` (those inside `cidr`). `dropped`: a rule left out
+ * because it had no peer (patching cannot bring it back).
+ */
+export type RuleSlot =
+  | { readonly kind: 'blocks'; readonly rule: number; readonly start: number }
+  | { readonly kind: 'except'; readonly rule: number; readonly peer: number; readonly cidr: string }
+  | { readonly kind: 'dropped' };
+
 export function hostBlock(ip: string): string {
   return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
 }
@@ -85,6 +97,7 @@ export function renderIngress(
   decisions: readonly Decision[],
   why: (i: number, j: number) => DecidedBy | undefined,
   problems: Problem[],
+  record?: (classKey: string, slot: RuleSlot) => void,
 ): NetworkPolicyIngressRule[] {
   const { world, cluster, set } = input;
   const { sources, remoteByCluster, byPodCidrs, srcKeys } = set;
@@ -108,6 +121,8 @@ export function renderIngress(
     if (g.sources.length === 0) continue;
     const from: NetworkPolicyPeer[] = [];
     const blocks = new Set<string>();
+    // Slots of this rule, by class key (the rule's index and where its blocks start are known at the end).
+    const slots: [string, { kind: 'blocks' } | { kind: 'except'; peer: number; cidr: string }][] = [];
     const inGroup = (i: number): boolean => has(g.bits, i);
     const restIn = new Set(g.sources.flatMap((i) => (sources[i]?.kind === 'remote-rest' ? [sources[i].cluster] : [])));
     for (const i of g.sources) {
@@ -115,6 +130,13 @@ export function renderIngress(
       if (s.kind === 'remote-rest' && s.cluster !== undefined) {
         const except = (remoteByCluster.get(s.cluster) ?? []).flatMap((k) => (inGroup(k) ? [] : ((sources[k] as Src).cls?.ips ?? []).map(hostBlock))).sort();
         const podCIDRs = input.podCidrsOf(s.cluster);
+        if (record !== undefined) {
+          for (const k of remoteByCluster.get(s.cluster) ?? []) {
+            const key = (sources[k] as Src).cls?.key;
+            if (inGroup(k) || key === undefined) continue;
+            podCIDRs.forEach((cidr, p) => slots.push([key, { kind: 'except', peer: from.length + p, cidr }]));
+          }
+        }
         for (const cidr of podCIDRs) {
           const inside = podCIDRs.length === 1 && except.length === 0 ? except : except.filter((e) => cidrContains(cidr, e));
           from.push(inside.length > 0 ? { ipBlock: { cidr, except: inside } } : input.wholeBlock(cidr));
@@ -123,6 +145,7 @@ export function renderIngress(
       }
       if (s.kind === 'remote' && s.cls !== undefined && restIn.has(s.cls.cluster)) {
         // Covered by the cluster's pod CIDR block, unless the address lies outside it.
+        // (Not recorded: a change of an address outside its cluster's pod CIDRs is compiled, not patched.)
         for (const ip of input.outsidePodCidrs(s.cls)) blocks.add(hostBlock(ip));
         continue;
       }
@@ -133,6 +156,7 @@ export function renderIngress(
         });
       } else if (s.kind === 'remote' && s.cls !== undefined && !byPodCidrs) {
         for (const ip of s.cls.ips) blocks.add(hostBlock(ip));
+        if (record !== undefined) slots.push([s.cls.key, { kind: 'blocks' }]);
       } else if (s.kind === 'external' && s.peerCidr !== undefined) {
         from.push({ ipBlock: { cidr: s.peerCidr.cidr, ...(s.peerCidr.except.length > 0 ? { except: [...s.peerCidr.except] } : {}) } });
       }
@@ -181,8 +205,16 @@ export function renderIngress(
         }
       }
     }
+    const start = from.length;
     for (const b of [...blocks].sort()) from.push({ ipBlock: { cidr: b } });
-    if (from.length === 0) continue;
+    if (from.length === 0) {
+      if (record !== undefined) for (const [key] of slots) record(key, { kind: 'dropped' });
+      continue;
+    }
+    if (record !== undefined) {
+      const rule = ingress.length;
+      for (const [key, slot] of slots) record(key, slot.kind === 'blocks' ? { kind: 'blocks', rule, start } : { ...slot, rule });
+    }
     const p = toPorts(g.ports);
     ingress.push(p === undefined ? { from } : { from, ports: p });
   }
