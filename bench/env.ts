@@ -10,6 +10,7 @@ import { HubClient } from '../controlplane/cli/client.ts';
 import { freePort } from '../controlplane/embedded/child-server.ts';
 import { startEtcd, type EmbeddedEtcd } from '../controlplane/embedded/etcd.ts';
 import { startNats, type EmbeddedNats } from '../controlplane/embedded/nats.ts';
+import { LEADER_ELECTION } from '../controlplane/hub/agent-gateway.ts';
 import { CredentialStore } from '../controlplane/hub/credentials.ts';
 import { SECRET_KEY_FILE, readSecretKeyFile } from '../controlplane/identity/secret-key-file.ts';
 import { issueHubUser, type IdentityState } from '../controlplane/identity/nats-identity.ts';
@@ -84,11 +85,17 @@ export interface Env {
   nats: EmbeddedNats;
   readonly natsPort: number;
   readonly hub: HubProcess;
+  /** A second replica against the same etcd and NATS, once startStandby() ran. */
+  standby: HubProcess | undefined;
   readonly store: EtcdStore;
   readonly identity: IdentityState;
   readonly hubCreds: string;
   readonly client: HubClient;
   restartNats(): Promise<void>;
+  /** Starts a second hub replica (its own data dir, the first one's secret key file): it serves the API and stands by for leadership. */
+  startStandby(): Promise<HubProcess>;
+  /** Which replica holds the election now, read from etcd (the oldest campaign key leads). */
+  leader(): Promise<'hub' | 'standby' | undefined>;
   stop(): Promise<void>;
 }
 
@@ -114,26 +121,22 @@ export async function startEnv(options: EnvOptions): Promise<Env> {
     const hubDir = join(dataDir, 'hub');
     mkdirSync(hubDir, { recursive: true, mode: 0o700 });
     const port = await freePort();
-    const profile =
-      options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `hub-${Date.now()}.cpuprofile`];
-    const hub = new HubProcess(
-      port,
-      [
-        ...profile,
-        '--max-old-space-size=8192',
-        CAUSEWAY_BIN,
-        'hub',
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--data-dir',
-        hubDir,
-        '--etcd',
-        etcd.url,
-        '--nats',
-        nats.url,
-      ],
-      join(options.logDir, 'hub.log'),
-    );
+    const hubArgs = (name: string, listen: number, dir: string, extra: string[]): string[] => [
+      ...(options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`]),
+      '--max-old-space-size=8192',
+      CAUSEWAY_BIN,
+      'hub',
+      '--listen',
+      `127.0.0.1:${listen}`,
+      '--data-dir',
+      dir,
+      '--etcd',
+      etcd.url,
+      '--nats',
+      nats.url,
+      ...extra,
+    ];
+    const hub = new HubProcess(port, hubArgs('hub', port, hubDir, []), join(options.logDir, 'hub.log'));
     stops.push(() => hub.stop());
     await hub.start();
     const token = readFileSync(join(hubDir, 'admin.token'), 'utf8').trim();
@@ -151,6 +154,35 @@ export async function startEnv(options: EnvOptions): Promise<Env> {
       },
       set nats(n: EmbeddedNats) {
         nats = n;
+      },
+      standby: undefined,
+      startStandby: async () => {
+        const standbyPort = await freePort();
+        const standbyDir = join(dataDir, 'hub-standby');
+        mkdirSync(standbyDir, { recursive: true, mode: 0o700 });
+        const standby = new HubProcess(
+          standbyPort,
+          hubArgs('hub-standby', standbyPort, standbyDir, ['--secret-key-file', join(hubDir, SECRET_KEY_FILE)]),
+          join(options.logDir, 'hub-standby.log'),
+        );
+        stops.push(() => standby.stop());
+        await standby.start();
+        env.standby = standby;
+        return standby;
+      },
+      leader: async () => {
+        const { kvs } = await store.range(`election/${LEADER_ELECTION}/`);
+        const held = [...kvs].sort((a, b) => a.createRevision - b.createRevision)[0];
+        const idOf = (dir: string): string | undefined => {
+          try {
+            return readFileSync(join(dir, 'replica.id'), 'utf8').trim();
+          } catch {
+            return undefined;
+          }
+        };
+        if (held === undefined) return undefined;
+        if (held.value.startsWith(`${idOf(hubDir)}/`)) return 'hub';
+        return held.value.startsWith(`${idOf(join(dataDir, 'hub-standby'))}/`) ? 'standby' : undefined;
       },
       restartNats: async () => {
         await nats.server.kill();

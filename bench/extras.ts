@@ -1,11 +1,12 @@
 // The top step's extras: the hub's memory per endpoint; the big consumer (one agent in a worker of
 // its own, importing ~100,000 endpoints) joining, its memory, and its cold and warm resyncs; then
-// a hub crash and a nats-server crash with every agent reconnecting at once (restarts.ts).
+// a hub crash, the leader's crash with a standby running, and a nats-server crash with every agent
+// reconnecting at once (restarts.ts).
 import { nowMs, type WorkerStatus } from './ipc.ts';
 import { log } from './log.ts';
 import { launchAgents, startWorkers, stopWorkers, type WorkerHandle } from './pool.ts';
 import { mb, round, rssBytes } from './procs.ts';
-import { natsRestartNotMeasured, restartHub, restartNats } from './restarts.ts';
+import { killLeader, natsRestartNotMeasured, restartHub, restartNats } from './restarts.ts';
 import type { BenchResult } from './result.ts';
 import type { StepContext } from './step-context.ts';
 import { converge, settle } from './waits.ts';
@@ -99,6 +100,7 @@ export async function runExtras(ctx: StepContext, stepDir: string, profileDir: s
   await settle(all, 30_000);
 
   const hubRestart = await restartHub(ctx, all, problems);
+  const leaderKill = env.hub.pid !== undefined ? await killLeader(ctx, all, problems) : undefined;
   const hubUp = env.hub.pid !== undefined;
   if (!hubUp) problems.push('no hub runs after the restart test: the nats-server restart was not measured');
   const natsRestart = hubUp ? await restartNats(ctx, all, problems) : natsRestartNotMeasured(ds.shape.clusters + 1);
@@ -110,6 +112,7 @@ export async function runExtras(ctx: StepContext, stepDir: string, profileDir: s
     warm_resync_ms: warmMs,
     resync_endpoints: big.expected,
     hub_restart: hubRestart ?? { hub_ready_ms: Number.NaN, every_agent_served_ms: Number.NaN, rounds: 0, outage_changes: 0, outage_changes_lost: 0 },
+    ...(leaderKill !== undefined ? { leader_kill: leaderKill } : {}),
     nats_restart: natsRestart,
   };
 }

@@ -258,6 +258,14 @@ function resyncSection(r: BenchResult): string[] {
         `${fmt(x.hub_restart.every_agent_served_ms)} ms (${fmt(x.hub_restart.rounds)} rounds)`,
       ],
       ['changes made while no hub ran that never reached every consumer', `${fmt(x.hub_restart.outage_changes_lost)} of ${fmt(x.hub_restart.outage_changes)}`],
+      ...(x.leader_kill === undefined
+        ? []
+        : [
+            [
+              'leader hub SIGKILLed with a standby replica running → changes reach every consumer again (a round of changes, one per cluster, every 500 ms)',
+              `**${fmt(x.leader_kill.every_agent_served_ms)} ms** (${fmt(x.leader_kill.rounds)} rounds; the ${x.leader_kill.new_leader} then led)`,
+            ],
+          ]),
       [
         `nats-server crash and restart: ${fmt(x.nats_restart.agents)} agents reconnect at once → all reconnected and synced`,
         `${fmt(x.nats_restart.all_reconnected_and_synced_ms)} ms (nats-server up after ${fmt(x.nats_restart.nats_up_ms)} ms)`,

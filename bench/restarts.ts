@@ -57,6 +57,34 @@ export async function restartHub(ctx: StepContext, all: readonly WorkerHandle[],
   }
 }
 
+/**
+ * Two replicas, as production runs them: a standby hub starts beside the leader, then the leader
+ * is SIGKILLed; rounds of changes (one per cluster, every 500 ms) until one reaches every consumer
+ * say when changes flow again. The killed replica then comes back as the standby.
+ */
+export async function killLeader(ctx: StepContext, all: readonly WorkerHandle[], problems: string[]): Promise<Resync['leader_kill'] | undefined> {
+  const { env, tracker } = ctx;
+  try {
+    if (env.standby === undefined) await env.startStandby();
+    await settle(all, 30_000);
+    const leader = await env.leader();
+    if (leader !== 'hub') throw new Error(`expected the first replica to lead before the kill, found ${leader ?? 'no leader'}`);
+    log('  leader kill: a standby runs; SIGKILL of the leading hub');
+    await env.hub.kill();
+    const tKill = nowMs();
+    const served = await servedAgain(ctx, 'leader-kill', tKill, 500, 90_000);
+    for (let r = 0; r < served.rounds; r++) tracker.abandon(`leader-kill-${r}`);
+    const after = await env.leader();
+    log(`  leader kill: the ${after ?? 'no replica'} leads; changes reached every consumer again ${served.servedMs} ms after the kill (${served.rounds} rounds)`);
+    await env.hub.start();
+    return { every_agent_served_ms: served.servedMs, rounds: served.rounds, new_leader: after ?? 'none' };
+  } catch (err) {
+    problems.push(`leader kill: ${(err as Error).message}`);
+    log(`  leader kill failed: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 /** What the report says of the nats-server restart when no hub ran to measure it with. */
 export function natsRestartNotMeasured(agents: number): Resync['nats_restart'] {
   return { agents, nats_up_ms: Number.NaN, all_reconnected_and_synced_ms: Number.NaN, probe_after_max_ms: Number.NaN, probe_after_incomplete: 0 };

@@ -25,6 +25,7 @@ export interface StepContext {
 export function pids(ctx: StepContext): Map<string, number | undefined> {
   const m = new Map<string, number | undefined>([
     ['hub', ctx.env.hub.pid],
+    ...(ctx.env.standby !== undefined ? ([['hub-standby', ctx.env.standby.pid]] as const) : []),
     ['etcd', ctx.env.etcd.server.pid],
     ['nats', ctx.env.nats.server.pid],
     ['coordinator', process.pid],
