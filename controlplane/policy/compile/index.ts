@@ -3,9 +3,10 @@
 // Cluster's CNI supports. Exact or refused: a format that cannot carry the effective policy
 // returns no objects and an error problem that says why and which rule.
 import { isPrepared, prepare, type Prepared } from '../evaluate.ts';
-import { ProblemCode, type Policy, type World } from '../model.ts';
+import type { Policy, World } from '../model.ts';
 import { compileAdminNetworkPolicies } from './admin-network-policy.ts';
 import { compileCalicoPolicies } from './calico.ts';
+import { compileCiliumPolicies } from './cilium.ts';
 import { compileClusterNetworkPolicies } from './cluster-network-policy.ts';
 import { compileNetworkPolicies } from './network-policy.ts';
 import type { CompileResult } from './result.ts';
@@ -36,17 +37,7 @@ export function compileForCluster(
     case 'CalicoGlobalNetworkPolicy':
       return compileCalicoPolicies(prepared, world, cluster);
     case 'CiliumClusterwideNetworkPolicy':
-      return {
-        objects: [],
-        problems: [
-          {
-            severity: 'error',
-            code: ProblemCode.UnsupportedFormat,
-            cluster,
-            message: `output format ${format} is not compiled yet; set the cluster's policy format to NetworkPolicy (always supported)`,
-          },
-        ],
-      };
+      return compileCiliumPolicies(prepared, world, cluster);
   }
 }
 

@@ -182,10 +182,14 @@ describe('policy: NetworkPolicy compiler', () => {
     );
   });
 
-  it('says so for a format it does not compile yet', () => {
-    const r = compileForCluster(journey3Policies, journey3World, 'onprem-inference', 'CiliumClusterwideNetworkPolicy');
-    assert.deepEqual(r.objects, []);
-    assert.equal(r.problems[0]?.code, 'UnsupportedFormat');
+  it('compiles journey 3 in every output format it names (Calico and Cilium: calico-compile.test.ts, cilium-compile.test.ts)', () => {
+    const kinds = (format: Parameters<typeof compileForCluster>[3]): string[] => {
+      const r = compileForCluster(journey3Policies, journey3World, 'onprem-inference', format);
+      assert.deepEqual(r.problems, [], format);
+      return [...new Set(r.objects.map((o) => `${o.apiVersion} ${o.kind}`))].sort();
+    };
+    assert.deepEqual(kinds('CalicoGlobalNetworkPolicy'), ['projectcalico.org/v3 GlobalNetworkPolicy', 'projectcalico.org/v3 Tier']);
+    assert.deepEqual(kinds('CiliumClusterwideNetworkPolicy'), ['cilium.io/v2 CiliumClusterwideNetworkPolicy']);
   });
 
   it('external CIDRs with a nested carve-out and a default deny', () => {
