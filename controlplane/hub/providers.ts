@@ -89,12 +89,24 @@ export function exportedServices(input: {
     }
     return names;
   };
+  // And each distinct combination of them (a service's exporters' selectors) becomes a consumer list once.
+  const names = input.clusters.map((c) => c.metadata.name);
+  const consumersOf = new Map<string, readonly string[]>();
+  const consumersMatching = (selectors: readonly NonNullable<ExportState['exportTo']>[]): readonly string[] => {
+    const key = JSON.stringify(selectors);
+    let consumers = consumersOf.get(key);
+    if (consumers === undefined) {
+      const sets = selectors.map(clustersMatching);
+      consumers = names.filter((n) => sets.some((set) => set.has(n)));
+      consumersOf.set(key, consumers);
+    }
+    return consumers;
+  };
   return [...byKey.values()]
     .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1))
     .map((g) => {
       const selectors = g.selectors.filter((s) => s !== undefined);
-      const sets = selectors.length === g.selectors.length && selectors.length > 0 ? selectors.map(clustersMatching) : undefined;
-      const consumers = sets === undefined ? undefined : input.clusters.map((c) => c.metadata.name).filter((n) => sets.some((set) => set.has(n)));
+      const consumers = selectors.length === g.selectors.length && selectors.length > 0 ? [...consumersMatching(selectors)] : undefined;
       return {
         namespace: g.namespace,
         name: g.name,
