@@ -225,6 +225,9 @@ export async function hubCounters(hubUrl: string): Promise<Record<string, number
   for (const m of text.matchAll(/^causeway_agent_messages_total\{kind="([^"]+)",result="([^"]+)"\} ([0-9.e+]+)$/gm)) {
     out[`${m[1]}_${m[2]}`] = Number(m[3]);
   }
+  // Seen by the hub → acknowledged by a consumer (propagation-metrics.ts): buckets, count and sum.
+  for (const m of text.matchAll(/^causeway_propagation_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$/gm)) out[`propagation_le_${m[1]}`] = Number(m[2]);
+  for (const m of text.matchAll(/^causeway_propagation_seconds_(count|sum) ([0-9.e+-]+)$/gm)) out[`propagation_${m[1]}`] = Number(m[2]);
   // prom-client resets the event-loop histogram at every scrape: these cover the time since the last one.
   for (const m of text.matchAll(/^causeway_hub_nodejs_eventloop_lag_(p50|p99|max)_seconds ([0-9.e+-]+)$/gm)) {
     out[`eventloop_lag_${m[1]}_ms`] = Number(m[2]) * 1000;

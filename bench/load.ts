@@ -19,6 +19,33 @@ export interface LoadOutcome {
   readonly behindMs: number;
   readonly agentTimings: Record<string, number>[];
   readonly hubEventLoopLagMs: Record<string, number>;
+  /**
+   * The hub's own view of the same changes (causeway_propagation_seconds, between the scrapes before
+   * and after the load): from the hub seeing a change to a consumer acknowledging it. What the
+   * end-to-end figure adds on top is the source's report and etcd's watch.
+   */
+  readonly hubSeenToApplied?: { readonly observations: number; readonly mean_ms: number; readonly p50_ms: number; readonly p99_ms: number };
+}
+
+/** Quantile `q` of the histogram delta between two scrapes, interpolated within its bucket (ms). */
+function bucketQuantile(before: Record<string, number>, after: Record<string, number>, q: number): number {
+  const bounds = Object.keys(after)
+    .filter((k) => k.startsWith('propagation_le_'))
+    .map((k) => k.slice('propagation_le_'.length))
+    .filter((le) => le !== '+Inf')
+    .map(Number)
+    .sort((a, b) => a - b);
+  const count = (after.propagation_count ?? 0) - (before.propagation_count ?? 0);
+  if (count <= 0) return Number.NaN;
+  let lower = 0;
+  let below = 0;
+  for (const le of bounds) {
+    const n = (after[`propagation_le_${le}`] ?? 0) - (before[`propagation_le_${le}`] ?? 0);
+    if (n >= q * count) return (lower + ((q * count - below) / Math.max(1, n - below)) * (le - lower)) * 1000;
+    lower = le;
+    below = n;
+  }
+  return Number.POSITIVE_INFINITY;
 }
 
 /** Paced open-loop load at `rate` changes/s for `durationMs`, then drain; the tracker measures. */
@@ -45,6 +72,8 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
   const etcdAfter = await etcdCounters(env.etcd.url);
   const hubAfter = await hubCounters(env.hub.url);
   await tracker.drain(phase, 20_000);
+  // After the drain: the acknowledgements of the last changes are in.
+  const hubDrained = await hubCounters(env.hub.url).catch(() => hubAfter);
   clearInterval(sampler);
   const made = finished.reduce((n, f) => n + f.made, 0);
   const behindMs = Math.max(...finished.map((f) => f.behindMs));
@@ -81,6 +110,19 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
     peakRssMb: peak,
     behindMs: round(behindMs, 0),
     agentTimings: timings,
+    ...(hubDrained.propagation_count !== undefined
+      ? {
+          hubSeenToApplied: {
+            observations: hubDrained.propagation_count - (hubBefore.propagation_count ?? 0),
+            mean_ms: round(
+              (((hubDrained.propagation_sum ?? 0) - (hubBefore.propagation_sum ?? 0)) / Math.max(1, hubDrained.propagation_count - (hubBefore.propagation_count ?? 0))) * 1000,
+              1,
+            ),
+            p50_ms: round(bucketQuantile(hubBefore, hubDrained, 0.5), 1),
+            p99_ms: round(bucketQuantile(hubBefore, hubDrained, 0.99), 1),
+          },
+        }
+      : {}),
     hubEventLoopLagMs: {
       p50: round(hubAfter.eventloop_lag_p50_ms ?? Number.NaN, 1),
       p99: round(hubAfter.eventloop_lag_p99_ms ?? Number.NaN, 1),
