@@ -95,7 +95,9 @@ const IMPORTS: Resource = {
  * client models rename `from` to `_from`, so a plain object sent through KubernetesObjectApi loses
  * its ingress peers.
  */
-const POLICIES: readonly Resource[] = POLICY_KINDS.map((k) => (k.kind === 'NetworkPolicy' ? k : { ...k, notServed: `(is a CNI with ${k.kind} installed?)` }));
+const POLICIES: readonly Resource[] = POLICY_KINDS.map((k) =>
+  k.kind === 'NetworkPolicy' ? k : { ...k, notServed: k.notServed ?? `(is a CNI with ${k.kind} installed?)` },
+);
 
 /**
  * Reads and writes of custom-objects resources, namespaced or cluster-scoped, with the house

@@ -49,23 +49,42 @@ export interface PolicyKind {
   readonly plural: string;
   /** Cluster-scoped kinds have no namespace. */
   readonly namespaced: boolean;
+  /** Applied before kinds of a higher rank and deleted after them (a Calico Tier before the policies in it). */
+  readonly rank: number;
+  /** Said when the cluster does not serve the kind. */
+  readonly notServed?: string;
 }
 
 const NPAPI = 'policy.networking.k8s.io';
+const CALICO = { group: 'projectcalico.org', version: 'v3', notServed: '(is the Calico API server installed?)' } as const;
 
 /** Every kind the agent writes compiled policy as; it lists and sweeps its own objects of each the cluster serves. */
 export const POLICY_KINDS: readonly PolicyKind[] = [
-  { kind: 'NetworkPolicy', group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
-  { kind: 'ClusterNetworkPolicy', group: NPAPI, version: 'v1alpha2', plural: 'clusternetworkpolicies', namespaced: false },
-  { kind: 'AdminNetworkPolicy', group: NPAPI, version: 'v1alpha1', plural: 'adminnetworkpolicies', namespaced: false },
-  { kind: 'BaselineAdminNetworkPolicy', group: NPAPI, version: 'v1alpha1', plural: 'baselineadminnetworkpolicies', namespaced: false },
+  { kind: 'NetworkPolicy', group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true, rank: 1 },
+  { kind: 'ClusterNetworkPolicy', group: NPAPI, version: 'v1alpha2', plural: 'clusternetworkpolicies', namespaced: false, rank: 1 },
+  { kind: 'AdminNetworkPolicy', group: NPAPI, version: 'v1alpha1', plural: 'adminnetworkpolicies', namespaced: false, rank: 1 },
+  { kind: 'BaselineAdminNetworkPolicy', group: NPAPI, version: 'v1alpha1', plural: 'baselineadminnetworkpolicies', namespaced: false, rank: 1 },
+  // Calico's projectcalico.org/v3 API (served by the Calico API server): a policy names its Tier, which must exist first.
+  { kind: 'Tier', ...CALICO, plural: 'tiers', namespaced: false, rank: 0 },
+  { kind: 'GlobalNetworkPolicy', ...CALICO, plural: 'globalnetworkpolicies', namespaced: false, rank: 1 },
+  {
+    kind: 'CiliumClusterwideNetworkPolicy',
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumclusterwidenetworkpolicies',
+    namespaced: false,
+    rank: 1,
+    notServed: '(is Cilium installed?)',
+  },
 ];
 
-/** The kinds each Cluster `spec.policy.format` is written as (the tiered formats keep a NetworkPolicy tier). */
+/** The kinds each Cluster `spec.policy.format` is written as (the network-policy-api formats keep a NetworkPolicy tier). */
 export const FORMAT_KINDS: Readonly<Record<string, readonly PolicyKindName[]>> = {
   NetworkPolicy: ['NetworkPolicy'],
   ClusterNetworkPolicy: ['ClusterNetworkPolicy', 'NetworkPolicy'],
   AdminNetworkPolicy: ['AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'NetworkPolicy'],
+  CalicoGlobalNetworkPolicy: ['Tier', 'GlobalNetworkPolicy'],
+  CiliumClusterwideNetworkPolicy: ['CiliumClusterwideNetworkPolicy'],
 };
 
 export function policyKind(kind: string): PolicyKind | undefined {
@@ -173,9 +192,12 @@ export const WrittenKind = {
   ClusterNetworkPolicy: 'ClusterNetworkPolicy',
   AdminNetworkPolicy: 'AdminNetworkPolicy',
   BaselineAdminNetworkPolicy: 'BaselineAdminNetworkPolicy',
+  Tier: 'Tier',
+  GlobalNetworkPolicy: 'GlobalNetworkPolicy',
+  CiliumClusterwideNetworkPolicy: 'CiliumClusterwideNetworkPolicy',
 } as const;
 export type WrittenKind = (typeof WrittenKind)[keyof typeof WrittenKind];
-export type PolicyKindName = Extract<WrittenKind, 'NetworkPolicy' | 'ClusterNetworkPolicy' | 'AdminNetworkPolicy' | 'BaselineAdminNetworkPolicy'>;
+export type PolicyKindName = Exclude<WrittenKind, 'ServiceImport' | 'EndpointSlice' | 'ServiceExport' | 'IPAddressPool'>;
 
 export interface ObjectRef {
   readonly kind: WrittenKind;

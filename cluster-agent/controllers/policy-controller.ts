@@ -5,7 +5,8 @@
 //   again every `askRetryMs` (on the kernel's clock) until a complete snapshot has arrived —
 //   the hub's leader answers on the cluster's policy subject, and only once it has compiled;
 // - `apply`: makes the cluster's policy objects — the kinds of the snapshot's format: NetworkPolicy,
-//   ClusterNetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy (cluster-scoped) —
+//   ClusterNetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy, Calico's Tier and
+//   GlobalNetworkPolicy, CiliumClusterwideNetworkPolicy (all but NetworkPolicy cluster-scoped) —
 //   match the newest complete snapshot held (planners/policy-plan.ts): server-side apply with the
 //   agent's field manager and ownership label, then deletes the owned objects of every policy kind
 //   the snapshot does not name (a format the cluster left included) — only once every object of it
@@ -16,7 +17,7 @@
 //   spin. Nothing is written or deleted before the first complete snapshot.
 import { PROTOCOL_VERSION, type ClusterPolicyMessage } from '../../controlplane/api/messages.ts';
 import { Controller, type ReconcileResult } from '../../controlplane/kernel/controller.ts';
-import { FORMAT_KINDS, isOwned, refOf, type KubeObject, type ObjectRef } from '../objects.ts';
+import { FORMAT_KINDS, isOwned, policyKind, refOf, type KubeObject, type ObjectRef } from '../objects.ts';
 import type { AgentCondition } from '../planners/conditions.ts';
 import {
   NETWORK_POLICY_CONDITION,
@@ -166,6 +167,10 @@ export class PolicyController {
       plan.notOwned.push(...p.notOwned.map((id) => `${kind} ${id}`));
       plan.delete.push(...p.delete.map((d) => ({ ...refOf({ apiVersion: '', kind, metadata: d }), uid: d.uid })));
     }
+    // A kind others refer to goes first and leaves last (a Calico Tier before the policies in it).
+    const rank = (kind: string): number => policyKind(kind)?.rank ?? 1;
+    plan.apply.sort((a, b) => rank(a.kind) - rank(b.kind));
+    plan.delete.sort((a, b) => rank(b.kind) - rank(a.kind));
     const failures: string[] = [];
     for (const o of plan.apply) {
       try {

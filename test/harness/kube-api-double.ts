@@ -12,7 +12,8 @@
 // (by default the upstream MCS `serviceexports`/`serviceimports`, multicluster.x-k8s.io/v1alpha1,
 // MetalLB's `ipaddresspools`, metallb.io/v1beta1, and the cluster-scoped policy.networking.k8s.io
 // `clusternetworkpolicies` (v1alpha2), `adminnetworkpolicies` and `baselineadminnetworkpolicies`
-// (v1alpha1) of policy-crds.ts, with their structural schemas: unknown fields pruned, defaults
+// (v1alpha1) of policy-crds.ts, Calico's projectcalico.org/v3 `tiers` and `globalnetworkpolicies` and
+// Cilium's cilium.io/v2 `ciliumclusterwidenetworkpolicies` of cni-crds.ts, with their structural schemas: unknown fields pruned, defaults
 // filled in, types and enums checked; `crds: mcsCustomResourceDefinitions` gives a cluster
 // without MetalLB or the policy CRDs):
 // discovery, list (label/field selectors, limit/continue), watch (ADDED/MODIFIED/DELETED, keep-alive
@@ -38,6 +39,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { CustomResourceDefinition, JSONSchemaProps } from './crd-schema.ts';
+import { cniCustomResourceDefinitions } from './cni-crds.ts';
 import { policyCustomResourceDefinitions } from './policy-crds.ts';
 
 export interface KubeObject {
@@ -223,13 +225,18 @@ export const metallbCustomResourceDefinitions: readonly CustomResourceDefinition
   },
 ];
 
-/** What a fresh double serves: the MCS CRDs, MetalLB's, and sig-network's policy CRDs (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy). */
+/**
+ * What a fresh double serves: the MCS CRDs, MetalLB's, sig-network's policy CRDs (ClusterNetworkPolicy,
+ * AdminNetworkPolicy, BaselineAdminNetworkPolicy), Calico's Tier and GlobalNetworkPolicy and Cilium's
+ * CiliumClusterwideNetworkPolicy (cni-crds.ts).
+ */
 export const defaultCustomResourceDefinitions: readonly CustomResourceDefinition[] = [
   ...mcsCustomResourceDefinitions,
   ...metallbCustomResourceDefinitions,
   ...policyCustomResourceDefinitions,
+  ...cniCustomResourceDefinitions,
 ];
-export { policyCustomResourceDefinitions };
+export { cniCustomResourceDefinitions, policyCustomResourceDefinitions };
 
 export interface KubeApiDoubleOptions {
   /** Default 0: a free port. */

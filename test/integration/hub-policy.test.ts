@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { exportKey } from '../../controlplane/api/keys.ts';
 import type { ExportState } from '../../controlplane/api/messages.ts';
 import type { ClusterPolicyView, ExplanationView, PolicyPlanView } from '../../controlplane/api/read-model.ts';
+import type { CompiledObject } from '../../controlplane/policy/compile/index.ts';
 import type { Resource } from '../../controlplane/api/resources.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { causeway, EXAMPLES_DIR, REPO_ROOT } from '../harness/cli.ts';
@@ -302,26 +303,56 @@ describe('GlobalPolicy on the hub: compiled per cluster, explain, plan (real etc
     assert.match(cond.message, /inference\/batch rule 0 from\[0\] selects no workload/);
   });
 
-  it('a cluster whose format cannot be compiled yet gets PolicyCompiled False naming why, and keeps its last good objects', async () => {
-    const before = await clusterPolicy('onprem-inference');
-    const current = (await api<Resource>('GET', '/clusters/onprem-inference')).body;
-    const { resourceVersion: _rv, ...metadata } = current.metadata;
-    const put = await api('PUT', '/clusters/onprem-inference', {
-      apiVersion: current.apiVersion,
-      kind: 'Cluster',
-      metadata,
-      spec: { ...current.spec, policy: { format: 'CiliumClusterwideNetworkPolicy' } },
-    });
-    assert.equal(put.status, 200, JSON.stringify(put.body));
+  it('a cluster switching to the Cilium and then the Calico format gets their objects; one its format refuses gets PolicyCompiled False naming why, and keeps its last good objects', async () => {
+    const setPolicy = async (policy: Record<string, string>): Promise<void> => {
+      const current = (await api<Resource>('GET', '/clusters/onprem-inference')).body;
+      const { resourceVersion: _rv, ...metadata } = current.metadata;
+      const put = await api('PUT', '/clusters/onprem-inference', {
+        apiVersion: current.apiVersion,
+        kind: 'Cluster',
+        metadata,
+        spec: { ...current.spec, policy },
+      });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+    };
+    const compiledAs = (format: string): Promise<CompiledObject[]> =>
+      waitFor(`onprem-inference compiled as ${format}`, async () => {
+        const v = await clusterPolicy('onprem-inference');
+        return v.current && v.format === format && v.objects.length > 0 ? (v.objects as unknown as CompiledObject[]) : undefined;
+      });
+    await setPolicy({ format: 'CiliumClusterwideNetworkPolicy' });
+    const cilium = await compiledAs('CiliumClusterwideNetworkPolicy');
+    assert.deepEqual([...new Set(cilium.map((o) => `${o.apiVersion} ${o.kind}`))], ['cilium.io/v2 CiliumClusterwideNetworkPolicy']);
+    // The aws trainer's address (moved to .99 above) is admitted on TCP 8000 to the model's pods.
+    assert.match(
+      JSON.stringify(cilium),
+      /\{"cidr":"10\.16\.1\.99\/32"\}(,\{"cidr":"[^"]+"\})*\],"toPorts":\[\{"ports":\[\{"port":"8000","protocol":"TCP"\}\]\}\]/,
+    );
+
+    await setPolicy({ format: 'CalicoGlobalNetworkPolicy' });
+    const calico = await compiledAs('CalicoGlobalNetworkPolicy');
+    assert.deepEqual([...new Set(calico.map((o) => `${o.apiVersion} ${o.kind}`))].sort(), [
+      'projectcalico.org/v3 GlobalNetworkPolicy',
+      'projectcalico.org/v3 Tier',
+    ]);
+    assert.deepEqual(
+      calico.filter((o) => o.kind === 'Tier').map((o) => o.metadata.name),
+      ['causeway-baseline', 'causeway-platform', 'causeway-tenant'],
+    );
+
+    // Remote peers as pod CIDRs cannot carry the platform Allow of ml-training (a namespace of the gpu clusters): refused, naming the rule.
+    await setPolicy({ format: 'CalicoGlobalNetworkPolicy', remotePeers: 'podCIDRs' });
     const cond = await waitFor('PolicyCompiled False on the Cluster', async () => {
       const r = (await api<Resource>('GET', '/clusters/onprem-inference')).body;
       return r.status?.conditions?.find((c) => c.type === 'PolicyCompiled' && c.status === 'False');
     });
-    assert.equal(cond.reason, 'UnsupportedFormat');
-    assert.match(cond.message, /CiliumClusterwideNetworkPolicy is not compiled yet/);
+    assert.equal(cond.reason, 'Inexpressible');
+    assert.match(
+      cond.message,
+      /takes remote peers as pod CIDRs, but inference\/training-to-inference rule 0 selects pods of (aws|gcp)-train by namespace, labels or service/,
+    );
     const after = await clusterPolicy('onprem-inference');
     assert.equal(after.current, false);
-    assert.equal(after.format, 'CiliumClusterwideNetworkPolicy');
-    assert.deepEqual(after.objects, before.objects, 'the last good objects stay');
+    assert.deepEqual(after.objects, calico, 'the last good objects stay');
   });
 });
