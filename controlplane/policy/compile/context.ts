@@ -193,16 +193,27 @@ function build(prepared: Prepared): CompileContext {
   const covered = new WeakSet<readonly Workload[]>();
   const endpoint = (w: Workload): Endpoint => ({ kind: 'workload', cluster: w.cluster, namespace: w.namespace, labels: w.labels });
 
+  // What a peer reads of a workload is its cluster, namespace and labels, never its addresses: a
+  // workload that moved (or came back with a new address) is matched like its earlier self.
+  const scanned = new Map<string, readonly [Int32Array, Int32Array]>();
+  const signature = (w: Workload): string =>
+    `${w.cluster}\u0000${w.namespace}\u0000${JSON.stringify(Object.entries(w.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))}`;
   const scan = (w: Workload): void => {
-    const e = endpoint(w);
-    const from: number[] = [];
-    const to: number[] = [];
-    for (const info of rules) {
-      if (info.rule.rule.from.some((p) => peerMatches(p, e, index))) from.push(info.pos);
-      if (info.rule.rule.to.some((p) => peerMatches(p, e, index))) to.push(info.pos);
+    const sig = signature(w);
+    let known = scanned.get(sig);
+    if (known === undefined) {
+      const e = endpoint(w);
+      const from: number[] = [];
+      const to: number[] = [];
+      for (const info of rules) {
+        if (info.rule.rule.from.some((p) => peerMatches(p, e, index))) from.push(info.pos);
+        if (info.rule.rule.to.some((p) => peerMatches(p, e, index))) to.push(info.pos);
+      }
+      known = [from.length === 0 ? NONE : Int32Array.from(from), to.length === 0 ? NONE : Int32Array.from(to)];
+      scanned.set(sig, known);
     }
-    fromCache.set(w, from.length === 0 ? NONE : Int32Array.from(from));
-    toCache.set(w, to.length === 0 ? NONE : Int32Array.from(to));
+    fromCache.set(w, known[0]);
+    toCache.set(w, known[1]);
   };
 
   const bulk = (ws: readonly Workload[]): void => {
@@ -258,8 +269,12 @@ function build(prepared: Prepared): CompileContext {
       // Two peers of one rule may add it out of order with other rules in between: sort.
       const f = from.get(w);
       const t = to.get(w);
-      fromCache.set(w, f === undefined ? NONE : Int32Array.from(new Set(f)).sort());
-      toCache.set(w, t === undefined ? NONE : Int32Array.from(new Set(t)).sort());
+      const fromRules = f === undefined ? NONE : Int32Array.from(new Set(f)).sort();
+      const toRules = t === undefined ? NONE : Int32Array.from(new Set(t)).sort();
+      fromCache.set(w, fromRules);
+      toCache.set(w, toRules);
+      const sig = signature(w);
+      if (!scanned.has(sig)) scanned.set(sig, [fromRules, toRules]);
     }
   };
 

@@ -216,10 +216,15 @@ function candidates(previous: Compilation, ctx: CompileContext, before: World, w
   const prepared = ctx.index === previous.prepared.index ? previous.prepared : { ...previous.prepared, index: ctx.index };
   const deps = previous.dependencies;
   // A refused cluster's messages name particular classes: a candidate whenever a change may reach it.
-  const factsOf = (c: string): NetworkPolicyFacts | undefined => (refused(previous.results.get(c)) ? undefined : previous.facts.get(c));
+  const factsMemo = new Map<string, NetworkPolicyFacts | undefined>();
+  const factsOf = (c: string): NetworkPolicyFacts | undefined => {
+    if (!factsMemo.has(c)) factsMemo.set(c, refused(previous.results.get(c)) ? undefined : previous.facts.get(c));
+    return factsMemo.get(c);
+  };
   const todo = new Set<string>();
   for (const w of changed) if (deps.targeted.has(w.cluster)) todo.add(w.cluster);
   const byPodCidrs = world.clusters.filter((c) => c.remotePeers === 'podCIDRs').map((c) => c.name);
+  const podCidrPeers = new Set(byPodCidrs);
   const names = world.clusters.map((c) => c.name);
   const selectedIn = (w: Workload, cluster: string): boolean => {
     for (const pos of ctx.fromRules(w)) if (ctx.targetsCluster(pos, cluster)) return true;
@@ -227,15 +232,31 @@ function candidates(previous: Compilation, ctx: CompileContext, before: World, w
   };
   // An address outside its pod CIDR is written wherever its class is a source; a shared one may be anywhere.
   const outside = shared || changed.some((w) => outsidePodCidrs(w, prepared));
+  const looked = new Set<string>();
   for (const w of changed) {
     const home = w.cluster;
+    // What follows reads the workload's cluster, namespace and labels: a move is looked at once.
+    const sig = `${home}\u0000${w.namespace}\u0000${JSON.stringify(w.labels)}`;
+    if (looked.has(sig)) continue;
+    looked.add(sig);
+    // Per cluster not taken whatever the rule: the rules that decide something there.
+    const deciding = new Map<string, ReadonlySet<number>>();
     for (const pos of ctx.fromRules(w)) {
       const info = ctx.rules[pos];
       if (info === undefined) continue;
       for (const c of info.targetsAll ? names : info.targets) {
         if (c === home || todo.has(c)) continue;
-        const f = factsOf(c);
-        if (outside || f === undefined || f.active.has(pos) || f.restMissing.has(home) || (byPodCidrs.includes(c) && f.activeRemote.has(home))) todo.add(c);
+        let active = deciding.get(c);
+        if (active === undefined) {
+          const f = factsOf(c);
+          if (outside || f === undefined || f.restMissing.has(home) || (podCidrPeers.has(c) && f.activeRemote.has(home))) {
+            todo.add(c);
+            continue;
+          }
+          active = f.active;
+          deciding.set(c, active);
+        }
+        if (active.has(pos)) todo.add(c);
       }
     }
     // Pods no rule selects: in a pod-CIDR cluster they are sources of their own; elsewhere they
