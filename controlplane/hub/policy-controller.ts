@@ -1,8 +1,11 @@
 // GlobalPolicy on the hub (issue 10 §2-§4): keeps the World (policy-world.ts) and the policy set
 // current on every replica from the registry view and the exports, and, on the leader, compiles
 // each cluster's policy objects with the pure compiler, keyed by cluster on the kernel's
-// Controller. A change of policies, clusters, namespaces or services recompiles every cluster; an
-// endpoint change only the clusters `clustersToRecompile` names. A refused compile keeps the last
+// Controller. A change of policies, clusters, namespaces or services starts a new Compilation and
+// compiles every cluster; an endpoint change goes through the core's `recompileAfterEndpointChange`
+// (compile/incremental.ts: clusters left alone, addresses patched, the rest compiled when their
+// turn comes), one change at a time, and only the clusters whose result changed are sent again.
+// A refused compile keeps the last
 // good objects and says why on the Cluster (condition PolicyCompiled False, the compiler's message
 // naming the rule, back to True once a compile succeeds); warnings of the set (a peer that selects
 // nothing) go on the GlobalPolicy (condition Effective False). `explain` and `plan` read the same World and policies on any replica.
@@ -13,14 +16,15 @@ import { Controller } from '../kernel/controller.ts';
 import { raceAbort } from '../kernel/async.ts';
 import { policyOf } from '../registry/policy-check.ts';
 import type { Registry } from '../registry/registry.ts';
-import { compileForCluster, type CompiledObject, type PolicyFormat } from '../policy/compile/index.ts';
-import { clustersToRecompile, dependencies, type DependencyIndex } from '../policy/dependencies.ts';
+import type { CompiledObject, PolicyFormat } from '../policy/compile/index.ts';
+import { compileCluster, recompileAfterEndpointChange, startCompilation, type Compilation } from '../policy/compile/incremental.ts';
+import type { DependencyIndex } from '../policy/dependencies.ts';
 import { cloudNarrowing, type CloudNarrowing } from '../policy/cloud.ts';
 import { policyKey, type Policy, type Problem, type World } from '../policy/model.ts';
 import { validateSet } from '../policy/validate-set.ts';
 import { backgroundClock } from './controllers/background-clock.ts';
 import type { ExportIndex } from './exports.ts';
-import { buildWorld, NO_REPORTS, policyFormats, workloadKey, type WorkloadSource } from './policy-world.ts';
+import { buildWorld, endpointSteps, NO_REPORTS, policyFormats, type WorkloadSource } from './policy-world.ts';
 import type { PlanInputs } from '../../providers/model/intents.ts';
 import { planRoutes, type RoutePlan } from '../../providers/model/route-plan.ts';
 import type { RegistryView } from './registry-view.ts';
@@ -85,9 +89,10 @@ export class PolicyController {
   private readonly policyResources = new Map<string, GlobalPolicyResource>();
   private readonly results = new Map<string, ClusterPolicy>();
   private state: { world: World; policies: Policy[]; index: DependencyIndex; formats: Record<string, PolicyFormat>; warnings: Map<string, Problem[]> };
+  /** The core's compile state over `state`'s World: results of the clusters compiled so far. */
+  private compilation: Compilation;
   private shape: Shape | undefined;
   private narrowing: { readonly state: object; readonly narrowing: CloudNarrowing } | undefined;
-  private workloadKeys = new Set<string>();
   private scheduled = false;
 
   /** A refresh is queued for the next turn of the event loop. */
@@ -95,7 +100,9 @@ export class PolicyController {
 
   constructor(deps: PolicyControllerDeps) {
     this.deps = deps;
-    this.state = this.build();
+    const built = this.build();
+    this.compilation = startCompilation(built.policies, built.world, formatOf(built.formats));
+    this.state = { ...built, index: this.compilation.dependencies };
     this.clusters = new Controller<string>({
       name: 'policy-compile',
       clock: backgroundClock,
@@ -208,7 +215,6 @@ export class PolicyController {
   private refresh(): void {
     if (!this.scheduled) return;
     this.scheduled = false;
-    const before = this.state;
     const next = this.build();
     const shape: Shape = {
       clusters: next.world.clusters,
@@ -217,38 +223,33 @@ export class PolicyController {
       formats: next.formats,
       policies: next.policies,
     };
-    const keys = new Set(next.world.workloads.map(workloadKey));
-    this.state = next;
     if (this.shape === undefined || !isDeepStrictEqual(shape, this.shape)) {
       this.shape = shape;
-      this.workloadKeys = keys;
+      this.compilation = startCompilation(next.policies, next.world, formatOf(next.formats));
+      this.state = { ...next, index: this.compilation.dependencies };
       for (const c of next.world.clusters) this.clusters.add(c.name);
       for (const gone of [...this.results.keys()].filter((c) => !next.world.clusters.some((x) => x.name === c))) this.results.delete(gone);
       for (const p of this.policyResources.keys()) this.statuses.addAfter(p, EFFECTIVE_SETTLE_MS);
       return;
     }
-    // Only endpoints moved: recompile where a rule selects them (or their own cluster, when targeted).
-    const recompile = new Set<string>();
-    const removed = before.world.workloads.filter((w) => !keys.has(workloadKey(w)));
-    const added = next.world.workloads.filter((w) => !this.workloadKeys.has(workloadKey(w)));
-    for (const w of removed) for (const c of clustersToRecompile(before.index, { before: w })) recompile.add(c);
-    for (const w of added) for (const c of clustersToRecompile(next.index, { after: w })) recompile.add(c);
-    // What clustersToRecompile cannot see (found by the core's incremental property test): a
-    // cluster's first or last pod changes whether its pod CIDR stands for pods no rule selects, in
-    // every cluster; and a cluster that takes remote peers as pod CIDRs depends on every remote pod.
-    const moved = new Set([...removed, ...added].map((w) => w.cluster));
-    const populated = (world: World, cluster: string): boolean => world.workloads.some((w) => w.cluster === cluster);
-    if ([...moved].some((c) => populated(before.world, c) !== populated(next.world, c))) {
-      for (const c of next.world.clusters) recompile.add(c.name);
-    } else if (moved.size > 0) {
-      for (const c of next.world.clusters) if (c.remotePeers === 'podCIDRs') recompile.add(c.name);
+    // Only endpoints changed: the core says, change by change, which clusters' results differ now
+    // and which it left to compile (those not compiled yet stay so).
+    const steps = endpointSteps(this.compilation.prepared.index.world.workloads, next.world.workloads);
+    const send = new Set<string>();
+    let compilation = this.compilation;
+    for (const step of steps) {
+      const world: World = { ...compilation.prepared.index.world, workloads: step.workloads };
+      const r = recompileAfterEndpointChange(compilation, world, step, { defer: true });
+      compilation = r.compilation;
+      for (const c of [...r.changed, ...r.stale]) send.add(c);
     }
-    this.workloadKeys = keys;
-    for (const c of recompile) this.clusters.add(c);
-    if (removed.length > 0 || added.length > 0) for (const p of this.policyResources.keys()) this.statuses.addAfter(p, EFFECTIVE_SETTLE_MS);
+    this.compilation = compilation;
+    this.state = { ...next, world: compilation.prepared.index.world, index: compilation.dependencies };
+    for (const c of send) this.clusters.add(c);
+    if (steps.length > 0) for (const p of this.policyResources.keys()) this.statuses.addAfter(p, EFFECTIVE_SETTLE_MS);
   }
 
-  private build(): PolicyController['state'] {
+  private build(): Omit<PolicyController['state'], 'index'> {
     const clusters = this.deps.view.clusters();
     const world = buildWorld({ clusters, exports: this.deps.exports.all(), workloads: this.deps.workloads ?? NO_REPORTS });
     const policies = [...this.policyResources.values()].map(policyOf).sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1));
@@ -260,15 +261,17 @@ export class PolicyController {
       if (p.severity !== 'warning') continue;
       for (const k of (p.policies ?? []).slice(0, 1)) warnings.set(k, [...(warnings.get(k) ?? []), p]);
     }
-    return { world, policies, index: dependencies(policies, world), formats: policyFormats(clusters), warnings };
+    return { world, policies, formats: policyFormats(clusters), warnings };
   }
 
   // ---- compile -------------------------------------------------------------------------------
 
   private compileNow(cluster: string, previous: ClusterPolicy | undefined): ClusterPolicy {
-    const { world, index, formats, policies } = this.state;
+    const { formats, policies } = this.state;
     const format = formats[cluster] ?? 'NetworkPolicy';
-    const result = compileForCluster(index.prepared, world, cluster, format);
+    // What the core holds for the cluster (compiled, patched or left as it was since), else compiled now.
+    if (!this.compilation.results.has(cluster)) this.compilation = compileCluster(this.compilation, cluster);
+    const result = this.compilation.results.get(cluster) ?? { objects: [], problems: [] };
     const refused = result.problems.some((p) => p.severity === 'error');
     return {
       cluster,
@@ -345,4 +348,8 @@ function withCondition(current: Resource, next: Condition): Resource['status'] |
   if (prev === undefined && next.status === ConditionStatus.True) return undefined;
   if (prev !== undefined && prev.status === next.status && prev.reason === next.reason && prev.message === next.message) return undefined;
   return { ...current.status, conditions: setCondition(conditions, next) };
+}
+
+function formatOf(formats: Readonly<Record<string, PolicyFormat>>): (cluster: { readonly name: string }) => PolicyFormat {
+  return (c) => formats[c.name] ?? 'NetworkPolicy';
 }

@@ -152,3 +152,57 @@ export function workloadKey(w: Workload): string {
   const labels = Object.entries(w.labels).sort(([a], [b]) => byString(a, b));
   return `${w.cluster}/${w.namespace}/${JSON.stringify(labels)}/${[...w.ips].sort().join(',')}`;
 }
+
+/** One endpoint change and the workloads with it applied (what compile/incremental.ts takes). */
+export interface EndpointStep {
+  readonly before?: Workload | undefined;
+  readonly after?: Workload | undefined;
+  readonly workloads: readonly Workload[];
+}
+
+/**
+ * From the workloads compiled last to those of a rebuilt World, one change at a time: a workload
+ * whose address alone changed (same cluster, namespace and labels) is one move, others a removal or
+ * an addition. Workloads that did not change keep their objects (the compiler caches by object),
+ * and the last step's workloads are `next`'s, in its order.
+ */
+export function endpointSteps(previous: readonly Workload[], next: readonly Workload[]): EndpointStep[] {
+  const kept = new Map<string, Workload[]>();
+  for (const w of previous) {
+    const list = kept.get(workloadKey(w));
+    if (list === undefined) kept.set(workloadKey(w), [w]);
+    else list.push(w);
+  }
+  const final: Workload[] = [];
+  const added: Workload[] = [];
+  for (const w of next) {
+    const same = kept.get(workloadKey(w))?.shift();
+    if (same === undefined) added.push(w);
+    final.push(same ?? w);
+  }
+  const removed = [...kept.values()].flat();
+  if (removed.length === 0 && added.length === 0) return [];
+  const identity = (w: Workload): string => JSON.stringify([w.cluster, w.namespace, Object.entries(w.labels).sort(([a], [b]) => byString(a, b))]);
+  const gone = new Map<string, Workload[]>();
+  for (const w of removed) gone.set(identity(w), [...(gone.get(identity(w)) ?? []), w]);
+  const steps: EndpointStep[] = [];
+  let current: readonly Workload[] = previous;
+  const step = (before: Workload | undefined, after: Workload | undefined): void => {
+    const at = before === undefined ? -1 : current.indexOf(before);
+    const rest = at < 0 ? current : [...current.slice(0, at), ...current.slice(at + 1)];
+    current = after === undefined ? rest : at < 0 ? [...rest, after] : [...rest.slice(0, at), after, ...rest.slice(at)];
+    steps.push({ before, after, workloads: current });
+  };
+  const unpaired: Workload[] = [];
+  for (const w of added) {
+    const before = gone.get(identity(w))?.shift();
+    if (before === undefined) unpaired.push(w);
+    else step(before, w);
+  }
+  for (const list of gone.values()) for (const w of list) step(w, undefined);
+  for (const w of unpaired) step(undefined, w);
+  // The same workloads as the last step's, in the rebuilt World's order.
+  const last = steps[steps.length - 1] as EndpointStep;
+  steps[steps.length - 1] = { ...last, workloads: final };
+  return steps;
+}

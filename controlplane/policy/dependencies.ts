@@ -64,13 +64,3 @@ export function affectedBy(index: DependencyIndex, change: { readonly before?: W
   }
   return [...out.values()].sort((a, b) => (a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : 0));
 }
-
-/** The clusters to recompile after the change: affected ones, and the endpoint's own if anything targets it. */
-export function clustersToRecompile(
-  index: DependencyIndex,
-  change: { readonly before?: Workload | undefined; readonly after?: Workload | undefined },
-): string[] {
-  const set = new Set(affectedBy(index, change).map((a) => a.cluster));
-  for (const w of [change.before, change.after]) if (w !== undefined && index.targeted.has(w.cluster)) set.add(w.cluster);
-  return [...set].sort();
-}
