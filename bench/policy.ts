@@ -370,7 +370,7 @@ export function measurePolicy(options: PolicyBenchOptions = {}): PolicyFigures {
 
   const restarts: number[] = [];
   const restartTouched: number[] = [];
-  for (let i = 0; i < (options.restartRuns ?? 50); i++) {
+  for (let i = 0; i < (options.restartRuns ?? 10); i++) {
     const k = Math.floor(rnd() * currentWorld.workloads.length);
     const before = currentWorld.workloads[k] as Workload;
     const after = moved(before, runs + i);

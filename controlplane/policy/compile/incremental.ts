@@ -12,6 +12,7 @@ import { dependencies, type DependencyIndex } from '../dependencies.ts';
 import { prepare, type Prepared } from '../evaluate.ts';
 import type { ClusterInfo, Policy, Workload, World } from '../model.ts';
 import { patchAddresses, type AddressChange } from './address-patch.ts';
+import { project } from './atoms.ts';
 import { classifyWithFirst, compileContext, type ClassWithFirst, type CompileContext } from './context.ts';
 import { localShape, remoteShape } from './endpoint-shape.ts';
 import { compileForCluster, PolicyFormat, type CompileResult } from './index.ts';
@@ -118,6 +119,8 @@ export function recompileAfterEndpointChange(previous: Compilation, world: World
   const todo = candidates(previous, ctx, before, world, changed, shared);
 
   const homes = [...new Set(changed.map((w) => w.cluster))];
+  // A workload whose addresses alone changed leaves every class where it was: only addresses can differ.
+  const move = change.before !== undefined && change.after !== undefined && sameIdentity(change.before, change.after) ? change.after : undefined;
   const was = ctx.byCluster(before.workloads);
   const now = ctx.byCluster(world.workloads);
   // Classes of a home's workloads per key set, shared by the clusters that classify on the same keys.
@@ -143,7 +146,12 @@ export function recompileAfterEndpointChange(previous: Compilation, world: World
     const last = previous.results.get(name);
     if (info === undefined || last === undefined) continue;
     const f = previous.facts.get(name);
-    const verdict = shared || f === undefined ? 'compile' : judge(ctx, f, info, homes, was, now, classesOf, refused(last));
+    const verdict =
+      shared || f === undefined
+        ? 'compile'
+        : move !== undefined
+          ? judgeMove(ctx, f, info, move, classesOf, refused(last))
+          : judge(ctx, f, info, homes, was, now, classesOf, refused(last));
     if (verdict === 'same') continue;
     if (verdict !== 'compile') {
       const p = patchAddresses(last, f?.slots ?? new Map(), verdict, (cidr) => sharedBlock(ctx, cidr));
@@ -195,20 +203,53 @@ function judge(
     if (a.sig !== b.sig) return 'compile';
     const podCIDRs = ctx.index.clusters.get(home)?.podCIDRs ?? [];
     for (const [key, ips] of b.ips) {
-      const old = a.ips.get(key) ?? [];
-      if (old.length === ips.length && old.every((ip, i) => ip === ips[i])) continue;
-      const keep = new Set(ips);
-      const gone = new Set(old);
-      const removed = old.filter((ip) => !keep.has(ip));
-      const added = ips.filter((ip) => !gone.has(ip));
-      // Addresses outside the pod CIDRs are written where the pod CIDR stands for the rest too: not recorded, so compiled.
-      if ([...removed, ...added].some((ip) => !podCIDRs.some((c) => cidrContains(c, ip)))) return 'compile';
-      changes.push({ key, removed, added });
+      const c = addressChange(key, a.ips.get(key) ?? [], ips, podCIDRs);
+      if (c === 'compile') return 'compile';
+      if (c !== undefined) changes.push(c);
     }
   }
   // A refusal names no address but a shared one (and shared addresses compile): its problems stay.
   if (changes.length === 0 || isRefused) return 'same';
   return f.slots === undefined ? 'compile' : changes;
+}
+
+/** judge for a move: its class in the cluster keeps its key, selection and rules; its addresses are written where the class is a source. */
+function judgeMove(
+  ctx: CompileContext,
+  f: NetworkPolicyFacts,
+  info: ClusterInfo,
+  w: Workload,
+  classesOf: (side: 'was' | 'now', home: string) => (keys: readonly string[]) => readonly ClassWithFirst[],
+  isRefused: boolean,
+): 'same' | 'compile' | AddressChange[] {
+  // Its own pods are written as selectors; pod-CIDR peers write no pod address; a refusal names none.
+  if (w.cluster === info.name || info.remotePeers === 'podCIDRs' || f.keys === undefined || isRefused) return 'same';
+  let selected = false;
+  for (const pos of ctx.fromRules(w)) if ((selected = ctx.targetsCluster(pos, info.name))) break;
+  if (!selected) return 'same';
+  const keys = f.keys.src;
+  const key = `${w.cluster}/${w.namespace}/${JSON.stringify(project(w.labels, keys))}`;
+  const ipsOf = (side: 'was' | 'now'): readonly string[] => classesOf(side, w.cluster)(keys).find((c) => c.cls.key === key)?.cls.ips ?? [];
+  const c = addressChange(key, ipsOf('was'), ipsOf('now'), ctx.index.clusters.get(w.cluster)?.podCIDRs ?? []);
+  if (c === undefined) return 'same';
+  return c === 'compile' || f.slots === undefined ? 'compile' : [c];
+}
+
+/** What changed of one class's addresses; `compile` when an address lies outside its pod CIDRs (those are not recorded). */
+function addressChange(key: string, old: readonly string[], ips: readonly string[], podCIDRs: readonly string[]): AddressChange | 'compile' | undefined {
+  if (old.length === ips.length && old.every((ip, i) => ip === ips[i])) return undefined;
+  const keep = new Set(ips);
+  const gone = new Set(old);
+  const removed = old.filter((ip) => !keep.has(ip));
+  const added = ips.filter((ip) => !gone.has(ip));
+  if ([...removed, ...added].some((ip) => !podCIDRs.some((c) => cidrContains(c, ip)))) return 'compile';
+  return { key, removed, added };
+}
+
+function sameIdentity(a: Workload, b: Workload): boolean {
+  if (a.cluster !== b.cluster || a.namespace !== b.namespace) return false;
+  const ka = Object.keys(a.labels);
+  return ka.length === Object.keys(b.labels).length && ka.every((k) => a.labels[k] === b.labels[k]);
 }
 
 /** The clusters an endpoint change may reach (see recompileAfterEndpointChange). */
