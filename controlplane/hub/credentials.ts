@@ -8,7 +8,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../api/errors.t
 import { CREDENTIALS_PREFIX, credentialsKey, IDENTITY_KEY } from '../api/keys.ts';
 import { createIdentityState, credsSeed, issueAgentUser, parseIdentityState, revokeUsers, type IdentityState } from '../identity/nats-identity.ts';
 import { delayFor } from '../kernel/backoff.ts';
-import { sleep } from '../kernel/async.ts';
+import { SerialQueue, sleep } from '../kernel/async.ts';
 import type { Actor, CredentialOperation } from '../registry/changes.ts';
 import { appendRecord, readHead } from '../registry/history.ts';
 import type { KeyValue, Op, Store } from '../registry/store.ts';
@@ -51,6 +51,8 @@ export interface CredentialStoreOptions {
   readonly now?: () => Date;
   /** How long an agent's JWT is valid; DEFAULT_CREDENTIAL_TTL_SECONDS unless given. */
   readonly ttlSeconds?: number;
+  /** The queue of this process's audit-history writers (RegistryOptions.historyWrites); default its own. */
+  readonly historyWrites?: SerialQueue;
 }
 
 /** Every etcd key whose value holds a secret. */
@@ -72,12 +74,20 @@ export class CredentialStore {
   private readonly secrets: SecretCodec;
   private readonly ttlSeconds: number;
   private push: AccountJwtPush | undefined;
+  /**
+   * Hand-outs and renewals one at a time in this process, in the queue the registry's declarations
+   * use: each appends to the audit history's head, so concurrent ones (a platform team fetching
+   * 1,000 credentials 8 at a time beside other writes) lost the head's compare to each other until
+   * they ran out of attempts. Only another replica's writes are left to retry against.
+   */
+  private readonly audited: SerialQueue;
 
   constructor(store: Store, options: CredentialStoreOptions = {}) {
     this.store = store;
     this.now = options.now ?? (() => new Date());
     this.secrets = options.secrets ?? CLEAR_TEXT;
     this.ttlSeconds = options.ttlSeconds ?? DEFAULT_CREDENTIAL_TTL_SECONDS;
+    this.audited = options.historyWrites ?? new SerialQueue();
   }
 
   /** How long agents' JWTs are valid. */
@@ -154,7 +164,11 @@ export class CredentialStore {
    * an `actor`, the hand-out is recorded in the registry's history in the same transaction
    * (who, which cluster, which user key; never the seed), so no credential leaves unaudited.
    */
-  async issue(cluster: string, options: { rotate?: boolean; actor?: Actor } = {}): Promise<AgentCredential> {
+  issue(cluster: string, options: { rotate?: boolean; actor?: Actor } = {}): Promise<AgentCredential> {
+    return this.audited.run(() => this.issueNow(cluster, options));
+  }
+
+  private async issueNow(cluster: string, options: { rotate?: boolean; actor?: Actor }): Promise<AgentCredential> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const kv = await this.store.get(credentialsKey(cluster));
       const existing = kv === undefined ? undefined : (this.read(kv) as AgentCredential);
@@ -198,7 +212,11 @@ export class CredentialStore {
    * Only the cluster's current key is renewed: a rotated key is revoked, and a JWT issued after its
    * revocation time would be accepted again. The renewal is recorded in the history like a hand-out.
    */
-  async renew(cluster: string, publicKey: string): Promise<AgentCredential> {
+  renew(cluster: string, publicKey: string): Promise<AgentCredential> {
+    return this.audited.run(() => this.renewNow(cluster, publicKey));
+  }
+
+  private async renewNow(cluster: string, publicKey: string): Promise<AgentCredential> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const kv = await this.store.get(credentialsKey(cluster));
       if (kv === undefined) throw new RenewalRefused('unknown-cluster', `cluster ${cluster} has no credential; it may have been deleted`);

@@ -9,6 +9,7 @@ import type { EmbeddedEtcd } from '../embedded/etcd.ts';
 import type { EmbeddedNats } from '../embedded/nats.ts';
 import { EtcdStore } from '../registry/etcd-store.ts';
 import { Registry } from '../registry/registry.ts';
+import { SerialQueue } from '../kernel/async.ts';
 import { NatsBus } from '../bus/nats-bus.ts';
 import { NatsAccountPusher } from '../identity/nats-account-push.ts';
 import { issueHubUser, issueSystemUser, type IdentityState } from '../identity/nats-identity.ts';
@@ -95,10 +96,13 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
     if (etcdSupervisor !== undefined) supervised.push(etcdSupervisor);
     const store = new EtcdStore({ endpoints: etcdUrls, tls: etcdTls });
     stops.push(() => store.close());
-    const registry = new Registry(store);
+    // Declarations and credential hand-outs both append to the audit history: one queue for both.
+    const historyWrites = new SerialQueue();
+    const registry = new Registry(store, { historyWrites });
     const secrets = await openSecretBox(store, dataDir, options.secretKeyFile, logger);
     const credentials = new CredentialStore(store, {
       secrets,
+      historyWrites,
       ...(options.credentialTtlSeconds !== undefined ? { ttlSeconds: options.credentialTtlSeconds } : {}),
     });
     // Every start re-encrypts what an older hub wrote in clear, or an older key sealed (rotation).

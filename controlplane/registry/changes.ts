@@ -4,6 +4,7 @@ import type { Kind } from '../api/kinds.ts';
 import type { ObjectRef } from '../api/keys.ts';
 import type { Resource } from '../api/resources.ts';
 import type { Source } from '../api/validate.ts';
+import type { SerialQueue } from '../kernel/async.ts';
 
 export interface Actor {
   readonly name: string;
@@ -85,4 +86,10 @@ export interface RegistryOptions {
   readonly maxAttempts?: number;
   /** How long a block released by a deleted cluster stays out of use; default 10 minutes. */
   readonly blockQuarantineMs?: number;
+  /**
+   * The queue this process's writers of the audit history share (declarations here, credential
+   * hand-outs in the hub's CredentialStore): each compares the history's head, so writers racing
+   * in one process would only make each other retry. Default: the registry's own.
+   */
+  readonly historyWrites?: SerialQueue;
 }

@@ -52,7 +52,8 @@ export class Registry {
   private readonly quarantineMs: number | undefined;
   // Declarations of one hub go through one at a time: they all compare the write head, so writes
   // racing each other would only make each other retry, and enough of them ran out of attempts.
-  private readonly writes = new SerialQueue();
+  // The hub shares the queue with its credential hand-outs, which append to the same history.
+  private readonly writes: SerialQueue;
 
   constructor(store: Store, options: RegistryOptions = {}) {
     this.store = store;
@@ -60,6 +61,7 @@ export class Registry {
     this.newUid = options.newUid ?? randomUUID;
     this.maxAttempts = options.maxAttempts ?? 16;
     this.quarantineMs = options.blockQuarantineMs;
+    this.writes = options.historyWrites ?? new SerialQueue();
   }
 
   /** Blocks released by deleted clusters, in quarantine or past it (tidied by the next write). */

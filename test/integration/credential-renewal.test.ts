@@ -49,6 +49,19 @@ describe('agent credentials: expiry enforced by nats-server, renewed by the hub 
     await hub.stop();
   });
 
+  it('hands out the credentials of many clusters asked for at once (each appends to the audit history): none fails', async () => {
+    const names = Array.from({ length: 32 }, (_, i) => `burst-${i}`);
+    await client.apply(
+      names.map((n, i) => ({ source: { file: 'burst.yaml', document: i + 1 }, object: cluster(n, `10.${64 + i}.0.0/16`, `10.${160 + i}.0.0/16`) })),
+      false,
+    );
+    const results = await Promise.allSettled(names.map((n) => client.credentials(n, false)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${names[i] ?? '?'}: ${String(r.reason)}`] : []));
+    assert.deepEqual(failed, []);
+    const keys = results.map((r) => (r.status === 'fulfilled' ? decodeJwt(r.value.creds.split('\n').find((l) => l.startsWith('eyJ')) ?? '').sub : ''));
+    assert.equal(new Set(keys).size, names.length);
+  });
+
   it('issues JWTs that expire after the configured lifetime, with the agent subscription limit', async () => {
     const credential = await client.credentials('aws-1', false);
     const times = jwtTimes(credential.creds);
