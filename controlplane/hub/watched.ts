@@ -52,7 +52,8 @@ export class WatchedPrefix {
         this.markSynced();
         if (changes.length > 0) this.emit(changes, revision);
         backoff.reset();
-        for await (const batch of this.store.watch(this.prefix, revision, signal)) {
+        // Deletes are keys to this mirror: etcd need not send the previous value with every event.
+        for await (const batch of this.store.watch(this.prefix, revision, signal, { deletedValues: false })) {
           const changed: PrefixChange[] = [];
           let rev = this.revisionSeen;
           for (const e of batch) {

@@ -43,6 +43,11 @@ export interface Leadership {
   resign(): Promise<void>;
 }
 
+export interface WatchOptions {
+  /** Whether deletes carry the deleted value (etcd's prev_kv, sent with every event). Default true. */
+  readonly deletedValues?: boolean;
+}
+
 export interface Store {
   get(key: string, signal?: AbortSignal): Promise<KeyValue | undefined>;
   /** Every key under `prefix`, read at one revision. */
@@ -52,9 +57,10 @@ export interface Store {
   /**
    * Changes under `prefix` after `afterRevision`, in order, in batches that never split one
    * revision. Throws GoneError when that revision was compacted: the caller must relist.
-   * Ends when `signal` aborts.
+   * Ends when `signal` aborts. A delete carries the deleted value unless `options.deletedValues`
+   * is false (then its value may be empty): a watcher that only needs keys halves what etcd sends.
    */
-  watch(prefix: string, afterRevision: number, signal: AbortSignal): AsyncIterable<readonly StoreEvent[]>;
+  watch(prefix: string, afterRevision: number, signal: AbortSignal, options?: WatchOptions): AsyncIterable<readonly StoreEvent[]>;
   /** Discards history up to `revision` (etcd compaction). */
   compact(revision: number): Promise<void>;
   /**
@@ -88,7 +94,7 @@ export function guardedWrites(store: Store, guard: () => Compare | undefined): S
       if (term === undefined) return Promise.reject(new NotLeadingError());
       return store.txn([...compares, term], ops, signal);
     },
-    watch: (prefix, afterRevision, signal) => store.watch(prefix, afterRevision, signal),
+    watch: (prefix, afterRevision, signal, options) => store.watch(prefix, afterRevision, signal, options),
     compact: (revision) => store.compact(revision),
     campaign: (name, candidate, ttlSeconds, signal) => store.campaign(name, candidate, ttlSeconds, signal),
     reclaimLeadership: (name, candidatePrefix, signal) => store.reclaimLeadership(name, candidatePrefix, signal),

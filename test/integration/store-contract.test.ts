@@ -6,17 +6,17 @@ import { getEventListeners } from 'node:events';
 import { GoneError } from '../../controlplane/api/errors.ts';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import { MemoryStore } from '../../controlplane/registry/memory-store.ts';
-import type { Store, StoreEvent } from '../../controlplane/registry/store.ts';
+import type { Store, StoreEvent, WatchOptions } from '../../controlplane/registry/store.ts';
 import { startTestEtcd, type TestEtcd } from '../harness/servers.ts';
 
-async function collect(store: Store, prefix: string, after: number, count: number): Promise<StoreEvent[]> {
+async function collect(store: Store, prefix: string, after: number, count: number, options?: WatchOptions): Promise<StoreEvent[]> {
   const ac = new AbortController();
   const out: StoreEvent[] = [];
   const timer = setTimeout(() => {
     ac.abort();
   }, 5000);
   try {
-    for await (const batch of store.watch(prefix, after, ac.signal)) {
+    for await (const batch of store.watch(prefix, after, ac.signal, options)) {
       out.push(...batch);
       if (out.length >= count) break;
     }
@@ -103,6 +103,23 @@ function contract(name: string, make: () => Promise<Store>): void {
         ],
       );
       assert.equal(got[0]?.modRevision, r2.revision);
+    });
+
+    it('watches without deleted values when asked: the same events in order, a delete by its key', async () => {
+      const r1 = await store.txn([{ key: 'v/1', modRevision: 0 }], [{ type: 'put', key: 'v/1', value: 'a' }]);
+      const events = collect(store, 'v/', r1.revision, 2, { deletedValues: false });
+      const r2 = await store.txn([{ key: 'v/1', modRevision: r1.revision }], [{ type: 'delete', key: 'v/1' }]);
+      await store.txn([{ key: 'v/2', modRevision: 0 }], [{ type: 'put', key: 'v/2', value: 'b' }]);
+      const got = await events;
+      assert.deepEqual(
+        got.map((e) => [e.type, e.key]),
+        [
+          ['delete', 'v/1'],
+          ['put', 'v/2'],
+        ],
+      );
+      assert.equal(got[0]?.modRevision, r2.revision);
+      assert.equal(got[1]?.value, 'b');
     });
 
     it('reads and transactions under one long-lived AbortSignal leave no listener on it', async () => {
