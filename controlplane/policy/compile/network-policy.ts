@@ -145,7 +145,7 @@ export function compileNetworkPoliciesWithFacts(
     }
     return out;
   };
-  const inputs = { world, cluster, set, podCidrsOf, wholeBlock, outsidePodCidrs };
+  const inputs = { world, cluster, set, podCidrsOf, wholeBlock, regionBlock: (r: Region) => regionBlock(ctx, r), outsidePodCidrs };
 
   const objects: CompiledObject[] = [];
   const recorded: [string, RuleSlot, number][] = [];
@@ -203,6 +203,25 @@ export function sharedBlock(ctx: CompileContext, cidr: string): NetworkPolicyPee
   if (peer === undefined) {
     peer = Object.freeze({ ipBlock: Object.freeze({ cidr }) });
     ctx.memo.set(key, peer);
+  }
+  return peer;
+}
+
+type Region = { readonly cidr: string; readonly except: readonly string[] };
+
+/** One shared, frozen peer per external region: the regions (and their `except` arrays) are memoised per context, so is the peer. */
+function regionBlock(ctx: CompileContext, r: Region): NetworkPolicyPeer {
+  let peers = ctx.memo.get('region-peers') as WeakMap<readonly string[], NetworkPolicyPeer> | undefined;
+  if (peers === undefined) {
+    peers = new WeakMap();
+    ctx.memo.set('region-peers', peers);
+  }
+  let peer = peers.get(r.except);
+  if (peer?.ipBlock?.cidr !== r.cidr) {
+    peer = Object.freeze({
+      ipBlock: Object.freeze(r.except.length > 0 ? { cidr: r.cidr, except: Object.freeze([...r.except]) as string[] } : { cidr: r.cidr }),
+    });
+    peers.set(r.except, peer);
   }
   return peer;
 }

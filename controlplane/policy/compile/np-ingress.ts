@@ -43,6 +43,8 @@ export interface IngressInputs {
   readonly podCidrsOf: (cluster: string) => readonly string[];
   /** One shared, frozen peer per whole remote pod CIDR (it recurs in most objects of most clusters). */
   readonly wholeBlock: (cidr: string) => NetworkPolicyPeer;
+  /** One shared, frozen peer per external region (its `except` lists every cluster's pod CIDRs). */
+  readonly regionBlock: (region: { readonly cidr: string; readonly except: readonly string[] }) => NetworkPolicyPeer;
   /** A remote class's addresses outside its cluster's pod CIDRs. */
   readonly outsidePodCidrs: (c: WorkloadClass) => readonly string[];
 }
@@ -158,7 +160,7 @@ export function renderIngress(
         for (const ip of s.cls.ips) blocks.add(hostBlock(ip));
         if (record !== undefined) slots.push([s.cls.key, { kind: 'blocks' }]);
       } else if (s.kind === 'external' && s.peerCidr !== undefined) {
-        from.push({ ipBlock: { cidr: s.peerCidr.cidr, ...(s.peerCidr.except.length > 0 ? { except: [...s.peerCidr.except] } : {}) } });
+        from.push(input.regionBlock(s.peerCidr));
       }
     }
     const j = g.first;
