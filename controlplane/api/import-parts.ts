@@ -7,7 +7,16 @@
 // split by endpoints into several upserts of the same key; a receiver merges the upserts of one
 // assembled batch that share a key (`mergeImportParts`), concatenating their endpoints. So no
 // message is ever larger than the budget, whatever users and agents write.
-import { MAX_MESSAGE_BYTES, encodedSize, serviceKeyString, type ImportBatch, type ImportState, type ServiceKey } from './messages.ts';
+import {
+  MAX_MESSAGE_BYTES,
+  encodedSize,
+  importBatchSize,
+  importStateJson,
+  serviceKeyString,
+  type ImportBatch,
+  type ImportState,
+  type ServiceKey,
+} from './messages.ts';
 import { packBySize } from './pack.ts';
 
 /** Room for the envelope (version, cluster, kind, revisions, chunk) around the items. */
@@ -21,7 +30,7 @@ type Item =
 
 /** One batch as messages that each encode under `maxBytes`; a batch that fits stays one message without `chunk`. */
 export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESSAGE_BYTES): ImportBatch[] {
-  if (encodedSize(batch) <= maxBytes) return [withoutChunk(batch)];
+  if (importBatchSize(batch) <= maxBytes) return [withoutChunk(batch)];
   const itemBudget = maxBytes - IMPORT_ENVELOPE_BYTES;
   const items: Item[] = [
     ...batch.upserts.flatMap((s) => splitImportState(s, itemBudget).map((value) => ({ field: 'upserts' as const, value }))),
@@ -29,7 +38,8 @@ export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESS
     ...batch.exportStatus.map((value) => ({ field: 'exportStatus' as const, value })),
     ...(batch.exportStatusRemovals ?? []).map((value) => ({ field: 'exportStatusRemovals' as const, value })),
   ];
-  const parts = packBySize(items, (item) => encodedSize(item.value), { maxBytes, baseBytes: IMPORT_ENVELOPE_BYTES });
+  const size = (item: Item): number => (item.field === 'upserts' ? Buffer.byteLength(importStateJson(item.value)) : encodedSize(item.value));
+  const parts = packBySize(items, size, { maxBytes, baseBytes: IMPORT_ENVELOPE_BYTES });
   const base = withoutChunk(batch);
   return parts.map((part, index) => {
     const upserts: ImportState[] = [];
@@ -56,7 +66,7 @@ export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESS
 
 /** An import too large for `maxBytes` as several imports of the same key with disjoint endpoints. */
 export function splitImportState(state: ImportState, maxBytes: number): ImportState[] {
-  if (encodedSize(state) <= maxBytes) return [state];
+  if (Buffer.byteLength(importStateJson(state)) <= maxBytes) return [state];
   const shell = encodedSize({ ...state, endpoints: [] });
   const groups = packBySize(state.endpoints, encodedSize, { maxBytes, baseBytes: shell });
   return groups.map((endpoints) => ({ ...state, endpoints }));

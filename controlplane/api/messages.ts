@@ -36,7 +36,7 @@ import {
   syncRequestSchema,
   workloadsSchema,
 } from './agent-messages.ts';
-import { clusterPolicySchema, clusterSettingsSchema, importBatchSchema } from './hub-messages.ts';
+import { clusterPolicySchema, clusterSettingsSchema, importBatchSchema, type ImportBatch, type ImportState } from './hub-messages.ts';
 
 export * from './messages-base.ts';
 export * from './agent-messages.ts';
@@ -74,7 +74,7 @@ export const reportCodec = codec('report', reportSchema);
 export const reportReplyCodec = codec('report-reply', reportReplySchema);
 export const heartbeatCodec = codec('heartbeat', heartbeatSchema);
 export const syncRequestCodec = codec('sync-request', syncRequestSchema);
-export const importBatchCodec = codec('import-batch', importBatchSchema);
+export const importBatchCodec: Codec<ImportBatch> = { ...codec('import-batch', importBatchSchema), encode: (batch) => utf8.encode(importBatchJson(batch)) };
 export const renewRequestCodec = codec('renew-request', renewRequestSchema);
 export const renewReplyCodec = codec('renew-reply', renewReplySchema);
 export const settingsRequestCodec = codec('settings-request', settingsRequestSchema);
@@ -104,8 +104,45 @@ export function encodedSize(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value));
 }
 
+const utf8 = new TextEncoder();
+
 function encodeJson(value: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(value));
+  return utf8.encode(JSON.stringify(value));
+}
+
+/**
+ * The JSON of each import the hub sends, made once: the service model builds an ImportState once
+ * per view class and every consumer of that class shares the object (services/changes.ts), so the
+ * hub encodes a change once per view and each consumer's batch is a splice of those strings
+ * (issue 11 §1: per change, work per view, not per consumer). An ImportState is never changed
+ * once built; the bytes are the same as JSON.stringify's (the protocol fixtures hold it to that).
+ */
+const importJson = new WeakMap<ImportState, string>();
+
+export function importStateJson(state: ImportState): string {
+  let json = importJson.get(state);
+  if (json === undefined) {
+    json = JSON.stringify(state);
+    importJson.set(state, json);
+  }
+  return json;
+}
+
+/** Stands in for the upserts while the rest of a batch is stringified (no name or number can hold it). */
+const UPSERTS = '\u0000upserts\u0000';
+const UPSERTS_JSON = JSON.stringify(UPSERTS);
+
+/** An ImportBatch's JSON, its upserts spliced in from importStateJson. */
+export function importBatchJson(batch: ImportBatch): string {
+  if (batch.upserts.length === 0) return JSON.stringify(batch);
+  // Replacing the field keeps its place among the keys: the output is JSON.stringify(batch)'s.
+  const shell = JSON.stringify({ ...batch, upserts: UPSERTS });
+  const at = shell.indexOf(UPSERTS_JSON);
+  return `${shell.slice(0, at)}[${batch.upserts.map(importStateJson).join(',')}]${shell.slice(at + UPSERTS_JSON.length)}`;
+}
+
+export function importBatchSize(batch: ImportBatch): number {
+  return Buffer.byteLength(importBatchJson(batch));
 }
 
 function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array, expectedCluster?: string): Decoded<T> {

@@ -2,7 +2,18 @@
 // service is, and the agent puts them back together exactly.
 import assert from 'node:assert/strict';
 import { importBatchParts, mergeImportParts, splitImportState } from '../../controlplane/api/import-parts.ts';
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, encodedSize, importBatchCodec, type ImportBatch, type ImportState } from '../../controlplane/api/messages.ts';
+import fc from 'fast-check';
+import {
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  encodedSize,
+  importBatchCodec,
+  importBatchJson,
+  importStateJson,
+  type ImportBatch,
+  type ImportState,
+} from '../../controlplane/api/messages.ts';
+import { validImportBatch } from '../fuzz/arbitraries/messages.ts';
 import { emptyReceiveState, receiveBatch } from '../../cluster-agent/planners/receive.ts';
 
 function service(name: string, endpoints: number, cluster = 'onprem'): ImportState {
@@ -100,5 +111,28 @@ describe('import batches in parts under the message budget', () => {
     const y = service('y', 1);
     assert.deepEqual(mergeImportParts([x1, y, x2]), [x, y]);
     assert.deepEqual(mergeImportParts([y]), [y]);
+  });
+});
+
+describe('import batch encoding, each import encoded once', () => {
+  it('writes exactly the bytes JSON.stringify writes, for any valid batch', () => {
+    fc.assert(
+      fc.property(validImportBatch(), (batch) => {
+        assert.equal(importBatchJson(batch), JSON.stringify(batch));
+        assert.equal(new TextDecoder().decode(importBatchCodec.encode(batch)), JSON.stringify(batch));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("one import shared by two consumers' batches is the same text in both, and a batch decodes back to itself", () => {
+    const shared = service('llm-serving', 3);
+    const a: ImportBatch = { v: PROTOCOL_VERSION, cluster: 'aws-train', kind: 'delta', fromRevision: 4, revision: 9, upserts: [shared], removals: [], exportStatus: [] };
+    const b: ImportBatch = { ...a, cluster: 'gcp-train', fromRevision: 7 };
+    const json = importStateJson(shared);
+    assert.ok(importBatchJson(a).includes(json) && importBatchJson(b).includes(json));
+    const decoded = importBatchCodec.decode(importBatchCodec.encode(b), 'gcp-train');
+    assert.ok(decoded.ok);
+    assert.deepEqual(decoded.value, b);
   });
 });
