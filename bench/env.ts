@@ -211,6 +211,10 @@ export async function etcdCounters(etcdUrl: string): Promise<Record<string, numb
     'etcd_mvcc_range_total',
     'etcd_debugging_mvcc_keys_total',
     'etcd_mvcc_db_total_size_in_bytes',
+    // Watchers that fell behind (etcd then catches them up from its store, in batches).
+    'etcd_debugging_mvcc_slow_watcher_total',
+    'etcd_debugging_mvcc_pending_events_total',
+    'etcd_debugging_mvcc_watch_stream_total',
   ]) {
     const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
     if (m?.[1] !== undefined) out[name] = Number(m[1]);

@@ -12,6 +12,8 @@ import { pids, type StepContext } from './step-context.ts';
 export interface LoadOutcome {
   readonly row: PropagationRow;
   readonly etcdWritesPerS: number;
+  /** etcd's slow watchers and their pending events when the load ended (a watcher behind is caught up from the store in batches). */
+  readonly etcdSlowWatchers: { readonly watchers: number; readonly pendingEvents: number };
   readonly etcdPutsPerS: number;
   readonly reportsPerS: number;
   readonly cpuCores: Record<string, number>;
@@ -104,6 +106,7 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
       ...(byConsumer !== undefined ? { by_consumer: byConsumer } : {}),
     },
     etcdWritesPerS: round(delta(etcdBefore, etcdAfter, 'etcd_server_proposals_committed_total') / loadSeconds, 0),
+    etcdSlowWatchers: { watchers: etcdAfter.etcd_debugging_mvcc_slow_watcher_total ?? 0, pendingEvents: etcdAfter.etcd_debugging_mvcc_pending_events_total ?? 0 },
     etcdPutsPerS: round(delta(etcdBefore, etcdAfter, 'etcd_mvcc_put_total') / loadSeconds, 0),
     reportsPerS: round(delta(hubBefore, hubAfter, 'report_ok') / loadSeconds, 0),
     cpuCores,

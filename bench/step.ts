@@ -142,7 +142,7 @@ async function lightAndSteady(ctx: StepContext): Promise<{ light: LoadOutcome; s
   const steady = await runLoad(ctx, 'steady', config.rate, config.steadyMs);
   log(
     `  propagation p50 ${steady.row.p50_ms} ms, p99 ${steady.row.p99_ms} ms, max ${steady.row.max_ms} ms over ${steady.row.measured_changes} changes (${steady.row.incomplete} incomplete); ` +
-      `${steady.row.changes_per_s} changes/s made; etcd ${steady.etcdWritesPerS} writes/s; CPU ${JSON.stringify(steady.cpuCores)}; hub event-loop lag ${JSON.stringify(steady.hubEventLoopLagMs)}; hub seen → applied ${JSON.stringify(steady.hubSeenToApplied ?? null)}; agents ${JSON.stringify(steady.agentTimings.map((t) => roundValues(t)))}`,
+      `${steady.row.changes_per_s} changes/s made; etcd ${steady.etcdWritesPerS} writes/s, slow watchers ${JSON.stringify(steady.etcdSlowWatchers)}; CPU ${JSON.stringify(steady.cpuCores)}; hub event-loop lag ${JSON.stringify(steady.hubEventLoopLagMs)}; hub seen → applied ${JSON.stringify(steady.hubSeenToApplied ?? null)}; agents ${JSON.stringify(steady.agentTimings.map((t) => roundValues(t)))}`,
   );
   return { light, steady };
 }
