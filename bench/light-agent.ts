@@ -92,8 +92,7 @@ export class LightAgent {
         snapshotApplied: () => this.state.snapshotApplied,
         revision: () => this.state.revision,
         hasGap: () => this.state.pendingDeltas.length > 0,
-        reached: (revision, signal, timeoutMs) =>
-          this.changed.until(() => this.state.snapshotApplied && this.state.revision >= revision, signal, timeoutMs),
+        reached: (revision, signal, timeoutMs) => this.changed.until(() => this.state.snapshotApplied && this.state.revision >= revision, signal, timeoutMs),
       },
       deliver: (b) => {
         this.handleBatch(b, true);

@@ -106,7 +106,10 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
       ...(byConsumer !== undefined ? { by_consumer: byConsumer } : {}),
     },
     etcdWritesPerS: round(delta(etcdBefore, etcdAfter, 'etcd_server_proposals_committed_total') / loadSeconds, 0),
-    etcdSlowWatchers: { watchers: etcdAfter.etcd_debugging_mvcc_slow_watcher_total ?? 0, pendingEvents: etcdAfter.etcd_debugging_mvcc_pending_events_total ?? 0 },
+    etcdSlowWatchers: {
+      watchers: etcdAfter.etcd_debugging_mvcc_slow_watcher_total ?? 0,
+      pendingEvents: etcdAfter.etcd_debugging_mvcc_pending_events_total ?? 0,
+    },
     etcdPutsPerS: round(delta(etcdBefore, etcdAfter, 'etcd_mvcc_put_total') / loadSeconds, 0),
     reportsPerS: round(delta(hubBefore, hubAfter, 'report_ok') / loadSeconds, 0),
     cpuCores,
@@ -118,7 +121,9 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
           hubSeenToApplied: {
             observations: hubDrained.propagation_count - (hubBefore.propagation_count ?? 0),
             mean_ms: round(
-              (((hubDrained.propagation_sum ?? 0) - (hubBefore.propagation_sum ?? 0)) / Math.max(1, hubDrained.propagation_count - (hubBefore.propagation_count ?? 0))) * 1000,
+              (((hubDrained.propagation_sum ?? 0) - (hubBefore.propagation_sum ?? 0)) /
+                Math.max(1, hubDrained.propagation_count - (hubBefore.propagation_count ?? 0))) *
+                1000,
               1,
             ),
             p50_ms: round(bucketQuantile(hubBefore, hubDrained, 0.5), 1),

@@ -75,7 +75,9 @@ export async function killLeader(ctx: StepContext, all: readonly WorkerHandle[],
     const served = await servedAgain(ctx, 'leader-kill', tKill, 500, 90_000);
     for (let r = 0; r < served.rounds; r++) tracker.abandon(`leader-kill-${r}`);
     const after = await env.leader();
-    log(`  leader kill: the ${after ?? 'no replica'} leads; changes reached every consumer again ${served.servedMs} ms after the kill (${served.rounds} rounds)`);
+    log(
+      `  leader kill: the ${after ?? 'no replica'} leads; changes reached every consumer again ${served.servedMs} ms after the kill (${served.rounds} rounds)`,
+    );
     await env.hub.start();
     return { every_agent_served_ms: served.servedMs, rounds: served.rounds, new_leader: after ?? 'none' };
   } catch (err) {

@@ -127,7 +127,16 @@ describe('import batch encoding, each import encoded once', () => {
 
   it("one import shared by two consumers' batches is the same text in both, and a batch decodes back to itself", () => {
     const shared = service('llm-serving', 3);
-    const a: ImportBatch = { v: PROTOCOL_VERSION, cluster: 'aws-train', kind: 'delta', fromRevision: 4, revision: 9, upserts: [shared], removals: [], exportStatus: [] };
+    const a: ImportBatch = {
+      v: PROTOCOL_VERSION,
+      cluster: 'aws-train',
+      kind: 'delta',
+      fromRevision: 4,
+      revision: 9,
+      upserts: [shared],
+      removals: [],
+      exportStatus: [],
+    };
     const b: ImportBatch = { ...a, cluster: 'gcp-train', fromRevision: 7 };
     const json = importStateJson(shared);
     assert.ok(importBatchJson(a).includes(json) && importBatchJson(b).includes(json));

@@ -77,7 +77,10 @@ describe('bench goal records', () => {
 
   it('takes the hub-side figures from the light consumers and the agent sample from the full agents', () => {
     const r = result(1000, 400);
-    const split = { light: { clusters: 980, p50_ms: 30, p99_ms: 200, max_ms: 300, measured_changes: 900, incomplete: 0 }, full: { clusters: 20, p50_ms: 90, p99_ms: 600, max_ms: 700, measured_changes: 100, incomplete: 2 } };
+    const split = {
+      light: { clusters: 980, p50_ms: 30, p99_ms: 200, max_ms: 300, measured_changes: 900, incomplete: 0 },
+      full: { clusters: 20, p50_ms: 90, p99_ms: 600, max_ms: 700, measured_changes: 100, incomplete: 2 },
+    };
     const [row] = r.propagation;
     assert.ok(row !== undefined);
     const records = goalRecords({ ...r, propagation: [{ ...row, by_consumer: split }] });

@@ -20,7 +20,10 @@ const change = (before: Resource | undefined, after: Resource | undefined, kind 
 
 describe('route-plan input changes', () => {
   const available = { conditions: [{ type: 'Available', status: 'True', reason: 'HeartbeatReceived', message: '', lastTransitionTime: 't1' }] };
-  const silent = { conditions: [{ type: 'Available', status: 'False', reason: 'HeartbeatMissed', message: '', lastTransitionTime: 't2' }], lastHeartbeatTime: 't2' };
+  const silent = {
+    conditions: [{ type: 'Available', status: 'False', reason: 'HeartbeatMissed', message: '', lastTransitionTime: 't2' }],
+    lastHeartbeatTime: 't2',
+  };
 
   it('ignores a status write of conditions and heartbeat times only', () => {
     assert.equal(changesPlanInputs(change(cluster({ status: available }), cluster({ status: silent }))), false);
@@ -31,7 +34,10 @@ describe('route-plan input changes', () => {
     assert.equal(changesPlanInputs(change(cluster(), undefined)), true);
     assert.equal(changesPlanInputs(change(cluster(), cluster({ labels: { env: 'dev' } }))), true);
     assert.equal(changesPlanInputs(change(cluster(), cluster({ spec: { podCIDRs: ['10.1.0.0/16'] } }))), true);
-    assert.equal(changesPlanInputs(change(cluster({ status: available }), cluster({ status: { ...available, allocated: { podCIDRs: ['10.2.0.0/16'] } } }))), true);
+    assert.equal(
+      changesPlanInputs(change(cluster({ status: available }), cluster({ status: { ...available, allocated: { podCIDRs: ['10.2.0.0/16'] } } }))),
+      true,
+    );
     assert.equal(changesPlanInputs(change(cluster(), cluster({ status: { observedPrefixes: ['10.3.0.0/16'] } }), 'Network')), true);
   });
 
