@@ -66,9 +66,27 @@ const SPECIAL_RANGES: readonly { readonly cidr: string; readonly what: string }[
   { cidr: 'ff00::/8', what: 'multicast' },
 ];
 
+/** A dotted IPv4 address as a number (the caller knows it is valid). */
+function ipv4Number(ip: string): number {
+  let n = 0;
+  for (const part of ip.split('.')) n = n * 256 + Number(part);
+  return n;
+}
+
+/** The IPv4 special ranges as numbers: every reported endpoint is checked against them (hot path). */
+const SPECIAL_V4 = SPECIAL_RANGES.filter((r) => !r.cidr.includes(':')).map((r) => {
+  const [address = '', length = '32'] = r.cidr.split('/');
+  const size = 2 ** (32 - Number(length));
+  return { start: Math.floor(ipv4Number(address) / size) * size, size, what: r.what };
+});
+const SPECIAL_V6 = SPECIAL_RANGES.filter((r) => r.cidr.includes(':'));
+
 /** Why `ip` (a valid address) may not be an endpoint, or undefined when it may. */
 export function specialAddress(ip: string): string | undefined {
-  const family = ipFamily(ip);
-  const host = `${ip}/${family === 4 ? 32 : 128}`;
-  return SPECIAL_RANGES.find((r) => cidrContains(r.cidr, host))?.what;
+  if (isIPv4(ip)) {
+    const n = ipv4Number(ip);
+    return SPECIAL_V4.find((r) => n >= r.start && n < r.start + r.size)?.what;
+  }
+  const host = `${ip}/128`;
+  return SPECIAL_V6.find((r) => cidrContains(r.cidr, host))?.what;
 }

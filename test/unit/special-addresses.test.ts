@@ -1,7 +1,8 @@
 // Addresses that must never be handed to another cluster as an endpoint (issue 12 §3), and the
 // ExternalService checks built on them.
 import assert from 'node:assert/strict';
-import { specialAddress } from '../../controlplane/api/cidr.ts';
+import fc from 'fast-check';
+import { cidrContains, specialAddress } from '../../controlplane/api/cidr.ts';
 import { MAX_EXTERNAL_ENDPOINTS } from '../../controlplane/api/resources.ts';
 import { validateDocument } from '../../controlplane/api/validate.ts';
 
@@ -28,6 +29,33 @@ describe('special addresses', () => {
       assert.equal(specialAddress(ip), undefined);
     });
   }
+});
+
+describe('special addresses: the IPv4 fast path', () => {
+  // The ranges as cidr-tools reads them: what the numeric fast path must agree with.
+  const reference: [string, RegExp][] = [
+    ['0.0.0.0/8', /unspecified/],
+    ['127.0.0.0/8', /loopback/],
+    ['169.254.0.0/16', /link-local/],
+    ['224.0.0.0/4', /multicast/],
+    ['240.0.0.0/4', /reserved/],
+  ];
+  const expected = (ip: string): RegExp | undefined => reference.find(([cidr]) => cidrContains(cidr, `${ip}/32`))?.[1];
+
+  it('agrees with a containment check on every range edge and on random addresses', () => {
+    const edges = ['0.0.0.0', '0.255.255.255', '1.0.0.0', '126.255.255.255', '127.0.0.0', '127.255.255.255', '128.0.0.0', '169.253.255.255', '169.254.0.0'];
+    const more = ['169.254.255.255', '169.255.0.0', '223.255.255.255', '224.0.0.0', '239.255.255.255', '240.0.0.0', '255.255.255.255', '10.0.0.1'];
+    for (const ip of [...edges, ...more]) {
+      const want = expected(ip);
+      const got = specialAddress(ip);
+      if (want === undefined) assert.equal(got, undefined, ip);
+      else assert.match(got ?? '', want, ip);
+    }
+    fc.assert(
+      fc.property(fc.ipV4(), (ip) => (expected(ip) === undefined) === (specialAddress(ip) === undefined)),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 describe('ExternalService endpoints', () => {
