@@ -116,7 +116,7 @@ export interface BenchResult {
         resync_endpoints: number;
         hub_restart: { hub_ready_ms: number; every_agent_served_ms: number; rounds: number; outage_changes: number; outage_changes_lost: number };
         /** The leader SIGKILLed while a standby replica runs: until changes reach every consumer again. */
-        leader_kill?: { every_agent_served_ms: number; rounds: number; new_leader: string };
+        leader_kill?: { flowing_ms?: number; every_agent_served_ms: number; rounds: number; new_leader: string };
         nats_restart: { agents: number; nats_up_ms: number; all_reconnected_and_synced_ms: number; probe_after_max_ms: number; probe_after_incomplete: number };
       }
     | undefined;
