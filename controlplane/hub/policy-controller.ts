@@ -192,7 +192,9 @@ export class PolicyController {
   /** The route plan as of now, when the hub plans routes (explain's route and cloud-firewall layers). */
   routePlan(): RoutePlan | undefined {
     const inputs = this.deps.intents?.now();
-    return inputs === undefined ? undefined : planRoutes(inputs.model, { services: inputs.services });
+    return inputs === undefined
+      ? undefined
+      : planRoutes(inputs.model, { services: inputs.services, ...(inputs.podRoutes !== undefined ? { podRoutes: inputs.podRoutes } : {}) });
   }
 
   // ---- inputs --------------------------------------------------------------------------------

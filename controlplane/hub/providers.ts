@@ -141,10 +141,9 @@ export class RegistryIntentSource implements IntentSource {
     const clusters = this.view.clusters();
     const services = exportedServices({ clusters, exports: this.exports(), externalServices: this.view.externalServices() });
     const narrowing = this.narrowing();
-    return {
-      model: buildModel({ networks: this.view.networks(), clusters, pools: this.view.pools() }),
-      services: narrowing === undefined ? services : narrowServices(services, clusters, narrowing),
-    };
+    const model = buildModel({ networks: this.view.networks(), clusters, pools: this.view.pools() });
+    // While GlobalPolicy exists, its decisions narrow the firewall openings and the pod routes alike.
+    return narrowing === undefined ? { model, services } : { model, services: narrowServices(services, clusters, narrowing), podRoutes: 'allowed-flows' };
   }
 }
 
@@ -225,8 +224,8 @@ export class HubProviders implements ProvidersView {
 
   /** The route plan of every domain, from the registry alone (no provider is asked). */
   routes(): Promise<readonly DomainRoutesView[]> {
-    const { model, services } = this.opts.intents.now();
-    return Promise.resolve(planRoutes(model, { services }).domains.map(routesView));
+    const { model, services, podRoutes } = this.opts.intents.now();
+    return Promise.resolve(planRoutes(model, { services, ...(podRoutes !== undefined ? { podRoutes } : {}) }).domains.map(routesView));
   }
 
   /** What applying would change in each domain Causeway reconciles, asked with DryRun where the provider has it. */

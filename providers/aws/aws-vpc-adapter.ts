@@ -111,6 +111,7 @@ export class AwsVpcAdapter {
     // ---- plan and diff ----
     const plan = planRoutes(inputs.model, {
       services: inputs.services,
+      ...(inputs.podRoutes !== undefined ? { podRoutes: inputs.podRoutes } : {}),
       observed: { [domain.name]: { routeTables: observedTables(observed.managed, observed.records) } },
       only: [domain.name],
     });

@@ -131,6 +131,7 @@ export class GcpVpcAdapter implements DomainAdapter {
     // ---- plan and diff ----
     const plan = planRoutes(inputs.model, {
       services: inputs.services,
+      ...(inputs.podRoutes !== undefined ? { podRoutes: inputs.podRoutes } : {}),
       observed: { [domain.name]: { routeTables: [observedTable(domain, observed.routes)] } },
       only: [domain.name],
     });

@@ -2,11 +2,13 @@
 // as of now. The hub implements it over the registry (Networks, Clusters, IPPools and the merged
 // exports); tests use a fixed one.
 import type { NetworkModel } from './model.ts';
-import type { ExportedService } from './route-plan.ts';
+import type { ExportedService, PodRoutes } from './route-plan.ts';
 
 export interface PlanInputs {
   readonly model: NetworkModel;
   readonly services: readonly ExportedService[];
+  /** PlanOptions.podRoutes: `allowed-flows` while GlobalPolicy narrows the plan. */
+  readonly podRoutes?: PodRoutes;
 }
 
 export interface IntentSource {

@@ -51,7 +51,17 @@ export interface PlanOptions {
   readonly observed?: Readonly<Record<string, DomainObservation>>;
   /** Plan only these domains (a provider controller plans its own); default every domain. */
   readonly only?: readonly string[];
+  /**
+   * Which pairs of domains get each other's pod CIDR routes. `clusterset` (the default): every pair
+   * with members of one clusterset. `allowed-flows`: only the pairs GlobalPolicy lets talk through
+   * an exported service — a consumer on one side, an exporter on the other, and some port whose
+   * sources policy did not narrow to nothing (issue 10 §2); what the hub plans while policies exist.
+   * LoadBalancer and clusterset-VIP prefixes are not narrowed (policy does not govern them).
+   */
+  readonly podRoutes?: PodRoutes;
 }
+
+export type PodRoutes = 'clusterset' | 'allowed-flows';
 
 // ---- outputs -------------------------------------------------------------------------------
 

@@ -113,6 +113,11 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
   }
   const vipPools = model.prefixes.filter((p) => p.role === 'clusterset-ips');
 
+  const consumersOf = consumerIndex(model);
+  const services = [...(options.services ?? [])].sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+  // While policy narrows the plan, pod routes join only the domains it lets talk (PlanOptions.podRoutes).
+  const flowPairs = options.podRoutes === 'allowed-flows' ? allowedFlowPairs(services, consumersOf, clusterByName) : undefined;
+
   for (const [set, perDomain] of [...podsBySetAndDomain].sort(([a], [b]) => cmp(a, b))) {
     const members = [...perDomain.keys()].sort();
     for (const src of members) {
@@ -121,7 +126,8 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
         if (!planned(src) && !planned(dst)) continue;
         const link = usableLink(src, dst, set);
         if (link === undefined) continue;
-        const offered = [...(perDomain.get(dst) ?? []), ...(lbPools.get(dst) ?? [])];
+        const pods = flowPairs === undefined || flowPairs.has(pairKey(src, dst)) ? (perDomain.get(dst) ?? []) : [];
+        const offered = [...pods, ...(lbPools.get(dst) ?? [])];
         for (const p of offered) want(src, link, refOf(p));
         // The destination makes its prefixes known to the source where routes are learned.
         const d = domains.get(dst);
@@ -136,8 +142,6 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
   }
 
   // ExternalService endpoints: a route to each endpoint address from every consumer's domain.
-  const consumersOf = consumerIndex(model);
-  const services = [...(options.services ?? [])].sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
   for (const s of services) {
     for (const e of s.exporters) {
       if (!('network' in e) || !domains.has(e.network)) continue;
@@ -190,6 +194,44 @@ export function planRoutes(model: NetworkModel, options: PlanOptions = {}): Rout
       .sort((a, b) => cmp(`${a.from}->${a.to}`, `${b.from}->${b.to}`))
       .map((u) => ({ from: u.from, to: u.to, clusterSets: [...u.sets].sort(), message: u.message })),
   };
+}
+
+/** One key per unordered pair of domains: a flow either way needs routes both ways (the replies). */
+function pairKey(a: string, b: string): string {
+  return a < b ? `${a} ${b}` : `${b} ${a}`;
+}
+
+/**
+ * The pairs of domains with a flow policy allows: a consumer in one, an exporter of the service in
+ * the other, and some port policy did not narrow to no source at all (a port it left alone — a
+ * range, or one every pod of the consumer may use — counts as allowed).
+ */
+function allowedFlowPairs(
+  services: readonly ExportedService[],
+  consumersOf: (s: ExportedService, e: ServiceExporter) => readonly string[],
+  clusterByName: ReadonlyMap<string, { readonly name: string; readonly domain: string }>,
+): Set<string> {
+  const pairs = new Set<string>();
+  for (const s of services) {
+    for (const e of s.exporters) {
+      if (!('cluster' in e)) continue;
+      const exporterDomain = clusterByName.get(e.cluster)?.domain;
+      if (exporterDomain === undefined) continue;
+      for (const consumer of consumersOf(s, e)) {
+        const c = clusterByName.get(consumer);
+        if (c === undefined || c.name === e.cluster || c.domain === exporterDomain || pairs.has(pairKey(c.domain, exporterDomain))) continue;
+        const narrowed = s.sources?.[consumer];
+        const allowed =
+          narrowed === undefined ||
+          s.ports.some((p) => {
+            const v = p.endPort === undefined ? narrowed[`${p.protocol ?? 'TCP'}/${p.port}`] : undefined;
+            return v === undefined || v.length > 0;
+          });
+        if (allowed) pairs.add(pairKey(c.domain, exporterDomain));
+      }
+    }
+  }
+  return pairs;
 }
 
 /** The addresses policy allows, of one family, as host prefixes. */

@@ -133,7 +133,11 @@ export class OnpremBgpAdapter implements DomainAdapter {
     }
 
     // ---- plan and diff ----
-    const plan = planRoutes(inputs.model, { services: inputs.services, only: [domain.name] });
+    const plan = planRoutes(inputs.model, {
+      services: inputs.services,
+      ...(inputs.podRoutes !== undefined ? { podRoutes: inputs.podRoutes } : {}),
+      only: [domain.name],
+    });
     const announcements = plan.domains[0]?.announcements ?? [];
     const diff = diffAnnouncements({ network: domain.name, asn: domain.asn, announcements, observed: paths });
     const peerDiff = diffPeers({

@@ -158,6 +158,46 @@ describe('route plan: journey 3', () => {
   });
 });
 
+describe('route plan: pod routes narrowed to the flows policy allows (podRoutes: allowed-flows)', () => {
+  const narrowed = (sources: NonNullable<ExportedService['sources']>): ExportedService[] =>
+    JOURNEY3_SERVICES.map((s) => (s.name === 'llm-serving' ? { ...s, sources } : s));
+
+  it('routes the same as a clusterset when policy narrows no consumer to nothing', () => {
+    const byPolicy = plan(journey3(), { services: narrowed({ 'aws-train': { 'TCP/8000': ['10.16.1.10'] } }), podRoutes: 'allowed-flows' });
+    const byClusterset = plan(journey3(), { services: JOURNEY3_SERVICES });
+    for (const d of ['aws-train-vpc', 'gcp-train-vpc', 'onprem-fra']) {
+      assert.deepEqual(routesOf(domain(byPolicy, d)), routesOf(domain(byClusterset, d)), d);
+      assert.deepEqual(domain(byPolicy, d).announcements, domain(byClusterset, d).announcements, d);
+    }
+  });
+
+  it('drops the pod routes both ways between domains whose clusters policy lets reach no exported service, and keeps pools and external endpoints', () => {
+    const p = plan(journey3(), { services: narrowed({ 'gcp-train': { 'TCP/8000': [] } }), podRoutes: 'allowed-flows' });
+    // gcp-train may not reach llm-serving at all: no route to the inference pods, none back to the training pods.
+    assert.deepEqual(routesOf(domain(p, 'gcp-train-vpc')), [
+      `* 10.34.0.11/32 learned ${ROUTER.id}`,
+      `* 10.34.0.12/32 learned ${ROUTER.id}`,
+      `* 10.40.0.0/24 learned ${ROUTER.id}`,
+    ]);
+    assert.deepEqual(routesOf(domain(p, 'onprem-fra')), ['* 10.16.0.0/16 learned aws-train-vpc']);
+    assert.deepEqual(domain(p, 'gcp-train-vpc').announcements, []);
+    const site = domain(p, 'onprem-fra').announcements.map((a) => `${a.prefix} to ${a.toward.join('+')}`);
+    assert.deepEqual(site, ['10.32.0.0/16 to aws-train-vpc', '10.40.0.0/24 to aws-train-vpc+gcp-train-vpc', '10.255.0.0/16 to aws-train-vpc+gcp-train-vpc']);
+    // aws-train still reaches the inference pods as before.
+    assert.ok(routesOf(domain(p, 'aws-train-vpc')).includes(`* 10.32.0.0/16 static ${AWS_TGW}`));
+  });
+
+  it('routes no pods between domains no exported service joins', () => {
+    const p = plan(journey3(), { services: [], podRoutes: 'allowed-flows' });
+    for (const d of ['aws-train-vpc', 'gcp-train-vpc', 'onprem-fra']) {
+      assert.ok(
+        domain(p, d).routes.every((r) => r.covers.every((c) => c.role !== 'pods')),
+        `${d}: ${routesOf(domain(p, d)).join('; ')}`,
+      );
+    }
+  });
+});
+
 describe('route plan: summarisation at the route table quota', () => {
   const observed = (routes: ObservedRoute[]): PlanOptions => ({
     observed: { 'aws-train-vpc': { routeTables: [{ id: 'rtb-0a1b2c3d', routes: [LOCAL, DEFAULT_VIA_IGW, ...routes] }] } },
