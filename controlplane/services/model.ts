@@ -17,6 +17,7 @@
 import { parseServiceKey, serviceKeyString, type ExportState } from '../api/messages.ts';
 import type { ClusterResource, ExternalServiceResource, NetworkResource } from '../api/resources.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
+import type { LabelSelector } from '../api/labels.ts';
 import { compareExporters, exporterFromExport, exporterFromExternal, type Exporter } from './exporters.ts';
 import { mergeService, type MergedService } from './merge.ts';
 import type { Shape } from './shape.ts';
@@ -47,6 +48,11 @@ export interface ServiceEntry {
   audienceSig: string;
   /** Merged shapes by the set of exporters a consumer sees (usually one entry: all of them). */
   readonly shapes: Map<string, Shape>;
+  /**
+   * The exporters' export-to selectors by their JSON (undefined when one has none: everyone of its
+   * clusterset may see it), for `audienceSig`: what a snapshot asks first (views.ts importMap).
+   */
+  selectors?: { readonly sig: string; readonly keyed: readonly (readonly [string, LabelSelector])[] | undefined };
 }
 
 /**

@@ -130,11 +130,39 @@ export function importMap(model: ServicesModel, consumer: string): Map<string, I
   const out = new Map<string, ImportState>();
   const place = model.places.get(consumer);
   if (place === undefined) return out;
+  // A snapshot looks at every service, and a consumer sees a few of them: the services whose every
+  // export-to selector misses it are passed over with a memoised match per distinct selector,
+  // before any view is built (a new leader or a NATS restart snapshots every consumer at once).
+  const matched = new Map<string, boolean>();
   for (const entry of model.services.values()) {
+    if (!mightSee(entry, place, matched)) continue;
     const imp = computeImport(model, entry, place);
     if (imp !== undefined) out.set(entry.key, imp);
   }
   return out;
+}
+
+/** False only when no exporter's export-to selector matches `place` (so viewOf would find nothing). */
+function mightSee(entry: ServiceEntry, place: ClusterPlace, matched: Map<string, boolean>): boolean {
+  let memo = entry.selectors;
+  if (memo?.sig !== entry.audienceSig) {
+    const selectors = entry.exporters.map((e) => e.exportTo);
+    memo = {
+      sig: entry.audienceSig,
+      keyed: selectors.some((x) => x === undefined) ? undefined : selectors.flatMap((x) => (x === undefined ? [] : [[JSON.stringify(x), x] as const])),
+    };
+    entry.selectors = memo;
+  }
+  if (memo.keyed === undefined) return true;
+  for (const [key, selector] of memo.keyed) {
+    let m = matched.get(key);
+    if (m === undefined) {
+      m = matchesSelector(selector, place.labels);
+      matched.set(key, m);
+    }
+    if (m) return true;
+  }
+  return false;
 }
 
 /** The status of each of `cluster`'s exports, for its agent to write to its ServiceExports. */

@@ -449,6 +449,28 @@ describe('service imports per consumer', () => {
     assert.deepEqual(consumersOf(model, 'inference/llm'), ['gpu']);
   });
 
+  it('a snapshot follows a relabelled consumer and a changed selector (the selector memo never goes stale)', () => {
+    const model = buildModel(
+      input({
+        clusters: [cluster('onprem'), cluster('plain')],
+        exports: [['onprem', exp({ exportTo: { matchLabels: { gpu: 'true' } } })]],
+      }),
+    );
+    assert.deepEqual(importsFor(model, 'plain'), []);
+    applyChange(model, { kind: 'cluster', name: 'plain', resource: cluster('plain', { labels: { gpu: 'true' } }) });
+    assert.deepEqual(
+      importsFor(model, 'plain').map((i) => i.name),
+      ['llm'],
+    );
+    applyChange(model, { kind: 'export', cluster: 'onprem', namespace: 'inference', name: 'llm', state: exp({ exportTo: { matchLabels: { tier: 'gold' } } }) });
+    assert.deepEqual(importsFor(model, 'plain'), []);
+    applyChange(model, { kind: 'export', cluster: 'onprem', namespace: 'inference', name: 'llm', state: exp() });
+    assert.deepEqual(
+      importsFor(model, 'plain').map((i) => i.name),
+      ['llm'],
+    );
+  });
+
   it('merges, for each consumer, only the exports it may see: no endpoints and no ports of the others', () => {
     const metrics: ServicePort = { name: 'metrics', port: 9090, protocol: 'TCP' };
     const model = buildModel(
