@@ -1,10 +1,10 @@
 // Which registry changes make the hub look at the route plan's inputs and the address overlaps
-// again (agent-gateway.ts changesPlanInputs): a plan resource coming or going, or a change of its
+// again (plan-inputs.ts changesPlanInputs): a plan resource coming or going, or a change of its
 // labels, spec, allocations or observed prefixes — never a conditions-only status write (liveness
 // writes one per heartbeat-driven change; at 1,000 clusters each look cost hundreds of ms).
 import assert from 'node:assert/strict';
 import type { Resource } from '../../../controlplane/api/resources.ts';
-import { changesPlanInputs } from '../../../controlplane/hub/agent-gateway.ts';
+import { changesPlanInputs } from '../../../controlplane/hub/plan-inputs.ts';
 
 const cluster = (patch: { labels?: Record<string, string>; spec?: Record<string, unknown>; status?: Record<string, unknown> } = {}): Resource =>
   ({
