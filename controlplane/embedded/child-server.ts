@@ -237,10 +237,44 @@ function killStale(pidFile: string, command: string): void {
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export async function freePort(): Promise<number> {
+  // Below the ephemeral range: a port the kernel hands out for listen(0) is also one it may hand
+  // any outgoing connection as its local port before our server binds it (etcd failed "address
+  // already in use" that way in CI). Ports under the range are only ever taken by a listener.
+  const [low] = ephemeralRange();
+  const floor = 10_000;
+  if (low > floor + 1000) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const port = floor + Math.floor(Math.random() * (low - floor));
+      if (await bindable(port)) return port;
+    }
+  }
+  return listenPort(0);
+}
+
+/** The kernel's range for outgoing connections' local ports (Linux's default when unreadable). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [a, b] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (a !== undefined && b !== undefined && Number.isInteger(a) && Number.isInteger(b)) return [a, b];
+  } catch {
+    // Not Linux, or no procfs.
+  }
+  return [32_768, 60_999];
+}
+
+async function bindable(port: number): Promise<boolean> {
+  return listenPort(port).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Listens on 127.0.0.1:`port` (0: any), closes, and says which port it was. */
+function listenPort(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
       server.close(() => {
         if (address !== null && typeof address === 'object') resolve(address.port);

@@ -124,6 +124,9 @@ describe('MetalLB IPAddressPool from the hub (real hub, etcd, nats-server; Kuber
       () => (JSON.stringify(addressesOf(poolIn(onprem))) === JSON.stringify(block) ? poolIn(onprem) : undefined),
       15_000,
     );
+    // The double holds the pool as soon as it took the request; the agent counts the write when the
+    // response is back (CI once read the counter in between).
+    await waitFor('the agent to count its write', () => agent.metrics.addressPoolsApplied > 0, 5000);
     assert.equal(agent.metrics.addressPoolsApplied, 1);
 
     agent = await onprem.restartAgent();
