@@ -20,11 +20,11 @@
 // carries are reported from there (the full agent reports them from its EndpointSlice writes,
 // bench-cluster.ts). Settings, workloads and compiled policy are not asked for.
 import { randomUUID } from 'node:crypto';
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
+import { PROTOCOL_VERSION, serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
 import { Wakeup } from '../controlplane/kernel/async.ts';
 import { systemClock } from '../controlplane/kernel/clock.ts';
 import type { Controller } from '../controlplane/kernel/controller.ts';
-import type { AgentLogger } from '../cluster-agent/agent.ts';
+import { DEFAULT_MAX_REPORT_BYTES, type AgentLogger } from '../cluster-agent/agent.ts';
 import { Reporter } from '../cluster-agent/controllers/reporter.ts';
 import { periodicController, type KernelSettings } from '../cluster-agent/controllers/single-key.ts';
 import { SyncController } from '../cluster-agent/controllers/sync.ts';
@@ -35,7 +35,6 @@ import { ConnectionState, type HubTransport } from '../cluster-agent/ports.ts';
 import { newMetrics, type AgentMetrics } from '../cluster-agent/telemetry.ts';
 import type { LightCluster } from './light-cluster.ts';
 
-const REPORT_ENVELOPE_BYTES = 4096;
 const HEARTBEAT = 'heartbeat';
 
 export interface LightAgentOptions {
@@ -79,7 +78,7 @@ export class LightAgent {
       session: this.session,
       port,
       transport,
-      maxReportBytes: MAX_MESSAGE_BYTES - REPORT_ENVELOPE_BYTES,
+      maxReportBytes: DEFAULT_MAX_REPORT_BYTES,
       nodeLabelAllowList: undefined,
       onHub,
     });

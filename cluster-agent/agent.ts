@@ -78,7 +78,8 @@ export interface AgentOptions {
   readonly clock?: Clock;
 }
 
-const REPORT_ENVELOPE_BYTES = 4096;
+/** The largest report the agent sends by default: a message less room for its envelope. */
+export const DEFAULT_MAX_REPORT_BYTES = MAX_MESSAGE_BYTES - 4096;
 const HEARTBEAT = 'heartbeat';
 
 const keyOfExport = (se: ServiceExportObject): string => serviceKeyString({ namespace: se.metadata.namespace ?? '', name: se.metadata.name });
@@ -146,7 +147,7 @@ export class Agent {
       session: this.session,
       port: cluster,
       transport,
-      maxReportBytes: options.maxReportBytes ?? MAX_MESSAGE_BYTES - REPORT_ENVELOPE_BYTES,
+      maxReportBytes: options.maxReportBytes ?? DEFAULT_MAX_REPORT_BYTES,
       nodeLabelAllowList: options.nodeLabelAllowList,
       onHub,
     });
@@ -178,7 +179,7 @@ export class Agent {
       session: this.session,
       port: cluster,
       transport,
-      maxReportBytes: options.maxReportBytes ?? MAX_MESSAGE_BYTES - REPORT_ENVELOPE_BYTES,
+      maxReportBytes: options.maxReportBytes ?? DEFAULT_MAX_REPORT_BYTES,
       coalesceMs: options.workloadsCoalesceMs ?? 200,
     });
     this.policy = new PolicyController({
