@@ -20,7 +20,7 @@
 // carries are reported from there (the full agent reports them from its EndpointSlice writes,
 // bench-cluster.ts). Settings, workloads and compiled policy are not asked for.
 import { randomUUID } from 'node:crypto';
-import { PROTOCOL_VERSION, serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
+import { AGENT_FEATURES, PROTOCOL_VERSION, serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
 import { Wakeup } from '../controlplane/kernel/async.ts';
 import { systemClock } from '../controlplane/kernel/clock.ts';
 import type { Controller } from '../controlplane/kernel/controller.ts';
@@ -30,7 +30,7 @@ import { periodicController, type KernelSettings } from '../cluster-agent/contro
 import { SyncController } from '../cluster-agent/controllers/sync.ts';
 import { agentConditions } from '../cluster-agent/planners/conditions.ts';
 import { EARLY_HEARTBEAT_MIN_GAP_MS, earlyHeartbeatDelay } from '../cluster-agent/planners/early-heartbeat.ts';
-import { applyBatch, emptyReceiveState, receiveBatch, type DesiredState, type ReceiveState } from '../cluster-agent/planners/receive.ts';
+import { applyBatch, distrust, emptyReceiveState, receiveBatch, type DesiredState, type ReceiveState } from '../cluster-agent/planners/receive.ts';
 import { ConnectionState, type HubTransport } from '../cluster-agent/ports.ts';
 import { newMetrics, type AgentMetrics } from '../cluster-agent/telemetry.ts';
 import type { LightCluster } from './light-cluster.ts';
@@ -124,14 +124,23 @@ export class LightAgent {
     const r = receiveBatch(this.state, batch, solicited, this.options.cluster);
     this.state = r.state;
     this.metrics.batchesApplied += r.apply.length;
+    let needSync = r.needSync;
     for (const b of r.apply) {
-      for (const key of applyBatch(this.desired, b)) this.port.imported(key, this.desired.imports.get(key));
+      const applied = applyBatch(this.desired, b);
+      for (const key of applied.dirty) this.port.imported(key, this.desired.imports.get(key));
+      if (applied.unpatched.length > 0) {
+        // As the agent does (import-controller.ts): start again from a snapshot.
+        this.metrics.patchesUnfit += applied.unpatched.length;
+        this.state = distrust(this.state);
+        needSync = true;
+        break;
+      }
     }
     if (r.apply.length > 0) {
       this.heartbeats.addAfter(HEARTBEAT, earlyHeartbeatDelay(this.lastHeartbeatAt, this.kernel.clock.now(), EARLY_HEARTBEAT_MIN_GAP_MS));
     }
     this.changed.notify();
-    if (r.needSync) this.syncs.request();
+    if (needSync) this.syncs.request();
   }
 
   async start(): Promise<void> {
@@ -202,6 +211,7 @@ export class LightAgent {
           syncing: this.syncs.syncing(),
         },
       }),
+      accepts: [...AGENT_FEATURES],
     };
   }
 }

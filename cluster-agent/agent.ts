@@ -18,7 +18,15 @@
 //   A heartbeat also goes early, at most one per 250 ms, whenever the applied revision advanced, so
 //   the hub (and `causeway apply --wait`) learns of an apply within a fraction of a second.
 import { randomUUID } from 'node:crypto';
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, serviceKeyString, type ClusterSettings, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
+import {
+  AGENT_FEATURES,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  serviceKeyString,
+  type ClusterSettings,
+  type Heartbeat,
+  type ImportBatch,
+} from '../controlplane/api/messages.ts';
 import { systemClock, type Clock } from '../controlplane/kernel/clock.ts';
 import type { Controller } from '../controlplane/kernel/controller.ts';
 import { ImportController, type AppliedImports } from './controllers/import-controller.ts';
@@ -387,6 +395,7 @@ export class Agent {
         .concat(this.settings.condition() ?? [])
         .concat(this.policy.heartbeatCondition() ?? []),
       ...(policy === undefined ? {} : { policy: { term: policy.term, seq: policy.seq } }),
+      accepts: [...AGENT_FEATURES],
     };
   }
 }

@@ -25,6 +25,8 @@ export interface AgentMetrics {
   batchesReceived: number;
   batchesApplied: number;
   batchesIgnored: number;
+  /** Endpoint patches that did not fit the import held (each made the agent ask for a snapshot). */
+  patchesUnfit: number;
   objectsApplied: number;
   objectsDeleted: number;
   objectsAdopted: number;
@@ -62,6 +64,7 @@ export function newMetrics(): AgentMetrics {
     batchesReceived: 0,
     batchesApplied: 0,
     batchesIgnored: 0,
+    patchesUnfit: 0,
     objectsApplied: 0,
     objectsDeleted: 0,
     objectsAdopted: 0,

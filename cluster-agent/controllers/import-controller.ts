@@ -14,7 +14,7 @@ import { exportProblem } from '../exports.ts';
 import { desiredImport, type DesiredImport } from '../imports.ts';
 import { isOwned, ownedServiceKey, refOf, refString, type KubeObject, type ObjectRef } from '../objects.ts';
 import { ImportOp, planExportStatus, planServiceImport, unknownObjects, type ImportOperation } from '../planners/import-plan.ts';
-import { ReceiveOutcome, applyBatch, emptyReceiveState, receiveBatch, type DesiredState, type ReceiveState } from '../planners/receive.ts';
+import { ReceiveOutcome, applyBatch, distrust, emptyReceiveState, receiveBatch, type DesiredState, type ReceiveState } from '../planners/receive.ts';
 import type { ClusterPort } from '../ports.ts';
 import { errorMessage, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 import { KnownObjects } from './known-objects.ts';
@@ -133,20 +133,33 @@ export class ImportController {
     this.state = r.state;
     if (r.outcome === ReceiveOutcome.Ignored) m.batchesIgnored += 1;
     m.batchesApplied += r.apply.length;
+    let needSync = r.needSync;
     for (const b of r.apply) {
       if (b.kind === 'snapshot') {
         // Owned objects of services the snapshot does not name must go: look at every known key.
         for (const k of this.known.keys()) this.controller.add(k);
         this.opts.log.info({ revision: b.revision, services: b.upserts.length }, 'import snapshot received');
       }
-      for (const k of applyBatch(this.desired, b)) this.controller.add(k);
+      const applied = applyBatch(this.desired, b);
+      for (const k of applied.dirty) this.controller.add(k);
+      if (applied.unpatched.length > 0) {
+        // The hub's patch assumed imports we do not hold as it thinks: start again from a snapshot.
+        this.opts.log.warn(
+          { revision: b.revision, services: applied.unpatched.slice(0, 5), count: applied.unpatched.length },
+          'endpoint patch does not fit the held import; asking the hub for a snapshot',
+        );
+        m.patchesUnfit += applied.unpatched.length;
+        this.state = distrust(this.state);
+        needSync = true;
+        break;
+      }
     }
     if (r.outcome === ReceiveOutcome.Buffered && before.snapshotApplied) {
       this.opts.log.info({ have: before.revision, from: batch.fromRevision, to: batch.revision }, 'gap in import deltas; asking the hub to sync');
     }
     this.advance();
     this.changed.notify();
-    return { needSync: r.needSync };
+    return { needSync };
   }
 
   /** Waits until a snapshot is applied and the revision reached `revision` (false on abort or after `timeoutMs`). */

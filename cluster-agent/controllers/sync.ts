@@ -3,7 +3,7 @@
 // a thousand agents coming back together do not arrive at once. A failed sync is retried on the
 // kernel's backoff. Replies (and chunks pushed meanwhile) go through the same `deliver` as pushed
 // batches; the sync is done once the revision the replies name is reached.
-import { PROTOCOL_VERSION, type ImportBatch } from '../../controlplane/api/messages.ts';
+import { AGENT_FEATURES, PROTOCOL_VERSION, type ImportBatch } from '../../controlplane/api/messages.ts';
 import type { Controller } from '../../controlplane/kernel/controller.ts';
 import type { HubTransport } from '../ports.ts';
 import { singleKeyController, type KernelSettings } from './single-key.ts';
@@ -74,7 +74,10 @@ export class SyncController {
     this.inFlight = true;
     try {
       metrics.syncRequests += 1;
-      const replies = await transport.sync({ v: PROTOCOL_VERSION, cluster: this.opts.cluster, session: this.opts.session, afterRevision }, signal);
+      const replies = await transport.sync(
+        { v: PROTOCOL_VERSION, cluster: this.opts.cluster, session: this.opts.session, afterRevision, accepts: [...AGENT_FEATURES] },
+        signal,
+      );
       if (replies.length === 0) throw new Error('no reply to the sync request');
       for (const r of replies) this.opts.deliver(r);
       const target = Math.max(...replies.map((r) => r.revision));

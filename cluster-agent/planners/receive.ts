@@ -8,6 +8,7 @@
 // the chosen batches into the caller's maps and says which keys changed.
 import type { Condition } from '../../controlplane/api/conditions.ts';
 import { mergeImportParts } from '../../controlplane/api/import-parts.ts';
+import { patchImport } from '../../controlplane/api/import-patch.ts';
 import { serviceKeyString, type ImportBatch, type ImportState } from '../../controlplane/api/messages.ts';
 
 export interface Assembly {
@@ -131,6 +132,7 @@ function assemble(
     removals: ordered.flatMap((p) => p.removals),
     exportStatus: ordered.flatMap((p) => p.exportStatus),
     exportStatusRemovals: ordered.flatMap((p) => p.exportStatusRemovals ?? []),
+    patches: ordered.flatMap((p) => p.patches ?? []),
   };
   return { assemblies: next, batch, solicited: a.solicited };
 }
@@ -149,12 +151,24 @@ function toCondition(c: ImportBatch['exportStatus'][number]['conditions'][number
   return observedGeneration === undefined ? rest : { ...rest, observedGeneration };
 }
 
+export interface Applied {
+  /** Keys whose desired import or export status may have changed. */
+  readonly dirty: string[];
+  /**
+   * Keys of patches that did not fit what is held (no import of the key, or another endpoint
+   * count): left as they were. The desired state can no longer be trusted to be the hub's; the
+   * caller distrusts the receive state (`distrust`) so that the next batch asks for a snapshot.
+   */
+  readonly unpatched: string[];
+}
+
 /**
  * Writes one batch chosen by receiveBatch into `desired`: a snapshot replaces it, a delta changes
- * the services it names. Returns the keys whose desired import or export status may have changed.
+ * the services it names.
  */
-export function applyBatch(desired: DesiredState, b: ImportBatch): string[] {
+export function applyBatch(desired: DesiredState, b: ImportBatch): Applied {
   const dirty = new Set<string>();
+  const unpatched: string[] = [];
   const mark = (k: string): string => {
     dirty.add(k);
     return k;
@@ -165,10 +179,24 @@ export function applyBatch(desired: DesiredState, b: ImportBatch): string[] {
     desired.imports.clear();
     desired.hubStatus.clear();
   }
-  // A delta's order: upserts, then removals (as the hub built it).
+  // A delta's order: upserts, patches, then removals (as the hub built it).
   for (const s of b.upserts) desired.imports.set(mark(serviceKeyString(s)), s);
+  for (const p of b.kind === 'delta' ? (b.patches ?? []) : []) {
+    const key = serviceKeyString(p);
+    const patched = patchImport(desired.imports.get(key), p);
+    if (patched === undefined) unpatched.push(key);
+    else desired.imports.set(mark(key), patched);
+  }
   for (const r of b.kind === 'delta' ? b.removals : []) desired.imports.delete(mark(serviceKeyString(r)));
   for (const s of b.exportStatus) desired.hubStatus.set(mark(serviceKeyString(s)), s.conditions.map(toCondition));
   for (const r of b.kind === 'delta' ? (b.exportStatusRemovals ?? []) : []) desired.hubStatus.delete(mark(serviceKeyString(r)));
-  return [...dirty];
+  return { dirty: [...dirty], unpatched };
+}
+
+/**
+ * The desired state held is not known to be the hub's any more: every delta is now a gap (it asks
+ * for a sync), and a sync from revision 0 is answered with a snapshot, which is taken.
+ */
+export function distrust(state: ReceiveState): ReceiveState {
+  return { ...state, revision: 0, pendingDeltas: [] };
 }

@@ -72,6 +72,22 @@ export const agentConditionSchema = z.object({
   message: z.string().max(1024),
 });
 
+/**
+ * What an agent can take beyond the base protocol, named in its heartbeats and sync requests; a
+ * hub sends a feature only to an agent whose latest word names it. Unknown names are kept (a newer
+ * agent's), not refused.
+ */
+export const AgentFeature = {
+  /** ImportBatch.patches: endpoint-level changes to held imports. */
+  ImportPatches: 'import-patches',
+} as const;
+export type AgentFeature = (typeof AgentFeature)[keyof typeof AgentFeature];
+
+/** What this agent build accepts. */
+export const AGENT_FEATURES: readonly string[] = [AgentFeature.ImportPatches];
+
+const acceptsSchema = z.array(z.string().min(1).max(63)).max(32).optional();
+
 export const heartbeatSchema = z.object({
   ...agentEnvelope,
   agentVersion: z.string().min(1).max(64),
@@ -81,6 +97,8 @@ export const heartbeatSchema = z.object({
   conditions: z.array(agentConditionSchema).max(16).optional(),
   /** The compiled-policy snapshot (ClusterPolicy term and seq) the agent has applied in full. */
   policy: z.object({ term: z.int().min(0), seq: z.int().min(0) }).optional(),
+  /** Protocol features the agent accepts (AgentFeature); absent: none. */
+  accepts: acceptsSchema,
 });
 export type Heartbeat = z.output<typeof heartbeatSchema>;
 
@@ -88,6 +106,8 @@ export const syncRequestSchema = z.object({
   ...agentEnvelope,
   /** The revision the agent has applied; 0 asks for a snapshot. */
   afterRevision: z.int().min(0),
+  /** Protocol features the agent accepts (AgentFeature); absent: none. */
+  accepts: acceptsSchema,
 });
 export type SyncRequest = z.output<typeof syncRequestSchema>;
 

@@ -37,6 +37,10 @@ export const clusterSettingsSchema = z.object({
 });
 export type ClusterSettings = z.output<typeof clusterSettingsSchema>;
 
+/** An exported endpoint as a consumer imports it: without its node labels, with the cluster it comes from. */
+export const importEndpointSchema = endpointSchema.omit({ labels: true }).extend({ cluster: nameSchema });
+export type ImportEndpoint = z.output<typeof importEndpointSchema>;
+
 /** What a consuming cluster must import for one global service. */
 export const importStateSchema = z.object({
   namespace: nameSchema,
@@ -57,7 +61,7 @@ export const importStateSchema = z.object({
   /** Clusters whose endpoints are included (available, allowed, reachable), nearest first. */
   clusters: z.array(nameSchema),
   /** An exported endpoint, without its node labels, and with the cluster it comes from. */
-  endpoints: z.array(endpointSchema.omit({ labels: true }).extend({ cluster: nameSchema })),
+  endpoints: z.array(importEndpointSchema),
 });
 export type ImportState = z.output<typeof importStateSchema>;
 
@@ -78,6 +82,29 @@ export const exportStatusSchema = z.object({
 });
 export type ExportStatus = z.output<typeof exportStatusSchema> & { conditions: Condition[] };
 
+/** Bound on the endpoints one patch inserts; a larger change goes as the whole import (an upsert). */
+export const MAX_PATCH_ENDPOINTS = 256;
+
+/**
+ * An endpoint-level change to an import the receiver holds (issue 11: a changed endpoint costs its
+ * own bytes, not its service's): of the held import's endpoints, `remove` starting at `at` are
+ * replaced by `insert`; every other field stays. `count` is how many endpoints the held import has;
+ * a receiver holding another count (or no import of the key) does not apply it and asks to sync.
+ * Sent only to agents that accept it (`accepts: ["import-patches"]`): an older agent would drop
+ * the field and miss the change.
+ */
+export const importPatchSchema = z
+  .object({
+    namespace: nameSchema,
+    name: nameSchema,
+    count: z.int().min(0),
+    at: z.int().min(0),
+    remove: z.int().min(0),
+    insert: z.array(importEndpointSchema).max(MAX_PATCH_ENDPOINTS),
+  })
+  .refine((p) => p.at + p.remove <= p.count, 'expected at + remove ≤ count');
+export type ImportPatch = z.output<typeof importPatchSchema>;
+
 export const importBatchSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
   cluster: nameSchema,
@@ -92,6 +119,8 @@ export const importBatchSchema = z.object({
   /** Status of the receiving cluster's exports; complete in a snapshot. */
   exportStatus: z.array(exportStatusSchema),
   exportStatusRemovals: z.array(z.object({ namespace: nameSchema, name: nameSchema })).optional(),
+  /** Endpoint-level changes to held imports, applied after the upserts and before the removals (deltas only). */
+  patches: z.array(importPatchSchema).optional(),
   /** Large snapshots are split; apply only once every chunk of a revision has arrived. */
   chunk: z.object({ index: z.int().min(0), count: z.int().min(1) }).optional(),
 });

@@ -11,9 +11,11 @@ import {
   MAX_MESSAGE_BYTES,
   encodedSize,
   importBatchSize,
+  importPatchJson,
   importStateJson,
   serviceKeyString,
   type ImportBatch,
+  type ImportPatch,
   type ImportState,
   type ServiceKey,
 } from './messages.ts';
@@ -26,7 +28,8 @@ type Item =
   | { readonly field: 'upserts'; readonly value: ImportState }
   | { readonly field: 'removals'; readonly value: ServiceKey }
   | { readonly field: 'exportStatus'; readonly value: ImportBatch['exportStatus'][number] }
-  | { readonly field: 'exportStatusRemovals'; readonly value: ServiceKey };
+  | { readonly field: 'exportStatusRemovals'; readonly value: ServiceKey }
+  | { readonly field: 'patches'; readonly value: ImportPatch };
 
 /** One batch as messages that each encode under `maxBytes`; a batch that fits stays one message without `chunk`. */
 export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESSAGE_BYTES): ImportBatch[] {
@@ -37,8 +40,14 @@ export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESS
     ...batch.removals.map((value) => ({ field: 'removals' as const, value })),
     ...batch.exportStatus.map((value) => ({ field: 'exportStatus' as const, value })),
     ...(batch.exportStatusRemovals ?? []).map((value) => ({ field: 'exportStatusRemovals' as const, value })),
+    ...(batch.patches ?? []).map((value) => ({ field: 'patches' as const, value })),
   ];
-  const size = (item: Item): number => (item.field === 'upserts' ? Buffer.byteLength(importStateJson(item.value)) : encodedSize(item.value));
+  const size = (item: Item): number =>
+    item.field === 'upserts'
+      ? Buffer.byteLength(importStateJson(item.value))
+      : item.field === 'patches'
+        ? Buffer.byteLength(importPatchJson(item.value))
+        : encodedSize(item.value);
   const parts = packBySize(items, size, { maxBytes, baseBytes: IMPORT_ENVELOPE_BYTES });
   const base = withoutChunk(batch);
   return parts.map((part, index) => {
@@ -46,19 +55,22 @@ export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESS
     const removals: ServiceKey[] = [];
     const exportStatus: ImportBatch['exportStatus'] = [];
     const statusRemovals: ServiceKey[] = [];
+    const patches: ImportPatch[] = [];
     for (const item of part) {
       if (item.field === 'upserts') upserts.push(item.value);
       else if (item.field === 'removals') removals.push(item.value);
       else if (item.field === 'exportStatus') exportStatus.push(item.value);
+      else if (item.field === 'patches') patches.push(item.value);
       else statusRemovals.push(item.value);
     }
-    const { exportStatusRemovals: _r, ...rest } = base;
+    const { exportStatusRemovals: _r, patches: _p, ...rest } = base;
     return {
       ...rest,
       upserts,
       removals,
       exportStatus,
       ...(statusRemovals.length > 0 ? { exportStatusRemovals: statusRemovals } : {}),
+      ...(patches.length > 0 ? { patches } : {}),
       chunk: { index, count: parts.length },
     };
   });

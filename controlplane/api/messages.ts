@@ -36,7 +36,7 @@ import {
   syncRequestSchema,
   workloadsSchema,
 } from './agent-messages.ts';
-import { clusterPolicySchema, clusterSettingsSchema, importBatchSchema, type ImportBatch, type ImportState } from './hub-messages.ts';
+import { clusterPolicySchema, clusterSettingsSchema, importBatchSchema, type ImportBatch, type ImportPatch, type ImportState } from './hub-messages.ts';
 
 export * from './messages-base.ts';
 export * from './agent-messages.ts';
@@ -117,28 +117,49 @@ function encodeJson(value: unknown): Uint8Array {
  * (issue 11 §1: per change, work per view, not per consumer). An ImportState is never changed
  * once built; the bytes are the same as JSON.stringify's (the protocol fixtures hold it to that).
  */
-const importJson = new WeakMap<ImportState, string>();
+const sharedJson = new WeakMap<object, string>();
 
-export function importStateJson(state: ImportState): string {
-  let json = importJson.get(state);
+function cachedJson(value: object): string {
+  let json = sharedJson.get(value);
   if (json === undefined) {
-    json = JSON.stringify(state);
-    importJson.set(state, json);
+    json = JSON.stringify(value);
+    sharedJson.set(value, json);
   }
   return json;
 }
 
-/** Stands in for the upserts while the rest of a batch is stringified (no name or number can hold it). */
-const UPSERTS = '\u0000upserts\u0000';
-const UPSERTS_JSON = JSON.stringify(UPSERTS);
+export function importStateJson(state: ImportState): string {
+  return cachedJson(state);
+}
 
-/** An ImportBatch's JSON, its upserts spliced in from importStateJson. */
+/** The same for an endpoint patch, which consumers of one view share too (api/import-patch.ts). */
+export function importPatchJson(patch: ImportPatch): string {
+  return cachedJson(patch);
+}
+
+/** Stand in for the shared arrays while the rest of a batch is stringified (no name or number can hold them). */
+const UPSERTS = '\u0000upserts\u0000';
+const PATCHES = '\u0000patches\u0000';
+
+/** An ImportBatch's JSON, its upserts and patches spliced in from their shared JSON. */
 export function importBatchJson(batch: ImportBatch): string {
-  if (batch.upserts.length === 0) return JSON.stringify(batch);
-  // Replacing the field keeps its place among the keys: the output is JSON.stringify(batch)'s.
-  const shell = JSON.stringify({ ...batch, upserts: UPSERTS });
-  const at = shell.indexOf(UPSERTS_JSON);
-  return `${shell.slice(0, at)}[${batch.upserts.map(importStateJson).join(',')}]${shell.slice(at + UPSERTS_JSON.length)}`;
+  const patches = batch.patches ?? [];
+  if (batch.upserts.length === 0 && patches.length === 0) return JSON.stringify(batch);
+  // Replacing a field keeps its place among the keys: the output is JSON.stringify(batch)'s.
+  let json = JSON.stringify({
+    ...batch,
+    ...(batch.upserts.length > 0 ? { upserts: UPSERTS } : {}),
+    ...(patches.length > 0 ? { patches: PATCHES } : {}),
+  });
+  if (batch.upserts.length > 0) json = splice(json, UPSERTS, batch.upserts.map(importStateJson));
+  if (patches.length > 0) json = splice(json, PATCHES, patches.map(importPatchJson));
+  return json;
+}
+
+function splice(shell: string, placeholder: string, items: readonly string[]): string {
+  const quoted = JSON.stringify(placeholder);
+  const at = shell.indexOf(quoted);
+  return `${shell.slice(0, at)}[${items.join(',')}]${shell.slice(at + quoted.length)}`;
 }
 
 export function importBatchSize(batch: ImportBatch): number {

@@ -223,6 +223,7 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     count,
     warn,
     heard: (cluster, heartbeat) => {
+      services.accepts(cluster, heartbeat.accepts);
       deps.metrics.propagation.observe(services.propagation.acknowledged(cluster, heartbeat.appliedRevision, performance.now()));
     },
   });

@@ -138,6 +138,11 @@ export class ServiceController implements ServicesView {
     return this.delivery.deliveryState();
   }
 
+  /** What the cluster's agent accepts (its heartbeat's `accepts`): endpoint patches or not. */
+  accepts(cluster: string, features: readonly string[] | undefined): void {
+    this.delivery.accepts(cluster, features);
+  }
+
   sentRevision(cluster: string): number | undefined {
     return this.delivery.sentRevision(cluster);
   }
@@ -172,7 +177,7 @@ export class ServiceController implements ServicesView {
       return;
     }
     // Followers stay silent: the leader answers.
-    if (this.delivery.requestSync(from, decoded.value.afterRevision, msg.reply)) this.deps.count('sync', 'ok');
+    if (this.delivery.requestSync(from, decoded.value.afterRevision, msg.reply, decoded.value.accepts)) this.deps.count('sync', 'ok');
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -222,7 +227,7 @@ export class ServiceController implements ServicesView {
       const consumers = new Set(result.imports.map((d) => d.consumer));
       this.propagation.flushed(this.modelRevision, this.firstQueuedAt ?? this.lastFlushAt, consumers, this.lastFlushAt);
     }
-    for (const d of result.imports) this.delivery.recordImport(d.consumer, d.key, d.next);
+    for (const d of result.imports) this.delivery.recordImport(d.consumer, d.key, d.next, d.prev);
     for (const d of result.exportStatus) this.delivery.recordStatus(d.cluster, d.key, d.next);
     // Reachability changed: everyone gets a fresh snapshot rather than a computed delta.
     if (result.resync) this.delivery.resyncAll();

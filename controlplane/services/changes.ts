@@ -5,7 +5,7 @@ import { serviceKeyString, type ExportState, type ExportStatus, type ImportState
 import type { ClusterResource, ExternalServiceResource, NetworkResource } from '../api/resources.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import { exporterFromExport, exporterFromExternal } from './exporters.ts';
-import { jsonEqual } from './json-equal.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 import type { GlobalService, MergedService } from './merge.ts';
 import { entryFor, indexExport, remerge, type Audience, type ModelOptions, type ServicesModel } from './model.ts';
 import { buildTopology, clusterPlace, type ClusterPlace } from './topology.ts';
@@ -23,6 +23,8 @@ export interface ImportDelta {
   readonly key: string;
   /** undefined: the consumer must delete its import of the service. */
   readonly next: ImportState | undefined;
+  /** What the consumer imported before the change (undefined: nothing); a delivery diffs the two. */
+  readonly prev: ImportState | undefined;
 }
 
 export interface ExportStatusDelta {
@@ -186,8 +188,9 @@ function audienceDeltas(key: string, prev: AudienceImports, next: AudienceImport
     // Same audience, same classes (the usual endpoint change): compare once per class.
     for (const [classKey, cls] of prev.audience.classes) {
       const n = next.imports.get(classKey);
-      if (jsonEqual(prev.imports.get(classKey), n)) continue;
-      for (const consumer of cls.consumers) if (!skip.has(consumer)) out.push({ consumer, key, next: n });
+      const before = prev.imports.get(classKey);
+      if (jsonEqual(before, n)) continue;
+      for (const consumer of cls.consumers) if (!skip.has(consumer)) out.push({ consumer, key, next: n, prev: before });
     }
     return;
   }
@@ -196,7 +199,8 @@ function audienceDeltas(key: string, prev: AudienceImports, next: AudienceImport
   for (const consumer of new Set([...p.keys(), ...n.keys()])) {
     if (skip.has(consumer)) continue;
     const imp = n.get(consumer);
-    if (!jsonEqual(p.get(consumer), imp)) out.push({ consumer, key, next: imp });
+    const before = p.get(consumer);
+    if (!jsonEqual(before, imp)) out.push({ consumer, key, next: imp, prev: before });
   }
 }
 
@@ -255,7 +259,8 @@ export function applyChanges(model: ServicesModel, changes: readonly ModelChange
       const next = importMap(model, consumer);
       for (const key of new Set([...prev.keys(), ...next.keys()])) {
         const n = next.get(key);
-        if (!jsonEqual(prev.get(key), n)) imports.push({ consumer, key, next: n });
+        const before = prev.get(key);
+        if (!jsonEqual(before, n)) imports.push({ consumer, key, next: n, prev: before });
       }
     }
   }

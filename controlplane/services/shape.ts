@@ -7,7 +7,7 @@
 // conditions and the merged view built from it are merge.ts's.
 import type { InternalTrafficPolicy, ServicePort, ServiceType, SessionAffinityConfig } from '../api/messages.ts';
 import type { Exporter, SessionAffinity } from './exporters.ts';
-import { jsonEqual } from './json-equal.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 
 export type ConflictReason =
   | 'TypeConflict'

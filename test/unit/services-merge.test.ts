@@ -8,7 +8,7 @@ import type { ClusterResource, ExternalServiceResource, NetworkResource } from '
 import { canonicalJson } from '../../controlplane/api/json.ts';
 import { trustedAvailability } from '../../controlplane/services/availability.ts';
 import { applyChanges, type ChangeResult, type ModelChange } from '../../controlplane/services/changes.ts';
-import { jsonEqual } from '../../controlplane/services/json-equal.ts';
+import { jsonEqual } from '../../controlplane/api/json-equal.ts';
 import type { GlobalService } from '../../controlplane/services/merge.ts';
 import { buildModel, type MergeInput, type ModelOptions, type ServicesModel } from '../../controlplane/services/model.ts';
 import { consumersOf, exportStatusFor, globalServices, importsFor } from '../../controlplane/services/views.ts';

@@ -3,12 +3,14 @@
 // through importBatchParts (api/import-parts.ts), which splits them under the message budget.
 // Pure.
 import { importBatchParts } from '../../api/import-parts.ts';
+import { diffImport } from '../../api/import-patch.ts';
 import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   parseServiceKey,
   type ExportStatus,
   type ImportBatch,
+  type ImportPatch,
   type ImportState,
   type ServiceKey,
 } from '../../api/messages.ts';
@@ -16,19 +18,42 @@ import {
 /** What changed for one consumer since its last batch: by service key, undefined meaning removed. */
 export interface PendingDelta {
   readonly imports: Map<string, ImportState | undefined>;
+  /** For each key of `imports`: what the consumer holds of it (as of its last batch; undefined: nothing). */
+  readonly held: Map<string, ImportState | undefined>;
   readonly statuses: Map<string, ExportStatus | undefined>;
 }
 
 export function emptyDelta(): PendingDelta {
-  return { imports: new Map(), statuses: new Map() };
+  return { imports: new Map(), held: new Map(), statuses: new Map() };
 }
 
-export function deltaBatch(consumer: string, fromRevision: number, revision: number, delta: PendingDelta): ImportBatch {
+/** Records a change of one import; `prev` is what it was before this change. */
+export function recordImportChange(delta: PendingDelta, key: string, next: ImportState | undefined, prev: ImportState | undefined): void {
+  // The first change since the last batch says what the consumer holds; later ones only move `next`.
+  if (!delta.held.has(key)) delta.held.set(key, prev);
+  delta.imports.set(key, next);
+}
+
+/**
+ * The consumer's changes as a delta on top of `fromRevision`. With `patches` (the consumer accepts
+ * them), an import whose endpoints alone changed goes as an endpoint patch (api/import-patch.ts),
+ * and one changed and changed back goes not at all.
+ */
+export function deltaBatch(consumer: string, fromRevision: number, revision: number, delta: PendingDelta, patches = false): ImportBatch {
   const upserts: ImportState[] = [];
   const removals: ServiceKey[] = [];
+  const patchList: ImportPatch[] = [];
   for (const [key, next] of delta.imports) {
-    if (next !== undefined) upserts.push(next);
-    else removals.push(parseServiceKey(key));
+    const held = delta.held.get(key);
+    if (next === undefined) {
+      removals.push(parseServiceKey(key));
+    } else if (patches && held !== undefined) {
+      const patch = diffImport(held, next);
+      if (patch === undefined) upserts.push(next);
+      else if (patch.remove > 0 || patch.insert.length > 0) patchList.push(patch);
+    } else {
+      upserts.push(next);
+    }
   }
   const exportStatus: ExportStatus[] = [];
   const exportStatusRemovals: ServiceKey[] = [];
@@ -46,6 +71,7 @@ export function deltaBatch(consumer: string, fromRevision: number, revision: num
     removals,
     exportStatus,
     ...(exportStatusRemovals.length > 0 ? { exportStatusRemovals } : {}),
+    ...(patchList.length > 0 ? { patches: patchList } : {}),
   };
 }
 

@@ -5,14 +5,14 @@
 // while deltas to everyone else keep flowing. Both run only while this hub leads, with the
 // leadership term's signal; a new term starts from nothing sent, so every consumer is re-based on
 // a snapshot (the resync).
-import { MAX_MESSAGE_BYTES, importBatchCodec, type ExportStatus, type ImportBatch, type ImportState } from '../../api/messages.ts';
+import { AgentFeature, MAX_MESSAGE_BYTES, importBatchCodec, type ExportStatus, type ImportBatch, type ImportState } from '../../api/messages.ts';
 import { importBatchParts } from '../../api/import-parts.ts';
 import { clusterSubject } from '../../api/subjects.ts';
 import { Controller } from '../../kernel/controller.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { backgroundClock } from './background-clock.ts';
 import type { ConsumerDelivery, DeliveryState } from './convergence-plan.ts';
-import { deltaBatch, emptyDelta, snapshotBatches, upToDateBatch, type PendingDelta } from './batches.ts';
+import { deltaBatch, emptyDelta, recordImportChange, snapshotBatches, upToDateBatch, type PendingDelta } from './batches.ts';
 import { planDelivery, planSync, snapshotTarget, type ConsumerDeliveryState, type SnapshotRequest } from './delivery-plan.ts';
 
 /** What delivery reads of the service model, and where it publishes. */
@@ -45,6 +45,8 @@ export class DeliveryController {
   private readonly snapshots: Controller<string>;
   /** Undefined while not leading: changes are then not recorded (a new term snapshots everyone). */
   private term: Map<string, Consumer> | undefined;
+  /** Consumers whose agent accepts endpoint patches (AgentFeature.ImportPatches). */
+  private readonly patching = new Set<string>();
 
   constructor(deps: DeliveryDeps) {
     this.deps = deps;
@@ -110,12 +112,21 @@ export class DeliveryController {
     return { modelRevision: this.deps.revision(), consumers };
   }
 
-  /** The model changed what `consumer` imports (or the status of its exports). */
-  recordImport(consumer: string, key: string, next: ImportState | undefined): void {
+  /** The model changed what `consumer` imports from `prev` to `next` (undefined: none). */
+  recordImport(consumer: string, key: string, next: ImportState | undefined, prev: ImportState | undefined): void {
     const c = this.consumer(consumer);
     if (c === undefined) return;
-    (c.pending ??= emptyDelta()).imports.set(key, next);
+    recordImportChange((c.pending ??= emptyDelta()), key, next, prev);
     this.deltas.add(consumer);
+  }
+
+  /**
+   * What the consumer's agent said it accepts, in its latest heartbeat or sync request (absent:
+   * nothing beyond the base protocol). Kept across terms: every replica hears both.
+   */
+  accepts(consumer: string, features: readonly string[] | undefined): void {
+    if (features?.includes(AgentFeature.ImportPatches) === true) this.patching.add(consumer);
+    else this.patching.delete(consumer);
   }
 
   recordStatus(consumer: string, key: string, next: ExportStatus | undefined): void {
@@ -134,7 +145,8 @@ export class DeliveryController {
    * An agent asks for everything after `afterRevision`: an empty delta when it has it all,
    * otherwise a snapshot (to `reply` while the agent still waits there). False when not leading.
    */
-  requestSync(consumer: string, afterRevision: number, reply: string | undefined): boolean {
+  requestSync(consumer: string, afterRevision: number, reply: string | undefined, accepts?: readonly string[]): boolean {
+    this.accepts(consumer, accepts);
     const c = this.consumer(consumer);
     if (c === undefined) return false;
     if (planSync(afterRevision, this.stateOf(consumer, c)) === 'up-to-date') {
@@ -183,6 +195,7 @@ export class DeliveryController {
     switch (planDelivery(this.stateOf(name, c))) {
       case 'forget':
         this.term?.delete(name);
+        this.patching.delete(name);
         return;
       case 'nothing':
         return;
@@ -197,7 +210,7 @@ export class DeliveryController {
 
   private sendDelta(name: string, c: Consumer): void {
     const revision = this.deps.revision();
-    const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta());
+    const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta(), this.patching.has(name));
     // A large delta goes in chunks like a snapshot; the consumer applies it once all have arrived.
     for (const part of importBatchParts(delta, this.deps.maxBytes ?? MAX_MESSAGE_BYTES)) {
       this.deps.publish(clusterSubject(name, 'imports'), importBatchCodec.encode(part));

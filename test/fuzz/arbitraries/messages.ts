@@ -108,11 +108,20 @@ export const validHeartbeat = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arb
       time: isoTime,
       conditions: optional(fc.array(agentCondition, { maxLength: 4 })),
       policy: optional(fc.record({ term: revision, seq: revision })),
+      accepts: optional(fc.array(fc.oneof(fc.constant('import-patches'), fc.string({ minLength: 1, maxLength: 63 })), { maxLength: 3 })),
     })
     .map((m) => plain(compact(m)));
 
 export const validSyncRequest = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<SyncRequest> =>
-  fc.record({ v: fc.constant(PROTOCOL_VERSION as 1), cluster, session, afterRevision: revision }).map(plain);
+  fc
+    .record({
+      v: fc.constant(PROTOCOL_VERSION as 1),
+      cluster,
+      session,
+      afterRevision: revision,
+      accepts: optional(fc.array(fc.constant('import-patches'), { maxLength: 1 })),
+    })
+    .map((m) => plain(compact(m)));
 
 /** A NATS user public key: "U" and 55 base32 characters. */
 const userPublicKey = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.split('')), minLength: 55, maxLength: 55 }).map((k) => `U${k}`);
@@ -152,6 +161,23 @@ export const validClusterSettings = (cluster: fc.Arbitrary<string> = dnsLabel): 
     })
     .map((m) => plain(compact(m)));
 
+const importEndpoint = fc.tuple(endpoint, dnsLabel).map(([{ labels: _labels, ...e }, cluster]) => ({ ...e, cluster }));
+
+/** An endpoint patch: `at + remove ≤ count`, as the schema requires. */
+const importPatch = fc
+  .record({
+    namespace: dnsLabel,
+    name: dnsLabel,
+    count: fc.nat({ max: 50 }),
+    a: fc.nat({ max: 50 }),
+    b: fc.nat({ max: 50 }),
+    insert: fc.array(importEndpoint, { maxLength: 3 }),
+  })
+  .map(({ namespace, name, count, a, b, insert }) => {
+    const at = Math.min(a, count);
+    return { namespace, name, count, at, remove: Math.min(b, count - at), insert };
+  });
+
 const importState = fc
   .record({
     namespace: dnsLabel,
@@ -162,10 +188,7 @@ const importState = fc
     sessionAffinity: fc.constantFrom('None' as const, 'ClientIP' as const),
     clusterPorts: optional(fc.array(fc.record({ cluster: dnsLabel, ports: fc.array(servicePort, { maxLength: 2 }) }), { maxLength: 2 })),
     clusters: fc.array(dnsLabel, { maxLength: 3 }),
-    endpoints: fc.array(
-      fc.tuple(endpoint, dnsLabel).map(([{ labels: _labels, ...e }, cluster]) => ({ ...e, cluster })),
-      { maxLength: 3 },
-    ),
+    endpoints: fc.array(importEndpoint, { maxLength: 3 }),
   })
   .map(compact);
 
@@ -192,6 +215,7 @@ export const validImportBatch = (cluster: fc.Arbitrary<string> = dnsLabel): fc.A
       removals: fc.array(serviceRef, { maxLength: 3 }),
       exportStatus: fc.array(fc.record({ namespace: dnsLabel, name: dnsLabel, conditions: fc.array(condition, { maxLength: 2 }) }), { maxLength: 2 }),
       exportStatusRemovals: optional(fc.array(serviceRef, { maxLength: 2 })),
+      patches: optional(fc.array(importPatch, { maxLength: 3 })),
       chunk: optional(fc.integer({ min: 1, max: 100 }).chain((count) => fc.record({ index: fc.nat({ max: count - 1 }), count: fc.constant(count) }))),
     })
     .map((m) => plain(compact(m)));

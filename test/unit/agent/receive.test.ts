@@ -3,11 +3,12 @@
 // from replies and pushes, buffered deltas drained once they fit; and applyBatch writing the
 // chosen batches into the desired state, saying which keys changed.
 import assert from 'node:assert/strict';
-import type { ImportBatch } from '../../../controlplane/api/messages.ts';
+import type { ImportBatch, ImportState } from '../../../controlplane/api/messages.ts';
 import {
   MAX_ASSEMBLIES,
   MAX_BUFFERED_DELTAS,
   applyBatch,
+  distrust,
   emptyReceiveState,
   receiveBatch,
   type DesiredState,
@@ -23,7 +24,7 @@ function feed(batches: readonly (ImportBatch | [ImportBatch, boolean])[], from: 
     const [one, solicited] = Array.isArray(b) ? b : [b, false];
     const r = receiveBatch(state, one, solicited, CLUSTER);
     state = r.state;
-    const dirty = new Set(r.apply.flatMap((x) => applyBatch(desired, x)));
+    const dirty = new Set(r.apply.flatMap((x) => applyBatch(desired, x).dirty));
     return { ...r, dirtyKeys: [...dirty] };
   });
   return { state, desired, steps };
@@ -187,11 +188,51 @@ describe('agent planner: receiveBatch (pure)', () => {
 
   it('applyBatch: a delta replaces whole services and removes; a snapshot replaces everything', () => {
     const desired: DesiredState = { imports: new Map(), hubStatus: new Map() };
-    assert.deepEqual(applyBatch(desired, batch('snapshot', 0, 1, [imp('a', 1), imp('b', 1)])).sort(), ['apps/a', 'apps/b']);
-    assert.deepEqual(applyBatch(desired, batch('delta', 1, 2, [imp('a', 3)], { removals: [{ namespace: 'apps', name: 'b' }] })).sort(), ['apps/a', 'apps/b']);
+    assert.deepEqual(applyBatch(desired, batch('snapshot', 0, 1, [imp('a', 1), imp('b', 1)])).dirty.sort(), ['apps/a', 'apps/b']);
+    assert.deepEqual(applyBatch(desired, batch('delta', 1, 2, [imp('a', 3)], { removals: [{ namespace: 'apps', name: 'b' }] })).dirty.sort(), [
+      'apps/a',
+      'apps/b',
+    ]);
     assert.equal(desired.imports.get('apps/a')?.endpoints.length, 3);
     assert.deepEqual(keys(desired), ['apps/a']);
-    assert.deepEqual(applyBatch(desired, batch('snapshot', 0, 3, [imp('c', 1)])).sort(), ['apps/a', 'apps/c']);
+    assert.deepEqual(applyBatch(desired, batch('snapshot', 0, 3, [imp('c', 1)])).dirty.sort(), ['apps/a', 'apps/c']);
+    assert.deepEqual(keys(desired), ['apps/c']);
+  });
+
+  it('applyBatch: an endpoint patch splices the held import; one that does not fit changes nothing and is named', () => {
+    const desired: DesiredState = { imports: new Map(), hubStatus: new Map() };
+    applyBatch(desired, batch('snapshot', 0, 1, [imp('a', 3), imp('b', 2)]));
+    const added = { ...imp('x', 1).endpoints[0], addresses: ['10.9.9.9'] } as ImportState['endpoints'][number];
+    const applied = applyBatch(
+      desired,
+      batch('delta', 1, 2, [], {
+        patches: [
+          { namespace: 'apps', name: 'a', count: 3, at: 1, remove: 1, insert: [added] },
+          // What the hub thought b held is not what is held: left alone.
+          { namespace: 'apps', name: 'b', count: 5, at: 0, remove: 1, insert: [] },
+          { namespace: 'apps', name: 'missing', count: 0, at: 0, remove: 0, insert: [added] },
+        ],
+      }),
+    );
+    assert.deepEqual(applied, { dirty: ['apps/a'], unpatched: ['apps/b', 'apps/missing'] });
+    assert.deepEqual(
+      desired.imports.get('apps/a')?.endpoints.map((e) => e.addresses[0]),
+      ['10.9.0.1', '10.9.9.9', '10.9.0.3'],
+    );
+    assert.deepEqual(desired.imports.get('apps/b'), imp('b', 2));
+    assert.equal(desired.imports.has('apps/missing'), false);
+  });
+
+  it('a distrusted state asks for a sync on the next delta and takes the snapshot that answers it', () => {
+    const { state } = feed([batch('snapshot', 0, 5, [imp('a', 1)])]);
+    const { steps, desired } = feed([batch('delta', 6, 7, [imp('b', 1)]), [batch('snapshot', 0, 7, [imp('c', 1)]), true]], distrust(state));
+    assert.deepEqual(
+      steps.map((s) => [s.outcome, s.needSync]),
+      [
+        ['buffered', true],
+        ['applied', false],
+      ],
+    );
     assert.deepEqual(keys(desired), ['apps/c']);
   });
 

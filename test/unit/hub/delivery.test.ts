@@ -182,7 +182,7 @@ describe('DeliveryController loop (in-memory publisher)', () => {
     assert.deepEqual(kinds().sort(), ['c snapshot 0->10', 'd snapshot 0->10']);
     assert.equal(delivery.sentRevision('c'), 10);
     revision = 11;
-    delivery.recordImport('c', 'inference/b', imp('b'));
+    delivery.recordImport('c', 'inference/b', imp('b'), undefined);
     await waitFor('a delta', () => published.length === 3);
     assert.deepEqual(published[2]?.batch.upserts, [imp('b')]);
     assert.equal(kinds()[2], 'c delta 10->11');
@@ -216,9 +216,42 @@ describe('DeliveryController loop (in-memory publisher)', () => {
   });
 
   it('sends nothing and records nothing while it does not lead', () => {
-    delivery.recordImport('c', 'inference/b', imp('b'));
+    delivery.recordImport('c', 'inference/b', imp('b'), undefined);
     assert.equal(delivery.requestSync('c', 0, '_INBOX_c.1'), false);
     assert.deepEqual(published, []);
+  });
+
+  it('sends endpoint patches only to an agent that accepts them, and goes back to whole imports when it stops', async () => {
+    desired.set('c', [imp('a', 10)]);
+    desired.set('d', [imp('a', 10)]);
+    delivery.accepts('c', ['import-patches']);
+    const term = new AbortController();
+    const leading = delivery.lead(term.signal);
+    await waitFor('a snapshot each', () => published.length === 2);
+    revision = 11;
+    const [before, after] = [imp('a', 10), imp('a', 11)];
+    delivery.recordImport('c', 'inference/a', after, before);
+    delivery.recordImport('d', 'inference/a', after, before);
+    await waitFor('a delta each', () => published.length === 4);
+    const sent = (cluster: string, at: number): ImportBatch | undefined => published.slice(at).find((p) => p.batch.cluster === cluster)?.batch;
+    assert.deepEqual(sent('c', 2)?.upserts, []);
+    assert.deepEqual(sent('c', 2)?.patches, [{ namespace: 'inference', name: 'a', count: 10, at: 10, remove: 0, insert: after.endpoints.slice(10) }]);
+    assert.deepEqual(sent('d', 2)?.upserts, [after], 'an agent that did not say it accepts patches gets the whole import');
+    assert.equal(sent('d', 2)?.patches, undefined);
+    // A changed-back import is no change at all for the patching agent.
+    revision = 12;
+    delivery.recordImport('c', 'inference/a', imp('a', 12), after);
+    delivery.recordImport('c', 'inference/a', after, imp('a', 12));
+    await waitFor('the next delta', () => published.length === 5);
+    assert.deepEqual([sent('c', 4)?.upserts, sent('c', 4)?.patches], [[], undefined]);
+    // Its next heartbeat names no patches (an older agent took its place): whole imports again.
+    delivery.accepts('c', undefined);
+    revision = 13;
+    delivery.recordImport('c', 'inference/a', imp('a', 12), after);
+    await waitFor('the next delta', () => published.length === 6);
+    assert.deepEqual(sent('c', 5)?.upserts, [imp('a', 12)]);
+    term.abort();
+    await leading;
   });
 
   it('sends a delta larger than a message as a chunked delta, every chunk under the budget', async () => {
@@ -239,7 +272,7 @@ describe('DeliveryController loop (in-memory publisher)', () => {
     await waitFor('the first snapshot', () => published.length > 0 && published.every((p) => p.batch.kind === 'snapshot'));
     const first = published.length;
     revision = 12;
-    for (let i = 0; i < 20; i++) small.recordImport('c', `inference/s${i}`, imp(`s${i}`, 20));
+    for (let i = 0; i < 20; i++) small.recordImport('c', `inference/s${i}`, imp(`s${i}`, 20), undefined);
     await waitFor(
       'the delta, all its chunks',
       () => published.length > first && published.at(-1)?.batch.chunk?.index === (published.at(-1)?.batch.chunk?.count ?? 0) - 1,
