@@ -30,7 +30,7 @@ import { periodicController, type KernelSettings } from '../cluster-agent/contro
 import { SyncController } from '../cluster-agent/controllers/sync.ts';
 import { agentConditions } from '../cluster-agent/planners/conditions.ts';
 import { EARLY_HEARTBEAT_MIN_GAP_MS, earlyHeartbeatDelay } from '../cluster-agent/planners/early-heartbeat.ts';
-import { applyBatch, distrust, emptyReceiveState, receiveBatch, type DesiredState, type ReceiveState } from '../cluster-agent/planners/receive.ts';
+import { applyBatch, distrust, emptyReceiveState, heldImports, receiveBatch, type DesiredState, type ReceiveState } from '../cluster-agent/planners/receive.ts';
 import { ConnectionState, type HubTransport } from '../cluster-agent/ports.ts';
 import { newMetrics, type AgentMetrics } from '../cluster-agent/telemetry.ts';
 import type { LightCluster } from './light-cluster.ts';
@@ -91,6 +91,7 @@ export class LightAgent {
         snapshotApplied: () => this.state.snapshotApplied,
         revision: () => this.state.revision,
         hasGap: () => this.state.pendingDeltas.length > 0,
+        held: () => (this.state.snapshotApplied ? heldImports(this.desired.imports) : undefined),
         reached: (revision, signal, timeoutMs) => this.changed.until(() => this.state.snapshotApplied && this.state.revision >= revision, signal, timeoutMs),
       },
       deliver: (b) => {
@@ -128,9 +129,9 @@ export class LightAgent {
     for (const b of r.apply) {
       const applied = applyBatch(this.desired, b);
       for (const key of applied.dirty) this.port.imported(key, this.desired.imports.get(key));
-      if (applied.unpatched.length > 0) {
+      if (applied.unfit.length > 0) {
         // As the agent does (import-controller.ts): start again from a snapshot.
-        this.metrics.patchesUnfit += applied.unpatched.length;
+        this.metrics.importsUnfit += applied.unfit.length;
         this.state = distrust(this.state);
         needSync = true;
         break;
@@ -140,7 +141,7 @@ export class LightAgent {
       this.heartbeats.addAfter(HEARTBEAT, earlyHeartbeatDelay(this.lastHeartbeatAt, this.kernel.clock.now(), EARLY_HEARTBEAT_MIN_GAP_MS));
     }
     this.changed.notify();
-    if (needSync) this.syncs.request();
+    if (needSync) this.syncs.request(batch.syncWanted === true);
   }
 
   async start(): Promise<void> {

@@ -236,7 +236,8 @@ export class Agent {
 
   /** Public for tests and in-memory benchmarks; normally fed by the transport and the sync controller. */
   handleBatch(batch: ImportBatch, solicited: boolean): void {
-    if (this.imports.receive(batch, solicited).needSync) this.syncs.request();
+    // A new leader's "sync wanted" replaces a sync in flight (to a hub that may be gone).
+    if (this.imports.receive(batch, solicited).needSync) this.syncs.request(batch.syncWanted === true);
   }
 
   /** Starts every controller and returns: the agent serves its cluster whether or not the hub or the API answer yet. */

@@ -337,19 +337,23 @@ export class NatsHubTransport implements HubTransport {
       }),
       signal,
     );
-    const out: ImportBatch[] = [];
-    const seen = new Set<number>();
-    for await (const msg of replies) {
-      if (aborted(signal)) break;
-      const batch = this.decode(`${subject} (reply)`, msg.data);
-      if (batch === undefined) continue;
-      out.push(batch);
-      const first = out[0];
-      if (batch.chunk === undefined || first === undefined) break;
-      if (batch.revision === first.revision && batch.kind === first.kind) seen.add(batch.chunk.index);
-      if (seen.size >= batch.chunk.count) break;
-    }
-    return out;
+    const collect = async (): Promise<ImportBatch[]> => {
+      const out: ImportBatch[] = [];
+      const seen = new Set<number>();
+      for await (const msg of replies) {
+        if (aborted(signal)) break;
+        const batch = this.decode(`${subject} (reply)`, msg.data);
+        if (batch === undefined) continue;
+        out.push(batch);
+        const first = out[0];
+        if (batch.chunk === undefined || first === undefined) break;
+        if (batch.revision === first.revision && batch.kind === first.kind) seen.add(batch.chunk.index);
+        if (seen.size >= batch.chunk.count) break;
+      }
+      return out;
+    };
+    // Waiting for a first reply can take `maxWait`; an abort (a newer sync replaces this one) ends it at once.
+    return raceAbort(collect(), signal);
   }
 
   async close(): Promise<void> {

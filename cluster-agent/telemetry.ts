@@ -25,8 +25,8 @@ export interface AgentMetrics {
   batchesReceived: number;
   batchesApplied: number;
   batchesIgnored: number;
-  /** Endpoint patches that did not fit the import held (each made the agent ask for a snapshot). */
-  patchesUnfit: number;
+  /** Patches and kept imports that did not fit what is held (each time the agent asked to sync again). */
+  importsUnfit: number;
   objectsApplied: number;
   objectsDeleted: number;
   objectsAdopted: number;
@@ -64,7 +64,7 @@ export function newMetrics(): AgentMetrics {
     batchesReceived: 0,
     batchesApplied: 0,
     batchesIgnored: 0,
-    patchesUnfit: 0,
+    importsUnfit: 0,
     objectsApplied: 0,
     objectsDeleted: 0,
     objectsAdopted: 0,

@@ -5,7 +5,7 @@
 // backoff); `appliedRevision` advances whenever nothing is queued or in flight, so a key waiting
 // for its retry holds back neither the other keys nor the revision: it shows in `failing()`.
 import { NotFoundError } from '../../controlplane/api/errors.ts';
-import { parseServiceKey, serviceKeyString, type ImportBatch } from '../../controlplane/api/messages.ts';
+import { parseServiceKey, serviceKeyString, type HeldImport, type ImportBatch } from '../../controlplane/api/messages.ts';
 import { Wakeup, abortedPromise } from '../../controlplane/kernel/async.ts';
 import type { BackoffOptions } from '../../controlplane/kernel/backoff.ts';
 import type { Clock } from '../../controlplane/kernel/clock.ts';
@@ -14,7 +14,16 @@ import { exportProblem } from '../exports.ts';
 import { desiredImport, type DesiredImport } from '../imports.ts';
 import { isOwned, ownedServiceKey, refOf, refString, type KubeObject, type ObjectRef } from '../objects.ts';
 import { ImportOp, planExportStatus, planServiceImport, unknownObjects, type ImportOperation } from '../planners/import-plan.ts';
-import { ReceiveOutcome, applyBatch, distrust, emptyReceiveState, receiveBatch, type DesiredState, type ReceiveState } from '../planners/receive.ts';
+import {
+  ReceiveOutcome,
+  applyBatch,
+  distrust,
+  emptyReceiveState,
+  heldImports,
+  receiveBatch,
+  type DesiredState,
+  type ReceiveState,
+} from '../planners/receive.ts';
 import type { ClusterPort } from '../ports.ts';
 import { errorMessage, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 import { KnownObjects } from './known-objects.ts';
@@ -104,6 +113,11 @@ export class ImportController {
     return this.state.snapshotApplied;
   }
 
+  /** What is held, by digest, for a sync request; undefined before the first snapshot, or too many. */
+  held(): HeldImport[] | undefined {
+    return this.state.snapshotApplied ? heldImports(this.desired.imports) : undefined;
+  }
+
   /** Deltas are buffered ahead of the revision: a sync must fill the gap. */
   hasGap(): boolean {
     return this.state.pendingDeltas.length > 0;
@@ -138,17 +152,17 @@ export class ImportController {
       if (b.kind === 'snapshot') {
         // Owned objects of services the snapshot does not name must go: look at every known key.
         for (const k of this.known.keys()) this.controller.add(k);
-        this.opts.log.info({ revision: b.revision, services: b.upserts.length }, 'import snapshot received');
+        this.opts.log.info({ revision: b.revision, services: b.upserts.length, kept: b.kept?.length ?? 0 }, 'import snapshot received');
       }
       const applied = applyBatch(this.desired, b);
       for (const k of applied.dirty) this.controller.add(k);
-      if (applied.unpatched.length > 0) {
-        // The hub's patch assumed imports we do not hold as it thinks: start again from a snapshot.
+      if (applied.unfit.length > 0) {
+        // The hub assumed imports we do not hold as it thinks (a patch, a kept import): sync again.
         this.opts.log.warn(
-          { revision: b.revision, services: applied.unpatched.slice(0, 5), count: applied.unpatched.length },
-          'endpoint patch does not fit the held import; asking the hub for a snapshot',
+          { revision: b.revision, services: applied.unfit.slice(0, 5), count: applied.unfit.length },
+          'the hub assumed imports not held as it thinks; asking it to sync',
         );
-        m.patchesUnfit += applied.unpatched.length;
+        m.importsUnfit += applied.unfit.length;
         this.state = distrust(this.state);
         needSync = true;
         break;

@@ -11,7 +11,7 @@ import { errorName, type AgentLogger, type AgentMetrics } from '../telemetry.ts'
 import type { ImportController } from './import-controller.ts';
 
 /** What the sync needs of the import side: where it stands, and a way to wait for a revision. */
-export type SyncTarget = Pick<ImportController, 'snapshotApplied' | 'revision' | 'reached' | 'hasGap'>;
+export type SyncTarget = Pick<ImportController, 'snapshotApplied' | 'revision' | 'reached' | 'hasGap' | 'held'>;
 
 export interface SyncControllerOptions extends KernelSettings {
   readonly cluster: string;
@@ -34,6 +34,8 @@ export class SyncController {
   private readonly opts: SyncControllerOptions;
   private readonly controller: Controller<string>;
   private inFlight = false;
+  /** Aborts the sync in flight, when a newer one must replace it. */
+  private current: AbortController | undefined;
 
   constructor(options: SyncControllerOptions) {
     this.opts = options;
@@ -56,8 +58,13 @@ export class SyncController {
     return this.inFlight;
   }
 
-  /** Sync now (a gap in the deltas). */
-  request(): void {
+  /**
+   * Sync now (a gap in the deltas). With `restart` (a new leader asked for it), a sync in flight
+   * is given up and asked again: it went to a hub that no longer answers, and would otherwise
+   * hold the new one back until its reply timeout.
+   */
+  request(restart = false): void {
+    if (restart) this.current?.abort();
     this.controller.add(KEY);
   }
 
@@ -71,21 +78,35 @@ export class SyncController {
     // Not connected: the (re)connect event asks again.
     if (!transport.connected()) return undefined;
     const afterRevision = imports.snapshotApplied() ? imports.revision() : 0;
+    // What we hold, so that the answer carries only what differs (and a new leader's too).
+    const held = imports.held();
     this.inFlight = true;
+    const mine = new AbortController();
+    this.current = mine;
+    const either = AbortSignal.any([signal, mine.signal]);
     try {
       metrics.syncRequests += 1;
       const replies = await transport.sync(
-        { v: PROTOCOL_VERSION, cluster: this.opts.cluster, session: this.opts.session, afterRevision, accepts: [...AGENT_FEATURES] },
-        signal,
+        {
+          v: PROTOCOL_VERSION,
+          cluster: this.opts.cluster,
+          session: this.opts.session,
+          afterRevision,
+          accepts: [...AGENT_FEATURES],
+          ...(held !== undefined ? { held } : {}),
+        },
+        either,
       );
       if (replies.length === 0) throw new Error('no reply to the sync request');
       for (const r of replies) this.opts.deliver(r);
       const target = Math.max(...replies.map((r) => r.revision));
       // Remaining chunks may come on the imports subject; wait for them, bounded.
-      if (!(await imports.reached(target, signal, this.opts.chunkWaitMs)) && !signal.aborted) {
+      if (!(await imports.reached(target, either, this.opts.chunkWaitMs)) && !either.aborted) {
         throw new Error(`sync reply for revision ${target} did not complete within ${this.opts.chunkWaitMs} ms`);
       }
     } catch (err) {
+      // Replaced by a newer sync (request(true) queued it): not a failure, nothing to back off from.
+      if (mine.signal.aborted && !signal.aborted) return undefined;
       if (!signal.aborted) {
         metrics.syncFailures += 1;
         this.opts.onHub(false, `sync failed: ${errorName(err)}`);
@@ -93,6 +114,7 @@ export class SyncController {
       throw err;
     } finally {
       this.inFlight = false;
+      if (this.current === mine) this.current = undefined;
     }
     this.opts.onHub(true, 'synced');
     // Deltas buffered during the sync were drained already; only a real gap left asks again.

@@ -8,8 +8,10 @@
 // the chosen batches into the caller's maps and says which keys changed.
 import type { Condition } from '../../controlplane/api/conditions.ts';
 import { mergeImportParts } from '../../controlplane/api/import-parts.ts';
+import { importDigest } from '../../controlplane/api/import-digest.ts';
+import { IMPORT_ENVELOPE_BYTES } from '../../controlplane/api/import-parts.ts';
 import { patchImport } from '../../controlplane/api/import-patch.ts';
-import { serviceKeyString, type ImportBatch, type ImportState } from '../../controlplane/api/messages.ts';
+import { MAX_HELD_IMPORTS, MAX_MESSAGE_BYTES, serviceKeyString, type HeldImport, type ImportBatch, type ImportState } from '../../controlplane/api/messages.ts';
 
 export interface Assembly {
   readonly count: number;
@@ -52,6 +54,8 @@ export const emptyReceiveState: ReceiveState = { revision: 0, snapshotApplied: f
 export function receiveBatch(state: ReceiveState, batch: ImportBatch, solicited: boolean, cluster: string): ReceiveResult {
   const unchanged = (outcome: ReceiveOutcome, next: ReceiveState = state): ReceiveResult => ({ state: next, apply: [], needSync: false, outcome });
   if (batch.cluster !== cluster) return unchanged(ReceiveOutcome.Ignored);
+  // A new leader asks what we hold: nothing to apply, a sync (with our digests) to make.
+  if (batch.syncWanted === true) return { state, apply: [], needSync: true, outcome: ReceiveOutcome.Ignored };
   let b = batch;
   let assemblies = state.assemblies;
   if (batch.chunk !== undefined && batch.chunk.count > 1) {
@@ -133,6 +137,7 @@ function assemble(
     exportStatus: ordered.flatMap((p) => p.exportStatus),
     exportStatusRemovals: ordered.flatMap((p) => p.exportStatusRemovals ?? []),
     patches: ordered.flatMap((p) => p.patches ?? []),
+    kept: ordered.flatMap((p) => p.kept ?? []),
   };
   return { assemblies: next, batch, solicited: a.solicited };
 }
@@ -155,11 +160,13 @@ export interface Applied {
   /** Keys whose desired import or export status may have changed. */
   readonly dirty: string[];
   /**
-   * Keys of patches that did not fit what is held (no import of the key, or another endpoint
-   * count): left as they were. The desired state can no longer be trusted to be the hub's; the
-   * caller distrusts the receive state (`distrust`) so that the next batch asks for a snapshot.
+   * Keys the hub assumed something of that is not what is held: a patch onto another endpoint
+   * count (or no import), a kept import held with another digest (or not at all). A patch is
+   * not applied. The desired state can no longer be trusted to be the
+   * hub's: the caller distrusts the receive state (`distrust`) and asks to sync. (A kept import held
+   * with another digest stays as held meanwhile: nothing is withdrawn for a digest.)
    */
-  readonly unpatched: string[];
+  readonly unfit: string[];
 }
 
 /**
@@ -168,29 +175,58 @@ export interface Applied {
  */
 export function applyBatch(desired: DesiredState, b: ImportBatch): Applied {
   const dirty = new Set<string>();
-  const unpatched: string[] = [];
+  const unfit: string[] = [];
   const mark = (k: string): string => {
     dirty.add(k);
     return k;
   };
   if (b.kind === 'snapshot') {
-    for (const k of desired.imports.keys()) dirty.add(k);
+    // What it says to keep stays as it is (not dirty); everything else held goes.
+    const kept = new Map<string, ImportState>();
+    for (const k of b.kept ?? []) {
+      const key = serviceKeyString(k);
+      const held = desired.imports.get(key);
+      if (held === undefined || importDigest(held) !== k.digest) unfit.push(key);
+      // Held with another digest: kept as held until the sync that follows (stale beats withdrawn).
+      if (held !== undefined) kept.set(key, held);
+    }
+    for (const k of desired.imports.keys()) if (!kept.has(k)) dirty.add(k);
     for (const k of desired.hubStatus.keys()) dirty.add(k);
     desired.imports.clear();
     desired.hubStatus.clear();
+    for (const [k, s] of kept) desired.imports.set(k, s);
   }
   // A delta's order: upserts, patches, then removals (as the hub built it).
   for (const s of b.upserts) desired.imports.set(mark(serviceKeyString(s)), s);
   for (const p of b.kind === 'delta' ? (b.patches ?? []) : []) {
     const key = serviceKeyString(p);
     const patched = patchImport(desired.imports.get(key), p);
-    if (patched === undefined) unpatched.push(key);
+    if (patched === undefined) unfit.push(key);
     else desired.imports.set(mark(key), patched);
   }
   for (const r of b.kind === 'delta' ? b.removals : []) desired.imports.delete(mark(serviceKeyString(r)));
   for (const s of b.exportStatus) desired.hubStatus.set(mark(serviceKeyString(s)), s.conditions.map(toCondition));
   for (const r of b.kind === 'delta' ? (b.exportStatusRemovals ?? []) : []) desired.hubStatus.delete(mark(serviceKeyString(r)));
-  return { dirty: [...dirty], unpatched };
+  return { dirty: [...dirty], unfit };
+}
+
+/**
+ * What the agent holds, by digest, for its sync request (SyncRequest.held); undefined when it holds
+ * more than a request may name (MAX_HELD_IMPORTS, or a request over the message budget): the hub
+ * then sends everything.
+ */
+export function heldImports(imports: ReadonlyMap<string, ImportState>): HeldImport[] | undefined {
+  if (imports.size > MAX_HELD_IMPORTS) return undefined;
+  const held: HeldImport[] = [];
+  let bytes = IMPORT_ENVELOPE_BYTES;
+  for (const s of imports.values()) {
+    const h = { namespace: s.namespace, name: s.name, digest: importDigest(s) };
+    // {"namespace":"…","name":"…","digest":"…"}, and a comma.
+    bytes += h.namespace.length + h.name.length + h.digest.length + 40;
+    if (bytes > MAX_MESSAGE_BYTES) return undefined;
+    held.push(h);
+  }
+  return held;
 }
 
 /**

@@ -4,9 +4,11 @@
 import { z } from 'zod';
 import { labelSelectorSchema, nameSchema } from './resources.ts';
 import {
+  MAX_HELD_IMPORTS,
   agentEnvelope,
   annotationMapSchema,
   endpointSchema,
+  heldImportSchema,
   internalTrafficPolicySchema,
   ipSchema,
   labelMapSchema,
@@ -80,11 +82,17 @@ export const agentConditionSchema = z.object({
 export const AgentFeature = {
   /** ImportBatch.patches: endpoint-level changes to held imports. */
   ImportPatches: 'import-patches',
+  /**
+   * Resuming from what is held: the agent names its imports' digests when it asks to sync
+   * (SyncRequest.held) and takes a snapshot that says which of them to keep (ImportBatch.kept);
+   * a new leader asks it to sync (ImportBatch.syncWanted) instead of pushing a whole snapshot.
+   */
+  ImportRebase: 'import-rebase',
 } as const;
 export type AgentFeature = (typeof AgentFeature)[keyof typeof AgentFeature];
 
 /** What this agent build accepts. */
-export const AGENT_FEATURES: readonly string[] = [AgentFeature.ImportPatches];
+export const AGENT_FEATURES: readonly string[] = [AgentFeature.ImportPatches, AgentFeature.ImportRebase];
 
 const acceptsSchema = z.array(z.string().min(1).max(63)).max(32).optional();
 
@@ -108,6 +116,11 @@ export const syncRequestSchema = z.object({
   afterRevision: z.int().min(0),
   /** Protocol features the agent accepts (AgentFeature); absent: none. */
   accepts: acceptsSchema,
+  /**
+   * The imports the agent holds, by digest (with AgentFeature.ImportRebase): the snapshot that
+   * answers sends only those that differ, and names the rest in `kept`. Absent: send everything.
+   */
+  held: z.array(heldImportSchema).max(MAX_HELD_IMPORTS).optional(),
 });
 export type SyncRequest = z.output<typeof syncRequestSchema>;
 

@@ -9,6 +9,7 @@ import {
   PROTOCOL_VERSION,
   annotationMapSchema,
   endpointSchema,
+  heldImportSchema,
   internalTrafficPolicySchema,
   ipSchema,
   labelMapSchema,
@@ -121,6 +122,14 @@ export const importBatchSchema = z.object({
   exportStatusRemovals: z.array(z.object({ namespace: nameSchema, name: nameSchema })).optional(),
   /** Endpoint-level changes to held imports, applied after the upserts and before the removals (deltas only). */
   patches: z.array(importPatchSchema).optional(),
+  /**
+   * A snapshot's imports the receiver keeps as it holds them (it named them in its sync request's
+   * `held`, and the hub's are the same): part of the complete state without being sent again. One
+   * the receiver no longer holds with that digest makes it ask for a sync again.
+   */
+  kept: z.array(heldImportSchema).optional(),
+  /** A new leader asks the receiver to sync (with `held`) rather than pushing a whole snapshot; nothing to apply. */
+  syncWanted: z.literal(true).optional(),
   /** Large snapshots are split; apply only once every chunk of a revision has arrived. */
   chunk: z.object({ index: z.int().min(0), count: z.int().min(1) }).optional(),
 });

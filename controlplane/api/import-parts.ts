@@ -14,6 +14,7 @@ import {
   importPatchJson,
   importStateJson,
   serviceKeyString,
+  type HeldImport,
   type ImportBatch,
   type ImportPatch,
   type ImportState,
@@ -29,7 +30,8 @@ type Item =
   | { readonly field: 'removals'; readonly value: ServiceKey }
   | { readonly field: 'exportStatus'; readonly value: ImportBatch['exportStatus'][number] }
   | { readonly field: 'exportStatusRemovals'; readonly value: ServiceKey }
-  | { readonly field: 'patches'; readonly value: ImportPatch };
+  | { readonly field: 'patches'; readonly value: ImportPatch }
+  | { readonly field: 'kept'; readonly value: HeldImport };
 
 /** One batch as messages that each encode under `maxBytes`; a batch that fits stays one message without `chunk`. */
 export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESSAGE_BYTES): ImportBatch[] {
@@ -41,6 +43,7 @@ export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESS
     ...batch.exportStatus.map((value) => ({ field: 'exportStatus' as const, value })),
     ...(batch.exportStatusRemovals ?? []).map((value) => ({ field: 'exportStatusRemovals' as const, value })),
     ...(batch.patches ?? []).map((value) => ({ field: 'patches' as const, value })),
+    ...(batch.kept ?? []).map((value) => ({ field: 'kept' as const, value })),
   ];
   const size = (item: Item): number =>
     item.field === 'upserts'
@@ -56,14 +59,16 @@ export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESS
     const exportStatus: ImportBatch['exportStatus'] = [];
     const statusRemovals: ServiceKey[] = [];
     const patches: ImportPatch[] = [];
+    const kept: HeldImport[] = [];
     for (const item of part) {
       if (item.field === 'upserts') upserts.push(item.value);
       else if (item.field === 'removals') removals.push(item.value);
       else if (item.field === 'exportStatus') exportStatus.push(item.value);
       else if (item.field === 'patches') patches.push(item.value);
+      else if (item.field === 'kept') kept.push(item.value);
       else statusRemovals.push(item.value);
     }
-    const { exportStatusRemovals: _r, patches: _p, ...rest } = base;
+    const { exportStatusRemovals: _r, patches: _p, kept: _k, ...rest } = base;
     return {
       ...rest,
       upserts,
@@ -71,6 +76,7 @@ export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESS
       exportStatus,
       ...(statusRemovals.length > 0 ? { exportStatusRemovals: statusRemovals } : {}),
       ...(patches.length > 0 ? { patches } : {}),
+      ...(kept.length > 0 ? { kept } : {}),
       chunk: { index, count: parts.length },
     };
   });

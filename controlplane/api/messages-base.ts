@@ -84,3 +84,17 @@ export const agentEnvelope = {
   /** Random per agent process; with a report's seq it lets the hub drop replays and stale retries. */
   session: z.string().min(8).max(64),
 };
+
+/**
+ * One import a receiver holds, named by its content digest (api/import-digest.ts): what an agent
+ * says it holds when it asks to sync, and what a snapshot tells it to keep.
+ */
+export const heldImportSchema = z.object({
+  namespace: nameSchema,
+  name: nameSchema,
+  digest: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected a digest of 8 to 64 base64url characters'),
+});
+export type HeldImport = z.output<typeof heldImportSchema>;
+
+/** Bound on the imports a sync request names; an agent holding more asks for a whole snapshot. */
+export const MAX_HELD_IMPORTS = 10_000;

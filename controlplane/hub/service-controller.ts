@@ -177,7 +177,7 @@ export class ServiceController implements ServicesView {
       return;
     }
     // Followers stay silent: the leader answers.
-    if (this.delivery.requestSync(from, decoded.value.afterRevision, msg.reply, decoded.value.accepts)) this.deps.count('sync', 'ok');
+    if (this.delivery.requestSync(from, decoded.value.afterRevision, msg.reply, decoded.value.accepts, decoded.value.held)) this.deps.count('sync', 'ok');
   }
 
   // ---- internals -------------------------------------------------------------------------------

@@ -158,6 +158,33 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     assert.deepEqual(kube.list('ServiceImport', 'apps'), []);
   });
 
+  it('a new leader’s "sync wanted" replaces a sync hanging on a dead hub, and its snapshot keeps what is held as is', async () => {
+    const kube = new MemoryCluster();
+    const hub = new FakeTransport();
+    hub.onSync = () => Promise.resolve([batch('snapshot', 0, 2, [imp('web', 3), imp('api', 1)])]);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'the first snapshot applied', () => agent.appliedRevision() === 2);
+    const web = kube.list('EndpointSlice', 'apps').find((s) => s.metadata.name.startsWith('web-'));
+    assert.ok(web?.metadata.resourceVersion !== undefined);
+    // The leader dies: a gap makes the agent ask, and no one answers.
+    hub.onSync = () => new Promise<ImportBatch[]>(() => undefined);
+    hub.push(batch('delta', 7, 8, []));
+    await drive(agents.clock, 'a sync in flight', () => hub.syncs.length === 2);
+    // A new leader asks for a sync; it keeps what the agent holds as it has it.
+    hub.onSync = (s) => Promise.resolve([batch('snapshot', 0, 9, [imp('new', 1)], { kept: (s.held ?? []).filter((h) => h.name === 'web') })]);
+    hub.push({ ...batch('delta', 9, 9, []), syncWanted: true });
+    await drive(agents.clock, 'the new leader’s snapshot applied', () => agent.appliedRevision() === 9, 2000);
+    const asked = hub.syncs[2];
+    assert.deepEqual(asked?.held?.map((h) => h.name).sort(), ['api', 'web'], 'it named what it holds');
+    assert.deepEqual(names(kube.list('ServiceImport', 'apps')), ['new', 'web']);
+    assert.equal(
+      kube.list('EndpointSlice', 'apps').find((s) => s.metadata.name === web.metadata.name)?.metadata.resourceVersion,
+      web.metadata.resourceVersion,
+      'the kept import was not rewritten',
+    );
+    assert.equal(agent.metrics.syncFailures, 0, 'the replaced sync is no failure');
+  });
+
   it('assembles a chunked snapshot from the sync reply and pushed chunks', async () => {
     const kube = new MemoryCluster();
     const hub = new FakeTransport();

@@ -3,12 +3,15 @@
 // through importBatchParts (api/import-parts.ts), which splits them under the message budget.
 // Pure.
 import { importBatchParts } from '../../api/import-parts.ts';
+import { importDigest } from '../../api/import-digest.ts';
 import { diffImport } from '../../api/import-patch.ts';
 import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   parseServiceKey,
+  serviceKeyString,
   type ExportStatus,
+  type HeldImport,
   type ImportBatch,
   type ImportPatch,
   type ImportState,
@@ -80,23 +83,41 @@ export function upToDateBatch(consumer: string, revision: number): ImportBatch {
   return deltaBatch(consumer, revision, revision, emptyDelta());
 }
 
-/** The consumer's whole desired state at `revision`, in chunks that each fit a message (import-parts.ts). */
+/** "A new leader: tell me what you hold" (AgentFeature.ImportRebase); nothing to apply. */
+export function syncWantedBatch(consumer: string, revision: number): ImportBatch {
+  return { ...upToDateBatch(consumer, revision), syncWanted: true };
+}
+
+/**
+ * The consumer's whole desired state at `revision`, in chunks that each fit a message
+ * (import-parts.ts). With `held` (what the agent said it holds, key → digest), an import it holds
+ * as it is goes by name in `kept` instead of whole.
+ */
 export function snapshotBatches(
   consumer: string,
   revision: number,
   imports: readonly ImportState[],
   statuses: readonly ExportStatus[],
   maxBytes: number = MAX_MESSAGE_BYTES,
+  held?: ReadonlyMap<string, string>,
 ): ImportBatch[] {
+  const upserts: ImportState[] = [];
+  const kept: HeldImport[] = [];
+  for (const s of imports) {
+    const digest = held?.get(serviceKeyString(s));
+    if (digest !== undefined && digest === importDigest(s)) kept.push({ namespace: s.namespace, name: s.name, digest });
+    else upserts.push(s);
+  }
   const snapshot: ImportBatch = {
     v: PROTOCOL_VERSION,
     cluster: consumer,
     kind: 'snapshot',
     fromRevision: 0,
     revision,
-    upserts: [...imports],
+    upserts,
     removals: [],
     exportStatus: [...statuses],
+    ...(kept.length > 0 ? { kept } : {}),
   };
   return importBatchParts(snapshot, maxBytes);
 }

@@ -19,6 +19,8 @@ export interface SnapshotRequest {
   readonly reply: string | undefined;
   /** When it asked (ms). */
   readonly askedAt: number;
+  /** What it said it holds (service key → digest, SyncRequest.held): the snapshot sends only what differs. */
+  readonly held?: ReadonlyMap<string, string> | undefined;
 }
 
 export type DeliveryStep = 'forget' | 'nothing' | 'delta' | 'snapshot';
@@ -45,4 +47,27 @@ export const SYNC_REPLY_FRESH_MS = 5000;
  */
 export function snapshotTarget(request: SnapshotRequest | undefined, now: number): { readonly reply: string } | 'imports' {
   return request?.reply !== undefined && now - request.askedAt < SYNC_REPLY_FRESH_MS ? { reply: request.reply } : 'imports';
+}
+
+/** How long a new leader waits for the sync it asked an agent for before pushing a whole snapshot. */
+export const SYNC_WANTED_WAIT_MS = 3000;
+
+export type SnapshotStep = { readonly step: 'ask' } | { readonly step: 'wait'; readonly ms: number } | { readonly step: 'send' };
+
+/**
+ * How a consumer due a snapshot is served. One that asked, or whose agent cannot resume from what
+ * it holds, gets it now. Otherwise (a new term: nothing sent yet, nothing asked) the agent is asked
+ * to sync (ImportBatch.syncWanted), naming what it holds, so that the snapshot carries only what
+ * differs, not the whole state once per consumer (issue 11: failover and restarts cost the
+ * change, not the registry); if its sync does not come within SYNC_WANTED_WAIT_MS, it is pushed
+ * the whole snapshot after all.
+ */
+export function planSnapshot(
+  s: { readonly snapshot: SnapshotRequest | undefined; readonly syncWantedAt: number | undefined; readonly rebase: boolean },
+  now: number,
+): SnapshotStep {
+  if (s.snapshot !== undefined || !s.rebase) return { step: 'send' };
+  if (s.syncWantedAt === undefined) return { step: 'ask' };
+  const left = s.syncWantedAt + SYNC_WANTED_WAIT_MS - now;
+  return left > 0 ? { step: 'wait', ms: left } : { step: 'send' };
 }

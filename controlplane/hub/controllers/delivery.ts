@@ -5,15 +5,32 @@
 // while deltas to everyone else keep flowing. Both run only while this hub leads, with the
 // leadership term's signal; a new term starts from nothing sent, so every consumer is re-based on
 // a snapshot (the resync).
-import { AgentFeature, MAX_MESSAGE_BYTES, importBatchCodec, type ExportStatus, type ImportBatch, type ImportState } from '../../api/messages.ts';
+import {
+  AgentFeature,
+  MAX_MESSAGE_BYTES,
+  importBatchCodec,
+  serviceKeyString,
+  type HeldImport,
+  type ExportStatus,
+  type ImportBatch,
+  type ImportState,
+} from '../../api/messages.ts';
 import { importBatchParts } from '../../api/import-parts.ts';
 import { clusterSubject } from '../../api/subjects.ts';
 import { Controller } from '../../kernel/controller.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { backgroundClock } from './background-clock.ts';
 import type { ConsumerDelivery, DeliveryState } from './convergence-plan.ts';
-import { deltaBatch, emptyDelta, recordImportChange, snapshotBatches, upToDateBatch, type PendingDelta } from './batches.ts';
-import { planDelivery, planSync, snapshotTarget, type ConsumerDeliveryState, type SnapshotRequest } from './delivery-plan.ts';
+import { deltaBatch, emptyDelta, recordImportChange, snapshotBatches, syncWantedBatch, upToDateBatch, type PendingDelta } from './batches.ts';
+import {
+  SYNC_WANTED_WAIT_MS,
+  planDelivery,
+  planSnapshot,
+  planSync,
+  snapshotTarget,
+  type ConsumerDeliveryState,
+  type SnapshotRequest,
+} from './delivery-plan.ts';
 
 /** What delivery reads of the service model, and where it publishes. */
 export interface DeliveryDeps {
@@ -36,6 +53,8 @@ interface Consumer {
   sent: number | undefined;
   pending: PendingDelta | undefined;
   snapshot: SnapshotRequest | undefined;
+  /** When this term asked its agent to sync (ImportBatch.syncWanted), if it did. */
+  syncWantedAt: number | undefined;
 }
 
 export class DeliveryController {
@@ -45,8 +64,8 @@ export class DeliveryController {
   private readonly snapshots: Controller<string>;
   /** Undefined while not leading: changes are then not recorded (a new term snapshots everyone). */
   private term: Map<string, Consumer> | undefined;
-  /** Consumers whose agent accepts endpoint patches (AgentFeature.ImportPatches). */
-  private readonly patching = new Set<string>();
+  /** What each consumer's agent accepts beyond the base protocol (AgentFeature), as it last said. */
+  private readonly features = new Map<string, ReadonlySet<string>>();
 
   constructor(deps: DeliveryDeps) {
     this.deps = deps;
@@ -69,12 +88,12 @@ export class DeliveryController {
       clock: this.clock,
       reconcile: async (consumer, signal) => {
         if (signal.aborted) return undefined;
-        if (this.step(consumer) === 'snapshot') this.sendSnapshot(consumer);
+        const wait = this.step(consumer) === 'snapshot' ? this.serveSnapshot(consumer) : undefined;
         // Yield to the event loop (heartbeats, reports, other consumers' deltas) between snapshots.
         await new Promise<void>((resolve) => {
           setImmediate(resolve);
         });
-        return undefined;
+        return wait === undefined ? undefined : { requeueAfterMs: wait };
       },
       onError,
     });
@@ -125,8 +144,12 @@ export class DeliveryController {
    * nothing beyond the base protocol). Kept across terms: every replica hears both.
    */
   accepts(consumer: string, features: readonly string[] | undefined): void {
-    if (features?.includes(AgentFeature.ImportPatches) === true) this.patching.add(consumer);
-    else this.patching.delete(consumer);
+    if (features === undefined || features.length === 0) this.features.delete(consumer);
+    else if (!sameFeatures(this.features.get(consumer), features)) this.features.set(consumer, new Set(features));
+  }
+
+  private accepted(consumer: string, feature: AgentFeature): boolean {
+    return this.features.get(consumer)?.has(feature) === true;
   }
 
   recordStatus(consumer: string, key: string, next: ExportStatus | undefined): void {
@@ -145,7 +168,7 @@ export class DeliveryController {
    * An agent asks for everything after `afterRevision`: an empty delta when it has it all,
    * otherwise a snapshot (to `reply` while the agent still waits there). False when not leading.
    */
-  requestSync(consumer: string, afterRevision: number, reply: string | undefined, accepts?: readonly string[]): boolean {
+  requestSync(consumer: string, afterRevision: number, reply: string | undefined, accepts?: readonly string[], held?: readonly HeldImport[]): boolean {
     this.accepts(consumer, accepts);
     const c = this.consumer(consumer);
     if (c === undefined) return false;
@@ -160,15 +183,22 @@ export class DeliveryController {
       }
       return true;
     }
-    this.wantSnapshot(consumer, reply);
+    const digests =
+      held === undefined || !this.accepted(consumer, AgentFeature.ImportRebase) ? undefined : new Map(held.map((h) => [serviceKeyString(h), h.digest]));
+    this.wantSnapshot(consumer, reply, digests);
     return true;
   }
 
-  private wantSnapshot(consumer: string, reply: string | undefined): void {
+  private wantSnapshot(consumer: string, reply: string | undefined, held?: ReadonlyMap<string, string>): void {
     const c = this.consumer(consumer);
     if (c === undefined) return;
     const now = this.clock.now();
-    c.snapshot = { reply: reply ?? c.snapshot?.reply, askedAt: reply !== undefined ? now : (c.snapshot?.askedAt ?? now) };
+    c.snapshot = {
+      reply: reply ?? c.snapshot?.reply,
+      askedAt: reply !== undefined ? now : (c.snapshot?.askedAt ?? now),
+      // The latest word on what it holds; the agent checks each kept digest against what it holds then.
+      held: held ?? c.snapshot?.held,
+    };
     this.deltas.add(consumer);
   }
 
@@ -176,7 +206,7 @@ export class DeliveryController {
     const term = this.term;
     if (term === undefined) return undefined;
     let c = term.get(name);
-    if (c === undefined) term.set(name, (c = { sent: undefined, pending: undefined, snapshot: undefined }));
+    if (c === undefined) term.set(name, (c = { sent: undefined, pending: undefined, snapshot: undefined, syncWantedAt: undefined }));
     return c;
   }
 
@@ -195,7 +225,7 @@ export class DeliveryController {
     switch (planDelivery(this.stateOf(name, c))) {
       case 'forget':
         this.term?.delete(name);
-        this.patching.delete(name);
+        this.features.delete(name);
         return;
       case 'nothing':
         return;
@@ -210,7 +240,7 @@ export class DeliveryController {
 
   private sendDelta(name: string, c: Consumer): void {
     const revision = this.deps.revision();
-    const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta(), this.patching.has(name));
+    const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta(), this.accepted(name, AgentFeature.ImportPatches));
     // A large delta goes in chunks like a snapshot; the consumer applies it once all have arrived.
     for (const part of importBatchParts(delta, this.deps.maxBytes ?? MAX_MESSAGE_BYTES)) {
       this.deps.publish(clusterSubject(name, 'imports'), importBatchCodec.encode(part));
@@ -220,12 +250,28 @@ export class DeliveryController {
     this.deps.count('imports', 'delta');
   }
 
-  private sendSnapshot(name: string): void {
+  /** Asks the agent to sync, waits for it, or sends the snapshot (delivery-plan.ts planSnapshot); returns how long to wait. */
+  private serveSnapshot(name: string): number | undefined {
     const c = this.consumer(name);
+    if (c === undefined) return undefined;
+    const now = this.clock.now();
+    const plan = planSnapshot({ snapshot: c.snapshot, syncWantedAt: c.syncWantedAt, rebase: this.accepted(name, AgentFeature.ImportRebase) }, now);
+    if (plan.step === 'send') {
+      this.sendSnapshot(name, c);
+      return undefined;
+    }
+    if (plan.step === 'wait') return plan.ms;
+    c.syncWantedAt = now;
+    this.deps.publish(clusterSubject(name, 'imports'), importBatchCodec.encode(syncWantedBatch(name, this.deps.revision())));
+    this.deps.count('imports', 'sync-wanted');
+    return SYNC_WANTED_WAIT_MS;
+  }
+
+  private sendSnapshot(name: string, c: Consumer): void {
     const desired = this.deps.desired(name);
-    if (c === undefined || desired === undefined) return;
+    if (desired === undefined) return;
     const revision = this.deps.revision();
-    const batches: ImportBatch[] = snapshotBatches(name, revision, desired.imports, desired.statuses, this.deps.maxBytes);
+    const batches: ImportBatch[] = snapshotBatches(name, revision, desired.imports, desired.statuses, this.deps.maxBytes, c.snapshot?.held);
     const target = snapshotTarget(c.snapshot, this.clock.now());
     for (const [i, batch] of batches.entries()) {
       const subject = i === 0 && target !== 'imports' ? target.reply : clusterSubject(name, 'imports');
@@ -234,6 +280,11 @@ export class DeliveryController {
     c.sent = revision;
     c.pending = undefined;
     c.snapshot = undefined;
+    c.syncWantedAt = undefined;
     this.deps.count('imports', 'snapshot');
   }
+}
+
+function sameFeatures(have: ReadonlySet<string> | undefined, said: readonly string[]): boolean {
+  return have !== undefined && have.size === said.length && said.every((f) => have.has(f));
 }

@@ -112,6 +112,12 @@ export const validHeartbeat = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arb
     })
     .map((m) => plain(compact(m)));
 
+const heldImport = fc.record({
+  namespace: dnsLabel,
+  name: dnsLabel,
+  digest: fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')), minLength: 8, maxLength: 22 }),
+});
+
 export const validSyncRequest = (cluster: fc.Arbitrary<string> = dnsLabel): fc.Arbitrary<SyncRequest> =>
   fc
     .record({
@@ -119,7 +125,8 @@ export const validSyncRequest = (cluster: fc.Arbitrary<string> = dnsLabel): fc.A
       cluster,
       session,
       afterRevision: revision,
-      accepts: optional(fc.array(fc.constant('import-patches'), { maxLength: 1 })),
+      accepts: optional(fc.subarray(['import-patches', 'import-rebase'])),
+      held: optional(fc.array(heldImport, { maxLength: 3 })),
     })
     .map((m) => plain(compact(m)));
 
@@ -216,6 +223,8 @@ export const validImportBatch = (cluster: fc.Arbitrary<string> = dnsLabel): fc.A
       exportStatus: fc.array(fc.record({ namespace: dnsLabel, name: dnsLabel, conditions: fc.array(condition, { maxLength: 2 }) }), { maxLength: 2 }),
       exportStatusRemovals: optional(fc.array(serviceRef, { maxLength: 2 })),
       patches: optional(fc.array(importPatch, { maxLength: 3 })),
+      kept: optional(fc.array(heldImport, { maxLength: 3 })),
+      syncWanted: optional(fc.constant(true as const)),
       chunk: optional(fc.integer({ min: 1, max: 100 }).chain((count) => fc.record({ index: fc.nat({ max: count - 1 }), count: fc.constant(count) }))),
     })
     .map((m) => plain(compact(m)));

@@ -12,6 +12,7 @@ import {
   type SettingsRequest,
   type SyncRequest,
 } from '../../../controlplane/api/messages.ts';
+import { raceAbort } from '../../../controlplane/kernel/async.ts';
 import type { ManualClock } from '../../../controlplane/kernel/clock.ts';
 import type { MemoryCluster } from '../../../cluster-agent/memory-cluster.ts';
 import type { KubeObject } from '../../../cluster-agent/objects.ts';
@@ -54,10 +55,11 @@ export class FakeTransport implements HubTransport {
   heartbeat(h: Heartbeat): void {
     this.heartbeats.push(h);
   }
-  sync(s: SyncRequest): Promise<ImportBatch[]> {
+  sync(s: SyncRequest, signal?: AbortSignal): Promise<ImportBatch[]> {
     if (!this.up) return Promise.reject(new Error('not connected'));
     this.syncs.push(s);
-    return this.onSync(s);
+    // As the NATS transport does: an abort ends the wait for a reply at once.
+    return signal === undefined ? this.onSync(s) : raceAbort(this.onSync(s), signal);
   }
   settings(s: SettingsRequest): Promise<ClusterSettings> {
     if (!this.up) return Promise.reject(new Error('not connected'));

@@ -3,13 +3,15 @@
 // from replies and pushes, buffered deltas drained once they fit; and applyBatch writing the
 // chosen batches into the desired state, saying which keys changed.
 import assert from 'node:assert/strict';
-import type { ImportBatch, ImportState } from '../../../controlplane/api/messages.ts';
+import { importDigest } from '../../../controlplane/api/import-digest.ts';
+import { MAX_HELD_IMPORTS, type ImportBatch, type ImportState } from '../../../controlplane/api/messages.ts';
 import {
   MAX_ASSEMBLIES,
   MAX_BUFFERED_DELTAS,
   applyBatch,
   distrust,
   emptyReceiveState,
+  heldImports,
   receiveBatch,
   type DesiredState,
   type ReceiveState,
@@ -214,13 +216,47 @@ describe('agent planner: receiveBatch (pure)', () => {
         ],
       }),
     );
-    assert.deepEqual(applied, { dirty: ['apps/a'], unpatched: ['apps/b', 'apps/missing'] });
+    assert.deepEqual(applied, { dirty: ['apps/a'], unfit: ['apps/b', 'apps/missing'] });
     assert.deepEqual(
       desired.imports.get('apps/a')?.endpoints.map((e) => e.addresses[0]),
       ['10.9.0.1', '10.9.9.9', '10.9.0.3'],
     );
     assert.deepEqual(desired.imports.get('apps/b'), imp('b', 2));
     assert.equal(desired.imports.has('apps/missing'), false);
+  });
+
+  it('a new leader’s "sync wanted" applies nothing and asks to sync; its snapshot keeps what it names as held', () => {
+    const { state, desired } = feed([batch('snapshot', 0, 5, [imp('a', 2), imp('b', 1), imp('c', 1)])]);
+    const r = receiveBatch(state, { ...batch('delta', 9, 9, []), syncWanted: true }, false, CLUSTER);
+    assert.deepEqual([r.outcome, r.needSync, r.apply, r.state], ['ignored', true, [], state]);
+    const a = desired.imports.get('apps/a');
+    assert.ok(a !== undefined);
+    const snapshot = batch('snapshot', 0, 9, [imp('d', 1)], {
+      kept: [
+        { namespace: 'apps', name: 'a', digest: importDigest(a) },
+        // Held with another digest than the hub's idea of it: kept as held, and named.
+        { namespace: 'apps', name: 'b', digest: importDigest(imp('b', 7)) },
+        { namespace: 'apps', name: 'never', digest: importDigest(imp('never', 1)) },
+      ],
+    });
+    const applied = applyBatch(desired, snapshot);
+    assert.deepEqual(applied.unfit, ['apps/b', 'apps/never']);
+    assert.deepEqual(applied.dirty.sort(), ['apps/c', 'apps/d'], 'kept imports are not touched, the rest replaced');
+    assert.equal(desired.imports.get('apps/a'), a);
+    assert.deepEqual(keys(desired), ['apps/a', 'apps/b', 'apps/d']);
+  });
+
+  it('names what it holds by digest for a sync request, or nothing when that would not fit a message', () => {
+    const held = new Map([
+      ['apps/a', imp('a', 2)],
+      ['apps/b', imp('b', 1)],
+    ]);
+    assert.deepEqual(heldImports(held), [
+      { namespace: 'apps', name: 'a', digest: importDigest(imp('a', 2)) },
+      { namespace: 'apps', name: 'b', digest: importDigest(imp('b', 1)) },
+    ]);
+    const many = new Map(Array.from({ length: MAX_HELD_IMPORTS + 1 }, (_, i) => [`apps/s${i}`, imp(`s${i}`, 0)]));
+    assert.equal(heldImports(many), undefined);
   });
 
   it('a distrusted state asks for a sync on the next delta and takes the snapshot that answers it', () => {

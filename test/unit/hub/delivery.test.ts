@@ -3,10 +3,14 @@
 // table-driven; then a thin test of the loop against an in-memory publisher.
 import assert from 'node:assert/strict';
 import { importBatchCodec, type ExportStatus, type ImportBatch, type ImportState } from '../../../controlplane/api/messages.ts';
-import { deltaBatch, emptyDelta, snapshotBatches } from '../../../controlplane/hub/controllers/batches.ts';
+import { importDigest } from '../../../controlplane/api/import-digest.ts';
+import { ManualClock } from '../../../controlplane/kernel/clock.ts';
+import { deltaBatch, emptyDelta, snapshotBatches, upToDateBatch } from '../../../controlplane/hub/controllers/batches.ts';
 import { DeliveryController } from '../../../controlplane/hub/controllers/delivery.ts';
 import {
+  SYNC_WANTED_WAIT_MS,
   planDelivery,
+  planSnapshot,
   planSync,
   snapshotTarget,
   SYNC_REPLY_FRESH_MS,
@@ -84,9 +88,48 @@ describe('delivery decisions (pure)', () => {
     assert.equal(snapshotTarget({ reply: undefined, askedAt: 1000 }, 1000), 'imports');
     assert.equal(snapshotTarget(undefined, 1000), 'imports');
   });
+
+  it('a snapshot due is sent when asked for or when the agent cannot resume; otherwise the agent is asked to sync, and waited for a while', () => {
+    const asked = { reply: 'r', askedAt: 0 };
+    const table: [Parameters<typeof planSnapshot>[0], number, ReturnType<typeof planSnapshot>][] = [
+      [{ snapshot: asked, syncWantedAt: undefined, rebase: true }, 0, { step: 'send' }],
+      [{ snapshot: undefined, syncWantedAt: undefined, rebase: false }, 0, { step: 'send' }],
+      [{ snapshot: undefined, syncWantedAt: undefined, rebase: true }, 0, { step: 'ask' }],
+      [{ snapshot: undefined, syncWantedAt: 1000, rebase: true }, 1500, { step: 'wait', ms: SYNC_WANTED_WAIT_MS - 500 }],
+      [{ snapshot: undefined, syncWantedAt: 1000, rebase: true }, 1000 + SYNC_WANTED_WAIT_MS, { step: 'send' }],
+      [{ snapshot: asked, syncWantedAt: 1000, rebase: true }, 1001, { step: 'send' }],
+    ];
+    for (const [state, now, want] of table) assert.deepEqual(planSnapshot(state, now), want, JSON.stringify(state));
+  });
 });
 
 describe('import batches (values through the codec)', () => {
+  it('a snapshot for an agent that said what it holds names what it holds as is, and sends the rest', () => {
+    const [a, b, c] = [imp('a'), imp('b', 3), imp('c')];
+    const held = new Map([
+      ['inference/a', importDigest(a)],
+      ['inference/b', importDigest(imp('b', 2))],
+      ['inference/gone', importDigest(imp('gone'))],
+    ]);
+    const [snap, ...more] = snapshotBatches('c', 7, [a, b, c], [], undefined, held);
+    assert.equal(more.length, 0);
+    assert.deepEqual(snap?.upserts, [b, c]);
+    assert.deepEqual(snap.kept, [{ namespace: 'inference', name: 'a', digest: importDigest(a) }]);
+    const decoded = importBatchCodec.decode(importBatchCodec.encode(snap), 'c');
+    assert.ok(decoded.ok);
+    assert.deepEqual(decoded.value, snap);
+  });
+
+  it('digests agree on content whoever built the import: the hub’s object and the agent’s decoded copy', () => {
+    const built: ImportState = { ...imp('a', 4), labels: { tier: 'gpu' }, sessionAffinityConfig: undefined };
+    const decoded = importBatchCodec.decode(importBatchCodec.encode({ ...upToDateBatch('c', 1), upserts: [built] }), 'c');
+    assert.ok(decoded.ok);
+    const back = decoded.value.upserts[0] as ImportState;
+    assert.notEqual(JSON.stringify(Object.keys(back)), JSON.stringify(Object.keys(built)), 'a different key order, even');
+    assert.equal(importDigest(back), importDigest(built));
+    assert.notEqual(importDigest(imp('a', 5)), importDigest(built));
+  });
+
   it('a delta carries upserts, removals and status changes, and decodes back', () => {
     const d = emptyDelta();
     d.imports.set('inference/a', imp('a'));
@@ -250,6 +293,54 @@ describe('DeliveryController loop (in-memory publisher)', () => {
     delivery.recordImport('c', 'inference/a', imp('a', 12), after);
     await waitFor('the next delta', () => published.length === 6);
     assert.deepEqual(sent('c', 5)?.upserts, [imp('a', 12)]);
+    term.abort();
+    await leading;
+  });
+
+  it('a new term asks an agent that can resume to sync, and sends only what differs from what it holds', async () => {
+    const clock = new ManualClock(1_000_000);
+    const resuming = new DeliveryController({
+      registered: (c) => registered.has(c),
+      consumers: () => [...registered],
+      revision: () => revision,
+      desired: (c) => ({ imports: desired.get(c) ?? [], statuses: [] }),
+      publish: (subject, data) => {
+        const cluster = subject.includes('.c.') || subject.startsWith('_INBOX_c') ? 'c' : 'd';
+        published.push({ subject, batch: decode(data, cluster) });
+      },
+      count: () => undefined,
+      warn: () => undefined,
+      clock,
+    });
+    resuming.accepts('c', ['import-patches', 'import-rebase']);
+    resuming.accepts('d', ['import-patches', 'import-rebase']);
+    const term = new AbortController();
+    const leading = resuming.lead(term.signal);
+    await waitFor('each asked to sync', () => published.length === 2);
+    assert.deepEqual(published.map((p) => [p.batch.cluster, p.batch.syncWanted, p.batch.upserts.length]).sort(), [
+      ['c', true, 0],
+      ['d', true, 0],
+    ]);
+    // c answers: it holds a as the hub has it (the digest of what it decoded) and an old b.
+    const held = [imp('a'), { ...imp('b'), ports: [{ port: 81, protocol: 'TCP' as const }] }].map((s) => {
+      const decoded = importBatchCodec.decode(importBatchCodec.encode({ ...upToDateBatch('c', 1), upserts: [s] }), 'c');
+      assert.ok(decoded.ok);
+      const got = decoded.value.upserts[0] as ImportState;
+      return { namespace: got.namespace, name: got.name, digest: importDigest(got) };
+    });
+    desired.set('c', [imp('a'), imp('b')]);
+    assert.equal(resuming.requestSync('c', 10, '_INBOX_c.7', ['import-patches', 'import-rebase'], held), true);
+    await waitFor('the rebased snapshot', () => published.length === 3);
+    const snap = published[2];
+    assert.equal(snap?.subject, '_INBOX_c.7');
+    assert.deepEqual([snap.batch.kind, snap.batch.upserts.map((u) => u.name), snap.batch.kept?.map((k) => k.name)], ['snapshot', ['b'], ['a']]);
+    // d never answers (it was away): after the wait it is pushed the whole snapshot.
+    clock.advance(SYNC_WANTED_WAIT_MS);
+    await waitFor('the whole snapshot', () => published.length === 4);
+    assert.deepEqual(
+      [published[3]?.batch.cluster, published[3]?.batch.kind, published[3]?.batch.upserts.length, published[3]?.batch.kept],
+      ['d', 'snapshot', 2, undefined],
+    );
     term.abort();
     await leading;
   });
