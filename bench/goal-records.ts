@@ -10,10 +10,19 @@ type Figures = Omit<BenchResult, 'goals'>;
 
 const num = (v: number | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v * 1000) / 1000 : null);
 
+/** Milliseconds as seconds; a figure that is missing stays missing (a run's JSON holds NaN as null, and null / 1000 is 0). */
+const seconds = (ms: number | null | undefined): number | undefined => (typeof ms === 'number' && Number.isFinite(ms) ? ms / 1000 : undefined);
+
 function record(id: string, target: number, comparison: '<=' | '>=', measured: number | undefined, unit: string, atScale: boolean, note: string): GoalRecord {
   const m = num(measured);
-  const met = m === null || !atScale ? null : comparison === '<=' ? m <= target : m >= target;
+  // Missing at the goal's scale (the system never got there within the probe) is a miss, not "not measured at that scale".
+  const met = !atScale ? null : m === null ? false : comparison === '<=' ? m <= target : m >= target;
   return { id, target, comparison, measured: m, unit, met, note };
+}
+
+function served(ms: number | null | undefined, rounds: number): string {
+  const s = seconds(ms);
+  return s === undefined ? `not every agent was served again within the ${rounds} rounds probed` : `every agent served again after ${ms} ms (${rounds} rounds)`;
 }
 
 export function goalRecords(r: Figures): GoalRecord[] {
@@ -75,7 +84,7 @@ export function goalRecords(r: Figures): GoalRecord[] {
       'nats_restart_resync_s',
       10,
       '<=',
-      r.resync === undefined ? undefined : r.resync.nats_restart.all_reconnected_and_synced_ms / 1000,
+      seconds(r.resync?.nats_restart.all_reconnected_and_synced_ms),
       's',
       r.resync !== undefined && r.resync.nats_restart.agents >= 1000,
       r.resync === undefined ? 'not measured' : `${r.resync.nats_restart.agents} agents reconnected and synced after nats-server was SIGKILLed and restarted`,
@@ -85,16 +94,16 @@ export function goalRecords(r: Figures): GoalRecord[] {
           'leader_kill_recovery_s',
           5,
           '<=',
-          (r.resync.leader_kill.flowing_ms ?? r.resync.leader_kill.every_agent_served_ms) / 1000,
+          seconds(r.resync.leader_kill.flowing_ms) ?? seconds(r.resync.leader_kill.every_agent_served_ms),
           's',
           at1000,
-          `the leading hub SIGKILLed while a standby replica ran (the ${r.resync.leader_kill.new_leader} then led): until a round of changes made after the kill (about 100 clusters, one change each) reached every consumer; every agent served again after ${r.resync.leader_kill.every_agent_served_ms} ms (${r.resync.leader_kill.rounds} rounds)`,
+          `the leading hub SIGKILLed while a standby replica ran (the ${r.resync.leader_kill.new_leader} then led): until a round of changes made after the kill (about 100 clusters, one change each) reached every consumer; ${served(r.resync.leader_kill.every_agent_served_ms, r.resync.leader_kill.rounds)}`,
         )
       : record(
           'leader_kill_recovery_s',
           5,
           '<=',
-          r.resync === undefined ? undefined : r.resync.hub_restart.every_agent_served_ms / 1000,
+          seconds(r.resync?.hub_restart.every_agent_served_ms),
           's',
           r.resync !== undefined && at1000,
           r.resync === undefined
@@ -105,7 +114,7 @@ export function goalRecords(r: Figures): GoalRecord[] {
       'warm_resync_100k_s',
       1,
       '<=',
-      r.resync === undefined ? undefined : r.resync.warm_resync_ms / 1000,
+      seconds(r.resync?.warm_resync_ms),
       's',
       r.resync !== undefined && r.resync.resync_endpoints >= 100_000,
       r.resync === undefined ? 'not measured' : `warm resync of ${r.resync.resync_endpoints} endpoints`,

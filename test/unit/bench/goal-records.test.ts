@@ -97,6 +97,25 @@ describe('bench goal records', () => {
   it('reports a missed goal as not met', () => {
     assert.equal(goalRecords(result(1000, 400)).find((r) => r.id === 'hub_p50_ms')?.met, false);
   });
+
+  it('reports a figure missing at scale (never recovered within the probe) as not measured and not met, also when rendered from a run’s JSON', () => {
+    // A live run holds NaN; its JSON holds null (and null / 1000 would read 0 s, met).
+    for (const missing of [Number.NaN, null]) {
+      const resync = {
+        nats_restart: { agents: 1001, all_reconnected_and_synced_ms: missing },
+        leader_kill: { flowing_ms: missing, every_agent_served_ms: missing, rounds: 153, new_leader: 'standby' },
+        hub_restart: { every_agent_served_ms: missing },
+        warm_resync_ms: missing,
+        resync_endpoints: 100_000,
+      } as unknown as BenchResult['resync'];
+      const records = goalRecords({ ...result(1000, 40), resync });
+      for (const id of ['nats_restart_resync_s', 'leader_kill_recovery_s', 'warm_resync_100k_s']) {
+        const r = records.find((x) => x.id === id);
+        assert.deepEqual([r?.measured, r?.met], [null, false], `${id} with ${String(missing)}`);
+      }
+      assert.match(records.find((x) => x.id === 'leader_kill_recovery_s')?.note ?? '', /not every agent was served again within the 153 rounds/);
+    }
+  });
 });
 
 describe('bench route-plan topology', () => {
