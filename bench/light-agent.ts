@@ -20,7 +20,7 @@
 // carries are reported from there (the full agent reports them from its EndpointSlice writes,
 // bench-cluster.ts). Settings, workloads and compiled policy are not asked for.
 import { randomUUID } from 'node:crypto';
-import { AGENT_FEATURES, PROTOCOL_VERSION, serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
+import { serviceKeyString, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
 import { Wakeup } from '../controlplane/kernel/async.ts';
 import { systemClock } from '../controlplane/kernel/clock.ts';
 import type { Controller } from '../controlplane/kernel/controller.ts';
@@ -28,6 +28,7 @@ import { DEFAULT_MAX_REPORT_BYTES, type AgentLogger } from '../cluster-agent/age
 import { Reporter } from '../cluster-agent/controllers/reporter.ts';
 import { periodicController, type KernelSettings } from '../cluster-agent/controllers/single-key.ts';
 import { SyncController } from '../cluster-agent/controllers/sync.ts';
+import { heartbeatMessage } from '../cluster-agent/planners/heartbeat.ts';
 import { agentConditions } from '../cluster-agent/planners/conditions.ts';
 import { EARLY_HEARTBEAT_MIN_GAP_MS, earlyHeartbeatDelay } from '../cluster-agent/planners/early-heartbeat.ts';
 import { applyBatch, distrust, emptyReceiveState, heldImports, receiveBatch, type DesiredState, type ReceiveState } from '../cluster-agent/planners/receive.ts';
@@ -194,13 +195,12 @@ export class LightAgent {
   }
 
   heartbeat(): Heartbeat {
-    return {
-      v: PROTOCOL_VERSION,
+    return heartbeatMessage({
       cluster: this.options.cluster,
       session: this.session,
       agentVersion: 'bench-light',
       appliedRevision: this.state.revision,
-      time: new Date().toISOString(),
+      time: new Date(),
       conditions: agentConditions({
         kube: { synced: true, healthy: true, message: 'light consumer: no Kubernetes side' },
         hub: this.hub,
@@ -212,7 +212,6 @@ export class LightAgent {
           syncing: this.syncs.syncing(),
         },
       }),
-      accepts: [...AGENT_FEATURES],
-    };
+    });
   }
 }

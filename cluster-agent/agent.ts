@@ -18,15 +18,7 @@
 //   A heartbeat also goes early, at most one per 250 ms, whenever the applied revision advanced, so
 //   the hub (and `causeway apply --wait`) learns of an apply within a fraction of a second.
 import { randomUUID } from 'node:crypto';
-import {
-  AGENT_FEATURES,
-  MAX_MESSAGE_BYTES,
-  PROTOCOL_VERSION,
-  serviceKeyString,
-  type ClusterSettings,
-  type Heartbeat,
-  type ImportBatch,
-} from '../controlplane/api/messages.ts';
+import { MAX_MESSAGE_BYTES, serviceKeyString, type ClusterSettings, type Heartbeat, type ImportBatch } from '../controlplane/api/messages.ts';
 import { systemClock, type Clock } from '../controlplane/kernel/clock.ts';
 import type { Controller } from '../controlplane/kernel/controller.ts';
 import { ImportController, type AppliedImports } from './controllers/import-controller.ts';
@@ -39,6 +31,7 @@ import { Reporter } from './controllers/reporter.ts';
 import { SyncController } from './controllers/sync.ts';
 import type { ServiceExportObject } from './objects.ts';
 import { agentConditions } from './planners/conditions.ts';
+import { heartbeatMessage } from './planners/heartbeat.ts';
 import { EARLY_HEARTBEAT_MIN_GAP_MS, earlyHeartbeatDelay } from './planners/early-heartbeat.ts';
 import { ConnectionState, type ClusterEvents, type ClusterPort, type HubTransport } from './ports.ts';
 import { newMetrics, silentLogger, type AgentLogger, type AgentMetrics } from './telemetry.ts';
@@ -374,14 +367,12 @@ export class Agent {
   }
 
   heartbeat(): Heartbeat {
-    const policy = this.policy.appliedSnapshot();
-    return {
-      v: PROTOCOL_VERSION,
+    return heartbeatMessage({
       cluster: this.options.cluster,
       session: this.session,
       agentVersion: this.options.agentVersion ?? AGENT_VERSION,
       appliedRevision: this.imports.appliedRevision(),
-      time: (this.options.now?.() ?? new Date()).toISOString(),
+      time: this.options.now?.() ?? new Date(),
       conditions: agentConditions({
         kube: this.kube,
         hub: this.hub,
@@ -395,8 +386,7 @@ export class Agent {
       })
         .concat(this.settings.condition() ?? [])
         .concat(this.policy.heartbeatCondition() ?? []),
-      ...(policy === undefined ? {} : { policy: { term: policy.term, seq: policy.seq } }),
-      accepts: [...AGENT_FEATURES],
-    };
+      policy: this.policy.appliedSnapshot(),
+    });
   }
 }

@@ -12,6 +12,7 @@ import {
   importBatchCodec,
   importBatchJson,
   type ImportBatch,
+  type ImportPatch,
   type ImportState,
 } from '../../controlplane/api/messages.ts';
 
@@ -32,6 +33,11 @@ function service(endpoints: Endpoint[], clusters = ['onprem']): ImportState {
     clusters,
     endpoints,
   };
+}
+
+/** A delta carrying only `patches`. */
+function patchBatch(cluster: string, patches: ImportPatch[]): ImportBatch {
+  return { v: PROTOCOL_VERSION, cluster, kind: 'delta', fromRevision: 1, revision: 2, upserts: [], removals: [], exportStatus: [], patches };
 }
 
 const range = (n: number, from = 0): Endpoint[] => Array.from({ length: n }, (_, i) => endpoint(from + i));
@@ -71,17 +77,7 @@ describe('endpoint patches: diff and splice', () => {
           return;
         }
         patched++;
-        const batch: ImportBatch = {
-          v: PROTOCOL_VERSION,
-          cluster: 'aws-train',
-          kind: 'delta',
-          fromRevision: 1,
-          revision: 2,
-          upserts: [],
-          removals: [],
-          exportStatus: [],
-          patches: [patch],
-        };
+        const batch = patchBatch('aws-train', [patch]);
         const decoded = importBatchCodec.decode(importBatchCodec.encode(batch), 'aws-train');
         assert.ok(decoded.ok, decoded.ok ? '' : decoded.message);
         assert.equal(importBatchJson(batch), JSON.stringify(batch));
@@ -121,17 +117,7 @@ describe('endpoint patches: diff and splice', () => {
     const patch = diffImport(held, next);
     assert.ok(patch !== undefined);
     assert.equal(diffImport(held, next), patch);
-    const a: ImportBatch = {
-      v: PROTOCOL_VERSION,
-      cluster: 'aws-train',
-      kind: 'delta',
-      fromRevision: 1,
-      revision: 2,
-      upserts: [],
-      removals: [],
-      exportStatus: [],
-      patches: [patch],
-    };
+    const a = patchBatch('aws-train', [patch]);
     const b: ImportBatch = { ...a, cluster: 'gcp-train', fromRevision: 7 };
     const json = JSON.stringify(patch);
     assert.ok(importBatchJson(a).includes(json) && importBatchJson(b).includes(json));
@@ -148,17 +134,7 @@ describe('endpoint patches: diff and splice', () => {
   });
 
   it('the schema refuses a splice past the end it names', () => {
-    const batch = {
-      v: PROTOCOL_VERSION,
-      cluster: 'c',
-      kind: 'delta',
-      fromRevision: 1,
-      revision: 2,
-      upserts: [],
-      removals: [],
-      exportStatus: [],
-      patches: [{ namespace: 'a', name: 'b', count: 3, at: 2, remove: 2, insert: [] }],
-    };
+    const batch = patchBatch('c', [{ namespace: 'a', name: 'b', count: 3, at: 2, remove: 2, insert: [] }]);
     const decoded = importBatchCodec.decode(new TextEncoder().encode(JSON.stringify(batch)), 'c');
     assert.ok(!decoded.ok, 'refused');
     assert.match(decoded.message, /at \+ remove ≤ count/);

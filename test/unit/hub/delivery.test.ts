@@ -6,7 +6,7 @@ import { importBatchCodec, type ExportStatus, type ImportBatch, type ImportState
 import { importDigest } from '../../../controlplane/api/import-digest.ts';
 import { ManualClock } from '../../../controlplane/kernel/clock.ts';
 import { deltaBatch, emptyDelta, snapshotBatches, upToDateBatch } from '../../../controlplane/hub/controllers/batches.ts';
-import { DeliveryController } from '../../../controlplane/hub/controllers/delivery.ts';
+import { DeliveryController, type DeliveryDeps } from '../../../controlplane/hub/controllers/delivery.ts';
 import {
   SYNC_WANTED_WAIT_MS,
   planDelivery,
@@ -202,7 +202,12 @@ describe('DeliveryController loop (in-memory publisher)', () => {
       ['d', [imp('a'), imp('b')]],
     ]);
     revision = 10;
-    delivery = new DeliveryController({
+    delivery = controller();
+  });
+
+  /** A controller over this suite's consumers, publishing into `published`. */
+  const controller = (extra: Partial<DeliveryDeps> = {}): DeliveryController =>
+    new DeliveryController({
       registered: (c) => registered.has(c),
       consumers: () => [...registered],
       revision: () => revision,
@@ -213,8 +218,8 @@ describe('DeliveryController loop (in-memory publisher)', () => {
       },
       count: () => undefined,
       warn: () => undefined,
+      ...extra,
     });
-  });
 
   const kinds = (): string[] => published.map((p) => `${p.batch.cluster} ${p.batch.kind} ${p.batch.fromRevision}->${p.batch.revision}`);
 
@@ -299,19 +304,7 @@ describe('DeliveryController loop (in-memory publisher)', () => {
 
   it('a new term asks an agent that can resume to sync, and sends only what differs from what it holds', async () => {
     const clock = new ManualClock(1_000_000);
-    const resuming = new DeliveryController({
-      registered: (c) => registered.has(c),
-      consumers: () => [...registered],
-      revision: () => revision,
-      desired: (c) => ({ imports: desired.get(c) ?? [], statuses: [] }),
-      publish: (subject, data) => {
-        const cluster = subject.includes('.c.') || subject.startsWith('_INBOX_c') ? 'c' : 'd';
-        published.push({ subject, batch: decode(data, cluster) });
-      },
-      count: () => undefined,
-      warn: () => undefined,
-      clock,
-    });
+    const resuming = controller({ clock });
     resuming.accepts('c', ['import-patches', 'import-rebase']);
     resuming.accepts('d', ['import-patches', 'import-rebase']);
     const term = new AbortController();
