@@ -122,6 +122,9 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   const planInputsChanged = planInputsWatcher(parts);
   hooks.policyCompiled = planInputsChanged;
   view.onChange((changes) => {
+    // A Network of a provider not seen before: its SDK loads now, on every replica, not in a term.
+    const networks = changes.flatMap((c) => (c.after?.kind === 'Network' ? [c.after.spec.provider] : []));
+    if (networks.length > 0) void parts.providers.warm(networks, warn);
     for (const c of changes) {
       if (c.kind !== 'Cluster') continue;
       liveness.clusterChanged(c.ref.slice(c.ref.lastIndexOf('/') + 1));
@@ -158,6 +161,11 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   ];
   await Promise.all([objects.ready(), exportsWatch.ready()]);
   await services.start(Math.max(objects.revision, exportsWatch.revision), ac.signal);
+  // Before campaigning: a replica elected at once must not spend its first seconds loading SDKs.
+  await parts.providers.warm(
+    view.networks().map((n) => n.spec.provider),
+    warn,
+  );
 
   const campaigning = campaign(
     leadership,

@@ -222,6 +222,27 @@ export class HubProviders implements ProvidersView {
     return l.then((a) => a.adapter);
   }
 
+  /**
+   * Loads, ahead of use, the adapters of the providers these Networks name that this hub
+   * reconciles. Loading an SDK is seconds of synchronous work (about 1.4 s for Google's compute
+   * client on these machines): done when a replica first sees the Network, not when it wins the
+   * lease, so a standby takes over without stalling its event loop, and its lease keepalives, for
+   * that long. A failed load only warns: the first reconcile tries again and reports it.
+   */
+  async warm(providers: Iterable<Provider>, warn: (fields: Record<string, unknown>, message: string) => void): Promise<void> {
+    const wanted = [...new Set(providers)].filter((p) => HubProviders.reconciles(p));
+    await Promise.all(
+      wanted.map((provider) =>
+        this.adapter(provider).then(
+          () => undefined,
+          (err: unknown) => {
+            warn({ provider, err }, 'loading the provider adapter failed; its first reconcile tries again');
+          },
+        ),
+      ),
+    );
+  }
+
   /** The route plan of every domain, from the registry alone (no provider is asked). */
   routes(): Promise<readonly DomainRoutesView[]> {
     const { model, services, podRoutes } = this.opts.intents.now();

@@ -8,7 +8,11 @@ import { InvalidInputError } from '../../../controlplane/api/errors.ts';
 import type { ExportState } from '../../../controlplane/api/messages.ts';
 import type { ExternalServiceResource } from '../../../controlplane/api/resources.ts';
 import { loadHubConfig } from '../../../controlplane/hub/config.ts';
-import { exportedServices } from '../../../controlplane/hub/providers.ts';
+import { OBJECTS_PREFIX } from '../../../controlplane/api/keys.ts';
+import { HubProviders, RegistryIntentSource, exportedServices } from '../../../controlplane/hub/providers.ts';
+import { RegistryView } from '../../../controlplane/hub/registry-view.ts';
+import { WatchedPrefix } from '../../../controlplane/hub/watched.ts';
+import { MemoryStore } from '../../../controlplane/registry/memory-store.ts';
 import { cluster, parse } from '../../fixtures/providers/journey3.ts';
 
 const state = (name: string, over: Partial<ExportState> = {}): ExportState => ({
@@ -120,4 +124,35 @@ describe('hub config: providers', () => {
         (e: unknown) => e instanceof InvalidInputError && e.problems.some((p) => p.field.startsWith(field) && message.test(`${p.field} ${p.message}`)),
       );
     });
+});
+
+describe('hub providers: adapters loaded ahead of use', () => {
+  const providersWith = (config: ConstructorParameters<typeof HubProviders>[0]['config']): HubProviders => {
+    const store = new MemoryStore();
+    const intents = new RegistryIntentSource(new RegistryView(new WatchedPrefix(store, OBJECTS_PREFIX)), () => new Map());
+    return new HubProviders({ store, intents, config });
+  };
+
+  it('warm loads each named provider once; adapter() then answers the adapter it loaded', async () => {
+    const providers = providersWith({});
+    const warned: unknown[] = [];
+    await providers.warm(['onprem', 'gcp', 'onprem'], (fields) => warned.push(fields));
+    assert.deepEqual(warned, []);
+    const [onprem, again] = await Promise.all([providers.adapter('onprem'), providers.adapter('onprem')]);
+    assert.equal(onprem, again);
+    await providers.close();
+  });
+
+  it('a provider that fails to load warns naming it, is not kept, and leaves the others loaded', async () => {
+    const providers = providersWith({ gcp: { endpoint: 'http://127.0.0.1:1/with/a/path' } });
+    const warned: Record<string, unknown>[] = [];
+    await providers.warm(['gcp', 'onprem'], (fields) => warned.push(fields));
+    assert.deepEqual(
+      warned.map((w) => w['provider']),
+      ['gcp'],
+    );
+    await assert.rejects(providers.adapter('gcp'), InvalidInputError);
+    assert.ok(await providers.adapter('onprem'));
+    await providers.close();
+  });
 });
