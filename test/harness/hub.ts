@@ -173,12 +173,24 @@ export function etcdSnapshot(etcdUrl: string, prefixes: readonly string[] = [ROO
 /**
  * What an API write can change: every declared object, every history record and the write head.
  * The hub's background controllers keep derived state beside it (clusterset VIPs, agent
- * credentials, exports) on their own schedule, so a test proving that a refused request wrote
- * nothing compares this, not etcd's global revision.
+ * credentials, exports) and write objects' status (liveness, policy and network conditions) on
+ * their own schedule, so a test proving that a refused request wrote nothing compares this, not
+ * etcd's global revision: objects without their status (a status write moves the key's
+ * modRevision, so objects keep only their createRevision), history records and the head exactly.
+ * Every declaration appends a history record and moves the head, so none goes unseen.
  */
 export async function registrySnapshot(etcdUrl: string): Promise<Omit<EtcdSnapshot, 'revision'>> {
   const { head, keys } = await etcdSnapshot(etcdUrl, [OBJECTS_PREFIX, HISTORY_PREFIX, HEAD_KEY]);
-  return { head, keys };
+  const declared: Record<string, { value: string; createRevision: number; modRevision: number }> = {};
+  for (const [key, kv] of Object.entries(keys)) {
+    if (!key.startsWith(OBJECTS_PREFIX)) {
+      declared[key] = kv;
+      continue;
+    }
+    const { status: _status, ...object } = JSON.parse(kv.value) as Record<string, unknown>;
+    declared[key] = { value: JSON.stringify(object), createRevision: kv.createRevision, modRevision: kv.createRevision };
+  }
+  return { head, keys: declared };
 }
 
 /** etcd compaction up to `revision` (old revisions become unreadable; watches from them fail). */
