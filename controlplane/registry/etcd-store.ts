@@ -17,32 +17,9 @@ import {
 } from 'etcd3';
 import { GoneError, OutcomeUnknownError, UnavailableError, type CausewayError } from '../api/errors.ts';
 import { raceAbort, sleep } from '../kernel/async.ts';
+import { campaignInWorker } from './etcd-election.ts';
+import type { EtcdStoreOptions } from './etcd-options.ts';
 import { EventQueue, type Compare, type KeyValue, type Leadership, type Op, type Store, type StoreEvent, type TxnResult, type WatchOptions } from './store.ts';
-
-export interface EtcdStoreOptions {
-  /** Comma-separated or list of client URLs. */
-  readonly endpoints: readonly string[];
-  /** Nests every key under this prefix (tests isolate themselves this way). */
-  readonly namespace?: string;
-  readonly dialTimeoutMs?: number;
-  /** PEMs for an etcd that speaks TLS: the CA that signs it, and the client certificate it requires. */
-  readonly tls?:
-    | {
-        readonly ca: string;
-        readonly cert?: string | undefined;
-        readonly key?: string | undefined;
-        /** The name to check etcd's certificate against, instead of the host of its URL (an IP, which TLS's SNI may not carry). */
-        readonly serverName?: string | undefined;
-      }
-    | undefined;
-  /**
-   * How long one etcd call (a get, a range, a transaction) may take before it fails with "etcd is
-   * not answering"; DEFAULT_ETCD_CALL_TIMEOUT_MS unless given. Watches and elections are streams
-   * and have none. Keep it below the hub's HTTP request deadline, so that an API call held up by
-   * one etcd call gets this answer, which knows whether the call was a write that may have landed.
-   */
-  readonly callTimeoutMs?: number;
-}
 
 /** A read of the whole registry takes tens of milliseconds; a healthy etcd never comes near this. */
 export const DEFAULT_ETCD_CALL_TIMEOUT_MS = 4000;
@@ -70,46 +47,57 @@ const SEND_ONCE: FaultPolicy = {
   execute: (fn, signal) => Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal })),
 };
 
+/**
+ * The etcd3 client of these options: the store's, and the election worker's own
+ * (etcd-election.ts), which must reach the same etcd the same way.
+ */
+export function etcdClient(options: EtcdStoreOptions): Etcd3 {
+  const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_ETCD_CALL_TIMEOUT_MS;
+  return new Etcd3({
+    hosts: [...options.endpoints],
+    dialTimeout: options.dialTimeoutMs ?? 3000,
+    ...(options.tls !== undefined
+      ? {
+          credentials: {
+            rootCertificate: Buffer.from(options.tls.ca),
+            ...(options.tls.cert !== undefined && options.tls.key !== undefined
+              ? { certChain: Buffer.from(options.tls.cert), privateKey: Buffer.from(options.tls.key) }
+              : {}),
+          },
+        }
+      : {}),
+    // gRPC's default 4 MiB receive limit is far below one range of a large prefix (250,000
+    // endpoints of exports are ~36 MB) or one big watch response.
+    grpcOptions: {
+      'grpc.max_receive_message_length': 512 * 1024 * 1024,
+      // HTTP/2's default 64 KiB window lets a watch deliver only one window per event-loop turn
+      // of the hub: at 1,000 export writes/s (a few KB each) the hub's watches fell seconds behind
+      // and etcd counted them as slow watchers (bench, 1,000 clusters). A 16 MiB window keeps
+      // a loaded hub's watches current; memory is bounded by what etcd sends ahead of reads.
+      'grpc-node.flow_control_window': 16 * 1024 * 1024,
+      ...(options.tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': options.tls.serverName } : {}),
+    },
+    // The gRPC deadline cancels a call etcd never answers, so that calls do not pile up on a
+    // frozen etcd (and its circuit breaker's trial call ends). `call` sets it for its own calls;
+    // this one is for the rest (leases, elections).
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    faultHandling: { global: SEND_ONCE },
+  });
+}
+
 export class EtcdStore implements Store {
   private readonly client: Etcd3;
   private readonly ns: Namespace;
   private readonly callTimeoutMs: number;
+  private readonly options: EtcdStoreOptions;
   /** What the last failed call found, for the calls the circuit breaker then holds back. */
   private lastFailure = 'it failed repeatedly';
 
   constructor(options: EtcdStoreOptions) {
     const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_ETCD_CALL_TIMEOUT_MS;
     this.callTimeoutMs = callTimeoutMs;
-    this.client = new Etcd3({
-      hosts: [...options.endpoints],
-      dialTimeout: options.dialTimeoutMs ?? 3000,
-      ...(options.tls !== undefined
-        ? {
-            credentials: {
-              rootCertificate: Buffer.from(options.tls.ca),
-              ...(options.tls.cert !== undefined && options.tls.key !== undefined
-                ? { certChain: Buffer.from(options.tls.cert), privateKey: Buffer.from(options.tls.key) }
-                : {}),
-            },
-          }
-        : {}),
-      // gRPC's default 4 MiB receive limit is far below one range of a large prefix (250,000
-      // endpoints of exports are ~36 MB) or one big watch response.
-      grpcOptions: {
-        'grpc.max_receive_message_length': 512 * 1024 * 1024,
-        // HTTP/2's default 64 KiB window lets a watch deliver only one window per event-loop turn
-        // of the hub: at 1,000 export writes/s (a few KB each) the hub's watches fell seconds behind
-        // and etcd counted them as slow watchers (bench, 1,000 clusters). A 16 MiB window keeps
-        // a loaded hub's watches current; memory is bounded by what etcd sends ahead of reads.
-        'grpc-node.flow_control_window': 16 * 1024 * 1024,
-        ...(options.tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': options.tls.serverName } : {}),
-      },
-      // The gRPC deadline cancels a call etcd never answers, so that calls do not pile up on a
-      // frozen etcd (and its circuit breaker's trial call ends). `call` sets it for its own calls;
-      // this one is for the rest (leases, elections).
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
-      faultHandling: { global: SEND_ONCE },
-    });
+    this.options = options;
+    this.client = etcdClient(options);
     this.ns = options.namespace !== undefined ? this.client.namespace(options.namespace) : this.client;
   }
 
@@ -221,46 +209,9 @@ export class EtcdStore implements Store {
     return ended;
   }
 
+  /** In a worker thread (etcd-election.ts): the lease lives through stalls of this thread up to the stall bound. */
   campaign(name: string, candidate: string, ttlSeconds: number, signal: AbortSignal): Promise<Leadership> {
-    const campaign = this.ns.election(name, ttlSeconds).campaign(candidate);
-    return new Promise((resolve, reject) => {
-      let loseNow: (err: Error) => void = () => undefined;
-      const lost = new Promise<Error>((r) => {
-        loseNow = r;
-      });
-      let elected = false;
-      const resign = async (): Promise<void> => {
-        await campaign.resign().catch(() => undefined);
-      };
-      signal.addEventListener(
-        'abort',
-        () => {
-          void resign();
-          if (!elected) reject(new Error('campaign aborted'));
-        },
-        { once: true },
-      );
-      campaign.on('elected', () => {
-        elected = true;
-        // The guard: the campaign's key (`election/<name>/<lease id>`, deleted with the lease) at its current revision.
-        void campaign
-          .getCampaignKey()
-          .then(async (full) => {
-            const key = `election/${name}/${full.slice(full.lastIndexOf('/') + 1)}`;
-            const kv = await this.get(key, signal);
-            if (kv === undefined) throw new UnavailableError(`election ${name}: the term ended as it began`);
-            resolve({ lost, guard: { key, modRevision: kv.modRevision }, resign });
-          })
-          .catch((err: unknown) => {
-            void resign();
-            reject(err instanceof Error ? err : new UnavailableError(String(err)));
-          });
-      });
-      campaign.on('error', (err) => {
-        if (elected) loseNow(err);
-        else reject(new UnavailableError(`election ${name}: ${err.message}`, { cause: err }));
-      });
-    });
+    return campaignInWorker(this.options, { name, candidate, ttlSeconds, stallBoundMs: this.options.electionStallBoundMs }, signal);
   }
 
   async compact(revision: number): Promise<void> {
