@@ -5,7 +5,7 @@
 // propagation under a steady, paced change rate, the floor, throughput, memory and resync, and
 // writes bench-results/<date>.json, docs/benchmarks.{json,md,svg}.
 //
-//   node bench/run.ts [--quick] [--profile] [--clusters 10,100] [--rates 1000,2000] [--no-extras]
+//   node bench/run.ts [--quick] [--profile] [--clusters 10,100] [--rates 1000,2000] [--no-extras] [--steps-only]
 //   node bench/run.ts --render bench-results/<run>.json
 //
 // This file is the composition root: settings (config.ts), one step (step.ts, with load.ts,
@@ -14,14 +14,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Cleanups, removeDataDir, stopOnSignals } from './cleanups.ts';
-import { parseArgs } from './config.ts';
+import { parseArgs, type Config } from './config.ts';
 import { nowMs } from './ipc.ts';
 import { log } from './log.ts';
 import { writeReports } from './report.ts';
 import type { BenchResult } from './result.ts';
 import { goalRecords } from './goal-records.ts';
 import { QUICK_POLICY_OPTIONS, measurePolicy, type PolicyFigures } from './policy.ts';
-import { measureRoutePlan } from './route-plan.ts';
+import { measureRoutePlan, type RoutePlanFigures } from './route-plan.ts';
 import { buildResult } from './run-result.ts';
 import { runStep, type RunContext, type StepResult } from './step.ts';
 
@@ -56,21 +56,11 @@ async function runSteps(run: RunContext): Promise<{ steps: StepResult[]; problem
   return { steps, problems };
 }
 
-async function main(argv: readonly string[], cleanups: Cleanups): Promise<void> {
-  const config = parseArgs(argv);
-  const deadline = nowMs() + config.budgetMs;
-  const started = new Date();
-  const stamp = started.toISOString().replace(/[:.]/g, '-');
-  const runDir = join(ROOT, 'bench-results', `${stamp}-${config.mode}`);
-  mkdirSync(runDir, { recursive: true });
-  log(
-    `causeway benchmark (${config.mode}): steps ${config.steps.join(' / ')} clusters, ${config.servicesPerCluster} services per cluster × ${config.endpointsPerService} endpoints, ` +
-      `audience ${config.groupSize} clusters per service, ${config.rate} changes/s; logs in ${runDir}`,
-  );
-  const { steps, problems } = await runSteps({ config, cleanups, runDir, deadline });
-  removeDataDir();
-  if (steps.length === 0) throw new Error(problems.join('; '));
-  // In-process and CPU-bound: measured after the servers of the sweep are gone.
+/** The in-process, CPU-bound benchmarks (route plan, policy): run after the servers of the sweep are gone. */
+async function inProcessBenchmarks(
+  config: Config,
+  problems: string[],
+): Promise<{ routePlan: RoutePlanFigures | undefined; policy: PolicyFigures | undefined }> {
   log('route plan: 1,000 clusters over 100 domains, full and incremental; a steady AWS reconcile against the EC2 double');
   const routePlan = await measureRoutePlan().catch((err: unknown) => {
     problems.push(`route plan: ${(err as Error).message}`);
@@ -85,6 +75,25 @@ async function main(argv: readonly string[], cleanups: Cleanups): Promise<void> 
   } catch (err) {
     problems.push(`policy: ${(err as Error).message}`);
   }
+  return { routePlan, policy };
+}
+
+async function main(argv: readonly string[], cleanups: Cleanups): Promise<void> {
+  const config = parseArgs(argv);
+  const deadline = nowMs() + config.budgetMs;
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const runDir = join(ROOT, 'bench-results', `${stamp}-${config.mode}`);
+  mkdirSync(runDir, { recursive: true });
+  log(
+    `causeway benchmark (${config.mode}): steps ${config.steps.join(' / ')} clusters, ${config.servicesPerCluster} services per cluster × ${config.endpointsPerService} endpoints, ` +
+      `audience ${config.groupSize} clusters per service, ${config.rate} changes/s; logs in ${runDir}`,
+  );
+  const { steps, problems } = await runSteps({ config, cleanups, runDir, deadline });
+  removeDataDir();
+  if (steps.length === 0) throw new Error(problems.join('; '));
+  if (config.stepsOnly) problems.push('route plan and policy: not measured (--steps-only)');
+  const { routePlan, policy } = config.stepsOnly ? { routePlan: undefined, policy: undefined } : await inProcessBenchmarks(config, problems);
   const result = buildResult(config, steps, problems, started, ROOT, routePlan, policy);
   const file = writeReports(result, ROOT, join(ROOT, 'bench-results', `${stamp}-${config.mode}.json`));
   writeFileSync(join(runDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
