@@ -166,13 +166,16 @@ export function importBatchSize(batch: ImportBatch): number {
   return Buffer.byteLength(importBatchJson(batch));
 }
 
+/** One decoder for every message (stateless for whole buffers; making one per message was a hot-path cost). */
+const utf8Decoder = new TextDecoder();
+
 function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array, expectedCluster?: string): Decoded<T> {
   if (data.byteLength > MAX_MESSAGE_BYTES) {
     return { ok: false, reason: 'oversized', message: `message of ${data.byteLength} bytes exceeds ${MAX_MESSAGE_BYTES}` };
   }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(data));
+    json = JSON.parse(utf8Decoder.decode(data));
   } catch (err) {
     return { ok: false, reason: 'malformed', message: `not JSON: ${(err as Error).message}` };
   }
