@@ -114,18 +114,17 @@ export function campaignInWorker(
     worker.on('error', (err: Error) => {
       over(new UnavailableError(`election ${election.name}: the election worker failed: ${err.message}`, { cause: err }));
     });
+    const onAbort = (): void => {
+      void resign();
+      if (!elected) reject(new Error('campaign aborted'));
+    };
     worker.on('exit', () => {
       exited = true;
+      // The signal outlives many terms: a term that ended must not stay registered on it.
+      signal.removeEventListener('abort', onAbort);
       resigned();
       over(new UnavailableError(`election ${election.name}: the election worker stopped`));
     });
-    signal.addEventListener(
-      'abort',
-      () => {
-        void resign();
-        if (!elected) reject(new Error('campaign aborted'));
-      },
-      { once: true },
-    );
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

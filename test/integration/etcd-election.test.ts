@@ -3,6 +3,7 @@
 // stall bound gives it up to the standby, and resigning hands over at once.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { EtcdStore } from '../../controlplane/registry/etcd-store.ts';
 import type { Leadership } from '../../controlplane/registry/store.ts';
 import { onCleanup } from '../harness/cleanup.ts';
@@ -72,6 +73,7 @@ describe('etcd leadership kept by a worker thread (real etcd)', function () {
     const next = await within(standby, 3000);
     assert.notEqual(next, 'pending', 'resigning hands the term to the standby at once');
     await (next as Leadership).resign();
+    await waitFor('both campaigns to let go of the signal', () => getEventListeners(ac.signal, 'abort').length === 0, 3000);
   });
 
   it('a leader stalled past the stall bound gives its term up, and the standby leads long before the lease would expire', async () => {
