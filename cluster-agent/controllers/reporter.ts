@@ -24,6 +24,8 @@ export interface ReporterOptions extends KernelSettings {
 }
 
 const KEY = 'report';
+/** What `reported` holds for a key whose last report was not acknowledged: equal to no export's form. */
+const OUTCOME_UNKNOWN = '';
 
 export class Reporter {
   private readonly opts: ReporterOptions;
@@ -136,6 +138,9 @@ export class Reporter {
       } catch (err) {
         // Not acknowledged: everything not yet acknowledged is dirty again (re-read when retried).
         for (const rest of bodies.slice(i)) for (const k of keysOf(rest)) this.dirty.add(k);
+        // This body's outcome is unknown (a lost reply may follow a stored report): the retry
+        // sends each of its keys as it is then, an upsert or a removal, whatever was acknowledged.
+        for (const k of keysOf(body)) this.reported.set(k, OUTCOME_UNKNOWN);
         throw err;
       }
       for (const s of body.upserts) this.reported.set(serviceKeyString(s), reportedForm(s));

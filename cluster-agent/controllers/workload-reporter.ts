@@ -90,6 +90,9 @@ export class WorkloadReporter {
     if (digest === this.acknowledged) return undefined;
     const bodies = planWorkloadParts(set, this.opts.maxReportBytes);
     this.seq += 1;
+    // Until this set is acknowledged the hub's is unknown (a lost reply may follow a stored report):
+    // a set that changes back to the last acknowledged one must still be sent.
+    this.acknowledged = undefined;
     for (const body of bodies) {
       const msg: Workloads = { v: PROTOCOL_VERSION, cluster: this.opts.cluster, session: this.opts.session, seq: this.seq, ...body };
       let reply;

@@ -93,6 +93,49 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     await drive(agents.clock, 'a full report after reconnect', () => agent.metrics.fullReportsSent === 2);
   });
 
+  // A report whose reply was lost (a timeout) may still have been stored: the agent cannot know,
+  // so what it reports next must be right whichever it was.
+  const lostReplies: [string, (kube: MemoryCluster) => void, string[]][] = [
+    [
+      'a new export removed before the retry',
+      (kube) => {
+        kube.remove('ServiceExport', 'apps', 'api');
+      },
+      ['web=10.0.0.1,10.0.0.3'],
+    ],
+    [
+      'an export changed back to what the hub acknowledged',
+      (kube) => {
+        seedExport(kube, 'web', ['10.0.0.1']);
+      },
+      ['api=10.0.0.2', 'web=10.0.0.1'],
+    ],
+  ];
+  for (const [what, change, expected] of lostReplies) {
+    it(`a report that timed out but was stored leaves the hub right: ${what}`, async () => {
+      const kube = new MemoryCluster();
+      const hub = new FakeTransport();
+      seedExport(kube, 'web', ['10.0.0.1']);
+      // The hub's exports as stored: every report is applied, and the second one's reply is lost.
+      const stored = new Map<string, string>();
+      hub.onReport = (r) => {
+        if (r.full) stored.clear();
+        for (const u of r.upserts) stored.set(u.name, u.endpoints.map((e) => e.addresses[0]).join(','));
+        for (const x of r.removals) stored.delete(x.name);
+        return r.seq === 2 ? Promise.reject(new Error('TIMEOUT')) : Promise.resolve({ ok: true, seq: r.seq, revision: r.seq });
+      };
+      const agent = agents.start(kube, hub);
+      await drive(agents.clock, 'the full report', () => agent.metrics.reportsSent === 1);
+      seedExport(kube, 'api', ['10.0.0.2']);
+      seedExport(kube, 'web', ['10.0.0.1', '10.0.0.3']);
+      await drive(agents.clock, 'the report whose reply is lost', () => agent.metrics.reportFailures === 1);
+      change(kube);
+      await drive(agents.clock, 'the retry acknowledged', () => agent.metrics.reportsSent === 2);
+      await settle();
+      assert.deepEqual([...stored].map(([name, addresses]) => `${name}=${addresses}`).sort(), expected);
+    });
+  }
+
   it('retries reports at most every 5 s however long the hub was away, so its return is seen within seconds', async () => {
     const kube = new MemoryCluster();
     const hub = new FakeTransport();

@@ -112,6 +112,25 @@ describe('agent: workloads report and compiled policy (MemoryCluster, in-memory 
     assert.equal(hub.workloadReports.length, 2);
   });
 
+  it('a workloads report that timed out but was stored is not taken for acknowledged: a set changed back is sent again', async () => {
+    const kube = new MemoryCluster();
+    kube.put(pod('ml-training', 'trainer-0', { app: 'trainer' }, '10.16.1.10'));
+    const hub = new PolicyHub();
+    // The hub's set as stored: every report is taken, and the second one's reply is lost.
+    let stored: string[] = [];
+    hub.onWorkloads = (w) => {
+      stored = w.pods.map((p) => `${p.name}=${p.ips.join(',')}`);
+      return w.seq === 2 ? Promise.reject(new Error('TIMEOUT')) : Promise.resolve({ ok: true, seq: w.seq, revision: w.seq });
+    };
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'the first set acknowledged', () => agent.metrics.workloadReportsSent === 1);
+    kube.put(pod('ml-training', 'trainer-0', { app: 'trainer' }, '10.16.1.99'));
+    await drive(agents.clock, 'the report whose reply is lost', () => hub.workloadReports.length === 2);
+    kube.put(pod('ml-training', 'trainer-0', { app: 'trainer' }, '10.16.1.10'));
+    await drive(agents.clock, 'the set as it is now acknowledged', () => agent.metrics.workloadReportsSent === 2);
+    assert.deepEqual(stored, ['trainer-0=10.16.1.10']);
+  });
+
   it('retries a refused workloads report on backoff, and sends a large set in parts of one seq', async () => {
     const kube = new MemoryCluster();
     for (let i = 0; i < 300; i++)
