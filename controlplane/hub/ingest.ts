@@ -73,6 +73,8 @@ export class ReportIngest {
    * mark proves nobody wrote since, and a failed compare starts the report again from etcd.
    */
   private readonly own = new Map<string, OwnWrites>();
+  /** Per cluster, the session and seq of the last report received (an entry per registered cluster that reported). */
+  private readonly newest = new Map<string, { readonly session: string; readonly seq: number }>();
 
   constructor(deps: IngestDeps) {
     this.deps = deps;
@@ -87,8 +89,14 @@ export class ReportIngest {
 
   handle(msg: BusMessage): void {
     const from = parseAgentSubject(msg.subject)?.cluster ?? '';
+    const decoded = reportCodec.decode(msg.data, from);
+    if (decoded.ok) {
+      const { session, seq } = decoded.value;
+      const newest = this.newest.get(from);
+      if (newest?.session !== session || seq > newest.seq) this.newest.set(from, { session, seq });
+    }
     void this.serial
-      .run(() => this.process(msg, from), from)
+      .run(() => this.process(msg, from, decoded), from)
       .catch((err: unknown) => {
         this.deps.warn({ cluster: from, err }, 'report failed');
         this.reply(msg, { ok: false, reason: 'Unavailable', message: 'the hub could not store the report; retry' });
@@ -101,8 +109,7 @@ export class ReportIngest {
     return this.serial.drain();
   }
 
-  private async process(msg: BusMessage, from: string): Promise<void> {
-    const decoded = reportCodec.decode(msg.data, from);
+  private async process(msg: BusMessage, from: string, decoded: ReturnType<typeof reportCodec.decode>): Promise<void> {
     if (!decoded.ok) {
       this.deps.warn({ cluster: from, reason: decoded.reason, error: decoded.message }, 'rejected agent report');
       this.deps.count('report', `rejected_${decoded.reason.replace('-', '_')}`);
@@ -110,7 +117,15 @@ export class ReportIngest {
       return;
     }
     const report = decoded.value;
+    if (this.superseded(report)) {
+      // Its agent gave up waiting and sent a later one, which carries the same keys as they are
+      // now (cluster-agent/controllers/reporter.ts): writing this one would only delay that one.
+      // Nobody waits for its reply.
+      this.deps.count('report', 'superseded');
+      return;
+    }
     if (!this.deps.clusterExists(report.cluster)) {
+      this.newest.delete(report.cluster);
       this.deps.count('report', 'rejected_unknown_cluster');
       this.reply(msg, { ok: false, reason: 'unknown-cluster', message: `cluster ${report.cluster} is not registered` });
       return;
@@ -146,6 +161,18 @@ export class ReportIngest {
     }
     this.deps.count('report', 'ok');
     this.reply(msg, { ok: true, seq: report.seq, revision: written });
+  }
+
+  /**
+   * Whether a later report of the same agent session has arrived here. An agent sends one report at
+   * a time and the next only once the one before was acknowledged or timed out, so a report that
+   * waited here behind the agent's next one is one its agent has given up on. Reports of another
+   * session (a second agent of the cluster, as in a rolling restart) never supersede each other.
+   */
+  private superseded(report: Report): boolean {
+    const newest = this.newest.get(report.cluster);
+    if (newest === undefined) return false;
+    return newest.session === report.session && newest.seq > report.seq;
   }
 
   /** The cluster's mark as etcd has it now. */

@@ -303,4 +303,26 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
     await send('a', report('a', { full: true, upserts: [exp('y', '10.0.0.2')] }));
     await waitFor('swept', async () => JSON.stringify(await stored()) === JSON.stringify(['a/inference/y', 'b/inference/x']));
   });
+
+  it('skips a report its agent gave up on: one that waited behind a later report of the same session', async () => {
+    const address = async (): Promise<string | undefined> =>
+      (JSON.parse((await store.range(EXPORTS_PREFIX)).kvs[0]?.value ?? '{}') as ExportState).endpoints[0]?.addresses[0];
+    assert.equal((await send('a', report('a', { upserts: [exp('x', '10.0.0.1')] }))).ok, true);
+    const before = (await store.range(EXPORTS_PREFIX)).revision;
+    // Three reports arrive before the first is taken up: as when an agent's requests timed out and
+    // it sent again (each time with the same keys as they are then) while the hub was behind.
+    const replies = [2, 3, 4].map((n) =>
+      send('a', report('a', { upserts: [exp('x', `10.0.0.${n}`)] })).then(
+        (r) => r.ok,
+        () => 'no reply',
+      ),
+    );
+    assert.deepEqual(await Promise.all(replies), ['no reply', 'no reply', true], 'those its agent gave up on are neither written nor answered');
+    assert.equal(await address(), '10.0.0.4');
+    assert.equal((await store.range(EXPORTS_PREFIX)).revision, before + 1, 'one write, not three');
+    assert.equal(counted.filter((c) => c === 'report:superseded').length, 2);
+    // Another session's reports (a second agent of the cluster) are never skipped for this one's.
+    const other = [5, 6].map((n) => send('a', report('a', { session: `session-${n}`, upserts: [exp('x', `10.0.0.${n}`)] })).then((r) => r.ok));
+    assert.deepEqual(await Promise.all(other), [true, true]);
+  });
 });
