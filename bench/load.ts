@@ -16,6 +16,11 @@ export interface LoadOutcome {
   readonly etcdSlowWatchers: { readonly watchers: number; readonly pendingEvents: number };
   readonly etcdPutsPerS: number;
   readonly reportsPerS: number;
+  /**
+   * What the hub did with the agents' reports during the load, by result (ok, duplicate, superseded:
+   * given up on by its agent, error, rejected_…): causeway_agent_messages_total{kind="report"}.
+   */
+  readonly reportOutcomes: Record<string, number>;
   readonly cpuCores: Record<string, number>;
   readonly peakRssMb: Record<string, number>;
   readonly behindMs: number;
@@ -112,6 +117,11 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
     },
     etcdPutsPerS: round(delta(etcdBefore, etcdAfter, 'etcd_mvcc_put_total') / loadSeconds, 0),
     reportsPerS: round(delta(hubBefore, hubAfter, 'report_ok') / loadSeconds, 0),
+    reportOutcomes: Object.fromEntries(
+      Object.keys(hubAfter)
+        .filter((k) => k.startsWith('report_'))
+        .map((k) => [k.slice('report_'.length), delta(hubBefore, hubAfter, k)]),
+    ),
     cpuCores,
     peakRssMb: peak,
     behindMs: round(behindMs, 0),

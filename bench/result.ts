@@ -92,6 +92,8 @@ export interface BenchResult {
     steady_etcd_writes_per_s: number;
     steady_etcd_puts_per_s: number;
     steady_reports_per_s: number;
+    /** The hub's report counters during the steady load, by result (absent in runs before 2026-12-02). */
+    steady_report_outcomes?: Record<string, number>;
     generator_behind_ms: number;
   }[];
   readonly throughput: { clusters: number; steps: readonly ThroughputRow[]; max_sustained_changes_per_s: number } | undefined;

@@ -51,6 +51,7 @@ function stepRow(s: StepResult): BenchResult['steps'][number] {
     steady_etcd_writes_per_s: s.steady.etcdWritesPerS,
     steady_etcd_puts_per_s: s.steady.etcdPutsPerS,
     steady_reports_per_s: s.steady.reportsPerS,
+    steady_report_outcomes: s.steady.reportOutcomes,
     generator_behind_ms: s.steady.behindMs,
   };
 }

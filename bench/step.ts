@@ -135,14 +135,14 @@ async function lightAndSteady(ctx: StepContext): Promise<{ light: LoadOutcome; s
   const { config, workers } = ctx;
   const light = await runLoad(ctx, 'light', config.lightRate, config.lightMs);
   log(
-    `  light load (${config.lightRate} changes/s): propagation p50 ${light.row.p50_ms} ms, p99 ${light.row.p99_ms} ms, max ${light.row.max_ms} ms over ${light.row.measured_changes} changes (${light.row.incomplete} incomplete)`,
+    `  light load (${config.lightRate} changes/s): propagation p50 ${light.row.p50_ms} ms, p99 ${light.row.p99_ms} ms, max ${light.row.max_ms} ms over ${light.row.measured_changes} changes (${light.row.incomplete} incomplete); hub reports ${JSON.stringify(light.reportOutcomes)}`,
   );
   await settle(workers, 20_000);
   log(`  steady load: ${config.rate} endpoint changes/s for ${config.steadyMs / 1000} s`);
   const steady = await runLoad(ctx, 'steady', config.rate, config.steadyMs);
   log(
     `  propagation p50 ${steady.row.p50_ms} ms, p99 ${steady.row.p99_ms} ms, max ${steady.row.max_ms} ms over ${steady.row.measured_changes} changes (${steady.row.incomplete} incomplete); ` +
-      `${steady.row.changes_per_s} changes/s made; etcd ${steady.etcdWritesPerS} writes/s, slow watchers ${JSON.stringify(steady.etcdSlowWatchers)}; CPU ${JSON.stringify(steady.cpuCores)}; hub event-loop lag ${JSON.stringify(steady.hubEventLoopLagMs)}; hub seen → applied ${JSON.stringify(steady.hubSeenToApplied ?? null)}; agents ${JSON.stringify(steady.agentTimings.map((t) => roundValues(t)))}`,
+      `${steady.row.changes_per_s} changes/s made; etcd ${steady.etcdWritesPerS} writes/s, slow watchers ${JSON.stringify(steady.etcdSlowWatchers)}; CPU ${JSON.stringify(steady.cpuCores)}; hub event-loop lag ${JSON.stringify(steady.hubEventLoopLagMs)}; hub seen → applied ${JSON.stringify(steady.hubSeenToApplied ?? null)}; hub reports ${JSON.stringify(steady.reportOutcomes)}; agents ${JSON.stringify(steady.agentTimings.map((t) => roundValues(t)))}`,
   );
   return { light, steady };
 }
