@@ -42,12 +42,8 @@ export function canonicalJson(value: unknown): string {
   if (value === undefined) return 'null';
   indexKeySeen = false;
   const text = JSON.stringify(value, sortedKeys);
-  return sawIndexKey() ? built(value) : text;
-}
-
-/** Whether the last stringify met an array-index key (a call, so that the checker does not take the flag as still false). */
-function sawIndexKey(): boolean {
-  return indexKeySeen;
+  // Set by the replacer during the stringify: the checker, which does not see that, is told.
+  return (indexKeySeen as boolean) ? built(value) : text;
 }
 
 /** canonicalJson built in script: the definition, for values the native stringify cannot order. */
