@@ -9,6 +9,7 @@
 // the full report in progress, and the revision of the cluster's last export write, so that the
 // next replica knows how far its watch-fed index must have caught up) and one record per part
 // naming what that part kept.
+import { exportFingerprint } from '../api/export-fingerprint.ts';
 import { exportKey, ingestPartKey } from '../api/keys.ts';
 import { parseServiceKey, serviceKeyString, type Report } from '../api/messages.ts';
 import { packBySize } from '../api/pack.ts';
@@ -20,8 +21,8 @@ export { ingestPartKey } from '../api/keys.ts';
 
 /** What the hub has stored for one cluster's exports (the watch-fed ExportIndex, or a read of etcd). */
 export interface StoredExports {
-  /** The raw JSON stored for one export, to skip writes that would change nothing. */
-  json(cluster: string, service: string): string | undefined;
+  /** The fingerprint of the text stored for one export (api/export-fingerprint.ts), to skip writes that would change nothing. */
+  fingerprint(cluster: string, service: string): string | undefined;
   servicesOf(cluster: string): Iterable<string>;
 }
 
@@ -115,11 +116,13 @@ export function planReport(report: Report, stored: StoredExports, previous: Inge
     const service = serviceKeyString(e);
     kept.add(service);
     const json = JSON.stringify(e);
-    if (stored.json(report.cluster, service) !== json) ops.push({ type: 'put', key: exportKey(report.cluster, e.namespace, e.name), value: json });
+    if (stored.fingerprint(report.cluster, service) !== exportFingerprint(json))
+      ops.push({ type: 'put', key: exportKey(report.cluster, e.namespace, e.name), value: json });
   }
   for (const r of report.removals) {
     if (kept.has(serviceKeyString(r))) continue;
-    if (stored.json(report.cluster, serviceKeyString(r)) !== undefined) ops.push({ type: 'delete', key: exportKey(report.cluster, r.namespace, r.name) });
+    if (stored.fingerprint(report.cluster, serviceKeyString(r)) !== undefined)
+      ops.push({ type: 'delete', key: exportKey(report.cluster, r.namespace, r.name) });
   }
   const step = runStep(report, previous);
   const sweep = step.kind === 'whole' ? kept : step.kind === 'part' && step.last && earlier !== undefined ? new Set([...earlier, ...kept]) : undefined;

@@ -6,6 +6,7 @@
 // before each report and written, compare-and-swap, with its exports; and the watch-fed index a
 // report is planned against must first have caught up with the cluster's last export write,
 // whichever replica made it (or the cluster's exports are read from etcd instead).
+import { exportFingerprint } from '../api/export-fingerprint.ts';
 import { clusterExportsPrefix, ingestMarkKey, ingestPartsPrefix } from '../api/keys.ts';
 import { reportCodec, reportReplyCodec, type ExportState, type Report, type ReportReply } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
@@ -35,6 +36,15 @@ const INDEX_CATCH_UP_MS = 200;
 function serviceOfExportKey(cluster: string, key: string): string | undefined {
   const prefix = clusterExportsPrefix(cluster);
   return key.startsWith(prefix) ? key.slice(prefix.length) : undefined;
+}
+
+/** A stored export's text, parsed; undefined when it does not parse (the hub wrote it after validation, so it should). */
+function parseExport(json: string): ExportState | undefined {
+  try {
+    return JSON.parse(json) as ExportState;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What this replica itself wrote last for a cluster: its mark as stored, and the exports it wrote that its index may not show yet. */
@@ -236,12 +246,17 @@ export class ReportIngest {
   /** The cluster's exports as this replica last wrote them: its index, with its own writes the index does not show yet on top. */
   private overlaid(cluster: string, own: OwnWrites): StoredExports & { state(service: string): ExportState | undefined } {
     const index = this.deps.exports;
-    const json = (c: string, service: string): string | undefined => {
+    /** The text this replica wrote, when its index does not show that write yet. */
+    const written = (c: string, service: string): { readonly json: string | undefined } | undefined => {
       const w = c === cluster ? own.exports.get(service) : undefined;
-      return w !== undefined && w.revision > this.indexRevision ? w.json : index.json(c, service);
+      return w !== undefined && w.revision > this.indexRevision ? w : undefined;
     };
     return {
-      json,
+      fingerprint: (c, service) => {
+        const w = written(c, service);
+        if (w === undefined) return index.fingerprint(c, service);
+        return w.json === undefined ? undefined : exportFingerprint(w.json);
+      },
       servicesOf: (c) => {
         const services = new Set(index.servicesOf(c));
         if (c === cluster) {
@@ -254,13 +269,9 @@ export class ReportIngest {
         return services;
       },
       state: (service) => {
-        const value = json(cluster, service);
-        if (value === undefined) return undefined;
-        try {
-          return JSON.parse(value) as ExportState;
-        } catch {
-          return undefined;
-        }
+        const w = written(cluster, service);
+        if (w === undefined) return index.state(cluster, service);
+        return w.json === undefined ? undefined : parseExport(w.json);
       },
     };
   }
@@ -272,21 +283,23 @@ export class ReportIngest {
   private async storedExports(cluster: string, revision: number): Promise<StoredExports & { state(service: string): ExportState | undefined }> {
     const index = this.deps.exports;
     if (await this.indexAt(revision))
-      return { json: (c, s) => index.json(c, s), servicesOf: (c) => index.servicesOf(c), state: (s) => index.state(cluster, s) };
+      return { fingerprint: (c, s) => index.fingerprint(c, s), servicesOf: (c) => index.servicesOf(c), state: (s) => index.state(cluster, s) };
     this.deps.count('report', 'read_exports');
     const prefix = clusterExportsPrefix(cluster);
     const { kvs } = await this.deps.store.range(prefix, this.deps.signal);
     const json = new Map(kvs.map((kv) => [kv.key.slice(prefix.length), kv.value]));
     const state = (service: string): ExportState | undefined => {
       const value = json.get(service);
-      if (value === undefined) return undefined;
-      try {
-        return JSON.parse(value) as ExportState;
-      } catch {
-        return undefined;
-      }
+      return value === undefined ? undefined : parseExport(value);
     };
-    return { json: (c, s) => (c === cluster ? json.get(s) : undefined), servicesOf: (c) => (c === cluster ? json.keys() : []), state };
+    return {
+      fingerprint: (c, s) => {
+        const value = c === cluster ? json.get(s) : undefined;
+        return value === undefined ? undefined : exportFingerprint(value);
+      },
+      servicesOf: (c) => (c === cluster ? json.keys() : []),
+      state,
+    };
   }
 
   /** Whether the index shows `revision`, waiting a little for it. A revision that wrote no export never shows: then no. */

@@ -4,7 +4,7 @@
 import { GoneError } from '../api/errors.ts';
 import { sleep } from '../kernel/async.ts';
 import { Backoff } from '../kernel/backoff.ts';
-import type { KeyValue, Store } from '../registry/store.ts';
+import type { Store } from '../registry/store.ts';
 
 export interface PrefixChange {
   readonly key: string;
@@ -21,7 +21,8 @@ export type ChangeListener = (changes: readonly PrefixChange[], revision: number
 export class WatchedPrefix {
   private readonly store: Store;
   private readonly prefix: string;
-  private readonly entries = new Map<string, KeyValue>();
+  /** Each key's modRevision, to tell a relist's changes; the values go to the listeners, which keep what they need. */
+  private readonly entries = new Map<string, number>();
   private readonly listeners: ChangeListener[] = [];
   private revisionSeen = 0;
   private synced = false;
@@ -42,12 +43,11 @@ export class WatchedPrefix {
         const fresh = new Map(kvs.map((kv) => [kv.key, kv]));
         const changes: PrefixChange[] = [];
         for (const [key, kv] of fresh) {
-          const had = this.entries.get(key);
-          if (had === undefined || had.modRevision !== kv.modRevision) changes.push({ key, value: kv.value, modRevision: kv.modRevision });
+          if (this.entries.get(key) !== kv.modRevision) changes.push({ key, value: kv.value, modRevision: kv.modRevision });
         }
         for (const key of this.entries.keys()) if (!fresh.has(key)) changes.push({ key, value: undefined, modRevision: revision });
         this.entries.clear();
-        for (const [k, kv] of fresh) this.entries.set(k, kv);
+        for (const [k, kv] of fresh) this.entries.set(k, kv.modRevision);
         this.revisionSeen = revision;
         this.markSynced();
         if (changes.length > 0) this.emit(changes, revision);
@@ -59,7 +59,7 @@ export class WatchedPrefix {
           for (const e of batch) {
             rev = Math.max(rev, e.modRevision);
             if (e.type === 'put') {
-              this.entries.set(e.key, { key: e.key, value: e.value, createRevision: e.createRevision, modRevision: e.modRevision });
+              this.entries.set(e.key, e.modRevision);
               changed.push({ key: e.key, value: e.value, modRevision: e.modRevision });
             } else {
               this.entries.delete(e.key);

@@ -3,6 +3,7 @@
 // the loop (validation, binding to the subject's cluster, replies, one write) against the
 // in-memory store and bus fakes.
 import assert from 'node:assert/strict';
+import { exportFingerprint } from '../../controlplane/api/export-fingerprint.ts';
 import { EXPORTS_PREFIX } from '../../controlplane/api/keys.ts';
 import { reportCodec, type ExportState, type Report, type ReportReply } from '../../controlplane/api/messages.ts';
 import { MemoryBus } from '../../controlplane/bus/memory-bus.ts';
@@ -40,9 +41,11 @@ function exp(name: string, address = '10.0.0.1'): ExportState {
 
 /** What is stored, as the ExportIndex would give it: cluster → service → the export. */
 function storedOf(entries: Record<string, ExportState[]>): StoredExports {
-  const byCluster = new Map(Object.entries(entries).map(([c, list]) => [c, new Map(list.map((e) => [`${e.namespace}/${e.name}`, JSON.stringify(e)]))]));
+  const byCluster = new Map(
+    Object.entries(entries).map(([c, list]) => [c, new Map(list.map((e) => [`${e.namespace}/${e.name}`, exportFingerprint(JSON.stringify(e))]))]),
+  );
   return {
-    json: (cluster, service) => byCluster.get(cluster)?.get(service),
+    fingerprint: (cluster, service) => byCluster.get(cluster)?.get(service),
     servicesOf: (cluster) => [...(byCluster.get(cluster)?.keys() ?? [])],
   };
 }
@@ -178,6 +181,7 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
   let store: MemoryStore;
   let bus: MemoryBus;
   let ac: AbortController;
+  let exports: ExportIndex;
   const counted: string[] = [];
   let seq = 0;
   let now = new Date('2026-12-01T10:00:00.000Z');
@@ -188,7 +192,7 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
     ac = new AbortController();
     counted.length = 0;
     const watched = new WatchedPrefix(store, EXPORTS_PREFIX);
-    const exports = new ExportIndex(watched);
+    exports = new ExportIndex(watched);
     void watched.run(ac.signal);
     await watched.ready();
     const ingest = new ReportIngest({
@@ -294,6 +298,25 @@ describe('hub report ingestion (in-memory store and bus fakes)', () => {
     assert.deepEqual(again, first);
     assert.equal((await store.range(EXPORTS_PREFIX)).revision, rev);
     assert.ok(counted.includes('report:duplicate'));
+  });
+
+  it('writes an export again only when its text would change: the index keeps a fingerprint of what is stored, not the text', async () => {
+    assert.equal((await send('a', report('a', { upserts: [exp('x')] }))).ok, true);
+    const kv = (await store.range(EXPORTS_PREFIX)).kvs[0];
+    assert.ok(kv !== undefined);
+    await waitFor('the index to show x', () => Promise.resolve(exports.fingerprint('a', 'inference/x') !== undefined));
+    assert.equal(exports.fingerprint('a', 'inference/x'), exportFingerprint(kv.value));
+    assert.equal(exports.state('a', 'inference/x')?.endpoints[0]?.addresses[0], '10.0.0.1');
+    // The same export in a new report (not a replay): not written again, from the index's fingerprint.
+    const rev = kv.modRevision;
+    assert.equal((await send('a', report('a', { upserts: [exp('x')] }))).ok, true);
+    assert.equal((await store.range(EXPORTS_PREFIX)).kvs[0]?.modRevision, rev);
+    // A changed endpoint is written, and the index follows it.
+    assert.equal((await send('a', report('a', { upserts: [exp('x', '10.0.0.2')] }))).ok, true);
+    const changed = (await store.range(EXPORTS_PREFIX)).kvs[0];
+    assert.ok(changed !== undefined && changed.modRevision > rev);
+    await waitFor('the index to follow', () => Promise.resolve(exports.fingerprint('a', 'inference/x') === exportFingerprint(changed.value)));
+    assert.equal(exports.state('a', 'inference/x')?.endpoints[0]?.addresses[0], '10.0.0.2');
   });
 
   it('a full report removes what it does not name, and leaves other clusters alone', async () => {
