@@ -1,6 +1,6 @@
 // The benchmark's settings: the quick and the full run, and what the command line changes in them
 // (`--quick`, `--clusters 10,100`, `--rates 1000,2000`, `--full-agents 20`, `--no-extras`, `--profile`,
-// `--steps-only`).
+// `--steps-only`, `--heap-snapshot`).
 
 export interface Config {
   readonly mode: 'quick' | 'full';
@@ -30,6 +30,8 @@ export interface Config {
   readonly workers: number;
   readonly extras: boolean;
   readonly profile: boolean;
+  /** The hub writes a V8 heap snapshot when its idle memory is read (`--heap-snapshot`, to see what it holds). */
+  readonly heapSnapshot: boolean;
   /** Only the cluster steps: the in-process route-plan and policy benchmarks are left out (`--steps-only`, for profiling a step). */
   readonly stepsOnly: boolean;
   /** The whole run is abandoned (and reported as far as it got) after this. */
@@ -57,6 +59,7 @@ const QUICK: Config = {
   workers: 2,
   extras: true,
   profile: false,
+  heapSnapshot: false,
   stepsOnly: false,
   budgetMs: 15 * 60_000,
 };
@@ -82,6 +85,7 @@ const FULL: Config = {
   workers: 4,
   extras: true,
   profile: false,
+  heapSnapshot: false,
   stepsOnly: false,
   budgetMs: 29 * 60_000,
 };
@@ -109,6 +113,7 @@ export function parseArgs(argv: readonly string[]): Config {
     ...(fullAgents !== undefined ? { fullAgents } : {}),
     extras: !argv.includes('--no-extras'),
     profile: argv.includes('--profile'),
+    heapSnapshot: argv.includes('--heap-snapshot'),
     stepsOnly: argv.includes('--steps-only'),
   };
 }

@@ -26,6 +26,18 @@ export interface EnvOptions {
   readonly logDir: string;
   /** Where CPU profiles go (node --cpu-prof) when profiling; undefined: no profiling. */
   readonly profileDir: string | undefined;
+  /** Where the hub writes a heap snapshot on SIGUSR2 (node --heapsnapshot-signal); undefined: it does not. */
+  readonly heapSnapshotDir?: string | undefined;
+}
+
+/**
+ * The hub's node flags: none, as `causeway hub` runs in production (node's default heap sizing;
+ * the bench gave it --max-old-space-size=8192 until 2026-12-02, which let its heap hold more
+ * garbage: idle RSS 869 MB with it, 795 MB without, one run each). CAUSEWAY_BENCH_HUB_NODE_FLAGS
+ * (space-separated) tries others.
+ */
+function hubNodeFlags(): string[] {
+  return (process.env.CAUSEWAY_BENCH_HUB_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 }
 
 export class HubProcess {
@@ -123,7 +135,8 @@ export async function startEnv(options: EnvOptions): Promise<Env> {
     const port = await freePort();
     const hubArgs = (name: string, listen: number, dir: string, extra: string[]): string[] => [
       ...(options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`]),
-      '--max-old-space-size=8192',
+      ...(options.heapSnapshotDir === undefined ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${options.heapSnapshotDir}`]),
+      ...hubNodeFlags(),
       CAUSEWAY_BIN,
       'hub',
       '--listen',
@@ -237,6 +250,25 @@ export async function hubCounters(hubUrl: string): Promise<Record<string, number
     out[`eventloop_lag_${m[1]}_ms`] = Number(m[2]) * 1000;
   }
   return out;
+}
+
+/**
+ * Where the hub's memory is, from its /metrics (process.memoryUsage, by prom-client): the V8 heap
+ * in use and reserved, and memory outside it (Buffers, ArrayBuffers), in bytes.
+ */
+export async function hubHeap(hubUrl: string): Promise<{ heapUsed: number; heapTotal: number; external: number } | undefined> {
+  const text = await fetch(`${hubUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const read = (name: string): number | undefined => {
+    const m = new RegExp(`^causeway_hub_${name} ([0-9.e+]+)$`, 'm').exec(text);
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  };
+  const heapUsed = read('nodejs_heap_size_used_bytes');
+  const heapTotal = read('nodejs_heap_size_total_bytes');
+  const external = read('nodejs_external_memory_bytes');
+  return heapUsed === undefined || heapTotal === undefined || external === undefined ? undefined : { heapUsed, heapTotal, external };
 }
 
 export function listProfiles(dir: string | undefined): string[] {

@@ -2,8 +2,13 @@
 // its own, importing ~100,000 endpoints) joining, its memory, and its cold and warm resyncs; then
 // a hub crash, the leader's crash with a standby running, and a nats-server crash with every agent
 // reconnecting at once (restarts.ts).
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { signalPid } from './child.ts';
 import { nowMs, type WorkerStatus } from './ipc.ts';
 import { log } from './log.ts';
+import { hubHeap } from './env.ts';
 import { launchAgents, startWorkers, stopWorkers, type WorkerHandle } from './pool.ts';
 import { mb, round, rssBytes } from './procs.ts';
 import { killLeader, natsRestartNotMeasured, restartHub, restartNats } from './restarts.ts';
@@ -12,6 +17,8 @@ import type { StepContext } from './step-context.ts';
 import { converge, settle } from './waits.ts';
 
 export type Extras = NonNullable<BenchResult['resync']> & { memory: BenchResult['memory'] };
+
+type HubHeap = NonNullable<Awaited<ReturnType<typeof hubHeap>>>;
 
 interface BigConsumer {
   readonly worker: WorkerHandle;
@@ -73,7 +80,7 @@ async function resyncBigConsumer(big: BigConsumer, problems: string[]): Promise<
   return { coldMs, warmMs };
 }
 
-function memory(ctx: StepContext, hubRss: number, big: BigConsumer): Extras['memory'] {
+function memory(ctx: StepContext, hubRss: number, heap: HubHeap | undefined, big: BigConsumer): Extras['memory'] {
   const { ds } = ctx;
   const agentDelta = mb(big.after.rssBytes - big.baseline.rssBytes);
   return {
@@ -81,6 +88,7 @@ function memory(ctx: StepContext, hubRss: number, big: BigConsumer): Extras['mem
     hub_endpoints: ds.endpoints,
     hub_rss_mb_per_100k_endpoints: round((hubRss / ds.endpoints) * 100_000, 0),
     hub_rss_mb_with_big_consumer: big.hubRssWithBig,
+    ...(heap === undefined ? {} : { hub_heap_used_mb: mb(heap.heapUsed), hub_heap_total_mb: mb(heap.heapTotal), hub_external_mb: mb(heap.external) }),
     agent_worker_rss_mb: mb(big.after.rssBytes),
     agent_worker_idle_rss_mb: mb(big.baseline.rssBytes),
     agent_imported_endpoints: big.expected,
@@ -89,11 +97,39 @@ function memory(ctx: StepContext, hubRss: number, big: BigConsumer): Extras['mem
   };
 }
 
+/** SIGUSR2 to the hub (started with --heapsnapshot-signal), then waits until the snapshot it writes stops growing. */
+async function hubHeapSnapshot(pid: number | undefined, dir: string): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  signalPid(pid, 'SIGUSR2');
+  const started = nowMs();
+  let last = -1;
+  for (;;) {
+    await sleep(1000);
+    const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    const size = file === undefined ? -1 : statSync(join(dir, file)).size;
+    if (file !== undefined && size > 0 && size === last) {
+      log(`  hub heap snapshot: ${join(dir, file)} (${mb(size)} MB, ${Math.round(nowMs() - started)} ms)`);
+      return;
+    }
+    last = size;
+    if (nowMs() - started > 300_000) {
+      log('  hub heap snapshot: none written within 300 s');
+      return;
+    }
+  }
+}
+
 /** Memory per endpoint, the big consumer's resyncs, a hub restart and every agent reconnecting at once. */
 export async function runExtras(ctx: StepContext, stepDir: string, profileDir: string | undefined, problems: string[]): Promise<Extras> {
   const { env, ds, workers } = ctx;
   await settle(workers, 30_000);
   const hubRss = mb(rssBytes(env.hub.pid));
+  const heap = await hubHeap(env.hub.url);
+  log(
+    `  hub RSS ${hubRss} MB idle with ${ds.endpoints} endpoints` +
+      (heap === undefined ? '' : `: V8 heap ${mb(heap.heapUsed)} MB used of ${mb(heap.heapTotal)} MB reserved, ${mb(heap.external)} MB outside it`),
+  );
+  if (ctx.config.heapSnapshot) await hubHeapSnapshot(env.hub.pid, stepDir);
   const big = await joinBigConsumer(ctx, stepDir, profileDir);
   const { coldMs, warmMs } = await resyncBigConsumer(big, problems);
   const all = [...workers, big.worker];
@@ -106,7 +142,7 @@ export async function runExtras(ctx: StepContext, stepDir: string, profileDir: s
   const natsRestart = hubUp ? await restartNats(ctx, all, problems) : natsRestartNotMeasured(ds.shape.clusters + 1);
 
   return {
-    memory: memory(ctx, hubRss, big),
+    memory: memory(ctx, hubRss, heap, big),
     big_consumer_join_ms: round(big.joinMs, 0),
     cold_resync_ms: coldMs,
     warm_resync_ms: warmMs,

@@ -235,6 +235,14 @@ function memorySection(r: BenchResult): string[] {
         'hub RSS (idle, converged)',
         `${fmt(r.memory.hub_rss_mb)} MB with ${fmt(r.memory.hub_endpoints)} endpoints → **${fmt(r.memory.hub_rss_mb_per_100k_endpoints)} MB per 100,000**`,
       ],
+      ...(r.memory.hub_heap_used_mb === undefined
+        ? []
+        : [
+            [
+              'of which, at that moment',
+              `V8 heap ${fmt(r.memory.hub_heap_used_mb)} MB in use of ${fmt(r.memory.hub_heap_total_mb ?? Number.NaN)} MB reserved; ${fmt(r.memory.hub_external_mb ?? Number.NaN)} MB outside the heap (Buffers)`,
+            ],
+          ]),
       ['hub RSS with the big consumer added', `${fmt(r.memory.hub_rss_mb_with_big_consumer)} MB`],
       [
         'agent worker RSS (one agent)',

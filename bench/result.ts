@@ -103,6 +103,10 @@ export interface BenchResult {
         hub_endpoints: number;
         hub_rss_mb_per_100k_endpoints: number;
         hub_rss_mb_with_big_consumer: number;
+        /** The hub's V8 heap in use and reserved, and its memory outside the heap, when hub_rss_mb was read (absent before 2026-12-02). */
+        hub_heap_used_mb?: number;
+        hub_heap_total_mb?: number;
+        hub_external_mb?: number;
         agent_worker_rss_mb: number;
         agent_worker_idle_rss_mb: number;
         agent_imported_endpoints: number;

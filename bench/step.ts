@@ -203,7 +203,12 @@ export async function runStep(run: RunContext, clusters: number, top: boolean, r
   });
   const dirs = stepDirs(run, clusters);
   log(`step ${clusters} clusters: ${ds.services} services, ${ds.endpoints} endpoints; starting etcd, nats-server and the hub`);
-  const env = await startEnv({ dataDir: join(DATA_DIR, `step-${clusters}`), logDir: dirs.stepDir, profileDir: dirs.profileDir });
+  const env = await startEnv({
+    dataDir: join(DATA_DIR, `step-${clusters}`),
+    logDir: dirs.stepDir,
+    profileDir: dirs.profileDir,
+    heapSnapshotDir: config.heapSnapshot ? dirs.stepDir : undefined,
+  });
   run.cleanups.push(() => env.stop());
   const problems: string[] = [];
 
