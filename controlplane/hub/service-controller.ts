@@ -16,7 +16,7 @@ import type { ClusterResource } from '../api/resources.ts';
 import { trustedAvailability } from '../services/availability.ts';
 import { applyChanges, type ModelChange } from '../services/changes.ts';
 import { buildModel, type ServicesModel } from '../services/model.ts';
-import { consumersOf, exportStatusFor, globalServices, importsFor } from '../services/views.ts';
+import { consumersOf, exportStatusFor, globalServices, snapshotFor } from '../services/views.ts';
 import type { DeliveryState } from './controllers/convergence-plan.ts';
 import { DeliveryController } from './controllers/delivery.ts';
 import { PropagationClock } from './controllers/propagation-clock.ts';
@@ -69,7 +69,7 @@ export class ServiceController implements ServicesView {
       registered: (c) => deps.view.cluster(c) !== undefined,
       consumers: () => deps.view.clusters().map((c) => c.metadata.name),
       revision: () => this.modelRevision,
-      desired: (c) => (this.model === undefined ? undefined : { imports: importsFor(this.model, c), statuses: exportStatusFor(this.model, c) }),
+      desired: (c, held) => (this.model === undefined ? undefined : { ...snapshotFor(this.model, c, held), statuses: exportStatusFor(this.model, c) }),
       publish: (subject, data) => {
         deps.bus.publish(subject, data);
       },

@@ -237,13 +237,16 @@ export function applyChanges(model: ServicesModel, changes: readonly ModelChange
   if (p.clustersChanged || p.resync) {
     model.epoch++;
     model.consumerLists.clear();
+    model.seen.clear();
   }
 
   const services: ServiceDelta[] = [];
   for (const key of p.remerge) {
     const entry = model.services.get(key);
-    if (entry !== undefined && entry.byCluster.size === 0) model.services.delete(key);
-    else if (entry !== undefined) remerge(model, entry, options);
+    if (entry !== undefined && entry.byCluster.size === 0) {
+      model.services.delete(key);
+      model.audienceVersion++;
+    } else if (entry !== undefined) remerge(model, entry, options);
     const prev = before.merged.get(key)?.service;
     const next = model.services.get(key)?.merged.service;
     if (!jsonEqual(prev, next)) services.push({ key, next });

@@ -49,6 +49,15 @@ export interface ServiceEntry {
   /** Merged shapes by the set of exporters a consumer sees (usually one entry: all of them). */
   readonly shapes: Map<string, Shape>;
   /**
+   * The content digest (api/import-digest.ts) of what each view class imports, by its key (views.ts
+   * viewOf), once a snapshot computed it; valid until the service is re-merged or the epoch moves
+   * (`digestsEpoch`). A new leader answering a thousand syncs then digests each class's import
+   * once, not once per consumer, and builds no import its agent already holds. Only the digests
+   * are kept: 20,000 classes of imports and their encoded JSON would be ~90 MB of the hub's heap.
+   */
+  readonly digests: Map<string, string>;
+  digestsEpoch: number;
+  /**
    * The exporters' export-to selectors by their JSON (undefined when one has none: everyone of its
    * clusterset may see it), for `audienceSig`: what a snapshot asks first (views.ts importMap).
    */
@@ -82,6 +91,16 @@ export interface ServicesModel {
   /** Bumped whenever clusters or the network graph change: audiences are then stale. */
   epoch: number;
   /**
+   * Bumped whenever a service appears, goes, or its exporters' export-to selectors change: which
+   * services a consumer might see (`seen`) is then stale.
+   */
+  audienceVersion: number;
+  /**
+   * Per consumer, the services whose export-to selectors let it see them (views.ts mightSee), as of
+   * an epoch and audience version: a snapshot then visits its hundred services, not all 10,000.
+   */
+  readonly seen: Map<string, { readonly epoch: number; readonly version: number; readonly entries: readonly ServiceEntry[] }>;
+  /**
    * Consumer lists of view classes, shared between services: most services are seen by everyone,
    * so their classes hold the same few lists (per place) and a thousand names are kept once, not
    * once per service. Emptied with each epoch.
@@ -112,6 +131,8 @@ function newEntry(key: string): ServiceEntry {
     audienceEpoch: -1,
     audienceSig: '',
     shapes: new Map(),
+    digests: new Map(),
+    digestsEpoch: -1,
   };
 }
 
@@ -135,10 +156,12 @@ function newestExport(exporters: readonly Exporter[]): string {
 export function remerge(model: ServicesModel, entry: ServiceEntry, options: ModelOptions): void {
   entry.exporters = [...entry.byCluster.values()].sort(compareExporters);
   entry.shapes.clear();
+  entry.digests.clear();
   const sig = audienceSigOf(entry.exporters);
   if (sig !== entry.audienceSig) {
     entry.audienceSig = sig;
     entry.audience = undefined;
+    model.audienceVersion++;
   }
   entry.merged = mergeService({
     namespace: entry.namespace,
@@ -179,6 +202,8 @@ export function buildModel(input: MergeInput, options: ModelOptions = {}): Servi
     exportsOf: new Map(),
     vips: new Map(input.vips),
     epoch: 0,
+    audienceVersion: 0,
+    seen: new Map(),
     consumerLists: new Map(),
   };
   for (const [cluster, states] of input.exports) {

@@ -3,7 +3,8 @@
 // model's entries; nothing here is cached outside the model, and nothing here mutates it but the
 // per-entry audience and shape memos, which the model resets whenever their inputs change.
 import { matchesSelector } from '../api/labels.ts';
-import type { ExportStatus, ImportState } from '../api/messages.ts';
+import { importDigest } from '../api/import-digest.ts';
+import type { ExportStatus, HeldImport, ImportState } from '../api/messages.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 import type { Exporter, ImportEndpoint } from './exporters.ts';
 import type { GlobalService } from './merge.ts';
@@ -126,20 +127,72 @@ export function importsFor(model: ServicesModel, consumer: string): ImportState[
   return [...importMap(model, consumer).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
 }
 
+/**
+ * `consumer`'s snapshot against what its agent holds (service key → digest, SyncRequest.held): the
+ * imports it lacks or holds otherwise, and those it may keep as they are, each list by key. An
+ * import held as the model has it is not built: its view class's digest is remembered
+ * (ServiceEntry.digests) from the first consumer of the class that needed it.
+ */
+export function snapshotFor(model: ServicesModel, consumer: string, held?: ReadonlyMap<string, string>): { upserts: ImportState[]; kept: HeldImport[] } {
+  const upserts: [string, ImportState][] = [];
+  const kept: [string, HeldImport][] = [];
+  const place = model.places.get(consumer);
+  if (place === undefined) return { upserts: [], kept: [] };
+  for (const entry of seenBy(model, consumer, place)) {
+    const view = viewOf(model, entry, place);
+    if (view === undefined) continue;
+    const holds = held?.get(entry.key);
+    if (holds === undefined) {
+      upserts.push([entry.key, buildImport(model, entry, place, view.visible, view.sig)]);
+      continue;
+    }
+    if (entry.digestsEpoch !== model.epoch) {
+      entry.digests.clear();
+      entry.digestsEpoch = model.epoch;
+    }
+    let built: ImportState | undefined;
+    let digest = entry.digests.get(view.classKey);
+    if (digest === undefined) {
+      built = buildImport(model, entry, place, view.visible, view.sig);
+      digest = importDigest(built);
+      entry.digests.set(view.classKey, digest);
+    }
+    if (digest === holds) kept.push([entry.key, { namespace: entry.namespace, name: entry.name, digest }]);
+    else upserts.push([entry.key, built ?? buildImport(model, entry, place, view.visible, view.sig)]);
+  }
+  return { upserts: byKey(upserts), kept: byKey(kept) };
+}
+
+function byKey<T>(items: [string, T][]): T[] {
+  return items.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+}
+
 export function importMap(model: ServicesModel, consumer: string): Map<string, ImportState> {
   const out = new Map<string, ImportState>();
   const place = model.places.get(consumer);
   if (place === undefined) return out;
-  // A snapshot looks at every service, and a consumer sees a few of them: the services whose every
-  // export-to selector misses it are passed over with a memoised match per distinct selector,
-  // before any view is built (a new leader or a NATS restart snapshots every consumer at once).
-  const matched = new Map<string, boolean>();
-  for (const entry of model.services.values()) {
-    if (!mightSee(entry, place, matched)) continue;
+  for (const entry of seenBy(model, consumer, place)) {
     const imp = computeImport(model, entry, place);
     if (imp !== undefined) out.set(entry.key, imp);
   }
   return out;
+}
+
+/**
+ * The services whose export-to selectors let `place` see them, kept per consumer until a service
+ * appears, goes or changes selectors (model.audienceVersion) or the clusters change (the epoch).
+ * Finding them looks at every service, passing over those whose every export-to selector misses
+ * the consumer with a memoised match per distinct selector; a new leader or a NATS restart
+ * snapshots every consumer at once, and endpoint churn meanwhile leaves the list as it is.
+ */
+function seenBy(model: ServicesModel, consumer: string, place: ClusterPlace): readonly ServiceEntry[] {
+  const kept = model.seen.get(consumer);
+  if (kept?.epoch === model.epoch && kept.version === model.audienceVersion) return kept.entries;
+  const matched = new Map<string, boolean>();
+  const entries: ServiceEntry[] = [];
+  for (const entry of model.services.values()) if (mightSee(entry, place, matched)) entries.push(entry);
+  model.seen.set(consumer, { epoch: model.epoch, version: model.audienceVersion, entries });
+  return entries;
 }
 
 /** False only when no exporter's export-to selector matches `place` (so viewOf would find nothing). */

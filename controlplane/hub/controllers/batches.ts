@@ -3,13 +3,11 @@
 // through importBatchParts (api/import-parts.ts), which splits them under the message budget.
 // Pure.
 import { importBatchParts } from '../../api/import-parts.ts';
-import { importDigest } from '../../api/import-digest.ts';
 import { diffImport } from '../../api/import-patch.ts';
 import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   parseServiceKey,
-  serviceKeyString,
   type ExportStatus,
   type HeldImport,
   type ImportBatch,
@@ -90,34 +88,27 @@ export function syncWantedBatch(consumer: string, revision: number): ImportBatch
 
 /**
  * The consumer's whole desired state at `revision`, in chunks that each fit a message
- * (import-parts.ts). With `held` (what the agent said it holds, key → digest), an import it holds
- * as it is goes by name in `kept` instead of whole.
+ * (import-parts.ts): the imports it must take whole, and those its agent said it holds as they are
+ * (SyncRequest.held), by name in `kept` (services/views.ts snapshotFor tells them apart).
  */
 export function snapshotBatches(
   consumer: string,
   revision: number,
-  imports: readonly ImportState[],
+  upserts: readonly ImportState[],
+  kept: readonly HeldImport[],
   statuses: readonly ExportStatus[],
   maxBytes: number = MAX_MESSAGE_BYTES,
-  held?: ReadonlyMap<string, string>,
 ): ImportBatch[] {
-  const upserts: ImportState[] = [];
-  const kept: HeldImport[] = [];
-  for (const s of imports) {
-    const digest = held?.get(serviceKeyString(s));
-    if (digest !== undefined && digest === importDigest(s)) kept.push({ namespace: s.namespace, name: s.name, digest });
-    else upserts.push(s);
-  }
   const snapshot: ImportBatch = {
     v: PROTOCOL_VERSION,
     cluster: consumer,
     kind: 'snapshot',
     fromRevision: 0,
     revision,
-    upserts,
+    upserts: [...upserts],
     removals: [],
     exportStatus: [...statuses],
-    ...(kept.length > 0 ? { kept } : {}),
+    ...(kept.length > 0 ? { kept: [...kept] } : {}),
   };
   return importBatchParts(snapshot, maxBytes);
 }

@@ -38,8 +38,14 @@ export interface DeliveryDeps {
   readonly consumers: () => Iterable<string>;
   /** The revision the model reflects: what batches are labelled with. */
   readonly revision: () => number;
-  /** The consumer's whole desired state now (undefined before the model is built). */
-  readonly desired: (consumer: string) => { readonly imports: readonly ImportState[]; readonly statuses: readonly ExportStatus[] } | undefined;
+  /**
+   * The consumer's whole desired state now (undefined before the model is built): what it must
+   * take whole, and what it may keep of what its agent said it holds (`held`, key → digest).
+   */
+  readonly desired: (
+    consumer: string,
+    held: ReadonlyMap<string, string> | undefined,
+  ) => { readonly upserts: readonly ImportState[]; readonly kept: readonly HeldImport[]; readonly statuses: readonly ExportStatus[] } | undefined;
   readonly publish: (subject: string, data: Uint8Array) => void;
   readonly count: (kind: string, result: string) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
@@ -268,10 +274,10 @@ export class DeliveryController {
   }
 
   private sendSnapshot(name: string, c: Consumer): void {
-    const desired = this.deps.desired(name);
+    const desired = this.deps.desired(name, c.snapshot?.held);
     if (desired === undefined) return;
     const revision = this.deps.revision();
-    const batches: ImportBatch[] = snapshotBatches(name, revision, desired.imports, desired.statuses, this.deps.maxBytes, c.snapshot?.held);
+    const batches: ImportBatch[] = snapshotBatches(name, revision, desired.upserts, desired.kept, desired.statuses, this.deps.maxBytes);
     const target = snapshotTarget(c.snapshot, this.clock.now());
     for (const [i, batch] of batches.entries()) {
       const subject = i === 0 && target !== 'imports' ? target.reply : clusterSubject(name, 'imports');
