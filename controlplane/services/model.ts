@@ -59,7 +59,7 @@ export interface ServiceEntry {
   digestsEpoch: number;
   /**
    * The exporters' export-to selectors by their JSON (undefined when one has none: everyone of its
-   * clusterset may see it), for `audienceSig`: what a snapshot asks first (views.ts importMap).
+   * clusterset may see it), for `audienceSig`: what a snapshot asks first (views.ts seenBy).
    */
   selectors?: { readonly sig: string; readonly keyed: readonly (readonly [string, LabelSelector])[] | undefined };
 }

@@ -1,7 +1,9 @@
 // Reading the service model: who sees a service (its audience, in view classes), what each
 // consumer imports of it, and the merged global services. Each import is built fresh from the
-// model's entries; nothing here is cached outside the model, and nothing here mutates it but the
-// per-entry audience and shape memos, which the model resets whenever their inputs change.
+// model's entries; nothing here is cached outside the model, and nothing here mutates it but its
+// memos: per entry the audience, the shapes and the view classes' import digests, per consumer
+// the services it might see. The model resets each whenever its inputs change, and
+// test/unit/services-incremental-property.test.ts holds it to a fresh build.
 import { matchesSelector } from '../api/labels.ts';
 import { importDigest } from '../api/import-digest.ts';
 import type { ExportStatus, HeldImport, ImportState } from '../api/messages.ts';
