@@ -119,8 +119,17 @@ describe('compiled policy to agents and workloads from agents (real hub, etcd, n
     assert.ok(applied !== undefined);
     await set.client.delete(KINDS.GlobalPolicy, 'training-to-inference', 'inference', false);
     await waitFor('no onprem NetworkPolicy admits the trainers any more', () => !text(onprem).includes('10.16.1.99/32'), 30_000);
-    const after = onprem.agent?.agent.heartbeat().policy;
-    assert.ok(after !== undefined && (after.term > applied.term || after.seq > applied.seq), 'a newer snapshot did it');
+    // The agent marks a snapshot applied once its last delete has returned, a moment after the
+    // double shows it gone: wait for the mark rather than read it at once (a clean-clone CI run
+    // read it in between).
+    await waitFor(
+      'a newer snapshot applied: the one that deleted them',
+      () => {
+        const after = onprem.agent?.agent.heartbeat().policy;
+        return after !== undefined && (after.term > applied.term || after.seq > applied.seq);
+      },
+      10_000,
+    );
     assert.ok(onprem.double.get(NETPOL, 'inference', 'users-own') !== undefined, 'a NetworkPolicy without the ownership label is never touched');
   });
 
