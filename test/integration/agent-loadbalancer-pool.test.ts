@@ -235,7 +235,18 @@ describe('early heartbeat: the hub learns an applied revision well before the 5 
       const line = text.split('\n').find((l) => l.startsWith(`${series} `));
       return line === undefined ? undefined : Number(line.slice(series.length + 1));
     };
-    const text = await set.metrics();
+    // The loop above waited for aws-train alone; the exporter imports its own service too, and its
+    // acknowledgement of the last round may still be on its way (a clean-clone CI run read 3 of
+    // 5 "everywhere" at once): wait for it, then read.
+    let text = '';
+    await waitFor(
+      'every round applied everywhere on the hub',
+      async () => {
+        text = await set.metrics();
+        return (value(text, 'causeway_propagation_everywhere_seconds_count') ?? 0) >= 5;
+      },
+      10_000,
+    );
     const applied = value(text, 'causeway_propagation_seconds_count') ?? 0;
     const everywhere = value(text, 'causeway_propagation_everywhere_seconds_count') ?? 0;
     assert.ok(applied >= 5, `causeway_propagation_seconds_count ${applied}`);
