@@ -63,10 +63,6 @@ const EXCEPTIONS = {
   // collisions: exporters choose the content, and a collision would let a consumer keep a stale
   // import. Kept on purpose, like the one above.
   apiDigestUsesNodeCrypto: { rule: 'api-no-node-io', from: '^controlplane/api/import-digest\\.ts$', to: '^(node:)?crypto$' },
-  // The same pure createHash: the hub keeps a fingerprint of each stored export, not its text, and
-  // skips a write whose text has the fingerprint stored; an agent chooses that text, so a collision
-  // must be out of reach. Kept on purpose.
-  apiFingerprintUsesNodeCrypto: { rule: 'api-no-node-io', from: '^controlplane/api/export-fingerprint\\.ts$', to: '^(node:)?crypto$' },
 };
 
 /** The rule, minus its named exceptions, plus one narrower rule per exception. */

@@ -14,8 +14,13 @@ const digests = new WeakMap<ImportState, string>();
 export function importDigest(state: ImportState): string {
   let d = digests.get(state);
   if (d === undefined) {
-    d = createHash('sha256').update(canonicalJson(state)).digest().subarray(0, 16).toString('base64url');
+    d = textDigest(canonicalJson(state));
     digests.set(state, d);
   }
   return d;
+}
+
+/** The first 128 bits of the text's SHA-256, base64url: the hash of every digest here and of api/export-fingerprint.ts. */
+export function textDigest(text: string): string {
+  return createHash('sha256').update(text).digest().subarray(0, 16).toString('base64url');
 }

@@ -126,7 +126,7 @@ export function buildImport(model: ServicesModel, entry: ServiceEntry, consumer:
 /** What `consumer` imports of one service; undefined when it may see no export of it. */
 /** Everything `consumer` imports, by namespace/name: its snapshot. */
 export function importsFor(model: ServicesModel, consumer: string): ImportState[] {
-  return [...importMap(model, consumer).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  return byKey([...importMap(model, consumer).entries()]);
 }
 
 /**
