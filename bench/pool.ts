@@ -24,7 +24,9 @@ export class WorkerHandle {
     const log = openSync(logFile, 'a');
     const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`];
     this.child = fork(WORKER, [], {
-      execArgv: [...profile, '--max-old-space-size=8192'],
+      // --expose-gc: a restarted agent is timed as a new process would run, without the garbage its
+      // predecessor left in the worker's heap (worker.ts restartAgent).
+      execArgv: [...profile, '--max-old-space-size=8192', '--expose-gc'],
       env: { ...process.env, BENCH_WORKER_INDEX: String(index) },
       stdio: ['ignore', log, log, 'ipc'],
     });

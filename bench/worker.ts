@@ -291,6 +291,9 @@ async function restartAgent(index: number, cold: boolean, tuning: AgentTuning): 
   } else {
     h.cluster.recount();
   }
+  // A restarted agent is a new process: its predecessor's garbage is not its to collect. (What the
+  // worker's heap still holds, the in-memory cluster and the other agents, it still traces.)
+  globalThis.gc?.();
   const startedAtMs = nowMs();
   const { transport, agent } = startAgent(h.plan, h.cluster, tuning);
   h.transport = transport;

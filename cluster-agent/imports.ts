@@ -148,6 +148,98 @@ function portOf(p: ServicePort): { name?: string; port: number; protocol: string
   };
 }
 
+// ---- recovering what is held ---------------------------------------------------------------------
+
+type Fields = Readonly<Record<string, unknown>>;
+
+const fieldsOf = (v: unknown): Fields | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Fields) : undefined);
+const listOf = (v: unknown): readonly unknown[] | undefined => (Array.isArray(v) ? v : undefined);
+
+/**
+ * The ImportState that `desiredImport` made these objects from, read back from them: what a
+ * restarted agent holds before the hub has said anything, so that its first sync can name it by
+ * digest (SyncRequest.held) and be answered with what differs, not everything. The objects say
+ * all of an import (the hub sends no field they leave out, api/hub-messages.ts) except in two
+ * cases, where what is read back is another import: an endpoint with both an IPv4 and an IPv6
+ * address (it is split across two slices), and a cluster whose endpoints do not list the IPv4 ones
+ * first. Nothing here is trusted: an import read back wrong, or objects someone edited, only give a
+ * digest the hub does not have, and it sends that import whole. Undefined when the objects are not
+ * the shape the agent writes (no status yet, a slice the import does not account for).
+ */
+export function recoverImport(serviceImport: KubeObject, slices: readonly KubeObject[]): ImportState | undefined {
+  const { name, namespace } = serviceImport.metadata;
+  const spec = fieldsOf(serviceImport['spec']);
+  const clusters = listOf(fieldsOf(serviceImport['status'])?.['clusters'])?.map((c) => fieldsOf(c)?.['cluster']);
+  if (namespace === undefined || spec === undefined || clusters === undefined || !clusters.every((c) => typeof c === 'string')) return undefined;
+  const byName = new Map(slices.map((s) => [s.metadata.name, s]));
+  const endpoints: ImportState['endpoints'] = [];
+  const clusterPorts: NonNullable<ImportState['clusterPorts']> = [];
+  for (const cluster of clusters) {
+    let ports: string | undefined;
+    for (const family of ['IPv4', 'IPv6'] as const) {
+      for (let i = 0; ; i++) {
+        const sliceName = endpointSliceName(name, cluster, family, i);
+        const slice = byName.get(sliceName);
+        if (slice === undefined) break;
+        byName.delete(sliceName);
+        // One cluster's slices all carry its ports: its clusterPorts entry.
+        const these = JSON.stringify(slice['ports']);
+        if (ports === undefined) {
+          ports = these;
+          clusterPorts.push({ cluster, ports: (listOf(slice['ports']) ?? []).map(servicePortOf) });
+        } else if (these !== ports) return undefined;
+        for (const ep of listOf(slice['endpoints']) ?? []) endpoints.push(importEndpointOf(cluster, fieldsOf(ep) ?? {}));
+      }
+    }
+  }
+  if (byName.size > 0) return undefined;
+  const labels = Object.fromEntries(Object.entries(serviceImport.metadata.labels ?? {}).filter(([k]) => !(k in ownedLabels(name))));
+  const annotations = serviceImport.metadata.annotations ?? {};
+  return {
+    ...(Object.keys(annotations).length > 0 ? { annotations: { ...annotations } } : {}),
+    ...(clusterPorts.length > 0 ? { clusterPorts } : {}),
+    clusters,
+    endpoints,
+    ...present('internalTrafficPolicy', spec['internalTrafficPolicy']),
+    ips: [...((listOf(spec['ips']) ?? []) as string[])],
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
+    name,
+    namespace,
+    ports: (listOf(spec['ports']) ?? []).map(servicePortOf),
+    sessionAffinity: spec['sessionAffinity'] as ImportState['sessionAffinity'],
+    ...present('sessionAffinityConfig', spec['sessionAffinityConfig']),
+    ...present('trafficDistribution', spec['trafficDistribution']),
+    type: spec['type'] as ImportState['type'],
+  };
+}
+
+function present(field: string, value: unknown): Fields {
+  return value === undefined ? {} : { [field]: value };
+}
+
+function servicePortOf(v: unknown): ServicePort {
+  const p = fieldsOf(v) ?? {};
+  return {
+    ...present('appProtocol', p['appProtocol']),
+    ...present('name', p['name']),
+    port: p['port'],
+    protocol: p['protocol'],
+  } as ServicePort;
+}
+
+function importEndpointOf(cluster: string, ep: Fields): ImportState['endpoints'][number] {
+  const conditions = fieldsOf(ep['conditions']) ?? {};
+  return {
+    addresses: ep['addresses'],
+    cluster,
+    ...present('hostname', ep['hostname']),
+    ready: conditions['ready'],
+    serving: conditions['serving'],
+    terminating: conditions['terminating'],
+    ...present('zone', ep['zone']),
+  } as ImportState['endpoints'][number];
+}
+
 // ---- ServiceExport status ------------------------------------------------------------------------
 
 export const ExportConditionType = { Valid: 'Valid', Ready: 'Ready', Conflict: 'Conflict' } as const;

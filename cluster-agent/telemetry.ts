@@ -27,6 +27,8 @@ export interface AgentMetrics {
   batchesIgnored: number;
   /** Patches and kept imports that did not fit what is held (each time the agent asked to sync again). */
   importsUnfit: number;
+  /** Imports a restarted agent read back from its cluster's objects and the first snapshot kept (not sent). */
+  importsRecovered: number;
   objectsApplied: number;
   objectsDeleted: number;
   objectsAdopted: number;
@@ -65,6 +67,7 @@ export function newMetrics(): AgentMetrics {
     batchesApplied: 0,
     batchesIgnored: 0,
     importsUnfit: 0,
+    importsRecovered: 0,
     objectsApplied: 0,
     objectsDeleted: 0,
     objectsAdopted: 0,

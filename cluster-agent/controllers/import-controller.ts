@@ -5,13 +5,14 @@
 // backoff); `appliedRevision` advances whenever nothing is queued or in flight, so a key waiting
 // for its retry holds back neither the other keys nor the revision: it shows in `failing()`.
 import { NotFoundError } from '../../controlplane/api/errors.ts';
-import { parseServiceKey, serviceKeyString, type HeldImport, type ImportBatch } from '../../controlplane/api/messages.ts';
+import { checkName } from '../../controlplane/api/labels.ts';
+import { parseServiceKey, serviceKeyString, type HeldImport, type ImportBatch, type ImportState } from '../../controlplane/api/messages.ts';
 import { Wakeup, abortedPromise } from '../../controlplane/kernel/async.ts';
 import type { BackoffOptions } from '../../controlplane/kernel/backoff.ts';
 import type { Clock } from '../../controlplane/kernel/clock.ts';
 import { Controller } from '../../controlplane/kernel/controller.ts';
 import { exportProblem } from '../exports.ts';
-import { desiredImport, type DesiredImport } from '../imports.ts';
+import { desiredImport, recoverImport, type DesiredImport } from '../imports.ts';
 import { isOwned, ownedServiceKey, refOf, refString, type KubeObject, type ObjectRef } from '../objects.ts';
 import { ImportOp, planExportStatus, planServiceImport, unknownObjects, type ImportOperation } from '../planners/import-plan.ts';
 import {
@@ -65,6 +66,12 @@ export class ImportController {
   private state: ReceiveState = emptyReceiveState;
   /** Written only through applyBatch, with the batches receiveBatch chose. */
   private readonly desired: DesiredState = { imports: new Map(), hubStatus: new Map() };
+  /**
+   * Until the first snapshot: the imports read back from the objects a previous agent left
+   * (recoverImport), named in the first sync so that the hub sends only what differs. Those the
+   * snapshot keeps become desired; the rest are dropped with it.
+   */
+  private recovered = new Map<string, ImportState>();
   private applied = 0;
   private adopted = false;
   private markAdopted: () => void = () => undefined;
@@ -113,9 +120,18 @@ export class ImportController {
     return this.state.snapshotApplied;
   }
 
-  /** What is held, by digest, for a sync request; undefined before the first snapshot, or too many. */
+  /**
+   * What is held, by digest, for a sync request: before the first snapshot, what the cluster's
+   * objects say (none before the first listing, see `adopted`); undefined when nothing is, or too many.
+   */
   held(): HeldImport[] | undefined {
-    return this.state.snapshotApplied ? heldImports(this.desired.imports) : undefined;
+    if (this.state.snapshotApplied) return heldImports(this.desired.imports);
+    return this.recovered.size > 0 ? heldImports(this.recovered) : undefined;
+  }
+
+  /** Waits until the cluster's owned objects have been listed once (false on abort or after `timeoutMs`). */
+  listed(signal: AbortSignal, timeoutMs: number): Promise<boolean> {
+    return this.changed.until(() => this.adopted, signal, timeoutMs);
   }
 
   /** Deltas are buffered ahead of the revision: a sync must fill the gap. */
@@ -150,6 +166,8 @@ export class ImportController {
     let needSync = r.needSync;
     for (const b of r.apply) {
       if (b.kind === 'snapshot') {
+        // What the first snapshot keeps of the recovered imports is what this cluster holds.
+        if (this.recovered.size > 0) this.seedKept(b);
         // Owned objects of services the snapshot does not name must go: look at every known key.
         for (const k of this.known.keys()) this.controller.add(k);
         this.opts.log.info({ revision: b.revision, services: b.upserts.length, kept: b.kept?.length ?? 0 }, 'import snapshot received');
@@ -187,6 +205,7 @@ export class ImportController {
    * periodically, it repairs drift: objects someone deleted or edited are looked at again.
    */
   adopt(owned: readonly KubeObject[]): void {
+    if (!this.adopted && !this.state.snapshotApplied) this.recover(owned);
     const seen = new Set<string>();
     for (const o of owned) {
       const sk = ownedServiceKey(o);
@@ -209,6 +228,40 @@ export class ImportController {
     for (const k of this.desired.imports.keys()) this.controller.add(k);
     this.adopted = true;
     this.markAdopted();
+    this.changed.notify();
+  }
+
+  /** Reads back each owned ServiceImport's import from it and its slices (recoverImport). */
+  private recover(owned: readonly KubeObject[]): void {
+    const byKey = new Map<string, { serviceImport?: KubeObject; slices: KubeObject[] }>();
+    for (const o of owned) {
+      const sk = ownedServiceKey(o);
+      if (sk === undefined || !isOwned(o) || checkName(sk.namespace) !== undefined || checkName(sk.name) !== undefined) continue;
+      const key = serviceKeyString(sk);
+      let group = byKey.get(key);
+      if (group === undefined) byKey.set(key, (group = { slices: [] }));
+      if (o.kind === 'ServiceImport') group.serviceImport = o;
+      else if (o.kind === 'EndpointSlice') group.slices.push(o);
+    }
+    for (const [key, g] of byKey) {
+      const state = g.serviceImport === undefined ? undefined : recoverImport(g.serviceImport, g.slices);
+      if (state !== undefined) this.recovered.set(key, state);
+    }
+    if (this.recovered.size > 0) this.opts.log.info({ services: this.recovered.size }, 'imports recovered from the cluster, to name in the first sync');
+  }
+
+  /** Before a snapshot is applied over nothing held: the recovered imports it keeps are held. */
+  private seedKept(b: ImportBatch): void {
+    if (this.desired.imports.size === 0) {
+      for (const k of b.kept ?? []) {
+        const key = serviceKeyString(k);
+        const state = this.recovered.get(key);
+        if (state === undefined) continue;
+        this.desired.imports.set(key, state);
+        this.opts.metrics.importsRecovered += 1;
+      }
+    }
+    this.recovered = new Map();
   }
 
   /** Reconciles keys until `signal` aborts; starts only once the first adoption is done. */

@@ -4,14 +4,18 @@
 // kernel's backoff. Replies (and chunks pushed meanwhile) go through the same `deliver` as pushed
 // batches; the sync is done once the revision the replies name is reached.
 import { AGENT_FEATURES, PROTOCOL_VERSION, type ImportBatch } from '../../controlplane/api/messages.ts';
+import { aborted } from '../../controlplane/kernel/async.ts';
 import type { Controller } from '../../controlplane/kernel/controller.ts';
 import type { HubTransport } from '../ports.ts';
 import { singleKeyController, type KernelSettings } from './single-key.ts';
 import { errorName, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 import type { ImportController } from './import-controller.ts';
 
-/** What the sync needs of the import side: where it stands, and a way to wait for a revision. */
-export type SyncTarget = Pick<ImportController, 'snapshotApplied' | 'revision' | 'reached' | 'hasGap' | 'held'>;
+/**
+ * What the sync needs of the import side: where it stands, what it holds, a way to wait for a
+ * revision, and (where it has a cluster) a way to wait for the cluster's objects to be listed.
+ */
+export type SyncTarget = Pick<ImportController, 'snapshotApplied' | 'revision' | 'reached' | 'hasGap' | 'held'> & Partial<Pick<ImportController, 'listed'>>;
 
 export interface SyncControllerOptions extends KernelSettings {
   readonly cluster: string;
@@ -21,6 +25,12 @@ export interface SyncControllerOptions extends KernelSettings {
   /** Hands a reply to the agent (which passes it to the import controller, solicited). */
   readonly deliver: (batch: ImportBatch) => void;
   readonly jitterMs: number;
+  /**
+   * Before the first snapshot, how long the sync waits for the cluster's objects to be listed, so
+   * that it can name what a previous agent left there (ImportController.held). Nothing is applied
+   * before that listing anyway; past this bound the sync asks for everything. Default 10 s.
+   */
+  readonly listWaitMs?: number;
   /** How long the remaining chunks of a chunked reply may take. */
   readonly chunkWaitMs: number;
   readonly metrics: AgentMetrics;
@@ -77,6 +87,8 @@ export class SyncController {
     const { transport, imports, metrics } = this.opts;
     // Not connected: the (re)connect event asks again.
     if (!transport.connected()) return undefined;
+    if (!imports.snapshotApplied() && imports.listed !== undefined) await imports.listed(signal, this.opts.listWaitMs ?? 10_000);
+    if (aborted(signal)) return undefined;
     const afterRevision = imports.snapshotApplied() ? imports.revision() : 0;
     // What we hold, so that the answer carries only what differs (and a new leader's too).
     const held = imports.held();

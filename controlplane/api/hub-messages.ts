@@ -38,8 +38,14 @@ export const clusterSettingsSchema = z.object({
 });
 export type ClusterSettings = z.output<typeof clusterSettingsSchema>;
 
-/** An exported endpoint as a consumer imports it: without its node labels, with the cluster it comes from. */
-export const importEndpointSchema = endpointSchema.omit({ labels: true }).extend({ cluster: nameSchema });
+/**
+ * An exported endpoint as a consumer imports it: with the cluster it comes from, and without what
+ * names the exporter's nodes (their labels, the node name). No importer uses those (its
+ * EndpointSlices leave nodeName out: kube-proxy would take an endpoint as local to a node of its
+ * own with that name), and without them the import is exactly what its objects say, so that an
+ * agent restarted on a cluster can name what it holds (cluster-agent/imports.ts recoverImport).
+ */
+export const importEndpointSchema = endpointSchema.omit({ labels: true, nodeName: true }).extend({ cluster: nameSchema });
 export type ImportEndpoint = z.output<typeof importEndpointSchema>;
 
 /** What a consuming cluster must import for one global service. */

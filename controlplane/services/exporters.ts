@@ -43,7 +43,6 @@ function toImportEndpoint(cluster: string, e: Endpoint): ImportEndpoint {
     addresses: e.addresses,
     cluster,
     ...(e.hostname !== undefined ? { hostname: e.hostname } : {}),
-    ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
     ready: e.ready,
     serving: e.serving,
     terminating: e.terminating,

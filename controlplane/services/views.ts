@@ -102,8 +102,10 @@ export function buildImport(model: ServicesModel, entry: ServiceEntry, consumer:
   const vip = model.vips.get(entry.key);
   // Keys in alphabetical order, as merge.ts builds ports and endpoints: a stable wire form. Each
   // cluster's slices carry the ports its own endpoints listen on, or else its own Service's ports,
-  // never the union: traffic to a port reaches only the clusters that expose it (KEP-1645).
-  const clusterPorts = included.map((x) => ({ cluster: x.e.cluster, ports: [...(x.e.endpointPorts ?? x.e.ports)] }));
+  // never the union: traffic to a port reaches only the clusters that expose it (KEP-1645). A
+  // cluster without endpoints has no slice to carry them, so it has no entry: the import says
+  // nothing its objects do not (an agent restarted on the cluster recovers it from them).
+  const clusterPorts = included.filter((x) => x.e.endpoints.length > 0).map((x) => ({ cluster: x.e.cluster, ports: [...(x.e.endpointPorts ?? x.e.ports)] }));
   const result: ImportState = {
     ...(shape.annotations !== undefined ? { annotations: { ...shape.annotations } } : {}),
     ...(clusterPorts.length > 0 ? { clusterPorts } : {}),

@@ -119,12 +119,10 @@ describe('agent imports: ImportState → ServiceImport and EndpointSlices (pure)
     );
   });
 
-  it('gives zone hints, carries conditions and hostname, and leaves out the remote node name', () => {
+  it('gives zone hints and carries conditions and hostname', () => {
     const d = desiredImport(
       state({
-        endpoints: [
-          { cluster: 'onprem', addresses: ['10.0.0.1'], ready: false, serving: true, terminating: true, zone: 'dc1-a', nodeName: 'gpu-1', hostname: 'llm-0' },
-        ],
+        endpoints: [{ cluster: 'onprem', addresses: ['10.0.0.1'], ready: false, serving: true, terminating: true, zone: 'dc1-a', hostname: 'llm-0' }],
       }),
     );
     assert.deepEqual(d.endpointSlices[0]?.endpoints, [

@@ -6,7 +6,8 @@
 // report and jittered sync after a reconnect, snapshot/delta/gap/chunks end to end, adoption,
 // ownership, the hub away, ServiceExport status.
 import assert from 'node:assert/strict';
-import type { ImportBatch } from '../../controlplane/api/messages.ts';
+import { importDigest } from '../../controlplane/api/import-digest.ts';
+import type { ImportBatch, ImportState } from '../../controlplane/api/messages.ts';
 import { desiredImport } from '../../cluster-agent/imports.ts';
 import { MemoryCluster } from '../../cluster-agent/memory-cluster.ts';
 import { agentsOnClock } from './agent/agents-on-clock.ts';
@@ -263,6 +264,50 @@ describe('agent loops on a ManualClock against MemoryCluster (in-memory Kubernet
     assert.deepEqual(names(kube.list('ServiceImport', 'apps')), ['web']);
     assert.equal(kube.object('EndpointSlice', 'apps', 'web-remote-ipv4-0')?.metadata.uid, uid);
     assert.equal(kube.writes.apply, 0, 'adopted objects that match are not rewritten');
+  });
+
+  it('restarted on its cluster, names what the objects there say in its first sync: what the snapshot keeps is held, not rewritten', async () => {
+    // As the hub builds them: a clusterPorts entry for every cluster with endpoints.
+    const hubImport = (name: string, n: number): ImportState => ({
+      ...imp(name, n),
+      clusterPorts: [{ cluster: 'remote', ports: [{ port: 80, protocol: 'TCP' }] }],
+    });
+    const web = hubImport('web', 3);
+    const api = hubImport('api', 2);
+    const kube = new MemoryCluster();
+    for (const s of [web, api]) {
+      const d = desiredImport(s);
+      kube.put({ ...d.serviceImport, status: d.serviceImportStatus['status'] });
+      for (const o of d.endpointSlices) kube.put(o);
+    }
+    // The hub now has api with another endpoint: it keeps web and sends api.
+    const apiNow = hubImport('api', 3);
+    const hub = new FakeTransport();
+    hub.onSync = (s) =>
+      Promise.resolve([batch('snapshot', 0, 5, [apiNow], { kept: (s.held ?? []).filter((h) => h.name === 'web' && h.digest === importDigest(web)) })]);
+    const agent = agents.start(kube, hub);
+    await drive(agents.clock, 'the snapshot applied', () => agent.appliedRevision() === 5);
+    assert.deepEqual(
+      hub.syncs[0]?.held?.map((h) => [h.name, h.digest]).sort(),
+      [
+        ['api', importDigest(api)],
+        ['web', importDigest(web)],
+      ],
+      'the first sync named both, by the digests the hub has for them',
+    );
+    assert.equal(kube.writes.apply, 1, 'only the import that changed was written (its one slice)');
+    assert.equal((kube.object('EndpointSlice', 'apps', 'api-remote-ipv4-0')?.['endpoints'] as unknown[]).length, 3);
+    assert.equal(agent.metrics.importsUnfit, 0);
+    assert.equal(agent.metrics.importsRecovered, 1, 'web was read back from the cluster and kept');
+    // What was kept is held as the hub has it: an endpoint patch applies on top of it.
+    const added = { cluster: 'remote', addresses: ['10.9.0.99'], ready: true, serving: true, terminating: false };
+    hub.push(batch('delta', 5, 6, [], { patches: [{ namespace: 'apps', name: 'web', count: 3, at: 3, remove: 0, insert: [added] }] }));
+    await drive(agents.clock, 'the patch applied', () => agent.appliedRevision() === 6);
+    assert.deepEqual(
+      (kube.object('EndpointSlice', 'apps', 'web-remote-ipv4-0')?.['endpoints'] as { addresses: string[] }[]).map((e) => e.addresses[0]),
+      ['10.9.0.1', '10.9.0.2', '10.9.0.3', '10.9.0.99'],
+    );
+    assert.equal(hub.syncs.length, 1, 'no second sync: nothing was unfit');
   });
 
   it('repairs drift on its interval: an owned object someone deleted is applied again', async () => {

@@ -6,6 +6,8 @@ import type { LabelSelector } from '../../controlplane/api/labels.ts';
 import type { ExportState, ImportState, ServicePort } from '../../controlplane/api/messages.ts';
 import type { ClusterResource, ExternalServiceResource, NetworkResource } from '../../controlplane/api/resources.ts';
 import { canonicalJson } from '../../controlplane/api/json.ts';
+import { importDigest } from '../../controlplane/api/import-digest.ts';
+import { desiredImport, recoverImport } from '../../cluster-agent/imports.ts';
 import { trustedAvailability } from '../../controlplane/services/availability.ts';
 import { applyChanges, type ChangeResult, type ModelChange } from '../../controlplane/services/changes.ts';
 import { jsonEqual } from '../../controlplane/api/json-equal.ts';
@@ -788,6 +790,47 @@ describe('incremental service model', () => {
     );
     const imp = importFor(model, 'a', 'inference/llm');
     assert.equal(JSON.stringify(imp), canonicalJson(imp));
+    // The exporter's node name stays with it: no importer writes it (cluster-agent/imports.ts).
+    assert.deepEqual(imp?.endpoints, [{ addresses: ['10.0.0.1'], cluster: 'a', hostname: 'h', ready: true, serving: true, terminating: false, zone: 'z' }]);
+  });
+
+  it('builds imports that say nothing their objects leave out: an agent reads each back from them', () => {
+    // Node names and labels, the exporter's own endpoint ports, exported labels and annotations, a
+    // cluster that exports no endpoint: every field a consumer's objects could lose.
+    const withNodes = (e: ExportState): ExportState => ({
+      ...e,
+      endpoints: e.endpoints.map((ep) => ({ ...ep, nodeName: 'gpu-node-1', labels: { 'nvidia.com/gpu.product': 'H100' }, hostname: 'llm-0' })),
+    });
+    const model = buildModel(
+      input({
+        clusters: [cluster('a'), cluster('b', { region: 'eu-west-1' }), cluster('c')],
+        exports: [
+          [
+            'a',
+            withNodes(
+              exp({
+                endpoints: ['10.0.0.1', '10.0.0.2'],
+                extra: {
+                  endpointPorts: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+                  exportedLabels: { team: 'ml' },
+                  exportedAnnotations: { owner: 'ml-platform' },
+                },
+              }),
+            ),
+          ],
+          ['b', withNodes(exp({ endpoints: ['10.0.1.1'] }))],
+          ['c', exp({ endpoints: [] })],
+        ],
+        vips: { 'inference/llm': '10.200.0.7' },
+      }),
+    );
+    const imp = importFor(model, 'a', 'inference/llm');
+    assert.ok(imp !== undefined);
+    assert.deepEqual(imp.clusters, ['a', 'c', 'b'], 'the cluster without endpoints is included');
+    const d = desiredImport(imp);
+    const back = recoverImport({ ...d.serviceImport, status: d.serviceImportStatus['status'] }, d.endpointSlices);
+    assert.ok(back !== undefined);
+    assert.equal(importDigest(back), importDigest(imp));
   });
 
   it('compares imports by content, whatever the key order', () => {
