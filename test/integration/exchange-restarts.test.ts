@@ -106,8 +106,8 @@ describe('restarts withdraw nothing and lose nothing (real hub, etcd, nats-serve
     assert.deepEqual(uids(), before, 'same objects (uids): nothing deleted and recreated');
     assert.equal(restarted?.metrics.objectsDeleted, 0, 'the restarted agent deleted nothing');
     // It named what it found in the cluster in its first sync, and the hub kept all of it.
-    assert.equal(restarted?.metrics.importsRecovered, aws.double.list(SERVICE_IMPORTS).length, 'every import read back from the cluster and kept');
-    assert.equal(restarted?.metrics.objectsApplied, 0, 'nothing rewritten');
+    assert.equal(restarted.metrics.importsRecovered, aws.double.list(SERVICE_IMPORTS).length, 'every import read back from the cluster and kept');
+    assert.equal(restarted.metrics.objectsApplied, 0, 'nothing rewritten');
     assert.deepEqual(await exportsInEtcd(), exportsBefore, 'no export changed in etcd');
 
     await changePropagates('10.32.2.20');
