@@ -143,6 +143,8 @@ export class NatsHubTransport implements HubTransport {
         await nc.close();
         return;
       }
+      // Failures before this connection say nothing about the next one: it starts from the base delay.
+      backoff.reset();
       this.nc = nc;
       this.watchStatus(nc, events);
       this.subscribe(nc, events);

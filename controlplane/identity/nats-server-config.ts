@@ -27,6 +27,9 @@ export interface NatsServerConfigOptions {
   readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
 }
 
+/** nats-server's `authorization.timeout`: the TLS handshake's 5 s plus 1 s, as nats-server gives TLS by default. */
+export const AUTH_TIMEOUT_SECONDS = 6;
+
 const ACCOUNT_KEY = /^A[A-Z2-7]{55}$/;
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const SERVER_NAME = /^[A-Za-z0-9_-]+$/;
@@ -44,6 +47,13 @@ export function renderNatsServerConfig(options: NatsServerConfigOptions): string
     ...(options.tls === undefined
       ? []
       : ['tls: {', `  cert_file: ${quote(options.tls.certFile)}`, `  key_file: ${quote(options.tls.keyFile)}`, '  timeout: 5', '}']),
+    // How long a client may take from connecting to authenticating (nats-server's default: 2 s,
+    // or the TLS handshake's timeout + 1 s with TLS). A thousand agents reconnecting at once after a
+    // restart sign their nonces on busy machines: one late by more than 2 s was refused
+    // ('Authentication Timeout'), twice made nats.js close the connection, and each retry added to
+    // the storm. The same allowance with or without TLS, and the agents' own connect timeout (5 s)
+    // stays the tighter bound.
+    `authorization: { timeout: ${AUTH_TIMEOUT_SECONDS} }`,
     '',
     `operator: ${quote(options.operatorJwt)}`,
     `system_account: ${options.systemAccount}`,

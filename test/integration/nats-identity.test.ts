@@ -3,6 +3,7 @@
 // no agent reaches the JetStream API; a revoked credential is cut off and stays refused, even
 // across a server restart (the full resolver persists the account JWT).
 import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
 import { fromSeed } from '@nats-io/nkeys';
 import { AuthorizationError, PermissionViolationError, connect, credsAuthenticator, type Msg, type NatsConnection, type Status } from '@nats-io/transport-node';
 import {
@@ -15,6 +16,7 @@ import {
   clusterSubjects,
 } from '../../controlplane/api/subjects.ts';
 import { NatsAccountPusher } from '../../controlplane/identity/nats-account-push.ts';
+import { AUTH_TIMEOUT_SECONDS } from '../../controlplane/identity/nats-server-config.ts';
 import {
   appAccountJwt,
   createIdentityState,
@@ -347,6 +349,23 @@ describe('NATS identity: per-cluster credentials enforced by nats-server', funct
     } finally {
       await pusher.close();
     }
+  });
+
+  it(`gives a client ${AUTH_TIMEOUT_SECONDS} s to authenticate, not nats-server's default 2 s: an agent reconnecting late on a busy machine is not refused`, async function () {
+    this.timeout(15_000);
+    // A client that connects and never authenticates: the server's own timer ends it.
+    const started = performance.now();
+    const { said, closedAfterMs } = await new Promise<{ said: string; closedAfterMs: number }>((resolve, reject) => {
+      let said = '';
+      const socket = createConnection({ host: '127.0.0.1', port: nats.port });
+      socket.on('data', (d) => (said += d.toString()));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        resolve({ said, closedAfterMs: performance.now() - started });
+      });
+    });
+    assert.match(said, /-ERR 'Authentication Timeout'/);
+    assert.ok(closedAfterMs >= AUTH_TIMEOUT_SECONDS * 1000 - 250, `refused after ${Math.round(closedAfterMs)} ms`);
   });
 
   it('refuses to push a JWT that is not signed', async () => {
