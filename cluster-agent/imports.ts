@@ -282,13 +282,23 @@ export function serviceExportStatusObject(namespace: string, name: string, condi
  * a previous agent wrote without rewriting them.
  */
 export function isSubset(desired: unknown, actual: unknown): boolean {
+  // Plain loops, no Object.entries: a restarted agent compares every object it adopts (100,000
+  // endpoints in the benchmark's warm resync), and the arrays entries() makes were its garbage.
   if (Array.isArray(desired)) {
-    return Array.isArray(actual) && actual.length === desired.length && desired.every((d, i) => isSubset(d, actual[i]));
+    if (!Array.isArray(actual) || actual.length !== desired.length) return false;
+    for (let i = 0; i < desired.length; i++) if (!isSubset(desired[i], actual[i])) return false;
+    return true;
   }
   if (typeof desired === 'object' && desired !== null) {
     if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return false;
+    const d = desired as Record<string, unknown>;
     const a = actual as Record<string, unknown>;
-    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => v === undefined || isSubset(v, a[k]));
+    for (const k in d) {
+      if (!Object.hasOwn(d, k)) continue;
+      const v = d[k];
+      if (v !== undefined && !isSubset(v, a[k])) return false;
+    }
+    return true;
   }
   return desired === actual;
 }
