@@ -271,6 +271,15 @@ export async function hubHeap(hubUrl: string): Promise<{ heapUsed: number; heapT
   return heapUsed === undefined || heapTotal === undefined || external === undefined ? undefined : { heapUsed, heapTotal, external };
 }
 
+/** The replica's `causeway_standby_warm_passes_total`: passes over every consumer to warm a takeover's snapshots. */
+export async function warmPasses(hubUrl: string): Promise<number> {
+  const text = await fetch(`${hubUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then(
+    (r) => r.text(),
+    () => '',
+  );
+  return Number(/^causeway_standby_warm_passes_total ([0-9]+)$/m.exec(text)?.[1] ?? 0);
+}
+
 export function listProfiles(dir: string | undefined): string[] {
   if (dir === undefined) return [];
   try {

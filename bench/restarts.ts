@@ -3,6 +3,7 @@
 // every agent reconnects and resyncs at once. Each says how long until every agent is served again.
 import { nowMs } from './ipc.ts';
 import { probe, probeAll, servedAgain } from './load.ts';
+import { warmPasses } from './env.ts';
 import { log } from './log.ts';
 import { statusOf, type WorkerHandle } from './pool.ts';
 import { round } from './procs.ts';
@@ -68,6 +69,10 @@ export async function killLeader(ctx: StepContext, all: readonly WorkerHandle[],
   try {
     if (env.standby === undefined) await env.startStandby();
     await settle(all, 30_000);
+    // A standby that has run for a while has warmed its snapshot memos; one just started must
+    // finish its first pass before it is measured as one (ServiceController warm).
+    const standbyUrl = env.standby?.url;
+    if (standbyUrl !== undefined) await until('the standby warmed its snapshot memos', 60_000, async () => (await warmPasses(standbyUrl)) >= 1, 250);
     const leader = await env.leader();
     if (leader !== 'hub') throw new Error(`expected the first replica to lead before the kill, found ${leader ?? 'no leader'}`);
     log('  leader kill: a standby runs; SIGKILL of the leading hub');

@@ -244,6 +244,7 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
       return sent === undefined || applied === undefined ? undefined : Math.max(0, sent - applied);
     },
     expired: () => services.propagation.expired(),
+    warmPasses: () => services.warmPasses(),
   });
   const ingest = new ReportIngest({
     store,

@@ -13,6 +13,8 @@ export interface PropagationSource {
   /** Revisions between what the leader last sent the cluster and what its agent applied; undefined: unknown. */
   readonly behind: (cluster: string) => number | undefined;
   readonly expired: () => number;
+  /** Passes a standby has made over every consumer to fill the snapshot memos (ServiceController warm). */
+  readonly warmPasses: () => number;
 }
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -23,7 +25,7 @@ export interface PropagationMetrics {
   bind(source: PropagationSource): void;
 }
 
-const NONE: PropagationSource = { clusters: () => [], lagMs: () => 0, behind: () => undefined, expired: () => 0 };
+const NONE: PropagationSource = { clusters: () => [], lagMs: () => 0, behind: () => undefined, expired: () => 0, warmPasses: () => 0 };
 
 export function propagationMetrics(registry: Registry): PropagationMetrics {
   let source = NONE;
@@ -69,6 +71,15 @@ export function propagationMetrics(registry: Registry): PropagationMetrics {
     collect() {
       this.reset();
       this.inc(source.expired());
+    },
+  });
+  new Counter({
+    name: 'causeway_standby_warm_passes_total',
+    help: "Passes this replica made, while not leading, over every consumer to fill the memos a new leader's snapshots read (each consumer's services, each view class's import digest).",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.warmPasses());
     },
   });
   return {

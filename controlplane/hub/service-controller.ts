@@ -16,7 +16,7 @@ import type { ClusterResource } from '../api/resources.ts';
 import { trustedAvailability } from '../services/availability.ts';
 import { applyChanges, type ModelChange } from '../services/changes.ts';
 import { buildModel, type ServicesModel } from '../services/model.ts';
-import { consumersOf, exportStatusFor, globalServices, snapshotFor } from '../services/views.ts';
+import { consumersOf, exportStatusFor, globalServices, snapshotFor, warmSnapshot } from '../services/views.ts';
 import type { DeliveryState } from './controllers/convergence-plan.ts';
 import { DeliveryController } from './controllers/delivery.ts';
 import { PropagationClock } from './controllers/propagation-clock.ts';
@@ -58,6 +58,8 @@ export class ServiceController implements ServicesView {
   private readonly startedAt: number;
   /** Per cluster whose stored False is not trusted yet: the timer that looks at it again. */
   private readonly trustTimers = new Map<string, NodeJS.Timeout>();
+  private warmTimer: NodeJS.Timeout | undefined;
+  private warmed = 0;
 
   constructor(deps: ServiceControllerDeps) {
     this.deps = deps;
@@ -114,11 +116,13 @@ export class ServiceController implements ServicesView {
     });
     this.revisionSeen = Math.max(this.revisionSeen, revision);
     this.modelRevision = this.revisionSeen;
+    this.scheduleWarm(0);
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.warmTimer !== undefined) clearTimeout(this.warmTimer);
     for (const t of this.trustTimers.values()) clearTimeout(t);
     this.trustTimers.clear();
   }
@@ -131,6 +135,11 @@ export class ServiceController implements ServicesView {
     } finally {
       this.propagation.reset();
     }
+  }
+
+  /** Passes made over every consumer to warm the snapshot memos while not leading. */
+  warmPasses(): number {
+    return this.warmed;
   }
 
   /** What the leader's delivery has sent and has pending (convergence); undefined while not leading. */
@@ -181,6 +190,45 @@ export class ServiceController implements ServicesView {
   }
 
   // ---- internals -------------------------------------------------------------------------------
+
+  private scheduleWarm(afterMs: number): void {
+    if (this.stopped) return;
+    this.warmTimer = setTimeout(() => {
+      this.warmTimer = undefined;
+      void this.warm().finally(() => {
+        this.scheduleWarm(WARM_INTERVAL_MS);
+      });
+    }, afterMs);
+    // A pending pass must not hold a stopping hub open.
+    this.warmTimer.unref();
+  }
+
+  /**
+   * While another replica leads: fills the memos this replica's snapshots would read if it took
+   * over (services/views.ts warmSnapshot), so that a takeover's thousand snapshots compare digests
+   * instead of computing them (issue 11 §2: failover in seconds). Consumers go a slice at a time,
+   * yielding to the event loop between slices; after the first pass only the view classes of
+   * services that changed since (their digests were reset) cost anything. The leader does not
+   * warm: its snapshots fill the memos as they go, and its CPU is delivery's.
+   */
+  private async warm(): Promise<void> {
+    if (this.model === undefined || this.delivery.leading()) return;
+    const started = performance.now();
+    let digests = 0;
+    let sliceStart = started;
+    for (const c of this.deps.view.clusters()) {
+      if (this.stopped || this.delivery.leading()) return;
+      digests += warmSnapshot(this.model, c.metadata.name);
+      if (performance.now() - sliceStart > WARM_SLICE_MS) {
+        await new Promise<void>((resolve) => {
+          setImmediate(resolve);
+        });
+        sliceStart = performance.now();
+      }
+    }
+    this.warmed += 1;
+    if (digests > 0) this.deps.logger.debug({ digests, ms: Math.round(performance.now() - started) }, 'snapshot memos warmed for a takeover');
+  }
 
   private registryChanged(changes: readonly ResourceChange[], revision: number): void {
     let networksChanged = false;
@@ -279,6 +327,11 @@ export class ServiceController implements ServicesView {
 export function flushDelay(nowMs: number, lastFlushAtMs: number, windowMs: number): number {
   return Math.max(0, Math.min(windowMs, lastFlushAtMs + windowMs - nowMs));
 }
+
+/** How often a replica that does not lead warms its snapshot memos again. */
+const WARM_INTERVAL_MS = 5000;
+/** Work between two yields to the event loop while warming. */
+const WARM_SLICE_MS = 10;
 
 function refName(ref: string): string {
   return ref.slice(ref.lastIndexOf('/') + 1);

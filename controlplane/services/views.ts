@@ -150,21 +150,47 @@ export function snapshotFor(model: ServicesModel, consumer: string, held?: Reado
       upserts.push([entry.key, buildImport(model, entry, place, view.visible, view.sig)]);
       continue;
     }
-    if (entry.digestsEpoch !== model.epoch) {
-      entry.digests.clear();
-      entry.digestsEpoch = model.epoch;
-    }
-    let built: ImportState | undefined;
-    let digest = entry.digests.get(view.classKey);
-    if (digest === undefined) {
-      built = buildImport(model, entry, place, view.visible, view.sig);
-      digest = importDigest(built);
-      entry.digests.set(view.classKey, digest);
-    }
+    const { digest, built } = classDigest(model, entry, place, view);
     if (digest === holds) kept.push([entry.key, { namespace: entry.namespace, name: entry.name, digest }]);
     else upserts.push([entry.key, built ?? buildImport(model, entry, place, view.visible, view.sig)]);
   }
   return { upserts: byKey(upserts), kept: byKey(kept) };
+}
+
+/** The digest of `view`'s import, remembered per view class; `built` when it had to build it. */
+function classDigest(
+  model: ServicesModel,
+  entry: ServiceEntry,
+  place: ClusterPlace,
+  view: NonNullable<ReturnType<typeof viewOf>>,
+): { digest: string; built?: ImportState } {
+  if (entry.digestsEpoch !== model.epoch) {
+    entry.digests.clear();
+    entry.digestsEpoch = model.epoch;
+  }
+  const digest = entry.digests.get(view.classKey);
+  if (digest !== undefined) return { digest };
+  const built = buildImport(model, entry, place, view.visible, view.sig);
+  const computed = importDigest(built);
+  entry.digests.set(view.classKey, computed);
+  return { digest: computed, built };
+}
+
+/**
+ * Fills the memos `snapshotFor(model, consumer, held)` reads: the services the consumer might see
+ * and the digest of each view class it is in. A replica that may lead next runs it ahead, so that
+ * the snapshots it serves when it takes over (every agent at once) compare digests instead of
+ * computing them. Returns how many digests it computed: 0 once everything is warm.
+ */
+export function warmSnapshot(model: ServicesModel, consumer: string): number {
+  const place = model.places.get(consumer);
+  if (place === undefined) return 0;
+  let computed = 0;
+  for (const entry of seenBy(model, consumer, place)) {
+    const view = viewOf(model, entry, place);
+    if (view !== undefined && classDigest(model, entry, place, view).built !== undefined) computed += 1;
+  }
+  return computed;
 }
 
 function byKey<T>(items: [string, T][]): T[] {

@@ -10,7 +10,7 @@ import type { ExportState, ImportState } from '../../controlplane/api/messages.t
 import type { ClusterResource, NetworkResource } from '../../controlplane/api/resources.ts';
 import { applyChanges, type ModelChange } from '../../controlplane/services/changes.ts';
 import { buildModel, type ServicesModel } from '../../controlplane/services/model.ts';
-import { importsFor, snapshotFor } from '../../controlplane/services/views.ts';
+import { importsFor, snapshotFor, warmSnapshot } from '../../controlplane/services/views.ts';
 
 const T0 = '2026-01-01T00:00:00Z';
 const CLUSTERS = ['c0', 'c1', 'c2', 'c3', 'c4'];
@@ -199,8 +199,11 @@ describe('incremental service model against a fresh build (property)', () => {
           for (const batch of batches) {
             const changes: ModelChange[] = [];
             for (const s of batch) {
-              if (s.kind === 'read') snapshotFor(model, s.cluster, digestsOf(held.get(s.cluster)));
-              else {
+              if (s.kind === 'read') {
+                snapshotFor(model, s.cluster, digestsOf(held.get(s.cluster)));
+                // A standby warms the same memos ahead (another consumer's, so both fill them).
+                warmSnapshot(model, CLUSTERS[(CLUSTERS.indexOf(s.cluster) + 1) % CLUSTERS.length] ?? s.cluster);
+              } else {
                 changes.push(toChange(s));
                 record(truth, s);
               }

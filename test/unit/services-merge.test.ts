@@ -13,7 +13,7 @@ import { applyChanges, type ChangeResult, type ModelChange } from '../../control
 import { jsonEqual } from '../../controlplane/api/json-equal.ts';
 import type { GlobalService } from '../../controlplane/services/merge.ts';
 import { buildModel, type MergeInput, type ModelOptions, type ServicesModel } from '../../controlplane/services/model.ts';
-import { consumersOf, exportStatusFor, globalServices, importsFor } from '../../controlplane/services/views.ts';
+import { consumersOf, exportStatusFor, globalServices, importsFor, snapshotFor, warmSnapshot } from '../../controlplane/services/views.ts';
 
 // ---- builders --------------------------------------------------------------------------------
 
@@ -831,6 +831,31 @@ describe('incremental service model', () => {
     const back = recoverImport({ ...d.serviceImport, status: d.serviceImportStatus['status'] }, d.endpointSlices);
     assert.ok(back !== undefined);
     assert.equal(importDigest(back), importDigest(imp));
+  });
+
+  it('warms a takeover’s snapshots: each view class’s digest once, again only for a service that changed', () => {
+    const model = buildModel(
+      input({
+        clusters: [cluster('a'), cluster('b', { region: 'eu-west-1' }), cluster('c', { provider: 'gcp' })],
+        exports: [
+          ['a', exp({ endpoints: ['10.0.0.1'] })],
+          ['b', exp({ name: 'other', endpoints: ['10.0.1.1'] })],
+        ],
+      }),
+    );
+    const consumers = ['a', 'b', 'c'];
+    const warmAll = (): number => consumers.reduce((n, c) => n + warmSnapshot(model, c), 0);
+    const first = warmAll();
+    assert.ok(first > 0);
+    assert.equal(warmAll(), 0, 'nothing left to compute');
+    applyChange(model, { kind: 'export', cluster: 'a', namespace: 'inference', name: 'llm', state: exp({ endpoints: ['10.0.0.1', '10.0.0.2'] }) });
+    const again = warmAll();
+    assert.ok(again > 0 && again < first, `only the changed service’s classes: ${again} of ${first}`);
+    // What it warmed is what a snapshot keeps: everything an agent holds as the model has it.
+    for (const c of consumers) {
+      const held = new Map(importsFor(model, c).map((i) => [`${i.namespace}/${i.name}`, importDigest(i)]));
+      assert.deepEqual(snapshotFor(model, c, held).upserts, [], `${c} holds everything as it is`);
+    }
   });
 
   it('compares imports by content, whatever the key order', () => {
