@@ -44,10 +44,11 @@ export class HubProcess {
   readonly url: string;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
-  private readonly args: string[];
+  /** Made at each start: a profile's file name holds its own process's start time. */
+  private readonly args: () => string[];
   private readonly logFile: string;
 
-  constructor(port: number, args: string[], logFile: string) {
+  constructor(port: number, args: () => string[], logFile: string) {
     this.url = `http://127.0.0.1:${port}`;
     this.args = args;
     this.logFile = logFile;
@@ -59,7 +60,7 @@ export class HubProcess {
 
   async start(): Promise<void> {
     const log = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, this.args, { stdio: ['ignore', log, log] });
+    const child = spawn(process.execPath, this.args(), { stdio: ['ignore', log, log] });
     closeSync(log);
     this.child = child;
     this.exited = exitOf(child);
@@ -149,7 +150,7 @@ export async function startEnv(options: EnvOptions): Promise<Env> {
       nats.url,
       ...extra,
     ];
-    const hub = new HubProcess(port, hubArgs('hub', port, hubDir, []), join(options.logDir, 'hub.log'));
+    const hub = new HubProcess(port, () => hubArgs('hub', port, hubDir, []), join(options.logDir, 'hub.log'));
     stops.push(() => hub.stop());
     await hub.start();
     const token = readFileSync(join(hubDir, 'admin.token'), 'utf8').trim();
@@ -175,7 +176,7 @@ export async function startEnv(options: EnvOptions): Promise<Env> {
         mkdirSync(standbyDir, { recursive: true, mode: 0o700 });
         const standby = new HubProcess(
           standbyPort,
-          hubArgs('hub-standby', standbyPort, standbyDir, ['--secret-key-file', join(hubDir, SECRET_KEY_FILE)]),
+          () => hubArgs('hub-standby', standbyPort, standbyDir, ['--secret-key-file', join(hubDir, SECRET_KEY_FILE)]),
           join(options.logDir, 'hub-standby.log'),
         );
         stops.push(() => standby.stop());
