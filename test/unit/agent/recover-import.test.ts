@@ -99,6 +99,21 @@ function written(state: ImportState): { serviceImport: KubeObject; slices: KubeO
   return { serviceImport, slices: d.endpointSlices.map(served).reverse() };
 }
 
+/** A ClusterSetIP import of one endpoint from cluster a, as the hub sends it. */
+function oneEndpoint(): ImportState {
+  return {
+    namespace: 'apps',
+    name: 'web',
+    type: 'ClusterSetIP',
+    ports: [{ port: 80, protocol: 'TCP' }],
+    ips: ['10.200.0.1'],
+    sessionAffinity: 'None',
+    clusters: ['a'],
+    endpoints: [{ addresses: ['10.0.0.1'], cluster: 'a', ready: true, serving: true, terminating: false }],
+    clusterPorts: [{ cluster: 'a', ports: [{ port: 80, protocol: 'TCP' }] }],
+  };
+}
+
 describe('agent: an import read back from its objects (recoverImport)', () => {
   it('gives every import the hub can send back, to the digest, from its objects as listed', () => {
     fc.assert(
@@ -114,18 +129,7 @@ describe('agent: an import read back from its objects (recoverImport)', () => {
   });
 
   it('reads back owned labels as not the import’s', () => {
-    const state: ImportState = {
-      namespace: 'apps',
-      name: 'web',
-      type: 'ClusterSetIP',
-      ports: [{ port: 80, protocol: 'TCP' }],
-      ips: ['10.200.0.1'],
-      sessionAffinity: 'None',
-      labels: { team: 'ml' },
-      clusters: ['a'],
-      endpoints: [{ addresses: ['10.0.0.1'], cluster: 'a', ready: true, serving: true, terminating: false }],
-      clusterPorts: [{ cluster: 'a', ports: [{ port: 8080, protocol: 'TCP' }] }],
-    };
+    const state: ImportState = { ...oneEndpoint(), labels: { team: 'ml' } };
     const { serviceImport, slices } = written(state);
     assert.deepEqual(Object.keys(serviceImport.metadata.labels ?? {}).sort(), ['causeway.dev/owned-by', 'multicluster.kubernetes.io/service-name', 'team']);
     assert.deepEqual(recoverImport(serviceImport, slices)?.labels, { team: 'ml' });
@@ -154,17 +158,7 @@ describe('agent: an import read back from its objects (recoverImport)', () => {
   });
 
   it('gives nothing for objects that are not what the agent writes', () => {
-    const state: ImportState = {
-      namespace: 'apps',
-      name: 'web',
-      type: 'ClusterSetIP',
-      ports: [{ port: 80, protocol: 'TCP' }],
-      ips: ['10.200.0.1'],
-      sessionAffinity: 'None',
-      clusters: ['a'],
-      endpoints: [{ addresses: ['10.0.0.1'], cluster: 'a', ready: true, serving: true, terminating: false }],
-      clusterPorts: [{ cluster: 'a', ports: [{ port: 80, protocol: 'TCP' }] }],
-    };
+    const state = oneEndpoint();
     const { serviceImport, slices } = written(state);
     const { status: _status, ...noStatus } = serviceImport;
     assert.equal(recoverImport(noStatus, slices), undefined, 'no status written yet');
@@ -175,17 +169,7 @@ describe('agent: an import read back from its objects (recoverImport)', () => {
   });
 
   it('never throws on objects someone edited into any shape', () => {
-    const state: ImportState = {
-      namespace: 'apps',
-      name: 'web',
-      type: 'ClusterSetIP',
-      ports: [{ port: 80, protocol: 'TCP' }],
-      ips: ['10.200.0.1'],
-      sessionAffinity: 'None',
-      clusters: ['a'],
-      endpoints: [{ addresses: ['10.0.0.1'], cluster: 'a', ready: true, serving: true, terminating: false }],
-      clusterPorts: [{ cluster: 'a', ports: [{ port: 80, protocol: 'TCP' }] }],
-    };
+    const state = oneEndpoint();
     const { serviceImport, slices } = written(state);
     const digest = importDigest(state);
     fc.assert(
