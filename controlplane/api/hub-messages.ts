@@ -39,13 +39,15 @@ export const clusterSettingsSchema = z.object({
 export type ClusterSettings = z.output<typeof clusterSettingsSchema>;
 
 /**
- * An exported endpoint as a consumer imports it: with the cluster it comes from, and without what
- * names the exporter's nodes (their labels, the node name). No importer uses those (its
- * EndpointSlices leave nodeName out: kube-proxy would take an endpoint as local to a node of its
- * own with that name), and without them the import is exactly what its objects say, so that an
- * agent restarted on a cluster can name what it holds (cluster-agent/imports.ts recoverImport).
+ * An exported endpoint as a consumer imports it: with the cluster it comes from, without the
+ * exporter's node labels. This hub sends no node name either (services/exporters.ts): no importer
+ * uses it (its EndpointSlices leave nodeName out: kube-proxy would take an endpoint as local to a
+ * node of its own with that name), and without it an import is exactly what its objects say, so
+ * that an agent restarted on a cluster can name what it holds (cluster-agent/imports.ts
+ * recoverImport). The field stays accepted: an agent behind an older hub, which sends it, keeps
+ * what it got, and its digests still match that hub's.
  */
-export const importEndpointSchema = endpointSchema.omit({ labels: true, nodeName: true }).extend({ cluster: nameSchema });
+export const importEndpointSchema = endpointSchema.omit({ labels: true }).extend({ cluster: nameSchema });
 export type ImportEndpoint = z.output<typeof importEndpointSchema>;
 
 /** What a consuming cluster must import for one global service. */

@@ -168,7 +168,7 @@ export const validClusterSettings = (cluster: fc.Arbitrary<string> = dnsLabel): 
     })
     .map((m) => plain(compact(m)));
 
-const importEndpoint = fc.tuple(endpoint, dnsLabel).map(([{ labels: _labels, nodeName: _nodeName, ...e }, cluster]) => ({ ...e, cluster }));
+const importEndpoint = fc.tuple(endpoint, dnsLabel).map(([{ labels: _labels, ...e }, cluster]) => ({ ...e, cluster }));
 
 /** An endpoint patch: `at + remove ≤ count`, as the schema requires. */
 const importPatch = fc
