@@ -195,9 +195,14 @@ export class ServiceController implements ServicesView {
     if (this.stopped) return;
     this.warmTimer = setTimeout(() => {
       this.warmTimer = undefined;
-      void this.warm().finally(() => {
-        this.scheduleWarm(WARM_INTERVAL_MS);
-      });
+      void this.warm()
+        .catch((err: unknown) => {
+          // An optimisation: a pass that fails costs a slower takeover, never the hub.
+          this.deps.logger.warn({ err }, 'warming the snapshot memos failed');
+        })
+        .finally(() => {
+          this.scheduleWarm(WARM_INTERVAL_MS);
+        });
     }, afterMs);
     // A pending pass must not hold a stopping hub open.
     this.warmTimer.unref();

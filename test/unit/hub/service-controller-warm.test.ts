@@ -1,0 +1,60 @@
+// The standby's warm pass (ServiceController warm) is an optimisation: one that fails is logged and
+// tried again, and never reaches the hub as an unhandled rejection (which would end the process).
+// The controller runs on plain fakes of its ports: a registry view, an export index, a VIP store.
+import assert from 'node:assert/strict';
+import type { Logger } from 'pino';
+import type { ClusterResource } from '../../../controlplane/api/resources.ts';
+import type { Bus } from '../../../controlplane/bus/bus.ts';
+import type { ExportIndex } from '../../../controlplane/hub/exports.ts';
+import type { RegistryView } from '../../../controlplane/hub/registry-view.ts';
+import { ServiceController } from '../../../controlplane/hub/service-controller.ts';
+import type { VipRegistry } from '../../../controlplane/ipam/vips.ts';
+import { waitFor } from '../../harness/wait.ts';
+
+const cluster = (name: string): ClusterResource => ({
+  apiVersion: 'causeway.dev/v1alpha1',
+  kind: 'Cluster',
+  metadata: { name },
+  spec: { provider: 'aws', region: 'us-east-1', network: 'n', podCIDRs: ['10.0.0.0/16'], serviceCIDRs: ['10.1.0.0/16'] },
+});
+
+describe('the standby warm pass (ServiceController, on fakes of its ports)', () => {
+  it('logs a pass that throws, counts no pass, and leaves the hub running', async () => {
+    const warnings: string[] = [];
+    const noop = (): void => undefined;
+    const logger = { warn: (_o: unknown, msg: string) => warnings.push(msg), debug: noop, info: noop, error: noop } as unknown as Logger;
+    let listings = 0;
+    const view = {
+      // The model is built from the first listing; the warm pass's own listing fails.
+      clusters: () => {
+        listings += 1;
+        if (listings > 1) throw new Error('registry view gone');
+        return [cluster('a'), cluster('b')];
+      },
+      networks: () => [],
+      externalServices: () => [],
+      pools: () => [],
+      cluster: () => undefined,
+      onChange: noop,
+    } as unknown as RegistryView;
+    const exports = { all: () => new Map(), onChange: noop } as unknown as ExportIndex;
+    const vips = { list: () => Promise.resolve([]) } as unknown as VipRegistry;
+    const bus = { publish: noop } as unknown as Bus;
+    const rejections: unknown[] = [];
+    const onRejection = (err: unknown): void => {
+      rejections.push(err);
+    };
+    process.on('unhandledRejection', onRejection);
+    const services = new ServiceController({ bus, vips, view, exports, logger, count: noop, flushIntervalMs: 1 });
+    try {
+      await services.start(1);
+      await waitFor('the failed pass logged', () => warnings.includes('warming the snapshot memos failed'));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(rejections, []);
+      assert.equal(services.warmPasses(), 0);
+    } finally {
+      services.stop();
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+});
