@@ -257,11 +257,16 @@ export async function hubCounters(hubUrl: string): Promise<Record<string, number
  * Where the hub's memory is, from its /metrics (process.memoryUsage, by prom-client): the V8 heap
  * in use and reserved, and memory outside it (Buffers, ArrayBuffers), in bytes.
  */
-export async function hubHeap(hubUrl: string): Promise<{ heapUsed: number; heapTotal: number; external: number } | undefined> {
-  const text = await fetch(`${hubUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then(
+/** The replica's /metrics text; empty when it does not answer within 10 s. */
+function metricsText(hubUrl: string): Promise<string> {
+  return fetch(`${hubUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then(
     (r) => r.text(),
     () => '',
   );
+}
+
+export async function hubHeap(hubUrl: string): Promise<{ heapUsed: number; heapTotal: number; external: number } | undefined> {
+  const text = await metricsText(hubUrl);
   const read = (name: string): number | undefined => {
     const m = new RegExp(`^causeway_hub_${name} ([0-9.e+]+)$`, 'm').exec(text);
     return m?.[1] === undefined ? undefined : Number(m[1]);
@@ -274,10 +279,7 @@ export async function hubHeap(hubUrl: string): Promise<{ heapUsed: number; heapT
 
 /** The replica's `causeway_standby_warm_passes_total`: passes over every consumer to warm a takeover's snapshots. */
 export async function warmPasses(hubUrl: string): Promise<number> {
-  const text = await fetch(`${hubUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then(
-    (r) => r.text(),
-    () => '',
-  );
+  const text = await metricsText(hubUrl);
   return Number(/^causeway_standby_warm_passes_total ([0-9]+)$/m.exec(text)?.[1] ?? 0);
 }
 

@@ -193,7 +193,8 @@ export function recoverImport(serviceImport: KubeObject, slices: readonly KubeOb
     }
   }
   if (byName.size > 0) return undefined;
-  const labels = Object.fromEntries(Object.entries(serviceImport.metadata.labels ?? {}).filter(([k]) => !(k in ownedLabels(name))));
+  const owned = ownedLabels(name);
+  const labels = Object.fromEntries(Object.entries(serviceImport.metadata.labels ?? {}).filter(([k]) => !(k in owned)));
   const annotations = serviceImport.metadata.annotations ?? {};
   return {
     ...(Object.keys(annotations).length > 0 ? { annotations: { ...annotations } } : {}),

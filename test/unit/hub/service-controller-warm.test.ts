@@ -1,11 +1,12 @@
-// The standby's warm pass (ServiceController warm) is an optimisation: one that fails is logged and
-// tried again, and never reaches the hub as an unhandled rejection (which would end the process).
+// The standby's warm pass (ServiceController warm): it walks the consumers again only once a change
+// was applied to the model, and, an optimisation, one that fails is logged and tried again, never
+// reaching the hub as an unhandled rejection (which would end the process).
 // The controller runs on plain fakes of its ports: a registry view, an export index, a VIP store.
 import assert from 'node:assert/strict';
 import type { Logger } from 'pino';
 import type { ClusterResource } from '../../../controlplane/api/resources.ts';
 import type { Bus } from '../../../controlplane/bus/bus.ts';
-import type { ExportIndex } from '../../../controlplane/hub/exports.ts';
+import type { ExportChange, ExportIndex } from '../../../controlplane/hub/exports.ts';
 import type { RegistryView } from '../../../controlplane/hub/registry-view.ts';
 import { ServiceController } from '../../../controlplane/hub/service-controller.ts';
 import type { VipRegistry } from '../../../controlplane/ipam/vips.ts';
@@ -18,10 +19,49 @@ const cluster = (name: string): ClusterResource => ({
   spec: { provider: 'aws', region: 'us-east-1', network: 'n', podCIDRs: ['10.0.0.0/16'], serviceCIDRs: ['10.1.0.0/16'] },
 });
 
+const noop = (): void => undefined;
+const silent = { warn: noop, debug: noop, info: noop, error: noop } as unknown as Logger;
+const vips = { list: () => Promise.resolve([]) } as unknown as VipRegistry;
+const bus = { publish: noop } as unknown as Bus;
+
 describe('the standby warm pass (ServiceController, on fakes of its ports)', () => {
+  it('walks the consumers again only after a change was applied to the model', async () => {
+    let listings = 0;
+    const view = {
+      clusters: () => {
+        listings += 1;
+        return [cluster('a'), cluster('b')];
+      },
+      networks: () => [],
+      externalServices: () => [],
+      pools: () => [],
+      cluster: () => undefined,
+      onChange: noop,
+    } as unknown as RegistryView;
+    let exportChanged: ((changes: readonly ExportChange[], revision: number) => void) | undefined;
+    const exports = {
+      all: () => new Map(),
+      onChange: (l: typeof exportChanged) => {
+        exportChanged = l;
+      },
+    } as unknown as ExportIndex;
+    const services = new ServiceController({ bus, vips, view, exports, logger: silent, count: noop, flushIntervalMs: 1, warmIntervalMs: 5 });
+    try {
+      await services.start(1);
+      await waitFor('a first pass', () => services.warmPasses() >= 1);
+      const walked = listings;
+      const passes = services.warmPasses();
+      await waitFor('five more passes', () => services.warmPasses() >= passes + 5);
+      assert.equal(listings, walked, 'no walk over the consumers while nothing changed');
+      exportChanged?.([{ cluster: 'a', service: 'apps/web', state: undefined }], 2);
+      await waitFor('a walk after the change was applied', () => listings > walked);
+    } finally {
+      services.stop();
+    }
+  });
+
   it('logs a pass that throws, counts no pass, and leaves the hub running', async () => {
     const warnings: string[] = [];
-    const noop = (): void => undefined;
     const logger = { warn: (_o: unknown, msg: string) => warnings.push(msg), debug: noop, info: noop, error: noop } as unknown as Logger;
     let listings = 0;
     const view = {
@@ -38,8 +78,6 @@ describe('the standby warm pass (ServiceController, on fakes of its ports)', () 
       onChange: noop,
     } as unknown as RegistryView;
     const exports = { all: () => new Map(), onChange: noop } as unknown as ExportIndex;
-    const vips = { list: () => Promise.resolve([]) } as unknown as VipRegistry;
-    const bus = { publish: noop } as unknown as Bus;
     const rejections: unknown[] = [];
     const onRejection = (err: unknown): void => {
       rejections.push(err);
