@@ -24,20 +24,18 @@ const silent = { warn: noop, debug: noop, info: noop, error: noop } as unknown a
 const vips = { list: () => Promise.resolve([]) } as unknown as VipRegistry;
 const bus = { publish: noop } as unknown as Bus;
 
+/** A registry view of these clusters and nothing else. */
+function viewListing(clusters: () => ClusterResource[]): RegistryView {
+  return { clusters, networks: () => [], externalServices: () => [], pools: () => [], cluster: () => undefined, onChange: noop } as unknown as RegistryView;
+}
+
 describe('the standby warm pass (ServiceController, on fakes of its ports)', () => {
   it('walks the consumers again only after a change was applied to the model', async () => {
     let listings = 0;
-    const view = {
-      clusters: () => {
-        listings += 1;
-        return [cluster('a'), cluster('b')];
-      },
-      networks: () => [],
-      externalServices: () => [],
-      pools: () => [],
-      cluster: () => undefined,
-      onChange: noop,
-    } as unknown as RegistryView;
+    const view = viewListing(() => {
+      listings += 1;
+      return [cluster('a'), cluster('b')];
+    });
     let exportChanged: ((changes: readonly ExportChange[], revision: number) => void) | undefined;
     const exports = {
       all: () => new Map(),
@@ -64,19 +62,12 @@ describe('the standby warm pass (ServiceController, on fakes of its ports)', () 
     const warnings: string[] = [];
     const logger = { warn: (_o: unknown, msg: string) => warnings.push(msg), debug: noop, info: noop, error: noop } as unknown as Logger;
     let listings = 0;
-    const view = {
-      // The model is built from the first listing; the warm pass's own listing fails.
-      clusters: () => {
-        listings += 1;
-        if (listings > 1) throw new Error('registry view gone');
-        return [cluster('a'), cluster('b')];
-      },
-      networks: () => [],
-      externalServices: () => [],
-      pools: () => [],
-      cluster: () => undefined,
-      onChange: noop,
-    } as unknown as RegistryView;
+    // The model is built from the first listing; the warm pass's own listing fails.
+    const view = viewListing(() => {
+      listings += 1;
+      if (listings > 1) throw new Error('registry view gone');
+      return [cluster('a'), cluster('b')];
+    });
     const exports = { all: () => new Map(), onChange: noop } as unknown as ExportIndex;
     const rejections: unknown[] = [];
     const onRejection = (err: unknown): void => {
