@@ -33,7 +33,14 @@ export interface AgentTuning {
 
 export type ToWorker =
   | { readonly type: 'start'; readonly natsUrl: string; readonly agents: readonly AgentPlan[]; readonly tuning: AgentTuning }
-  | { readonly type: 'load'; readonly phase: string; readonly rate: number; readonly durationMs: number }
+  | {
+      readonly type: 'load';
+      readonly phase: string;
+      readonly rate: number;
+      readonly durationMs: number;
+      /** Where in its own period this worker's changes fall (0 ≤ offset < 1): the workers interleave instead of changing at the same instant. */
+      readonly offset: number;
+    }
   | { readonly type: 'probe'; readonly phase: string; readonly clusters: readonly number[]; readonly endpoint: number }
   | { readonly type: 'status' }
   | { readonly type: 'restart-agent'; readonly index: number; readonly cold: boolean; readonly tuning: AgentTuning }

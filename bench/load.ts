@@ -69,7 +69,11 @@ export async function runLoad(ctx: StepContext, phase: string, rate: number, dur
   const start = nowMs();
   for (const w of sources) w.loadDone = undefined;
   const done = Promise.all(sources.map((w) => w.next('load-done', durationMs + 300_000)));
-  for (const w of sources) w.send({ type: 'load', phase, rate: rate / sources.length, durationMs });
+  // Each source paces rate / n, a 1/n period apart from the next: together one evenly spaced stream
+  // (in step, 20 changes/s from four workers were bursts of four every 200 ms).
+  sources.forEach((w, i) => {
+    w.send({ type: 'load', phase, rate: rate / sources.length, durationMs, offset: i / sources.length });
+  });
   const finished = await done;
   const timings = await statusOf(workers)
     .then((s) => s.map((x) => x.timings))

@@ -18,7 +18,7 @@ import { CpuMeter, mb, round, roundValues, rssBytes } from './procs.ts';
 import type { ThroughputRow } from './result.ts';
 import { pids, type StepContext } from './step-context.ts';
 import { PropagationTracker } from './tracker.ts';
-import { converge, settle } from './waits.ts';
+import { converge, settle, vipsAssigned } from './waits.ts';
 
 /** What a step needs from the run as a whole. */
 export interface RunContext {
@@ -127,6 +127,8 @@ async function startAgents(ctx: StepContext, creds: ReadonlyMap<number, string>)
   log(
     `  ${clusters} agents started ${startSpreadMs > 0 ? `over ${startSpreadMs / 1000} s` : 'at once'} and converged (${ds.endpoints} endpoints exported, each imported by ${config.groupSize}) in ${Math.round(startupConvergeMs)} ms`,
   );
+  const vipsMs = await vipsAssigned(env.store, ds.services, 300_000);
+  log(`  every service had its clusterset VIP ${Math.round(vipsMs)} ms after that`);
   await settle(workers, 120_000);
   return startupConvergeMs;
 }

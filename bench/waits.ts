@@ -1,7 +1,9 @@
-// Waiting in the coordinator: poll a condition until a deadline, and the two conditions a step
-// waits for before it measures: the agents converged (every endpoint imported) and settled (no
-// more writes).
+// Waiting in the coordinator: poll a condition until a deadline, and the conditions a step waits
+// for before it measures: the agents converged (every endpoint imported), the hub assigned every
+// service its clusterset VIP, and the agents settled (no more writes).
 import { setTimeout as sleep } from 'node:timers/promises';
+import { VIPS_PREFIX } from '../controlplane/api/keys.ts';
+import type { EtcdStore } from '../controlplane/registry/etcd-store.ts';
 import { nowMs, type WorkerStatus } from './ipc.ts';
 import { statusOf, type WorkerHandle } from './pool.ts';
 
@@ -49,4 +51,14 @@ export async function settle(workers: readonly WorkerHandle[], timeoutMs: number
     },
     1000,
   ).catch(() => undefined);
+}
+
+/**
+ * Waits until etcd holds a clusterset VIP assignment for each of `services` (every bench service is
+ * ClusterSetIP); resolves with the time it took. Agents converge on endpoints before the hub has
+ * allocated every VIP (at 10,000 services that takes tens of seconds), and each assignment is a
+ * change delivered to the service's audience: a load measured meanwhile measures the allocation.
+ */
+export async function vipsAssigned(store: EtcdStore, services: number, timeoutMs: number): Promise<number> {
+  return until('clusterset VIPs assigned', timeoutMs, async () => (await store.range(VIPS_PREFIX)).kvs.length >= services, 500);
 }

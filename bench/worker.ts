@@ -192,8 +192,11 @@ function randomChange(sources: readonly Hosted[]): void {
   change(h, e, Math.floor(Math.random() * endpoints));
 }
 
-/** Open loop: changes are made on schedule whatever the system does with them. */
-function load(rate: number, durationMs: number): void {
+/**
+ * Open loop: changes are made on schedule whatever the system does with them. The k-th change
+ * (from 0) is due at (k + offset) / rate s.
+ */
+function load(rate: number, durationMs: number, offset: number): void {
   reportRtts = [];
   reportSizes = [];
   batchKinds.snapshot = 0;
@@ -207,7 +210,7 @@ function load(rate: number, durationMs: number): void {
   let behindMs = 0;
   const tick = (): void => {
     const elapsed = nowMs() - begin;
-    const due = Math.min(total, Math.floor((rate * elapsed) / 1000));
+    const due = Math.min(total, Math.max(0, Math.floor((rate * elapsed) / 1000 + 1 - offset)));
     if (due - made > rate / 100) behindMs = Math.max(behindMs, ((due - made) / rate) * 1000);
     while (made < due) {
       randomChange(sources);
@@ -333,7 +336,7 @@ process.on('message', (raw) => {
     case 'load':
       flush();
       phase = msg.phase;
-      load(msg.rate, msg.durationMs);
+      load(msg.rate, msg.durationMs, msg.offset);
       break;
     case 'probe': {
       flush();
