@@ -53,8 +53,8 @@ export class ServiceController implements ServicesView {
   private revisionSeen = 0;
   /** The revision the model reflects: what batches are labelled with. */
   private modelRevision = 0;
-  private timer: NodeJS.Timeout | undefined;
-  /** When the last flush ran (ms), for the coalescing window. */
+  private timer: { readonly kind: 'timeout'; readonly handle: NodeJS.Timeout } | { readonly kind: 'immediate'; readonly handle: NodeJS.Immediate } | undefined;
+  /** When the last flush that changed what a cluster is sent ran (ms): where the coalescing window starts. */
   private lastFlushAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private readonly startedAt: number;
@@ -127,7 +127,8 @@ export class ServiceController implements ServicesView {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer?.kind === 'timeout') clearTimeout(this.timer.handle);
+    else if (this.timer?.kind === 'immediate') clearImmediate(this.timer.handle);
     if (this.warmTimer !== undefined) clearTimeout(this.warmTimer);
     for (const t of this.trustTimers.values()) clearTimeout(t);
     this.trustTimers.clear();
@@ -272,18 +273,19 @@ export class ServiceController implements ServicesView {
     this.changes.push(change);
     this.revisionSeen = Math.max(this.revisionSeen, revision);
     if (this.timer === undefined && !this.stopped) {
-      this.timer = setTimeout(
-        () => {
-          this.flush();
-        },
-        flushDelay(performance.now(), this.lastFlushAt, this.deps.flushIntervalMs),
-      );
+      const delayMs = flushDelay(performance.now(), this.lastFlushAt, this.deps.flushIntervalMs);
+      // After a quiet spell the flush runs right after this event-loop turn's I/O (whatever else
+      // this watch response carries joins it): setTimeout(0) would wait at least 1 ms.
+      const flush = (): void => {
+        this.flush();
+      };
+      this.timer = delayMs > 0 ? { kind: 'timeout', handle: setTimeout(flush, delayMs) } : { kind: 'immediate', handle: setImmediate(flush) };
     }
   }
 
   private flush(): void {
     this.timer = undefined;
-    this.lastFlushAt = performance.now();
+    const flushedAt = performance.now();
     const model = this.model;
     if (model === undefined || this.changes.length === 0) return;
     const changes = this.changes;
@@ -291,10 +293,15 @@ export class ServiceController implements ServicesView {
     const result = applyChanges(model, changes, { now: this.now() });
     this.flushes += 1;
     this.modelRevision = this.revisionSeen;
+    // Only a flush that changed what some cluster is sent opens a coalescing window. A Cluster
+    // write that moves nothing in the model (liveness refreshes each cluster's heartbeat time every
+    // TTL/2: 67 writes/s at 1,000 clusters) costs a model lookup, and opening a window for it held
+    // the next export change for up to `flushIntervalMs` (light-load p50 24.7 → 7.7 ms, bench).
+    if (result.imports.length > 0 || result.exportStatus.length > 0 || result.resync) this.lastFlushAt = flushedAt;
     // Only what this term delivers is timed; a resync's snapshots are not a change's propagation.
     if (this.delivery.leading() && !result.resync && result.imports.length > 0) {
       const consumers = new Set(result.imports.map((d) => d.consumer));
-      this.propagation.flushed(this.modelRevision, this.firstQueuedAt ?? this.lastFlushAt, consumers, this.lastFlushAt);
+      this.propagation.flushed(this.modelRevision, this.firstQueuedAt ?? flushedAt, consumers, flushedAt);
     }
     for (const d of result.imports) this.delivery.recordImport(d.consumer, d.key, d.next, d.prev);
     for (const d of result.exportStatus) this.delivery.recordStatus(d.cluster, d.key, d.next);

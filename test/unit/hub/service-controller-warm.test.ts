@@ -4,30 +4,10 @@
 // The controller runs on plain fakes of its ports: a registry view, an export index, a VIP store.
 import assert from 'node:assert/strict';
 import type { Logger } from 'pino';
-import type { ClusterResource } from '../../../controlplane/api/resources.ts';
-import type { Bus } from '../../../controlplane/bus/bus.ts';
-import type { ExportChange, ExportIndex } from '../../../controlplane/hub/exports.ts';
-import type { RegistryView } from '../../../controlplane/hub/registry-view.ts';
+import type { ExportChange } from '../../../controlplane/hub/exports.ts';
 import { ServiceController } from '../../../controlplane/hub/service-controller.ts';
-import type { VipRegistry } from '../../../controlplane/ipam/vips.ts';
 import { waitFor } from '../../harness/wait.ts';
-
-const cluster = (name: string): ClusterResource => ({
-  apiVersion: 'causeway.dev/v1alpha1',
-  kind: 'Cluster',
-  metadata: { name },
-  spec: { provider: 'aws', region: 'us-east-1', network: 'n', podCIDRs: ['10.0.0.0/16'], serviceCIDRs: ['10.1.0.0/16'] },
-});
-
-const noop = (): void => undefined;
-const silent = { warn: noop, debug: noop, info: noop, error: noop } as unknown as Logger;
-const vips = { list: () => Promise.resolve([]) } as unknown as VipRegistry;
-const bus = { publish: noop } as unknown as Bus;
-
-/** A registry view of these clusters and nothing else. */
-function viewListing(clusters: () => ClusterResource[]): RegistryView {
-  return { clusters, networks: () => [], externalServices: () => [], pools: () => [], cluster: () => undefined, onChange: noop } as unknown as RegistryView;
-}
+import { bus, cluster, exportIndex, noop, silent, viewListing, vips } from './service-controller-fakes.ts';
 
 describe('the standby warm pass (ServiceController, on fakes of its ports)', () => {
   it('walks the consumers again only after a change was applied to the model', async () => {
@@ -37,12 +17,9 @@ describe('the standby warm pass (ServiceController, on fakes of its ports)', () 
       return [cluster('a'), cluster('b')];
     });
     let exportChanged: ((changes: readonly ExportChange[], revision: number) => void) | undefined;
-    const exports = {
-      all: () => new Map(),
-      onChange: (l: typeof exportChanged) => {
-        exportChanged = l;
-      },
-    } as unknown as ExportIndex;
+    const exports = exportIndex((l) => {
+      exportChanged = l;
+    });
     const services = new ServiceController({ bus, vips, view, exports, logger: silent, count: noop, flushIntervalMs: 1, warmIntervalMs: 5 });
     try {
       await services.start(1);
@@ -68,7 +45,7 @@ describe('the standby warm pass (ServiceController, on fakes of its ports)', () 
       if (listings > 1) throw new Error('registry view gone');
       return [cluster('a'), cluster('b')];
     });
-    const exports = { all: () => new Map(), onChange: noop } as unknown as ExportIndex;
+    const exports = exportIndex();
     const rejections: unknown[] = [];
     const onRejection = (err: unknown): void => {
       rejections.push(err);
