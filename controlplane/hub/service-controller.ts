@@ -296,7 +296,7 @@ export class ServiceController implements ServicesView {
     // Only a flush that changed what some cluster is sent opens a coalescing window. A Cluster
     // write that moves nothing in the model (liveness refreshes each cluster's heartbeat time every
     // TTL/2: 67 writes/s at 1,000 clusters) costs a model lookup, and opening a window for it held
-    // the next export change for up to `flushIntervalMs` (light-load p50 24.7 → 7.7 ms, bench).
+    // the next export change for up to `flushIntervalMs` (bench, light load at 1,000 clusters: p99 29.7 → 18.5 ms).
     if (result.imports.length > 0 || result.exportStatus.length > 0 || result.resync) this.lastFlushAt = flushedAt;
     // Only what this term delivers is timed; a resync's snapshots are not a change's propagation.
     if (this.delivery.leading() && !result.resync && result.imports.length > 0) {
