@@ -55,6 +55,12 @@ export interface WorkerStatus {
   readonly expected: number;
   /** Agents that completed a sync since the last `mark`, and that report themselves up to date. */
   readonly servedSinceMark: number;
+  /**
+   * Since the last `mark`, per agent, when (nowMs()) it was first connected again after being
+   * disconnected, first completed a sync, and first was served (synced and up to date); polled
+   * every 50 ms, each list holding only the agents that got there.
+   */
+  readonly sinceMark: { readonly reconnectedAt: readonly number[]; readonly syncedAt: readonly number[]; readonly servedAt: readonly number[] };
   readonly connected: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;

@@ -1,13 +1,13 @@
 // Crashes of the servers while the agents run: the hub killed (SIGKILL) and a new hub process
 // started while etcd and NATS stay up; nats-server killed and restarted on the same port, so that
 // every agent reconnects and resyncs at once. Each says how long until every agent is served again.
-import { nowMs } from './ipc.ts';
+import { nowMs, type WorkerStatus } from './ipc.ts';
 import { probe, probeAll, servedAgain } from './load.ts';
 import { warmPasses } from './env.ts';
 import { log } from './log.ts';
 import { statusOf, type WorkerHandle } from './pool.ts';
 import { round } from './procs.ts';
-import type { BenchResult } from './result.ts';
+import type { BenchResult, Timeline, TimelineStage } from './result.ts';
 import type { StepContext } from './step-context.ts';
 import { settle, sum, until } from './waits.ts';
 
@@ -98,6 +98,20 @@ export function natsRestartNotMeasured(agents: number): Resync['nats_restart'] {
   return { agents, nats_up_ms: Number.NaN, all_reconnected_and_synced_ms: Number.NaN, probe_after_max_ms: Number.NaN, probe_after_incomplete: 0 };
 }
 
+/** When the agents got there after `fromMs` (WorkerStatus.sinceMark): p50, p90 and max of each stage, and how many got there. */
+function sinceMarkTimeline(statuses: readonly WorkerStatus[], fromMs: number): Timeline {
+  const stage = (pick: (s: WorkerStatus) => readonly number[]): TimelineStage => {
+    const times = statuses.flatMap((s) => pick(s).map((t) => t - fromMs)).sort((a, b) => a - b);
+    const at = (q: number): number => round(times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? Number.NaN, 0);
+    return { agents: times.length, p50_ms: at(0.5), p90_ms: at(0.9), max_ms: round(times.at(-1) ?? Number.NaN, 0) };
+  };
+  return {
+    reconnected: stage((s) => s.sinceMark.reconnectedAt),
+    synced: stage((s) => s.sinceMark.syncedAt),
+    served: stage((s) => s.sinceMark.servedAt),
+  };
+}
+
 /** nats-server restarts (SIGKILL, same port): every agent reconnects and resyncs at once. */
 export async function restartNats(ctx: StepContext, all: readonly WorkerHandle[], problems: string[]): Promise<Resync['nats_restart']> {
   const { env, ds } = ctx;
@@ -123,15 +137,18 @@ export async function restartNats(ctx: StepContext, all: readonly WorkerHandle[]
   } catch (err) {
     problems.push((err as Error).message);
   }
+  const timeline = sinceMarkTimeline(await statusOf(all), tNats);
   const afterProbe = await probeAll(ctx, 'after-reconnect', 120_000);
   log(
     `  nats-server restart: ${ds.shape.clusters + 1} agents reconnected and synced in ${Math.round(reconnectMs)} ms; a change in every cluster then propagated in ${afterProbe.max} ms max`,
   );
+  log(`  nats-server restart, per agent from the kill (p50 / p90 / max ms): ${JSON.stringify(timeline)}`);
   return {
     agents: ds.shape.clusters + 1,
     nats_up_ms: round(natsUpMs, 0),
     all_reconnected_and_synced_ms: round(reconnectMs, 0),
     probe_after_max_ms: afterProbe.max,
     probe_after_incomplete: afterProbe.incomplete,
+    timeline,
   };
 }

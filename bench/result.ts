@@ -123,7 +123,15 @@ export interface BenchResult {
         hub_restart: { hub_ready_ms: number; every_agent_served_ms: number; rounds: number; outage_changes: number; outage_changes_lost: number };
         /** The leader SIGKILLed while a standby replica runs: until changes reach every consumer again. */
         leader_kill?: { flowing_ms?: number; every_agent_served_ms: number; rounds: number; new_leader: string };
-        nats_restart: { agents: number; nats_up_ms: number; all_reconnected_and_synced_ms: number; probe_after_max_ms: number; probe_after_incomplete: number };
+        nats_restart: {
+          agents: number;
+          nats_up_ms: number;
+          all_reconnected_and_synced_ms: number;
+          probe_after_max_ms: number;
+          probe_after_incomplete: number;
+          /** Per agent, from the kill: when it was connected again, had synced, and was served (synced and up to date). */
+          timeline?: Timeline;
+        };
       }
     | undefined;
   /** The route plan's figures (issue 9 §8), measured in-process. */
@@ -136,4 +144,18 @@ export interface BenchResult {
   /** Every goal as a record (issue 11's interface). */
   readonly goals?: readonly GoalRecord[];
   readonly problems: readonly string[];
+}
+
+/** One stage of a restart, over the agents: how many got there, and when (ms from the restart). */
+export interface TimelineStage {
+  readonly agents: number;
+  readonly p50_ms: number;
+  readonly p90_ms: number;
+  readonly max_ms: number;
+}
+
+export interface Timeline {
+  readonly reconnected: TimelineStage;
+  readonly synced: TimelineStage;
+  readonly served: TimelineStage;
 }

@@ -23,6 +23,8 @@ interface Hosted {
   /** The source EndpointSlice of each export, mutated in place and written with put(). */
   readonly slices: KubeObject[];
   syncBase: number;
+  /** Since the last `mark` (status().sinceMark): whether it was seen disconnected, and when it got where. */
+  sinceMark: { down: boolean; reconnectedAt?: number; syncedAt?: number; servedAt?: number };
 }
 
 const workerIndex = Number(process.env.BENCH_WORKER_INDEX ?? '0');
@@ -160,7 +162,7 @@ async function start(agents: readonly AgentPlan[], tuning: AgentTuning): Promise
     const cluster = plan.light ? new LightCluster(onApplied(plan.index)) : new BenchCluster(onApplied(plan.index));
     const slices = seed(cluster, plan);
     const { transport, agent } = startAgent(plan, cluster, tuning);
-    hosted.push({ plan, cluster, transport, agent, slices, syncBase: 0 });
+    hosted.push({ plan, cluster, transport, agent, slices, syncBase: 0, sinceMark: { down: false } });
   }
   const spread = tuning.startSpreadMs ?? 0;
   await Promise.all(
@@ -239,6 +241,30 @@ function upToDate(a: Agent | LightAgent): boolean {
   return conditions.every((c) => c.type === 'KubernetesReachable' || c.status === 'True');
 }
 
+let sinceMarkTimer: NodeJS.Timeout | undefined;
+
+/** Polls every 50 ms, for up to 300 s or until every agent was served, where each agent got since the mark. */
+function followSinceMark(): void {
+  if (sinceMarkTimer !== undefined) clearInterval(sinceMarkTimer);
+  const until = nowMs() + 300_000;
+  const poll = (): void => {
+    const now = nowMs();
+    let served = 0;
+    for (const h of hosted) {
+      const m = h.sinceMark;
+      if (!h.transport.connected()) m.down = true;
+      else if (m.down) m.reconnectedAt ??= now;
+      if (successfulSyncs(h.agent) > h.syncBase) {
+        m.syncedAt ??= now;
+        if (upToDate(h.agent)) m.servedAt ??= now;
+      }
+      if (m.servedAt !== undefined) served += 1;
+    }
+    if ((served === hosted.length || now > until) && sinceMarkTimer !== undefined) clearInterval(sinceMarkTimer);
+  };
+  sinceMarkTimer = setInterval(poll, 50);
+}
+
 function status(): WorkerStatus {
   const metrics: Record<string, number> = {};
   let converged = 0;
@@ -262,6 +288,11 @@ function status(): WorkerStatus {
     imported,
     expected,
     servedSinceMark: served,
+    sinceMark: {
+      reconnectedAt: hosted.flatMap((h) => (h.sinceMark.reconnectedAt !== undefined ? [h.sinceMark.reconnectedAt] : [])),
+      syncedAt: hosted.flatMap((h) => (h.sinceMark.syncedAt !== undefined ? [h.sinceMark.syncedAt] : [])),
+      servedAt: hosted.flatMap((h) => (h.sinceMark.servedAt !== undefined ? [h.sinceMark.servedAt] : [])),
+    },
     connected,
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,
@@ -357,7 +388,11 @@ process.on('message', (raw) => {
       send({ type: 'status', status: status() });
       break;
     case 'mark':
-      for (const h of hosted) h.syncBase = successfulSyncs(h.agent);
+      for (const h of hosted) {
+        h.syncBase = successfulSyncs(h.agent);
+        h.sinceMark = { down: false };
+      }
+      followSinceMark();
       send({ type: 'status', status: status() });
       break;
     case 'restart-agent':
