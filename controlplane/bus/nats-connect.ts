@@ -1,7 +1,8 @@
 // The one place that opens NATS connections (hub bus, account pushes, agents): how servers are
 // given (a URL, a comma-separated list, or an array), how a .creds text authenticates, and the
 // reconnect policy. Callers wrap the connection in their own port.
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { credsAuthenticator } from '../identity/nats-identity.ts';
 
 export type { NatsConnection } from '@nats-io/transport-node';
 
@@ -30,17 +31,12 @@ export function natsServers(servers: string | readonly string[]): string[] {
   return list.map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
-function credsBytes(creds: string | (() => string)): Uint8Array | (() => Uint8Array) {
-  const encoder = new TextEncoder();
-  return typeof creds === 'string' ? encoder.encode(creds) : () => encoder.encode(creds());
-}
-
 /** Connects; once connected, the client reconnects forever. */
 export function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
   return connect({
     servers: natsServers(options.servers),
     name: options.name,
-    ...(options.creds !== undefined ? { authenticator: credsAuthenticator(credsBytes(options.creds)) } : {}),
+    ...(options.creds !== undefined ? { authenticator: credsAuthenticator(options.creds) } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.inboxPrefix !== undefined ? { inboxPrefix: options.inboxPrefix } : {}),
     ...(options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}),

@@ -11,7 +11,7 @@ import { EtcdStore } from '../registry/etcd-store.ts';
 import { Registry } from '../registry/registry.ts';
 import { SerialQueue } from '../kernel/async.ts';
 import { NatsBus } from '../bus/nats-bus.ts';
-import { NatsAccountPusher } from '../identity/nats-account-push.ts';
+import { NatsAccountPusher } from '../bus/nats-account-push.ts';
 import { issueHubUser, issueSystemUser, type IdentityState } from '../identity/nats-identity.ts';
 import type { SecretBox } from '../identity/secret-box.ts';
 import { createSecretKeyFile, readSecretKeyFile, SECRET_KEY_FILE } from '../identity/secret-key-file.ts';

@@ -5,7 +5,15 @@
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
 import { fromSeed } from '@nats-io/nkeys';
-import { AuthorizationError, PermissionViolationError, connect, credsAuthenticator, type Msg, type NatsConnection, type Status } from '@nats-io/transport-node';
+import {
+  AuthorizationError,
+  PermissionViolationError,
+  connect,
+  credsAuthenticator as referenceCredsAuthenticator,
+  type Msg,
+  type NatsConnection,
+  type Status,
+} from '@nats-io/transport-node';
 import {
   ALL_AGENT_SUBJECTS,
   AgentSubjectKind,
@@ -15,11 +23,12 @@ import {
   clusterSubject,
   clusterSubjects,
 } from '../../controlplane/api/subjects.ts';
-import { NatsAccountPusher } from '../../controlplane/identity/nats-account-push.ts';
+import { NatsAccountPusher } from '../../controlplane/bus/nats-account-push.ts';
 import { AUTH_TIMEOUT_SECONDS } from '../../controlplane/identity/nats-server-config.ts';
 import {
   appAccountJwt,
   createIdentityState,
+  credsAuthenticator,
   decodeJwt,
   formatCreds,
   issueAgentUser,
@@ -29,7 +38,7 @@ import {
   type UserCredentials,
 } from '../../controlplane/identity/nats-identity.ts';
 import { keyPairFromSeed } from '../../controlplane/identity/nkeys.ts';
-import { ConflictError } from '../../controlplane/api/errors.ts';
+import { ConflictError, InvalidInputError } from '../../controlplane/api/errors.ts';
 import { startTestNats, type TestNats } from '../harness/nats.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -51,6 +60,26 @@ describe('NATS identity: what nkeys.js would sign, node:crypto signs', () => {
       assert.ok(reference.verify(payload, ours.sign(payload)));
       assert.deepEqual(ours.getPrivateKey(), reference.getPrivateKey());
     }
+  });
+
+  it("presents what nats.js's credsAuthenticator presents for a .creds text, follows a renewed one, and names a broken one", async () => {
+    const state = createIdentityState();
+    const first = await issueAgentUser(state, 'a');
+    const renewed = await issueAgentUser(state, 'a');
+    let current = first.creds;
+    const ours = credsAuthenticator(() => current);
+    const reference = referenceCredsAuthenticator(() => new TextEncoder().encode(current));
+    for (const nonce of ['nonce-1234', 'Zm9vYmFy-_x', undefined]) {
+      assert.deepEqual(ours(nonce), { sig: '', ...reference(nonce) });
+    }
+    current = renewed.creds;
+    assert.deepEqual(ours('nonce-5678'), reference('nonce-5678'));
+    assert.equal(ours('n').jwt, renewed.jwt);
+    current = first.creds.replace(/-----BEGIN NATS USER JWT-----[\s\S]*------END NATS USER JWT------/, '');
+    assert.throws(
+      () => ours('n'),
+      (err: unknown) => err instanceof InvalidInputError && /NATS user JWT/.test(err.message),
+    );
   });
 
   it('renders the standard .creds text and signs the agent JWT with its exact permissions', async () => {
@@ -109,7 +138,7 @@ describe('NATS identity: per-cluster credentials enforced by nats-server', funct
   async function connectAs(user: UserCredentials, options: { reconnect?: boolean } = {}): Promise<Client> {
     const nc = await connect({
       servers: nats.url,
-      authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)),
+      authenticator: referenceCredsAuthenticator(new TextEncoder().encode(user.creds)),
       name: user.name,
       ...(user.inboxPrefix === undefined ? {} : { inboxPrefix: user.inboxPrefix }),
       reconnect: options.reconnect ?? true,

@@ -3,10 +3,10 @@
 // The server applies whichever account JWT arrives last, even an older one, so pushes go out one
 // at a time in call order and a JWT older than the last one pushed for its account is refused.
 // Callers build each JWT from the full IdentityState, so every push carries every revocation.
-import { connectNats, type NatsConnection } from '../bus/nats-connect.ts';
+import { connectNats, type NatsConnection } from './nats-connect.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, UnavailableError } from '../api/errors.ts';
 import { raceAbort, SerialQueue } from '../kernel/async.ts';
-import { decodeJwt } from './nats-identity.ts';
+import { decodeJwt } from '../identity/nats-identity.ts';
 
 export const CLAIMS_UPDATE_SUBJECT = '$SYS.REQ.CLAIMS.UPDATE';
 
