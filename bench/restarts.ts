@@ -76,16 +76,29 @@ export async function killLeader(ctx: StepContext, all: readonly WorkerHandle[],
     const leader = await env.leader();
     if (leader !== 'hub') throw new Error(`expected the first replica to lead before the kill, found ${leader ?? 'no leader'}`);
     log('  leader kill: a standby runs; SIGKILL of the leading hub');
+    await Promise.all(all.map((w) => w.mark()));
     await env.hub.kill();
     const tKill = nowMs();
+    // When the standby's campaign won: the lease's part of the figure, apart from the takeover's.
+    const leads = until('the standby leads', 90_000, async () => (await env.leader()) === 'standby', 50).catch(() => Number.NaN);
     const served = await servedAgain(ctx, 'leader-kill', tKill, 500, 90_000);
     for (let r = 0; r < served.rounds; r++) tracker.abandon(`leader-kill-${r}`);
     const after = await env.leader();
+    const leadsMs = round(await leads, 0);
+    const timeline = sinceMarkTimeline(await statusOf(all), tKill);
     log(
-      `  leader kill: the ${after ?? 'no replica'} leads; changes flowing again ${served.flowingMs} ms and every agent served again ${served.servedMs} ms after the kill (${served.rounds} rounds)`,
+      `  leader kill: the ${after ?? 'no replica'} leads (its campaign won ${leadsMs} ms after the kill); changes flowing again ${served.flowingMs} ms and every agent served again ${served.servedMs} ms after the kill (${served.rounds} rounds)`,
     );
+    log(`  leader kill, per agent from the kill (p50 / p90 / max ms): ${JSON.stringify(timeline)}`);
     await env.hub.start();
-    return { flowing_ms: served.flowingMs, every_agent_served_ms: served.servedMs, rounds: served.rounds, new_leader: after ?? 'none' };
+    return {
+      flowing_ms: served.flowingMs,
+      every_agent_served_ms: served.servedMs,
+      rounds: served.rounds,
+      new_leader: after ?? 'none',
+      leads_ms: leadsMs,
+      timeline,
+    };
   } catch (err) {
     problems.push(`leader kill: ${(err as Error).message}`);
     log(`  leader kill failed: ${(err as Error).message}`);

@@ -122,7 +122,16 @@ export interface BenchResult {
         resync_endpoints: number;
         hub_restart: { hub_ready_ms: number; every_agent_served_ms: number; rounds: number; outage_changes: number; outage_changes_lost: number };
         /** The leader SIGKILLed while a standby replica runs: until changes reach every consumer again. */
-        leader_kill?: { flowing_ms?: number; every_agent_served_ms: number; rounds: number; new_leader: string };
+        leader_kill?: {
+          flowing_ms?: number;
+          every_agent_served_ms: number;
+          rounds: number;
+          new_leader: string;
+          /** When the standby's campaign won, from the kill (the lease's share). */
+          leads_ms?: number;
+          /** Per agent, from the kill: when it had synced with the new leader and was served. */
+          timeline?: Timeline;
+        };
         nats_restart: {
           agents: number;
           nats_up_ms: number;
