@@ -46,6 +46,8 @@ export interface HubOptions extends HubTlsOptions, ExternalEtcdOptions {
    * but loses the lead on a shorter etcd hiccup.
    */
   readonly leaderLeaseSeconds?: number | undefined;
+  /** The heap growth the process runs with (`causeway hub --heap-growth`, set before the hub starts): logged only. */
+  readonly heapGrowthPercent?: number | undefined;
   readonly logger?: Logger;
 }
 
@@ -215,6 +217,7 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
         tokens: config.tokens.map((t) => `${t.name} (${t.role})`),
         providers: config.providers,
         adminTokenFile: admin.file,
+        ...(options.heapGrowthPercent !== undefined ? { heapGrowthPercent: options.heapGrowthPercent } : {}),
       },
       'hub serving',
     );

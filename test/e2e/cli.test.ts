@@ -253,6 +253,9 @@ describe('causeway CLI, end to end (real hub, real etcd)', function () {
       [['get', 'clusters', '-o', 'xml'], /argument 'xml' is invalid/],
       [['history', 'cluster'], /^error: history of one object needs KIND and NAME$/m],
       [['rollback', '--to', 'yesterday'], /^error: --to: expected a positive whole number \(got "yesterday"\)$/m],
+      // Refused while parsing, before the hub starts anything.
+      [['hub', '--heap-growth', 'lots'], /^error: --heap-growth: expected a whole percentage from 0 to 300 such as 30 \(got "lots"\)$/m],
+      [['hub', '--heap-growth', '301'], /^error: --heap-growth: expected a whole percentage from 0 to 300 such as 30 \(got "301"\)$/m],
     ];
     const runs = await Promise.all(cases.map(async ([args, message]) => ({ args, message, run: await causeway(args) })));
     for (const { args, message, run } of runs) {

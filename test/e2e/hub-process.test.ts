@@ -104,6 +104,8 @@ describe('causeway hub as a process, on its embedded etcd and nats-server', func
     token = readFileSync(file, 'utf8').trim();
     assert.match(token, /^cw_[A-Za-z0-9_-]{43}$/);
     assert.match(hub.stderr(), new RegExp(`hub serving on ${url.replace(/\./g, '\\.')}; admin token in ${resolve(file).replace(/\./g, '\\.')}`));
+    // The heap growth it runs with (--heap-growth, default 30 %), said where an operator reads its start.
+    assert.match(hub.stdout(), /"heapGrowthPercent":30[,}].*"msg":"hub serving"/);
     // The token is what the hub accepts, and nothing else is.
     assert.equal((await fetch(`${url}/apis/causeway.dev/v1alpha1/clusters`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
     assert.equal((await fetch(`${url}/apis/causeway.dev/v1alpha1/clusters`, { headers: { authorization: 'Bearer cw_other' } })).status, 401);
