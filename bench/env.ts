@@ -31,10 +31,10 @@ export interface EnvOptions {
 }
 
 /**
- * The hub's node flags: none, as `causeway hub` runs in production (node's default heap sizing;
- * the bench gave it --max-old-space-size=8192 until 2026-12-02, which let its heap hold more
- * garbage: idle RSS 869 MB with it, 795 MB without, one run each). CAUSEWAY_BENCH_HUB_NODE_FLAGS
- * (space-separated) tries others.
+ * The hub's node flags: none, as `causeway hub` runs in production (its heap growth is the
+ * command's own --heap-growth default, ADR 0021; the bench gave it --max-old-space-size=8192 until
+ * 2026-12-02, which let its heap hold more garbage: idle RSS 869 MB with it, 795 MB without, one
+ * run each). CAUSEWAY_BENCH_HUB_NODE_FLAGS (space-separated) tries others.
  */
 function hubNodeFlags(): string[] {
   return (process.env.CAUSEWAY_BENCH_HUB_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
