@@ -91,10 +91,11 @@ export interface CredsAuth {
 
 /**
  * nats.js's credsAuthenticator, signing with node:crypto. nats.js derives the key pair from the seed
- * and signs the nonce in pure-JS tweetnacl on every (re)connect: ~18 ms of CPU each, which for the
- * bench's 1,001 agents reconnecting at once after a nats-server restart was seconds of the storm.
- * Here the pair is derived once per `.creds` text (a renewal hands a new one) and a signature costs
- * ~0.1 ms; Ed25519 is deterministic, so the signatures are the same bytes (unit-tested).
+ * (twice) and signs the nonce in pure-JS tweetnacl on every (re)connect: 14-28 ms of CPU each on
+ * this machine, which for the bench's 1,001 agents reconnecting at once after a nats-server restart
+ * was most of the storm. Here the pair is derived once per `.creds` text (a renewal hands a new one)
+ * and a connect costs 0.13 ms; Ed25519 is deterministic, so the signatures are the same bytes
+ * (test/integration/nats-identity.test.ts compares them with nats.js's).
  */
 export function credsAuthenticator(creds: string | (() => string)): (nonce?: string) => CredsAuth {
   let cached: { readonly text: string; readonly jwt: string; readonly pair: ReturnType<typeof keyPair> } | undefined;
