@@ -57,8 +57,9 @@ export interface WorkerStatus {
   readonly servedSinceMark: number;
   /**
    * Since the last `mark`, per agent, when (nowMs()) it was first connected again after being
-   * disconnected, first completed a sync, and first was served (synced and up to date); polled
-   * every 50 ms, each list holding only the agents that got there.
+   * disconnected, first had a sync request out that has not failed (AgentMetrics syncRequests minus
+   * syncFailures: counted when sent), and first was served (that, and every condition True);
+   * polled every 50 ms, each list holding only the agents that got there.
    */
   readonly sinceMark: { readonly reconnectedAt: readonly number[]; readonly syncedAt: readonly number[]; readonly servedAt: readonly number[] };
   readonly connected: number;

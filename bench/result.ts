@@ -129,7 +129,7 @@ export interface BenchResult {
           new_leader: string;
           /** When the standby's campaign won, from the kill (the lease's share). */
           leads_ms?: number;
-          /** Per agent, from the kill: when it had synced with the new leader and was served. */
+          /** Per agent, from the kill: when it had a sync request out (to the new leader) and when it was served (WorkerStatus.sinceMark). */
           timeline?: Timeline;
         };
         nats_restart: {
@@ -138,7 +138,7 @@ export interface BenchResult {
           all_reconnected_and_synced_ms: number;
           probe_after_max_ms: number;
           probe_after_incomplete: number;
-          /** Per agent, from the kill: when it was connected again, had synced, and was served (synced and up to date). */
+          /** Per agent, from the kill: when it was connected again, had a sync request out, and was served (WorkerStatus.sinceMark). */
           timeline?: Timeline;
         };
       }
