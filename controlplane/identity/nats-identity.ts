@@ -91,7 +91,7 @@ export interface CredsAuth {
 
 /**
  * nats.js's credsAuthenticator, signing with node:crypto. nats.js derives the key pair from the seed
- * (twice) and signs the nonce in pure-JS tweetnacl on every (re)connect: 14-28 ms of CPU each on
+ * (twice) and signs the nonce in pure-JS tweetnacl on every (re)connect: 9-28 ms each on
  * this machine, which for the bench's 1,001 agents reconnecting at once after a nats-server restart
  * was most of the storm. Here the pair is derived once per `.creds` text (a renewal hands a new one)
  * and a connect costs 0.13 ms; Ed25519 is deterministic, so the signatures are the same bytes
