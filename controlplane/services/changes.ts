@@ -50,6 +50,12 @@ export interface ChangeResult {
    * the whole registry's deltas in one go.
    */
   readonly resync: boolean;
+  /**
+   * Whether the model moved at all: a service re-merged, or the clusters or reachability changed.
+   * False for a change that left every service and place as it was (a Cluster's status refresh),
+   * which also leaves every memo a snapshot reads (audiences, digests, consumer lists) valid.
+   */
+  readonly changed: boolean;
 }
 
 function statusesEqual(a: ExportStatus | undefined, b: ExportStatus | undefined): boolean {
@@ -277,5 +283,5 @@ export function applyChanges(model: ServicesModel, changes: readonly ModelChange
       if (!statusesEqual(prev.get(cluster), n)) exportStatus.push({ cluster, key, next: n });
     }
   }
-  return { services, imports, exportStatus, resync: p.resync };
+  return { services, imports, exportStatus, resync: p.resync, changed: p.remerge.size > 0 || p.clustersChanged || p.resync };
 }
