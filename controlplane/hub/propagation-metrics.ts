@@ -75,7 +75,7 @@ export function propagationMetrics(registry: Registry): PropagationMetrics {
   });
   new Counter({
     name: 'causeway_standby_warm_passes_total',
-    help: "Passes this replica made, while not leading, to keep warm the memos a new leader's snapshots read (each consumer's services, each view class's import digest); a pass with no change applied since the last one does nothing.",
+    help: "Passes this replica made, while not leading, to keep warm the memos a new leader's snapshots read (each consumer's services, each view class's import digest); a pass with nothing moved in the model since the last one (a Cluster's status refresh moves nothing) does nothing.",
     registers: [registry],
     collect() {
       this.reset();
