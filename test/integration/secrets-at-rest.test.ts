@@ -24,8 +24,12 @@ import { startTestEtcd, tempDir, type TestEtcd } from '../harness/servers.ts';
 
 const API = '/apis/causeway.dev/v1alpha1';
 const CLUSTER = 'aws-train';
-/** An nkey seed as NATS writes one: S, the role (Operator, Account, User), base32. */
-const ANY_SEED = /S[OAU][A-Z2-7]{50,}/;
+/**
+ * An nkey seed as NATS writes one: a whole 58-character base32 token, S and the role (Operator,
+ * Account, User) first. Whole, because the history names user public keys (U and 55 characters),
+ * and about 1 in 125 of those holds "SA", "SO" or "SU" followed by 50 more base32 characters.
+ */
+const ANY_SEED = /(?<![A-Z2-7])S[OAU][A-Z2-7]{56}(?![A-Z2-7])/;
 
 async function launch(etcd: TestEtcd, dataDir: string, secretKeyFile?: string): Promise<RunningHub> {
   const hub = await startHub({ listen: '127.0.0.1:0', dataDir, etcd: [etcd.url], secretKeyFile, logger: pino({ level: 'silent' }) });
