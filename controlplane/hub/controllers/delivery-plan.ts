@@ -49,8 +49,16 @@ export function snapshotTarget(request: SnapshotRequest | undefined, now: number
   return request?.reply !== undefined && now - request.askedAt < SYNC_REPLY_FRESH_MS ? { reply: request.reply } : 'imports';
 }
 
-/** How long a new leader waits for the sync it asked an agent for before pushing a whole snapshot. */
-export const SYNC_WANTED_WAIT_MS = 3000;
+/**
+ * How long a new leader waits for the sync it asked an agent for before pushing a whole snapshot:
+ * as long as the agent waits for a sync's first reply (10 s), so the push never races a request
+ * that is on its way. At 3 s, a takeover at 1,000 clusters (every agent asked at once, the hub
+ * answering their requests as fast as it can decode them) pushed whole snapshots (~100 KB each) to
+ * the agents whose requests were still queued, then answered those requests too (bench, leader
+ * kill: every agent served 20.8 s after the kill). The push is for an ask that was lost, which on
+ * a connection that stayed up is rare: an agent that reconnects syncs on its own.
+ */
+export const SYNC_WANTED_WAIT_MS = 10_000;
 
 export type SnapshotStep = { readonly step: 'ask' } | { readonly step: 'wait'; readonly ms: number } | { readonly step: 'send' };
 
