@@ -161,9 +161,6 @@ export async function startHub(options: HubOptions): Promise<RunningHub> {
       onHandlerError: (subject, err) => {
         uncaught('handler', err, { subject });
       },
-      onPublishError: (subject, err) => {
-        logger.warn({ err, subject }, 'a NATS publish was refused; the message is lost');
-      },
     });
     stops.push(() => bus.close());
     health.bus = bus;
