@@ -259,6 +259,60 @@ describe('DeliveryController loop (in-memory publisher)', () => {
     await leading;
   });
 
+  it('publishes a burst of deltas and snapshots in one synchronous run, as nats.js then writes them in one go', async () => {
+    // nats.js writes its buffer in a microtask after the first publish into it: count the writes so.
+    const many = new Set(Array.from({ length: 50 }, (_, i) => `k${i}`));
+    const writes: number[] = [];
+    let pending = false;
+    const burst = controller({
+      registered: (c) => many.has(c),
+      consumers: () => [...many],
+      desired: () => ({ upserts: [imp('a')], kept: [], statuses: [] }),
+      publish: (subject) => {
+        if (!pending) {
+          pending = true;
+          writes.push(0);
+          queueMicrotask(() => {
+            pending = false;
+          });
+        }
+        writes[writes.length - 1] = (writes.at(-1) ?? 0) + 1;
+        assert.match(subject, /^causeway\.v1\.cluster\.k\d+\.imports$/);
+      },
+    });
+    const term = new AbortController();
+    const leading = burst.lead(term.signal);
+    await waitFor('a snapshot each', () => writes.reduce((a, b) => a + b, 0) === 50);
+    assert.ok(writes.length <= 3, `50 snapshots in ${writes.length} writes (${writes.join(', ')})`);
+    writes.length = 0;
+    revision = 11;
+    for (const c of many) burst.recordImport(c, 'inference/b', imp('b'), undefined);
+    await waitFor('a delta each', () => writes.reduce((a, b) => a + b, 0) === 50);
+    assert.deepEqual(writes, [50], 'the deltas of one flush are one write');
+    term.abort();
+    await leading;
+  });
+
+  it('a publish that throws loses that message only; the rest of the burst goes out and the failure is counted', async () => {
+    const counted: string[] = [];
+    const failing = controller({
+      publish: (subject, data) => {
+        if (subject.includes('.d.')) throw new Error('connection closed');
+        published.push({ subject, batch: decode(data, 'c') });
+      },
+      count: (kind, result) => {
+        counted.push(`${kind} ${result}`);
+      },
+    });
+    const term = new AbortController();
+    const leading = failing.lead(term.signal);
+    await waitFor("c's snapshot", () => published.length === 1);
+    assert.deepEqual(kinds(), ['c snapshot 0->10']);
+    await waitFor('the failure counted', () => counted.includes('imports publish-failed'));
+    term.abort();
+    await leading;
+  });
+
   it('sends nothing and records nothing while it does not lead', () => {
     delivery.recordImport('c', 'inference/b', imp('b'), undefined);
     assert.equal(delivery.requestSync('c', 0, '_INBOX_c.1'), false);
