@@ -68,9 +68,17 @@ const SPECIAL_RANGES: readonly { readonly cidr: string; readonly what: string }[
 
 /** A dotted IPv4 address as a number (the caller knows it is valid). */
 function ipv4Number(ip: string): number {
+  // By character, not split('.') and Number(): every reported endpoint goes through here.
   let n = 0;
-  for (const part of ip.split('.')) n = n * 256 + Number(part);
-  return n;
+  let part = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  return n * 256 + part;
 }
 
 /** The IPv4 special ranges as numbers: every reported endpoint is checked against them (hot path). */
@@ -81,9 +89,39 @@ const SPECIAL_V4 = SPECIAL_RANGES.filter((r) => !r.cidr.includes(':')).map((r) =
 });
 const SPECIAL_V6 = SPECIAL_RANGES.filter((r) => r.cidr.includes(':'));
 
+/**
+ * A test of valid addresses against valid CIDRs, the CIDRs parsed once: IPv4 by arithmetic,
+ * IPv6 through cidr-tools. `ranges.some((r) => cidrContains(r, ip))` parsed every range and the
+ * address again for each address: ~9 % of a hub's CPU at 1,000 changes/s went to checking
+ * reported endpoints that way (bench profile, 1,000 clusters).
+ */
+export function cidrMatcher(ranges: readonly string[]): (ip: string) => boolean {
+  const v4: { readonly start: number; readonly size: number }[] = [];
+  const v6: string[] = [];
+  for (const r of ranges) {
+    if (ipFamily(r) === 6) {
+      v6.push(r);
+      continue;
+    }
+    const [address = '', length = '32'] = r.split('/');
+    const size = 2 ** (32 - Number(length));
+    v4.push({ start: Math.floor(ipv4Number(address) / size) * size, size });
+  }
+  return (ip) => {
+    if (!ip.includes(':')) {
+      const n = ipv4Number(ip);
+      return v4.some((r) => n >= r.start && n < r.start + r.size);
+    }
+    if (v6.length === 0) return false;
+    const host = `${ip}/128`;
+    return v6.some((r) => containsCidr(r, host));
+  };
+}
+
 /** Why `ip` (a valid address) may not be an endpoint, or undefined when it may. */
 export function specialAddress(ip: string): string | undefined {
-  if (isIPv4(ip)) {
+  // Valid, so an address without a colon is IPv4 (isIPv4's pattern was a hot-path cost).
+  if (!ip.includes(':')) {
     const n = ipv4Number(ip);
     return SPECIAL_V4.find((r) => n >= r.start && n < r.start + r.size)?.what;
   }

@@ -3,7 +3,7 @@
 // the cloud metadata address, multicast, ...) and inside the reporting cluster's declared ranges
 // (its pod CIDRs and spec.endpointCIDRs), each address once; and the export time that decides
 // KEP-1645 conflicts is the hub's own first sight of the export, never the agent's word. Pure.
-import { cidrContains, specialAddress } from '../api/cidr.ts';
+import { cidrMatcher, specialAddress } from '../api/cidr.ts';
 import { serviceKeyString, type ExportState, type Report } from '../api/messages.ts';
 
 export const EndpointRefusal = {
@@ -33,15 +33,16 @@ export function checkReport(report: Report, ctx: ReportContext): CheckedReport {
   const refuse = (why: EndpointRefusal): void => {
     refused.set(why, (refused.get(why) ?? 0) + 1);
   };
-  const upserts = report.upserts.map((e) => checkExport(e, ctx, refuse));
+  const inRanges = ctx.ranges === undefined ? undefined : cidrMatcher(ctx.ranges);
+  const upserts = report.upserts.map((e) => checkExport(e, ctx, inRanges, refuse));
   return { report: { ...report, upserts }, refused };
 }
 
-function checkExport(e: ExportState, ctx: ReportContext, refuse: (why: EndpointRefusal) => void): ExportState {
+function checkExport(e: ExportState, ctx: ReportContext, inRanges: ((ip: string) => boolean) | undefined, refuse: (why: EndpointRefusal) => void): ExportState {
   const seen = new Set<string>();
   const endpoints = e.endpoints.flatMap((ep) => {
     const addresses = ep.addresses.filter((ip) => {
-      const why = refusalOf(ip, ctx.ranges, seen);
+      const why = refusalOf(ip, inRanges, seen);
       if (why !== undefined) refuse(why);
       else seen.add(ip);
       return why === undefined;
@@ -51,9 +52,9 @@ function checkExport(e: ExportState, ctx: ReportContext, refuse: (why: EndpointR
   return { ...e, endpoints, exportedAt: ctx.exportedAt(serviceKeyString(e)) ?? ctx.now };
 }
 
-function refusalOf(ip: string, ranges: readonly string[] | undefined, seen: ReadonlySet<string>): EndpointRefusal | undefined {
+function refusalOf(ip: string, inRanges: ((ip: string) => boolean) | undefined, seen: ReadonlySet<string>): EndpointRefusal | undefined {
   if (specialAddress(ip) !== undefined) return EndpointRefusal.Special;
-  if (ranges !== undefined && !ranges.some((r) => cidrContains(r, `${ip}/${ip.includes(':') ? 128 : 32}`))) return EndpointRefusal.OutsideCluster;
+  if (inRanges !== undefined && !inRanges(ip)) return EndpointRefusal.OutsideCluster;
   if (seen.has(ip)) return EndpointRefusal.Duplicate;
   return undefined;
 }

@@ -2,7 +2,7 @@
 // ExternalService checks built on them.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { cidrContains, specialAddress } from '../../controlplane/api/cidr.ts';
+import { checkCidr, cidrContains, cidrMatcher, specialAddress } from '../../controlplane/api/cidr.ts';
 import { MAX_EXTERNAL_ENDPOINTS } from '../../controlplane/api/resources.ts';
 import { validateDocument } from '../../controlplane/api/validate.ts';
 
@@ -92,3 +92,36 @@ describe('ExternalService endpoints', () => {
     assert.deepEqual(problems(externalService(many.slice(0, MAX_EXTERNAL_ENDPOINTS))), []);
   });
 });
+
+describe('cidrMatcher: ranges parsed once, as cidrContains reads them', () => {
+  const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
+  const v6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map((g) => g.map((x) => x.toString(16)).join(':'));
+  const host = fc.oneof(v4, v6, fc.constantFrom('10.1.2.3', '10.255.255.255', '11.0.0.0', 'fd00::1', '::ffff:10.0.0.1', '::'));
+  const range = fc.oneof(
+    fc.tuple(v4, fc.integer({ min: 0, max: 32 })).map(([a, l]) => normalised(`${a}/${l}`)),
+    fc.tuple(v6, fc.integer({ min: 0, max: 128 })).map(([a, l]) => normalised(`${a}/${l}`)),
+    fc.constantFrom('10.0.0.0/8', '0.0.0.0/0', '10.1.2.3/32', 'fd00::/8', '::/0'),
+  );
+
+  it('says what `ranges.some(cidrContains)` says, for random IPv4 and IPv6 ranges and addresses', () => {
+    fc.assert(
+      fc.property(fc.array(range, { maxLength: 4 }), fc.array(host, { minLength: 1, maxLength: 8 }), (ranges, ips) => {
+        const inRanges = cidrMatcher(ranges);
+        for (const ip of ips) {
+          const expected = ranges.some((r) => cidrContains(r, `${ip}/${ip.includes(':') ? 128 : 32}`));
+          assert.equal(inRanges(ip), expected, `${ip} in ${ranges.join(', ')}`);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+/** The CIDR as a Cluster may declare it: host bits cleared, as checkCidr suggests. */
+function normalised(cidr: string): string {
+  const checked = checkCidr(cidr);
+  if (checked.ok) return checked.cidr;
+  const suggested = /did you mean "(.+)"/.exec(checked.message)?.[1];
+  if (suggested === undefined) throw new Error(`${cidr}: ${checked.message}`);
+  return suggested;
+}
