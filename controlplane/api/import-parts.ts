@@ -35,9 +35,7 @@ type Item =
 
 /** One batch as messages that each encode under `maxBytes`; a batch that fits stays one message without `chunk`. */
 export function importBatchParts(batch: ImportBatch, maxBytes: number = MAX_MESSAGE_BYTES): ImportBatch[] {
-  // The message as sent is what is sized, so that encoding it reuses the JSON just made.
-  const whole = withoutChunk(batch);
-  if (importBatchSize(whole) <= maxBytes) return [whole];
+  if (importBatchSize(batch) <= maxBytes) return [withoutChunk(batch)];
   const itemBudget = maxBytes - IMPORT_ENVELOPE_BYTES;
   const items: Item[] = [
     ...batch.upserts.flatMap((s) => splitImportState(s, itemBudget).map((value) => ({ field: 'upserts' as const, value }))),

@@ -141,16 +141,8 @@ export function importPatchJson(patch: ImportPatch): string {
 const UPSERTS = '\u0000upserts\u0000';
 const PATCHES = '\u0000patches\u0000';
 
-/**
- * The batch importBatchSize last measured, with its JSON: a batch that fits one message is sized
- * and then encoded, and the second JSON of it was a third of the cost of sending a snapshot (bench
- * profile of a takeover at 1,000 clusters). One slot: the hub encodes a batch right after sizing it.
- */
-let lastSized: { readonly batch: ImportBatch; readonly json: string } | undefined;
-
 /** An ImportBatch's JSON, its upserts and patches spliced in from their shared JSON. */
 export function importBatchJson(batch: ImportBatch): string {
-  if (lastSized?.batch === batch) return lastSized.json;
   const patches = batch.patches ?? [];
   if (batch.upserts.length === 0 && patches.length === 0) return JSON.stringify(batch);
   // Replacing a field keeps its place among the keys: the output is JSON.stringify(batch)'s.
@@ -171,9 +163,7 @@ function splice(shell: string, placeholder: string, items: readonly string[]): s
 }
 
 export function importBatchSize(batch: ImportBatch): number {
-  const json = importBatchJson(batch);
-  lastSized = { batch, json };
-  return Buffer.byteLength(json);
+  return Buffer.byteLength(importBatchJson(batch));
 }
 
 /** One decoder for every message (stateless for whole buffers; making one per message was a hot-path cost). */
