@@ -81,31 +81,29 @@ function ipv4Number(ip: string): number {
   return n * 256 + part;
 }
 
-/** The IPv4 special ranges as numbers: every reported endpoint is checked against them (hot path). */
-const SPECIAL_V4 = SPECIAL_RANGES.filter((r) => !r.cidr.includes(':')).map((r) => {
-  const [address = '', length = '32'] = r.cidr.split('/');
+/** A valid IPv4 CIDR as its first address and its size, for arithmetic. */
+function ipv4Range(cidr: string): { readonly start: number; readonly size: number } {
+  const [address = '', length = '32'] = cidr.split('/');
   const size = 2 ** (32 - Number(length));
-  return { start: Math.floor(ipv4Number(address) / size) * size, size, what: r.what };
-});
+  return { start: Math.floor(ipv4Number(address) / size) * size, size };
+}
+
+/** The IPv4 special ranges as numbers: every reported endpoint is checked against them (hot path). */
+const SPECIAL_V4 = SPECIAL_RANGES.filter((r) => !r.cidr.includes(':')).map((r) => ({ ...ipv4Range(r.cidr), what: r.what }));
 const SPECIAL_V6 = SPECIAL_RANGES.filter((r) => r.cidr.includes(':'));
 
 /**
  * A test of valid addresses against valid CIDRs, the CIDRs parsed once: IPv4 by arithmetic,
  * IPv6 through cidr-tools. `ranges.some((r) => cidrContains(r, ip))` parsed every range and the
  * address again for each address: ~9 % of a hub's CPU at 1,000 changes/s went to checking
- * reported endpoints that way (bench profile, 1,000 clusters).
+ * reported endpoints that way (bench profile, 1,000 clusters). Exports and pods are checked with it.
  */
 export function cidrMatcher(ranges: readonly string[]): (ip: string) => boolean {
   const v4: { readonly start: number; readonly size: number }[] = [];
   const v6: string[] = [];
   for (const r of ranges) {
-    if (ipFamily(r) === 6) {
-      v6.push(r);
-      continue;
-    }
-    const [address = '', length = '32'] = r.split('/');
-    const size = 2 ** (32 - Number(length));
-    v4.push({ start: Math.floor(ipv4Number(address) / size) * size, size });
+    if (ipFamily(r) === 6) v6.push(r);
+    else v4.push(ipv4Range(r));
   }
   return (ip) => {
     if (!ip.includes(':')) {

@@ -7,7 +7,7 @@
 // addresses become ipBlocks in other clusters' compiled policy, so an agent must never be able
 // to name another cluster's pods. Each part is one compare-and-swap on its key; a replay (the
 // same agent session's part at the same or an older seq) is acknowledged without writing.
-import { cidrContains, specialAddress } from '../api/cidr.ts';
+import { cidrMatcher, specialAddress } from '../api/cidr.ts';
 import { reportReplyCodec, serviceKeyString, workloadsCodec, type ReportReply, type Workloads } from '../api/messages.ts';
 import { parseAgentSubject } from '../api/subjects.ts';
 import type { Bus, BusMessage } from '../bus/bus.ts';
@@ -36,14 +36,10 @@ export function storedPart(
   ranges: readonly string[] | undefined,
 ): { readonly part: WorkloadPart; readonly index: number; readonly refused: ReadonlyMap<PodRefusal, number> } {
   const refused = new Map<PodRefusal, number>();
+  const inRanges = ranges === undefined ? undefined : cidrMatcher(ranges);
   const pods = msg.pods.filter((p) => {
     for (const ip of p.ips) {
-      const why =
-        specialAddress(ip) !== undefined
-          ? PodRefusal.Special
-          : ranges !== undefined && !ranges.some((r) => cidrContains(r, `${ip}/${ip.includes(':') ? 128 : 32}`))
-            ? PodRefusal.OutsideCluster
-            : undefined;
+      const why = specialAddress(ip) !== undefined ? PodRefusal.Special : inRanges !== undefined && !inRanges(ip) ? PodRefusal.OutsideCluster : undefined;
       if (why !== undefined) {
         refused.set(why, (refused.get(why) ?? 0) + 1);
         return false;
