@@ -77,7 +77,6 @@ export class DeliveryController {
   /** What this burst of deliveries made, in order, to publish at its end (see drain). */
   private outbox: { readonly subject: string; readonly data: Uint8Array }[] = [];
   private outboxBytes = 0;
-  private outboxBackstop: NodeJS.Immediate | undefined;
 
   constructor(deps: DeliveryDeps) {
     this.deps = deps;
@@ -278,8 +277,9 @@ export class DeliveryController {
   }
 
   /**
-   * Holds a message until the end of this burst (the controller going idle, or the snapshots
-   * controller yielding). nats.js writes its buffer to the socket in a microtask after a publish,
+   * Holds a message until the end of this burst. Every send is made in a reconcile of one of the
+   * two controllers, and each burst ends in a drain: the controller going idle (onIdle, also after
+   * a failed reconcile), the snapshots controller yielding, or the term ending. nats.js writes its buffer to the socket in a microtask after a publish,
    * and the controllers reconcile one consumer per microtask hop, so every delta and snapshot was
    * a socket write of its own (15-17 % of a new leader's CPU in a takeover at 1,000 clusters).
    * Published together, a burst's messages are one write. Only delivery holds its messages: a
@@ -289,18 +289,10 @@ export class DeliveryController {
     this.outbox.push({ subject, data });
     this.outboxBytes += data.byteLength;
     if (this.outboxBytes >= OUTBOX_BYTES) this.drain();
-    // A backstop: every burst ends in a drain, but a message must never wait for the next burst.
-    else
-      this.outboxBackstop ??= setImmediate(() => {
-        this.outboxBackstop = undefined;
-        this.drain();
-      });
   }
 
   /** Publishes what the burst made, in order. A publish that throws loses that message, as a dropped connection would: the agent's revision check asks for it again. */
   private drain(): void {
-    if (this.outboxBackstop !== undefined) clearImmediate(this.outboxBackstop);
-    this.outboxBackstop = undefined;
     if (this.outbox.length === 0) return;
     const out = this.outbox;
     this.outbox = [];
