@@ -13,7 +13,8 @@
 //   a reconnect;
 // - the pure receive planner (planners/receive.ts): deltas apply only on top of the revision held;
 // - heartbeats carrying the applied revision (the agent's acknowledgement the hub reads for
-//   `Synced` and `apply --wait`), early after an apply, at most one per 250 ms.
+//   `Synced` and `apply --wait`) and the summary of the state held (a new leader's resume point),
+//   early after an apply, at most one per 250 ms.
 //
 // What it leaves out is the Kubernetes side: no ServiceImport or EndpointSlice is built, hashed or
 // written. A batch counts as applied once it is in the desired state; the change markers it
@@ -31,7 +32,16 @@ import { SyncController } from '../cluster-agent/controllers/sync.ts';
 import { heartbeatMessage } from '../cluster-agent/planners/heartbeat.ts';
 import { agentConditions } from '../cluster-agent/planners/conditions.ts';
 import { EARLY_HEARTBEAT_MIN_GAP_MS, earlyHeartbeatDelay } from '../cluster-agent/planners/early-heartbeat.ts';
-import { applyBatch, distrust, emptyReceiveState, heldImports, receiveBatch, type DesiredState, type ReceiveState } from '../cluster-agent/planners/receive.ts';
+import {
+  applyBatch,
+  distrust,
+  emptyReceiveState,
+  heldImports,
+  holdsClaim,
+  receiveBatch,
+  type DesiredState,
+  type ReceiveState,
+} from '../cluster-agent/planners/receive.ts';
 import { ConnectionState, type HubTransport } from '../cluster-agent/ports.ts';
 import { newMetrics, type AgentMetrics } from '../cluster-agent/telemetry.ts';
 import type { LightCluster } from './light-cluster.ts';
@@ -200,6 +210,7 @@ export class LightAgent {
       session: this.session,
       agentVersion: 'bench-light',
       appliedRevision: this.state.revision,
+      holds: holdsClaim(this.state),
       time: new Date(),
       conditions: agentConditions({
         kube: { synced: true, healthy: true, message: 'light consumer: no Kubernetes side' },

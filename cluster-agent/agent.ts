@@ -387,6 +387,7 @@ export class Agent {
         .concat(this.settings.condition() ?? [])
         .concat(this.policy.heartbeatCondition() ?? []),
       policy: this.policy.appliedSnapshot(),
+      holds: this.imports.holds(),
     });
   }
 }

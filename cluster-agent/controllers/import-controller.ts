@@ -19,6 +19,7 @@ import {
   ReceiveOutcome,
   applyBatch,
   distrust,
+  holdsClaim,
   emptyReceiveState,
   heldImports,
   receiveBatch,
@@ -118,6 +119,11 @@ export class ImportController {
 
   snapshotApplied(): boolean {
     return this.state.snapshotApplied;
+  }
+
+  /** What the heartbeat says is held (Heartbeat.holds): the revision and the hub's summary of it. */
+  holds(): { readonly revision: number; readonly summary: string } | undefined {
+    return holdsClaim(this.state);
   }
 
   /**

@@ -27,6 +27,8 @@ export interface ReceiveState {
   readonly assemblies: ReadonlyMap<string, Assembly>;
   /** Deltas that arrived ahead of `revision`, in arrival order. */
   readonly pendingDeltas: readonly ImportBatch[];
+  /** The hub's summary of the state at `revision` (ImportBatch.summary of the batch that brought it there), if it gave one. */
+  readonly summary?: string | undefined;
 }
 
 export const ReceiveOutcome = {
@@ -65,13 +67,20 @@ export function receiveBatch(state: ReceiveState, batch: ImportBatch, solicited:
     b = assembled.batch;
     solicited = assembled.solicited;
   }
-  const next = { revision: state.revision, snapshotApplied: state.snapshotApplied, assemblies, pendingDeltas: [...state.pendingDeltas] };
+  const next = {
+    revision: state.revision,
+    snapshotApplied: state.snapshotApplied,
+    assemblies,
+    pendingDeltas: [...state.pendingDeltas],
+    summary: state.summary,
+  };
   const apply: ImportBatch[] = [];
   let outcome: ReceiveOutcome = ReceiveOutcome.Applied;
   let needSync = false;
   const take = (x: ImportBatch): void => {
     apply.push(x);
     next.revision = x.revision;
+    next.summary = x.summary;
     if (x.kind === 'snapshot') next.snapshotApplied = true;
   };
   const buffer = (x: ImportBatch): void => {
@@ -234,5 +243,14 @@ export function heldImports(imports: ReadonlyMap<string, ImportState>): HeldImpo
  * for a sync), and a sync from revision 0 is answered with a snapshot, which is taken.
  */
 export function distrust(state: ReceiveState): ReceiveState {
-  return { ...state, revision: 0, pendingDeltas: [] };
+  return { ...state, revision: 0, pendingDeltas: [], summary: undefined };
+}
+
+/**
+ * What the agent's heartbeat says it holds (Heartbeat.holds, AgentFeature.ImportResume): the
+ * revision and the hub's summary of the last batch applied, once a snapshot is in and only while
+ * the state is trusted; a new leader whose model has the same summary resumes it with a delta.
+ */
+export function holdsClaim(state: ReceiveState): { readonly revision: number; readonly summary: string } | undefined {
+  return state.snapshotApplied && state.revision > 0 && state.summary !== undefined ? { revision: state.revision, summary: state.summary } : undefined;
 }

@@ -9,6 +9,7 @@ import {
   annotationMapSchema,
   endpointSchema,
   heldImportSchema,
+  summarySchema,
   internalTrafficPolicySchema,
   ipSchema,
   labelMapSchema,
@@ -88,11 +89,18 @@ export const AgentFeature = {
    * a new leader asks it to sync (ImportBatch.syncWanted) instead of pushing a whole snapshot.
    */
   ImportRebase: 'import-rebase',
+  /**
+   * Resuming without a sync: the agent keeps the `summary` of the last batch it applied and names
+   * it, with that batch's revision, in its heartbeats (`holds`). Every replica hears them, so a new
+   * leader whose own summary of the consumer's state matches sends it a delta from that revision
+   * instead of asking it to sync.
+   */
+  ImportResume: 'import-resume',
 } as const;
 export type AgentFeature = (typeof AgentFeature)[keyof typeof AgentFeature];
 
 /** What this agent build accepts. */
-export const AGENT_FEATURES: readonly string[] = [AgentFeature.ImportPatches, AgentFeature.ImportRebase];
+export const AGENT_FEATURES: readonly string[] = [AgentFeature.ImportPatches, AgentFeature.ImportRebase, AgentFeature.ImportResume];
 
 const acceptsSchema = z.array(z.string().min(1).max(63)).max(32).optional();
 
@@ -107,6 +115,12 @@ export const heartbeatSchema = z.object({
   policy: z.object({ term: z.int().min(0), seq: z.int().min(0) }).optional(),
   /** Protocol features the agent accepts (AgentFeature); absent: none. */
   accepts: acceptsSchema,
+  /**
+   * The desired state the agent holds (AgentFeature.ImportResume): the revision and the `summary`
+   * of the last import batch it applied on an unbroken chain from a snapshot. Absent while it
+   * holds nothing it trusts (before its first snapshot, after a patch or a kept import did not fit).
+   */
+  holds: z.object({ revision: z.int().min(1), summary: summarySchema }).optional(),
 });
 export type Heartbeat = z.output<typeof heartbeatSchema>;
 

@@ -15,6 +15,7 @@ import {
   labelMapSchema,
   servicePortSchema,
   sessionAffinityConfigSchema,
+  summarySchema,
   trafficDistributionSchema,
 } from './messages-base.ts';
 // ---- hub → agent -----------------------------------------------------------------------------
@@ -138,6 +139,12 @@ export const importBatchSchema = z.object({
   kept: z.array(heldImportSchema).optional(),
   /** A new leader asks the receiver to sync (with `held`) rather than pushing a whole snapshot; nothing to apply. */
   syncWanted: z.literal(true).optional(),
+  /**
+   * The hub's digest of the receiver's whole import state once this batch is applied (sent to
+   * agents that accept AgentFeature.ImportResume; the same on every chunk). The agent names it back
+   * in its heartbeats (`holds`); it never checks it itself.
+   */
+  summary: summarySchema.optional(),
   /** Large snapshots are split; apply only once every chunk of a revision has arrived. */
   chunk: z.object({ index: z.int().min(0), count: z.int().min(1) }).optional(),
 });

@@ -24,3 +24,8 @@ export function importDigest(state: ImportState): string {
 export function textDigest(text: string): string {
   return createHash('sha256').update(text).digest().subarray(0, 16).toString('base64url');
 }
+
+/** The whole SHA-256 of the text: one element of a hub's summary of a consumer's state (hub/controllers/resume.ts). */
+export function elementHash(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}

@@ -96,5 +96,12 @@ export const heldImportSchema = z.object({
 });
 export type HeldImport = z.output<typeof heldImportSchema>;
 
+/**
+ * A hub's digest of a consumer's whole import state (ImportBatch.summary, Heartbeat.holds): what
+ * the agent names back so that a new leader can check, without asking, that it holds what the
+ * leader's model says it does.
+ */
+export const summarySchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected a summary of 8 to 64 base64url characters');
+
 /** Bound on the imports a sync request names; an agent holding more asks for a whole snapshot. */
 export const MAX_HELD_IMPORTS = 10_000;

@@ -5,7 +5,8 @@
 // won, the leader-only controllers (delivery, VIPs, liveness writes, the provider reconcilers per
 // Network) run with that term's AbortSignal, so losing the lease stops their work in flight.
 import type { Logger } from 'pino';
-import { EXPORTS_PREFIX, OBJECTS_PREFIX } from '../api/keys.ts';
+import { EXPORTS_PREFIX, OBJECTS_PREFIX, VIPS_PREFIX } from '../api/keys.ts';
+import { parseServiceKey } from '../api/messages.ts';
 import { ALL_AGENT_SUBJECTS, SUBJECT_ROOT } from '../api/subjects.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import { effectiveCidrs } from '../api/semantic.ts';
@@ -13,7 +14,7 @@ import type { Bus, Subscription } from '../bus/bus.ts';
 import { systemClock, type Clock } from '../kernel/clock.ts';
 import type { Registry } from '../registry/registry.ts';
 import { guardedWrites, type Store } from '../registry/store.ts';
-import { VipStore } from '../registry/vip-store.ts';
+import { VipStore, parseAssignment } from '../registry/vip-store.ts';
 import type { CredentialStore } from './credentials.ts';
 import { ExportIndex } from './exports.ts';
 import { ReportIngest } from './ingest.ts';
@@ -80,6 +81,7 @@ type Count = (kind: string, result: string) => void;
 interface Parts {
   readonly objects: WatchedPrefix;
   readonly exportsWatch: WatchedPrefix;
+  readonly vipsWatch: WatchedPrefix;
   readonly view: RegistryView;
   readonly exports: ExportIndex;
   readonly services: ServiceController;
@@ -109,7 +111,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
   const term: Term = { guard: undefined };
   const hooks: PartHooks = { policyCompiled: () => undefined };
   const parts = buildParts(deps, term, count, warn, ac.signal, hooks);
-  const { objects, exportsWatch, view, services, liveness } = parts;
+  const { objects, exportsWatch, vipsWatch, view, services, liveness } = parts;
   const leadership: LeadershipDeps = {
     store: deps.store,
     credentials: deps.credentials,
@@ -158,7 +160,23 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     exportsWatch.run(ac.signal, (err) => {
       warn({ err }, 'exports watch failed; relisting');
     }),
+    vipsWatch.run(ac.signal, (err) => {
+      warn({ err }, 'VIP watch failed; relisting');
+    }),
   ];
+  vipsWatch.onChange((changes, revision) => {
+    services.vipsChanged(
+      changes.flatMap((c): { namespace: string; name: string; vip: string | undefined }[] => {
+        const { namespace, name } = parseServiceKey(c.key.slice(VIPS_PREFIX.length));
+        if (namespace === '' || name === '') return [];
+        if (c.value === undefined) return [{ namespace, name, vip: undefined }];
+        // An unreadable record changes nothing here (the leader's VIP controller repairs it).
+        const ip = parseAssignment(c.key, c.value)?.ip;
+        return ip === undefined ? [] : [{ namespace, name, vip: ip }];
+      }),
+      revision,
+    );
+  });
   await Promise.all([objects.ready(), exportsWatch.ready()]);
   await services.start(Math.max(objects.revision, exportsWatch.revision), ac.signal);
   // Before campaigning: a replica elected at once must not spend its first seconds loading SDKs.
@@ -204,6 +222,10 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
   const { store, bus, logger } = deps;
   const objects = new WatchedPrefix(store, OBJECTS_PREFIX);
   const exportsWatch = new WatchedPrefix(store, EXPORTS_PREFIX);
+  // VIPs the leader assigns: every replica's model must carry them, or a new leader's imports
+  // would lack the VIPs until its own VIP controller confirmed each one (and would not match what
+  // the agents hold, so none could be resumed without a sync).
+  const vipsWatch = new WatchedPrefix(store, VIPS_PREFIX);
   const view = new RegistryView(objects);
   const exports = new ExportIndex(exportsWatch);
   const services: ServiceController = new ServiceController({
@@ -232,6 +254,7 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
     warn,
     heard: (cluster, heartbeat) => {
       services.accepts(cluster, heartbeat.accepts);
+      services.holds(cluster, heartbeat.holds);
       deps.metrics.propagation.observe(services.propagation.acknowledged(cluster, heartbeat.appliedRevision, performance.now()));
     },
   });
@@ -314,6 +337,7 @@ function buildParts(deps: AgentGatewayDeps, term: Term, count: Count, warn: Warn
   return {
     objects,
     exportsWatch,
+    vipsWatch,
     view,
     exports,
     services,

@@ -16,7 +16,7 @@ import type { ClusterResource } from '../api/resources.ts';
 import { trustedAvailability } from '../services/availability.ts';
 import { applyChanges, type ModelChange } from '../services/changes.ts';
 import { buildModel, type ServicesModel } from '../services/model.ts';
-import { consumersOf, exportStatusFor, globalServices, snapshotFor, warmSnapshot } from '../services/views.ts';
+import { consumersOf, exportStatusFor, globalServices, importDigests, snapshotFor, warmSnapshot } from '../services/views.ts';
 import type { DeliveryState } from './controllers/convergence-plan.ts';
 import { DeliveryController } from './controllers/delivery.ts';
 import { PropagationClock } from './controllers/propagation-clock.ts';
@@ -78,6 +78,7 @@ export class ServiceController implements ServicesView {
       consumers: () => deps.view.clusters().map((c) => c.metadata.name),
       revision: () => this.modelRevision,
       desired: (c, held) => (this.model === undefined ? undefined : { ...snapshotFor(this.model, c, held), statuses: exportStatusFor(this.model, c) }),
+      state: (c) => (this.model === undefined ? undefined : { imports: importDigests(this.model, c), statuses: exportStatusFor(this.model, c) }),
       publish: (subject, data) => {
         deps.bus.publish(subject, data);
       },
@@ -157,6 +158,19 @@ export class ServiceController implements ServicesView {
   /** What the cluster's agent accepts (its heartbeat's `accepts`): endpoint patches or not. */
   accepts(cluster: string, features: readonly string[] | undefined): void {
     this.delivery.accepts(cluster, features);
+  }
+
+  /**
+   * VIP assignments changed in etcd. Every replica follows them: the leader's VIP controller also
+   * queues its own as it makes them (`assigned`), and the model takes the same VIP twice as no change.
+   */
+  vipsChanged(changes: readonly { readonly namespace: string; readonly name: string; readonly vip: string | undefined }[], revision: number): void {
+    for (const c of changes) this.queue({ kind: 'vip', namespace: c.namespace, name: c.name, vip: c.vip }, revision);
+  }
+
+  /** What the cluster's agent holds, as its heartbeat says (Heartbeat.holds): where a takeover may resume it from. */
+  holds(cluster: string, holds: { readonly revision: number; readonly summary: string } | undefined): void {
+    this.delivery.heard(cluster, holds);
   }
 
   sentRevision(cluster: string): number | undefined {
@@ -309,6 +323,7 @@ export class ServiceController implements ServicesView {
     for (const d of result.exportStatus) this.delivery.recordStatus(d.cluster, d.key, d.next);
     // Reachability changed: everyone gets a fresh snapshot rather than a computed delta.
     if (result.resync) this.delivery.resyncAll();
+    this.delivery.flushed();
     for (const s of result.services) this.vipController.changed(s.key);
   }
 

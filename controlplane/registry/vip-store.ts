@@ -41,7 +41,8 @@ function parseJson(value: string): Record<string, unknown> | undefined {
   }
 }
 
-function parseAssignment(key: string, value: string): VipAssignment | undefined {
+/** A stored assignment (its key under VIPS_PREFIX and its value); undefined when unreadable. */
+export function parseAssignment(key: string, value: string): VipAssignment | undefined {
   const v = parseJson(value);
   const { namespace, name } = parseServiceKey(key.slice(VIPS_PREFIX.length));
   if (v === undefined || namespace === '' || name === '') return undefined;

@@ -177,6 +177,21 @@ function classDigest(
 }
 
 /**
+ * The digest of each import `consumer` has, by key: what a summary of its state is made of
+ * (hub/controllers/resume.ts). Reads and fills the same view-class memos as snapshotFor.
+ */
+export function importDigests(model: ServicesModel, consumer: string): [string, string][] {
+  const place = model.places.get(consumer);
+  if (place === undefined) return [];
+  const out: [string, string][] = [];
+  for (const entry of seenBy(model, consumer, place)) {
+    const view = viewOf(model, entry, place);
+    if (view !== undefined) out.push([entry.key, classDigest(model, entry, place, view).digest]);
+  }
+  return out;
+}
+
+/**
  * Fills the memos `snapshotFor(model, consumer, held)` reads: the services the consumer might see
  * and the digest of each view class it is in. A replica that may lead next runs it ahead, so that
  * the snapshots it serves when it takes over (every agent at once) compare digests instead of

@@ -94,6 +94,7 @@ describe('three causeway hub processes, SIGKILL of the leader during endpoint ch
     });
 
     const measured: number[] = [];
+    const resumed: string[] = [];
     try {
       for (let kill = 0; kill < 2; kill++) {
         await waitFor('an elected, live leader', async () => {
@@ -118,13 +119,21 @@ describe('three causeway hub processes, SIGKILL of the leader during endpoint ch
         measured.push(flowing - killedAt);
         const next = await set.leader();
         assert.ok(next !== undefined && next.name !== leader.name, `a standby leads (${next?.name ?? 'none'})`);
+        // The new leader resumed agents from what their heartbeats said they hold, without a sync.
+        const metrics = await (await fetch(`${next.url}/metrics`)).text();
+        const counted = (result: string): number =>
+          Number(new RegExp(`causeway_agent_messages_total\\{kind="imports",result="${result}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+        resumed.push(`${counted('resumed')} resumed, ${counted('not-resumed')} not`);
+        assert.ok(counted('resumed') >= 1, `the new leader resumed no agent (${resumed.at(-1) ?? ''})`);
       }
     } finally {
       churning.on = false;
       await churn;
       clearInterval(sampler);
     }
-    console.log(`      leader SIGKILL → changes flowing again: ${measured.map((ms) => `${(ms / 1000).toFixed(2)} s`).join(', ')}`);
+    console.log(
+      `      leader SIGKILL → changes flowing again: ${measured.map((ms) => `${(ms / 1000).toFixed(2)} s`).join(', ')}; agents resumed by the new leader: ${resumed.join('; ')}`,
+    );
     assert.deepEqual(withdrawn, [], 'no stable endpoint withdrawn from the consumer');
     for (const ms of measured) assert.ok(ms <= GOAL_MS, `changes flowed again ${ms} ms after the kill (goal ${GOAL_MS} ms)`);
   });

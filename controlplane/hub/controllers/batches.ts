@@ -38,9 +38,10 @@ export function recordImportChange(delta: PendingDelta, key: string, next: Impor
 /**
  * The consumer's changes as a delta on top of `fromRevision`. With `patches` (the consumer accepts
  * them), an import whose endpoints alone changed goes as an endpoint patch (api/import-patch.ts),
- * and one changed and changed back goes not at all.
+ * and one changed and changed back goes not at all. `summary`: the consumer's state once it is
+ * applied (resume.ts), for an agent that accepts ImportResume.
  */
-export function deltaBatch(consumer: string, fromRevision: number, revision: number, delta: PendingDelta, patches = false): ImportBatch {
+export function deltaBatch(consumer: string, fromRevision: number, revision: number, delta: PendingDelta, patches = false, summary?: string): ImportBatch {
   const upserts: ImportState[] = [];
   const removals: ServiceKey[] = [];
   const patchList: ImportPatch[] = [];
@@ -73,12 +74,13 @@ export function deltaBatch(consumer: string, fromRevision: number, revision: num
     exportStatus,
     ...(exportStatusRemovals.length > 0 ? { exportStatusRemovals } : {}),
     ...(patchList.length > 0 ? { patches: patchList } : {}),
+    ...(summary !== undefined ? { summary } : {}),
   };
 }
 
 /** An empty delta at `revision`: "you are up to date, and nothing is on its way". */
-export function upToDateBatch(consumer: string, revision: number): ImportBatch {
-  return deltaBatch(consumer, revision, revision, emptyDelta());
+export function upToDateBatch(consumer: string, revision: number, summary?: string): ImportBatch {
+  return deltaBatch(consumer, revision, revision, emptyDelta(), false, summary);
 }
 
 /** "A new leader: tell me what you hold" (AgentFeature.ImportRebase); nothing to apply. */
@@ -98,6 +100,7 @@ export function snapshotBatches(
   kept: readonly HeldImport[],
   statuses: readonly ExportStatus[],
   maxBytes: number = MAX_MESSAGE_BYTES,
+  summary?: string,
 ): ImportBatch[] {
   const snapshot: ImportBatch = {
     v: PROTOCOL_VERSION,
@@ -109,6 +112,7 @@ export function snapshotBatches(
     removals: [],
     exportStatus: [...statuses],
     ...(kept.length > 0 ? { kept: [...kept] } : {}),
+    ...(summary !== undefined ? { summary } : {}),
   };
   return importBatchParts(snapshot, maxBytes);
 }

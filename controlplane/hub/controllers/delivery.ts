@@ -20,6 +20,7 @@ import { clusterSubject } from '../../api/subjects.ts';
 import { Controller } from '../../kernel/controller.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { backgroundClock } from './background-clock.ts';
+import { ResumeBook, type ConsumerState } from './resume.ts';
 import type { ConsumerDelivery, DeliveryState } from './convergence-plan.ts';
 import { deltaBatch, emptyDelta, recordImportChange, snapshotBatches, syncWantedBatch, upToDateBatch, type PendingDelta } from './batches.ts';
 import {
@@ -46,6 +47,8 @@ export interface DeliveryDeps {
     consumer: string,
     held: ReadonlyMap<string, string> | undefined,
   ) => { readonly upserts: readonly ImportState[]; readonly kept: readonly HeldImport[]; readonly statuses: readonly ExportStatus[] } | undefined;
+  /** What the model says the consumer has now, by digest (for its summary, resume.ts); undefined before the model is built. */
+  readonly state: ConsumerState;
   readonly publish: (subject: string, data: Uint8Array) => void;
   readonly count: (kind: string, result: string) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
@@ -77,9 +80,12 @@ export class DeliveryController {
   /** What this burst of deliveries made, in order, to publish at its end (see drain). */
   private outbox: { readonly subject: string; readonly data: Uint8Array }[] = [];
   private outboxBytes = 0;
+  /** Every consumer's summary, and while not leading where each agent can be resumed from (resume.ts). */
+  private readonly resume: ResumeBook;
 
   constructor(deps: DeliveryDeps) {
     this.deps = deps;
+    this.resume = new ResumeBook(deps.state);
     this.clock = deps.clock ?? backgroundClock;
     const onError = (consumer: string, err: unknown): void => {
       deps.warn({ cluster: consumer, err }, 'sending imports failed');
@@ -126,12 +132,46 @@ export class DeliveryController {
   /** Leads delivery until `signal` (the term's) aborts. */
   async lead(signal: AbortSignal): Promise<void> {
     this.term = new Map();
+    for (const name of this.deps.consumers()) this.deps.count('imports', this.resumeFrom(name) ? 'resumed' : 'not-resumed');
+    this.resume.setLogging(false);
     try {
       await Promise.all([this.deltas.run(signal), this.snapshots.run(signal)]);
     } finally {
       this.drain();
       this.term = undefined;
+      this.resume.setLogging(true);
     }
+  }
+
+  /**
+   * A new term takes over a consumer whose agent's heartbeat matched a state this replica's model
+   * passed through (resume.ts): it was sent that state at the agent's revision, and what changed
+   * since is its pending delta. Others start from nothing sent (a snapshot, asked for by syncWanted).
+   */
+  private resumeFrom(name: string): boolean {
+    const from = this.accepted(name, AgentFeature.ImportResume) ? this.resume.resumable(name) : undefined;
+    const c = this.consumer(name);
+    if (from === undefined || c === undefined) return false;
+    c.sent = from.revision;
+    if (from.changes.length > 0) {
+      const pending = emptyDelta();
+      for (const ch of from.changes) {
+        if (ch.kind === 'import') recordImportChange(pending, ch.key, ch.next, ch.prev);
+        else pending.statuses.set(ch.key, ch.next);
+      }
+      c.pending = pending;
+    }
+    return true;
+  }
+
+  /** What the consumer's agent said it holds in its latest heartbeat (Heartbeat.holds). */
+  heard(consumer: string, holds: { readonly revision: number; readonly summary: string } | undefined): void {
+    this.resume.heard(consumer, holds);
+  }
+
+  /** A flush of the model ended (every change it made to consumers was recorded). */
+  flushed(): void {
+    this.resume.flushed();
   }
 
   /** Whether a leadership term runs (deliveries are made). */
@@ -158,6 +198,7 @@ export class DeliveryController {
 
   /** The model changed what `consumer` imports from `prev` to `next` (undefined: none). */
   recordImport(consumer: string, key: string, next: ImportState | undefined, prev: ImportState | undefined): void {
+    this.resume.importChanged(consumer, key, next, prev);
     const c = this.consumer(consumer);
     if (c === undefined) return;
     recordImportChange((c.pending ??= emptyDelta()), key, next, prev);
@@ -173,11 +214,17 @@ export class DeliveryController {
     else if (!sameFeatures(this.features.get(consumer), features)) this.features.set(consumer, new Set(features));
   }
 
+  /** The summary a batch to `consumer` carries: of the model's state for it now, which is what the batch brings it to. */
+  private summaryFor(consumer: string): string | undefined {
+    return this.accepted(consumer, AgentFeature.ImportResume) ? this.resume.summaryOf(consumer) : undefined;
+  }
+
   private accepted(consumer: string, feature: AgentFeature): boolean {
     return this.features.get(consumer)?.has(feature) === true;
   }
 
   recordStatus(consumer: string, key: string, next: ExportStatus | undefined): void {
+    this.resume.statusChanged(consumer, key, next);
     const c = this.consumer(consumer);
     if (c === undefined) return;
     (c.pending ??= emptyDelta()).statuses.set(key, next);
@@ -186,6 +233,7 @@ export class DeliveryController {
 
   /** Every consumer gets a fresh snapshot (reachability changed: deltas were not computed). */
   resyncAll(): void {
+    this.resume.invalidateAll();
     for (const consumer of this.deps.consumers()) this.wantSnapshot(consumer, undefined);
   }
 
@@ -202,7 +250,7 @@ export class DeliveryController {
       if (reply !== undefined && c.sent !== undefined) {
         this.drain();
         try {
-          this.deps.publish(reply, importBatchCodec.encode(upToDateBatch(consumer, c.sent)));
+          this.deps.publish(reply, importBatchCodec.encode(upToDateBatch(consumer, c.sent, this.summaryFor(consumer))));
         } catch (err) {
           this.deps.warn({ cluster: consumer, err }, 'answering a sync request failed');
         }
@@ -252,6 +300,7 @@ export class DeliveryController {
       case 'forget':
         this.term?.delete(name);
         this.features.delete(name);
+        this.resume.forget(name);
         return;
       case 'nothing':
         return;
@@ -266,7 +315,7 @@ export class DeliveryController {
 
   private sendDelta(name: string, c: Consumer): void {
     const revision = this.deps.revision();
-    const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta(), this.accepted(name, AgentFeature.ImportPatches));
+    const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta(), this.accepted(name, AgentFeature.ImportPatches), this.summaryFor(name));
     // A large delta goes in chunks like a snapshot; the consumer applies it once all have arrived.
     for (const part of importBatchParts(delta, this.deps.maxBytes ?? MAX_MESSAGE_BYTES)) {
       this.send(clusterSubject(name, 'imports'), importBatchCodec.encode(part));
@@ -328,7 +377,7 @@ export class DeliveryController {
     const desired = this.deps.desired(name, c.snapshot?.held);
     if (desired === undefined) return;
     const revision = this.deps.revision();
-    const batches: ImportBatch[] = snapshotBatches(name, revision, desired.upserts, desired.kept, desired.statuses, this.deps.maxBytes);
+    const batches: ImportBatch[] = snapshotBatches(name, revision, desired.upserts, desired.kept, desired.statuses, this.deps.maxBytes, this.summaryFor(name));
     const target = snapshotTarget(c.snapshot, this.clock.now());
     for (const [i, batch] of batches.entries()) {
       const subject = i === 0 && target !== 'imports' ? target.reply : clusterSubject(name, 'imports');

@@ -12,6 +12,7 @@ import {
   distrust,
   emptyReceiveState,
   heldImports,
+  holdsClaim,
   receiveBatch,
   type DesiredState,
   type ReceiveState,
@@ -279,5 +280,24 @@ describe('agent planner: receiveBatch (pure)', () => {
     assert.equal(state.pendingDeltas.length, MAX_BUFFERED_DELTAS);
     assert.equal(state.pendingDeltas[0]?.fromRevision, 110, 'the oldest are dropped');
     assert.equal(state.assemblies.size, MAX_ASSEMBLIES);
+  });
+
+  it('holds the summary of the last batch applied for its heartbeat, and claims nothing before a snapshot, without a summary or once distrusted', () => {
+    const S1 = 'S1S1S1S1S1S1S1S1S1S1S1S1S1S1S1S1S1S1S1S1S1S';
+    const S2 = 'S2S2S2S2S2S2S2S2S2S2S2S2S2S2S2S2S2S2S2S2S2S';
+    const early = feed([{ ...batch('delta', 0, 5, [imp('a', 1)]), summary: S1 }]);
+    assert.equal(holdsClaim(early.state), undefined, 'a delta before any snapshot is not held');
+    const { state } = feed([
+      { ...batch('snapshot', 0, 5, [imp('a', 1)]), summary: S1 },
+      { ...batch('delta', 5, 6, [imp('b', 1)]), summary: S2 },
+    ]);
+    assert.deepEqual(holdsClaim(state), { revision: 6, summary: S2 });
+    // A delta from the future is buffered: the claim stays that of the state held.
+    const ahead = receiveBatch(state, { ...batch('delta', 8, 9, [imp('c', 1)]), summary: S1 }, false, CLUSTER);
+    assert.deepEqual(holdsClaim(ahead.state), { revision: 6, summary: S2 });
+    // A hub that sends no summary (an older one) leaves nothing to claim.
+    const older = receiveBatch(state, batch('delta', 6, 7, [imp('c', 1)]), false, CLUSTER);
+    assert.equal(holdsClaim(older.state), undefined);
+    assert.equal(holdsClaim(distrust(state)), undefined);
   });
 });

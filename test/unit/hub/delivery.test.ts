@@ -7,6 +7,7 @@ import { importDigest } from '../../../controlplane/api/import-digest.ts';
 import { ManualClock } from '../../../controlplane/kernel/clock.ts';
 import { deltaBatch, emptyDelta, snapshotBatches, upToDateBatch } from '../../../controlplane/hub/controllers/batches.ts';
 import { DeliveryController, type DeliveryDeps } from '../../../controlplane/hub/controllers/delivery.ts';
+import { ResumeBook } from '../../../controlplane/hub/controllers/resume.ts';
 import {
   SYNC_WANTED_WAIT_MS,
   planDelivery,
@@ -208,6 +209,7 @@ describe('DeliveryController loop (in-memory publisher)', () => {
       consumers: () => [...registered],
       revision: () => revision,
       desired: (c, held) => ({ ...heldApart(desired.get(c) ?? [], held), statuses: [] }),
+      state: (c) => ({ imports: (desired.get(c) ?? []).map((i) => [`${i.namespace}/${i.name}`, importDigest(i)] as const), statuses: [] }),
       publish: (subject, data) => {
         const cluster = subject.includes('.c.') || subject.startsWith('_INBOX_c') ? 'c' : 'd';
         published.push({ subject, batch: decode(data, cluster) });
@@ -389,12 +391,89 @@ describe('DeliveryController loop (in-memory publisher)', () => {
     await leading;
   });
 
+  it('a new term resumes an agent whose heartbeat matched this replica’s model with a delta from its revision, and asks the others to sync', async () => {
+    const all = ['import-patches', 'import-rebase', 'import-resume'];
+    const leader = controller();
+    const standby = controller();
+    // The first term pushes snapshots (an agent that cannot rebase); the second has rebase to fall back on.
+    for (const c of registered) leader.accepts(c, ['import-resume']);
+    for (const c of registered) standby.accepts(c, all);
+    const term = new AbortController();
+    const leading = leader.lead(term.signal);
+    await waitFor('a snapshot each', () => published.length === 2);
+    const summaryOf = (cluster: string): string | undefined => published.find((p) => p.batch.cluster === cluster)?.batch.summary;
+    assert.match(summaryOf('c') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(summaryOf('c'), summaryOf('d'), 'consumers with other imports have other summaries');
+    // Both agents' heartbeats reach the standby: c names what it was sent, d something else.
+    standby.heard('c', { revision: 10, summary: summaryOf('c') ?? '' });
+    standby.heard('d', { revision: 10, summary: 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' });
+    // The leader dies; meanwhile the model moves on (both replicas follow it).
+    term.abort();
+    await leading;
+    revision = 11;
+    desired.set('c', [imp('a'), imp('b')]);
+    standby.recordImport('c', 'inference/b', imp('b'), undefined);
+    standby.flushed();
+    const taken = new AbortController();
+    const takeover = standby.lead(taken.signal);
+    await waitFor('c resumed, d asked', () => published.length === 4);
+    const after = published.slice(2);
+    const c = after.find((p) => p.batch.cluster === 'c')?.batch;
+    const d = after.find((p) => p.batch.cluster === 'd')?.batch;
+    assert.deepEqual([c?.kind, c?.fromRevision, c?.revision, c?.upserts, c?.syncWanted], ['delta', 10, 11, [imp('b')], undefined]);
+    assert.equal(d?.syncWanted, true);
+    // The delta's summary is the state it brings c to: what a snapshot of c would say now.
+    assert.equal(
+      c?.summary,
+      new ResumeBook((x) => ({ imports: (desired.get(x) ?? []).map((i) => [`${i.namespace}/${i.name}`, importDigest(i)] as const), statuses: [] })).summaryOf(
+        'c',
+      ),
+    );
+    assert.equal(standby.sentRevision('c'), 11);
+    taken.abort();
+    await takeover;
+  });
+
+  it('resumes nothing for a summary the model changed without saying how (reachability), or for an agent that does not accept it', async () => {
+    const leader = controller();
+    leader.accepts('c', ['import-resume']);
+    leader.accepts('d', ['import-resume']);
+    const term = new AbortController();
+    const leading = leader.lead(term.signal);
+    await waitFor('a snapshot each', () => published.length === 2);
+    const summaryOf = (cluster: string): string => published.find((p) => p.batch.cluster === cluster)?.batch.summary ?? '';
+    term.abort();
+    await leading;
+    const standby = controller();
+    standby.accepts('c', ['import-rebase', 'import-resume']);
+    standby.accepts('d', ['import-rebase']);
+    standby.heard('c', { revision: 10, summary: summaryOf('c') });
+    standby.heard('d', { revision: 10, summary: summaryOf('d') });
+    standby.resyncAll();
+    const taken = new AbortController();
+    const takeover = standby.lead(taken.signal);
+    await waitFor('both asked', () => published.length === 4);
+    assert.deepEqual(
+      published
+        .slice(2)
+        .map((p) => [p.batch.cluster, p.batch.syncWanted])
+        .sort(),
+      [
+        ['c', true],
+        ['d', true],
+      ],
+    );
+    taken.abort();
+    await takeover;
+  });
+
   it('sends a delta larger than a message as a chunked delta, every chunk under the budget', async () => {
     const small = new DeliveryController({
       registered: (c) => c === 'c',
       consumers: () => ['c'],
       revision: () => revision,
       desired: () => ({ upserts: Array.from({ length: 20 }, (_, i) => imp(`s${i}`, 20)), kept: [], statuses: [] }),
+      state: () => undefined,
       publish: (subject, data) => {
         published.push({ subject, batch: decode(data) });
       },
