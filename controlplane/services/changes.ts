@@ -93,6 +93,9 @@ function plan(model: ServicesModel, changes: readonly ModelChange[]): Plan {
       case 'external-service':
       case 'vip': {
         const key = serviceKeyString(c);
+        // Every replica hears every assignment from etcd, the leader its own twice: one the
+        // model already has moves nothing (a relist of 10,000 VIPs re-merged every service).
+        if (c.kind === 'vip' && model.vips.get(key) === c.vip) break;
         p.remerge.add(key);
         p.audience.add(key);
         break;

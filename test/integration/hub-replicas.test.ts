@@ -21,6 +21,7 @@ import { VipStore } from '../../controlplane/registry/vip-store.ts';
 import { onCleanup } from '../harness/cleanup.ts';
 import { startTestEtcd, type TestEtcd } from '../harness/servers.ts';
 import { startHubReplicas, type HubReplicas } from '../harness/topology.ts';
+import { HubClient } from '../../controlplane/cli/client.ts';
 import { waitFor } from '../harness/wait.ts';
 
 function exp(name: string, address: string): ExportState {
@@ -271,5 +272,33 @@ describe('two hubs against one etcd and one nats-server, the agent report protoc
       );
     }
     assert.ok(placements.has('01') && placements.has('10'), `placements seen: ${[...placements].join(', ')}`);
+  });
+
+  it('the replica that does not lead follows the VIPs the leader assigns, so its imports carry them before it ever leads', async () => {
+    const session = randomUUID();
+    await waitFor('the cluster to be known to both replicas', async () => {
+      const r = await nc.request(
+        agentSubject(CLUSTER, AgentSubjectKind.Report),
+        reportCodec.encode({ v: 1, cluster: CLUSTER, session, seq: 1, full: false, upserts: [exp('with-vip', '10.16.2.1')], removals: [] }),
+        { timeout: 5000 },
+      );
+      const d = reportReplyCodec.decode(r.data);
+      return d.ok && d.value.ok;
+    });
+    const leader = await waitFor('a leader', () => set.leader());
+    const standby = set.replicas.find((r) => r !== leader);
+    assert.ok(standby !== undefined);
+    const ips = async (url: string, token: string): Promise<readonly string[]> =>
+      (await new HubClient(url, token).services()).items.find((x) => x.name === 'with-vip')?.ips ?? [];
+    const assigned = await waitFor('the leader to assign a VIP', async () => {
+      const got = await ips(leader.url, leader.adminToken);
+      return got.length > 0 ? got : undefined;
+    });
+    // Only the leader allocates; the standby reads the assignment from etcd.
+    await waitFor(
+      'the standby to carry the same VIP',
+      async () => JSON.stringify(await ips(standby.url, standby.adminToken)) === JSON.stringify(assigned),
+      10_000,
+    );
   });
 });

@@ -755,6 +755,16 @@ describe('incremental service model', () => {
     }
   });
 
+  it('a VIP the model already has moves nothing (every replica hears every assignment from etcd); one that differs does', () => {
+    const model = buildModel({ ...registry(), vips: new Map([['inference/one', '10.96.0.7']]) });
+    const same = applyChange(model, { kind: 'vip', namespace: 'inference', name: 'one', vip: '10.96.0.7' });
+    assert.deepEqual([same.changed, same.imports.length, same.services.length], [false, 0, 0]);
+    const moved = applyChange(model, { kind: 'vip', namespace: 'inference', name: 'one', vip: '10.96.0.8' });
+    assert.equal(moved.changed, true);
+    assert.ok(moved.imports.length > 0);
+    assert.ok(moved.imports.every((d) => d.next?.ips.includes('10.96.0.8')));
+  });
+
   it('coalesces a burst: a service changed many times in one batch is re-merged and sent once', () => {
     const model = buildModel(registry());
     const burst = [1, 2, 3, 4].map((n) => ({
