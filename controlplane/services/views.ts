@@ -107,13 +107,13 @@ export function buildImport(model: ServicesModel, entry: ServiceEntry, consumer:
   // nothing its objects do not (an agent restarted on the cluster recovers it from them).
   const clusterPorts = included.filter((x) => x.e.endpoints.length > 0).map((x) => ({ cluster: x.e.cluster, ports: [...(x.e.endpointPorts ?? x.e.ports)] }));
   const result: ImportState = {
-    ...(shape.annotations !== undefined ? { annotations: { ...shape.annotations } } : {}),
+    ...(shape.annotations !== undefined ? { annotations: sortedRecord(shape.annotations) } : {}),
     ...(clusterPorts.length > 0 ? { clusterPorts } : {}),
     clusters: included.map((x) => x.e.cluster),
     endpoints,
     ...(shape.internalTrafficPolicy !== undefined ? { internalTrafficPolicy: shape.internalTrafficPolicy } : {}),
     ips: shape.type === 'ClusterSetIP' && vip !== undefined ? [vip] : [],
-    ...(shape.labels !== undefined ? { labels: { ...shape.labels } } : {}),
+    ...(shape.labels !== undefined ? { labels: sortedRecord(shape.labels) } : {}),
     name: entry.name,
     namespace: entry.namespace,
     ports: [...shape.ports],
@@ -123,6 +123,16 @@ export function buildImport(model: ServicesModel, entry: ServiceEntry, consumer:
     type: shape.type,
   };
   return result;
+}
+
+/**
+ * A copy of an exported label or annotation map with its keys in order, so that an import's plain
+ * JSON is its canonical JSON (the hub digests and encodes it once per object: hub/controllers/resume.ts).
+ */
+function sortedRecord(m: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(m).sort()) out[k] = m[k] as string;
+  return out;
 }
 
 /** What `consumer` imports of one service; undefined when it may see no export of it. */

@@ -786,7 +786,12 @@ describe('incremental service model', () => {
   });
 
   it('builds imports whose JSON is already canonical, optional fields included', () => {
-    const state = exp({ ports: [{ appProtocol: 'http', name: 'web', port: 80, protocol: 'TCP' }] });
+    // Exported labels and annotations in the order an agent happened to send them.
+    const state = {
+      ...exp({ ports: [{ appProtocol: 'http', name: 'web', port: 80, protocol: 'TCP' }] }),
+      exportedLabels: { zeta: '1', alpha: '2' },
+      exportedAnnotations: { 'z.example/b': 'x', 'a.example/a': 'y' },
+    };
     const model = buildModel(
       input({
         clusters: [cluster('a')],
@@ -799,9 +804,10 @@ describe('incremental service model', () => {
       }),
     );
     const imp = importFor(model, 'a', 'inference/llm');
+    assert.deepEqual(imp?.labels, { alpha: '2', zeta: '1' });
     assert.equal(JSON.stringify(imp), canonicalJson(imp));
     // The exporter's node name stays with it: no importer writes it (cluster-agent/imports.ts).
-    assert.deepEqual(imp?.endpoints, [{ addresses: ['10.0.0.1'], cluster: 'a', hostname: 'h', ready: true, serving: true, terminating: false, zone: 'z' }]);
+    assert.deepEqual(imp.endpoints, [{ addresses: ['10.0.0.1'], cluster: 'a', hostname: 'h', ready: true, serving: true, terminating: false, zone: 'z' }]);
   });
 
   it('builds imports that say nothing their objects leave out: an agent reads each back from them', () => {

@@ -18,9 +18,9 @@
 // and per (service key, export status without its transition times, which each replica stamps
 // with its own clock). A sum can be changed by one element in O(1); its 256 bits keep a chance
 // match out of reach, and no exporter can steer two replicas' models apart to aim at one.
-import { elementHash, importDigest } from '../../api/import-digest.ts';
+import { elementHash, textDigest } from '../../api/import-digest.ts';
 import { canonicalJson } from '../../api/json.ts';
-import { serviceKeyString, type ExportStatus, type ImportState } from '../../api/messages.ts';
+import { importStateJson, serviceKeyString, type ExportStatus, type ImportState } from '../../api/messages.ts';
 
 const LANES = 8;
 
@@ -31,11 +31,19 @@ export function importElement(key: string, digest: string): Buffer {
 
 const elements = new WeakMap<ImportState, Buffer>();
 
-/** importElement of a built import, once per object (the model shares one import among a view's consumers). */
+/**
+ * importElement of an import the model built, once per object (the model shares one import among
+ * a view's consumers). The model builds imports whose JSON is already canonical
+ * (test/unit/services-merge.test.ts holds it to that), so their digest is taken of the plain JSON,
+ * which the hub keeps per object to encode it anyway: 4 µs instead of canonicalJson's 17 µs for an
+ * import of 25 endpoints, on every replica for every changed import. An import whose JSON were not
+ * canonical would only miss its resumes (its element would differ from the one computed from
+ * the model's digests), never resume a wrong state.
+ */
 function elementOf(key: string, state: ImportState): Buffer {
   let e = elements.get(state);
   if (e === undefined) {
-    e = importElement(key, importDigest(state));
+    e = importElement(key, textDigest(importStateJson(state)));
     elements.set(state, e);
   }
   return e;

@@ -20,14 +20,9 @@ import {
 } from '../../../controlplane/hub/controllers/delivery-plan.ts';
 import { waitFor } from '../../harness/wait.ts';
 
+/** An import as the model builds it: keys in canonical (sorted) order, as resume.ts relies on. */
 function imp(name: string, addresses = 1): ImportState {
   return {
-    namespace: 'inference',
-    name,
-    type: 'ClusterSetIP',
-    ports: [{ port: 80, protocol: 'TCP' }],
-    ips: ['10.96.0.1'],
-    sessionAffinity: 'None',
     clusters: ['a'],
     endpoints: Array.from({ length: addresses }, (_, i) => ({
       addresses: [`10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`],
@@ -36,6 +31,12 @@ function imp(name: string, addresses = 1): ImportState {
       serving: true,
       terminating: false,
     })),
+    ips: ['10.96.0.1'],
+    name,
+    namespace: 'inference',
+    ports: [{ port: 80, protocol: 'TCP' }],
+    sessionAffinity: 'None',
+    type: 'ClusterSetIP',
   };
 }
 

@@ -7,14 +7,9 @@ import { importDigest } from '../../../controlplane/api/import-digest.ts';
 import type { ExportStatus, ImportState } from '../../../controlplane/api/messages.ts';
 import { MAX_CHECKPOINTS, ResumeBook, type ConsumerState } from '../../../controlplane/hub/controllers/resume.ts';
 
+/** An import as the model builds it: keys in canonical (sorted) order. */
 function imp(name: string, addresses: number): ImportState {
   return {
-    namespace: 'ns',
-    name,
-    type: 'ClusterSetIP',
-    ports: [{ port: 80, protocol: 'TCP' }],
-    ips: [],
-    sessionAffinity: 'None',
     clusters: ['a'],
     endpoints: Array.from({ length: addresses }, (_, i) => ({
       addresses: [`10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`],
@@ -23,6 +18,12 @@ function imp(name: string, addresses: number): ImportState {
       serving: true,
       terminating: false,
     })),
+    ips: [],
+    name,
+    namespace: 'ns',
+    ports: [{ port: 80, protocol: 'TCP' }],
+    sessionAffinity: 'None',
+    type: 'ClusterSetIP',
   };
 }
 
