@@ -3,8 +3,10 @@
 // expensive answer (a consumer's whole import set) one at a time, yielding every few milliseconds,
 // so that a thousand agents reconnecting at once cost a steady stream of work instead of one long stall,
 // while deltas to everyone else keep flowing. Both run only while this hub leads, with the
-// leadership term's signal; a new term starts from nothing sent, so every consumer is re-based on
-// a snapshot (the resync). What a burst of either makes is published together at its end.
+// leadership term's signal. A new term resumes each consumer whose agent's last heartbeat named a
+// state this replica's model passed through (resume.ts: a delta of what changed since); every
+// other consumer starts from nothing sent and is re-based on a snapshot (the resync). What a burst
+// of either makes is published together at its end.
 import {
   AgentFeature,
   MAX_MESSAGE_BYTES,
