@@ -2,6 +2,7 @@
 // snapshot goes) and the batches (values through the codec, snapshots packed under the budget),
 // table-driven; then a thin test of the loop against an in-memory publisher.
 import assert from 'node:assert/strict';
+import { modelImport } from './model-import.ts';
 import { importBatchCodec, type ExportStatus, type HeldImport, type ImportBatch, type ImportState } from '../../../controlplane/api/messages.ts';
 import { importDigest } from '../../../controlplane/api/import-digest.ts';
 import { ManualClock } from '../../../controlplane/kernel/clock.ts';
@@ -20,24 +21,8 @@ import {
 } from '../../../controlplane/hub/controllers/delivery-plan.ts';
 import { waitFor } from '../../harness/wait.ts';
 
-/** An import as the model builds it: keys in canonical (sorted) order, as resume.ts relies on. */
 function imp(name: string, addresses = 1): ImportState {
-  return {
-    clusters: ['a'],
-    endpoints: Array.from({ length: addresses }, (_, i) => ({
-      addresses: [`10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`],
-      cluster: 'a',
-      ready: true,
-      serving: true,
-      terminating: false,
-    })),
-    ips: ['10.96.0.1'],
-    name,
-    namespace: 'inference',
-    ports: [{ port: 80, protocol: 'TCP' }],
-    sessionAffinity: 'None',
-    type: 'ClusterSetIP',
-  };
+  return modelImport({ name, namespace: 'inference', addresses, ips: ['10.96.0.1'] });
 }
 
 function status(name: string): ExportStatus {

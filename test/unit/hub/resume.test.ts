@@ -2,29 +2,14 @@
 // equal a summary computed from scratch over the same state; a heartbeat resumes from the
 // checkpoint it names, with exactly the changes since; what is not known resumes nothing.
 import assert from 'node:assert/strict';
+import { modelImport } from './model-import.ts';
 import fc from 'fast-check';
 import { importDigest } from '../../../controlplane/api/import-digest.ts';
 import type { ExportStatus, ImportState } from '../../../controlplane/api/messages.ts';
 import { MAX_CHECKPOINTS, ResumeBook, type ConsumerState } from '../../../controlplane/hub/controllers/resume.ts';
 
-/** An import as the model builds it: keys in canonical (sorted) order. */
 function imp(name: string, addresses: number): ImportState {
-  return {
-    clusters: ['a'],
-    endpoints: Array.from({ length: addresses }, (_, i) => ({
-      addresses: [`10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`],
-      cluster: 'a',
-      ready: true,
-      serving: true,
-      terminating: false,
-    })),
-    ips: [],
-    name,
-    namespace: 'ns',
-    ports: [{ port: 80, protocol: 'TCP' }],
-    sessionAffinity: 'None',
-    type: 'ClusterSetIP',
-  };
+  return modelImport({ name, namespace: 'ns', addresses, ips: [] });
 }
 
 function status(name: string, valid: boolean, at: string): ExportStatus {
