@@ -5,14 +5,13 @@
 // backoff); `appliedRevision` advances whenever nothing is queued or in flight, so a key waiting
 // for its retry holds back neither the other keys nor the revision: it shows in `failing()`.
 import { NotFoundError } from '../../controlplane/api/errors.ts';
-import { checkName } from '../../controlplane/api/labels.ts';
-import { parseServiceKey, serviceKeyString, type HeldImport, type ImportBatch, type ImportState } from '../../controlplane/api/messages.ts';
+import { parseServiceKey, serviceKeyString, type HeldImport, type ImportBatch } from '../../controlplane/api/messages.ts';
 import { Wakeup, abortedPromise } from '../../controlplane/kernel/async.ts';
 import type { BackoffOptions } from '../../controlplane/kernel/backoff.ts';
 import type { Clock } from '../../controlplane/kernel/clock.ts';
 import { Controller } from '../../controlplane/kernel/controller.ts';
 import { exportProblem } from '../exports.ts';
-import { desiredImport, recoverImport, type DesiredImport } from '../imports.ts';
+import { desiredImport, type DesiredImport } from '../imports.ts';
 import { isOwned, ownedServiceKey, refOf, refString, type KubeObject, type ObjectRef } from '../objects.ts';
 import { ImportOp, planExportStatus, planServiceImport, unknownObjects, type ImportOperation } from '../planners/import-plan.ts';
 import {
@@ -29,6 +28,7 @@ import {
 import type { ClusterPort } from '../ports.ts';
 import { errorMessage, type AgentLogger, type AgentMetrics } from '../telemetry.ts';
 import { KnownObjects } from './known-objects.ts';
+import { RecoveredImports } from './recovered-imports.ts';
 
 export interface ImportControllerOptions {
   /** This cluster's name: batches for another are ignored. */
@@ -67,12 +67,8 @@ export class ImportController {
   private state: ReceiveState = emptyReceiveState;
   /** Written only through applyBatch, with the batches receiveBatch chose. */
   private readonly desired: DesiredState = { imports: new Map(), hubStatus: new Map() };
-  /**
-   * Until the first snapshot: the imports read back from the objects a previous agent left
-   * (recoverImport), named in the first sync so that the hub sends only what differs. Those the
-   * snapshot keeps become desired; the rest are dropped with it.
-   */
-  private recovered = new Map<string, ImportState>();
+  /** Until the first snapshot: what the objects a previous agent left say it held (recovered-imports.ts). */
+  private readonly recovered = new RecoveredImports();
   private applied = 0;
   private adopted = false;
   private markAdopted: () => void = () => undefined;
@@ -131,8 +127,7 @@ export class ImportController {
    * objects say (none before the first listing, see `adopted`); undefined when nothing is, or too many.
    */
   held(): HeldImport[] | undefined {
-    if (this.state.snapshotApplied) return heldImports(this.desired.imports);
-    return this.recovered.size > 0 ? heldImports(this.recovered) : undefined;
+    return this.state.snapshotApplied ? heldImports(this.desired.imports) : this.recovered.held();
   }
 
   /** Waits until the cluster's owned objects have been listed once (false on abort or after `timeoutMs`). */
@@ -173,7 +168,7 @@ export class ImportController {
     for (const b of r.apply) {
       if (b.kind === 'snapshot') {
         // What the first snapshot keeps of the recovered imports is what this cluster holds.
-        if (this.recovered.size > 0) this.seedKept(b);
+        if (this.recovered.size > 0) this.opts.metrics.importsRecovered += this.recovered.seedKept(b, this.desired.imports);
         // Owned objects of services the snapshot does not name must go: look at every known key.
         for (const k of this.known.keys()) this.controller.add(k);
         this.opts.log.info({ revision: b.revision, services: b.upserts.length, kept: b.kept?.length ?? 0 }, 'import snapshot received');
@@ -211,7 +206,9 @@ export class ImportController {
    * periodically, it repairs drift: objects someone deleted or edited are looked at again.
    */
   adopt(owned: readonly KubeObject[]): void {
-    if (!this.adopted && !this.state.snapshotApplied) this.recover(owned);
+    if (!this.adopted && !this.state.snapshotApplied && this.recovered.read(owned) > 0) {
+      this.opts.log.info({ services: this.recovered.size }, 'imports recovered from the cluster, to name in the first sync');
+    }
     const seen = new Set<string>();
     for (const o of owned) {
       const sk = ownedServiceKey(o);
@@ -235,39 +232,6 @@ export class ImportController {
     this.adopted = true;
     this.markAdopted();
     this.changed.notify();
-  }
-
-  /** Reads back each owned ServiceImport's import from it and its slices (recoverImport). */
-  private recover(owned: readonly KubeObject[]): void {
-    const byKey = new Map<string, { serviceImport?: KubeObject; slices: KubeObject[] }>();
-    for (const o of owned) {
-      const sk = ownedServiceKey(o);
-      if (sk === undefined || !isOwned(o) || checkName(sk.namespace) !== undefined || checkName(sk.name) !== undefined) continue;
-      const key = serviceKeyString(sk);
-      let group = byKey.get(key);
-      if (group === undefined) byKey.set(key, (group = { slices: [] }));
-      if (o.kind === 'ServiceImport') group.serviceImport = o;
-      else if (o.kind === 'EndpointSlice') group.slices.push(o);
-    }
-    for (const [key, g] of byKey) {
-      const state = g.serviceImport === undefined ? undefined : recoverImport(g.serviceImport, g.slices);
-      if (state !== undefined) this.recovered.set(key, state);
-    }
-    if (this.recovered.size > 0) this.opts.log.info({ services: this.recovered.size }, 'imports recovered from the cluster, to name in the first sync');
-  }
-
-  /** Before a snapshot is applied over nothing held: the recovered imports it keeps are held. */
-  private seedKept(b: ImportBatch): void {
-    if (this.desired.imports.size === 0) {
-      for (const k of b.kept ?? []) {
-        const key = serviceKeyString(k);
-        const state = this.recovered.get(key);
-        if (state === undefined) continue;
-        this.desired.imports.set(key, state);
-        this.opts.metrics.importsRecovered += 1;
-      }
-    }
-    this.recovered = new Map();
   }
 
   /** Reconciles keys until `signal` aborts; starts only once the first adoption is done. */

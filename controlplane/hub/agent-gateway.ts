@@ -6,7 +6,6 @@
 // Network) run with that term's AbortSignal, so losing the lease stops their work in flight.
 import type { Logger } from 'pino';
 import { EXPORTS_PREFIX, OBJECTS_PREFIX, VIPS_PREFIX } from '../api/keys.ts';
-import { parseServiceKey } from '../api/messages.ts';
 import { ALL_AGENT_SUBJECTS, SUBJECT_ROOT } from '../api/subjects.ts';
 import type { ClusterResource } from '../api/resources.ts';
 import { effectiveCidrs } from '../api/semantic.ts';
@@ -14,7 +13,7 @@ import type { Bus, Subscription } from '../bus/bus.ts';
 import { systemClock, type Clock } from '../kernel/clock.ts';
 import type { Registry } from '../registry/registry.ts';
 import { guardedWrites, type Store } from '../registry/store.ts';
-import { VipStore, parseAssignment } from '../registry/vip-store.ts';
+import { VipStore } from '../registry/vip-store.ts';
 import type { CredentialStore } from './credentials.ts';
 import { ExportIndex } from './exports.ts';
 import { ReportIngest } from './ingest.ts';
@@ -34,6 +33,7 @@ import type { HubMetrics } from './metrics.ts';
 import { RegistryView } from './registry-view.ts';
 import { changesPlanInputs, planInputsWatcher } from './plan-inputs.ts';
 import { ServiceController } from './service-controller.ts';
+import { vipChanges } from './vip-changes.ts';
 import { WatchedPrefix } from './watched.ts';
 import { campaign, forgetter, type LeadershipDeps, type Term } from './gateway-leadership.ts';
 
@@ -165,17 +165,7 @@ export async function startAgentGateway(deps: AgentGatewayDeps): Promise<AgentGa
     }),
   ];
   vipsWatch.onChange((changes, revision) => {
-    services.vipsChanged(
-      changes.flatMap((c): { namespace: string; name: string; vip: string | undefined }[] => {
-        const { namespace, name } = parseServiceKey(c.key.slice(VIPS_PREFIX.length));
-        if (namespace === '' || name === '') return [];
-        if (c.value === undefined) return [{ namespace, name, vip: undefined }];
-        // An unreadable record changes nothing here (the leader's VIP controller repairs it).
-        const ip = parseAssignment(c.key, c.value)?.ip;
-        return ip === undefined ? [] : [{ namespace, name, vip: ip }];
-      }),
-      revision,
-    );
+    services.vipsChanged(vipChanges(changes), revision);
   });
   await Promise.all([objects.ready(), exportsWatch.ready()]);
   await services.start(Math.max(objects.revision, exportsWatch.revision), ac.signal);

@@ -24,6 +24,7 @@ import { ttlMsOf } from './controllers/liveness-plan.ts';
 import { VipController } from './controllers/vip-controller.ts';
 import type { ExportIndex } from './exports.ts';
 import type { RegistryView, ResourceChange } from './registry-view.ts';
+import type { VipChange } from './vip-changes.ts';
 
 export interface ServiceControllerDeps {
   readonly bus: Bus;
@@ -164,7 +165,7 @@ export class ServiceController implements ServicesView {
    * VIP assignments changed in etcd. Every replica follows them: the leader's VIP controller also
    * queues its own as it makes them (`assigned`), and the model takes the same VIP twice as no change.
    */
-  vipsChanged(changes: readonly { readonly namespace: string; readonly name: string; readonly vip: string | undefined }[], revision: number): void {
+  vipsChanged(changes: readonly VipChange[], revision: number): void {
     for (const c of changes) this.queue({ kind: 'vip', namespace: c.namespace, name: c.name, vip: c.vip }, revision);
   }
 

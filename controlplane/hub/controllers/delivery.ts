@@ -22,6 +22,7 @@ import { clusterSubject } from '../../api/subjects.ts';
 import { Controller } from '../../kernel/controller.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { backgroundClock } from './background-clock.ts';
+import { Outbox } from './outbox.ts';
 import { ResumeBook, type ConsumerState } from './resume.ts';
 import type { ConsumerDelivery, DeliveryState } from './convergence-plan.ts';
 import { deltaBatch, emptyDelta, recordImportChange, snapshotBatches, syncWantedBatch, upToDateBatch, type PendingDelta } from './batches.ts';
@@ -79,15 +80,20 @@ export class DeliveryController {
   private readonly features = new Map<string, ReadonlySet<string>>();
   /** When the snapshots controller last yielded to the event loop (performance.now()). */
   private sliceStart = 0;
-  /** What this burst of deliveries made, in order, to publish at its end (see drain). */
-  private outbox: { readonly subject: string; readonly data: Uint8Array }[] = [];
-  private outboxBytes = 0;
+  /**
+   * What a burst of deliveries makes, published at its end (outbox.ts). Every send is made in a
+   * reconcile of one of the two controllers, and each burst ends in a drain: the controller going
+   * idle (onIdle, also after a failed reconcile), the snapshots controller yielding, the term
+   * ending, or a direct up-to-date reply about to go out.
+   */
+  private readonly outbox: Outbox;
   /** Every consumer's summary, and while not leading where each agent can be resumed from (resume.ts). */
   private readonly resume: ResumeBook;
 
   constructor(deps: DeliveryDeps) {
     this.deps = deps;
     this.resume = new ResumeBook(deps.state);
+    this.outbox = new Outbox(deps);
     this.clock = deps.clock ?? backgroundClock;
     const onError = (consumer: string, err: unknown): void => {
       deps.warn({ cluster: consumer, err }, 'sending imports failed');
@@ -102,7 +108,7 @@ export class DeliveryController {
       resync: () => deps.consumers(),
       onError,
       onIdle: () => {
-        this.drain();
+        this.outbox.drain();
       },
     });
     this.snapshots = new Controller<string>({
@@ -116,7 +122,7 @@ export class DeliveryController {
         // mostly one small sync-wanted message each, and a yield per consumer took ~4 s on a busy
         // hub (bench, leader kill at 1,000 clusters) before the first snapshot was served.
         if (performance.now() - this.sliceStart >= SNAPSHOT_SLICE_MS) {
-          this.drain();
+          this.outbox.drain();
           await new Promise<void>((resolve) => {
             setImmediate(resolve);
           });
@@ -126,7 +132,7 @@ export class DeliveryController {
       },
       onError,
       onIdle: () => {
-        this.drain();
+        this.outbox.drain();
       },
     });
   }
@@ -139,7 +145,7 @@ export class DeliveryController {
     try {
       await Promise.all([this.deltas.run(signal), this.snapshots.run(signal)]);
     } finally {
-      this.drain();
+      this.outbox.drain();
       this.term = undefined;
       this.resume.setLogging(true);
     }
@@ -250,7 +256,7 @@ export class DeliveryController {
     if (planSync(afterRevision, this.stateOf(consumer, c)) === 'up-to-date') {
       // Outside a reconcile: a failed publish must not throw into the bus callback; the agent asks again.
       if (reply !== undefined && c.sent !== undefined) {
-        this.drain();
+        this.outbox.drain();
         try {
           this.deps.publish(reply, importBatchCodec.encode(upToDateBatch(consumer, c.sent, this.summaryFor(consumer))));
         } catch (err) {
@@ -320,42 +326,11 @@ export class DeliveryController {
     const delta = deltaBatch(name, c.sent ?? 0, revision, c.pending ?? emptyDelta(), this.accepted(name, AgentFeature.ImportPatches), this.summaryFor(name));
     // A large delta goes in chunks like a snapshot; the consumer applies it once all have arrived.
     for (const part of importBatchParts(delta, this.deps.maxBytes ?? MAX_MESSAGE_BYTES)) {
-      this.send(clusterSubject(name, 'imports'), importBatchCodec.encode(part));
+      this.outbox.send(clusterSubject(name, 'imports'), importBatchCodec.encode(part));
     }
     c.sent = revision;
     c.pending = undefined;
     this.deps.count('imports', 'delta');
-  }
-
-  /**
-   * Holds a message until the end of this burst. Every send is made in a reconcile of one of the
-   * two controllers, and each burst ends in a drain: the controller going idle (onIdle, also after
-   * a failed reconcile), the snapshots controller yielding, or the term ending. nats.js writes its buffer to the socket in a microtask after a publish,
-   * and the controllers reconcile one consumer per microtask hop, so every delta and snapshot was
-   * a socket write of its own (15-17 % of a new leader's CPU in a takeover at 1,000 clusters).
-   * Published together, a burst's messages are one write. Only delivery holds its messages: a
-   * report's reply must not wait for a saturated hub's turn of the event loop to end.
-   */
-  private send(subject: string, data: Uint8Array): void {
-    this.outbox.push({ subject, data });
-    this.outboxBytes += data.byteLength;
-    if (this.outboxBytes >= OUTBOX_BYTES) this.drain();
-  }
-
-  /** Publishes what the burst made, in order. A publish that throws loses that message, as a dropped connection would: the agent's revision check asks for it again. */
-  private drain(): void {
-    if (this.outbox.length === 0) return;
-    const out = this.outbox;
-    this.outbox = [];
-    this.outboxBytes = 0;
-    for (const m of out) {
-      try {
-        this.deps.publish(m.subject, m.data);
-      } catch (err) {
-        this.deps.warn({ subject: m.subject, err }, 'publishing imports failed');
-        this.deps.count('imports', 'publish-failed');
-      }
-    }
   }
 
   /** Asks the agent to sync, waits for it, or sends the snapshot (delivery-plan.ts planSnapshot); returns how long to wait. */
@@ -370,7 +345,7 @@ export class DeliveryController {
     }
     if (plan.step === 'wait') return plan.ms;
     c.syncWantedAt = now;
-    this.send(clusterSubject(name, 'imports'), importBatchCodec.encode(syncWantedBatch(name, this.deps.revision())));
+    this.outbox.send(clusterSubject(name, 'imports'), importBatchCodec.encode(syncWantedBatch(name, this.deps.revision())));
     this.deps.count('imports', 'sync-wanted');
     return SYNC_WANTED_WAIT_MS;
   }
@@ -383,7 +358,7 @@ export class DeliveryController {
     const target = snapshotTarget(c.snapshot, this.clock.now());
     for (const [i, batch] of batches.entries()) {
       const subject = i === 0 && target !== 'imports' ? target.reply : clusterSubject(name, 'imports');
-      this.send(subject, importBatchCodec.encode(batch));
+      this.outbox.send(subject, importBatchCodec.encode(batch));
     }
     c.sent = revision;
     c.pending = undefined;
@@ -395,9 +370,6 @@ export class DeliveryController {
 
 /** Snapshot work between two yields to the event loop (ms). */
 const SNAPSHOT_SLICE_MS = 5;
-
-/** Bytes held in the outbox before it is published without waiting for the burst's end. */
-const OUTBOX_BYTES = 256 * 1024;
 
 function sameFeatures(have: ReadonlySet<string> | undefined, said: readonly string[]): boolean {
   return have !== undefined && have.size === said.length && said.every((f) => have.has(f));
