@@ -97,8 +97,6 @@ interface ConsumerSummary {
   loggedChanges: number;
   /** The heartbeat that matched checkpoints[0]: the agent holds it at this revision. */
   verified: { readonly revision: number; readonly summary: string } | undefined;
-  /** Changed since the last flush ended. */
-  touched: boolean;
 }
 
 /** What the model says a consumer has now: the digest of each import by key, and its exports' statuses. */
@@ -115,6 +113,8 @@ export const MAX_LOGGED_CHANGES = 1024;
 export class ResumeBook {
   private readonly state: ConsumerState;
   private readonly consumers = new Map<string, ConsumerSummary>();
+  /** Consumers changed since the last flush ended. */
+  private readonly touched = new Set<ConsumerSummary>();
   /** Whether checkpoints are kept: only while another replica leads. */
   private logging = true;
 
@@ -156,13 +156,12 @@ export class ResumeBook {
 
   /** A flush of the model ended: each consumer it changed gets a checkpoint of where it is now. */
   flushed(): void {
-    for (const c of this.consumers.values()) {
-      if (!c.touched) continue;
-      c.touched = false;
+    for (const c of this.touched) {
       if (!this.logging || c.summary === undefined) continue;
       c.checkpoints.push({ summary: c.summary.toString(), changes: [] });
       this.trim(c);
     }
+    this.touched.clear();
   }
 
   /** The consumer's summary now (ImportBatch.summary); undefined when the model does not know it. */
@@ -223,7 +222,7 @@ export class ResumeBook {
 
   private changed(consumer: string, change: LoggedChange, apply: (s: Summary, c: ConsumerSummary) => void): void {
     const c = this.entry(consumer);
-    c.touched = true;
+    this.touched.add(c);
     if (c.summary === undefined) return;
     if (this.logging) {
       if (c.checkpoints.length === 0) c.checkpoints.push({ summary: c.summary.toString(), changes: [] });
@@ -236,7 +235,7 @@ export class ResumeBook {
   private entry(consumer: string): ConsumerSummary {
     let c = this.consumers.get(consumer);
     if (c === undefined) {
-      c = { summary: undefined, statuses: new Map(), checkpoints: [], loggedChanges: 0, verified: undefined, touched: false };
+      c = { summary: undefined, statuses: new Map(), checkpoints: [], loggedChanges: 0, verified: undefined };
       this.consumers.set(consumer, c);
     }
     return c;
