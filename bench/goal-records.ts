@@ -126,7 +126,7 @@ export function goalRecords(r: Figures): GoalRecord[] {
 function policyRecords(p: PolicyFigures | undefined): GoalRecord[] {
   if (p === undefined) return [];
   const scale = p.clusters >= 1000 && p.policies >= 10_000;
-  const at = `${p.clusters} clusters, ${p.policies} policies, ${p.workloads} workloads; in-process, one core${scale ? '' : " (not the goal's 1,000 clusters / 10,000 policies)"}`;
+  const at = `${p.clusters} clusters, ${p.policies} policies, ${p.workloads} workloads; one node process of its own, one core${scale ? '' : " (not the goal's 1,000 clusters / 10,000 policies)"}`;
   return [
     record(
       'policy_incremental_p99_ms',
@@ -144,7 +144,7 @@ function policyRecords(p: PolicyFigures | undefined): GoalRecord[] {
 function routePlanRecords(p: RoutePlanFigures | undefined): GoalRecord[] {
   if (p === undefined) return [];
   const scale = p.clusters >= 1000 && p.domains >= 100;
-  const at = `${p.clusters} clusters over ${p.domains} domains, ${p.services} services; in-process, bound by one core`;
+  const at = `${p.clusters} clusters over ${p.domains} domains, ${p.services} services; one node process of its own, bound by one core`;
   return [
     record('route_plan_full_ms', 1000, '<=', p.full_plan_ms, 'ms', scale, `median of ${p.full_plan_runs} full plans (model ${p.model_ms} ms), ${at}`),
     record(

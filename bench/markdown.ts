@@ -67,7 +67,7 @@ function routePlanSection(r: BenchResult): string[] {
   return [
     '## Route plan (issue 9 §8)',
     '',
-    `Pure and in-process (bench/route-plan.ts): ${fmt(p.clusters)} clusters over ${fmt(p.domains)} domains (70 AWS VPCs, 20 GCP networks, 10 on-prem sites, each cloud domain linked both ways to three sites), ${fmt(p.services)} exported services. One core bounds every figure.`,
+    `Pure, in a node process of its own after the sweep (bench/route-plan.ts): ${fmt(p.clusters)} clusters over ${fmt(p.domains)} domains (70 AWS VPCs, 20 GCP networks, 10 on-prem sites, each cloud domain linked both ways to three sites), ${fmt(p.services)} exported services. One core bounds every figure.`,
     '',
     table([
       ['figure', 'value'],
@@ -93,7 +93,7 @@ function policySection(r: BenchResult): string[] {
   return [
     '## Policy (issue 10 §7)',
     '',
-    `Pure and in-process (bench/policy.ts): ${fmt(p.clusters)} clusters, ${fmt(p.policies)} policies, ${fmt(p.workloads)} workloads, ${fmt(p.services)} services${p.clusters >= 1000 && p.policies >= 10_000 ? " — the goal's world" : " — a quarter of the goal's world (a quick run)"}. One core bounds every figure.`,
+    `Pure, in a node process of its own after the sweep (bench/policy.ts): ${fmt(p.clusters)} clusters, ${fmt(p.policies)} policies, ${fmt(p.workloads)} workloads, ${fmt(p.services)} services${p.clusters >= 1000 && p.policies >= 10_000 ? " — the goal's world" : " — a quarter of the goal's world (a quick run)"}. One core bounds every figure.`,
     '',
     table([
       ['figure', 'value'],

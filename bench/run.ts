@@ -10,9 +10,11 @@
 //
 // This file is the composition root: settings (config.ts), one step (step.ts, with load.ts,
 // extras.ts and restarts.ts), the results (run-result.ts) and the report (report.ts).
+import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { Cleanups, removeDataDir, stopOnSignals } from './cleanups.ts';
 import { parseArgs, type Config } from './config.ts';
 import { nowMs } from './ipc.ts';
@@ -20,12 +22,13 @@ import { log } from './log.ts';
 import { writeReports } from './report.ts';
 import type { BenchResult } from './result.ts';
 import { goalRecords } from './goal-records.ts';
-import { QUICK_POLICY_OPTIONS, measurePolicy, type PolicyFigures } from './policy.ts';
-import { measureRoutePlan, type RoutePlanFigures } from './route-plan.ts';
+import type { PolicyFigures } from './policy.ts';
+import type { RoutePlanFigures } from './route-plan.ts';
 import { buildResult } from './run-result.ts';
 import { runStep, type RunContext, type StepResult } from './step.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
+const run = promisify(execFile);
 
 /**
  * Every step in turn, the top one with the extras and the throughput ramp at `throughputAt` clusters
@@ -56,26 +59,34 @@ async function runSteps(run: RunContext): Promise<{ steps: StepResult[]; problem
   return { steps, problems };
 }
 
-/** The in-process, CPU-bound benchmarks (route plan, policy): run after the servers of the sweep are gone. */
+/**
+ * The in-process, CPU-bound benchmarks (route plan, policy), run after the servers of the sweep are
+ * gone, each in a node process of its own: in the coordinator they shared its heap and timers with
+ * what the sweep left (the incremental route plan's p99 read 47-93 ms there in full runs, 20-27 ms
+ * alone), and the policy figure's peak RSS was the coordinator's.
+ */
 async function inProcessBenchmarks(
   config: Config,
   problems: string[],
 ): Promise<{ routePlan: RoutePlanFigures | undefined; policy: PolicyFigures | undefined }> {
   log('route plan: 1,000 clusters over 100 domains, full and incremental; a steady AWS reconcile against the EC2 double');
-  const routePlan = await measureRoutePlan().catch((err: unknown) => {
+  const routePlan = await figuresOf<RoutePlanFigures>('route-plan.ts', []).catch((err: unknown) => {
     problems.push(`route plan: ${(err as Error).message}`);
     return undefined;
   });
   // Issue 10's world in a full run (1,000 clusters, 10,000 policies: about a minute), a quarter of it in a quick one.
-  const policyOptions = config.mode === 'full' ? { incrementalRuns: 100, restartRuns: 10, explainFlows: 1000 } : QUICK_POLICY_OPTIONS;
   log(`policy: compile, incremental recompile and explain at ${config.mode === 'full' ? '1,000 clusters / 10,000 policies' : '250 clusters / 2,500 policies'}`);
-  let policy: PolicyFigures | undefined;
-  try {
-    policy = measurePolicy(policyOptions);
-  } catch (err) {
+  const policy = await figuresOf<PolicyFigures>('policy.ts', [config.mode === 'full' ? '--full' : '--quick']).catch((err: unknown) => {
     problems.push(`policy: ${(err as Error).message}`);
-  }
+    return undefined;
+  });
   return { routePlan, policy };
+}
+
+/** Runs `node bench/<script> ...args` and reads the figures it prints as JSON. */
+async function figuresOf<T>(script: string, args: readonly string[]): Promise<T> {
+  const { stdout } = await run(process.execPath, [join(ROOT, 'bench', script), ...args], { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout) as T;
 }
 
 async function main(argv: readonly string[], cleanups: Cleanups): Promise<void> {
