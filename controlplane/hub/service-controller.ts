@@ -94,9 +94,6 @@ export class ServiceController implements ServicesView {
         known: this.model?.vips.get(key),
       }),
       keys: () => (this.model === undefined ? [] : new Set([...this.model.services.keys(), ...this.model.vips.keys()])),
-      assigned: (key, vip) => {
-        this.queue({ kind: 'vip', ...parseServiceKey(key), vip }, this.revisionSeen);
-      },
       warn,
       ...(deps.now !== undefined ? { now: deps.now } : {}),
     });
@@ -162,8 +159,10 @@ export class ServiceController implements ServicesView {
   }
 
   /**
-   * VIP assignments changed in etcd. Every replica follows them: the leader's VIP controller also
-   * queues its own as it makes them (`assigned`), and the model takes the same VIP twice as no change.
+   * VIP assignments changed in etcd, in revision order (the VIP prefix's watch). Every replica's
+   * model takes VIPs from here only, the leader's own assignments included: its VIP controller
+   * writes them and the watch brings them back in etcd's order, so a VIP that moved twice never
+   * shows its first move after its second.
    */
   vipsChanged(changes: readonly VipChange[], revision: number): void {
     for (const c of changes) this.queue({ kind: 'vip', namespace: c.namespace, name: c.name, vip: c.vip }, revision);

@@ -1,6 +1,11 @@
 // Clusterset VIPs, the loop: a controller keyed by service ("namespace/name") that makes sure a
 // ClusterSetIP service has its VIP and that a service gone releases it. What to do is decided by
 // ipam's pure vipAction/planVip; the writes go through the VipRegistry port. Leader only.
+//
+// What it writes reaches the model (and `known`) only through the VIP prefix's watch, as on every
+// replica: etcd orders the writes, and a second source would not be ordered with it (a VIP that
+// moved twice was put back to its first move by the watch's late echo). Until the watch shows a
+// write, a look at the same service finds its VIP in etcd and writes nothing.
 import { parseServiceKey } from '../../api/messages.ts';
 import type { IPPoolResource } from '../../api/resources.ts';
 import { PoolExhaustedError, vipAction, type VipRegistry } from '../../ipam/vips.ts';
@@ -14,8 +19,6 @@ export interface VipControllerDeps {
   readonly service: (key: string) => { readonly wanted: boolean; readonly known: string | undefined };
   /** Every service key the model knows (with or without a VIP): a new term looks at each. */
   readonly keys: () => Iterable<string>;
-  /** The service's VIP is now this (undefined: released); the model takes it. */
-  readonly assigned: (key: string, vip: string | undefined) => void;
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
   readonly now?: () => Date;
 }
@@ -72,12 +75,10 @@ export class VipController {
         return;
       case 'release':
         await this.deps.vips.release(parseServiceKey(key), now, signal);
-        if (!signal.aborted) this.deps.assigned(key, undefined);
         return;
       case 'ensure':
         try {
-          const assignment = await this.deps.vips.ensure(parseServiceKey(key), pools, now, signal);
-          if (!signal.aborted && assignment.ip !== known) this.deps.assigned(key, assignment.ip);
+          await this.deps.vips.ensure(parseServiceKey(key), pools, now, signal);
         } catch (err) {
           // Retrying cannot make room: a change of the pools adds every service again.
           if (err instanceof PoolExhaustedError) throw new TerminalError(err.message, { cause: err });

@@ -1,7 +1,7 @@
 // Plain fakes of the ServiceController's ports for unit tests: a registry view, an export index, a
 // VIP store and a bus that do nothing but what a test hands them.
 import type { Logger } from 'pino';
-import type { ClusterResource } from '../../../controlplane/api/resources.ts';
+import type { ClusterResource, IPPoolResource } from '../../../controlplane/api/resources.ts';
 import type { Bus } from '../../../controlplane/bus/bus.ts';
 import type { ExportChange, ExportIndex } from '../../../controlplane/hub/exports.ts';
 import type { RegistryView, ResourceChange } from '../../../controlplane/hub/registry-view.ts';
@@ -22,13 +22,17 @@ export const bus = { publish: noop } as unknown as Bus;
 export type RegistryListener = (changes: readonly ResourceChange[], revision: number) => void;
 export type ExportListener = (changes: readonly ExportChange[], revision: number) => void;
 
-/** A registry view of these clusters and nothing else; `onChange` hands its listener to `listen`. */
-export function viewListing(clusters: () => ClusterResource[], listen: (l: RegistryListener) => void = noop): RegistryView {
+/** A registry view of these clusters (and pools) and nothing else; `onChange` hands its listener to `listen`. */
+export function viewListing(
+  clusters: () => ClusterResource[],
+  listen: (l: RegistryListener) => void = noop,
+  pools: () => readonly IPPoolResource[] = () => [],
+): RegistryView {
   return {
     clusters,
     networks: () => [],
     externalServices: () => [],
-    pools: () => [],
+    pools,
     cluster: (name: string) => clusters().find((c) => c.metadata.name === name),
     onChange: listen,
   } as unknown as RegistryView;

@@ -1,9 +1,13 @@
 // The VIP controller's loop, on the VipStore port over the in-memory store fake: a ClusterSetIP
 // service gets its VIP, a service gone releases it into quarantine, a full pool is not retried
-// until the pools change, and a new term looks at every service.
+// until the pools change, and a new term looks at every service. The VIPs the controller knows
+// come back through a watch of the VIP prefix, as the hub's model takes them (agent-gateway.ts).
 import assert from 'node:assert/strict';
 import type { IPPoolResource } from '../../../controlplane/api/resources.ts';
+import { VIPS_PREFIX } from '../../../controlplane/api/keys.ts';
 import { VipController } from '../../../controlplane/hub/controllers/vip-controller.ts';
+import { vipChanges } from '../../../controlplane/hub/vip-changes.ts';
+import { WatchedPrefix } from '../../../controlplane/hub/watched.ts';
 import { MemoryStore } from '../../../controlplane/registry/memory-store.ts';
 import { VipStore } from '../../../controlplane/registry/vip-store.ts';
 import { waitFor } from '../../harness/wait.ts';
@@ -20,12 +24,25 @@ describe('VipController loop (VipStore on the in-memory store fake)', () => {
   let controller: VipController;
   let term: AbortController;
   let leading: Promise<void>;
+  let watching: Promise<void>;
   let warnings: { service: unknown; retryInMs: unknown }[];
 
-  beforeEach(() => {
-    vips = new VipStore(new MemoryStore());
+  beforeEach(async () => {
+    const store = new MemoryStore();
+    vips = new VipStore(store);
     services = new Map([['inference/a', 'ClusterSetIP']]);
     model = new Map();
+    term = new AbortController();
+    const watch = new WatchedPrefix(store, VIPS_PREFIX);
+    watch.onChange((changes) => {
+      for (const c of vipChanges(changes)) {
+        const key = `${c.namespace}/${c.name}`;
+        if (c.vip === undefined) model.delete(key);
+        else model.set(key, c.vip);
+      }
+    });
+    watching = watch.run(term.signal);
+    await watch.ready();
     warnings = [];
     pools = [pool(['10.96.0.0/30'])];
     controller = new VipController({
@@ -33,20 +50,15 @@ describe('VipController loop (VipStore on the in-memory store fake)', () => {
       pools: () => pools,
       service: (key) => ({ wanted: services.get(key) === 'ClusterSetIP', known: model.get(key) }),
       keys: () => new Set([...services.keys(), ...model.keys()]),
-      assigned: (key, vip) => {
-        if (vip === undefined) model.delete(key);
-        else model.set(key, vip);
-      },
       warn: (fields) => {
         warnings.push({ service: fields.service, retryInMs: fields.retryInMs });
       },
     });
-    term = new AbortController();
     leading = controller.lead(term.signal);
   });
   afterEach(async () => {
     term.abort();
-    await leading;
+    await Promise.all([leading, watching]);
   });
 
   it('allocates on a new term (resync), releases when the service goes, and leaves Headless services alone', async () => {
