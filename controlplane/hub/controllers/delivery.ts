@@ -92,7 +92,7 @@ export class DeliveryController {
 
   constructor(deps: DeliveryDeps) {
     this.deps = deps;
-    this.resume = new ResumeBook(deps.state);
+    this.resume = new ResumeBook(deps.state, deps.registered);
     this.outbox = new Outbox(deps);
     this.clock = deps.clock ?? backgroundClock;
     const onError = (consumer: string, err: unknown): void => {

@@ -112,14 +112,17 @@ export const MAX_LOGGED_CHANGES = 1024;
 /** The summaries of every consumer, and (while not leading) their checkpoints. */
 export class ResumeBook {
   private readonly state: ConsumerState;
+  /** Whether the consumer is still registered; one that is not loses its entry at the next flush that changes it. */
+  private readonly registered: (consumer: string) => boolean;
   private readonly consumers = new Map<string, ConsumerSummary>();
   /** Consumers changed since the last flush ended. */
-  private readonly touched = new Set<ConsumerSummary>();
+  private readonly touched = new Set<string>();
   /** Whether checkpoints are kept: only while another replica leads. */
   private logging = true;
 
-  constructor(state: ConsumerState) {
+  constructor(state: ConsumerState, registered: (consumer: string) => boolean = () => true) {
     this.state = state;
+    this.registered = registered;
   }
 
   /** The model changed one import of `consumer` (next undefined: removed). */
@@ -150,13 +153,28 @@ export class ResumeBook {
     for (const c of this.consumers.values()) this.reset(c);
   }
 
+  /** How many consumers the book keeps an entry for. */
+  tracked(): number {
+    return this.consumers.size;
+  }
+
   forget(consumer: string): void {
     this.consumers.delete(consumer);
   }
 
-  /** A flush of the model ended: each consumer it changed gets a checkpoint of where it is now. */
+  /**
+   * A flush of the model ended: each consumer it changed gets a checkpoint of where it is now. A
+   * consumer no longer registered is forgotten here (on a standby, delivery's own forget never runs:
+   * a cluster unregistered while another replica leads would otherwise keep its entry for good).
+   */
   flushed(): void {
-    for (const c of this.touched) {
+    for (const name of this.touched) {
+      const c = this.consumers.get(name);
+      if (c === undefined) continue;
+      if (!this.registered(name)) {
+        this.consumers.delete(name);
+        continue;
+      }
       if (!this.logging || c.summary === undefined) continue;
       c.checkpoints.push({ summary: c.summary.toString(), changes: [] });
       this.trim(c);
@@ -222,7 +240,7 @@ export class ResumeBook {
 
   private changed(consumer: string, change: LoggedChange, apply: (s: Summary, c: ConsumerSummary) => void): void {
     const c = this.entry(consumer);
-    this.touched.add(c);
+    this.touched.add(consumer);
     if (c.summary === undefined) return;
     if (this.logging) {
       if (c.checkpoints.length === 0) c.checkpoints.push({ summary: c.summary.toString(), changes: [] });
@@ -245,7 +263,12 @@ export class ResumeBook {
     const c = this.entry(consumer);
     if (c.summary !== undefined) return c;
     const now = this.state(consumer);
-    if (now === undefined) return undefined;
+    if (now === undefined) {
+      // A consumer the model does not know (a heartbeat of a cluster unregistered or not yet in
+      // the model) keeps no entry.
+      if (c.checkpoints.length === 0) this.consumers.delete(consumer);
+      return undefined;
+    }
     const s = new Summary();
     for (const [key, digest] of now.imports) s.add(importElement(key, digest));
     c.statuses.clear();

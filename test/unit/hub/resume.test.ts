@@ -168,4 +168,28 @@ describe('resume summaries (hub/controllers/resume.ts)', () => {
     book.heard('c', { revision: 5, summary: s });
     assert.equal(book.resumable('c'), undefined);
   });
+
+  it('forgets a consumer unregistered while another replica leads, at the flush that changed it, and keeps nothing for one the model does not know', () => {
+    const w = world();
+    w.imports.set('ns/a', imp('a', 1));
+    const registered = new Set(['c']);
+    const book = new ResumeBook(
+      (x) => (registered.has(x) ? w.state(x) : undefined),
+      (x) => registered.has(x),
+    );
+    book.heard('c', { revision: 4, summary: book.summaryOf('c') ?? '' });
+    assert.deepEqual(book.resumable('c'), { revision: 4, changes: [] });
+    // The cluster is unregistered: the model takes its imports away in one flush.
+    registered.delete('c');
+    const prev = w.imports.get('ns/a');
+    w.imports.delete('ns/a');
+    book.importChanged('c', 'ns/a', undefined, prev);
+    book.flushed();
+    assert.equal(book.resumable('c'), undefined);
+    assert.equal(book.tracked(), 0);
+    // Its agent's heartbeats (until its credential goes), and those of a cluster never registered, keep nothing.
+    book.heard('c', { revision: 5, summary: 'A'.repeat(43) });
+    book.heard('stranger', { revision: 1, summary: 'A'.repeat(43) });
+    assert.equal(book.tracked(), 0);
+  });
 });
