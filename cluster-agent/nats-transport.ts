@@ -60,6 +60,8 @@ export interface NatsTransportOptions {
   /** Default 2 s plus up to 1 s of jitter, so that agents do not reconnect in lockstep. */
   readonly reconnectTimeWaitMs?: number;
   readonly reconnectJitterMs?: number;
+  /** Default 1 s: the first dial after the connection is lost waits a random 0..this, so agents do not all dial at once. */
+  readonly firstReconnectJitterMs?: number;
   readonly name?: string;
   /** Called for every message refused by validation (counted and logged by the caller). */
   readonly onRejected?: (subject: string, reason: string, message: string) => void;
@@ -133,6 +135,7 @@ export class NatsHubTransport implements HubTransport {
           ca: this.options.ca,
           reconnectTimeWaitMs: this.options.reconnectTimeWaitMs ?? 2000,
           reconnectJitterMs: this.options.reconnectJitterMs ?? 1000,
+          firstReconnectJitterMs: this.options.firstReconnectJitterMs ?? 1000,
         });
       } catch (err) {
         this.options.onError?.('connecting to NATS', err);

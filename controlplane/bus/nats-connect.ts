@@ -1,7 +1,7 @@
 // The one place that opens NATS connections (hub bus, account pushes, agents): how servers are
 // given (a URL, a comma-separated list, or an array), how a .creds text authenticates, and the
 // reconnect policy. Callers wrap the connection in their own port.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type ReconnectToServerHandler } from '@nats-io/transport-node';
 import { credsAuthenticator } from '../identity/nats-identity.ts';
 
 export type { NatsConnection } from '@nats-io/transport-node';
@@ -19,6 +19,12 @@ export interface NatsConnectOptions {
   readonly waitOnFirstConnect?: boolean;
   readonly reconnectTimeWaitMs?: number;
   readonly reconnectJitterMs?: number;
+  /**
+   * The first dial to a server after the connection is lost waits a random 0..this (default 0).
+   * nats.js dials a server it last dialled longer ago than the reconnect wait at once, so without
+   * it every agent of a restarted (or failed-over) server would dial in the same instant.
+   */
+  readonly firstReconnectJitterMs?: number;
   /** Connect timeout; default the client's (20 s). */
   readonly timeoutMs?: number;
   /** PEM of the CA(s) that sign the servers' certificates; TLS is then required. */
@@ -44,6 +50,23 @@ export function connectNats(options: NatsConnectOptions): Promise<NatsConnection
     reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
     ...(options.reconnectJitterMs !== undefined ? { reconnectJitter: options.reconnectJitterMs } : {}),
     waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+    ...(options.firstReconnectJitterMs !== undefined && options.firstReconnectJitterMs > 0
+      ? { reconnectToServer: firstReconnectJitter(options.firstReconnectJitterMs) }
+      : {}),
     ...(options.ca !== undefined ? { tls: { ca: options.ca } } : {}),
   });
+}
+
+/**
+ * nats.js asks this before every dial, with the server it would dial first. A server that has not
+ * failed a dial since it was last connected to (`reconnects` is 0) is dialled after a random
+ * 0..`jitterMs`: the first dial after a disconnect, spread. Later dials already wait the reconnect
+ * time and its jitter, and the first connect (no server INFO yet) is not delayed.
+ */
+export function firstReconnectJitter(jitterMs: number, random: () => number = Math.random): ReconnectToServerHandler {
+  return (pool, info) => {
+    const server = pool[0];
+    if (info === null || server === undefined || server.reconnects > 0) return null;
+    return { server, delay: Math.floor(random() * (jitterMs + 1)) };
+  };
 }
