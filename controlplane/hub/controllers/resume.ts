@@ -92,6 +92,12 @@ interface ConsumerSummary {
   summary: Summary | undefined;
   /** The element of each export status held, to take out when it changes. */
   readonly statuses: Map<string, Buffer>;
+  /**
+   * The element of each import added since the summary was computed, to take out when it changes
+   * (the model rebuilds the import it compares with, so the previous import is a new object whose
+   * element would cost its JSON and SHA-256 again). Shared buffers: one per import object.
+   */
+  readonly imports: Map<string, Buffer>;
   /** Not leading only: oldest first; empty until the consumer's summary is first known. */
   checkpoints: Checkpoint[];
   loggedChanges: number;
@@ -127,9 +133,16 @@ export class ResumeBook {
 
   /** The model changed one import of `consumer` (next undefined: removed). */
   importChanged(consumer: string, key: string, next: ImportState | undefined, prev: ImportState | undefined): void {
-    this.changed(consumer, { kind: 'import', key, next, prev }, (s) => {
-      if (prev !== undefined) s.remove(elementOf(key, prev));
-      if (next !== undefined) s.add(elementOf(key, next));
+    this.changed(consumer, { kind: 'import', key, next, prev }, (s, c) => {
+      const held = c.imports.get(key) ?? (prev === undefined ? undefined : elementOf(key, prev));
+      if (held !== undefined) s.remove(held);
+      if (next === undefined) {
+        c.imports.delete(key);
+        return;
+      }
+      const e = elementOf(key, next);
+      c.imports.set(key, e);
+      s.add(e);
     });
   }
 
@@ -253,7 +266,7 @@ export class ResumeBook {
   private entry(consumer: string): ConsumerSummary {
     let c = this.consumers.get(consumer);
     if (c === undefined) {
-      c = { summary: undefined, statuses: new Map(), checkpoints: [], loggedChanges: 0, verified: undefined };
+      c = { summary: undefined, statuses: new Map(), imports: new Map(), checkpoints: [], loggedChanges: 0, verified: undefined };
       this.consumers.set(consumer, c);
     }
     return c;
@@ -271,6 +284,7 @@ export class ResumeBook {
     }
     const s = new Summary();
     for (const [key, digest] of now.imports) s.add(importElement(key, digest));
+    c.imports.clear();
     c.statuses.clear();
     for (const status of now.statuses) {
       const key = serviceKeyString(status);
@@ -285,6 +299,7 @@ export class ResumeBook {
   private reset(c: ConsumerSummary): void {
     c.summary = undefined;
     c.statuses.clear();
+    c.imports.clear();
     c.checkpoints = [];
     c.loggedChanges = 0;
     c.verified = undefined;

@@ -51,7 +51,8 @@ function run(w: ReturnType<typeof world>, book: ResumeBook, o: Op): void {
     const next = o.size === undefined ? undefined : imp(o.name, o.size);
     if (next === undefined) w.imports.delete(key);
     else w.imports.set(key, next);
-    if (prev !== undefined || next !== undefined) book.importChanged('c', key, next, prev);
+    // The model hands the previous import as a rebuilt object, equal to the one it handed before.
+    if (prev !== undefined || next !== undefined) book.importChanged('c', key, next, prev === undefined ? undefined : structuredClone(prev));
   } else {
     const next = o.valid === undefined ? undefined : status(o.name, o.valid, `2026-01-0${o.at + 1}T00:00:00Z`);
     if (next === undefined) w.statuses.delete(key);
