@@ -136,7 +136,7 @@ function mutate(model: ServicesModel, c: ModelChange): void {
         c.kind === 'export'
           ? c.state === undefined
             ? undefined
-            : exporterFromExport(c.cluster, c.state)
+            : exporterFromExport(c.cluster, c.state, model.services.get(key)?.byCluster.get(c.cluster))
           : c.resource === undefined
             ? undefined
             : exporterFromExternal(c.resource);

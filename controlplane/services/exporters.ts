@@ -4,6 +4,7 @@
 import type { LabelSelector } from '../api/labels.ts';
 import type { Endpoint, ExportState, ImportState, InternalTrafficPolicy, ServicePort, ServiceType, SessionAffinityConfig } from '../api/messages.ts';
 import type { ExternalServiceResource } from '../api/resources.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 import { RESERVED_CLUSTER_NAME } from '../api/kinds.ts';
 
 export type SessionAffinity = ExportState['sessionAffinity'];
@@ -68,7 +69,34 @@ function timeOf(iso: string): number {
   return Number.isNaN(t) ? UNKNOWN_TIME : t;
 }
 
-export function exporterFromExport(cluster: string, state: ExportState): Exporter {
+/**
+ * The exporter's endpoints, each of `previous`'s that is unchanged reused as it is: the imports
+ * built from it then share the object, so what compares, diffs, encodes and digests imports per
+ * change (services/changes.ts, api/import-patch.ts, api/messages.ts importStateJson) meets the
+ * same object and stops at identity. Endpoint objects are never changed once built.
+ */
+function endpointsOf(cluster: string, endpoints: readonly Endpoint[], previous: readonly ImportEndpoint[] | undefined): ImportEndpoint[] {
+  if (previous === undefined || previous.length === 0) return endpoints.map((e) => toImportEndpoint(cluster, e));
+  let byAddress: Map<string, ImportEndpoint> | undefined;
+  return endpoints.map((e, i) => {
+    const next = toImportEndpoint(cluster, e);
+    const same = previous[i];
+    if (same !== undefined && jsonEqual(same, next)) return same;
+    // An endpoint added or removed before this one shifts the rest: find them by address.
+    if (byAddress === undefined) {
+      byAddress = new Map();
+      for (const p of previous) {
+        const first = p.addresses[0];
+        if (first !== undefined && !byAddress.has(first)) byAddress.set(first, p);
+      }
+    }
+    const moved = byAddress.get(next.addresses[0] ?? '');
+    return moved !== undefined && jsonEqual(moved, next) ? moved : next;
+  });
+}
+
+/** `previous`: the cluster's exporter of the service before this export, whose unchanged endpoints are reused. */
+export function exporterFromExport(cluster: string, state: ExportState, previous?: Exporter): Exporter {
   return {
     cluster,
     exportedAt: state.exportedAt,
@@ -84,7 +112,7 @@ export function exporterFromExport(cluster: string, state: ExportState): Exporte
     annotations: nonEmpty(state.exportedAnnotations),
     exportTo: state.exportTo,
     network: undefined,
-    endpoints: state.endpoints.map((e) => toImportEndpoint(cluster, e)),
+    endpoints: endpointsOf(cluster, state.endpoints, previous?.endpoints),
     ...(state.endpointPorts !== undefined ? { endpointPorts: state.endpointPorts } : {}),
   };
 }

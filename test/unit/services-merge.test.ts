@@ -960,3 +960,23 @@ describe('availability a hub that starts may act on (trustedAvailability)', () =
     assert.deepEqual(addrs(importFor(model, 'a', 'inference/llm')), [], 'withdrawn once the hub has listened a TTL and still holds False');
   });
 });
+
+describe("an exporter's unchanged endpoints are shared between the imports built before and after a change", () => {
+  it('reuses the endpoint objects that did not change, in place or shifted, and builds new ones for what changed', () => {
+    const model = buildModel(input({ clusters: [cluster('a'), cluster('b')], exports: [['a', exp({ endpoints: ['10.0.0.1', '10.0.0.2', '10.0.0.3'] })]] }));
+    const before = importFor(model, 'b', 'inference/llm');
+    // 10.0.0.1 goes away (the rest shift), 10.0.0.3 stops being ready, 10.0.0.4 is new.
+    const next = exp({ endpoints: ['10.0.0.2', '10.0.0.3', '10.0.0.4'] });
+    const flipped = { ...next, endpoints: next.endpoints.map((e) => (e.addresses[0] === '10.0.0.3' ? { ...e, ready: false } : e)) };
+    const result = applyChange(model, { kind: 'export', cluster: 'a', namespace: 'inference', name: 'llm', state: flipped });
+    const after = importFor(model, 'b', 'inference/llm');
+    assert.deepEqual(result.imports.find((d) => d.consumer === 'b')?.next, after);
+    assert.deepEqual(addrs(after), ['a:10.0.0.2', 'a:10.0.0.3', 'a:10.0.0.4']);
+    assert.equal(after?.endpoints[0], before?.endpoints[1], 'the unchanged endpoint is the same object');
+    assert.notEqual(after?.endpoints[1], before?.endpoints[2], 'the changed endpoint is a new object');
+    assert.equal(after?.endpoints[1]?.ready, false);
+    // Whatever was shared, the import is what a fresh build of the same exports gives.
+    const fresh = buildModel(input({ clusters: [cluster('a'), cluster('b')], exports: [['a', flipped]] }));
+    assert.deepEqual(after, importFor(fresh, 'b', 'inference/llm'));
+  });
+});
