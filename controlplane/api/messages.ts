@@ -128,25 +128,8 @@ function cachedJson(value: object): string {
   return json;
 }
 
-/**
- * An import's JSON, JSON.stringify's bytes, with each endpoint's JSON made once per endpoint
- * object: the service model shares an exporter's unchanged endpoints between the imports it
- * builds (services/exporters.ts), so an import rebuilt for one changed endpoint costs the JSON
- * of that endpoint and of the import's other fields, not of all its endpoints again.
- */
 export function importStateJson(state: ImportState): string {
-  let json = sharedJson.get(state);
-  if (json === undefined) {
-    json = '{';
-    for (const [k, v] of Object.entries(state) as [string, unknown][]) {
-      if (v === undefined) continue;
-      const value = k === 'endpoints' ? `[${state.endpoints.map(cachedJson).join(',')}]` : JSON.stringify(v);
-      json += `${json.length > 1 ? ',' : ''}${JSON.stringify(k)}:${value}`;
-    }
-    json += '}';
-    sharedJson.set(state, json);
-  }
-  return json;
+  return cachedJson(state);
 }
 
 /** The same for an endpoint patch, which consumers of one view share too (api/import-patch.ts). */
